@@ -1,0 +1,37 @@
+/* cli.h — what the command files share: the command table's entry type and helpers for
+ * output. The CLI uses only the public header ferry.h. */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <stdio.h>
+#include "ferry.h"
+
+typedef struct cli_command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+} cli_command;
+
+extern const char cmd_copy_usage[];
+int cmd_copy(int argc, char **argv);
+
+/* Exit code for a library error code. */
+int cli_exit_for(int rc);
+/* Print "ferry: message" to stderr. */
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 1, 2)))
+#endif
+	;
+/* Install SIGINT/SIGTERM handlers that interrupt ctx's run (NULL to remove). */
+void cli_trap_signals(ferry_ctx *ctx);
+
+/* Progress display: bars on a terminal, one line per table when piped, nothing when quiet. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(FILE *out, int quiet);
+void cli_progress_event(void *ud, const ferry_progress *p);
+void cli_progress_finish(cli_progress *pr);
+void cli_progress_free(cli_progress *pr);
+
+#endif

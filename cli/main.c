@@ -1,0 +1,110 @@
+/* main.c — the ferry command: a table of commands, one file each, usage beside options. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const cli_command commands[] = {
+	{"copy", "carry a database to its next schema version (source -> transform -> target)",
+	 cmd_copy, cmd_copy_usage},
+};
+
+static const char exit_codes[] =
+	"Exit codes:\n"
+	"  0    everything arrived\n"
+	"  1    a runtime failure (I/O, database, server); committed work is kept and a rerun resumes\n"
+	"  2    a command-line or plan mistake; nothing was changed\n"
+	"  3    the run finished but some rows did not arrive (rejected, or foreign keys left dangling)\n"
+	"  130  interrupted; a rerun resumes\n";
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ferry <command> [options]\n\n"
+	           "ferry carries a database from one version of its schema to the next and says\n"
+	           "exactly what arrived.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-10s %s\n  %-10s %s\n\n", "help", "show help for a command", "version",
+	        "print the version");
+	fprintf(f, "Run 'ferry <command> --help' for a command's options.\n\n%s", exit_codes);
+}
+
+int cli_exit_for(int rc)
+{
+	switch (rc) {
+	case FERRY_OK: return FERRY_EXIT_OK;
+	case FERRY_EUSAGE: return FERRY_EXIT_USAGE;
+	case FERRY_EREJECT: return FERRY_EXIT_ROWS;
+	case FERRY_EINTR: return FERRY_EXIT_INTERRUPTED;
+	default: return FERRY_EXIT_FAILURE;
+	}
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ferry: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The one mutable global: a signal handler can reach nothing else. */
+static ferry_ctx *volatile trapped;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (trapped)
+		ferry_interrupt(trapped);
+}
+
+void cli_trap_signals(ferry_ctx *ctx)
+{
+	trapped = ctx;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctx ? on_signal : SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return FERRY_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("ferry %s\n", FERRY_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return 0;
+		}
+		cmd = argv[2];
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (strcmp(commands[i].name, cmd) == 0) {
+				fputs(commands[i].usage, stdout);
+				fputs(exit_codes, stdout);
+				return 0;
+			}
+		cli_error("unknown command \"%s\" (see 'ferry --help')", cmd);
+		return FERRY_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	cli_error("unknown command \"%s\" (see 'ferry --help')", cmd);
+	return FERRY_EXIT_USAGE;
+}

@@ -1,0 +1,171 @@
+/* progress.c — progress on stderr: a bar per table in flight (rows, rows/s, ETA) redrawn in
+ * place on a terminal; one line per finished table when piped; nothing when quiet. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+#define MAX_ACTIVE 16
+
+typedef struct active {
+	char key[512];        /* stage/source->table */
+	char label[256];
+	int64_t done, total, chunks_done, chunks_total;
+	double started;
+	int live;
+} active;
+
+struct cli_progress {
+	FILE *out;
+	int quiet, tty;
+	active rows[MAX_ACTIVE];
+	int drawn;            /* lines of bars currently on screen */
+	double last_draw;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+cli_progress *cli_progress_new(FILE *out, int quiet)
+{
+	cli_progress *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->out = out;
+	p->quiet = quiet;
+	const char *term = getenv("TERM");
+	p->tty = isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
+	return p;
+}
+
+static void human(char *buf, size_t n, double v)
+{
+	if (v >= 1e9)
+		snprintf(buf, n, "%.1fG", v / 1e9);
+	else if (v >= 1e6)
+		snprintf(buf, n, "%.1fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.0f", v);
+}
+
+static void clear_bars(cli_progress *p)
+{
+	for (int i = 0; i < p->drawn; i++)
+		fputs("\033[1A\033[2K", p->out);
+	p->drawn = 0;
+}
+
+static void draw_bar(cli_progress *p, const active *a)
+{
+	double el = now() - a->started;
+	double rate = el > 0 ? (double)a->done / el : 0;
+	double frac = a->total > 0 ? (double)a->done / (double)a->total : 0;
+	if (frac > 1)
+		frac = 1;
+	char bar[31];
+	int fill = (int)(frac * 30);
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = '\0';
+	char d[16], r[16], eta[32] = "--:--";
+	human(d, sizeof(d), (double)a->done);
+	human(r, sizeof(r), rate);
+	if (rate > 0 && a->total > a->done) {
+		long s = (long)((double)(a->total - a->done) / rate);
+		snprintf(eta, sizeof(eta), "%ld:%02ld", s / 60, s % 60);
+	}
+	fprintf(p->out, "%-32.32s [%s] %3.0f%% %8s rows %8s/s ETA %s\n", a->label, bar, frac * 100, d, r,
+	        eta);
+}
+
+static void redraw(cli_progress *p)
+{
+	clear_bars(p);
+	for (int i = 0; i < MAX_ACTIVE; i++)
+		if (p->rows[i].live) {
+			draw_bar(p, &p->rows[i]);
+			p->drawn++;
+		}
+	fflush(p->out);
+	p->last_draw = now();
+}
+
+static active *find(cli_progress *p, const char *key, int create)
+{
+	for (int i = 0; i < MAX_ACTIVE; i++)
+		if (p->rows[i].live && strcmp(p->rows[i].key, key) == 0)
+			return &p->rows[i];
+	if (!create)
+		return NULL;
+	for (int i = 0; i < MAX_ACTIVE; i++)
+		if (!p->rows[i].live) {
+			memset(&p->rows[i], 0, sizeof(p->rows[i]));
+			snprintf(p->rows[i].key, sizeof(p->rows[i].key), "%s", key);
+			p->rows[i].live = 1;
+			p->rows[i].started = now();
+			return &p->rows[i];
+		}
+	return NULL;
+}
+
+void cli_progress_event(void *ud, const ferry_progress *e)
+{
+	cli_progress *p = ud;
+	if (!p || p->quiet)
+		return;
+	if (e->kind == FERRY_PROGRESS_NOTE) {
+		if (p->tty)
+			clear_bars(p);
+		fprintf(p->out, "note: %s\n", e->message);
+		if (p->tty)
+			redraw(p);
+		return;
+	}
+	char key[512];
+	snprintf(key, sizeof(key), "%s/%s->%s", e->stage ? e->stage : "", e->source ? e->source : "",
+	         e->table ? e->table : "");
+	active *a = find(p, key, e->kind != FERRY_PROGRESS_DONE);
+	if (a) {
+		snprintf(a->label, sizeof(a->label), "%s", e->table ? e->table : "");
+		a->done = e->rows_done;
+		a->total = e->rows_total;
+		a->chunks_done = e->chunks_done;
+		a->chunks_total = e->chunks_total;
+	}
+	if (e->kind == FERRY_PROGRESS_DONE) {
+		double el = a ? now() - a->started : 0;
+		if (p->tty)
+			clear_bars(p);
+		char r[16];
+		human(r, sizeof(r), el > 0 ? (double)e->rows_done / el : 0);
+		fprintf(p->out, "%s <- %s: %lld rows in %.2fs (%s rows/s)\n", e->table, e->source,
+		        (long long)e->rows_done, el, r);
+		if (a)
+			a->live = 0;
+		if (p->tty)
+			redraw(p);
+		else
+			fflush(p->out);
+		return;
+	}
+	if (p->tty && now() - p->last_draw >= 0.1)
+		redraw(p);
+}
+
+void cli_progress_finish(cli_progress *p)
+{
+	if (p && p->tty)
+		clear_bars(p);
+}
+
+void cli_progress_free(cli_progress *p)
+{
+	free(p);
+}

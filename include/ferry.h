@@ -1,0 +1,153 @@
+/* ferry.h — the public API of libferry: carry a database from one schema version to the next.
+ * Opaque handles, option structs and the error API. This header compiles alone under
+ * -std=c11 -pedantic; the command-line tool uses nothing else. */
+#ifndef FERRY_H
+#define FERRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FERRY_VERSION "0.1.0"
+
+/* Error codes: every call that can fail returns 0 or one of these (negative). */
+enum {
+	FERRY_OK = 0,
+	FERRY_ERROR = -1,     /* a runtime failure (I/O, engine, server) */
+	FERRY_ENOMEM = -2,    /* out of memory, or a size cap was hit */
+	FERRY_EUSAGE = -3,    /* the caller's input is wrong: a bad plan, URL or option */
+	FERRY_ENOTFOUND = -4, /* a file, table or column does not exist */
+	FERRY_ECORRUPT = -5,  /* stored state or a file is damaged */
+	FERRY_EREJECT = -6,   /* rows were refused by the target beyond the allowance */
+	FERRY_EINTR = -7      /* the run was interrupted (ferry_interrupt) */
+};
+
+/* Exit codes of the ferry command (documented in `ferry --help`). */
+enum {
+	FERRY_EXIT_OK = 0,       /* everything arrived */
+	FERRY_EXIT_FAILURE = 1,  /* a runtime failure; nothing reported as done that is not */
+	FERRY_EXIT_USAGE = 2,    /* a command-line or plan mistake; nothing was changed */
+	FERRY_EXIT_ROWS = 3,     /* the run finished but some rows did not arrive (rejected,
+	                            or foreign keys left dangling) */
+	FERRY_EXIT_INTERRUPTED = 130
+};
+
+typedef struct ferry_ctx ferry_ctx;         /* a library handle: engines, last error */
+typedef struct ferry_plan ferry_plan;       /* a loaded migration plan */
+typedef struct ferry_summary ferry_summary; /* the outcome of a run */
+
+/* Create a handle with the built-in engines registered. The caller frees it with
+ * ferry_ctx_free. A handle is used by one thread at a time. */
+int ferry_ctx_new(ferry_ctx **out);
+void ferry_ctx_free(ferry_ctx *ctx);
+
+/* The message of the last failed call on ctx: one line, lowercase, no final period.
+ * Owned by ctx; valid until the next call on it. */
+const char *ferry_errmsg(const ferry_ctx *ctx);
+
+/* The message of the last failure on this thread, for calls that have no handle yet. */
+const char *ferry_error_last(void);
+
+/* Ask a running ferry_copy on ctx to stop at the next chunk boundary; safe to call from a
+ * signal handler. The run returns FERRY_EINTR with every committed chunk kept. */
+void ferry_interrupt(ferry_ctx *ctx);
+
+/* Load a plan from a YAML file. Errors name file:line:column. The caller frees *out. */
+int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path);
+
+/* A plan with no file: every table of source_url copied as it is into target_url. */
+int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
+                      const char *target_url);
+void ferry_plan_free(ferry_plan *plan);
+
+/* A progress event, delivered on the thread that called ferry_copy. Strings are owned by
+ * the library and valid during the call only. */
+typedef enum ferry_progress_kind {
+	FERRY_PROGRESS_START = 0, /* a table's work begins; rows_total is an estimate */
+	FERRY_PROGRESS_ROWS = 1,  /* rows were committed */
+	FERRY_PROGRESS_DONE = 2,  /* a table's work is finished */
+	FERRY_PROGRESS_NOTE = 3   /* a message for the user (message is set) */
+} ferry_progress_kind;
+
+typedef struct ferry_progress {
+	ferry_progress_kind kind;
+	const char *stage;
+	const char *table;     /* target table */
+	const char *source;    /* source name and table, "catalog.items" */
+	int64_t rows_done;     /* rows read so far (including skipped) */
+	int64_t rows_total;    /* estimate of rows to read, -1 when unknown */
+	int64_t chunks_done;
+	int64_t chunks_total;
+	const char *message;
+} ferry_progress;
+
+typedef void (*ferry_progress_fn)(void *ud, const ferry_progress *p);
+
+#define FERRY_COPY_OPTIONS_VERSION 1
+
+typedef struct ferry_copy_options {
+	unsigned version;       /* FERRY_COPY_OPTIONS_VERSION */
+	int threads;            /* -1: the plan's; 0: one per CPU; n: n workers */
+	int64_t chunk_rows;     /* 0: the plan's (default 50000) */
+	int strict;             /* refuse dropped and defaulted columns */
+	int truncate;           /* empty non-empty target tables at the start of a fresh run */
+	int append;             /* load into non-empty target tables as they are */
+	int64_t max_rejects;    /* -1: the plan's (default 0) */
+	const char *stage;      /* run only this stage (its `after` stages must be done) */
+	const char *rejects_path; /* where rejected rows are written; NULL: TARGET.rejects.jsonl
+	                             beside a file target, or ./ferry-rejects.jsonl */
+	int check_only;         /* resolve and report, write nothing */
+	ferry_progress_fn progress;
+	void *progress_ud;
+} ferry_copy_options;
+
+#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL}
+
+/* Run the plan: source -> transform -> target, resumable. On return (success or failure
+ * after the run started) *out holds the summary, which the caller frees; it is NULL when
+ * nothing started. Returns FERRY_EREJECT when rows were rejected beyond the allowance. */
+int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+               const ferry_copy_options *opts);
+
+typedef struct ferry_table_stats {
+	const char *stage;
+	const char *target;       /* target table */
+	const char *sources;      /* "catalog.items" or "a.t + b.t" for merges */
+	int64_t rows_read;        /* rows read from the source (before filters) */
+	int64_t rows_written;
+	int64_t rows_rejected;
+	int64_t rows_skipped;     /* rows left out by the plan's `where` */
+	int64_t fk_violations;    /* rows whose foreign keys point nowhere after the load */
+	int64_t chunks;
+	int64_t chunks_resumed;   /* chunks found already committed by an earlier run */
+	double seconds;
+} ferry_table_stats;
+
+size_t ferry_summary_count(const ferry_summary *s);
+/* Fill *out with table i's figures; strings are owned by s. */
+int ferry_summary_table(ferry_table_stats *out, const ferry_summary *s, size_t i);
+/* Resolution notes (dropped and defaulted columns), one line each, owned by s. */
+size_t ferry_summary_note_count(const ferry_summary *s);
+const char *ferry_summary_note(const ferry_summary *s, size_t i);
+/* 1 when this run found every chunk already done and changed nothing. */
+int ferry_summary_was_complete(const ferry_summary *s);
+const char *ferry_summary_run_id(const ferry_summary *s);
+const char *ferry_summary_rejects_path(const ferry_summary *s); /* NULL if no rejects */
+/* Write the summary as one JSON object followed by a newline. */
+int ferry_summary_write_json(const ferry_summary *s, FILE *f);
+/* Write the summary as a human-readable table. */
+int ferry_summary_write_text(const ferry_summary *s, FILE *f);
+void ferry_summary_free(ferry_summary *s);
+
+/* Mask the password of a URL or conninfo string for display: the result is owned by the
+ * caller (free). Returns NULL only when out of memory. */
+char *ferry_url_mask(const char *url);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

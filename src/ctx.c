@@ -1,0 +1,149 @@
+/* ctx.c — the library handle: engine registry by URL scheme, interruption, URL masking. */
+#include <stdlib.h>
+#include <string.h>
+#include "ferry_int.h"
+
+int ferry_ctx_new(ferry_ctx **out)
+{
+	*out = NULL;
+	ferry_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		ferry__error_set_last("out of memory");
+		return FERRY_ENOMEM;
+	}
+	int rc = ferry_engine_register(ctx, &ferry__sqlite_engine);
+	if (rc) {
+		ferry__error_set_last(ctx->errmsg);
+		free(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return 0;
+}
+
+void ferry_ctx_free(ferry_ctx *ctx)
+{
+	free(ctx);
+}
+
+void ferry_interrupt(ferry_ctx *ctx)
+{
+	ctx->interrupted = 1;
+}
+
+int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
+{
+	ferry_err err = {0};
+	if (!e || e->version != FERRY_ENGINE_VERSION)
+		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_EUSAGE,
+			"cannot register engine: unknown engine interface version"});
+	/* Mandatory callbacks, checked by name so the message says which one is missing. */
+	struct { const char *name; const void *fn; } need[] = {
+		{"connect", (const void *)e->connect}, {"close", (const void *)e->close},
+		{"introspect", (const void *)e->introspect}, {"quote_ident", (const void *)e->quote_ident},
+		{"exec", (const void *)e->exec}, {"begin", (const void *)e->begin},
+		{"commit", (const void *)e->commit}, {"rollback", (const void *)e->rollback},
+		{"snapshot_export", (const void *)e->snapshot_export},
+		{"snapshot_join", (const void *)e->snapshot_join},
+		{"plan_chunks", (const void *)e->plan_chunks}, {"reader_open", (const void *)e->reader_open},
+		{"reader_next", (const void *)e->reader_next}, {"reader_close", (const void *)e->reader_close},
+		{"writer_open", (const void *)e->writer_open}, {"writer_write", (const void *)e->writer_write},
+		{"writer_close", (const void *)e->writer_close}, {"create_table", (const void *)e->create_table},
+		{"create_indexes", (const void *)e->create_indexes}, {"table_rows", (const void *)e->table_rows},
+		{"state_init", (const void *)e->state_init}, {"state_load", (const void *)e->state_load},
+		{"state_add_chunks", (const void *)e->state_add_chunks},
+		{"state_chunk_done", (const void *)e->state_chunk_done},
+		{"state_reject", (const void *)e->state_reject}, {"state_rejects", (const void *)e->state_rejects},
+		{"state_get", (const void *)e->state_get}, {"state_set", (const void *)e->state_set},
+	};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(need); i++)
+		if (!need[i].fn) {
+			ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback %s is missing",
+			              e->name ? e->name : "?", need[i].name);
+			return ferry__ctx_fail(ctx, &err);
+		}
+	if (!e->name || !e->schemes || !e->schemes[0] || e->max_writers < 1) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes and max_writers are required");
+		return ferry__ctx_fail(ctx, &err);
+	}
+	if (ctx->nengines >= FERRY_MAX_ENGINES) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": too many engines", e->name);
+		return ferry__ctx_fail(ctx, &err);
+	}
+	ctx->engines[ctx->nengines++] = e;
+	return 0;
+}
+
+const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err)
+{
+	const char *colon = strchr(url, ':');
+	const char *slash = strchr(url, '/');
+	/* A bare path (no scheme, or a colon only after a slash) is an SQLite file. */
+	if (!colon || (slash && slash < colon) || colon == url) {
+		for (size_t i = 0; i < ctx->nengines; i++)
+			if (strcmp(ctx->engines[i]->name, "sqlite") == 0)
+				return ctx->engines[i];
+	} else {
+		size_t n = (size_t)(colon - url);
+		for (size_t i = 0; i < ctx->nengines; i++)
+			for (const char *const *s = ctx->engines[i]->schemes; *s; s++)
+				if (strlen(*s) == n && strncmp(*s, url, n) == 0)
+					return ctx->engines[i];
+		char *masked = ferry_url_mask(url);
+		ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\": unknown scheme \"%.*s\"",
+		              masked ? masked : "?", (int)n, url);
+		free(masked);
+		return NULL;
+	}
+	ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\"", url);
+	return NULL;
+}
+
+char *ferry_url_mask(const char *url)
+{
+	if (!url)
+		return NULL;
+	char *d = ferry__strdup(url);
+	if (!d)
+		return NULL;
+	/* scheme://user:password@host -> scheme://user:***@host */
+	char *scheme = strstr(d, "://");
+	if (scheme) {
+		char *auth = scheme + 3;
+		char *at = strchr(auth, '@');
+		char *end = strpbrk(auth, "/?#");
+		if (at && (!end || at < end)) {
+			char *colon = memchr(auth, ':', (size_t)(at - auth));
+			if (colon) {
+				char *r = ferry__sprintf("%.*s:***%s", (int)(colon - d), d, at);
+				free(d);
+				d = r;
+				if (!d)
+					return NULL;
+			}
+		}
+	}
+	/* password=... in a conninfo string or a query parameter. */
+	for (char *p = strstr(d, "password="); p; p = strstr(p + 1, "password=")) {
+		char *v = p + 9;
+		char *e = v;
+		if (*e == '\'') {
+			e++;
+			while (*e && *e != '\'')
+				e += (*e == '\\' && e[1]) ? 2 : 1;
+			if (*e)
+				e++;
+		} else {
+			while (*e && *e != ' ' && *e != '&')
+				e++;
+		}
+		char *r = ferry__sprintf("%.*s***%s", (int)(v - d), d, e);
+		size_t off = (size_t)(v - d);
+		free(d);
+		d = r;
+		if (!d)
+			return NULL;
+		p = d + off;
+	}
+	return d;
+}

@@ -1,0 +1,625 @@
+/* jobs.c — resolution: turn the plan and the schemas of sources and target into jobs, one
+ * per source table and target table, with the select list pushed into the source, the
+ * version-resolution rules of DESIGN.md §2 applied, and every drop and default noted. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pipeline.h"
+
+int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (len < 0 || ferry__grow(notes, cap, *n + 1, sizeof(char *)) != 0)
+		return FERRY_ENOMEM;
+	char *s = malloc((size_t)len + 1);
+	if (!s)
+		return FERRY_ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)len + 1, fmt, ap);
+	va_end(ap);
+	(*notes)[(*n)++] = s;
+	return 0;
+}
+
+char *ferry__qident(const ferry_engine *e, const char *name)
+{
+	size_t need = e->quote_ident(NULL, 0, name);
+	char *d = malloc(need + 1);
+	if (d)
+		e->quote_ident(d, need + 1, name);
+	return d;
+}
+
+static const char *plan_path(const ferry_plan *p)
+{
+	return p->path ? p->path : "<plan>";
+}
+
+static void free_strv(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void job_free(job *j)
+{
+	free(j->src_table);
+	free(j->dst_table);
+	free(j->name);
+	free(j->filter);
+	free_strv(j->exprs, j->nexprs);
+	for (size_t i = 0; i < j->nparams; i++)
+		if (j->params[i].type != FERRY_INT && j->params[i].type != FERRY_FLOAT)
+			free((void *)j->params[i].v.s);
+	free(j->params);
+	free_strv(j->tcols, j->ntcols);
+	free(j->ttypes);
+	free(j->conflict);
+	free(j->map);
+	free_strv(j->keynames, j->nkeys);
+	free_strv(j->chunk_keys, j->nchunk_keys);
+}
+
+void ferry__jobs_free(jobset *js)
+{
+	for (size_t i = 0; i < js->njobs; i++)
+		job_free(&js->jobs[i]);
+	free(js->jobs);
+	ferry__schema_free(js->created);
+	free_strv(js->notes, js->nnotes);
+	memset(js, 0, sizeof(*js));
+}
+
+/* Does the SQL text mention identifier name (bare as a whole word, or quoted)? Used to tell
+ * a source column consumed by an expression from one that is dropped. */
+static int sql_mentions(const char *sql, const char *name)
+{
+	size_t n = strlen(name);
+	if (!sql || n == 0)
+		return 0;
+	for (const char *p = sql; (p = strcasestr(p, name)) != NULL; p++) {
+		int before = p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+		int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+		if (!before && !after)
+			return 1;
+	}
+	return 0;
+}
+
+static int add_str(char ***v, size_t *n, size_t *cap, char *s)
+{
+	if (!s || ferry__grow(v, cap, *n + 1, sizeof(char *)) != 0) {
+		free(s);
+		return FERRY_ENOMEM;
+	}
+	(*v)[(*n)++] = s;
+	return 0;
+}
+
+/* A plan `default:` scalar as a bound value: whole numbers and decimals as numbers, the rest
+ * as text. The value's string is owned by the job. */
+static int param_from_default(ferry_value *out, const ferry_plan_column *pc)
+{
+	memset(out, 0, sizeof(*out));
+	if (pc->def_null || !pc->def) {
+		out->type = FERRY_NULL;
+		return 0;
+	}
+	char *end;
+	const char *s = pc->def;
+	if (*s && !isspace((unsigned char)*s)) {
+		long long ll = strtoll(s, &end, 10);
+		if (*end == '\0') {
+			out->type = FERRY_INT;
+			out->v.i = ll;
+			return 0;
+		}
+		double d = strtod(s, &end);
+		if (*end == '\0' && strpbrk(s, "0123456789") && !strpbrk(s, "xXnN")) {
+			out->type = FERRY_FLOAT;
+			out->v.f = d;
+			return 0;
+		}
+	}
+	out->type = FERRY_TEXT;
+	out->v.s = ferry__strdup(s);
+	out->len = (uint32_t)strlen(s);
+	return out->v.s ? 0 : FERRY_ENOMEM;
+}
+
+static const ferry_plan_column *rule_for(const ferry_plan_table *e, const char *tcol)
+{
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < e->ncols; i++)
+		if (!e->cols[i].drop && strcmp(e->cols[i].name, tcol) == 0)
+			return &e->cols[i];
+	return NULL;
+}
+
+static int dropped_by_rule(const ferry_plan_table *e, const char *scol)
+{
+	if (!e)
+		return 0;
+	for (size_t i = 0; i < e->ncols; i++)
+		if (e->cols[i].drop && strcmp(e->cols[i].name, scol) == 0)
+			return 1;
+	return 0;
+}
+
+/* The target name of source table `table` of source `src` under the plan's renames. */
+static const char *renamed(const ferry_plan *p, size_t src, const char *table)
+{
+	for (size_t i = 0; i < p->ntables; i++) {
+		const ferry_plan_table *e = &p->tables[i];
+		size_t es = 0;
+		for (size_t k = 0; e->source && k < p->nsources; k++)
+			if (strcmp(p->sources[k].name, e->source) == 0)
+				es = k;
+		if (es == src && strcmp(e->table, table) == 0 && !e->skip)
+			return e->rename ? e->rename : e->table;
+	}
+	return table;
+}
+
+/* The name a source column takes in a table ferry creates, or NULL when not carried. */
+static const char *created_name(const ferry_plan_table *e, const ferry_table *st, const char *sc)
+{
+	if (dropped_by_rule(e, sc))
+		return NULL;
+	if (e)
+		for (size_t i = 0; i < e->ncols; i++)
+			if (!e->cols[i].drop && e->cols[i].from && strcmp(e->cols[i].from, sc) == 0)
+				return e->cols[i].name;
+	const ferry_plan_column *own = rule_for(e, sc);
+	if (own && own->expr)
+		return NULL; /* an expression replaces the source column of that name */
+	(void)st;
+	return sc;
+}
+
+/* Define the target table ferry creates when the target lacks it and the plan gives no
+ * target schema: the source's definition through the entry's renames and rules. */
+static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
+                                   const ferry_table *st, const ferry_plan_table *e,
+                                   const char *dst)
+{
+	ferry_schema *s = js->created;
+	ferry_table *t = ferry_schema_add_table(s, dst);
+	if (!t)
+		return NULL;
+	t->has_rowid = st->has_rowid;
+	t->strict = st->strict;
+	for (size_t i = 0; i < st->ncols; i++) {
+		const ferry_column *c = &st->cols[i];
+		const char *name = c->generated ? NULL : created_name(e, st, c->name);
+		if (!name)
+			continue;
+		ferry_column *d = ferry_table_add_column(s, t, name, c->decl_type, c->type);
+		if (!d)
+			return NULL;
+		d->notnull = c->notnull;
+		if (c->default_sql && !(d->default_sql = ferry__strdup(c->default_sql)))
+			return NULL;
+	}
+	if (e)
+		for (size_t i = 0; i < e->ncols; i++) {
+			const ferry_plan_column *pc = &e->cols[i];
+			if (pc->drop || ferry_table_column(t, pc->name) >= 0)
+				continue;
+			if (!ferry_table_add_column(s, t, pc->name, "", FERRY_BLOB))
+				return NULL;
+		}
+	/* Keys, foreign keys and indexes survive when all their columns do. */
+	size_t pk[64], npk = 0;
+	for (size_t i = 0; i < st->npk && i < 64; i++) {
+		const char *n = created_name(e, st, st->cols[st->pk[i]].name);
+		int ci = n ? ferry_table_column(t, n) : -1;
+		if (ci < 0) {
+			npk = 0;
+			break;
+		}
+		pk[npk++] = (size_t)ci;
+	}
+	if (npk == st->npk && ferry_table_set_pk(s, t, pk, npk) != 0)
+		return NULL;
+	if (npk != st->npk || (!st->has_rowid && npk == 0))
+		t->has_rowid = 1;
+	for (size_t f = 0; f < st->nfks; f++) {
+		const ferry_fkey *k = &st->fks[f];
+		int ok = 1;
+		for (size_t c = 0; c < k->ncols; c++)
+			if (!created_name(e, st, k->cols[c]))
+				ok = 0;
+		if (!ok)
+			continue;
+		ferry_fkey *d = ferry_table_add_fkey(s, t, renamed(p, src, k->ref_table), k->ncols);
+		if (!d)
+			return NULL;
+		for (size_t c = 0; c < k->ncols; c++) {
+			d->cols[c] = ferry__strdup(created_name(e, st, k->cols[c]));
+			d->ref_cols[c] = ferry__strdup(k->ref_cols[c]);
+		}
+		d->on_delete = ferry__strdup(k->on_delete);
+		d->on_update = ferry__strdup(k->on_update);
+	}
+	for (size_t x = 0; x < st->nidx; x++) {
+		const ferry_index *k = &st->idx[x];
+		int ok = !k->exprs && !k->where;
+		for (size_t c = 0; ok && c < k->ncols; c++)
+			if (!created_name(e, st, k->cols[c]) ||
+			    strcmp(created_name(e, st, k->cols[c]), k->cols[c]) != 0)
+				ok = 0;
+		if (!ok && (k->exprs || k->where) && strcmp(dst, st->name) == 0 && k->sql)
+			ok = 1; /* same table name: the engine replays its own DDL */
+		if (!ok) {
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "index \"%s\" of \"%s\" is not created: its columns were renamed or dropped",
+			                k->name, st->name) != 0)
+				return NULL;
+			continue;
+		}
+		ferry_index *d = ferry_table_add_index(s, t, k->name, k->ncols);
+		if (!d)
+			return NULL;
+		d->unique = k->unique;
+		d->exprs = k->exprs;
+		d->where = ferry__strdup(k->where);
+		d->sql = ferry__strdup(k->sql);
+		for (size_t c = 0; c < k->ncols; c++)
+			d->cols[c] = ferry__strdup(k->cols[c]);
+	}
+	return t;
+}
+
+static int entry_err(ferry_err *err, const ferry_plan *p, const ferry_plan_table *e,
+                     const ferry_plan_column *pc, const char *msg)
+{
+	if (pc)
+		return ferry_err_set(err, FERRY_EUSAGE, "%s:%d:%d: %s", plan_path(p), pc->line, pc->col, msg);
+	if (e)
+		return ferry_err_set(err, FERRY_EUSAGE, "%s:%d:%d: %s", plan_path(p), e->line, e->col, msg);
+	return ferry_err_set(err, FERRY_EUSAGE, "%s", msg);
+}
+
+/* Resolve one job's columns against source table st and target table tt. */
+static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_engine *seng,
+                           const ferry_table *st, const ferry_table *tt, int strict,
+                           ferry_err *err)
+{
+	const ferry_plan_table *e = j->entry;
+	char msg[900];
+	size_t ecap = 0, tcap = 0;
+	int *consumed = calloc(st->ncols + 1, sizeof(int));
+	size_t pcap = 0;
+	int rc = 0;
+	if (!consumed)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	j->ttypes = calloc(tt->ncols + 1, sizeof(ferry_type));
+	j->conflict = calloc(tt->ncols + 1, 1);
+	j->map = calloc(tt->ncols + 1, sizeof(size_t));
+	if (!j->ttypes || !j->conflict || !j->map) {
+		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+
+	/* Rules must name real columns. */
+	for (size_t i = 0; e && i < e->ncols; i++) {
+		const ferry_plan_column *pc = &e->cols[i];
+		if (pc->drop) {
+			if (ferry_table_column(st, pc->name) < 0) {
+				snprintf(msg, sizeof(msg), "cannot drop column \"%s\": source table \"%s\" has no such column",
+				         pc->name, st->name);
+				rc = entry_err(err, p, e, pc, msg);
+				goto out;
+			}
+			consumed[ferry_table_column(st, pc->name)] = 1;
+			ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
+			            j->name, pc->name);
+			continue;
+		}
+		int ti = ferry_table_column(tt, pc->name);
+		if (ti < 0 || tt->cols[ti].generated) {
+			snprintf(msg, sizeof(msg), "column \"%s\" is not a column of target table \"%s\"",
+			         pc->name, tt->name);
+			rc = entry_err(err, p, e, pc, msg);
+			goto out;
+		}
+		if (pc->from && ferry_table_column(st, pc->from) < 0) {
+			snprintf(msg, sizeof(msg), "column \"%s\" not found in source table \"%s\"", pc->from,
+			         st->name);
+			rc = entry_err(err, p, e, pc, msg);
+			goto out;
+		}
+	}
+
+	for (size_t ti = 0; ti < tt->ncols; ti++) {
+		const ferry_column *tc = &tt->cols[ti];
+		if (tc->generated)
+			continue;
+		const ferry_plan_column *pc = rule_for(e, tc->name);
+		char *expr = NULL;
+		int use_default = 0;
+		if (pc && pc->from) {
+			consumed[ferry_table_column(st, pc->from)] = 1;
+			expr = ferry__qident(seng, pc->from);
+		} else if (pc && pc->expr) {
+			expr = ferry__sprintf("(%s)", pc->expr);
+		} else {
+			int sc = ferry_table_column(st, tc->name);
+			if (sc >= 0 && !dropped_by_rule(e, tc->name) && !st->cols[sc].generated) {
+				consumed[sc] = 1;
+				expr = ferry__qident(seng, tc->name);
+			} else if (pc && (pc->def || pc->def_null)) {
+				expr = ferry__strdup("?");
+				use_default = 1;
+				ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				            "%s: column \"%s\" is not in the source; set to %s by the plan",
+				            j->name, tc->name, pc->def_null ? "null" : pc->def);
+			} else {
+				/* Nothing supplies it: the target's own default, if it has one. */
+				int rowid_alias = tt->npk == 1 && tc->pk_pos == 1 && tc->type == FERRY_INT;
+				if (tc->notnull && !tc->default_sql && !rowid_alias) {
+					snprintf(msg, sizeof(msg),
+					         "target column \"%s\".\"%s\" is NOT NULL without a default and source table \"%s\" has no value for it (give it a rule in the plan: from, expr or default)",
+					         tt->name, tc->name, st->name);
+					rc = entry_err(err, p, e, pc, msg);
+					goto out;
+				}
+				if (strict) {
+					snprintf(msg, sizeof(msg),
+					         "--strict: target column \"%s\".\"%s\" has no value in source table \"%s\" and would take its default",
+					         tt->name, tc->name, st->name);
+					rc = entry_err(err, p, e, pc, msg);
+					goto out;
+				}
+				ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				            "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
+				            j->name, tc->name, tc->default_sql ? " " : "",
+				            tc->default_sql ? tc->default_sql : " (null)");
+				continue;
+			}
+		}
+		if (!expr) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (pc && (pc->def || pc->def_null) && !use_default) {
+			char *c = ferry__sprintf("coalesce(%s, ?)", expr);
+			free(expr);
+			if (!c) {
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
+			expr = c;
+			use_default = 1;
+		}
+		if (use_default) {
+			if (ferry__grow(&j->params, &pcap, j->nparams + 1, sizeof(ferry_value)) != 0 ||
+			    param_from_default(&j->params[j->nparams], pc) != 0) {
+				free(expr);
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
+			j->nparams++;
+		}
+		size_t k = j->ntcols;
+		if (add_str(&j->exprs, &j->nexprs, &ecap, expr) != 0 ||
+		    add_str(&j->tcols, &j->ntcols, &tcap, ferry__strdup(tc->name)) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		j->ttypes[k] = tc->type;
+		j->map[k] = k;
+		j->conflict[k] = pc ? (uint8_t)pc->conflict : FERRY_CONFLICT_NONE;
+		if (pc && pc->conflict != FERRY_CONFLICT_NONE)
+			j->merge = 1;
+	}
+	if (j->ntcols == 0) {
+		snprintf(msg, sizeof(msg), "nothing to write: no column of source table \"%s\" reaches target table \"%s\"",
+		         st->name, tt->name);
+		rc = entry_err(err, p, e, NULL, msg);
+		goto out;
+	}
+
+	/* Merges resolve conflicts on the target's primary key. */
+	if (j->merge) {
+		if (tt->npk == 0) {
+			snprintf(msg, sizeof(msg), "conflict rules need a primary key on target table \"%s\"", tt->name);
+			rc = entry_err(err, p, e, NULL, msg);
+			goto out;
+		}
+		for (size_t k = 0; k < tt->npk; k++) {
+			const char *kn = tt->cols[tt->pk[k]].name;
+			size_t c = 0;
+			while (c < j->ntcols && strcmp(j->tcols[c], kn) != 0)
+				c++;
+			if (c == j->ntcols) {
+				snprintf(msg, sizeof(msg), "conflict rules need a value for key column \"%s\" of \"%s\"",
+				         kn, tt->name);
+				rc = entry_err(err, p, e, NULL, msg);
+				goto out;
+			}
+			j->conflict[c] = FERRY_CONFLICT_KEY;
+		}
+	}
+
+	/* Source columns nothing consumed are dropped: say so (or refuse, with --strict). */
+	for (size_t sc = 0; sc < st->ncols; sc++) {
+		if (consumed[sc] || st->cols[sc].generated)
+			continue;
+		int used = sql_mentions(j->filter, st->cols[sc].name);
+		for (size_t k = 0; !used && e && k < e->ncols; k++)
+			used = e->cols[k].expr && sql_mentions(e->cols[k].expr, st->cols[sc].name);
+		if (used)
+			continue;
+		if (strict) {
+			snprintf(msg, sizeof(msg),
+			         "--strict: source column \"%s\".\"%s\" is not in target table \"%s\" and would be dropped",
+			         st->name, st->cols[sc].name, tt->name);
+			rc = entry_err(err, p, e, NULL, msg);
+			goto out;
+		}
+		ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		            "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name);
+	}
+
+	/* The reporting key (for rejects) and the chunking key. */
+	size_t kcap = 0, ccap = 0;
+	for (size_t k = 0; k < st->npk; k++) {
+		const char *kn = st->cols[st->pk[k]].name;
+		if (add_str(&j->exprs, &j->nexprs, &ecap, ferry__qident(seng, kn)) != 0 ||
+		    add_str(&j->keynames, &j->nkeys, &kcap, ferry__strdup(kn)) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (!st->has_rowid &&
+		    add_str(&j->chunk_keys, &j->nchunk_keys, &ccap, ferry__strdup(kn)) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+out:
+	free(consumed);
+	return rc;
+}
+
+static job *new_job(jobset *js, const ferry_plan *p, const ferry_plan_table *e, size_t src,
+                    const char *stable, const char *dst, const char *stage)
+{
+	if (ferry__grow(&js->jobs, &js->cap, js->njobs + 1, sizeof(job)) != 0)
+		return NULL;
+	job *j = &js->jobs[js->njobs];
+	memset(j, 0, sizeof(*j));
+	j->id = js->njobs;
+	j->entry = e;
+	j->src = src;
+	j->stage = stage;
+	j->source_name = p->sources[src].name;
+	j->src_table = ferry__strdup(stable);
+	j->dst_table = ferry__strdup(dst);
+	j->name = ferry__sprintf("%s/%s.%s->%s", stage, j->source_name, stable, dst);
+	j->filter = e && e->where ? ferry__strdup(e->where) : NULL;
+	js->njobs++;
+	if (!j->src_table || !j->dst_table || !j->name || (e && e->where && !j->filter))
+		return NULL;
+	return j;
+}
+
+static size_t entry_source(const ferry_plan *p, const ferry_plan_table *e)
+{
+	for (size_t k = 0; e->source && k < p->nsources; k++)
+		if (strcmp(p->sources[k].name, e->source) == 0)
+			return k;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp((*(ferry_table *const *)a)->name, (*(ferry_table *const *)b)->name);
+}
+
+int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
+                      const ferry_engine *teng, const ferry_schema *tschema, int strict,
+                      ferry_err *err)
+{
+	char msg[900];
+	(void)teng;
+	memset(js, 0, sizeof(*js));
+	js->created = ferry__schema_new();
+	if (!js->created)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+
+	for (size_t i = 0; i < p->ntables; i++) {
+		const ferry_plan_table *e = &p->tables[i];
+		size_t src = entry_source(p, e);
+		if (!ferry_schema_find(sources[src].schema, e->table)) {
+			snprintf(msg, sizeof(msg), "table \"%s\" not found in source \"%s\"", e->table,
+			         p->sources[src].name);
+			return entry_err(err, p, e, NULL, msg);
+		}
+		if (e->skip) {
+			ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s.%s: skipped by the plan",
+			            p->sources[src].name, e->table);
+			continue;
+		}
+		if (!new_job(js, p, e, src, e->table, e->rename ? e->rename : e->table, e->stage))
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	if (p->copy_others) {
+		for (size_t s = 0; s < p->nsources; s++) {
+			size_t n = ferry_schema_count(sources[s].schema);
+			ferry_table **order = calloc(n + 1, sizeof(*order));
+			if (!order)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			for (size_t t = 0; t < n; t++)
+				order[t] = ferry_schema_table(sources[s].schema, t);
+			qsort(order, n, sizeof(*order), cmp_name);
+			for (size_t t = 0; t < n; t++) {
+				int named = 0;
+				for (size_t i = 0; i < p->ntables && !named; i++)
+					named = entry_source(p, &p->tables[i]) == s &&
+					        strcmp(p->tables[i].table, order[t]->name) == 0;
+				if (!named && !new_job(js, p, NULL, s, order[t]->name, order[t]->name,
+				                       p->stages[0].name)) {
+					free(order);
+					return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				}
+			}
+			free(order);
+		}
+	}
+
+	for (size_t i = 0; i < js->njobs; i++) {
+		job *j = &js->jobs[i];
+		const ferry_table *st = ferry_schema_find(sources[j->src].schema, j->src_table);
+		const ferry_table *tt = ferry_schema_find(tschema, j->dst_table);
+		if (!tt)
+			tt = ferry_schema_find(js->created, j->dst_table);
+		if (!tt && p->nschema > 0) {
+			snprintf(msg, sizeof(msg), "target table \"%s\" does not exist after the target schema is applied",
+			         j->dst_table);
+			return entry_err(err, p, j->entry, NULL, msg);
+		}
+		if (!tt) {
+			tt = define_created(js, p, j->src, st, j->entry, j->dst_table);
+			if (!tt)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
+		int rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
+		if (rc)
+			return rc;
+	}
+
+	/* Foreign-key levels over every target table this run writes. */
+	ferry_schema *all = ferry__schema_new();
+	if (!all)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; i < ferry_schema_count(tschema); i++)
+		if (!ferry__schema_copy_table(all, ferry_schema_table(tschema, i), NULL))
+			goto nomem;
+	for (size_t i = 0; i < ferry_schema_count(js->created); i++)
+		if (!ferry__schema_copy_table(all, ferry_schema_table(js->created, i), NULL))
+			goto nomem;
+	int *level = calloc(ferry_schema_count(all) + 1, sizeof(int));
+	if (!level)
+		goto nomem;
+	ferry__schema_fk_levels(all, level);
+	for (size_t i = 0; i < js->njobs; i++)
+		for (size_t t = 0; t < ferry_schema_count(all); t++)
+			if (strcmp(ferry_schema_table(all, t)->name, js->jobs[i].dst_table) == 0)
+				js->jobs[i].level = level[t];
+	free(level);
+	ferry__schema_free(all);
+	return 0;
+nomem:
+	ferry__schema_free(all);
+	return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}

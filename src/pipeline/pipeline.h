@@ -1,0 +1,90 @@
+/* pipeline.h — shared between the pipeline's files: resolved jobs (one source table into
+ * one target table), the run, and the summary. Nothing outside src/pipeline includes it. */
+#ifndef FERRY_PIPELINE_H
+#define FERRY_PIPELINE_H
+
+#include <pthread.h>
+#include "../ferry_int.h"
+
+/* One source table carried into one target table, fully resolved against both schemas. */
+typedef struct job {
+	size_t id;                 /* stable within a run: stored as ferry_progress.job */
+	const ferry_plan_table *entry; /* NULL for a table the plan does not name */
+	const char *stage;
+	size_t src;                /* index of the source */
+	const char *source_name;
+	char *src_table;
+	char *dst_table;
+	char *name;                /* "stage/source.table->target" */
+	char *filter;              /* owned copy of the entry's where, or NULL */
+	/* The select list: ntcols target values, then nkeys reporting-key columns. */
+	size_t nexprs;
+	char **exprs;
+	size_t nparams;
+	ferry_value *params;       /* owned strings */
+	size_t ntcols;
+	char **tcols;
+	ferry_type *ttypes;
+	uint8_t *conflict;
+	size_t *map;
+	int merge;
+	size_t nkeys;              /* reporting key (source primary key), after the targets */
+	char **keynames;
+	size_t nchunk_keys;        /* 0: the engine's row id */
+	char **chunk_keys;
+	int level;                 /* foreign-key level of the target table */
+	int creates_table;         /* the target table is created by ferry for this run */
+	/* Figures, updated under the run's lock. */
+	int64_t chunks, chunks_done, chunks_resumed;
+	int64_t rows_est, rows_read, rows_written, rows_rejected, rows_skipped;
+	int64_t fk_violations;
+	double started, seconds;
+	int started_flag, done_flag;
+} job;
+
+typedef struct ferry_source_conn {
+	const ferry_engine *eng;
+	ferry_conn *conn;
+	ferry_schema *schema;
+	const char *token;         /* snapshot token */
+} ferry_source_conn;
+
+struct ferry_summary {
+	char run_id[33];
+	char *rejects_path;
+	int was_complete;
+	size_t njobs;
+	ferry_table_stats *stats;
+	char **strs;               /* owned strings behind stats */
+	size_t nstrs, strs_cap;
+	char **notes;
+	size_t nnotes, notes_cap;
+	int64_t total_rejected, total_fk, max_rejects;
+};
+
+/* jobs.c */
+typedef struct jobset {
+	job *jobs;
+	size_t njobs, cap;
+	ferry_schema *created;     /* definitions of the target tables ferry creates */
+	char **notes;
+	size_t nnotes, notes_cap;
+} jobset;
+
+int ferry__jobs_build(jobset *js, const ferry_plan *plan, ferry_source_conn *sources,
+                      const ferry_engine *teng, const ferry_schema *tschema, int strict,
+                      ferry_err *err);
+void ferry__jobs_free(jobset *js);
+int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 4, 5)))
+#endif
+	;
+char *ferry__qident(const ferry_engine *e, const char *name);
+
+/* summary.c */
+ferry_summary *ferry__summary_new(const char *run_id);
+int ferry__summary_add(ferry_summary *s, const job *j);
+int ferry__summary_note(ferry_summary *s, const char *note);
+
+#endif

@@ -1,0 +1,186 @@
+/* summary.c — the outcome of a run: per job figures, resolution notes, as text or JSON. */
+#include <stdlib.h>
+#include <string.h>
+#include "pipeline.h"
+
+ferry_summary *ferry__summary_new(const char *run_id)
+{
+	ferry_summary *s = calloc(1, sizeof(*s));
+	if (s)
+		snprintf(s->run_id, sizeof(s->run_id), "%s", run_id);
+	return s;
+}
+
+static const char *keep(ferry_summary *s, char *str)
+{
+	if (!str || ferry__grow(&s->strs, &s->strs_cap, s->nstrs + 1, sizeof(char *)) != 0) {
+		free(str);
+		return "";
+	}
+	s->strs[s->nstrs++] = str;
+	return str;
+}
+
+int ferry__summary_add(ferry_summary *s, const job *j)
+{
+	size_t cap = s->njobs;
+	if (ferry__grow(&s->stats, &cap, s->njobs + 1, sizeof(ferry_table_stats)) != 0)
+		return FERRY_ENOMEM;
+	ferry_table_stats *t = &s->stats[s->njobs++];
+	memset(t, 0, sizeof(*t));
+	t->stage = keep(s, ferry__strdup(j->stage));
+	t->target = keep(s, ferry__strdup(j->dst_table));
+	t->sources = keep(s, ferry__sprintf("%s.%s", j->source_name, j->src_table));
+	t->rows_read = j->rows_read;
+	t->rows_written = j->rows_written;
+	t->rows_rejected = j->rows_rejected;
+	t->rows_skipped = j->rows_skipped;
+	t->fk_violations = j->fk_violations;
+	t->chunks = j->chunks;
+	t->chunks_resumed = j->chunks_resumed;
+	t->seconds = j->seconds;
+	return 0;
+}
+
+int ferry__summary_note(ferry_summary *s, const char *note)
+{
+	char *d = ferry__strdup(note);
+	if (!d || ferry__grow(&s->notes, &s->notes_cap, s->nnotes + 1, sizeof(char *)) != 0) {
+		free(d);
+		return FERRY_ENOMEM;
+	}
+	s->notes[s->nnotes++] = d;
+	return 0;
+}
+
+size_t ferry_summary_count(const ferry_summary *s) { return s ? s->njobs : 0; }
+
+int ferry_summary_table(ferry_table_stats *out, const ferry_summary *s, size_t i)
+{
+	if (!s || i >= s->njobs)
+		return FERRY_ENOTFOUND;
+	*out = s->stats[i];
+	return 0;
+}
+
+size_t ferry_summary_note_count(const ferry_summary *s) { return s ? s->nnotes : 0; }
+
+const char *ferry_summary_note(const ferry_summary *s, size_t i)
+{
+	return s && i < s->nnotes ? s->notes[i] : NULL;
+}
+
+int ferry_summary_was_complete(const ferry_summary *s) { return s ? s->was_complete : 0; }
+const char *ferry_summary_run_id(const ferry_summary *s) { return s ? s->run_id : NULL; }
+const char *ferry_summary_rejects_path(const ferry_summary *s) { return s ? s->rejects_path : NULL; }
+
+void ferry_summary_free(ferry_summary *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nstrs; i++)
+		free(s->strs[i]);
+	for (size_t i = 0; i < s->nnotes; i++)
+		free(s->notes[i]);
+	free(s->strs);
+	free(s->notes);
+	free(s->stats);
+	free(s->rejects_path);
+	free(s);
+}
+
+int ferry_summary_write_json(const ferry_summary *s, FILE *f)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	int64_t r = 0, w = 0, rej = 0, sk = 0, fk = 0;
+	ferry_buf_printf(&b, "{\"run_id\":\"%s\",\"already_complete\":%s,\"tables\":[", s->run_id,
+	                 s->was_complete ? "true" : "false");
+	for (size_t i = 0; i < s->njobs; i++) {
+		const ferry_table_stats *t = &s->stats[i];
+		ferry_buf_puts(&b, i ? ",{\"stage\":" : "{\"stage\":");
+		ferry_buf_json_str(&b, t->stage, strlen(t->stage));
+		ferry_buf_puts(&b, ",\"target\":");
+		ferry_buf_json_str(&b, t->target, strlen(t->target));
+		ferry_buf_puts(&b, ",\"source\":");
+		ferry_buf_json_str(&b, t->sources, strlen(t->sources));
+		ferry_buf_printf(&b, ",\"read\":%lld,\"written\":%lld,\"rejected\":%lld,\"skipped\":%lld,"
+		                 "\"fk_violations\":%lld,\"chunks\":%lld,\"chunks_resumed\":%lld,\"seconds\":%.3f}",
+		                 (long long)t->rows_read, (long long)t->rows_written, (long long)t->rows_rejected,
+		                 (long long)t->rows_skipped, (long long)t->fk_violations, (long long)t->chunks,
+		                 (long long)t->chunks_resumed, t->seconds);
+		r += t->rows_read;
+		w += t->rows_written;
+		rej += t->rows_rejected;
+		sk += t->rows_skipped;
+		fk += t->fk_violations;
+	}
+	ferry_buf_printf(&b, "],\"totals\":{\"read\":%lld,\"written\":%lld,\"rejected\":%lld,\"skipped\":%lld,"
+	                 "\"fk_violations\":%lld},\"notes\":[",
+	                 (long long)r, (long long)w, (long long)rej, (long long)sk, (long long)fk);
+	for (size_t i = 0; i < s->nnotes; i++) {
+		if (i)
+			ferry_buf_puts(&b, ",");
+		ferry_buf_json_str(&b, s->notes[i], strlen(s->notes[i]));
+	}
+	ferry_buf_puts(&b, "],\"rejects_file\":");
+	if (s->rejects_path)
+		ferry_buf_json_str(&b, s->rejects_path, strlen(s->rejects_path));
+	else
+		ferry_buf_puts(&b, "null");
+	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s}\n",
+	                 rej == 0 && fk == 0 ? "true" : "false");
+	if (b.failed)
+		return FERRY_ENOMEM;
+	int rc = fwrite(b.data, 1, b.len, f) == b.len ? 0 : FERRY_ERROR;
+	ferry_buf_free(&b);
+	return rc;
+}
+
+int ferry_summary_write_text(const ferry_summary *s, FILE *f)
+{
+	size_t w1 = strlen("source"), w2 = strlen("target");
+	for (size_t i = 0; i < s->njobs; i++) {
+		size_t a = strlen(s->stats[i].sources), b = strlen(s->stats[i].target);
+		w1 = a > w1 ? a : w1;
+		w2 = b > w2 ? b : w2;
+	}
+	if (w1 > 40)
+		w1 = 40;
+	if (w2 > 30)
+		w2 = 30;
+	int any_fk = 0;
+	for (size_t i = 0; i < s->njobs; i++)
+		any_fk |= s->stats[i].fk_violations != 0;
+	fprintf(f, "%-*s  %-*s %12s %12s %9s %10s%s %8s\n", (int)w1, "source", (int)w2, "target", "read",
+	        "written", "rejected", "skipped", any_fk ? "  fk-broken" : "", "seconds");
+	int64_t r = 0, w = 0, rej = 0, sk = 0, fk = 0;
+	for (size_t i = 0; i < s->njobs; i++) {
+		const ferry_table_stats *t = &s->stats[i];
+		fprintf(f, "%-*.*s  %-*.*s %12lld %12lld %9lld %10lld", (int)w1, (int)w1, t->sources, (int)w2,
+		        (int)w2, t->target, (long long)t->rows_read, (long long)t->rows_written,
+		        (long long)t->rows_rejected, (long long)t->rows_skipped);
+		if (any_fk)
+			fprintf(f, " %10lld", (long long)t->fk_violations);
+		fprintf(f, " %8.2f%s\n", t->seconds, t->chunks_resumed && t->chunks_resumed < t->chunks ? "  (resumed)" : "");
+		r += t->rows_read;
+		w += t->rows_written;
+		rej += t->rows_rejected;
+		sk += t->rows_skipped;
+		fk += t->fk_violations;
+	}
+	fprintf(f, "%-*s  %-*s %12lld %12lld %9lld %10lld", (int)w1, "total", (int)w2, "", (long long)r,
+	        (long long)w, (long long)rej, (long long)sk);
+	if (any_fk)
+		fprintf(f, " %10lld", (long long)fk);
+	fprintf(f, "\n");
+	for (size_t i = 0; i < s->nnotes; i++)
+		fprintf(f, "note: %s\n", s->notes[i]);
+	if (s->was_complete)
+		fprintf(f, "this run was already complete: nothing was changed\n");
+	if (s->rejects_path)
+		fprintf(f, "rejected rows: %s\n", s->rejects_path);
+	if (fk)
+		fprintf(f, "%lld rows point to rows that do not exist (foreign keys); list them with PRAGMA foreign_key_check\n",
+		        (long long)fk);
+	return ferry_error_last() ? 0 : 0;
+}

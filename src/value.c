@@ -1,0 +1,200 @@
+/* value.c — typed values: names, the canonical portable encoding (little-endian, varints;
+ * used for stored chunk bounds and row hashes) and renderings for messages and JSON. */
+#include <math.h>
+#include <string.h>
+#include "ferry_int.h"
+
+static const char *const type_names[FERRY_TYPE_COUNT] = {
+	"null", "integer", "float", "numeric", "text", "blob", "bool",
+	"date", "time", "timestamp", "timestamptz", "uuid", "json"};
+
+const char *ferry_type_name(ferry_type t)
+{
+	return (unsigned)t < FERRY_TYPE_COUNT ? type_names[t] : "unknown";
+}
+
+static int is_textlike(int t)
+{
+	return t == FERRY_NUMERIC || t == FERRY_TEXT || (t >= FERRY_DATE && t <= FERRY_JSON);
+}
+
+/* Encoding: per value a type byte, then INT/BOOL: zigzag varint; FLOAT: 8 bytes IEEE-754
+ * little-endian (NaN canonicalised, -0.0 kept); text-like and BLOB: varint length + bytes. */
+static int put(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n)
+{
+	if (ferry__grow(buf, cap, *len + n, 1) != 0)
+		return FERRY_ENOMEM;
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	return 0;
+}
+
+static int put_varint(uint8_t **buf, size_t *len, size_t *cap, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	do {
+		uint8_t byte = v & 0x7f;
+		v >>= 7;
+		tmp[n++] = byte | (v ? 0x80 : 0);
+	} while (v);
+	return put(buf, len, cap, tmp, n);
+}
+
+int ferry_value_encode_row(uint8_t **buf, size_t *len, size_t *cap, const ferry_value *vals,
+                           size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const ferry_value *v = &vals[i];
+		uint8_t t = v->type;
+		if (put(buf, len, cap, &t, 1) != 0)
+			return FERRY_ENOMEM;
+		int rc = 0;
+		if (t == FERRY_INT || t == FERRY_BOOL) {
+			uint64_t u = ((uint64_t)v->v.i << 1) ^ (uint64_t)(v->v.i >> 63);
+			rc = put_varint(buf, len, cap, u);
+		} else if (t == FERRY_FLOAT) {
+			double d = v->v.f;
+			uint64_t bits;
+			if (isnan(d))
+				bits = 0x7ff8000000000000ULL;
+			else
+				memcpy(&bits, &d, 8);
+			uint8_t le[8];
+			for (int k = 0; k < 8; k++)
+				le[k] = (uint8_t)(bits >> (8 * k));
+			rc = put(buf, len, cap, le, 8);
+		} else if (t == FERRY_BLOB || is_textlike(t)) {
+			rc = put_varint(buf, len, cap, v->len);
+			if (rc == 0 && v->len)
+				rc = put(buf, len, cap, t == FERRY_BLOB ? (const void *)v->v.b
+				                                        : (const void *)v->v.s, v->len);
+		} else if (t != FERRY_NULL) {
+			return FERRY_EUSAGE;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int get_varint(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (*pos >= len)
+			return -1;
+		uint8_t b = d[(*pos)++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int ferry_value_decode_row(ferry_value *out, size_t max, const uint8_t *data, size_t len)
+{
+	size_t pos = 0, n = 0;
+	while (pos < len) {
+		if (n >= max)
+			return FERRY_ECORRUPT;
+		ferry_value *v = &out[n];
+		memset(v, 0, sizeof(*v));
+		uint8_t t = data[pos++];
+		v->type = t;
+		uint64_t u;
+		if (t == FERRY_NULL) {
+		} else if (t == FERRY_INT || t == FERRY_BOOL) {
+			if (get_varint(data, len, &pos, &u) != 0)
+				return FERRY_ECORRUPT;
+			v->v.i = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+		} else if (t == FERRY_FLOAT) {
+			if (len - pos < 8)
+				return FERRY_ECORRUPT;
+			uint64_t bits = 0;
+			for (int k = 0; k < 8; k++)
+				bits |= (uint64_t)data[pos + k] << (8 * k);
+			memcpy(&v->v.f, &bits, 8);
+			pos += 8;
+		} else if (t == FERRY_BLOB || is_textlike(t)) {
+			if (get_varint(data, len, &pos, &u) != 0 || u > len - pos || u > UINT32_MAX)
+				return FERRY_ECORRUPT;
+			v->len = (uint32_t)u;
+			if (t == FERRY_BLOB)
+				v->v.b = data + pos;
+			else
+				v->v.s = (const char *)data + pos;
+			pos += u;
+		} else {
+			return FERRY_ECORRUPT;
+		}
+		n++;
+	}
+	return (int)n;
+}
+
+int ferry__value_equal(const ferry_value *a, const ferry_value *b)
+{
+	if (a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case FERRY_NULL: return 1;
+	case FERRY_INT: case FERRY_BOOL: return a->v.i == b->v.i;
+	case FERRY_FLOAT:
+		if (isnan(a->v.f) && isnan(b->v.f))
+			return 1;
+		return memcmp(&a->v.f, &b->v.f, 8) == 0;
+	case FERRY_BLOB:
+		return a->len == b->len && (a->len == 0 || memcmp(a->v.b, b->v.b, a->len) == 0);
+	default:
+		return a->len == b->len && (a->len == 0 || memcmp(a->v.s, b->v.s, a->len) == 0);
+	}
+}
+
+int ferry__value_json(ferry_buf *b, const ferry_value *v)
+{
+	static const char hex[] = "0123456789abcdef";
+	switch (v->type) {
+	case FERRY_NULL: return ferry_buf_puts(b, "null");
+	case FERRY_INT: return ferry_buf_printf(b, "%lld", (long long)v->v.i);
+	case FERRY_BOOL: return ferry_buf_puts(b, v->v.i ? "true" : "false");
+	case FERRY_FLOAT:
+		if (!isfinite(v->v.f))
+			return ferry_buf_printf(b, "\"%s\"", isnan(v->v.f) ? "NaN" : v->v.f > 0 ? "Infinity" : "-Infinity");
+		return ferry_buf_printf(b, "%.17g", v->v.f);
+	case FERRY_BLOB: {
+		int rc = ferry_buf_puts(b, "\"\\\\x");
+		for (uint32_t i = 0; i < v->len && rc == 0; i++) {
+			char h[2] = {hex[v->v.b[i] >> 4], hex[v->v.b[i] & 15]};
+			rc = ferry_buf_add(b, h, 2);
+		}
+		return rc ? rc : ferry_buf_puts(b, "\"");
+	}
+	default:
+		return ferry_buf_json_str(b, v->v.s, v->len);
+	}
+}
+
+int ferry__value_text(ferry_buf *b, const ferry_value *v)
+{
+	switch (v->type) {
+	case FERRY_NULL: return ferry_buf_puts(b, "NULL");
+	case FERRY_INT: return ferry_buf_printf(b, "%lld", (long long)v->v.i);
+	case FERRY_BOOL: return ferry_buf_puts(b, v->v.i ? "true" : "false");
+	case FERRY_FLOAT: return ferry_buf_printf(b, "%.17g", v->v.f);
+	case FERRY_BLOB: return ferry_buf_printf(b, "<blob of %u bytes>", v->len);
+	default: {
+		uint32_t n = v->len > 60 ? 57 : v->len;
+		int rc = ferry_buf_puts(b, "'");
+		for (uint32_t i = 0; i < n && rc == 0; i++) {
+			char c = v->v.s[i];
+			rc = ferry_buf_add(b, (c == '\n' || c == '\r') ? " " : &c, 1);
+		}
+		if (rc == 0 && n < v->len)
+			rc = ferry_buf_puts(b, "...");
+		return rc ? rc : ferry_buf_puts(b, "'");
+	}
+	}
+}
