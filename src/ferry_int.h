@@ -179,6 +179,10 @@ void ferry__plan_digest(ferry_plan *p, const char *text, size_t len);
 /* The plan loader proper; errors name path:line:column. */
 int ferry__plan_parse(ferry_plan **out, const char *path, const char *text, size_t len,
                       ferry_err *err);
+/* The same with check_files = 1 when the text came from a file whose target_schema must
+ * exist (ferry_plan_load); ferry__plan_parse passes 0. */
+int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, size_t len,
+                         int check_files, ferry_err *err);
 /* Checks after parsing that need no database (stage names, after cycles, duplicates). */
 int ferry__plan_check(const ferry_plan *p, ferry_err *err);
 const char *ferry__conflict_name(ferry_conflict c);
