@@ -198,6 +198,11 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	t->strict = st->strict;
 	for (size_t i = 0; i < st->ncols; i++) {
 		const ferry_column *c = &st->cols[i];
+		if (c->generated &&
+		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "generated column \"%s\" of \"%s\" is not created in \"%s\": SQLite does not tell its expression",
+		                c->name, st->name, dst) != 0)
+			return NULL;
 		const char *name = c->generated ? NULL : created_name(e, st, c->name);
 		if (!name)
 			continue;

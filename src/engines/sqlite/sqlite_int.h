@@ -1,0 +1,98 @@
+/* sqlite_int.h — what the files of the SQLite engine share: the connection and small
+ * helpers. Nothing outside src/engines/sqlite includes this header. */
+#ifndef FERRY_SQLITE_INT_H
+#define FERRY_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include "../../ferry_int.h"
+
+/* Cached statements of the run state (sqlite_state.c), finalized in close. */
+enum {
+	SQ_ST_LOAD,
+	SQ_ST_ADD,
+	SQ_ST_DONE,
+	SQ_ST_REJECT,
+	SQ_ST_REJECTS,
+	SQ_ST_GET,
+	SQ_ST_SET,
+	SQ_ST_COUNT
+};
+
+typedef struct sq_conn {
+	sqlite3 *db;
+	char *path;              /* the file as given, for messages */
+	int readonly;
+	int memory;              /* ":memory:" */
+	char old_journal[16];    /* journal mode before the switch to WAL; "" when unchanged */
+	int finished;            /* finish ran: close retries a journal restore that was busy */
+	sqlite3 *lock_db;        /* WAL snapshot: a second connection holding BEGIN IMMEDIATE */
+	const char *token;       /* the exported snapshot token (a constant string) */
+	sqlite3_stmt *st[SQ_ST_COUNT];
+} sq_conn;
+
+/* The engine's opaque handles are these structs. */
+#define SQ(c) ((sq_conn *)(void *)(c))
+
+/* sqlite.c */
+size_t ferry_sqlite__quote_ident(char *buf, size_t cap, const char *ident);
+/* Append "ident" (quotes doubled) to b; returns 0 or FERRY_ENOMEM. */
+int ferry_sqlite__buf_ident(ferry_buf *b, const char *ident);
+/* Bind a value; text-like types as text, BOOL as an integer, an empty blob as a zero-length
+ * blob (not NULL). Without copy, text and blobs are bound SQLITE_STATIC: their bytes must
+ * stay put until the statement is stepped and reset. */
+int ferry_sqlite__bind(sqlite3_stmt *st, int i, const ferry_value *v, int copy);
+/* Read column i of the current row as a value pointing into the statement's memory
+ * (valid until the next step, reset or column call on it). */
+void ferry_sqlite__column(sqlite3_stmt *st, int i, ferry_value *out);
+/* Prepare sql on c or fill err with "could not WHAT: errmsg" (FERRY_EUSAGE for SQL errors,
+ * FERRY_ENOTFOUND for a missing table, FERRY_ERROR otherwise). */
+int ferry_sqlite__prepare(sq_conn *c, sqlite3_stmt **out, const char *sql, int persistent,
+                          ferry_err *err, const char *what);
+/* Map an SQLite result code to a ferry code and fill err with the connection's message. */
+int ferry_sqlite__fail(sq_conn *c, int rc, ferry_err *err, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 4, 5)))
+#endif
+	;
+int ferry_sqlite__exec(sq_conn *c, const char *sql, ferry_err *err);
+
+/* sqlite_schema.c */
+int ferry_sqlite__introspect(ferry_conn *c, ferry_schema *out, ferry_err *err);
+int ferry_sqlite__create_table(ferry_conn *c, const ferry_table *def, ferry_err *err);
+int ferry_sqlite__create_indexes(ferry_conn *c, const ferry_table *def, ferry_err *err);
+
+/* sqlite_rw.c */
+int ferry_sqlite__plan_chunks(ferry_conn *c, const char *table, size_t nkeys,
+                              const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
+                              void *ud, ferry_err *err);
+int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *c, const ferry_read_spec *spec,
+                              ferry_err *err);
+int ferry_sqlite__reader_next(ferry_reader *r, ferry_batch *b, int *eof, ferry_err *err);
+void ferry_sqlite__reader_close(ferry_reader *r);
+int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *c, const ferry_write_spec *spec,
+                              ferry_err *err);
+int ferry_sqlite__writer_write(ferry_writer *w, const ferry_batch *b, ferry_reject_cb reject,
+                               void *ud, ferry_err *err);
+void ferry_sqlite__writer_close(ferry_writer *w);
+
+/* sqlite_state.c */
+int ferry_sqlite__state_init(ferry_conn *c, ferry_err *err);
+int ferry_sqlite__state_load(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud,
+                             ferry_err *err);
+int ferry_sqlite__state_add_chunks(ferry_conn *c, const char *run_id,
+                                   const ferry_chunk_rec *recs, size_t n, ferry_err *err);
+int ferry_sqlite__state_chunk_done(ferry_conn *c, const char *run_id,
+                                   const ferry_chunk_rec *rec, ferry_err *err);
+int ferry_sqlite__state_reject(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
+                               const char *table, const char *key, const char *reason,
+                               ferry_err *err);
+int ferry_sqlite__state_rejects(ferry_conn *c, const char *run_id,
+                                int (*cb)(void *ud, const char *table, const char *key,
+                                          const char *reason),
+                                void *ud, ferry_err *err);
+int ferry_sqlite__state_get(ferry_conn *c, const char *run_id, const char *flag, int *out,
+                            ferry_err *err);
+int ferry_sqlite__state_set(ferry_conn *c, const char *run_id, const char *flag,
+                            ferry_err *err);
+
+#endif

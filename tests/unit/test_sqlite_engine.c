@@ -1,0 +1,1421 @@
+/* test_sqlite_engine.c — unit tests of the SQLite engine through its engine table: connect
+ * and its messages, introspection and DDL round trips, chunking, reading, writing with
+ * rejects and merge rules, the run state, snapshots and durability. */
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "ferry_int.h"
+
+static int npass, nfail;
+static const ferry_engine *E = &ferry__sqlite_engine;
+static char dir[256];
+
+#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
+
+static int check(int ok, const char *what, const char *file, int line)
+{
+	if (ok) {
+		npass++;
+	} else {
+		nfail++;
+		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
+	}
+	return ok;
+}
+
+#define CHECK_STR(got, want) check_str((got), (want), #got, __FILE__, __LINE__)
+
+static int check_str(const char *got, const char *want, const char *what, const char *file,
+                     int line)
+{
+	int ok = (!got && !want) || (got && want && strcmp(got, want) == 0);
+	if (ok) {
+		npass++;
+		return 1;
+	}
+	nfail++;
+	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %s\n    want: %s\n", file, line, what,
+	        got ? got : "(null)", want ? want : "(null)");
+	return 0;
+}
+
+#define CHECK_INT(got, want) check_int((long long)(got), (long long)(want), #got, __FILE__, __LINE__)
+
+static int check_int(long long got, long long want, const char *what, const char *file, int line)
+{
+	if (got == want) {
+		npass++;
+		return 1;
+	}
+	nfail++;
+	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %lld\n    want: %lld\n", file, line, what,
+	        got, want);
+	return 0;
+}
+
+/* An engine call that must succeed; prints the engine's message when it does not. */
+#define OK(call) check_ok((call), &err, #call, __FILE__, __LINE__)
+
+static int check_ok(int rc, const ferry_err *err, const char *what, const char *file, int line)
+{
+	if (rc == 0) {
+		npass++;
+		return 1;
+	}
+	nfail++;
+	fprintf(stderr, "%s:%d: FAILED (%d): %s\n    %s\n", file, line, rc, what, err->msg);
+	return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static char *path_of(const char *name)
+{
+	static char bufs[8][512];
+	static int next;
+	char *p = bufs[next++ % 8];
+	snprintf(p, 512, "%s/%s", dir, name);
+	return p;
+}
+
+/* Run SQL on a file with a plain sqlite3 connection (the test's own view of the data). */
+static void sql_on(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+	sqlite3_open(path, &db);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "setup sql failed: %s\n  %s\n", msg, sql);
+		nfail++;
+	}
+	sqlite3_free(msg);
+	sqlite3_close(db);
+}
+
+/* The first column of the first row as text (static buffer), or "(none)". */
+static const char *query_text(const char *path, const char *sql)
+{
+	static char out[4][512];
+	static int next;
+	char *o = out[next++ % 4];
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	sqlite3_open(path, &db);
+	snprintf(o, 512, "(none)");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		snprintf(o, 512, "(error: %s)", sqlite3_errmsg(db));
+	else if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(o, 512, "%s", sqlite3_column_type(st, 0) == SQLITE_NULL
+		                           ? "NULL" : (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return o;
+}
+
+static long long query_int(const char *path, const char *sql)
+{
+	return atoll(query_text(path, sql));
+}
+
+static ferry_conn *open_db(const char *path, int flags)
+{
+	ferry_conn *c = NULL;
+	ferry_err err = {0};
+	if (!OK(E->connect(&c, path, flags, &err)))
+		return NULL;
+	return c;
+}
+
+static ferry_value v_int(int64_t i)
+{
+	ferry_value v = {.type = FERRY_INT};
+	v.v.i = i;
+	return v;
+}
+
+static ferry_value v_text(const char *s)
+{
+	ferry_value v = {.type = FERRY_TEXT, .len = (uint32_t)strlen(s)};
+	v.v.s = s;
+	return v;
+}
+
+static ferry_value v_null(void)
+{
+	ferry_value v = {.type = FERRY_NULL};
+	return v;
+}
+
+/* Read a whole spec into rows; each row handed to cb. Returns the engine's code. */
+typedef void (*row_fn)(void *ud, const ferry_value *row, size_t ncols);
+
+static int read_all(ferry_conn *c, const ferry_read_spec *spec, size_t batch_rows, row_fn fn,
+                    void *ud, ferry_err *err)
+{
+	ferry_reader *r;
+	int rc = E->reader_open(&r, c, spec, err);
+	if (rc)
+		return rc;
+	ferry_batch *b = ferry__batch_new(spec->nexprs, batch_rows);
+	int eof = 0;
+	while (!eof && rc == 0) {
+		ferry__batch_reset(b);
+		rc = E->reader_next(r, b, &eof, err);
+		for (size_t i = 0; rc == 0 && i < ferry_batch_nrows(b); i++)
+			fn(ud, ferry_batch_crow(b, i), spec->nexprs);
+	}
+	ferry__batch_free(b);
+	E->reader_close(r);
+	return rc;
+}
+
+/* ---- connect ----------------------------------------------------------------------- */
+
+static void test_connect(void)
+{
+	ferry_err err = {0};
+	ferry_conn *c = NULL;
+	char want[1024];
+
+	const char *missing = path_of("missing.db");
+	CHECK_INT(E->connect(&c, missing, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
+	CHECK(c == NULL);
+	snprintf(want, sizeof(want), "could not open source database \"%s\": no such file", missing);
+	CHECK_STR(err.msg, want);
+
+	/* The sqlite: scheme forms name the path only. */
+	char url[600];
+	snprintf(url, sizeof(url), "sqlite://%s", missing);
+	CHECK_INT(E->connect(&c, url, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
+	CHECK_STR(err.msg, want);
+
+	const char *junk = path_of("junk.db");
+	FILE *f = fopen(junk, "w");
+	for (int i = 0; i < 50; i++)
+		fputs("this is not a database at all, just some text\n", f);
+	fclose(f);
+	snprintf(want, sizeof(want), "could not open database \"%s\": file is not a database", junk);
+	CHECK(E->connect(&c, junk, FERRY_CONNECT_READONLY, &err) < 0);
+	CHECK_STR(err.msg, want);
+	CHECK(E->connect(&c, junk, FERRY_CONNECT_CREATE, &err) < 0);
+	CHECK_STR(err.msg, want);
+	CHECK(c == NULL);
+
+	/* A target is created, in WAL for the load; finish restores the journal mode. */
+	const char *newdb = path_of("new.db");
+	snprintf(url, sizeof(url), "sqlite:%s", newdb);
+	c = open_db(url, FERRY_CONNECT_CREATE);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "wal");
+		OK(E->exec(c, "CREATE TABLE t(a)", &err));
+		OK(E->finish(c, &err));
+		E->close(c);
+		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "delete");
+	}
+	/* Another connection holding the file keeps it in WAL until the last one closes. */
+	ferry_conn *c2 = open_db(newdb, FERRY_CONNECT_CREATE);
+	c = open_db(newdb, FERRY_CONNECT_CREATE);
+	if (c && c2) {
+		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "wal");
+		OK(E->finish(c2, &err));
+		OK(E->finish(c, &err));
+		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "wal");
+		E->close(c);
+		E->close(c2);
+		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "delete");
+	}
+	/* A source connection cannot write. */
+	c = open_db(newdb, FERRY_CONNECT_READONLY);
+	if (c) {
+		CHECK(E->exec(c, "INSERT INTO t VALUES (1)", &err) < 0);
+		CHECK(strstr(err.msg, newdb) != NULL);
+		E->close(c);
+	}
+	/* A missing target without CREATE is not made up. */
+	CHECK_INT(E->connect(&c, path_of("nocreate.db"), 0, &err), FERRY_ENOTFOUND);
+
+	/* A write-protected target fails at connect, naming the file (root ignores modes). */
+	if (geteuid() != 0) {
+		chmod(newdb, 0444);
+		CHECK(E->connect(&c, newdb, FERRY_CONNECT_CREATE, &err) < 0);
+		CHECK(strstr(err.msg, newdb) != NULL);
+		chmod(newdb, 0644);
+	}
+
+	c = open_db(":memory:", FERRY_CONNECT_CREATE);
+	CHECK(c != NULL);
+	if (c)
+		E->close(c);
+}
+
+static void test_quote(void)
+{
+	char buf[64];
+	CHECK_INT(E->quote_ident(buf, sizeof(buf), "my \"odd\" table"), 18);
+	CHECK_STR(buf, "\"my \"\"odd\"\" table\"");
+	CHECK_INT(E->quote_ident(buf, 4, "abcdef"), 8);
+	CHECK_STR(buf, "\"ab");
+	CHECK_INT(E->quote_ident(NULL, 0, "user"), 6);
+}
+
+/* ---- introspection and DDL --------------------------------------------------------- */
+
+static const char schema_sql[] =
+	"CREATE TABLE \"user\"(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x', "
+	"  email VARCHAR(80) UNIQUE, created TEXT DEFAULT CURRENT_TIMESTAMP);"
+	"CREATE TABLE \"order\"(a INT, b TEXT, qty NUMERIC(10,2) DEFAULT (1+2), "
+	"  PRIMARY KEY(b, a), FOREIGN KEY(a) REFERENCES \"user\" ON DELETE CASCADE);"
+	"CREATE TABLE \"references\"(x, y, z INT, FOREIGN KEY(x, y) REFERENCES \"order\"(a, b) "
+	"  ON UPDATE SET NULL, UNIQUE(z, y));"
+	"CREATE TABLE \"my \"\"odd\"\" table\"(\"col one\" TEXT, \"we\"\"ird\" INT);"
+	"CREATE TABLE nopk(a, b);"
+	"CREATE TABLE wr(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+	"CREATE TABLE st(id INTEGER PRIMARY KEY, v TEXT, n ANY) STRICT;"
+	"CREATE TABLE gen(a INT, b INT GENERATED ALWAYS AS (a * 2) VIRTUAL, "
+	"  c INT AS (a + 1) STORED, d REAL);"
+	"CREATE UNIQUE INDEX nopk_ab ON nopk(a, b);"
+	"CREATE INDEX gen_expr ON gen(a + 1, d);"
+	"CREATE INDEX gen_part ON gen(a) WHERE a > 0 AND d IS NOT NULL;"
+	"CREATE INDEX \"my idx\" ON \"my \"\"odd\"\" table\"(\"we\"\"ird\", \"col one\");"
+	"CREATE TABLE ferry_progress(x);"
+	"CREATE TABLE Ferry_Runs(x);"
+	"CREATE VIRTUAL TABLE vt USING fts5(body);";
+
+static ferry_table *find(ferry_schema *s, const char *name)
+{
+	ferry_table *t = ferry_schema_find(s, name);
+	if (!t)
+		fprintf(stderr, "table %s not found\n", name);
+	return t;
+}
+
+static ferry_index *find_index(ferry_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->nidx; i++)
+		if (strcmp(t->idx[i].name, name) == 0)
+			return &t->idx[i];
+	fprintf(stderr, "index %s not found on %s\n", name, t->name);
+	return NULL;
+}
+
+static void test_introspect(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("schema.db");
+	sql_on(p, schema_sql);
+	ferry_conn *c = open_db(p, FERRY_CONNECT_READONLY);
+	if (!c)
+		return;
+	ferry_schema *s = ferry__schema_new();
+	OK(E->introspect(c, s, &err));
+	E->close(c);
+	CHECK_INT(ferry_schema_count(s), 8);
+	CHECK_STR(ferry_schema_table(s, 0)->name, "user");
+	CHECK_STR(ferry_schema_table(s, 7)->name, "gen");
+
+	ferry_table *t = find(s, "user");
+	if (t && CHECK_INT(t->ncols, 4)) {
+		CHECK(t->has_rowid && !t->strict);
+		CHECK_INT(t->npk, 1);
+		CHECK_INT(t->pk[0], 0);
+		CHECK_INT(t->cols[0].pk_pos, 1);
+		CHECK_STR(t->cols[0].decl_type, "INTEGER");
+		CHECK_INT(t->cols[0].type, FERRY_INT);
+		CHECK(t->cols[1].notnull);
+		CHECK_STR(t->cols[1].default_sql, "'x'");
+		CHECK_STR(t->cols[2].decl_type, "VARCHAR(80)");
+		CHECK_INT(t->cols[2].type, FERRY_TEXT);
+		CHECK(t->cols[2].default_sql == NULL);
+		CHECK_STR(t->cols[3].default_sql, "CURRENT_TIMESTAMP");
+		CHECK_INT(t->est_rows, -1);
+		if (CHECK_INT(t->nidx, 1)) {
+			CHECK(t->idx[0].unique);
+			CHECK_INT(t->idx[0].ncols, 1);
+			CHECK_STR(t->idx[0].cols[0], "email");
+			CHECK(t->idx[0].sql == NULL);
+			CHECK(!t->idx[0].exprs && !t->idx[0].where);
+		}
+	}
+	t = find(s, "order");
+	if (t && CHECK_INT(t->ncols, 3)) {
+		CHECK_INT(t->npk, 2);
+		CHECK_INT(t->pk[0], 1); /* b */
+		CHECK_INT(t->pk[1], 0); /* a */
+		CHECK_INT(t->cols[1].pk_pos, 1);
+		CHECK_INT(t->cols[0].pk_pos, 2);
+		CHECK_INT(t->cols[2].type, FERRY_NUMERIC);
+		CHECK_STR(t->cols[2].default_sql, "1+2");
+		CHECK_INT(t->nidx, 0);
+		if (CHECK_INT(t->nfks, 1)) {
+			CHECK_STR(t->fks[0].ref_table, "user");
+			CHECK_INT(t->fks[0].ncols, 1);
+			CHECK_STR(t->fks[0].cols[0], "a");
+			CHECK(t->fks[0].ref_cols[0] == NULL);
+			CHECK_STR(t->fks[0].on_delete, "CASCADE");
+			CHECK(t->fks[0].on_update == NULL);
+		}
+	}
+	t = find(s, "references");
+	if (t && CHECK_INT(t->nfks, 1)) {
+		CHECK_STR(t->cols[0].decl_type, "");
+		CHECK_INT(t->cols[0].type, FERRY_BLOB);
+		CHECK_INT(t->npk, 0);
+		CHECK_INT(t->fks[0].ncols, 2);
+		CHECK_STR(t->fks[0].cols[1], "y");
+		CHECK_STR(t->fks[0].ref_cols[0], "a");
+		CHECK_STR(t->fks[0].ref_cols[1], "b");
+		CHECK_STR(t->fks[0].on_update, "SET NULL");
+		CHECK(t->fks[0].on_delete == NULL);
+		if (CHECK_INT(t->nidx, 1)) {
+			CHECK(t->idx[0].unique);
+			CHECK_STR(t->idx[0].cols[0], "z");
+			CHECK_STR(t->idx[0].cols[1], "y");
+		}
+	}
+	t = find(s, "my \"odd\" table");
+	if (t && CHECK_INT(t->ncols, 2)) {
+		CHECK_STR(t->cols[0].name, "col one");
+		CHECK_STR(t->cols[1].name, "we\"ird");
+		ferry_index *x = find_index(t, "my idx");
+		if (x && CHECK_INT(x->ncols, 2)) {
+			CHECK_STR(x->cols[0], "we\"ird");
+			CHECK(!x->unique && !x->exprs && !x->where);
+			CHECK(x->sql != NULL);
+		}
+	}
+	t = find(s, "nopk");
+	if (t) {
+		CHECK_INT(t->npk, 0);
+		CHECK(t->has_rowid);
+		ferry_index *x = find_index(t, "nopk_ab");
+		CHECK(x && x->unique && x->ncols == 2);
+	}
+	t = find(s, "wr");
+	if (t) {
+		CHECK(!t->has_rowid);
+		CHECK_INT(t->npk, 1);
+	}
+	t = find(s, "st");
+	if (t) {
+		CHECK(t->strict && t->has_rowid);
+		CHECK_STR(t->cols[2].decl_type, "ANY");
+	}
+	t = find(s, "gen");
+	if (t && CHECK_INT(t->ncols, 4)) {
+		CHECK(!t->cols[0].generated);
+		CHECK(t->cols[1].generated);
+		CHECK(t->cols[2].generated);
+		CHECK(!t->cols[3].generated);
+		CHECK_STR(t->cols[1].decl_type, "INT");
+		ferry_index *x = find_index(t, "gen_expr");
+		if (x && CHECK_INT(x->ncols, 2)) {
+			CHECK(x->exprs);
+			CHECK_STR(x->cols[0], "a + 1");
+			CHECK_STR(x->cols[1], "d");
+			CHECK(x->where == NULL);
+		}
+		x = find_index(t, "gen_part");
+		if (x && CHECK_INT(x->ncols, 1)) {
+			CHECK(!x->exprs);
+			CHECK_STR(x->where, "a > 0 AND d IS NOT NULL");
+			CHECK_STR(x->cols[0], "a");
+		}
+	}
+
+	/* Recreate every table in a new file and read the copy back: the same definitions. */
+	const char *q = path_of("schema_copy.db");
+	c = open_db(q, FERRY_CONNECT_CREATE);
+	if (!c) {
+		ferry__schema_free(s);
+		return;
+	}
+	for (size_t i = 0; i < ferry_schema_count(s); i++)
+		OK(E->create_table(c, ferry_schema_table(s, i), &err));
+	for (size_t i = 0; i < ferry_schema_count(s); i++)
+		OK(E->create_indexes(c, ferry_schema_table(s, i), &err));
+	/* Twice is harmless (a resumed run). */
+	for (size_t i = 0; i < ferry_schema_count(s); i++)
+		OK(E->create_indexes(c, ferry_schema_table(s, i), &err));
+	ferry_schema *s2 = ferry__schema_new();
+	OK(E->introspect(c, s2, &err));
+	CHECK_INT(ferry_schema_count(s2), ferry_schema_count(s));
+	for (size_t i = 0; i < ferry_schema_count(s); i++) {
+		ferry_table *a = ferry_schema_table(s, i);
+		ferry_table *b = ferry_schema_find(s2, a->name);
+		if (!CHECK(b != NULL))
+			continue;
+		CHECK_INT(b->has_rowid, a->has_rowid);
+		CHECK_INT(b->strict, a->strict);
+		CHECK_INT(b->npk, a->npk);
+		size_t j = 0;
+		for (size_t k = 0; k < a->ncols; k++) {
+			const ferry_column *ca = &a->cols[k];
+			if (ca->generated)
+				continue; /* not carried: never written */
+			if (!CHECK(j < b->ncols))
+				break;
+			const ferry_column *cb = &b->cols[j++];
+			CHECK_STR(cb->name, ca->name);
+			CHECK_STR(cb->decl_type, ca->decl_type);
+			CHECK_INT(cb->type, ca->type);
+			CHECK_INT(cb->notnull, ca->notnull);
+			CHECK_INT(cb->pk_pos, ca->pk_pos);
+			CHECK_STR(cb->default_sql, ca->default_sql);
+		}
+		CHECK_INT(j, b->ncols);
+		if (CHECK_INT(b->nfks, a->nfks))
+			for (size_t f = 0; f < a->nfks; f++) {
+				CHECK_STR(b->fks[f].ref_table, a->fks[f].ref_table);
+				CHECK_INT(b->fks[f].ncols, a->fks[f].ncols);
+				for (size_t k = 0; k < a->fks[f].ncols; k++) {
+					CHECK_STR(b->fks[f].cols[k], a->fks[f].cols[k]);
+					CHECK_STR(b->fks[f].ref_cols[k], a->fks[f].ref_cols[k]);
+				}
+				CHECK_STR(b->fks[f].on_delete, a->fks[f].on_delete);
+				CHECK_STR(b->fks[f].on_update, a->fks[f].on_update);
+			}
+		if (CHECK_INT(b->nidx, a->nidx))
+			for (size_t x = 0; x < a->nidx; x++) {
+				const ferry_index *ia = &a->idx[x], *ib = &b->idx[x];
+				if (strncmp(ia->name, "sqlite_", 7) != 0)
+					CHECK_STR(ib->name, ia->name);
+				CHECK_INT(ib->unique, ia->unique);
+				CHECK_INT(ib->exprs, ia->exprs);
+				CHECK_STR(ib->where, ia->where);
+				if (CHECK_INT(ib->ncols, ia->ncols))
+					for (size_t k = 0; k < ia->ncols; k++)
+						CHECK_STR(ib->cols[k], ia->cols[k]);
+			}
+	}
+	ferry_table *u = ferry_schema_find(s2, "user");
+	if (u && u->nidx == 1)
+		CHECK_STR(u->idx[0].name, "user_email_key");
+	/* WITHOUT ROWID and INTEGER PRIMARY KEY survive as such. */
+	CHECK_STR(query_text(q, "SELECT sql FROM sqlite_schema WHERE name = 'wr'"),
+	          "CREATE TABLE \"wr\"(\"k\" TEXT NOT NULL, \"v\", PRIMARY KEY(\"k\")) WITHOUT ROWID");
+	OK(E->exec(c, "INSERT INTO \"user\"(name) VALUES ('a')", &err));
+	CHECK_STR(query_text(q, "SELECT rowid = id FROM \"user\""), "1");
+
+	/* An index name held by another table is an error, not a silent skip. */
+	ferry_table *g = ferry_schema_find(s, "nopk");
+	if (g) {
+		ferry_table copy = *g;
+		copy.name = "st";
+		CHECK(E->create_indexes(c, &copy, &err) < 0);
+		CHECK(strstr(err.msg, "an index of that name exists on table \"nopk\"") != NULL);
+	}
+	/* Expression and partial indexes of a renamed table are skipped (the caller reports). */
+	g = ferry_schema_find(s, "gen");
+	if (g && find_index(g, "gen_expr") && find_index(g, "gen_part")) {
+		OK(E->exec(c, "CREATE TABLE gen2(a INT, d REAL)", &err));
+		ferry_table copy = *g;
+		copy.name = "gen2";
+		copy.nidx = 0;
+		ferry_index only[2];
+		only[0] = *find_index(g, "gen_expr");
+		only[1] = *find_index(g, "gen_part");
+		copy.idx = only;
+		copy.nidx = 2;
+		OK(E->create_indexes(c, &copy, &err));
+		CHECK_INT(query_int(q, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'gen2' "
+		                       "AND type = 'index'"), 0);
+	}
+	E->close(c);
+	ferry__schema_free(s2);
+	ferry__schema_free(s);
+}
+
+/* ---- chunks ------------------------------------------------------------------------ */
+
+typedef struct chunk_list {
+	size_t n;
+	int64_t est[256];
+	uint8_t *lo[256], *hi[256];
+	size_t lo_len[256], hi_len[256];
+	int64_t chunk[256];
+	int bad_job;
+} chunk_list;
+
+static int collect_chunk(void *ud, const ferry_chunk_rec *r)
+{
+	chunk_list *l = ud;
+	if (l->n >= 256)
+		return FERRY_ERROR;
+	size_t i = l->n++;
+	l->est[i] = r->est_rows;
+	l->chunk[i] = r->chunk;
+	l->bad_job |= r->job != 0 || r->job_name != NULL || r->done;
+	l->lo[i] = r->lo ? malloc(r->lo_len) : NULL;
+	l->hi[i] = r->hi ? malloc(r->hi_len) : NULL;
+	if (r->lo)
+		memcpy(l->lo[i], r->lo, r->lo_len);
+	if (r->hi)
+		memcpy(l->hi[i], r->hi, r->hi_len);
+	l->lo_len[i] = r->lo ? r->lo_len : 0;
+	l->hi_len[i] = r->hi ? r->hi_len : 0;
+	return 0;
+}
+
+static void chunks_free(chunk_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->lo[i]);
+		free(l->hi[i]);
+	}
+	memset(l, 0, sizeof(*l));
+}
+
+typedef struct seen {
+	int count[1000];
+	int64_t rows;
+	int order_ok;
+	int64_t last;
+} seen;
+
+static void see_row(void *ud, const ferry_value *row, size_t ncols)
+{
+	seen *s = ud;
+	(void)ncols;
+	int64_t id = row[0].type == FERRY_INT ? row[0].v.i : -1;
+	if (id >= 0 && id < 1000)
+		s->count[id]++;
+	if (id <= s->last)
+		s->order_ok = 0;
+	s->last = id;
+	s->rows++;
+}
+
+/* Read every chunk of l through the reader; each id must turn up exactly once, and each
+ * chunk must hold exactly its est_rows. */
+static void read_chunks(ferry_conn *c, const char *table, size_t nk, const char *const *keys,
+                        const char *idexpr, chunk_list *l, int64_t nrows)
+{
+	ferry_err err = {0};
+	seen s;
+	memset(&s, 0, sizeof(s));
+	int64_t before = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		ferry_value lo[4], hi[4];
+		size_t want = nk ? nk : 1;
+		CHECK(!l->lo[i] || ferry_value_decode_row(lo, 4, l->lo[i], l->lo_len[i]) == (int)want);
+		CHECK(!l->hi[i] || ferry_value_decode_row(hi, 4, l->hi[i], l->hi_len[i]) == (int)want);
+		const char *exprs[1] = {idexpr};
+		ferry_read_spec spec = {.table = table, .nexprs = 1, .exprs = exprs, .nkeys = nk,
+		                        .keys = keys, .lo = l->lo[i] ? lo : NULL,
+		                        .hi = l->hi[i] ? hi : NULL};
+		s.last = -1;
+		s.order_ok = 1;
+		OK(read_all(c, &spec, 7, see_row, &s, &err));
+		CHECK_INT(s.rows - before, l->est[i]);
+		if (nk < 2)
+			CHECK(s.order_ok);
+		before = s.rows;
+	}
+	CHECK_INT(s.rows, nrows);
+	int once = 1;
+	for (int64_t i = 1; i <= nrows; i++)
+		once &= s.count[i] == 1;
+	CHECK(once);
+}
+
+static void test_chunks(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("chunks.db");
+	sql_on(p, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+	          "CREATE TABLE c(a INT NOT NULL, b TEXT NOT NULL, id INT, PRIMARY KEY(a, b));"
+	          "CREATE TABLE shadow(rowid, _rowid_, oid);"
+	          "CREATE TABLE half(rowid INT, x);"
+	          "CREATE TABLE w(k TEXT PRIMARY KEY, id INT) WITHOUT ROWID;"
+	          "CREATE TABLE nk(k TEXT PRIMARY KEY, id INT);"
+	          "INSERT INTO half VALUES (10, 1), (20, 2), (30, 3);"
+	          "INSERT INTO nk VALUES ('a', 1), (NULL, 2);");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_READONLY);
+	ferry_conn *wc = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c || !wc)
+		return;
+	static const struct {
+		int rows;
+		size_t nchunks;
+		int64_t last;
+	} cases[] = {{0, 1, 0}, {1, 1, 1}, {10, 1, 10}, {11, 2, 1}, {95, 10, 5}, {100, 10, 10}};
+	const char *idk[] = {"id"};
+	for (size_t k = 0; k < FERRY_ARRAY_LEN(cases); k++) {
+		OK(E->exec(wc, "DELETE FROM t", &err));
+		char sql[200];
+		snprintf(sql, sizeof(sql),
+		         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		         "INSERT INTO t SELECT i, 'v' || i FROM n WHERE %d > 0", cases[k].rows,
+		         cases[k].rows);
+		OK(E->exec(wc, sql, &err));
+		for (int bykey = 0; bykey < 2; bykey++) {
+			chunk_list l;
+			memset(&l, 0, sizeof(l));
+			OK(E->plan_chunks(c, "t", bykey, idk, 10, collect_chunk, &l, &err));
+			if (CHECK_INT(l.n, cases[k].nchunks)) {
+				CHECK_INT(l.est[l.n - 1], cases[k].last);
+				CHECK(l.lo[0] == NULL && l.hi[l.n - 1] == NULL);
+				int seq = 1;
+				for (size_t i = 0; i < l.n; i++)
+					seq &= l.chunk[i] == (int64_t)i && (i + 1 == l.n || l.est[i] == 10);
+				CHECK(seq);
+				CHECK(!l.bad_job);
+				read_chunks(c, "t", bykey, idk, "id", &l, cases[k].rows);
+			}
+			chunks_free(&l);
+		}
+	}
+	/* A composite key: row values, key order. */
+	OK(E->exec(wc, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 49) "
+	               "INSERT INTO c SELECT i % 7, 'k' || (i / 7), i FROM n", &err));
+	const char *ck[] = {"a", "b"};
+	chunk_list l;
+	memset(&l, 0, sizeof(l));
+	OK(E->plan_chunks(c, "c", 2, ck, 5, collect_chunk, &l, &err));
+	CHECK_INT(l.n, 10);
+	read_chunks(c, "c", 2, ck, "id", &l, 49);
+	chunks_free(&l);
+	/* The same table by row id. */
+	OK(E->plan_chunks(c, "c", 0, NULL, 5, collect_chunk, &l, &err));
+	CHECK_INT(l.n, 10);
+	read_chunks(c, "c", 0, NULL, "id", &l, 49);
+	chunks_free(&l);
+	/* WITHOUT ROWID by its key; text keys. */
+	OK(E->exec(wc, "INSERT INTO w SELECT printf('%04d', id), id FROM c", &err));
+	const char *wk[] = {"k"};
+	OK(E->plan_chunks(c, "w", 1, wk, 8, collect_chunk, &l, &err));
+	CHECK_INT(l.n, 7);
+	read_chunks(c, "w", 1, wk, "id", &l, 49);
+	chunks_free(&l);
+	CHECK_INT(E->plan_chunks(c, "w", 0, NULL, 8, collect_chunk, &l, &err), FERRY_EUSAGE);
+
+	/* Row id names shadowed by columns. */
+	CHECK_INT(E->plan_chunks(c, "shadow", 0, NULL, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_STR(err.msg, "cannot chunk table \"shadow\": rowid, _rowid_ and oid are all column names");
+	OK(E->plan_chunks(c, "half", 0, NULL, 2, collect_chunk, &l, &err));
+	CHECK_INT(l.n, 2);
+	read_chunks(c, "half", 0, NULL, "x", &l, 3);
+	chunks_free(&l);
+	/* A NULL in a key column would fall outside every range. */
+	CHECK_INT(E->plan_chunks(c, "nk", 1, wk, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK(strstr(err.msg, "NULL") != NULL);
+	CHECK_INT(E->plan_chunks(c, "nosuch", 0, NULL, 10, collect_chunk, &l, &err), FERRY_ENOTFOUND);
+	chunks_free(&l);
+	E->close(wc);
+	E->close(c);
+}
+
+/* ---- reading ----------------------------------------------------------------------- */
+
+typedef struct got_rows {
+	size_t n;
+	char text[16][64];
+} got_rows;
+
+static void row_text(void *ud, const ferry_value *row, size_t ncols)
+{
+	got_rows *g = ud;
+	if (g->n >= 16)
+		return;
+	char *o = g->text[g->n++];
+	o[0] = '\0';
+	for (size_t i = 0; i < ncols; i++) {
+		char part[40];
+		const ferry_value *v = &row[i];
+		switch (v->type) {
+		case FERRY_INT: snprintf(part, sizeof(part), "%lld", (long long)v->v.i); break;
+		case FERRY_FLOAT: snprintf(part, sizeof(part), "%g", v->v.f); break;
+		case FERRY_TEXT: snprintf(part, sizeof(part), "'%.*s'", (int)v->len, v->v.s); break;
+		case FERRY_NULL: snprintf(part, sizeof(part), "NULL"); break;
+		default: snprintf(part, sizeof(part), "?"); break;
+		}
+		strncat(o, i ? "|" : "", 63 - strlen(o));
+		strncat(o, part, 63 - strlen(o));
+	}
+}
+
+static void test_reader(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("reader.db");
+	sql_on(p, "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, score REAL);"
+	          "INSERT INTO t VALUES (1, 'ann', 5), (2, 'bob', 12.5), (3, NULL, 20), (4, 'dee', 30);");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_READONLY);
+	if (!c)
+		return;
+	const char *exprs[] = {"id", "upper(name)", "score * ?", "? || 'x'"};
+	ferry_value params[] = {v_int(2), v_text("p"), v_int(10)};
+	ferry_value lo[] = {v_int(1)}, hi[] = {v_int(3)};
+	ferry_read_spec spec = {.table = "t", .nexprs = 4, .exprs = exprs, .filter = "score > ?",
+	                        .lo = lo, .hi = hi, .nparams = 3, .params = params};
+	got_rows g;
+	memset(&g, 0, sizeof(g));
+	OK(read_all(c, &spec, 1, row_text, &g, &err));
+	if (CHECK_INT(g.n, 2)) {
+		CHECK_STR(g.text[0], "2|'BOB'|25|'px'");
+		CHECK_STR(g.text[1], "3|NULL|40|'px'");
+	}
+	/* Without bounds every row, in row id order. */
+	spec.lo = spec.hi = NULL;
+	spec.filter = NULL;
+	spec.nparams = 2;
+	memset(&g, 0, sizeof(g));
+	OK(read_all(c, &spec, 3, row_text, &g, &err));
+	CHECK_INT(g.n, 4);
+	/* A wrong count of parameters is the caller's mistake. */
+	spec.nparams = 3;
+	ferry_reader *r = NULL;
+	CHECK_INT(E->reader_open(&r, c, &spec, &err), FERRY_EUSAGE);
+	CHECK(r == NULL);
+	const char *bad[] = {"id", "nope"};
+	ferry_read_spec sb = {.table = "t", .nexprs = 2, .exprs = bad};
+	CHECK_INT(E->reader_open(&r, c, &sb, &err), FERRY_EUSAGE);
+	CHECK_STR(err.msg, "could not read table \"t\": no such column: nope");
+	sb.table = "nosuch";
+	CHECK(E->reader_open(&r, c, &sb, &err) < 0);
+	/* A runtime error is not a usage error. */
+	const char *boom[] = {"CASE WHEN id = 3 THEN json('{') ELSE id END"};
+	ferry_read_spec sr = {.table = "t", .nexprs = 1, .exprs = boom};
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(read_all(c, &sr, 10, row_text, &g, &err), FERRY_ERROR);
+	CHECK(strstr(err.msg, "could not read table \"t\"") != NULL);
+	int64_t n = 0;
+	OK(E->table_rows(c, "t", &n, &err));
+	CHECK_INT(n, 4);
+	CHECK_INT(E->table_rows(c, "nosuch", &n, &err), FERRY_ENOTFOUND);
+	E->close(c);
+}
+
+/* ---- writing ----------------------------------------------------------------------- */
+
+typedef struct rejects {
+	size_t n;
+	size_t row[64];
+	char reason[64][160];
+} rejects;
+
+static int on_reject(void *ud, size_t row, const char *reason)
+{
+	rejects *r = ud;
+	if (r->n < 64) {
+		r->row[r->n] = row;
+		snprintf(r->reason[r->n], sizeof(r->reason[0]), "%s", reason);
+	}
+	r->n++;
+	return 0;
+}
+
+static void test_values(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("values.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	OK(E->exec(c, "CREATE TABLE v(id INTEGER PRIMARY KEY, i INT, f REAL, t TEXT, b BLOB, x)",
+	           &err));
+	static const char utf8[] = "h\xc3\xa9llo \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac "
+	                           "\xf0\x9f\x9a\x80";
+	static const uint8_t bytes[] = {0, 1, 0, 255};
+	/* Batch columns in another order than the target's: map does the wiring. */
+	ferry_batch *b = ferry__batch_new(6, 8);
+	for (int r = 0; r < 5; r++) {
+		ferry_value *row = ferry_batch_add_row(b);
+		row[5] = v_int(r + 1); /* id */
+		for (int k = 0; k < 5; k++)
+			row[k] = v_null();
+		if (r == 1) {
+			row[0] = v_int(INT64_MIN);
+			row[1].type = FERRY_FLOAT;
+			row[1].v.f = 1.5;
+			row[2] = v_text("");
+			row[3].type = FERRY_BLOB;
+			row[3].len = 0;
+			row[3].v.b = NULL;
+			row[4].type = FERRY_BOOL;
+			row[4].v.i = 1;
+		} else if (r == 2) {
+			row[0] = v_int(INT64_MAX);
+			row[1].type = FERRY_FLOAT;
+			row[1].v.f = -0.25;
+			row[2] = v_text(utf8);
+			row[3].type = FERRY_BLOB;
+			row[3].len = sizeof(bytes);
+			row[3].v.b = bytes;
+			row[4].type = FERRY_DATE;
+			row[4].v.s = "2024-02-29";
+			row[4].len = 10;
+		} else if (r == 3) {
+			/* Text with an embedded NUL keeps its length. */
+			row[2].type = FERRY_TEXT;
+			row[2].v.s = "a\0b";
+			row[2].len = 3;
+		} else if (r == 4) {
+			row[2].type = FERRY_TEXT; /* empty text given as a NULL pointer */
+			row[2].v.s = NULL;
+			row[2].len = 0;
+		}
+	}
+	const char *cols[] = {"id", "i", "f", "t", "b", "x"};
+	const size_t map[] = {5, 0, 1, 2, 3, 4};
+	ferry_write_spec ws = {.table = "v", .ncols = 6, .cols = cols, .map = map};
+	ferry_writer *w = NULL;
+	rejects rj;
+	memset(&rj, 0, sizeof(rj));
+	OK(E->begin(c, &err));
+	if (OK(E->writer_open(&w, c, &ws, &err))) {
+		OK(E->writer_write(w, b, on_reject, &rj, &err));
+		E->writer_close(w);
+	}
+	OK(E->commit(c, &err));
+	CHECK_INT(rj.n, 0);
+	CHECK_STR(query_text(p, "SELECT typeof(t) || typeof(b) || typeof(x) FROM v WHERE id = 1"),
+	          "nullnullnull");
+	CHECK_STR(query_text(p, "SELECT typeof(t) || length(t) || typeof(b) || length(b) FROM v "
+	                        "WHERE id = 2"), "text0blob0");
+	CHECK_STR(query_text(p, "SELECT i FROM v WHERE id = 2"), "-9223372036854775808");
+	CHECK_STR(query_text(p, "SELECT i FROM v WHERE id = 3"), "9223372036854775807");
+	CHECK_STR(query_text(p, "SELECT t FROM v WHERE id = 3"), utf8);
+	CHECK_STR(query_text(p, "SELECT hex(b) || x FROM v WHERE id = 3"), "000100FF2024-02-29");
+	CHECK_STR(query_text(p, "SELECT length(CAST(t AS BLOB)) FROM v WHERE id = 4"), "3");
+	CHECK_STR(query_text(p, "SELECT typeof(t) FROM v WHERE id = 5"), "text");
+
+	/* And back through the reader, type by type. */
+	const char *exprs[] = {"i", "f", "t", "b", "x"};
+	ferry_read_spec rs = {.table = "v", .nexprs = 5, .exprs = exprs};
+	ferry_reader *r;
+	ferry_batch *rb = ferry__batch_new(5, 16);
+	int eof = 0;
+	if (OK(E->reader_open(&r, c, &rs, &err))) {
+		OK(E->reader_next(r, rb, &eof, &err));
+		CHECK(eof);
+		if (CHECK_INT(ferry_batch_nrows(rb), 5)) {
+			const ferry_value *r0 = ferry_batch_crow(rb, 0), *r1 = ferry_batch_crow(rb, 1),
+			                  *r2 = ferry_batch_crow(rb, 2);
+			CHECK(r0[2].type == FERRY_NULL && r0[3].type == FERRY_NULL);
+			CHECK(r1[0].type == FERRY_INT && r1[0].v.i == INT64_MIN);
+			CHECK(r1[1].type == FERRY_FLOAT && r1[1].v.f == 1.5);
+			CHECK(r1[2].type == FERRY_TEXT && r1[2].len == 0 && r1[2].v.s != NULL);
+			CHECK(r1[3].type == FERRY_BLOB && r1[3].len == 0);
+			CHECK(r1[4].type == FERRY_INT && r1[4].v.i == 1);
+			CHECK(r2[0].v.i == INT64_MAX);
+			CHECK(r2[2].type == FERRY_TEXT && r2[2].len == strlen(utf8) &&
+			      memcmp(r2[2].v.s, utf8, r2[2].len) == 0);
+			CHECK(r2[3].type == FERRY_BLOB && r2[3].len == 4 &&
+			      memcmp(r2[3].v.b, bytes, 4) == 0);
+			CHECK(r2[4].type == FERRY_TEXT && r2[4].len == 10);
+		}
+		OK(E->reader_next(r, rb, &eof, &err));
+		CHECK(eof);
+		E->reader_close(r);
+	}
+	ferry__batch_free(rb);
+	ferry__batch_free(b);
+	E->close(c);
+}
+
+static int in_list(size_t v, const size_t *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == v)
+			return 1;
+	return 0;
+}
+
+static void test_rejects(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("rejects.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	OK(E->exec(c, "CREATE TABLE r(id INTEGER PRIMARY KEY, name TEXT NOT NULL, code TEXT UNIQUE, "
+	              "n INT CHECK (n >= 0))", &err));
+	static const size_t nulls[] = {5, 42, 79, 130, 197};     /* NOT NULL name */
+	static const size_t dups[] = {21, 100, 150, 199};        /* code of an earlier row */
+	static const size_t negs[] = {64};                       /* CHECK */
+	char codes[200][16];
+	ferry_batch *b = ferry__batch_new(4, 200);
+	for (size_t i = 0; i < 200; i++) {
+		ferry_value *row = ferry_batch_add_row(b);
+		row[0] = v_int((int64_t)i + 1);
+		row[1] = in_list(i, nulls, 5) ? v_null() : v_text("name");
+		snprintf(codes[i], sizeof(codes[i]), "c%zu", i == 21 ? 20 : in_list(i, dups, 4) ? 10 : i);
+		row[2] = v_text(codes[i]);
+		row[3] = v_int(in_list(i, negs, 1) ? -1 : (int64_t)i);
+	}
+	const char *cols[] = {"id", "name", "code", "n"};
+	const size_t map[] = {0, 1, 2, 3};
+	ferry_write_spec ws = {.table = "r", .ncols = 4, .cols = cols, .map = map};
+	ferry_writer *w = NULL;
+	rejects rj;
+	memset(&rj, 0, sizeof(rj));
+	OK(E->begin(c, &err));
+	if (OK(E->writer_open(&w, c, &ws, &err))) {
+		OK(E->writer_write(w, b, on_reject, &rj, &err));
+		E->writer_close(w);
+	}
+	OK(E->commit(c, &err));
+	if (CHECK_INT(rj.n, 10)) {
+		int exact = 1;
+		for (size_t i = 0; i < rj.n; i++) {
+			size_t row = rj.row[i];
+			const char *want = in_list(row, nulls, 5) ? "NOT NULL constraint failed: r.name"
+			                 : in_list(row, dups, 4) ? "UNIQUE constraint failed: r.code"
+			                 : in_list(row, negs, 1) ? "CHECK constraint failed: n >= 0" : "?";
+			if (strcmp(rj.reason[i], want) != 0) {
+				fprintf(stderr, "row %zu: %s\n", row, rj.reason[i]);
+				exact = 0;
+			}
+			exact &= i == 0 || rj.row[i] > rj.row[i - 1];
+		}
+		CHECK(exact);
+	}
+	CHECK_INT(query_int(p, "SELECT count(*) FROM r"), 190);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM r WHERE id IN (6, 22, 65, 101, 200)"), 0);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM r WHERE id IN (1, 21, 64, 100, 199)"), 5);
+
+	/* A reject callback that says stop stops the write with its code. */
+	ferry__batch_reset(b);
+	ferry_value *row = ferry_batch_add_row(b);
+	row[0] = v_int(1);
+	row[1] = v_text("again");
+	row[2] = v_text("zz");
+	row[3] = v_int(0);
+	if (OK(E->writer_open(&w, c, &ws, &err))) {
+		CHECK_INT(E->writer_write(w, b, NULL, NULL, &err), FERRY_EREJECT);
+		E->writer_close(w);
+	}
+	/* Any other failure stops the write, naming the table and the file. */
+	OK(E->exec(c, "PRAGMA query_only = 1", &err));
+	ferry__batch_reset(b);
+	row = ferry_batch_add_row(b);
+	row[0] = v_int(1000);
+	row[1] = v_text("new");
+	row[2] = v_text("new");
+	row[3] = v_int(0);
+	if (OK(E->writer_open(&w, c, &ws, &err))) {
+		memset(&rj, 0, sizeof(rj));
+		CHECK_INT(E->writer_write(w, b, on_reject, &rj, &err), FERRY_ERROR);
+		char want[700];
+		snprintf(want, sizeof(want), "could not write to table \"r\" in \"%s\": attempt to "
+		         "write a readonly database", p);
+		CHECK_STR(err.msg, want);
+		CHECK_INT(rj.n, 0);
+		E->writer_close(w);
+	}
+	OK(E->exec(c, "PRAGMA query_only = 0", &err));
+	/* Writing to a missing column is the caller's mistake. */
+	const char *badcols[] = {"id", "nope"};
+	ferry_write_spec bad = {.table = "r", .ncols = 2, .cols = badcols, .map = map};
+	CHECK_INT(E->writer_open(&w, c, &bad, &err), FERRY_EUSAGE);
+	CHECK(strstr(err.msg, "no column named nope") != NULL);
+	ferry__batch_free(b);
+	E->close(c);
+}
+
+/* Merge one row (k, mn, mx, fi, la, su, er) into m. */
+static void merge_row(ferry_conn *c, ferry_writer *w, ferry_batch *b, rejects *rj, int64_t k,
+                      const ferry_value *vals)
+{
+	ferry_err err = {0};
+	ferry__batch_reset(b);
+	ferry_value *row = ferry_batch_add_row(b);
+	row[0] = v_int(k);
+	for (int i = 0; i < 6; i++)
+		row[i + 1] = vals[i];
+	OK(E->begin(c, &err));
+	OK(E->writer_write(w, b, on_reject, rj, &err));
+	OK(E->commit(c, &err));
+}
+
+static void test_merge(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("merge.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	OK(E->exec(c, "CREATE TABLE m(k INTEGER PRIMARY KEY, mn INT, mx INT, fi TEXT, la TEXT, "
+	              "su INT, er TEXT NOT NULL);"
+	              "CREATE TABLE m2(k TEXT PRIMARY KEY, v TEXT);"
+	              "CREATE TABLE m3(k INT PRIMARY KEY, e TEXT)", &err));
+	const char *cols[] = {"k", "mn", "mx", "fi", "la", "su", "er"};
+	const size_t map[] = {0, 1, 2, 3, 4, 5, 6};
+	const uint8_t rules[] = {FERRY_CONFLICT_KEY, FERRY_CONFLICT_MIN, FERRY_CONFLICT_MAX,
+	                         FERRY_CONFLICT_FIRST, FERRY_CONFLICT_LAST, FERRY_CONFLICT_SUM,
+	                         FERRY_CONFLICT_ERROR};
+	ferry_write_spec ws = {.table = "m", .ncols = 7, .cols = cols, .map = map, .merge = 1,
+	                       .conflict = rules};
+	ferry_writer *w = NULL;
+	if (!OK(E->writer_open(&w, c, &ws, &err))) {
+		E->close(c);
+		return;
+	}
+	ferry_batch *b = ferry__batch_new(7, 4);
+	rejects rj;
+	memset(&rj, 0, sizeof(rj));
+	const char *row_sql = "SELECT mn || ',' || mx || ',' || fi || ',' || la || ',' || su || ',' "
+	                      "|| er FROM m WHERE k = 1";
+	merge_row(c, w, b, &rj, 1, (ferry_value[]){v_int(5), v_int(5), v_text("a"), v_text("a"),
+	                                           v_int(10), v_text("x")});
+	CHECK_STR(query_text(p, row_sql), "5,5,a,a,10,x");
+	merge_row(c, w, b, &rj, 1, (ferry_value[]){v_int(3), v_int(9), v_text("b"), v_text("b"),
+	                                           v_int(5), v_text("x")});
+	CHECK_STR(query_text(p, row_sql), "3,9,a,b,15,x");
+	merge_row(c, w, b, &rj, 1, (ferry_value[]){v_null(), v_null(), v_text("c"), v_text("c"),
+	                                           v_null(), v_text("x")});
+	CHECK_STR(query_text(p, row_sql), "3,9,a,c,15,x");
+	merge_row(c, w, b, &rj, 1, (ferry_value[]){v_int(4), v_int(8), v_text("d"), v_text("d"),
+	                                           v_int(1), v_text("x")});
+	CHECK_STR(query_text(p, row_sql), "3,9,a,d,16,x");
+	CHECK_INT(rj.n, 0);
+	/* A different value under the error rule: rejected, the row untouched. */
+	merge_row(c, w, b, &rj, 1, (ferry_value[]){v_int(1), v_int(1), v_text("e"), v_text("e"),
+	                                           v_int(1), v_text("y")});
+	CHECK_STR(query_text(p, row_sql), "3,9,a,d,16,x");
+	if (CHECK_INT(rj.n, 1))
+		CHECK_STR(rj.reason[0], "key conflicts with an existing row with a different value in "
+		                        "column(s) er (rule error)");
+	/* A constraint failure in merge mode is a reject too; a new key is an insert. */
+	merge_row(c, w, b, &rj, 2, (ferry_value[]){v_int(1), v_int(1), v_text("e"), v_text("e"),
+	                                           v_int(1), v_null()});
+	CHECK_INT(rj.n, 2);
+	CHECK_STR(rj.reason[1], "NOT NULL constraint failed: m.er");
+	merge_row(c, w, b, &rj, 3, (ferry_value[]){v_null(), v_int(1), v_text("f"), v_text("l"),
+	                                           v_null(), v_text("z")});
+	CHECK_STR(query_text(p, "SELECT typeof(mn) || mx || fi || la || typeof(su) FROM m "
+	                        "WHERE k = 3"), "null1flnull");
+	CHECK_INT(rj.n, 2);
+	E->writer_close(w);
+	ferry__batch_free(b);
+
+	/* Only first: DO NOTHING, and a conflict is no reject. */
+	const char *c2[] = {"k", "v"};
+	const uint8_t r2[] = {FERRY_CONFLICT_KEY, FERRY_CONFLICT_FIRST};
+	ferry_write_spec w2 = {.table = "m2", .ncols = 2, .cols = c2, .map = map, .merge = 1,
+	                       .conflict = r2};
+	b = ferry__batch_new(2, 4);
+	const char *vals[] = {"one", "two", "three"};
+	memset(&rj, 0, sizeof(rj));
+	if (OK(E->writer_open(&w, c, &w2, &err))) {
+		for (int i = 0; i < 3; i++) {
+			ferry_value *row = ferry_batch_add_row(b);
+			row[0] = v_text("k");
+			row[1] = v_text(vals[i]);
+		}
+		OK(E->writer_write(w, b, on_reject, &rj, &err));
+		E->writer_close(w);
+	}
+	CHECK_STR(query_text(p, "SELECT v FROM m2"), "one");
+	CHECK_INT(rj.n, 0);
+	ferry__batch_free(b);
+
+	/* Key and error only (NONE counts as error): equal values pass, others are refused. */
+	const uint8_t r3[] = {FERRY_CONFLICT_KEY, FERRY_CONFLICT_NONE};
+	const char *c3[] = {"k", "e"};
+	ferry_write_spec w3 = {.table = "m3", .ncols = 2, .cols = c3, .map = map, .merge = 1,
+	                       .conflict = r3};
+	b = ferry__batch_new(2, 4);
+	const char *ev[] = {"same", "same", "other"};
+	if (OK(E->writer_open(&w, c, &w3, &err))) {
+		for (int i = 0; i < 3; i++) {
+			ferry_value *row = ferry_batch_add_row(b);
+			row[0] = v_int(7);
+			row[1] = v_text(ev[i]);
+		}
+		OK(E->writer_write(w, b, on_reject, &rj, &err));
+		E->writer_close(w);
+	}
+	if (CHECK_INT(rj.n, 1)) {
+		CHECK_INT(rj.row[0], 2);
+		CHECK_STR(rj.reason[0], "key conflicts with an existing row with a different value in "
+		                        "column(s) e (rule error)");
+	}
+	CHECK_STR(query_text(p, "SELECT e FROM m3"), "same");
+	ferry__batch_free(b);
+	/* No key column: cannot merge. */
+	const uint8_t r4[] = {FERRY_CONFLICT_LAST, FERRY_CONFLICT_LAST};
+	w3.conflict = r4;
+	CHECK_INT(E->writer_open(&w, c, &w3, &err), FERRY_EUSAGE);
+	E->close(c);
+}
+
+/* ---- run state --------------------------------------------------------------------- */
+
+typedef struct loaded {
+	size_t n;
+	ferry_chunk_rec rec[8];
+	char name[8][32];
+	uint8_t lo[8][16];
+	int stop_at;
+} loaded;
+
+static int on_loaded(void *ud, const ferry_chunk_rec *r)
+{
+	loaded *l = ud;
+	if (l->stop_at && (int)l->n == l->stop_at)
+		return 42;
+	if (l->n < 8) {
+		l->rec[l->n] = *r;
+		snprintf(l->name[l->n], 32, "%s", r->job_name);
+		if (r->lo && r->lo_len <= 16)
+			memcpy(l->lo[l->n], r->lo, r->lo_len);
+	}
+	l->n++;
+	return 0;
+}
+
+typedef struct rej_list {
+	size_t n;
+	char line[8][128];
+} rej_list;
+
+static int on_rej(void *ud, const char *table, const char *key, const char *reason)
+{
+	rej_list *l = ud;
+	if (l->n < 8)
+		snprintf(l->line[l->n], 128, "%s %s %s", table, key ? key : "-", reason);
+	l->n++;
+	return 0;
+}
+
+static void test_state(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("state.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	/* Before state_init a target simply has no state. */
+	int flag = -1;
+	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	CHECK_INT(flag, 0);
+	loaded l;
+	memset(&l, 0, sizeof(l));
+	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	CHECK_INT(l.n, 0);
+
+	OK(E->state_init(c, &err));
+	OK(E->state_init(c, &err));
+	static const uint8_t lo1[] = {1, 20};
+	ferry_chunk_rec recs[3] = {
+		{.job = 1, .chunk = 0, .job_name = "main/a->a", .hi = lo1, .hi_len = 2, .est_rows = 10},
+		{.job = 1, .chunk = 1, .job_name = "main/a->a", .lo = lo1, .lo_len = 2, .est_rows = 3},
+		{.job = 0, .chunk = 0, .job_name = "main/b->b", .est_rows = 0},
+	};
+	OK(E->begin(c, &err));
+	OK(E->state_add_chunks(c, "run1", recs, 3, &err));
+	OK(E->state_add_chunks(c, "run2", recs, 1, &err));
+	OK(E->commit(c, &err));
+	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	if (CHECK_INT(l.n, 3)) {
+		CHECK(l.rec[0].job == 0 && l.rec[1].job == 1 && l.rec[2].chunk == 1);
+		CHECK_STR(l.name[1], "main/a->a");
+		CHECK(l.rec[1].lo == NULL && l.rec[1].hi != NULL && l.rec[1].hi_len == 2);
+		CHECK(l.rec[2].lo_len == 2 && memcmp(l.lo[2], lo1, 2) == 0 && l.rec[2].hi == NULL);
+		CHECK_INT(l.rec[1].est_rows, 10);
+		CHECK(!l.rec[1].done);
+	}
+	/* Done, with counts and rejects, in the chunk's transaction. */
+	ferry_chunk_rec d = recs[0];
+	d.rows_read = 10;
+	d.rows_written = 8;
+	d.rows_rejected = 1;
+	d.rows_skipped = 1;
+	OK(E->begin(c, &err));
+	OK(E->state_reject(c, "run1", 1, 0, "a", "[1]", "NOT NULL constraint failed: a.x", &err));
+	OK(E->state_reject(c, "run1", 1, 0, "a", NULL, "second", &err));
+	OK(E->state_reject(c, "run2", 1, 0, "a", "[9]", "other run", &err));
+	OK(E->state_chunk_done(c, "run1", &d, &err));
+	OK(E->commit(c, &err));
+	/* Exactly once: a second time is refused, as is an unknown chunk. */
+	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
+	d.chunk = 9;
+	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
+	memset(&l, 0, sizeof(l));
+	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	if (CHECK_INT(l.n, 3)) {
+		CHECK(l.rec[1].done && !l.rec[2].done);
+		CHECK(l.rec[1].rows_read == 10 && l.rec[1].rows_written == 8 &&
+		      l.rec[1].rows_rejected == 1 && l.rec[1].rows_skipped == 1);
+	}
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_progress WHERE done_at LIKE '20%Z'"), 1);
+	memset(&l, 0, sizeof(l));
+	l.stop_at = 2;
+	CHECK_INT(E->state_load(c, "run1", on_loaded, &l, &err), 42);
+	rej_list rl;
+	memset(&rl, 0, sizeof(rl));
+	OK(E->state_rejects(c, "run1", on_rej, &rl, &err));
+	if (CHECK_INT(rl.n, 2)) {
+		CHECK_STR(rl.line[0], "a [1] NOT NULL constraint failed: a.x");
+		CHECK_STR(rl.line[1], "a - second");
+	}
+	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	CHECK_INT(flag, 0);
+	OK(E->state_set(c, "run1", "schema", &err));
+	OK(E->state_set(c, "run1", "schema", &err));
+	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	CHECK_INT(flag, 1);
+	OK(E->state_get(c, "run2", "schema", &flag, &err));
+	CHECK_INT(flag, 0);
+	/* The state tables are not data. */
+	ferry_schema *s = ferry__schema_new();
+	OK(E->introspect(c, s, &err));
+	CHECK_INT(ferry_schema_count(s), 0);
+	ferry__schema_free(s);
+	E->close(c);
+}
+
+/* ---- snapshots, foreign keys, durability ------------------------------------------- */
+
+static void test_snapshot(void)
+{
+	ferry_err err = {0};
+	const char *tok = NULL;
+	/* Rollback journal: our SHARED lock holds writers off. */
+	const char *p = path_of("snap.db");
+	sql_on(p, "CREATE TABLE t(a); INSERT INTO t VALUES (1), (2);");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_READONLY), *r = open_db(p, FERRY_CONNECT_READONLY);
+	if (!c || !r)
+		return;
+	OK(E->snapshot_export(c, &tok, &err));
+	CHECK_STR(tok, "shared");
+	OK(E->snapshot_join(r, tok, &err));
+	sqlite3 *db;
+	sqlite3_open(p, &db);
+	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_BUSY);
+	int64_t n = 0;
+	OK(E->table_rows(r, "t", &n, &err));
+	CHECK_INT(n, 2);
+	CHECK_INT(E->snapshot_join(r, "bogus", &err), FERRY_EUSAGE);
+	E->close(r);
+	E->close(c);
+	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+
+	/* WAL: a second connection holds the write lock for the run. */
+	p = path_of("snapwal.db");
+	sql_on(p, "PRAGMA journal_mode=WAL; CREATE TABLE t(a); INSERT INTO t VALUES (1), (2);");
+	c = open_db(p, FERRY_CONNECT_READONLY);
+	if (!c)
+		return;
+	OK(E->snapshot_export(c, &tok, &err));
+	CHECK_STR(tok, "locked");
+	sqlite3_open(p, &db);
+	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_BUSY);
+	r = open_db(p, FERRY_CONNECT_READONLY);
+	if (r) {
+		OK(E->snapshot_join(r, tok, &err));
+		OK(E->table_rows(r, "t", &n, &err));
+		CHECK_INT(n, 2);
+		E->close(r);
+	}
+	E->close(c);
+	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+
+	/* A second writer already holding the lock: one reader only. */
+	sqlite3_open(p, &db);
+	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	c = open_db(p, FERRY_CONNECT_READONLY);
+	if (c) {
+		OK(E->snapshot_export(c, &tok, &err));
+		CHECK_STR(tok, "single");
+		E->close(c);
+	}
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	c = open_db(":memory:", FERRY_CONNECT_READONLY);
+	if (c) {
+		OK(E->snapshot_export(c, &tok, &err));
+		CHECK_STR(tok, "single");
+		E->close(c);
+	}
+}
+
+static void test_fk_check(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("fk.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	/* Foreign keys are off during the load: the dangling rows get in and are counted. */
+	OK(E->exec(c, "CREATE TABLE p(id INTEGER PRIMARY KEY);"
+	              "CREATE TABLE \"my child\"(x INT REFERENCES p(id), y INT REFERENCES p);"
+	              "INSERT INTO p VALUES (1);"
+	              "INSERT INTO \"my child\" VALUES (1, 1), (2, 1), (1, 3), (NULL, NULL)", &err));
+	int64_t n = -1;
+	OK(E->fk_check(c, "my child", &n, &err));
+	CHECK_INT(n, 2);
+	OK(E->fk_check(c, "p", &n, &err));
+	CHECK_INT(n, 0);
+	E->close(c);
+}
+
+/* A committed transaction survives kill -9 of the writing process. */
+static void test_durability(void)
+{
+	const char *p = path_of("durable.db");
+	pid_t pid = fork();
+	if (pid == 0) {
+		ferry_err err = {0};
+		ferry_conn *c = NULL;
+		if (E->connect(&c, p, FERRY_CONNECT_CREATE, &err) != 0)
+			_exit(2);
+		E->exec(c, "CREATE TABLE t(a)", &err);
+		E->begin(c, &err);
+		E->exec(c, "INSERT INTO t VALUES (1), (2), (3)", &err);
+		E->commit(c, &err);
+		E->begin(c, &err);
+		E->exec(c, "INSERT INTO t VALUES (4)", &err); /* never committed */
+		raise(SIGKILL);
+		_exit(3);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM t"), 3);
+}
+
+static void remove_dir(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/ferry-sqlite-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_connect();
+	test_quote();
+	test_introspect();
+	test_chunks();
+	test_reader();
+	test_values();
+	test_rejects();
+	test_merge();
+	test_state();
+	test_snapshot();
+	test_fk_check();
+	test_durability();
+	if (nfail == 0)
+		remove_dir();
+	else
+		fprintf(stderr, "files kept in %s\n", dir);
+	printf("%d passed, %d failed\n", npass, nfail);
+	return nfail ? 1 : 0;
+}
