@@ -532,8 +532,8 @@ typedef struct state_ctx {
 	jobset *js;
 	work **work;
 	size_t *nwork, *cap;
-	int only_load_done;
-	int *has_chunks;          /* per job id */
+	const char *stage;        /* only this stage's jobs are counted and queued */
+	int *has_chunks;          /* per job id, whatever its stage */
 	ferry_err *err;
 } state_ctx;
 
@@ -546,11 +546,14 @@ static int state_row(void *ud, const ferry_chunk_rec *rec)
 		                     (long long)rec->job);
 	job *j = &sc->js->jobs[rec->job];
 	sc->has_chunks[rec->job] = 1;
+	if (strcmp(j->stage, sc->stage) != 0)
+		return 0;
 	j->chunks++;
 	j->rows_est += rec->est_rows;
 	if (rec->done) {
 		j->chunks_done++;
 		j->chunks_resumed++;
+		j->rows_resumed += rec->rows_read;
 		j->rows_read += rec->rows_read;
 		j->rows_written += rec->rows_written;
 		j->rows_rejected += rec->rows_rejected;
@@ -645,6 +648,7 @@ static void emit(const ferry_copy_options *o, ferry_progress_kind kind, const jo
 		.source = j ? src : NULL,
 		.rows_done = j ? j->rows_read : 0,
 		.rows_total = j ? j->rows_est : -1,
+		.rows_resumed = j ? j->rows_resumed : 0,
 		.chunks_done = j ? j->chunks_done : 0,
 		.chunks_total = j ? j->chunks : 0,
 		.message = message,
@@ -679,37 +683,17 @@ static int run_stage(copy_state *cs, const char *stage)
 	if (!has_chunks)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 
-	/* What earlier runs of this plan already did. */
-	state_ctx sc = {js, &works, &nwork, &wcap, 0, has_chunks, err};
+	/* What earlier runs of this plan already did, for this stage's jobs. */
+	state_ctx sc = {js, &works, &nwork, &wcap, stage, has_chunks, err};
 	for (size_t i = 0; i < js->njobs; i++)
 		if (strcmp(js->jobs[i].stage, stage) == 0) {
 			job *j = &js->jobs[i];
 			j->chunks = j->chunks_done = j->chunks_resumed = 0;
-			j->rows_est = j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
+			j->rows_est = j->rows_resumed = j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
 		}
-	/* state_load visits every job of the run; keep only this stage's work. */
 	rc = cs->teng->state_load(cs->tconn, p->run_digest, state_row, &sc, err);
 	if (rc)
 		goto out;
-	{
-		size_t keep = 0;
-		for (size_t i = 0; i < nwork; i++) {
-			if (strcmp(works[i].j->stage, stage) == 0)
-				works[keep++] = works[i];
-			else {
-				free(works[i].lo);
-				free(works[i].hi);
-			}
-		}
-		nwork = keep;
-		/* Figures of other stages were counted by state_row: recount them per stage. */
-		for (size_t i = 0; i < js->njobs; i++)
-			if (strcmp(js->jobs[i].stage, stage) != 0) {
-				job *j = &js->jobs[i];
-				j->chunks = j->chunks_done = j->chunks_resumed = 0;
-				j->rows_est = j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
-			}
-	}
 
 	/* Fresh jobs: refuse to mix with rows already in the target, then plan their chunks. */
 	for (size_t i = 0; i < js->njobs; i++) {
