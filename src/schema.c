@@ -58,6 +58,7 @@ void ferry__schema_free(ferry_schema *s)
 			free(t->idx[x].sql);
 		}
 		free(t->idx);
+		free(t->sql);
 	}
 	free(s->tables);
 	free(s->col_caps);
@@ -226,6 +227,8 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 	t->has_rowid = src->has_rowid;
 	t->strict = src->strict;
 	t->est_rows = src->est_rows;
+	if (src->sql && !(t->sql = ferry__strdup(src->sql)))
+		return NULL;
 	for (size_t i = 0; i < src->ncols; i++) {
 		const ferry_column *c = &src->cols[i];
 		ferry_column *d = ferry_table_add_column(s, t, c->name, c->decl_type, c->type);

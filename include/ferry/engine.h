@@ -123,6 +123,10 @@ typedef struct ferry_table {
 	size_t nidx;
 	ferry_index *idx;
 	int64_t est_rows;   /* an estimate, -1 when unknown */
+	char *sql;          /* the engine's own CREATE TABLE text, or NULL. When a definition
+	                       handed to create_table carries it, the engine replays it (and the
+	                       indexes' own sql) verbatim: the table is copied unchanged between
+	                       two databases of this engine, so nothing is lost in translation */
 } ferry_table;
 
 typedef struct ferry_schema ferry_schema;
@@ -288,6 +292,9 @@ typedef struct ferry_engine {
 	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);
 	/* Optional. Called after a load finished (restore settings, analyze). */
 	int (*finish)(ferry_conn *c, ferry_err *err);
+	/* Optional. Close c and, when connect created the database and nothing was committed to
+	 * it, remove it: a run refused before it changed anything leaves no file behind. */
+	void (*discard)(ferry_conn *c);
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

@@ -188,9 +188,15 @@ static const char *created_name(const ferry_plan_table *e, const ferry_table *st
  * target schema: the source's definition through the entry's renames and rules. */
 static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
                                    const ferry_table *st, const ferry_plan_table *e,
-                                   const char *dst)
+                                   const char *dst, int same_engine)
 {
 	ferry_schema *s = js->created;
+	/* Unchanged, between two databases of one engine: keep the engine's own DDL. */
+	int verbatim = st->sql && same_engine && strcmp(dst, st->name) == 0 && (!e || e->ncols == 0);
+	for (size_t f = 0; verbatim && f < st->nfks; f++)
+		verbatim = strcmp(renamed(p, src, st->fks[f].ref_table), st->fks[f].ref_table) == 0;
+	if (verbatim)
+		return ferry__schema_copy_table(s, st, NULL);
 	ferry_table *t = ferry_schema_add_table(s, dst);
 	if (!t)
 		return NULL;
@@ -535,7 +541,6 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
                       ferry_err *err)
 {
 	char msg[900];
-	(void)teng;
 	memset(js, 0, sizeof(*js));
 	js->created = ferry__schema_new();
 	if (!js->created)
@@ -593,7 +598,8 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 			return entry_err(err, p, j->entry, NULL, msg);
 		}
 		if (!tt) {
-			tt = define_created(js, p, j->src, st, j->entry, j->dst_table);
+			tt = define_created(js, p, j->src, st, j->entry, j->dst_table,
+			                    sources[j->src].eng == teng);
 			if (!tt)
 				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}

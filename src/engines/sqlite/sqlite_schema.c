@@ -209,8 +209,10 @@ static int load_columns(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *decl = (const char *)sqlite3_column_text(st, 1);
 		size_t idx = t->ncols;
-		ferry_column *col = ferry_table_add_column(s, t, name, decl ? decl : "",
-		                                           ferry__type_from_decl(decl ? decl : ""));
+		/* In a STRICT table ANY keeps every value exactly as given: no affinity. */
+		ferry_type ty = t->strict && decl && strcasecmp(decl, "ANY") == 0
+		                    ? FERRY_BLOB : ferry__type_from_decl(decl ? decl : "");
+		ferry_column *col = ferry_table_add_column(s, t, name, decl ? decl : "", ty);
 		if (!col) {
 			sqlite3_finalize(st);
 			return OOM(err);
@@ -403,7 +405,7 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 	/* Ordinary tables only: virtual tables and their shadow tables cannot be recreated
 	 * from columns; ferry's own state tables are not data. */
 	int rc = prep(c, &st,
-	              "SELECT sm.name, tl.wr, tl.strict FROM sqlite_schema AS sm "
+	              "SELECT sm.name, tl.wr, tl.strict, sm.sql FROM sqlite_schema AS sm "
 	              "JOIN pragma_table_list AS tl ON tl.schema = 'main' AND tl.name = sm.name "
 	              "WHERE sm.type = 'table' AND tl.type = 'table' "
 	              "AND sm.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
@@ -420,6 +422,11 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 		}
 		t->has_rowid = sqlite3_column_int(st, 1) == 0;
 		t->strict = sqlite3_column_int(st, 2) != 0;
+		if (sqlite3_column_text(st, 3) &&
+		    !(t->sql = ferry__strdup((const char *)sqlite3_column_text(st, 3)))) {
+			sqlite3_finalize(st);
+			return OOM(err);
+		}
 		t->est_rows = -1;
 		if ((rc = load_columns(c, out, t, err)) != 0 || (rc = load_fkeys(c, out, t, err)) != 0 ||
 		    (rc = load_indexes(c, out, t, err)) != 0) {
@@ -464,6 +471,16 @@ int ferry_sqlite__create_table(ferry_conn *conn, const ferry_table *def, ferry_e
 	sq_conn *c = SQ(conn);
 	ferry_buf b = FERRY_BUF_INIT;
 	const char *sep = "";
+	if (def->sql) {
+		/* Copied unchanged from another SQLite database: its own text keeps what a column
+		 * list cannot say (generated columns, CHECK, COLLATE, AUTOINCREMENT). */
+		ferry_buf_puts(&b, def->sql);
+		if (b.failed)
+			return OOM(err);
+		int rc = run_ddl(c, &b, err, "table", def->name);
+		ferry_buf_free(&b);
+		return rc;
+	}
 	ferry_buf_puts(&b, "CREATE TABLE ");
 	ferry_sqlite__buf_ident(&b, def->name);
 	ferry_buf_puts(&b, "(");
@@ -558,7 +575,13 @@ int ferry_sqlite__create_indexes(ferry_conn *conn, const ferry_table *def, ferry
 		const ferry_index *x = &def->idx[i];
 		int rc = 0;
 		ferry_buf_reset(&b);
-		if (x->exprs || x->where) {
+		if (def->sql) {
+			/* Verbatim table: UNIQUE constraints came with it; others replay their own
+			 * text (DESC, COLLATE, expressions, WHERE). */
+			if (!x->sql)
+				continue;
+			ferry_buf_puts(&b, x->sql);
+		} else if (x->exprs || x->where) {
 			/* Only the engine's own text can say these; it fits when the table kept
 			 * its name (the caller reports the ones skipped). */
 			index_sql parsed;
