@@ -14,6 +14,7 @@ typedef struct cli_command {
 } cli_command;
 
 extern const char cmd_copy_usage[];
+extern const char cli_exit_codes[];
 int cmd_copy(int argc, char **argv);
 
 /* Exit code for a library error code. */

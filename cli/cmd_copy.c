@@ -76,8 +76,8 @@ int cmd_copy(int argc, char **argv)
 		switch (c) {
 		case 'p': plan_path = optarg; break;
 		case 'j':
-			if (parse_count(optarg, 0, &v) != 0 || v > 1024) {
-				cli_error("--threads must be a whole number from 0 to 1024, not \"%s\"", optarg);
+			if (parse_count(optarg, 0, &v) != 0 || v > 4096) {
+				cli_error("--threads must be a whole number from 0 to 4096, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}
 			o.threads = (int)v;
@@ -104,7 +104,10 @@ int cmd_copy(int argc, char **argv)
 		case 'C': o.check_only = 1; break;
 		case 'J': json = 1; break;
 		case 'q': quiet = 1; break;
-		case 'h': fputs(cmd_copy_usage, stdout); return 0;
+		case 'h':
+			fputs(cmd_copy_usage, stdout);
+			fputs(cli_exit_codes, stdout);
+			return 0;
 		case ':':
 			cli_error("option %s needs a value (see 'ferry copy --help')", argv[optind - 1]);
 			return FERRY_EXIT_USAGE;
@@ -153,8 +156,11 @@ int cmd_copy(int argc, char **argv)
 			if (ferry_summary_table(&t, sum, i) == 0)
 				fk += t.fk_violations;
 		}
-		if (rc == 0 && fk > 0)
+		if (rc == 0 && fk > 0) {
 			code = FERRY_EXIT_ROWS;
+			cli_error("%lld rows point to rows that do not exist (foreign keys checked after the load)",
+			          (long long)fk);
+		}
 	} else if (sum && json && rc == 0) {
 		ferry_summary_write_json(sum, stdout);
 	}

@@ -10,7 +10,7 @@ static const cli_command commands[] = {
 	 cmd_copy, cmd_copy_usage},
 };
 
-static const char exit_codes[] =
+const char cli_exit_codes[] =
 	"Exit codes:\n"
 	"  0    everything arrived\n"
 	"  1    a runtime failure (I/O, database, server); committed work is kept and a rerun resumes\n"
@@ -27,14 +27,16 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "  %-10s %s\n  %-10s %s\n\n", "help", "show help for a command", "version",
 	        "print the version");
-	fprintf(f, "Run 'ferry <command> --help' for a command's options.\n\n%s", exit_codes);
+	fprintf(f, "Run 'ferry <command> --help' for a command's options.\n\n%s", cli_exit_codes);
 }
 
 int cli_exit_for(int rc)
 {
 	switch (rc) {
 	case FERRY_OK: return FERRY_EXIT_OK;
-	case FERRY_EUSAGE: return FERRY_EXIT_USAGE;
+	case FERRY_EUSAGE:
+	case FERRY_ENOTFOUND: /* a path or name that does not exist: the user's to fix */
+		return FERRY_EXIT_USAGE;
 	case FERRY_EREJECT: return FERRY_EXIT_ROWS;
 	case FERRY_EINTR: return FERRY_EXIT_INTERRUPTED;
 	default: return FERRY_EXIT_FAILURE;
@@ -96,7 +98,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 			if (strcmp(commands[i].name, cmd) == 0) {
 				fputs(commands[i].usage, stdout);
-				fputs(exit_codes, stdout);
+				fputs(cli_exit_codes, stdout);
 				return 0;
 			}
 		cli_error("unknown command \"%s\" (see 'ferry --help')", cmd);

@@ -11,7 +11,7 @@
 typedef struct active {
 	char key[512];        /* stage/source->table */
 	char label[256];
-	int64_t done, total, chunks_done, chunks_total;
+	int64_t done, total, resumed, chunks_done, chunks_total;
 	double started;
 	int live;
 } active;
@@ -65,7 +65,7 @@ static void clear_bars(cli_progress *p)
 static void draw_bar(cli_progress *p, const active *a)
 {
 	double el = now() - a->started;
-	double rate = el > 0 ? (double)a->done / el : 0;
+	double rate = el > 0 ? (double)(a->done - a->resumed) / el : 0;
 	double frac = a->total > 0 ? (double)a->done / (double)a->total : 0;
 	if (frac > 1)
 		frac = 1;
@@ -120,14 +120,8 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 	cli_progress *p = ud;
 	if (!p || p->quiet)
 		return;
-	if (e->kind == FERRY_PROGRESS_NOTE) {
-		if (p->tty)
-			clear_bars(p);
-		fprintf(p->out, "note: %s\n", e->message);
-		if (p->tty)
-			redraw(p);
-		return;
-	}
+	if (e->kind == FERRY_PROGRESS_NOTE)
+		return; /* the summary lists every note once, after the figures */
 	char key[512];
 	snprintf(key, sizeof(key), "%s/%s->%s", e->stage ? e->stage : "", e->source ? e->source : "",
 	         e->table ? e->table : "");
@@ -135,6 +129,7 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 	if (a) {
 		snprintf(a->label, sizeof(a->label), "%s", e->table ? e->table : "");
 		a->done = e->rows_done;
+		a->resumed = e->rows_resumed;
 		a->total = e->rows_total;
 		a->chunks_done = e->chunks_done;
 		a->chunks_total = e->chunks_total;
@@ -144,9 +139,17 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 		if (p->tty)
 			clear_bars(p);
 		char r[16];
-		human(r, sizeof(r), el > 0 ? (double)e->rows_done / el : 0);
-		fprintf(p->out, "%s <- %s: %lld rows in %.2fs (%s rows/s)\n", e->table, e->source,
-		        (long long)e->rows_done, el, r);
+		int64_t now_rows = e->rows_done - e->rows_resumed;
+		human(r, sizeof(r), el > 0 ? (double)now_rows / el : 0);
+		if (now_rows == 0 && e->rows_resumed > 0)
+			fprintf(p->out, "%s <- %s: %lld rows, all loaded by an earlier run\n", e->table,
+			        e->source, (long long)e->rows_done);
+		else if (e->rows_resumed > 0)
+			fprintf(p->out, "%s <- %s: %lld rows (%lld resumed from an earlier run) in %.2fs (%s rows/s)\n",
+			        e->table, e->source, (long long)e->rows_done, (long long)e->rows_resumed, el, r);
+		else
+			fprintf(p->out, "%s <- %s: %lld rows in %.2fs (%s rows/s)\n", e->table, e->source,
+			        (long long)e->rows_done, el, r);
 		if (a)
 			a->live = 0;
 		if (p->tty)

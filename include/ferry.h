@@ -80,6 +80,7 @@ typedef struct ferry_progress {
 	const char *source;    /* source name and table, "catalog.items" */
 	int64_t rows_done;     /* rows read so far (including skipped) */
 	int64_t rows_total;    /* estimate of rows to read, -1 when unknown */
+	int64_t rows_resumed;  /* of rows_done, those an earlier run already committed */
 	int64_t chunks_done;
 	int64_t chunks_total;
 	const char *message;

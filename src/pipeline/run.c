@@ -13,7 +13,7 @@
 #include "pipeline.h"
 
 #define RING 4            /* batches in flight per chunk stream */
-#define BATCH_ROWS 1024   /* rows per batch */
+#define BATCH_ROWS 4096   /* rows per batch */
 #define MAX_THREADS 64
 
 typedef struct work {
@@ -43,7 +43,9 @@ typedef struct run {
 	const ferry_engine *teng;
 	const char *turl;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv_space;  /* readers wait here: a free stream or ring slot */
+	pthread_cond_t cv_data;   /* writers wait here: a batch, or a chunk to claim */
+	pthread_cond_t cv_main;   /* the coordinator waits here: a commit, an end */
 	work *work;
 	size_t nwork, next_work, committed;
 	int64_t *level_left;      /* uncommitted chunks per foreign-key level */
@@ -55,6 +57,19 @@ typedef struct run {
 	int nreaders_left;
 } run;
 
+enum { WAKE_SPACE = 1, WAKE_DATA = 2, WAKE_MAIN = 4, WAKE_ALL = 7 };
+
+/* Wake the waiters named by mask; the caller holds r->mu. */
+static void wake(run *r, int mask)
+{
+	if (mask & WAKE_SPACE)
+		pthread_cond_broadcast(&r->cv_space);
+	if (mask & WAKE_DATA)
+		pthread_cond_broadcast(&r->cv_data);
+	if (mask & WAKE_MAIN)
+		pthread_cond_broadcast(&r->cv_main);
+}
+
 static void run_fail(run *r, const ferry_err *e)
 {
 	pthread_mutex_lock(&r->mu);
@@ -62,7 +77,7 @@ static void run_fail(run *r, const ferry_err *e)
 		r->failed = 1;
 		r->err = *e;
 	}
-	pthread_cond_broadcast(&r->cv);
+	wake(r, WAKE_ALL);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -164,7 +179,7 @@ static int read_chunk(reader_ctx *rc, stream *s, ferry_err *err)
 	while (!eof) {
 		pthread_mutex_lock(&r->mu);
 		while (s->count == RING && !r->failed)
-			pthread_cond_wait(&r->cv, &r->mu);
+			pthread_cond_wait(&r->cv_space, &r->mu);
 		int stop = r->failed;
 		size_t idx = (s->head + s->count) % RING;
 		pthread_mutex_unlock(&r->mu);
@@ -186,7 +201,7 @@ static int read_chunk(reader_ctx *rc, stream *s, ferry_err *err)
 		}
 		if (eof)
 			s->eof = 1;
-		pthread_cond_broadcast(&r->cv);
+		wake(r, WAKE_DATA);
 		pthread_mutex_unlock(&r->mu);
 	}
 	eng->reader_close(rd);
@@ -208,7 +223,7 @@ static void *reader_main(void *arg)
 					s = &r->streams[i];
 			if (s)
 				break;
-			pthread_cond_wait(&r->cv, &r->mu);
+			pthread_cond_wait(&r->cv_space, &r->mu);
 		}
 		if (!s) {
 			pthread_mutex_unlock(&r->mu);
@@ -227,7 +242,7 @@ static void *reader_main(void *arg)
 	}
 	pthread_mutex_lock(&r->mu);
 	r->nreaders_left--;
-	pthread_cond_broadcast(&r->cv);
+	wake(r, WAKE_DATA | WAKE_MAIN);
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }
@@ -402,7 +417,7 @@ static int write_chunk(writer_ctx *wc, stream *s)
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		while (s->count == 0 && !s->eof && !r->failed)
-			pthread_cond_wait(&r->cv, &r->mu);
+			pthread_cond_wait(&r->cv_data, &r->mu);
 		if (r->failed) {
 			pthread_mutex_unlock(&r->mu);
 			r->teng->rollback(wc->conn, err);
@@ -433,7 +448,7 @@ static int write_chunk(writer_ctx *wc, stream *s)
 		pthread_mutex_lock(&r->mu);
 		s->head = (s->head + 1) % RING;
 		s->count--;
-		pthread_cond_broadcast(&r->cv);
+		wake(r, WAKE_SPACE);
 		pthread_mutex_unlock(&r->mu);
 	}
 	int64_t produced = s->rows;
@@ -481,7 +496,7 @@ static int write_chunk(writer_ctx *wc, stream *s)
 	r->level_left[j->level]--;
 	s->w = NULL;
 	s->claimed = 0;
-	pthread_cond_broadcast(&r->cv);
+	wake(r, WAKE_ALL);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
@@ -508,7 +523,7 @@ static void *writer_main(void *arg)
 			}
 			if (pick)
 				break;
-			pthread_cond_wait(&r->cv, &r->mu);
+			pthread_cond_wait(&r->cv_data, &r->mu);
 		}
 		if (pick)
 			pick->claimed = 1;
@@ -667,6 +682,7 @@ typedef struct copy_state {
 	jobset js;
 	int threads;
 	int64_t chunk_rows;
+	int changed;              /* something was committed to the target */
 	ferry_err err;
 } copy_state;
 
@@ -768,7 +784,9 @@ static int run_stage(copy_state *cs, const char *stage)
 		r.work = works;
 		r.nwork = nwork;
 		pthread_mutex_init(&r.mu, NULL);
-		pthread_cond_init(&r.cv, NULL);
+		pthread_cond_init(&r.cv_space, NULL);
+		pthread_cond_init(&r.cv_data, NULL);
+		pthread_cond_init(&r.cv_main, NULL);
 		int maxl = 0;
 		for (size_t i = 0; i < nwork; i++)
 			if (works[i].j->level > maxl)
@@ -841,11 +859,11 @@ static int run_stage(copy_state *cs, const char *stage)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+			pthread_cond_timedwait(&r.cv_main, &r.mu, &ts);
 			if (cs->ctx->interrupted && !r.failed) {
 				r.failed = 1;
 				ferry_err_set(&r.err, FERRY_EINTR, "interrupted; committed chunks are kept and the next run resumes after them");
-				pthread_cond_broadcast(&r.cv);
+				wake(&r, WAKE_ALL);
 			}
 			pthread_mutex_unlock(&r.mu);
 			for (size_t i = 0; i < js->njobs; i++) {
@@ -864,7 +882,7 @@ static int run_stage(copy_state *cs, const char *stage)
 		}
 		if (started_w == 0 && !r.failed) {
 			r.failed = 1;
-			pthread_cond_broadcast(&r.cv);
+			wake(&r, WAKE_ALL);
 		}
 		pthread_mutex_unlock(&r.mu);
 	join:
@@ -874,7 +892,7 @@ static int run_stage(copy_state *cs, const char *stage)
 				r.failed = 1;
 				r.err = *err;
 			}
-			pthread_cond_broadcast(&r.cv);
+			wake(&r, WAKE_ALL);
 			pthread_mutex_unlock(&r.mu);
 		}
 		for (int i = 0; i < started_r; i++)
@@ -907,7 +925,9 @@ static int run_stage(copy_state *cs, const char *stage)
 		free(rt);
 		free(wt);
 		pthread_mutex_destroy(&r.mu);
-		pthread_cond_destroy(&r.cv);
+		pthread_cond_destroy(&r.cv_space);
+		pthread_cond_destroy(&r.cv_data);
+		pthread_cond_destroy(&r.cv_main);
 	}
 	for (size_t i = 0; i < js->njobs; i++) {
 		job *j = &js->jobs[i];
@@ -931,6 +951,7 @@ out:
 
 /* ---- ferry_copy ----------------------------------------------------------------------- */
 
+/* Apply the plan's target schema once per run (inside the caller's transaction). */
 static int apply_target_schema(copy_state *cs)
 {
 	ferry_err *err = &cs->err;
@@ -939,7 +960,6 @@ static int apply_target_schema(copy_state *cs)
 	int rc = cs->teng->state_get(cs->tconn, p->run_digest, "schema", &done, err);
 	if (rc || done || p->nschema == 0)
 		return rc;
-	rc = cs->teng->begin(cs->tconn, err);
 	for (size_t i = 0; rc == 0 && i < p->nschema; i++) {
 		char *sql = NULL;
 		rc = ferry__read_file(&sql, NULL, p->schema_files[i], 64u << 20, err);
@@ -955,13 +975,11 @@ static int apply_target_schema(copy_state *cs)
 	}
 	if (rc == 0)
 		rc = cs->teng->state_set(cs->tconn, p->run_digest, "schema", err);
-	if (rc == 0)
-		return cs->teng->commit(cs->tconn, err);
-	cs->teng->rollback(cs->tconn, &(ferry_err){0});
 	return rc;
 }
 
-/* Create the target tables the plan needs and the target lacks, each with its flag. */
+/* Create the target tables the plan needs and the target lacks, each with its flag
+ * (inside the caller's transaction). */
 static int create_tables(copy_state *cs)
 {
 	ferry_err *err = &cs->err;
@@ -970,17 +988,11 @@ static int create_tables(copy_state *cs)
 		const ferry_table *t = ferry_schema_table(cr, i);
 		char flag[600];
 		snprintf(flag, sizeof(flag), "created:%s", t->name);
-		int rc = cs->teng->begin(cs->tconn, err);
-		if (rc == 0)
-			rc = cs->teng->create_table(cs->tconn, t, err);
+		int rc = cs->teng->create_table(cs->tconn, t, err);
 		if (rc == 0)
 			rc = cs->teng->state_set(cs->tconn, cs->plan->run_digest, flag, err);
-		if (rc == 0)
-			rc = cs->teng->commit(cs->tconn, err);
-		if (rc) {
-			cs->teng->rollback(cs->tconn, &(ferry_err){0});
+		if (rc)
 			return rc;
-		}
 	}
 	return 0;
 }
@@ -1113,10 +1125,7 @@ static int connect_all(copy_state *cs)
 	cs->teng = ferry__engine_for(cs->ctx, p->target, err);
 	if (!cs->teng)
 		return err->code;
-	int rc = cs->teng->connect(&cs->tconn, p->target, FERRY_CONNECT_CREATE, err);
-	if (rc == 0)
-		rc = cs->teng->state_init(cs->tconn, err);
-	return rc;
+	return cs->teng->connect(&cs->tconn, p->target, FERRY_CONNECT_CREATE, err);
 }
 
 static int introspect_target(copy_state *cs)
@@ -1155,6 +1164,38 @@ static int finish_tables(copy_state *cs, ferry_summary *sum)
 		js->jobs[i].fk_violations = n;
 		sum->total_fk += n;
 	}
+	return rc;
+}
+
+/* Everything that can refuse the plan happens in one target transaction, before any row
+ * moves: ferry's state tables, the target schema, resolution of every job against both
+ * schemas, and the tables ferry creates. A plan mistake rolls it all back, so the target is
+ * as it was; --check always rolls back. */
+static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
+{
+	ferry_err *err = &cs->err;
+	int rc = cs->teng->begin(cs->tconn, err);
+	if (rc)
+		return rc;
+	rc = cs->teng->state_init(cs->tconn, err);
+	if (rc == 0)
+		rc = apply_target_schema(cs);
+	if (rc == 0)
+		rc = introspect_target(cs);
+	if (rc == 0)
+		rc = ferry__jobs_build(&cs->js, cs->plan, cs->sources, cs->teng, cs->tschema, strict, err);
+	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
+		ferry__summary_note(sum, cs->js.notes[i]);
+		emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
+	}
+	if (rc == 0 && !cs->opts->check_only)
+		rc = create_tables(cs);
+	if (rc == 0 && !cs->opts->check_only) {
+		rc = cs->teng->commit(cs->tconn, err);
+		cs->changed = rc == 0;
+		return rc;
+	}
+	cs->teng->rollback(cs->tconn, &(ferry_err){0});
 	return rc;
 }
 
@@ -1221,41 +1262,34 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	int finished = 0;
 	if (rc == 0)
 		rc = cs.teng->state_get(cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
-	if (rc == 0 && !opts->check_only)
-		rc = apply_target_schema(&cs);
-	if (rc == 0)
-		rc = introspect_target(&cs);
-	if (rc == 0)
-		rc = ferry__jobs_build(&cs.js, plan, cs.sources, cs.teng, cs.tschema, strict, &cs.err);
-	for (size_t i = 0; rc == 0 && i < cs.js.nnotes; i++) {
-		ferry__summary_note(sum, cs.js.notes[i]);
-		emit(opts, FERRY_PROGRESS_NOTE, NULL, cs.js.notes[i]);
+	/* A stage run alone needs the stages it comes after; refuse before changing anything. */
+	for (size_t k = 0; rc == 0 && opts->stage && k < plan->nstages; k++) {
+		const ferry_plan_stage *st = &plan->stages[k];
+		if (strcmp(opts->stage, st->name) != 0)
+			continue;
+		for (size_t a = 0; rc == 0 && a < st->nafter; a++) {
+			int d = 0;
+			rc = stage_done(&cs, st->after[a], &d);
+			if (rc == 0 && !d)
+				rc = ferry_err_set(&cs.err, FERRY_EUSAGE,
+				                   "stage \"%s\" comes after stage \"%s\", which is not done yet (run it first: --stage %s)",
+				                   st->name, st->after[a], st->after[a]);
+		}
 	}
+	if (rc == 0)
+		rc = prepare_target(&cs, strict, sum);
 	if (rc || opts->check_only)
 		goto done;
 	sum->was_complete = finished;
-	rc = create_tables(&cs);
 	order = calloc(plan->nstages + 1, sizeof(size_t));
-	if (rc == 0 && !order)
+	if (!order)
 		rc = ferry_err_set(&cs.err, FERRY_ENOMEM, "out of memory");
-	if (rc == 0)
+	else
 		stage_order(plan, order);
 	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[order[k]];
 		if (opts->stage && strcmp(opts->stage, st->name) != 0)
 			continue;
-		if (opts->stage) {
-			for (size_t a = 0; rc == 0 && a < st->nafter; a++) {
-				int d = 0;
-				rc = stage_done(&cs, st->after[a], &d);
-				if (rc == 0 && !d)
-					rc = ferry_err_set(&cs.err, FERRY_EUSAGE,
-					                   "stage \"%s\" comes after stage \"%s\", which is not done yet (run it first: --stage %s)",
-					                   st->name, st->after[a], st->after[a]);
-			}
-			if (rc)
-				break;
-		}
 		rc = run_stage(&cs, st->name);
 		char flag[600];
 		snprintf(flag, sizeof(flag), "stage:%s", st->name);
@@ -1288,7 +1322,12 @@ done:
 	if (cs.tconn) {
 		if (rc == 0 && cs.teng->finish && !opts->check_only)
 			rc = cs.teng->finish(cs.tconn, &cs.err);
-		cs.teng->close(cs.tconn);
+		/* Refused before anything was committed: leave no new database behind. */
+		if (!cs.changed && (opts->check_only || rc == FERRY_EUSAGE || rc == FERRY_ENOTFOUND) &&
+		    cs.teng->discard)
+			cs.teng->discard(cs.tconn);
+		else
+			cs.teng->close(cs.tconn);
 	}
 	for (size_t i = 0; cs.sources && i < plan->nsources; i++) {
 		if (cs.sources[i].conn)

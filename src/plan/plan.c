@@ -180,6 +180,19 @@ void ferry__plan_digest(ferry_plan *p, const char *text, size_t len)
 		const char *u = p->target ? p->target : "";
 		rc = ferry_buf_add(&b, u, strlen(u) + 1);
 	}
+	/* The target schema's text is part of the run: an edited schema is a new run, so a
+	 * fixed schema file is applied instead of being taken as already done. */
+	for (size_t i = 0; i < p->nschema && rc == 0; i++) {
+		char *sql = NULL;
+		size_t n = 0;
+		ferry_err ignore;
+		rc = ferry_buf_add(&b, p->schema_files[i], strlen(p->schema_files[i]) + 1);
+		if (rc == 0 && ferry__read_file(&sql, &n, p->schema_files[i], (size_t)64 << 20, &ignore) == 0) {
+			b.max += n;
+			rc = ferry_buf_add(&b, sql, n + 1);
+		}
+		free(sql);
+	}
 	if (rc == 0) {
 		ferry__hash128_hex(p->run_digest, b.data, b.len);
 	} else {

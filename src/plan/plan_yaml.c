@@ -533,6 +533,16 @@ static int get_url(pstate *P, const ynode *val, const char *name, const char *wh
 		return fail(P, val, "expected a database URL or path for %s, found %s",
 		            key_label(lb, sizeof(lb), name, where), show(b, val, "nothing"));
 	}
+	/* scheme://... with a scheme no engine of ferry knows is a mistake in the plan. */
+	const char *sep = strstr(raw, "://");
+	if (sep && strcspn(raw, "/") > (size_t)(sep - raw) && strncmp(raw, "sqlite://", 9) != 0 &&
+	    strncmp(raw, "postgresql://", 13) != 0 && strncmp(raw, "postgres://", 11) != 0) {
+		int n = (int)(sep - raw);
+		rc = fail(P, val, "unknown database URL scheme \"%.*s\" for %s (expected sqlite:PATH, a path, or postgresql://...)",
+		          n > 40 ? 40 : n, raw, key_label(lb, sizeof(lb), name, where));
+		free(raw);
+		return rc;
+	}
 	*out = ferry__url_resolve(raw, P->base);
 	free(raw);
 	return *out ? 0 : nomem(P);

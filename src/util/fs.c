@@ -87,7 +87,8 @@ int ferry__list_dir(char ***out, size_t *n, const char *dir, const char *suffix,
 		list[cnt++] = full;
 	}
 	closedir(d);
-	qsort(list, cnt, sizeof(char *), cmp_str);
+	if (cnt > 1)
+		qsort(list, cnt, sizeof(char *), cmp_str);
 	*out = list;
 	*n = cnt;
 	return 0;

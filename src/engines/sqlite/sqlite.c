@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include "sqlite_int.h"
 
@@ -240,6 +241,20 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 		                     path);
 	}
 
+	int created = 0;
+	if (create && !memory && stat(path, &sb) != 0 && errno == ENOENT) {
+		char *dir = ferry__dirname(path);
+		struct stat db;
+		int ok = dir && stat(dir, &db) == 0 && S_ISDIR(db.st_mode);
+		if (!ok && dir) {
+			ferry_err_set(err, FERRY_ENOTFOUND,
+			              "could not create database \"%s\": directory \"%s\" does not exist", path, dir);
+			free(dir);
+			return FERRY_ENOTFOUND;
+		}
+		free(dir);
+		created = 1;
+	}
 	sq_conn *c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = ferry__strdup(path))) {
 		free(c);
@@ -247,6 +262,7 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	}
 	c->readonly = ro;
 	c->memory = memory;
+	c->created = created;
 	int oflags = SQLITE_OPEN_NOMUTEX |
 	             (ro ? SQLITE_OPEN_READONLY
 	                 : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
@@ -293,6 +309,24 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	}
 	*out = (ferry_conn *)(void *)c;
 	return 0;
+}
+
+/* Remove a database this connection created, with its WAL and journal files. */
+static void sq_discard(ferry_conn *conn)
+{
+	sq_conn *c = SQ(conn);
+	char *path = c->created ? ferry__strdup(c->path) : NULL;
+	conn_free(c);
+	if (!path)
+		return;
+	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(sfx); i++) {
+		char *f = ferry__sprintf("%s%s", path, sfx[i]);
+		if (f)
+			unlink(f);
+		free(f);
+	}
+	free(path);
 }
 
 static void sq_close(ferry_conn *conn)
@@ -529,4 +563,5 @@ const ferry_engine ferry__sqlite_engine = {
 	.state_set = ferry_sqlite__state_set,
 	.fk_check = sq_fk_check,
 	.finish = sq_finish,
+	.discard = sq_discard,
 };

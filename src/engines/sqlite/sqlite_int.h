@@ -23,6 +23,7 @@ typedef struct sq_conn {
 	char *path;              /* the file as given, for messages */
 	int readonly;
 	int memory;              /* ":memory:" */
+	int created;             /* connect created the file */
 	char old_journal[16];    /* journal mode before the switch to WAL; "" when unchanged */
 	int finished;            /* finish ran: close retries a journal restore that was busy */
 	sqlite3 *lock_db;        /* WAL snapshot: a second connection holding BEGIN IMMEDIATE */
