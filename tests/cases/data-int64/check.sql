@@ -1,0 +1,1 @@
+SELECT id, typeof(id), v, typeof(v), u, typeof(u) FROM n ORDER BY id;

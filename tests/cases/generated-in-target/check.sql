@@ -1,0 +1,1 @@
+SELECT id, price, qty, total, typeof(total) FROM items ORDER BY id;

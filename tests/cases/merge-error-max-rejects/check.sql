@@ -1,0 +1,1 @@
+SELECT id, serial, typeof(serial), sales, typeof(sales) FROM machines ORDER BY id;

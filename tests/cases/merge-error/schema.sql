@@ -1,0 +1,1 @@
+CREATE TABLE machines(id INTEGER PRIMARY KEY, serial TEXT, sales INTEGER);

@@ -1,0 +1,1 @@
+SELECT id, name, slug, typeof(slug), price, typeof(price), name_len, typeof(name_len) FROM items ORDER BY id;

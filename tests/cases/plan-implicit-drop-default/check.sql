@@ -1,0 +1,1 @@
+SELECT id, name, channel, typeof(channel), score, typeof(score), memo, typeof(memo) FROM items ORDER BY id;

@@ -1,0 +1,8 @@
+CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);
+INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');
+CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER);
+INSERT INTO orders VALUES (10, 1);
+CREATE TABLE audit(id INTEGER PRIMARY KEY, what TEXT);
+INSERT INTO audit VALUES (1, 'x');
+CREATE TABLE tmp(x);
+INSERT INTO tmp VALUES (1);

@@ -1,0 +1,1 @@
+SELECT id, typeof(id), title, typeof(title), category, typeof(category), price_cents, typeof(price_cents) FROM items ORDER BY id;

@@ -1,0 +1,2 @@
+SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'ferry_%' AND name NOT LIKE 'sqlite_%' ORDER BY name;
+SELECT id, name, typeof(name) FROM items;

@@ -1,0 +1,2 @@
+CREATE TABLE marker(x);
+INSERT INTO marker VALUES (1);

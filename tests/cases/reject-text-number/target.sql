@@ -1,0 +1,1 @@
+CREATE TABLE codes(id INTEGER PRIMARY KEY, code INTEGER, price REAL);
