@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# demo.sh [ITEMS] [EVENTS]
+#
+# The ferry demo: a v1 content store (three SQLite databases) upgraded to schema v2 with one
+# plan. Generates examples/shop/out/v1 afresh, runs `ferry copy -p examples/shop/plan.yaml`,
+# shows what arrived, and checks it with check.sh. Builds nothing: ferry is taken from $FERRY,
+# default build/ferry. Exit code: ferry's (0 all rows arrived, 3 rows rejected, ...), or 1 when
+# ferry said 0 but check.sh found a difference.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$repo/build/ferry}
+items=${1:-20000}
+events=${2:-1000000}
+
+if [[ ! -x $FERRY ]]; then
+    echo "demo: no ferry at $FERRY; build it first (cmake -S . -B build && cmake --build build)" >&2
+    echo "      or point FERRY at it" >&2
+    exit 1
+fi
+command -v sqlite3 >/dev/null || { echo "demo: sqlite3 not found" >&2; exit 1; }
+
+out=$here/out
+v1=$out/v1
+v2=$out/v2/shop.db
+rel() { echo "${1#"$repo"/}"; }
+
+rm -rf "$out"
+mkdir -p "$v1" "$out/v2"
+
+echo "== v1: generating the content store ($items items, $events events) in $(rel "$v1")"
+"$here/generate.sh" "$v1" "$items" "$events"
+
+echo
+echo "== ferry copy -p $(rel "$here/plan.yaml")"
+rc=0
+"$FERRY" copy -p "$here/plan.yaml" || rc=$?
+if [[ $rc -ne 0 && $rc -ne 3 ]]; then
+    echo "demo: ferry failed (exit $rc)" >&2
+    exit "$rc"
+fi
+
+q() {
+    sqlite3 -bail -cmd ".mode box" -cmd "ATTACH '$v1/catalog.db' AS c" \
+        -cmd "ATTACH '$v1/vending-a.db' AS a" -cmd "ATTACH '$v1/vending-b.db' AS b" \
+        "$v2" "$1"
+}
+
+echo
+echo "== what arrived in $(rel "$v2")"
+q "
+SELECT v1_table AS 'v1 table', v1_rows AS 'rows', v2_table AS 'v2 table', v2_rows AS 'rows',
+       rule
+FROM (
+  SELECT 1 AS k, 'content_items' AS v1_table, (SELECT count(*) FROM c.content_items) AS v1_rows,
+         'items' AS v2_table, (SELECT count(*) FROM main.items) AS v2_rows,
+         'renamed; slug computed; legacy_flags dropped' AS rule
+  UNION ALL
+  SELECT 2, 'item_prices', (SELECT count(*) FROM c.item_prices),
+         'item_pricing', (SELECT count(*) FROM main.item_pricing),
+         'one pricing model per item'
+  UNION ALL
+  SELECT 3, 'trial_settings (A+B)',
+         (SELECT count(*) FROM a.trial_settings) + (SELECT count(*) FROM b.trial_settings),
+         'item_trials', (SELECT count(*) FROM main.item_trials),
+         'A and B merged: min over enabled'
+  UNION ALL
+  SELECT 4, 'events', (SELECT count(*) FROM c.events),
+         'events', (SELECT count(*) FROM main.events),
+         'id >= ' || coalesce((SELECT min(id) FROM main.events), '-') || ' now, the rest later'
+  UNION ALL
+  SELECT 5, 'legacy_sessions', (SELECT count(*) FROM c.legacy_sessions), '', '', 'retired'
+) ORDER BY k;"
+
+# Three items, one per pricing model v2 chose, each with more than one v1 price row and known
+# to both vending databases: v1 rows on the left, v2 on the right.
+echo
+echo "== three items: v1 rows -> v2"
+q "
+WITH cand AS (
+  SELECT ip.item_id, ip.model
+  FROM main.item_pricing ip
+  WHERE (SELECT count(*) FROM c.item_prices p WHERE p.item_id = ip.item_id) > 1
+    AND ip.item_id IN (SELECT item_id FROM a.trial_settings)
+    AND ip.item_id IN (SELECT item_id FROM b.trial_settings)
+),
+pick AS (SELECT min(item_id) AS id FROM cand GROUP BY model)
+SELECT i.id AS item,
+       (SELECT group_concat(x, ', ') FROM
+          (SELECT pricing_model || ' ' || printf('%.2f', price) AS x
+           FROM c.item_prices WHERE item_id = i.id ORDER BY id)) AS 'v1 prices (in row order)',
+       coalesce(ip.model || ' ' || printf('%.2f', ip.price) || ' ' || ip.currency, '-')
+           AS 'v2 pricing',
+       (SELECT CASE trials_enabled WHEN 1 THEN 'on ' ELSE 'off ' END || trial_count
+        FROM a.trial_settings WHERE item_id = i.id) AS 'vending A',
+       (SELECT CASE trials_enabled WHEN 1 THEN 'on ' ELSE 'off ' END || trial_count
+        FROM b.trial_settings WHERE item_id = i.id) AS 'vending B',
+       coalesce((SELECT trials FROM main.item_trials WHERE item_id = i.id), '-') AS 'v2 trials'
+FROM pick JOIN main.items i ON i.id = pick.id
+LEFT JOIN main.item_pricing ip ON ip.item_id = i.id
+ORDER BY i.id;"
+
+echo
+if "$here/check.sh" "$v1" "$v2"; then
+    :
+elif [[ $rc -eq 0 ]]; then
+    rc=1
+fi
+echo
+echo "The older events wait in v1; to carry them later:"
+echo "  $(rel "$FERRY") copy -p $(rel "$here/plan-later.yaml") --append"
+exit "$rc"
