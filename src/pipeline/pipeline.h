@@ -36,7 +36,7 @@ typedef struct job {
 	int creates_table;         /* the target table is created by ferry for this run */
 	/* Figures, updated under the run's lock. */
 	int64_t chunks, chunks_done, chunks_resumed;
-	int64_t rows_est, rows_read, rows_written, rows_rejected, rows_skipped;
+	int64_t rows_est, rows_resumed, rows_read, rows_written, rows_rejected, rows_skipped;
 	int64_t fk_violations;
 	double started, seconds;
 	int started_flag, done_flag;
