@@ -119,24 +119,38 @@ echo "generating $rows rows ..." >&2
 gen "$work/src.db" "$rows"
 
 # Each timed run starts with the page cache's dirty pages written out (sync), so one run does
-# not pay for the writes of the one before.
-# (a) the engine's own limit
-sqlite3 "$work/limit.db" "$table_sql"
-sync
-t_limit=$(bench_time "$work/limit.log" sqlite3 -bail "$work/limit.db" \
-    "ATTACH '$work/src.db' AS s; INSERT INTO main.t SELECT * FROM s.t;") ||
-    { cat "$work/limit.log" >&2; bench_die "sqlite3 copy failed"; }
-
-# (a') row by row: the WHERE clause (true for every row) disables the transfer optimization
-sqlite3 "$work/rowwise.db" "$table_sql"
-sync
-t_rowwise=$(bench_time "$work/rowwise.log" sqlite3 -bail "$work/rowwise.db" \
-    "ATTACH '$work/src.db' AS s; INSERT INTO main.t SELECT id, a, s, x FROM s.t WHERE id > 0;") ||
-    { cat "$work/rowwise.log" >&2; bench_die "sqlite3 copy failed"; }
-
-# (b) ferry, into a database that does not exist yet
-sync
-t_ferry=$(run_ferry "$work/src.db" "$work/ferry.db" "$work/ferry.log") || exit 1
+# not pay for the writes of the one before. The three tools take turns, $reps rounds, and
+# each reports its median time (this machine's disk is noisy) and its highest peak RSS.
+reps=${BENCH_REPS:-3}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+maxof() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+declare -a s_limit=() s_rowwise=() s_ferry=() m_limit=() m_rowwise=() m_ferry=()
+for ((round = 1; round <= reps; round++)); do
+    rm -f "$work"/limit.db* "$work"/rowwise.db* "$work"/ferry.db*
+    # (a) the engine's own limit
+    sqlite3 "$work/limit.db" "$table_sql"
+    sync
+    t=$(bench_time "$work/limit.log" sqlite3 -bail "$work/limit.db" \
+        "ATTACH '$work/src.db' AS s; INSERT INTO main.t SELECT * FROM s.t;") ||
+        { cat "$work/limit.log" >&2; bench_die "sqlite3 copy failed"; }
+    s_limit+=("${t% *}"); m_limit+=("${t#* }")
+    # (a') row by row: the WHERE clause (true for every row) disables the transfer optimization
+    sqlite3 "$work/rowwise.db" "$table_sql"
+    sync
+    t=$(bench_time "$work/rowwise.log" sqlite3 -bail "$work/rowwise.db" \
+        "ATTACH '$work/src.db' AS s; INSERT INTO main.t SELECT id, a, s, x FROM s.t WHERE id > 0;") ||
+        { cat "$work/rowwise.log" >&2; bench_die "sqlite3 copy failed"; }
+    s_rowwise+=("${t% *}"); m_rowwise+=("${t#* }")
+    # (b) ferry, into a database that does not exist yet
+    sync
+    t=$(run_ferry "$work/src.db" "$work/ferry.db" "$work/ferry.log") || exit 1
+    s_ferry+=("${t% *}"); m_ferry+=("${t#* }")
+    echo "round $round: limit ${s_limit[-1]} s, rowwise ${s_rowwise[-1]} s, ferry ${s_ferry[-1]} s" >&2
+done
+t_limit="$(median "${s_limit[@]}") $(maxof "${m_limit[@]}")"
+t_rowwise="$(median "${s_rowwise[@]}") $(maxof "${m_rowwise[@]}")"
+t_ferry="$(median "${s_ferry[@]}") $(maxof "${m_ferry[@]}")"
+bench_say "# $reps rounds; each figure is the median time and the highest peak RSS"
 
 echo "verifying ..." >&2
 want=$(sums "$work/src.db")

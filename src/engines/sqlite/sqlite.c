@@ -205,7 +205,7 @@ static void conn_free(sq_conn *c)
  * runs in WAL mode so a committed chunk survives a crash of the process cheaply. */
 static int setup_target(sq_conn *c, ferry_err *err)
 {
-	int rc = ferry_sqlite__exec(c, "PRAGMA foreign_keys=OFF; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536", err);
+	int rc = ferry_sqlite__exec(c, "PRAGMA foreign_keys=OFF; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384", err);
 	if (rc || c->memory)
 		return rc;
 	char mode[16];
