@@ -1,0 +1,220 @@
+/* test_core.c — unit tests of the core modules: the value encoding (portable, little-endian),
+ * buffers with caps, the arena, batches, the schema model (foreign-key levels, declared
+ * types) and URL masking. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ferry_int.h"
+
+static int passed, failed;
+#define CHECK(c) check((c), #c, __LINE__)
+static int check(int ok, const char *what, int line)
+{
+	if (ok)
+		passed++;
+	else {
+		failed++;
+		printf("test_core.c:%d: FAILED: %s\n", line, what);
+	}
+	return ok;
+}
+#define CHECK_STR(a, b) CHECK((a) && strcmp((a), (b)) == 0)
+
+static void test_encoding(void)
+{
+	ferry_value v[8];
+	memset(v, 0, sizeof(v));
+	v[0].type = FERRY_INT; v[0].v.i = INT64_MIN;
+	v[1].type = FERRY_INT; v[1].v.i = INT64_MAX;
+	v[2].type = FERRY_FLOAT; v[2].v.f = -0.0;
+	v[3].type = FERRY_TEXT; v[3].v.s = "zé\xf0\x9f\x9a\xa2"; v[3].len = (uint32_t)strlen(v[3].v.s);
+	v[4].type = FERRY_BLOB; v[4].v.b = (const uint8_t *)"a\0b"; v[4].len = 3;
+	v[5].type = FERRY_NULL;
+	v[6].type = FERRY_BLOB; v[6].v.b = (const uint8_t *)""; v[6].len = 0;
+	v[7].type = FERRY_FLOAT; v[7].v.f = NAN;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	CHECK(ferry_value_encode_row(&buf, &len, &cap, v, 8) == 0);
+	ferry_value d[8];
+	CHECK(ferry_value_decode_row(d, 8, buf, len) == 8);
+	for (int i = 0; i < 8; i++)
+		CHECK(ferry__value_equal(&v[i], &d[i]));
+	CHECK(signbit(d[2].v.f) && d[2].v.f == 0.0);
+	CHECK(d[6].type == FERRY_BLOB && d[6].len == 0);
+
+	/* The encoding is the same bytes on every machine: a float is 8 bytes little-endian. */
+	ferry_value one = {.type = FERRY_FLOAT, .v.f = 1.0};
+	len = 0;
+	CHECK(ferry_value_encode_row(&buf, &len, &cap, &one, 1) == 0);
+	static const uint8_t want[9] = {FERRY_FLOAT, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
+	CHECK(len == 9 && memcmp(buf, want, 9) == 0);
+	/* Integers are zigzag varints: -1 -> 1, 300 -> 600 = 0xd8 0x04. */
+	ferry_value ints[2] = {{.type = FERRY_INT, .v.i = -1}, {.type = FERRY_INT, .v.i = 300}};
+	len = 0;
+	CHECK(ferry_value_encode_row(&buf, &len, &cap, ints, 2) == 0);
+	static const uint8_t want2[5] = {FERRY_INT, 0x01, FERRY_INT, 0xd8, 0x04};
+	CHECK(len == 5 && memcmp(buf, want2, 5) == 0);
+
+	/* Damaged input is refused, never read past its end. */
+	static const uint8_t bad1[] = {FERRY_TEXT, 0x05, 'a'};
+	static const uint8_t bad2[] = {FERRY_FLOAT, 1, 2};
+	static const uint8_t bad3[] = {0x7f};
+	static const uint8_t bad4[] = {FERRY_INT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	CHECK(ferry_value_decode_row(d, 8, bad1, sizeof(bad1)) == FERRY_ECORRUPT);
+	CHECK(ferry_value_decode_row(d, 8, bad2, sizeof(bad2)) == FERRY_ECORRUPT);
+	CHECK(ferry_value_decode_row(d, 8, bad3, sizeof(bad3)) == FERRY_ECORRUPT);
+	CHECK(ferry_value_decode_row(d, 8, bad4, sizeof(bad4)) == FERRY_ECORRUPT);
+	CHECK(ferry_value_decode_row(d, 1, want2, sizeof(want2)) == FERRY_ECORRUPT); /* too many */
+	free(buf);
+}
+
+static void test_render(void)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_value t = {.type = FERRY_TEXT, .v.s = "a\"b\n\x01", .len = 5};
+	CHECK(ferry__value_json(&b, &t) == 0);
+	CHECK_STR(b.data, "\"a\\\"b\\n\\u0001\"");
+	ferry_buf_reset(&b);
+	ferry_value blob = {.type = FERRY_BLOB, .v.b = (const uint8_t *)"\x00\xff", .len = 2};
+	CHECK(ferry__value_json(&b, &blob) == 0);
+	CHECK_STR(b.data, "\"\\\\x00ff\"");
+	ferry_buf_reset(&b);
+	ferry_value inf = {.type = FERRY_FLOAT, .v.f = -INFINITY};
+	CHECK(ferry__value_json(&b, &inf) == 0);
+	CHECK_STR(b.data, "\"-Infinity\"");
+	ferry_buf_reset(&b);
+	ferry_value longtext = {.type = FERRY_TEXT, .len = 100};
+	char big[101];
+	memset(big, 'x', 100);
+	big[100] = 0;
+	longtext.v.s = big;
+	CHECK(ferry__value_text(&b, &longtext) == 0);
+	CHECK(b.len < 70 && strstr(b.data, "...") != NULL);
+	ferry_buf_free(&b);
+}
+
+static void test_buf_and_arena(void)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	b.max = 16;
+	CHECK(ferry_buf_puts(&b, "0123456789") == 0);
+	CHECK(ferry_buf_puts(&b, "0123456789") == FERRY_ENOMEM); /* over the cap */
+	CHECK(b.failed && b.data == NULL);
+	CHECK(ferry_buf_puts(&b, "x") == FERRY_ENOMEM);        /* stays failed */
+	ferry_buf_free(&b);
+	ferry_buf c = FERRY_BUF_INIT;
+	CHECK(ferry_buf_printf(&c, "%0300d", 7) == 0 && c.len == 300);
+	ferry_buf_free(&c);
+
+	ferry_arena *a = ferry_arena_new(1024);
+	for (int round = 0; round < 3; round++) {
+		char *p = NULL;
+		for (int i = 0; i < 1000; i++) {
+			p = ferry_arena_strdup(a, "hello");
+			CHECK(p && strcmp(p, "hello") == 0);
+		}
+		void *huge = ferry_arena_alloc(a, 100000); /* larger than a block */
+		CHECK(huge != NULL);
+		memset(huge, 1, 100000);
+		ferry_arena_reset(a);
+	}
+	ferry_arena_free(a);
+
+	ferry_batch *bt = ferry__batch_new(2, 3);
+	for (int i = 0; i < 3; i++)
+		CHECK(ferry_batch_add_row(bt) != NULL);
+	CHECK(ferry_batch_add_row(bt) == NULL); /* full */
+	CHECK(ferry_batch_nrows(bt) == 3);
+	ferry__batch_truncate(bt, 1);
+	CHECK(ferry_batch_nrows(bt) == 1);
+	char *s = ferry_batch_copy(bt, "abc", 3);
+	CHECK(s && s[3] == '\0');
+	ferry__batch_reset(bt);
+	CHECK(ferry_batch_nrows(bt) == 0);
+	ferry__batch_free(bt);
+}
+
+static void test_schema(void)
+{
+	ferry_schema *s = ferry__schema_new();
+	/* c -> b -> a, d alone, e <-> f (a cycle), g -> g (self) */
+	const char *names[] = {"c", "b", "a", "d", "e", "f", "g"};
+	const char *refs[] = {"b", "a", NULL, NULL, "f", "e", "g"};
+	for (int i = 0; i < 7; i++) {
+		ferry_table *t = ferry_schema_add_table(s, names[i]);
+		CHECK(ferry_table_add_column(s, t, "id", "INTEGER", FERRY_INT) != NULL);
+		if (refs[i]) {
+			ferry_fkey *k = ferry_table_add_fkey(s, t, refs[i], 1);
+			k->cols[0] = ferry__strdup("id");
+		}
+	}
+	int level[7];
+	ferry__schema_fk_levels(s, level);
+	CHECK(level[2] == 0 && level[1] == 1 && level[0] == 2 && level[3] == 0);
+	CHECK(level[6] == 0); /* a self-reference does not raise a table */
+	CHECK(level[4] <= 7 && level[5] <= 7);
+	ferry_table *copy = ferry__schema_copy_table(s, ferry_schema_find(s, "c"), "c2");
+	CHECK(copy && strcmp(copy->name, "c2") == 0 && copy->nfks == 1 &&
+	      strcmp(copy->fks[0].ref_table, "b") == 0);
+	CHECK(ferry_table_column(ferry_schema_find(s, "a"), "id") == 0);
+	CHECK(ferry_table_column(ferry_schema_find(s, "a"), "nope") == -1);
+	ferry__schema_free(s);
+
+	struct { const char *decl; ferry_type t; } types[] = {
+		{"INTEGER", FERRY_INT}, {"bigint", FERRY_INT}, {"VARCHAR(20)", FERRY_TEXT},
+		{"", FERRY_BLOB}, {"BLOB", FERRY_BLOB}, {"DOUBLE PRECISION", FERRY_FLOAT},
+		{"REAL", FERRY_FLOAT}, {"NUMERIC(10,2)", FERRY_NUMERIC}, {"DECIMAL", FERRY_NUMERIC},
+		{"DATE", FERRY_DATE}, {"DATETIME", FERRY_TIMESTAMP}, {"timestamp with time zone", FERRY_TIMESTAMPTZ},
+		{"BOOLEAN", FERRY_BOOL}, {"UUID", FERRY_UUID}, {"jsonb", FERRY_JSON}, {"TIME", FERRY_TIME},
+		{"CHARINT", FERRY_INT}, /* SQLite's rule 1 comes first */
+	};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(types); i++)
+		if (!CHECK(ferry__type_from_decl(types[i].decl) == types[i].t))
+			printf("  decl %s\n", types[i].decl);
+}
+
+static void test_mask(void)
+{
+	struct { const char *in, *out; } cases[] = {
+		{"postgresql://u:secret@h/db", "postgresql://u:***@h/db"},
+		{"postgresql://u@h/db", "postgresql://u@h/db"},
+		{"host=h password=secret user=u", "host=h password=*** user=u"},
+		{"host=h password='se cr\\'et' user=u", "host=h password=*** user=u"},
+		{"postgresql://h/db?password=secret&x=1", "postgresql://h/db?password=***&x=1"},
+		{"sqlite:/tmp/a:b@c.db", "sqlite:/tmp/a:b@c.db"},
+	};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(cases); i++) {
+		char *m = ferry_url_mask(cases[i].in);
+		if (!CHECK(m && strcmp(m, cases[i].out) == 0))
+			printf("  mask(%s) = %s\n", cases[i].in, m ? m : "(null)");
+		free(m);
+	}
+}
+
+static void test_ctx(void)
+{
+	ferry_ctx *ctx;
+	CHECK(ferry_ctx_new(&ctx) == 0);
+	ferry_engine broken = ferry__sqlite_engine;
+	broken.reader_next = NULL;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback reader_next is missing") != NULL);
+	ferry_err err = {0};
+	CHECK(ferry__engine_for(ctx, "data/x.db", &err) == &ferry__sqlite_engine);
+	CHECK(ferry__engine_for(ctx, "sqlite:x.db", &err) == &ferry__sqlite_engine);
+	CHECK(ferry__engine_for(ctx, "mysql://u:pw@h/db", &err) == NULL);
+	CHECK(strstr(err.msg, "pw") == NULL && strstr(err.msg, "mysql") != NULL);
+	ferry_ctx_free(ctx);
+}
+
+int main(void)
+{
+	test_encoding();
+	test_render();
+	test_buf_and_arena();
+	test_schema();
+	test_mask();
+	test_ctx();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}
