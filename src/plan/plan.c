@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "../ferry_int.h"
+#include "plan_int.h"
 
 #define PLAN_MAX_BYTES ((size_t)16 << 20)
 
@@ -220,12 +221,7 @@ const char *ferry__conflict_name(ferry_conflict c)
 	return "unknown";
 }
 
-typedef struct name_ix {
-	const char *name;
-	size_t ix;
-} name_ix;
-
-static int cmp_name_ix(const void *a, const void *b)
+int ferry__plan_cmp_name_ix(const void *a, const void *b)
 {
 	const name_ix *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
@@ -234,8 +230,7 @@ static int cmp_name_ix(const void *a, const void *b)
 	return x->ix < y->ix ? -1 : x->ix > y->ix;
 }
 
-/* The index of name in a sorted name_ix array, or -1. */
-static long find_name(const name_ix *ix, size_t n, const char *name)
+long ferry__plan_find_name(const name_ix *ix, size_t n, const char *name)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
@@ -278,7 +273,7 @@ static void sort_names(name_ix *ix, size_t n, long *dup, long *first)
 {
 	*dup = -1;
 	*first = -1;
-	qsort(ix, n, sizeof(*ix), cmp_name_ix);
+	qsort(ix, n, sizeof(*ix), ferry__plan_cmp_name_ix);
 	for (size_t i = 1; i < n; i++) {
 		if (strcmp(ix[i].name, ix[i - 1].name) != 0)
 			continue;
@@ -312,12 +307,12 @@ static int check_stages(const ferry_plan *p, const name_ix *six, ferry_err *err)
 	/* deps[start[k] .. start[k+1]) = the stages that are after stage k. */
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < p->stages[i].nafter; j++)
-			start[find_name(six, n, p->stages[i].after[j]) + 1]++;
+			start[ferry__plan_find_name(six, n, p->stages[i].after[j]) + 1]++;
 	for (size_t k = 0; k < n; k++)
 		start[k + 1] += start[k];
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < p->stages[i].nafter; j++) {
-			size_t k = (size_t)find_name(six, n, p->stages[i].after[j]);
+			size_t k = (size_t)ferry__plan_find_name(six, n, p->stages[i].after[j]);
 			deps[start[k] + left[k]++] = i;
 		}
 	}
@@ -348,7 +343,7 @@ static int check_stages(const ferry_plan *p, const name_ix *six, ferry_err *err)
 		queue[step++] = cur;
 		size_t next = cur;
 		for (size_t j = 0; j < p->stages[cur].nafter; j++) {
-			size_t k = (size_t)find_name(six, n, p->stages[cur].after[j]);
+			size_t k = (size_t)ferry__plan_find_name(six, n, p->stages[cur].after[j]);
 			if (left[k] != 0) {
 				next = k;
 				break;
@@ -462,7 +457,7 @@ int ferry__plan_check(const ferry_plan *p, ferry_err *err)
 				rc = fail_at(err, p, s->line, s->col, "stage \"%s\" is after itself", s->name);
 				goto out;
 			}
-			if (find_name(six, p->nstages, s->after[j]) < 0) {
+			if (ferry__plan_find_name(six, p->nstages, s->after[j]) < 0) {
 				rc = fail_at(err, p, s->line, s->col,
 				             "stage \"%s\" is after \"%s\", which is not a stage", s->name,
 				             s->after[j]);
@@ -481,7 +476,7 @@ int ferry__plan_check(const ferry_plan *p, ferry_err *err)
 			             i + 1);
 			goto out;
 		}
-		if (t->source && find_name(rix, p->nsources, t->source) < 0) {
+		if (t->source && ferry__plan_find_name(rix, p->nsources, t->source) < 0) {
 			rc = fail_at(err, p, t->line, t->col,
 			             "table \"%s\" names source \"%s\", which is not a source", t->table,
 			             t->source);
@@ -493,7 +488,7 @@ int ferry__plan_check(const ferry_plan *p, ferry_err *err)
 			             t->table, p->nsources);
 			goto out;
 		}
-		if (t->stage && find_name(six, p->nstages, t->stage) < 0) {
+		if (t->stage && ferry__plan_find_name(six, p->nstages, t->stage) < 0) {
 			rc = fail_at(err, p, t->line, t->col,
 			             "table \"%s\" is in stage \"%s\", which is not a stage", t->table,
 			             t->stage);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 #include "../ferry_int.h"
+#include "plan_int.h"
 
 
 #define MAX_DEPTH 64   /* a plan needs 6 levels; deeper input is refused, not recursed */
@@ -391,37 +392,6 @@ typedef struct key_def {
 	const char *alias_of;  /* K_STR: another name for this key */
 } key_def;
 
-typedef struct name_ix {
-	const char *name;
-	size_t ix;
-} name_ix;
-
-static int cmp_name_ix(const void *a, const void *b)
-{
-	const name_ix *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	if (c)
-		return c;
-	return x->ix < y->ix ? -1 : x->ix > y->ix;
-}
-
-/* The index of name in a sorted name_ix array, or -1. */
-static long ix_find(const name_ix *ix, size_t n, const char *name)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(ix[mid].name, name);
-		if (c == 0)
-			return (long)ix[mid].ix;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 /* Keys of mapping m are scalars and unique; the error names the second of a pair. */
 static int check_keys(pstate *P, const ynode *m, const char *where)
 {
@@ -442,7 +412,7 @@ static int check_keys(pstate *P, const ynode *m, const char *where)
 		ix[i].name = m->kids[2 * i]->s;
 		ix[i].ix = i;
 	}
-	qsort(ix, nk, sizeof(*ix), cmp_name_ix);
+	qsort(ix, nk, sizeof(*ix), ferry__plan_cmp_name_ix);
 	long dup = -1, first = -1;
 	for (size_t i = 0; i < nk;) {
 		size_t j = i + 1;
@@ -906,7 +876,7 @@ static name_ix *sorted_names(size_t n, const char *(*get)(const ferry_plan *, si
 		ix[i].name = get(p, i);
 		ix[i].ix = i;
 	}
-	qsort(ix, n, sizeof(*ix), cmp_name_ix);
+	qsort(ix, n, sizeof(*ix), ferry__plan_cmp_name_ix);
 	return ix;
 }
 
@@ -932,7 +902,7 @@ static int check_refs(pstate *P)
 			const ynode *at = after->kind == N_SEQ ? after->kids[j] : after;
 			if (strcmp(s->after[j], s->name) == 0)
 				rc = fail(P, at, "stage %s is after itself", clips(b1, s->name));
-			else if (ix_find(six, p->nstages, s->after[j]) < 0)
+			else if (ferry__plan_find_name(six, p->nstages, s->after[j]) < 0)
 				rc = fail(P, at, "stage %s is after %s, which is not a stage",
 				          clips(b1, s->name), clips(b2, s->after[j]));
 		}
@@ -941,13 +911,13 @@ static int check_refs(pstate *P)
 		const ynode *it = P->tables_val->kids[i];
 		const ferry_plan_table *t = &p->tables[i];
 		const ynode *sv = map_get(it, "source"), *gv = map_get(it, "stage");
-		if (t->source && ix_find(rix, p->nsources, t->source) < 0)
+		if (t->source && ferry__plan_find_name(rix, p->nsources, t->source) < 0)
 			rc = fail(P, sv, "table %s names source %s, which is not a source",
 			          clips(b1, t->table), clips(b2, t->source));
 		else if (!t->source && p->nsources > 1)
 			rc = fail(P, it, "table %s must name its source (the plan has %zu sources)",
 			          clips(b1, t->table), p->nsources);
-		else if (gv && ix_find(six, p->nstages, t->stage) < 0)
+		else if (gv && ferry__plan_find_name(six, p->nstages, t->stage) < 0)
 			rc = fail(P, gv, "table %s is in stage %s, which is not a stage",
 			          clips(b1, t->table), clips(b2, t->stage));
 	}
