@@ -35,4 +35,23 @@ check "bag (no key) has every row exactly once" "40000" "$(sqlite3 "$T/dst.db" '
 check "bag's duplicates kept exactly" "$(sqlite3 "$T/src.db" 'SELECT group_concat(n) FROM (SELECT a, count(*) n FROM bag GROUP BY a ORDER BY a)')" \
 	"$(sqlite3 "$T/dst.db" 'SELECT group_concat(n) FROM (SELECT a, count(*) n FROM bag GROUP BY a ORDER BY a)')"
 check "the target database is intact" "ok" "$(sqlite3 "$T/dst.db" 'PRAGMA integrity_check')"
+
+# Ctrl-C stops at a chunk boundary: exit 130, one line saying so, and the rerun resumes.
+rm -f "$T"/int.db*
+"$FERRY" copy --quiet --chunk-rows 2000 -j 1 "$T/src.db" "$T/int.db" > /dev/null 2> "$T/int.err" &
+pid=$!
+sleep 0.4
+kill -INT "$pid" 2> /dev/null || true
+set +e
+wait "$pid"
+code=$?
+set -e
+if [ "$code" = 0 ]; then
+	ok "SIGINT came after the copy had finished (nothing to check)"
+else
+	check "SIGINT exits 130" "130" "$code"
+	check "SIGINT says why in one line" "1" "$(grep -c '^ferry: interrupted' "$T/int.err")"
+fi
+"$FERRY" copy --quiet --chunk-rows 2000 "$T/src.db" "$T/int.db" > /dev/null
+check "after SIGINT the rerun completes the copy" "300000 300000 0 0" "$(same_rows "$T/int.db" big "$T/src.db" big)"
 finish
