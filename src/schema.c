@@ -227,6 +227,7 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 	t->has_rowid = src->has_rowid;
 	t->strict = src->strict;
 	t->est_rows = src->est_rows;
+	t->origin = src->origin;
 	if (src->sql && !(t->sql = ferry__strdup(src->sql)))
 		return NULL;
 	for (size_t i = 0; i < src->ncols; i++) {

@@ -123,6 +123,9 @@ typedef struct ferry_table {
 	size_t nidx;
 	ferry_index *idx;
 	int64_t est_rows;   /* an estimate, -1 when unknown */
+	const char *origin; /* name of the engine the definition came from ("sqlite"), or NULL;
+	                       create_table trusts decl_type only from its own engine and maps
+	                       the canonical type otherwise (not owned) */
 	char *sql;          /* the engine's own CREATE TABLE text, or NULL. When a definition
 	                       handed to create_table carries it, the engine replays it (and the
 	                       indexes' own sql) verbatim: the table is copied unchanged between
@@ -295,6 +298,36 @@ typedef struct ferry_engine {
 	/* Optional. Close c and, when connect created the database and nothing was committed to
 	 * it, remove it: a run refused before it changed anything leaves no file behind. */
 	void (*discard)(ferry_conn *c);
+
+	/* ---- optional: versioned migrations (src/history) ---------------------------------- */
+
+	/* Run one statement with values bound to its parameters, written $1, $2, ... in the
+	 * SQL (PostgreSQL's form; SQLite binds them by name). No result rows are returned;
+	 * *changed (may be NULL) receives the rows the statement changed. */
+	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
+	                   int64_t *changed, ferry_err *err);
+	/* Try to take the database's migration lock without waiting; *got = 1 when taken. When
+	 * another process holds it, holder receives one line saying who and since when (cap
+	 * bytes, NUL-terminated). The lock spans transactions and goes away with the connection,
+	 * so a killed holder frees it. */
+	int (*lock_try)(ferry_conn *c, int *got, char *holder, size_t cap, ferry_err *err);
+	int (*lock_release)(ferry_conn *c, ferry_err *err);
+	/* Split a script into statements in the engine's dialect (quotes, comments, dollar
+	 * quoting, BEGIN...END of triggers): cb gets each statement without its final ';' and the
+	 * 1-based line it starts on. */
+	int (*split_sql)(const char *sql, int (*cb)(void *ud, const char *stmt, size_t len, int line),
+	                 void *ud, ferry_err *err);
+	/* 1 when a statement cannot run inside a transaction (PostgreSQL: CREATE INDEX
+	 * CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before 12, ...). */
+	int (*needs_autocommit)(const char *stmt, size_t len);
+
+	/* ---- optional: types across engines ------------------------------------------------ */
+
+	/* Does every non-NULL value of column `column` of `table` read as canonical type `type`
+	 * (a DATETIME column whose texts all parse as timestamps)? *all = 1 when so. Used when a
+	 * table is created in another engine, to pick the target type. */
+	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
+	                  int *all, ferry_err *err);
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

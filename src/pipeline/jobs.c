@@ -200,6 +200,7 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	ferry_table *t = ferry_schema_add_table(s, dst);
 	if (!t)
 		return NULL;
+	t->origin = st->origin;
 	t->has_rowid = st->has_rowid;
 	t->strict = st->strict;
 	for (size_t i = 0; i < st->ncols; i++) {

@@ -422,6 +422,7 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 		}
 		t->has_rowid = sqlite3_column_int(st, 1) == 0;
 		t->strict = sqlite3_column_int(st, 2) != 0;
+		t->origin = "sqlite";
 		if (sqlite3_column_text(st, 3) &&
 		    !(t->sql = ferry__strdup((const char *)sqlite3_column_text(st, 3)))) {
 			sqlite3_finalize(st);
