@@ -272,8 +272,8 @@ static const struct bad_plan {
 	{"unknown top-level key",
 	 "version: 1\nsource: a.db\ntreads: 4\ntarget: b.db\n",
 	 "plan.yaml:3:1: unknown key \"treads\" in the plan (expected one of: version, source, "
-	 "sources, target, target_schema, threads, chunk_rows, max_rejects, strict, others, stages, "
-	 "tables)"},
+	 "sources, target, target_schema, label, threads, chunk_rows, max_rejects, strict, others, "
+	 "stages, tables)"},
 	{"wrong type for threads",
 	 "source: a.db\ntarget: b.db\nthreads: many\n",
 	 "plan.yaml:3:10: \"threads\" must be a whole number >= 0, not \"many\""},
@@ -604,6 +604,24 @@ static void test_check_model(void)
 
 /* ---- the examples of docs/PLAN-REFERENCE.md load -------------------------------------- */
 
+/* An example's expectation from its leading comment lines ("# expect: exit 2",
+ * "# expect-error: TEXT"; see tests/sh/plan-reference.sh, which runs them): the text after
+ * `key` on the first such line, copied into out. 0 when there is none. */
+static int doc_expect(const char *body, const char *end, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	for (const char *l = body; l < end && *l == '#';) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		const char *le = nl ? nl : end;
+		if ((size_t)(le - l) >= klen && strncmp(l, key, klen) == 0) {
+			snprintf(out, cap, "%.*s", (int)(le - l) - (int)klen, l + klen);
+			return 1;
+		}
+		l = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
 static void test_doc_examples(void)
 {
 	char *path = ferry__sprintf("%s/docs/PLAN-REFERENCE.md", src_root);
@@ -632,8 +650,17 @@ static void test_doc_examples(void)
 		ferry_plan *p = NULL;
 		ferry_err err;
 		int rc = ferry__plan_parse(&p, NULL, body, (size_t)(end - body), &err);
-		if (!CHECK(rc == 0))
+		char code[16], want[512];
+		/* An example refused with exit 2 may be refused by the loader, with its message. */
+		if (doc_expect(body, end, "# expect: exit ", code, sizeof(code)) && strcmp(code, "2") == 0 &&
+		    rc != 0) {
+			if (doc_expect(body, end, "# expect-error: ", want, sizeof(want)) &&
+			    !CHECK(strstr(err.msg, want) != NULL))
+				fprintf(stderr, "    %s:%d: the message \"%s\" does not contain \"%s\"\n", path,
+				        line, err.msg, want);
+		} else if (!CHECK(rc == 0)) {
 			fprintf(stderr, "    %s:%d: the example does not load: %s\n", path, line, err.msg);
+		}
 		ferry_plan_free(p);
 		n++;
 		q = end + 2;
