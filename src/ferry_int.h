@@ -158,6 +158,7 @@ struct ferry_plan {
 	size_t nsources;
 	ferry_plan_source *sources;
 	char *target;              /* resolved target URL */
+	char *label;               /* the label directory of export/import (resolved), or NULL */
 	size_t nschema;
 	char **schema_files;       /* target schema SQL files, in the order applied */
 	int threads;               /* 0 = one per CPU; default 0 */

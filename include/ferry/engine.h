@@ -160,6 +160,8 @@ typedef struct ferry_chunk_rec {
 	int64_t job;
 	int64_t chunk;
 	const char *job_name;     /* "stage/source.table->target" for people reading the table */
+	const char *stage;        /* the job's stage and target table (set by the pipeline for */
+	const char *table;        /* state_add_chunks and chunk_begin; may be NULL elsewhere) */
 	const uint8_t *lo;        /* exclusive lower bound; NULL when unbounded */
 	size_t lo_len;
 	const uint8_t *hi;        /* inclusive upper bound; NULL when unbounded */
@@ -259,6 +261,9 @@ typedef struct ferry_engine {
 
 	int (*writer_open)(ferry_writer **out, ferry_conn *c, const ferry_write_spec *spec,
 	                   ferry_err *err);
+	/* Optional. Called right after begin for the chunk whose rows follow (a label writes
+	 * each chunk to its own file). */
+	int (*chunk_begin)(ferry_conn *c, const ferry_chunk_rec *rec, ferry_err *err);
 	/* Write a batch inside the open transaction; refused rows go to reject, the rest stay. */
 	int (*writer_write)(ferry_writer *w, const ferry_batch *b, ferry_reject_cb reject,
 	                    void *ud, ferry_err *err);

@@ -414,6 +414,17 @@ static int write_chunk(writer_ctx *wc, stream *s)
 	e = r->teng->begin(wc->conn, err);
 	if (e)
 		return e;
+	if (r->teng->chunk_begin) {
+		ferry_chunk_rec at = {.job = (int64_t)j->id, .chunk = w->chunk, .job_name = j->name,
+		                      .stage = j->stage, .table = j->dst_table, .est_rows = w->est_rows};
+		e = r->teng->chunk_begin(wc->conn, &at, err);
+		if (e) {
+			ferry_err keep = *err;
+			r->teng->rollback(wc->conn, err);
+			*err = keep;
+			return e;
+		}
+	}
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		while (s->count == 0 && !s->eof && !r->failed)
@@ -457,6 +468,9 @@ static int write_chunk(writer_ctx *wc, stream *s)
 		.job = (int64_t)j->id,
 		.chunk = w->chunk,
 		.job_name = j->name,
+		.stage = j->stage,
+		.table = j->dst_table,
+		.est_rows = w->est_rows,
 		.done = 1,
 		.rows_read = j->filter ? produced + skipped : produced,
 		.rows_written = written,
@@ -611,6 +625,8 @@ static int plan_row(void *ud, const ferry_chunk_rec *rec)
 	*d = *rec;
 	d->job = (int64_t)pc->j->id;
 	d->job_name = pc->j->name;
+	d->stage = pc->j->stage;
+	d->table = pc->j->dst_table;
 	d->done = 0;
 	uint8_t *lo = NULL, *hi = NULL;
 	if (rec->lo && !(lo = malloc(rec->lo_len ? rec->lo_len : 1)))

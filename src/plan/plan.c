@@ -21,6 +21,7 @@ void ferry_plan_free(ferry_plan *p)
 	}
 	free(p->sources);
 	free(p->target);
+	free(p->label);
 	for (size_t i = 0; i < p->nschema; i++)
 		free(p->schema_files[i]);
 	free(p->schema_files);

@@ -602,6 +602,19 @@ static int k_target_schema(pstate *P, void *obj, const ynode *key, const ynode *
 	return get_str(P, val, "target_schema", w, "a .sql file or a directory", &P->schema);
 }
 
+static int k_label(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	char *raw = NULL;
+	(void)obj;
+	(void)key;
+	int rc = get_str(P, val, "label", w, "a directory", &raw);
+	if (rc)
+		return rc;
+	P->p->label = P->base ? ferry__path_join(P->base, raw) : ferry__strdup(raw);
+	free(raw);
+	return P->p->label ? 0 : nomem(P);
+}
+
 static int k_others(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
 {
 	char b[SHOW_MAX];
@@ -855,6 +868,7 @@ static const key_def plan_keys[] = {
 	{"sources", K_FN, 0, 0, 0, NULL, k_sources, NULL},
 	{"target", K_FN, 0, 0, 0, NULL, k_target, NULL},
 	{"target_schema", K_FN, 0, 0, 0, NULL, k_target_schema, NULL},
+	{"label", K_FN, 0, 0, 0, NULL, k_label, NULL},
 	{"threads", K_INT, offsetof(ferry_plan, threads), 0, 4096, NULL, NULL, NULL},
 	{"chunk_rows", K_INT64, offsetof(ferry_plan, chunk_rows), 1, INT64_MAX, NULL, NULL, NULL},
 	{"max_rejects", K_INT64, offsetof(ferry_plan, max_rejects), 0, INT64_MAX, NULL, NULL, NULL},
