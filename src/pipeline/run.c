@@ -18,6 +18,8 @@
 
 typedef struct work {
 	job *j;
+	int ordered;              /* written only after every earlier chunk for its table */
+	int committed;
 	int64_t chunk;
 	uint8_t *lo, *hi;
 	size_t lo_len, hi_len;
@@ -79,6 +81,18 @@ static void run_fail(run *r, const ferry_err *e)
 	}
 	wake(r, WAKE_ALL);
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* A merge, or a table fed by several jobs, takes its chunks in the plan's order, so that
+ * first/last rules and duplicate-key rejects do not depend on which reader was faster. */
+static int waits_for_earlier(const run *r, const work *w)
+{
+	if (!w->ordered)
+		return 0;
+	for (const work *e = r->work; e < w; e++)
+		if (!e->committed && e->j != NULL && strcmp(e->j->dst_table, w->j->dst_table) == 0)
+			return 1;
+	return 0;
 }
 
 static int min_level(const run *r)
@@ -507,6 +521,7 @@ static int write_chunk(writer_ctx *wc, stream *s)
 	j->rows_skipped += skipped;
 	j->chunks_done++;
 	r->committed++;
+	w->committed = 1;
 	r->level_left[j->level]--;
 	s->w = NULL;
 	s->claimed = 0;
@@ -530,7 +545,8 @@ static void *writer_main(void *arg)
 			int lvl = min_level(r);
 			for (size_t i = 0; i < r->nstreams; i++) {
 				stream *s = &r->streams[i];
-				if (!s->w || s->claimed || s->w->j->level != lvl || (s->count == 0 && !s->eof))
+				if (!s->w || s->claimed || s->w->j->level != lvl || (s->count == 0 && !s->eof) ||
+				    waits_for_earlier(r, s->w))
 					continue;
 				if (!pick || s->w < pick->w)
 					pick = s;
@@ -781,6 +797,14 @@ static int run_stage(copy_state *cs, const char *stage)
 
 	if (nwork > 1)
 		qsort(works, nwork, sizeof(work), cmp_work);
+	for (size_t i = 0; i < nwork; i++) {
+		job *j = works[i].j;
+		int shared = 0;
+		for (size_t k = 0; k < js->njobs && !shared; k++)
+			shared = &js->jobs[k] != j && strcmp(js->jobs[k].stage, stage) == 0 &&
+			         strcmp(js->jobs[k].dst_table, j->dst_table) == 0;
+		works[i].ordered = j->merge || shared;
+	}
 	for (size_t i = 0; i < js->njobs; i++)
 		if (strcmp(js->jobs[i].stage, stage) == 0) {
 			js->jobs[i].started = ferry__now();
