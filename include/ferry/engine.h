@@ -225,11 +225,16 @@ enum {
 	FERRY_CONNECT_CREATE = 2    /* a target: create the database if it does not exist */
 };
 
+/* The target converts text that reads as a number into that number in numeric columns
+ * (SQLite's affinity): the pipeline refuses rows whose value that would change ('012'). */
+#define FERRY_ENGINE_NUMERIC_AFFINITY 1u
+
 typedef struct ferry_engine {
 	unsigned version;              /* FERRY_ENGINE_VERSION */
 	const char *name;              /* "sqlite" */
 	const char *const *schemes;    /* NULL-terminated URL schemes: "sqlite", ... */
 	int max_writers;               /* concurrent writer connections worth having; 1 for SQLite */
+	unsigned flags;                /* FERRY_ENGINE_* capabilities below */
 
 	/* Mandatory. */
 	int (*connect)(ferry_conn **out, const char *url, int flags, ferry_err *err);

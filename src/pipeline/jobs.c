@@ -293,9 +293,10 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 static int entry_err(ferry_err *err, const ferry_plan *p, const ferry_plan_table *e,
                      const ferry_plan_column *pc, const char *msg)
 {
-	if (pc)
+	/* Entries made by the program (an import's plan from a label) have no place in a file. */
+	if (pc && pc->line > 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "%s:%d:%d: %s", plan_path(p), pc->line, pc->col, msg);
-	if (e)
+	if (e && e->line > 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "%s:%d:%d: %s", plan_path(p), e->line, e->col, msg);
 	return ferry_err_set(err, FERRY_EUSAGE, "%s", msg);
 }

@@ -457,7 +457,7 @@ static int write_chunk(writer_ctx *wc, stream *s)
 
 		wc->batch = b;
 		int64_t before = wc->rejected;
-		e = check_conversions(wc, b);
+		e = (r->teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) ? check_conversions(wc, b) : 0;
 		if (e == 0 && ferry_batch_nrows(b) > 0) {
 			int64_t pre = wc->rejected;
 			e = r->teng->writer_write(wc->writers[j->id], b, reject_cb, wc, err);
