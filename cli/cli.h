@@ -17,6 +17,16 @@ extern const char cmd_copy_usage[];
 extern const char cli_exit_codes[];
 int cmd_copy(int argc, char **argv);
 
+/* copy, export and import share their options and their run (transfer.c). */
+typedef enum cli_mode { CLI_COPY = 0, CLI_EXPORT = 1, CLI_IMPORT = 2 } cli_mode;
+int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage);
+extern const char cmd_export_usage[];
+extern const char cmd_import_usage[];
+extern const char cmd_label_usage[];
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_label(int argc, char **argv);
+
 /* Exit code for a library error code. */
 int cli_exit_for(int rc);
 /* Print "ferry: message" to stderr. */

@@ -8,6 +8,12 @@
 static const cli_command commands[] = {
 	{"copy", "carry a database to its next schema version (source -> transform -> target)",
 	 cmd_copy, cmd_copy_usage},
+	{"export", "the read step: sources, transformed by the plan, into a label directory",
+	 cmd_export, cmd_export_usage},
+	{"import", "the write step: a label into the target, at its schema version",
+	 cmd_import, cmd_import_usage},
+	{"label", "inspect a label, or verify every block and checksum of it",
+	 cmd_label, cmd_label_usage},
 };
 
 const char cli_exit_codes[] =

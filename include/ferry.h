@@ -144,6 +144,29 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f);
 int ferry_summary_write_text(const ferry_summary *s, FILE *f);
 void ferry_summary_free(ferry_summary *s);
 
+/* ---- two-step migration through a label (docs/LABEL-FORMAT.md) ----------------------- */
+
+/* The read step: the plan's sources, through its rules, into a label directory (label_dir,
+ * or the plan's `label:`). The same pipeline as ferry_copy with a label as its target:
+ * chunked, parallel, resumable (a rerun continues at the first chunk not written). opts as
+ * for ferry_copy (stage: read only that stage into the label). */
+int ferry_export(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                 const char *label_dir, const ferry_copy_options *opts);
+
+/* The write step: a label into a target (the plan's target and target_schema, or
+ * target_url when plan is NULL). The label's columns resolve against the target's by name
+ * (dropped and defaulted columns noted; --strict refuses them); opts->check_only reports and
+ * writes nothing. Refuses a label whose read step is incomplete, naming the tables. */
+int ferry_import(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                 const char *label_dir, const char *target_url, const ferry_copy_options *opts);
+
+/* Describe a label (stages, tables, rows, sizes, compression) on f, as text or JSON. */
+int ferry_label_inspect(ferry_ctx *ctx, const char *label_dir, int json, FILE *f);
+
+/* Re-read every block of every chunk and check every checksum; report on f. Returns
+ * FERRY_ECORRUPT naming the first damaged file when anything is wrong. */
+int ferry_label_verify(ferry_ctx *ctx, const char *label_dir, int json, FILE *f);
+
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */
 char *ferry_url_mask(const char *url);

@@ -42,20 +42,33 @@ typedef struct ferry_chunk_reader ferry_chunk_reader;
 /* Open chunk file `path` and check all of it (header, every block, trailer; see the
  * format) before returning, so no row of a damaged chunk is ever handed out: damage is
  * FERRY_ECORRUPT with a message naming the file and the block. label_id NULL skips the
- * label id check (label verify of a lone file); job/chunk (UINT64_MAX: not checked). */
+ * label id check (label verify of a lone file); job/chunk (UINT64_MAX: not checked);
+ * ncols 0: not checked, the header's count is used (ferry__chunkr_ncols). */
 int ferry__chunkr_open(ferry_chunk_reader **out, const char *path, const uint8_t label_id[16],
                        uint64_t job, uint64_t chunk, uint32_t ncols, ferry_err *err);
 /* Fill b (reset by the caller) with up to its capacity rows; column i of b is the row's
- * value map[i] (map NULL: value i; b has ferry_batch_ncols(b) columns). *eof when done. */
+ * value map[i] (map NULL: value i; b has ferry_batch_ncols(b) columns). *eof when done:
+ * set along with the last rows, as an engine's reader_next does. Strings are copied into
+ * b's arena. */
 int ferry__chunkr_next(ferry_chunk_reader *r, ferry_batch *b, const size_t *map, int *eof,
                        ferry_err *err);
 void ferry__chunkr_info(const ferry_chunk_reader *r, ferry_label_chunk_info *out);
+/* Values per row (from the header). */
+uint32_t ferry__chunkr_ncols(const ferry_chunk_reader *r);
 void ferry__chunkr_close(ferry_chunk_reader *r);
+/* The same on a chunk held in memory (the fuzz target's entry); data must outlive the
+ * reader, name is used in messages. */
+int ferry__chunkr_open_mem(ferry_chunk_reader **out, const uint8_t *data, size_t len,
+                           const char *name, const uint8_t label_id[16], uint64_t job,
+                           uint64_t chunk, uint32_t ncols, ferry_err *err);
 
 /* Check a chunk file end to end without keeping rows (label verify). */
 int ferry__chunk_check(const char *path, const uint8_t label_id[16], uint64_t job,
                        uint64_t chunk, uint32_t ncols, ferry_label_chunk_info *info,
                        ferry_err *err);
+int ferry__chunk_check_mem(const uint8_t *data, size_t len, const char *name,
+                           const uint8_t label_id[16], uint64_t job, uint64_t chunk,
+                           uint32_t ncols, ferry_label_chunk_info *info, ferry_err *err);
 
 /* ---- the manifest ----------------------------------------------------------------------- */
 
@@ -119,6 +132,10 @@ typedef struct ferry_label_manifest {
 	ferry_label_table *tables;
 } ferry_label_manifest;
 
+/* Everything a manifest holds (strings, arrays, bounds) is malloc'd and released by
+ * ferry__manifest_free. The add functions copy their strings; arrays grow by realloc, so a
+ * pointer they return is valid until the next add on the same array. */
+
 /* A new, empty manifest with a fresh label id (from the time, pid and plan digest hashed). */
 ferry_label_manifest *ferry__manifest_new(const char *plan_digest);
 void ferry__manifest_free(ferry_label_manifest *m);
@@ -138,7 +155,19 @@ ferry_label_table *ferry__manifest_add_table(ferry_label_manifest *m, int64_t jo
                                              const char *stage, const char *name,
                                              const char *source);
 ferry_label_stage *ferry__manifest_add_stage(ferry_label_manifest *m, const char *name);
-/* "<stage>/<job:06>-<name with bytes outside [A-Za-z0-9_.-] as %XX>"; caller frees. */
+int ferry__manifest_stage_add_after(ferry_label_stage *s, const char *after);
+ferry_label_source *ferry__manifest_add_source(ferry_label_manifest *m, const char *name,
+                                               const char *engine, const char *url,
+                                               const char *schema_version);
+/* decl NULL is stored as "". */
+ferry_label_column *ferry__manifest_add_column(ferry_label_table *t, const char *name,
+                                               ferry_type type, const char *decl, int notnull,
+                                               int pk);
+int ferry__manifest_add_conflict(ferry_label_table *t, const char *col, ferry_conflict rule);
+/* A planned chunk (not written, unbounded, est_rows -1). */
+ferry_label_chunk *ferry__manifest_add_chunk(ferry_label_table *t, int64_t chunk);
+/* "<stage>/<job:06>-<name with bytes outside [A-Za-z0-9_.-] as %XX, cut to 128 bytes>";
+ * caller frees. */
 char *ferry__label_table_dir(const char *stage, int64_t job, const char *name);
 /* "<6-digit chunk>.chunk" (more digits past 999999); caller frees. */
 char *ferry__label_chunk_file(int64_t chunk);

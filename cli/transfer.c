@@ -1,0 +1,170 @@
+/* transfer.c — what copy, export and import share: their options, the run with progress,
+ * the summary and the exit code. Each command's file holds its usage text. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+static int parse_count(const char *s, long long min, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < min)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static const char *const mode_names[] = {"copy", "export", "import"};
+
+int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
+{
+	static const struct option longopts[] = {
+		{"plan", required_argument, NULL, 'p'},
+		{"label", required_argument, NULL, 'L'},
+		{"threads", required_argument, NULL, 'j'},
+		{"chunk-rows", required_argument, NULL, 'c'},
+		{"stage", required_argument, NULL, 's'},
+		{"strict", no_argument, NULL, 'S'},
+		{"truncate", no_argument, NULL, 'T'},
+		{"append", no_argument, NULL, 'A'},
+		{"max-rejects", required_argument, NULL, 'm'},
+		{"rejects", required_argument, NULL, 'r'},
+		{"check", no_argument, NULL, 'C'},
+		{"json", no_argument, NULL, 'J'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *name = mode_names[mode];
+	ferry_copy_options o = FERRY_COPY_OPTIONS_INIT;
+	const char *plan_path = NULL, *label = NULL;
+	int json = 0, quiet = 0, c;
+	long long v;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:j:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': plan_path = optarg; break;
+		case 'L':
+			if (mode == CLI_COPY) {
+				cli_error("copy takes no --label (export and import do)");
+				return FERRY_EXIT_USAGE;
+			}
+			label = optarg;
+			break;
+		case 'j':
+			if (parse_count(optarg, 0, &v) != 0 || v > 4096) {
+				cli_error("--threads must be a whole number from 0 to 4096, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o.threads = (int)v;
+			break;
+		case 'c':
+			if (parse_count(optarg, 1, &v) != 0) {
+				cli_error("--chunk-rows must be a whole number >= 1, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o.chunk_rows = v;
+			break;
+		case 's': o.stage = optarg; break;
+		case 'S': o.strict = 1; break;
+		case 'T': o.truncate = 1; break;
+		case 'A': o.append = 1; break;
+		case 'm':
+			if (parse_count(optarg, 0, &v) != 0) {
+				cli_error("--max-rejects must be a whole number >= 0, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o.max_rejects = v;
+			break;
+		case 'r': o.rejects_path = optarg; break;
+		case 'C': o.check_only = 1; break;
+		case 'J': json = 1; break;
+		case 'q': quiet = 1; break;
+		case 'h':
+			fputs(usage, stdout);
+			fputs(cli_exit_codes, stdout);
+			return 0;
+		case ':':
+			cli_error("option %s needs a value (see 'ferry %s --help')", argv[optind - 1], name);
+			return FERRY_EXIT_USAGE;
+		default:
+			cli_error("unknown option \"%s\" (see 'ferry %s --help')", argv[optind - 1], name);
+			return FERRY_EXIT_USAGE;
+		}
+	}
+	int npos = argc - optind;
+	if (plan_path ? npos != 0 : npos != 2) {
+		static const char *const forms[] = {"SOURCE TARGET", "SOURCE LABEL", "LABEL TARGET"};
+		if (plan_path)
+			cli_error("a plan names its ends: give -p PLAN or %s, not both", forms[mode]);
+		else
+			cli_error("%s needs %s, or -p PLAN (see 'ferry %s --help')", name, forms[mode], name);
+		return FERRY_EXIT_USAGE;
+	}
+	if (mode == CLI_EXPORT && (o.truncate || o.append || o.check_only)) {
+		cli_error("--truncate, --append and --check are for copy and import");
+		return FERRY_EXIT_USAGE;
+	}
+
+	ferry_ctx *ctx;
+	if (ferry_ctx_new(&ctx) != 0) {
+		cli_error("%s", ferry_error_last());
+		return FERRY_EXIT_FAILURE;
+	}
+	ferry_plan *plan = NULL;
+	int rc = 0;
+	if (plan_path)
+		rc = ferry_plan_load(&plan, ctx, plan_path);
+	else if (mode != CLI_IMPORT)
+		rc = ferry_plan_simple(&plan, ctx, argv[optind], argv[optind + 1]);
+	if (rc != 0) {
+		cli_error("%s", ferry_errmsg(ctx));
+		ferry_ctx_free(ctx);
+		return FERRY_EXIT_USAGE;
+	}
+	if (!plan_path && mode == CLI_EXPORT)
+		label = argv[optind + 1];
+	if (!plan_path && mode == CLI_IMPORT)
+		label = argv[optind];
+	cli_progress *pr = cli_progress_new(stderr, quiet);
+	o.progress = cli_progress_event;
+	o.progress_ud = pr;
+	cli_trap_signals(ctx);
+	ferry_summary *sum = NULL;
+	if (mode == CLI_COPY)
+		rc = ferry_copy(&sum, ctx, plan, &o);
+	else if (mode == CLI_EXPORT)
+		rc = ferry_export(&sum, ctx, plan, label, &o);
+	else
+		rc = ferry_import(&sum, ctx, plan, label, plan ? NULL : argv[optind + 1], &o);
+	cli_trap_signals(NULL);
+	cli_progress_finish(pr);
+	int code = cli_exit_for(rc);
+	if (sum && (rc == 0 || rc == FERRY_EREJECT || rc == FERRY_EINTR)) {
+		if (json)
+			ferry_summary_write_json(sum, stdout);
+		else if (!quiet || rc != 0)
+			ferry_summary_write_text(sum, stdout);
+		int64_t fk = 0;
+		for (size_t i = 0; i < ferry_summary_count(sum); i++) {
+			ferry_table_stats t;
+			if (ferry_summary_table(&t, sum, i) == 0)
+				fk += t.fk_violations;
+		}
+		if (rc == 0 && fk > 0) {
+			code = FERRY_EXIT_ROWS;
+			cli_error("%lld rows point to rows that do not exist (foreign keys checked after the load)",
+			          (long long)fk);
+		}
+	}
+	if (rc != 0)
+		cli_error("%s", ferry_errmsg(ctx));
+	ferry_summary_free(sum);
+	cli_progress_free(pr);
+	ferry_plan_free(plan);
+	ferry_ctx_free(ctx);
+	return code;
+}
