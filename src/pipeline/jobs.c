@@ -2,8 +2,10 @@
  * per source table and target table, with the select list pushed into the source, the
  * version-resolution rules of DESIGN.md §2 applied, and every drop and default noted. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "pipeline.h"
 
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
@@ -184,11 +186,91 @@ static const char *created_name(const ferry_plan_table *e, const ferry_table *st
 	return sc;
 }
 
+/* Across engines a default written in the source's SQL is kept only when it is a plain
+ * literal both dialects read alike (a number, a string, TRUE/FALSE, CURRENT_TIMESTAMP and
+ * its kin); casts around it ('x'::text) are dropped. Returns the literal (caller frees),
+ * NULL with *keep = 0 when it cannot be carried, NULL with *keep = 1 for no default. */
+static char *portable_default(const char *d, int *keep)
+{
+	*keep = 1;
+	size_t n = strlen(d);
+	while (n && isspace((unsigned char)*d)) {
+		d++;
+		n--;
+	}
+	while (n && isspace((unsigned char)d[n - 1]))
+		n--;
+	for (int changed = 1; changed && n;) {
+		changed = 0;
+		if (d[0] == '(' && d[n - 1] == ')') {
+			int depth = 0, outer = 1;
+			for (size_t i = 0; i < n - 1 && outer; i++) {
+				depth += d[i] == '(' ? 1 : d[i] == ')' ? -1 : 0;
+				outer = depth > 0;
+			}
+			if (outer) {
+				d++;
+				n -= 2;
+				changed = 1;
+			}
+		}
+		/* A trailing ::type outside quotes. */
+		int inq = 0;
+		size_t cast = 0;
+		for (size_t i = 0; i + 1 < n; i++) {
+			if (d[i] == '\'')
+				inq = !inq;
+			else if (!inq && d[i] == ':' && d[i + 1] == ':')
+				cast = i;
+		}
+		if (cast && !inq && strcspn(d + cast + 2, "'") >= n - cast - 2) {
+			n = cast;
+			changed = 1;
+		}
+	}
+	char *lit = ferry__strndup(d, n);
+	if (!lit)
+		return NULL;
+	char *end;
+	errno = 0;
+	if (n && (strtod(lit, &end), *end == '\0') && strspn(lit, "+-0123456789.eE") == n)
+		return lit;
+	if (n >= 2 && lit[0] == '\'' && lit[n - 1] == '\'') {
+		int ok = 1;
+		for (size_t i = 1; i + 1 < n && ok; i++)
+			if (lit[i] == '\'') {
+				ok = lit[i + 1] == '\'' && i + 2 < n;
+				i++;
+			}
+		if (ok)
+			return lit;
+	}
+	static const char *const words[] = {"TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE",
+	                                    "CURRENT_TIME"};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(words); i++)
+		if (strcasecmp(lit, words[i]) == 0) {
+			strcpy(lit, words[i]);
+			return lit;
+		}
+	if (strcasecmp(lit, "now()") == 0) {
+		free(lit);
+		return ferry__strdup("CURRENT_TIMESTAMP");
+	}
+	int null = strcasecmp(lit, "NULL") == 0;
+	free(lit);
+	*keep = null;
+	return NULL;
+}
+
 /* Define the target table ferry creates when the target lacks it and the plan gives no
- * target schema: the source's definition through the entry's renames and rules. */
+ * target schema: the source's definition through the entry's renames and rules. Across
+ * engines (sc->eng is not the target's) the definition carries only what both understand:
+ * the target picks its own row identity, defaults must be plain literals, and a date or
+ * time column becomes text when the source's probe_type finds values that do not parse. */
 static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
                                    const ferry_table *st, const ferry_plan_table *e,
-                                   const char *dst, int same_engine)
+                                   const char *dst, int same_engine,
+                                   const ferry_source_conn *sc, ferry_err *err)
 {
 	ferry_schema *s = js->created;
 	/* Unchanged, between two databases of one engine: keep the engine's own DDL. */
@@ -201,7 +283,7 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	if (!t)
 		return NULL;
 	t->origin = st->origin;
-	t->has_rowid = st->has_rowid;
+	t->has_rowid = same_engine ? st->has_rowid : 1;
 	t->strict = st->strict;
 	for (size_t i = 0; i < st->ncols; i++) {
 		const ferry_column *c = &st->cols[i];
@@ -213,12 +295,37 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 		const char *name = c->generated ? NULL : created_name(e, st, c->name);
 		if (!name)
 			continue;
-		ferry_column *d = ferry_table_add_column(s, t, name, c->decl_type, c->type);
+		ferry_type type = c->type;
+		if (!same_engine && sc->eng->probe_type &&
+		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
+		     type == FERRY_TIMESTAMPTZ)) {
+			int all = 1;
+			if (sc->eng->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
+				return NULL;
+			if (!all) {
+				type = FERRY_TEXT;
+				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				                "column \"%s\" of \"%s\" is declared %s but not every value is a valid %s: created as text in \"%s\"",
+				                c->name, st->name, c->decl_type, ferry_type_name(c->type), dst) != 0)
+					return NULL;
+			}
+		}
+		ferry_column *d = ferry_table_add_column(s, t, name, type == c->type ? c->decl_type : "TEXT", type);
 		if (!d)
 			return NULL;
 		d->notnull = c->notnull;
-		if (c->default_sql && !(d->default_sql = ferry__strdup(c->default_sql)))
-			return NULL;
+		if (c->default_sql && same_engine) {
+			if (!(d->default_sql = ferry__strdup(c->default_sql)))
+				return NULL;
+		} else if (c->default_sql) {
+			int keep;
+			d->default_sql = portable_default(c->default_sql, &keep);
+			if (!d->default_sql && keep == 0 &&
+			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "default %s of column \"%s\" of \"%s\" is not created in \"%s\": it is SQL of the source's engine",
+			                c->default_sql, c->name, st->name, dst) != 0)
+				return NULL;
+		}
 	}
 	if (e)
 		for (size_t i = 0; i < e->ncols; i++) {
@@ -359,8 +466,10 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 		const ferry_plan_column *pc = rule_for(e, tc->name);
 		char *expr = NULL;
 		int use_default = 0;
+		int from_col = -1;
 		if (pc && pc->from) {
-			consumed[ferry_table_column(st, pc->from)] = 1;
+			from_col = ferry_table_column(st, pc->from);
+			consumed[from_col] = 1;
 			expr = ferry__qident(seng, pc->from);
 		} else if (pc && pc->expr) {
 			expr = ferry__sprintf("(%s)", pc->expr);
@@ -368,6 +477,7 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 			int sc = ferry_table_column(st, tc->name);
 			if (sc >= 0 && !dropped_by_rule(e, tc->name) && !st->cols[sc].generated) {
 				consumed[sc] = 1;
+				from_col = sc;
 				expr = ferry__qident(seng, tc->name);
 			} else if (pc && (pc->def || pc->def_null)) {
 				expr = ferry__strdup("?");
@@ -403,6 +513,13 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
+		/* A column whose declared kind changes on the way: each value is converted by the
+		 * target, and one that would not survive is refused (reject file), never altered. */
+		if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
+		    tc->type != FERRY_BLOB)
+			ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			            "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
+			            j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type));
 		if (pc && (pc->def || pc->def_null) && !use_default) {
 			char *c = ferry__sprintf("coalesce(%s, ?)", expr);
 			free(expr);
@@ -600,10 +717,11 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 			return entry_err(err, p, j->entry, NULL, msg);
 		}
 		if (!tt) {
+			err->code = 0;
 			tt = define_created(js, p, j->src, st, j->entry, j->dst_table,
-			                    sources[j->src].eng == teng);
+			                    sources[j->src].eng == teng, &sources[j->src], err);
 			if (!tt)
-				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
 		int rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);

@@ -100,6 +100,18 @@ set -e
 "$FERRY" import -q moved.label v3.db > /dev/null
 check "import into the next version: rows arrive, new column defaulted" "20000|0" "$(sqlite3 v3.db 'SELECT count(*), max(stock) FROM products')"
 
+# One label, several read steps at different times, one stage each; a conversion is reported.
+rm -rf staged.label staged.db*
+"$FERRY" export -q -p plan.yaml --label staged.label --stage catalog > /dev/null
+check "after the first read step, only its stage is in the label" "catalog" "$(python3 -c 'import json; print(",".join(s["name"] for s in json.load(open("staged.label/manifest.json"))["stages"]))')"
+"$FERRY" export -q -p plan.yaml --label staged.label --stage extras > /dev/null
+"$FERRY" label verify staged.label > /dev/null && ok "the second read step added its stage; the label verifies" || fail "staged label does not verify"
+sqlite3 staged.db "CREATE TABLE products(id INTEGER PRIMARY KEY, title TEXT NOT NULL, price TEXT); CREATE TABLE notes(item_id INTEGER, body TEXT);"
+"$FERRY" import --check staged.label staged.db > check.txt 2>&1
+check "--check reports a converted column" "1" "$(grep -c 'column "price" is converted from float to text' check.txt)"
+"$FERRY" import -q staged.label staged.db > /dev/null
+check "both stages arrive" "20000|5000" "$(sqlite3 staged.db 'SELECT (SELECT count(*) FROM products), (SELECT count(*) FROM notes)')"
+
 # Damage: each is refused with the file named, and nothing of the bad chunk is loaded.
 damage() { # NAME EXPECTED-MESSAGE-PART LO HI COMMAND... (ids LO..HI are the damaged chunk's)
 	local name=$1 want=$2 lo=$3 hi=$4
