@@ -17,6 +17,45 @@ extern const char cmd_copy_usage[];
 extern const char cli_exit_codes[];
 int cmd_copy(int argc, char **argv);
 
+/* Versioned migrations (cmd_migrate.c and its siblings). */
+extern const char cmd_migrate_usage[], cmd_status_usage[], cmd_history_usage[],
+	cmd_validate_usage[], cmd_baseline_usage[], cmd_repair_usage[], cmd_down_usage[];
+int cmd_migrate(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+
+/* The options the migration commands share; each command allows some of them. */
+enum {
+	CLI_MO_DIR = 1, CLI_MO_TO = 2, CLI_MO_DRY = 4, CLI_MO_ORDER = 8, CLI_MO_MISSING = 16,
+	CLI_MO_LOCK = 32, CLI_MO_DESC = 64, CLI_MO_JSON = 128, CLI_MO_QUIET = 256
+};
+
+typedef struct cli_mig_args {
+	ferry_migrate_options o;
+	const char *db;
+	const char *version;   /* baseline's V */
+	int json, quiet;
+	char cache_dir[4096];
+} cli_mig_args;
+
+/* Parse a migration command's arguments (npos positional ones) into a; returns -1 to go on,
+ * or the exit code to return (0 after --help). The event callback is set to cli_mig_event. */
+int cli_mig_parse(cli_mig_args *a, int argc, char **argv, unsigned allowed, int npos,
+                  const char *cmd, const char *usage);
+/* Print a migration event: problems and lock waits on stderr, the rest on stdout. */
+void cli_mig_event(void *ud, const ferry_migrate_event *ev);
+/* The checksum cache directory into buf: $FERRY_CACHE_DIR (empty: none), else
+ * $XDG_CACHE_HOME/ferry, else $HOME/.cache/ferry; NULL when there is none. */
+const char *cli_cache_dir(char *buf, size_t cap);
+/* Create the handle: -1 to go on, or an exit code. */
+int cli_mig_ctx(ferry_ctx **ctx);
+/* Print ctx's error and return the exit code for rc. */
+int cli_mig_fail(ferry_ctx *ctx, int rc);
+
 /* copy, export and import share their options and their run (transfer.c). */
 typedef enum cli_mode { CLI_COPY = 0, CLI_EXPORT = 1, CLI_IMPORT = 2 } cli_mode;
 int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage);

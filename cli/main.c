@@ -14,6 +14,20 @@ static const cli_command commands[] = {
 	 cmd_import, cmd_import_usage},
 	{"label", "inspect a label, or verify every block and checksum of it",
 	 cmd_label, cmd_label_usage},
+	{"migrate", "apply the pending versioned migrations of a directory to a database",
+	 cmd_migrate, cmd_migrate_usage},
+	{"status", "list applied and pending versions (exit 4 when some are pending)",
+	 cmd_status, cmd_status_usage},
+	{"history", "print the record of upgrades of a database (ferry_history)",
+	 cmd_history, cmd_history_usage},
+	{"validate", "check applied migrations against their files", cmd_validate,
+	 cmd_validate_usage},
+	{"baseline", "mark an existing database as being at a version", cmd_baseline,
+	 cmd_baseline_usage},
+	{"repair", "remove failed migrations from the history, accept edited files", cmd_repair,
+	 cmd_repair_usage},
+	{"down", "undo versions above a given one with their down scripts", cmd_down,
+	 cmd_down_usage},
 };
 
 const char cli_exit_codes[] =

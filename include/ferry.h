@@ -33,6 +33,7 @@ enum {
 	FERRY_EXIT_USAGE = 2,    /* a command-line or plan mistake; nothing was changed */
 	FERRY_EXIT_ROWS = 3,     /* the run finished but some rows did not arrive (rejected,
 	                            or foreign keys left dangling) */
+	FERRY_EXIT_PENDING = 4,  /* ferry status: migrations are pending (none failed or changed) */
 	FERRY_EXIT_INTERRUPTED = 130
 };
 
@@ -170,6 +171,156 @@ int ferry_label_verify(ferry_ctx *ctx, const char *label_dir, int json, FILE *f)
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */
 char *ferry_url_mask(const char *url);
+
+/* ---- versioned schema migrations (docs/MIGRATIONS.md) ---------------------------------
+ * Files V<version>__<description>.sql, each optionally with V<version>__<description>.down.sql,
+ * applied in version order (numerically per dot component: 1.9 < 1.10; 1 = 1.0) to one
+ * database, each in its own transaction together with its row in the table ferry_history, under
+ * a lock that keeps two ferry processes from migrating one database at once. */
+
+/* What a migration call reports while it works, on the calling thread. Strings are owned by
+ * the library and valid during the call only. */
+typedef enum ferry_migrate_event_kind {
+	FERRY_MIGRATE_WAIT = 0,   /* another process holds the lock: text says who (sent once) */
+	FERRY_MIGRATE_START = 1,  /* a version begins: version, description, script */
+	FERRY_MIGRATE_DONE = 2,   /* a version was applied and recorded: duration_ms */
+	FERRY_MIGRATE_STATEMENT = 3, /* dry run: one statement of script at line (autocommit: it
+	                                would run outside the migration's transaction) */
+	FERRY_MIGRATE_RECORD = 4, /* dry run: the history row that would be recorded (text) */
+	FERRY_MIGRATE_PROBLEM = 5, /* a validation problem (text), sent before the call fails */
+	FERRY_MIGRATE_NOTE = 6    /* something done or found, for the user (text) */
+} ferry_migrate_event_kind;
+
+typedef struct ferry_migrate_event {
+	ferry_migrate_event_kind kind;
+	const char *version;
+	const char *description;
+	const char *script;       /* the file's name, without its directory */
+	const char *text;
+	int line;
+	int autocommit;
+	int64_t duration_ms;
+} ferry_migrate_event;
+
+typedef void (*ferry_migrate_fn)(void *ud, const ferry_migrate_event *ev);
+
+#define FERRY_MIGRATE_OPTIONS_VERSION 1
+
+typedef struct ferry_migrate_options {
+	unsigned version;         /* FERRY_MIGRATE_OPTIONS_VERSION */
+	const char *dir;          /* the migration files; NULL: "migrations" */
+	const char *target;       /* migrate: apply versions up to this one (NULL: all);
+	                             down: undo the versions above it (required) */
+	int dry_run;              /* print what would run and be recorded; change nothing */
+	int allow_out_of_order;   /* apply a new file older than the newest applied version */
+	int ignore_missing;       /* an applied version whose file is gone is not a problem */
+	int lock_timeout;         /* seconds to wait for the migration lock; 0: fail at once */
+	const char *description;  /* baseline: the row's description (NULL: "baseline") */
+	int history_only;         /* ferry_migrations_load: read ferry_history, not the files */
+	const char *cache_dir;    /* where checksums of unchanged files are kept between runs
+	                             (a file's stat says whether it changed); NULL: no cache,
+	                             every file is read each time */
+	ferry_migrate_fn event;   /* may be NULL */
+	void *event_ud;
+} ferry_migrate_options;
+
+#define FERRY_MIGRATE_OPTIONS_INIT {FERRY_MIGRATE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 60, NULL, 0, NULL, NULL, NULL}
+
+/* Apply the pending versions of opts->dir to the database at url, in order, up to
+ * opts->target. Refused (FERRY_EUSAGE, every problem sent as a FERRY_MIGRATE_PROBLEM event
+ * first) while a version failed, an applied file changed or is missing, or a new file is
+ * older than the newest applied version, unless the options allow it. A failed migration
+ * returns FERRY_ERROR with the versions before it kept. */
+int ferry_migrate(ferry_ctx *ctx, const char *url, const ferry_migrate_options *opts);
+
+/* Undo the applied versions above opts->target, newest first, each by its down script in its
+ * own transaction and recorded. Refused before anything runs when a down script is missing. */
+int ferry_migrate_down(ferry_ctx *ctx, const char *url, const ferry_migrate_options *opts);
+
+/* Record that the database at url already holds the schema up to version: versions up to it
+ * count as applied. Refused when ferry_history already has rows. */
+int ferry_migrate_baseline(ferry_ctx *ctx, const char *url, const char *version,
+                           const ferry_migrate_options *opts);
+
+/* Remove the rows of failed migrations and take the current checksum (and description) of
+ * applied files that changed; each action is sent as a FERRY_MIGRATE_NOTE event. */
+int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_options *opts);
+
+/* The state of one version. */
+typedef enum ferry_migration_state {
+	FERRY_MIGRATION_APPLIED = 0,
+	FERRY_MIGRATION_PENDING = 1,
+	FERRY_MIGRATION_FAILED = 2,       /* its last run failed: it may be partly applied */
+	FERRY_MIGRATION_CHANGED = 3,      /* applied, and its file changed since */
+	FERRY_MIGRATION_MISSING = 4,      /* applied, and its file is gone */
+	FERRY_MIGRATION_OUT_OF_ORDER = 5, /* not applied, older than the newest applied version */
+	FERRY_MIGRATION_BASELINE = 6,     /* the baseline version, or a file at or below it */
+	FERRY_MIGRATION_IGNORED = 7       /* missing or out of order, allowed by the options */
+} ferry_migration_state;
+
+/* "applied", "pending", "failed", "changed", "missing", "out of order", "baseline", ... */
+const char *ferry_migration_state_name(ferry_migration_state s);
+
+typedef struct ferry_migration_info {
+	const char *version;
+	const char *description;
+	ferry_migration_state state;
+	const char *script;       /* the up script's file name, NULL when there is none */
+	const char *down_script;  /* NULL when there is none */
+	const char *applied_at;   /* NULL when not applied */
+	const char *checksum;     /* the file's SHA-256 (hex), NULL when there is no file */
+} ferry_migration_info;
+
+/* One row of ferry_history, as stored. */
+typedef struct ferry_history_row {
+	int64_t installed_rank;   /* the order rows were recorded in */
+	const char *version;      /* NULL for data rows */
+	const char *description;
+	const char *kind;         /* "schema", "data", "cutover", "baseline" */
+	const char *script;       /* NULL when there is none */
+	const char *checksum;
+	const char *checksum_algo;
+	const char *applied_at;
+	const char *applied_by;
+	int64_t duration_ms;
+	int success;
+	const char *ferry_version;
+	const char *run_id;       /* data rows: the run's id, rows moved and verdict */
+	int64_t rows_moved;       /* -1 when NULL */
+	const char *verdict;
+} ferry_history_row;
+
+typedef struct ferry_migrations ferry_migrations; /* files + history of one database */
+
+/* Read the history of the database at url and (unless opts->history_only) the files of
+ * opts->dir, and work out each version's state; take no lock and change nothing. The caller
+ * frees *out. */
+int ferry_migrations_load(ferry_migrations **out, ferry_ctx *ctx, const char *url,
+                          const ferry_migrate_options *opts);
+void ferry_migrations_free(ferry_migrations *m);
+
+/* Versions, in version order; strings are owned by m. */
+size_t ferry_migrations_count(const ferry_migrations *m);
+int ferry_migrations_get(ferry_migration_info *out, const ferry_migrations *m, size_t i);
+size_t ferry_migrations_pending(const ferry_migrations *m);
+/* The newest applied version (the baseline counts), NULL when none. */
+const char *ferry_migrations_current(const ferry_migrations *m);
+/* Problems that make ferry_migrate refuse, one line each, owned by m. */
+size_t ferry_migrations_problem_count(const ferry_migrations *m);
+const char *ferry_migrations_problem(const ferry_migrations *m, size_t i);
+/* Every row of ferry_history, in the order recorded. */
+size_t ferry_migrations_history_count(const ferry_migrations *m);
+int ferry_migrations_history(ferry_history_row *out, const ferry_migrations *m, size_t i);
+
+typedef enum ferry_migrations_view {
+	FERRY_VIEW_STATUS = 0,    /* versions: applied and pending */
+	FERRY_VIEW_HISTORY = 1,   /* the rows of ferry_history */
+	FERRY_VIEW_VALIDATE = 2   /* the problems */
+} ferry_migrations_view;
+
+/* Write a view as a human-readable table, or as one JSON object followed by a newline. */
+int ferry_migrations_write_text(const ferry_migrations *m, ferry_migrations_view view, FILE *f);
+int ferry_migrations_write_json(const ferry_migrations *m, ferry_migrations_view view, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@ int ferry_ctx_new(ferry_ctx **out)
 	}
 	int rc = ferry_engine_register(ctx, &ferry__sqlite_engine);
 	if (rc == 0)
+		rc = ferry_engine_register(ctx, &ferry__postgres_engine);
+	if (rc == 0)
 		rc = ferry_engine_register(ctx, &ferry__label_engine);
 	if (rc) {
 		ferry__error_set_last(ctx->errmsg);

@@ -203,5 +203,6 @@ const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err
 /* Built-in engines. */
 extern const ferry_engine ferry__sqlite_engine;
 extern const ferry_engine ferry__label_engine;
+extern const ferry_engine ferry__postgres_engine;
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "pipeline.h"
+#include "../history/history.h"
 
 #define RING 4            /* batches in flight per chunk stream */
 #define BATCH_ROWS 4096   /* rows per batch */
@@ -1000,6 +1001,14 @@ static int apply_target_schema(copy_state *cs)
 	int rc = cs->teng->state_get(cs->tconn, p->run_digest, "schema", &done, err);
 	if (rc || done || p->nschema == 0)
 		return rc;
+	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
+	if (cs->teng->exec_params && cs->teng->split_sql) {
+		for (size_t i = 0; rc == 0 && i < p->nschema; i++)
+			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest, err);
+		if (rc == 0)
+			rc = cs->teng->state_set(cs->tconn, p->run_digest, "schema", err);
+		return rc;
+	}
 	for (size_t i = 0; rc == 0 && i < p->nschema; i++) {
 		char *sql = NULL;
 		rc = ferry__read_file(&sql, NULL, p->schema_files[i], 64u << 20, err);
@@ -1239,6 +1248,44 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 	return rc;
 }
 
+/* The run is finished: record it in the target's ferry_history (when the target keeps one)
+ * in the same transaction as the run's "finished" flag, so the record of upgrades names
+ * every data migration exactly once. */
+static int finish_run(copy_state *cs)
+{
+	ferry_err *err = &cs->err;
+	const ferry_plan *p = cs->plan;
+	int rc = cs->teng->begin(cs->tconn, err);
+	if (rc)
+		return rc;
+	if (cs->teng->exec_params) {
+		int64_t rows = 0, rejected = 0, fk = 0;
+		for (size_t i = 0; i < cs->js.njobs; i++) {
+			rows += cs->js.jobs[i].rows_written;
+			rejected += cs->js.jobs[i].rows_rejected;
+			fk += cs->js.jobs[i].fk_violations;
+		}
+		char verdict[96];
+		if (rejected || fk)
+			snprintf(verdict, sizeof(verdict), "%lld rows rejected, %lld dangling foreign keys",
+			         (long long)rejected, (long long)fk);
+		else
+			snprintf(verdict, sizeof(verdict), "all rows arrived");
+		char *desc = p->path ? ferry__sprintf("ferry copy -p %s", p->path)
+		                     : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
+		                                      p->nsources == 1 ? "" : "s");
+		rc = desc ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows, verdict, err)
+		          : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		free(desc);
+	}
+	if (rc == 0)
+		rc = cs->teng->state_set(cs->tconn, p->run_digest, "finished", err);
+	if (rc == 0)
+		return cs->teng->commit(cs->tconn, err);
+	cs->teng->rollback(cs->tconn, &(ferry_err){0});
+	return rc;
+}
+
 int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                const ferry_copy_options *opts)
 {
@@ -1346,7 +1393,7 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 			all &= d;
 		}
 		if (rc == 0 && all)
-			rc = cs.teng->state_set(cs.tconn, plan->run_digest, "finished", &cs.err);
+			rc = finish_run(&cs);
 	}
 done:
 	for (size_t i = 0; i < cs.js.njobs; i++) {

@@ -190,6 +190,7 @@ static void conn_free(sq_conn *c)
 		restore_journal(c, 0);
 	if (c->lock_db)
 		sqlite3_close(c->lock_db);
+	ferry_sqlite__migrate_free(c);
 	if (c->db) {
 		int rc = sqlite3_close(c->db);
 		/* Busy means a reader or writer of this connection was not closed: a bug. */
@@ -565,4 +566,10 @@ const ferry_engine ferry__sqlite_engine = {
 	.fk_check = sq_fk_check,
 	.finish = sq_finish,
 	.discard = sq_discard,
+	.exec_params = ferry_sqlite__exec_params,
+	.lock_try = ferry_sqlite__lock_try,
+	.lock_release = ferry_sqlite__lock_release,
+	.split_sql = ferry_sqlite__split_sql,
+	.needs_autocommit = ferry_sqlite__needs_autocommit,
+	.probe_type = ferry_sqlite__probe_type,
 };

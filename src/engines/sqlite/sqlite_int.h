@@ -29,6 +29,7 @@ typedef struct sq_conn {
 	sqlite3 *lock_db;        /* WAL snapshot: a second connection holding BEGIN IMMEDIATE */
 	const char *token;       /* the exported snapshot token (a constant string) */
 	sqlite3_stmt *st[SQ_ST_COUNT];
+	struct sq_migrate *mig;  /* migration lock state (sqlite_migrate.c), NULL until used */
 } sq_conn;
 
 /* The engine's opaque handles are these structs. */
@@ -95,5 +96,21 @@ int ferry_sqlite__state_get(ferry_conn *c, const char *run_id, const char *flag,
                             ferry_err *err);
 int ferry_sqlite__state_set(ferry_conn *c, const char *run_id, const char *flag,
                             ferry_err *err);
+
+/* sqlite_migrate.c */
+int ferry_sqlite__exec_params(ferry_conn *c, const char *sql, size_t nparams,
+                              const ferry_value *params, int64_t *changed, ferry_err *err);
+int ferry_sqlite__lock_try(ferry_conn *c, int *got, char *holder, size_t cap, ferry_err *err);
+int ferry_sqlite__lock_release(ferry_conn *c, ferry_err *err);
+int ferry_sqlite__split_sql(const char *sql,
+                            int (*cb)(void *ud, const char *stmt, size_t len, int line), void *ud,
+                            ferry_err *err);
+int ferry_sqlite__needs_autocommit(const char *stmt, size_t len);
+/* Release the migration lock, if held, and its state (from conn_free). */
+void ferry_sqlite__migrate_free(sq_conn *c);
+
+/* sqlite_probe.c */
+int ferry_sqlite__probe_type(ferry_conn *c, const char *table, const char *column,
+                             ferry_type type, int *all, ferry_err *err);
 
 #endif
