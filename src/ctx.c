@@ -78,8 +78,28 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 	return 0;
 }
 
+/* A libpq conninfo string: "host=h dbname=d ...", a keyword and '=' first, no URL scheme. */
+int ferry__is_conninfo(const char *s)
+{
+	if (strstr(s, "://"))
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	const char *k = s;
+	while ((*s >= 'a' && *s <= 'z') || *s == '_')
+		s++;
+	if (s == k)
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '=';
+}
+
 const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err)
 {
+	/* Never a file name: a conninfo string may hold a password. */
+	if (ferry__is_conninfo(url))
+		url = "postgresql:";
 	const char *colon = strchr(url, ':');
 	const char *slash = strchr(url, '/');
 	/* A bare path (no scheme, or a colon only after a slash) is an SQLite file. */

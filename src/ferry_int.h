@@ -197,7 +197,10 @@ struct ferry_ctx {
 	volatile int interrupted;   /* sig_atomic_t-like; set by ferry_interrupt */
 };
 int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
-/* The engine for a URL ("sqlite:x", "x.db", "postgresql://..."); NULL with err set. */
+/* 1 when s is a libpq conninfo string ("host=h dbname=d"): it goes to PostgreSQL as is. */
+int ferry__is_conninfo(const char *s);
+/* The engine for a URL ("sqlite:x", "x.db", "postgresql://...", a conninfo string); NULL
+ * with err set. */
 const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err);
 
 /* Built-in engines. */

@@ -289,7 +289,7 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 		const ferry_column *c = &st->cols[i];
 		if (c->generated &&
 		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		                "generated column \"%s\" of \"%s\" is not created in \"%s\": SQLite does not tell its expression",
+		                "generated column \"%s\" of \"%s\" is not created in \"%s\": its expression cannot be carried to another definition",
 		                c->name, st->name, dst) != 0)
 			return NULL;
 		const char *name = c->generated ? NULL : created_name(e, st, c->name);

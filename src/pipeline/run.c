@@ -39,6 +39,7 @@ typedef struct stream {
 typedef struct run {
 	int fault_kind;           /* FERRY_FAULT: 1 kill before a commit, 2 after one */
 	int64_t fault_at;         /* ... the Nth chunk commit of this process */
+	int64_t fault_seen;       /* commit attempts so far (under mu) */
 	ferry_ctx *ctx;
 	const ferry_plan *plan;
 	const char *run_id;
@@ -325,6 +326,42 @@ static int text_number_changes(const char *s, size_t len, ferry_type target)
 	return 1;
 }
 
+/* Would SQLite's numeric affinity change this exact decimal (a numeric value from another
+ * engine)? It keeps an integer that fits 64 bits, and a real's 15 significant digits; the
+ * scale ("1.50") is not part of the value. */
+static int numeric_changes(const char *s, size_t len)
+{
+	size_t i = 0, sig = 0, pending = 0;
+	int seen = 0, frac = 0;
+	if (i < len && (s[i] == '-' || s[i] == '+'))
+		i++;
+	size_t int_digits = 0;
+	for (; i < len; i++) {
+		char c = s[i];
+		if (c == '.') {
+			frac = 1;
+			continue;
+		}
+		if (c < '0' || c > '9')
+			return 1; /* NaN, exponents and the like: not a plain decimal, refuse */
+		if (!frac)
+			int_digits += seen || c != '0';
+		if (c == '0') {
+			if (seen)
+				pending++; /* counts only if a non-zero digit follows */
+			continue;
+		}
+		seen = 1;
+		sig += pending + 1;
+		pending = 0;
+	}
+	/* Integral and within int64: stored exactly as an integer. */
+	int integral = !frac || sig <= int_digits;
+	if (integral && int_digits <= 18)
+		return 0;
+	return sig > 15;
+}
+
 static int reject_row(writer_ctx *wc, size_t row, const char *reason)
 {
 	run *r = wc->r;
@@ -374,17 +411,30 @@ static int check_conversions(writer_ctx *wc, ferry_batch *b)
 	for (size_t row = 0; row < n; row++) {
 		ferry_value *v = ferry_batch_row(b, row);
 		int bad = -1;
+		const char *why = NULL;
 		for (size_t c = 0; c < j->ntcols && bad < 0; c++) {
 			ferry_type t = j->ttypes[c];
-			if ((t == FERRY_INT || t == FERRY_FLOAT || t == FERRY_NUMERIC) &&
-			    v[c].type == FERRY_TEXT && text_number_changes(v[c].v.s, v[c].len, t))
+			int numeric = t == FERRY_INT || t == FERRY_FLOAT || t == FERRY_NUMERIC;
+			if (numeric && ((v[c].type == FERRY_TEXT && text_number_changes(v[c].v.s, v[c].len, t)) ||
+			                (v[c].type == FERRY_NUMERIC && numeric_changes(v[c].v.s, v[c].len)))) {
 				bad = (int)c;
+				why = "would change value";
+			} else if (v[c].type == FERRY_FLOAT && isnan(v[c].v.f)) {
+				bad = (int)c; /* SQLite stores NaN as NULL */
+				why = "cannot be stored (it would become NULL)";
+			} else if (numeric && v[c].type == FERRY_FLOAT && v[c].v.f == 0.0 && signbit(v[c].v.f)) {
+				bad = (int)c; /* a typed SQLite column keeps 0 */
+				why = "would lose its sign";
+			}
 		}
 		if (bad >= 0) {
 			ferry_buf reason = FERRY_BUF_INIT;
-			ferry_buf_puts(&reason, "text ");
-			ferry__value_text(&reason, &v[bad]);
-			ferry_buf_printf(&reason, " would change value in %s column \"%s\" (convert it with an expr rule)",
+			ferry_buf_puts(&reason, v[bad].type == FERRY_FLOAT ? "float " : "text ");
+			if (v[bad].type == FERRY_FLOAT && v[bad].v.f == 0.0)
+				ferry_buf_puts(&reason, "-0.0");
+			else
+				ferry__value_text(&reason, &v[bad]);
+			ferry_buf_printf(&reason, " %s in %s column \"%s\" (convert it with an expr rule)", why,
 			                 ferry_type_name(j->ttypes[bad]), j->tcols[bad]);
 			int e = reason.failed ? ferry_err_set(wc->err, FERRY_ENOMEM, "out of memory")
 			                      : reject_row(wc, row, reason.data);
@@ -493,22 +543,20 @@ static int write_chunk(writer_ctx *wc, stream *s)
 		.rows_skipped = skipped,
 	};
 	e = r->teng->state_chunk_done(wc->conn, r->run_id, &rec, err);
+	int64_t nth = 0;
 	if (r->fault_kind) {
+		/* Count commit attempts under the lock, so that with several writers each N is
+		 * taken by exactly one of them. */
 		pthread_mutex_lock(&r->mu);
-		int64_t nth = (int64_t)r->committed + 1;
+		nth = ++r->fault_seen;
 		pthread_mutex_unlock(&r->mu);
 		if (r->fault_kind == 1 && nth == r->fault_at)
 			raise(SIGKILL); /* every row of this chunk is written, none committed */
 	}
 	if (e == 0)
 		e = r->teng->commit(wc->conn, err);
-	if (e == 0 && r->fault_kind == 2) {
-		pthread_mutex_lock(&r->mu);
-		int64_t nth = (int64_t)r->committed + 1;
-		pthread_mutex_unlock(&r->mu);
-		if (nth == r->fault_at)
-			raise(SIGKILL); /* committed, not yet counted by this process */
-	}
+	if (e == 0 && r->fault_kind == 2 && nth == r->fault_at)
+		raise(SIGKILL); /* committed, not yet counted by this process */
 	if (e) {
 		ferry_err keep = *err;
 		r->teng->rollback(wc->conn, err);

@@ -180,7 +180,7 @@ int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 	if (s->rejects_path)
 		fprintf(f, "rejected rows: %s\n", s->rejects_path);
 	if (fk)
-		fprintf(f, "%lld rows point to rows that do not exist (foreign keys); list them with PRAGMA foreign_key_check\n",
+		fprintf(f, "%lld rows point to rows that do not exist (foreign keys checked after the load)\n",
 		        (long long)fk);
 	return ferry_error_last() ? 0 : 0;
 }

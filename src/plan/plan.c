@@ -145,7 +145,8 @@ static int has_scheme(const char *u)
 char *ferry__url_resolve(const char *url, const char *base_dir)
 {
 	const char *path;
-	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
+	    ferry__is_conninfo(url))
 		return ferry__strdup(url);
 	if (strncmp(url, "sqlite://", 9) == 0)
 		path = url + 9;
