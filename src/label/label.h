@@ -8,6 +8,9 @@
 
 #define FERRY_LABEL_FORMAT 1
 #define FERRY_LABEL_MAX_BLOCK (16u << 20)
+/* zstd level of label blocks: 5 keeps a label smaller than pg_dump's gzip directory at a
+ * third of its time (docs/BENCHMARKS.md); 3 was 1% larger, 7 a third slower. */
+#define FERRY_LABEL_ZSTD_LEVEL 5
 
 /* What a finished (or checked) chunk holds. */
 typedef struct ferry_label_chunk_info {

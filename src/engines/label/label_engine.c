@@ -481,7 +481,7 @@ static int lb_writer_write(ferry_writer *wr, const ferry_batch *b, ferry_reject_
 		if (rc)
 			return rc;
 		rc = ferry__chunkw_open(&c->cw, c->cw_path, m->label_id, (uint64_t)c->cw_job,
-		                        (uint64_t)c->cw_chunk, (uint32_t)w->ncols, 3, err);
+		                        (uint64_t)c->cw_chunk, (uint32_t)w->ncols, FERRY_LABEL_ZSTD_LEVEL, err);
 		ferry__manifest_free(m);
 		if (rc)
 			return rc;
@@ -511,7 +511,7 @@ static int lb_commit(ferry_conn *conn, ferry_err *err)
 		if (rc == 0) {
 			const ferry_label_table *t = ferry__manifest_table(m, c->cw_job);
 			rc = ferry__chunkw_open(&c->cw, c->cw_path, m->label_id, (uint64_t)c->cw_job,
-			                        (uint64_t)c->cw_chunk, t ? (uint32_t)t->ncols : 0, 3, err);
+			                        (uint64_t)c->cw_chunk, t ? (uint32_t)t->ncols : 0, FERRY_LABEL_ZSTD_LEVEL, err);
 		}
 		ferry__manifest_free(m);
 	}
