@@ -57,6 +57,11 @@ int ferry_buf_printf(ferry_buf *b, const char *fmt, ...)
 	;
 /* Append s as a JSON string literal (quotes and escapes). */
 int ferry_buf_json_str(ferry_buf *b, const char *s, size_t len);
+/* Append ident as SQL's standard quoted identifier ("name", inner quotes doubled), the form
+ * SQLite and PostgreSQL share. */
+int ferry_buf_ident(ferry_buf *b, const char *ident);
+/* The same into buf (cap bytes, NUL-terminated); returns the bytes needed, like snprintf. */
+size_t ferry__quote_ident_std(char *buf, size_t cap, const char *ident);
 void ferry_buf_reset(ferry_buf *b);
 void ferry_buf_free(ferry_buf *b);
 /* Take ownership of the data (caller frees); the buffer is left empty. */

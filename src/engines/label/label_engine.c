@@ -129,24 +129,8 @@ static char *chunk_path(const char *dir, const ferry_label_table *t, int64_t chu
 	return p;
 }
 
-static size_t lb_quote_ident(char *buf, size_t cap, const char *ident)
-{
-	size_t n = 0;
-#define PUT(ch) do { if (n + 1 < cap) buf[n] = (ch); n++; } while (0)
-	PUT('"');
-	for (const char *p = ident; *p; p++) {
-		if (*p == '"')
-			PUT('"');
-		PUT(*p);
-	}
-	PUT('"');
-#undef PUT
-	if (cap)
-		buf[n < cap ? n : cap - 1] = '\0';
-	return n;
-}
 
-/* The column name inside a quoted identifier the pipeline made with lb_quote_ident. */
+/* The column name inside a quoted identifier the pipeline made with quote_ident. */
 static char *unquote(const char *q)
 {
 	size_t n = strlen(q);
@@ -806,7 +790,7 @@ const ferry_engine ferry__label_engine = {
 	.connect = lb_connect,
 	.close = lb_close,
 	.introspect = lb_introspect,
-	.quote_ident = lb_quote_ident,
+	.quote_ident = ferry__quote_ident_std,
 	.exec = lb_exec,
 	.begin = lb_begin,
 	.commit = lb_commit,

@@ -10,30 +10,12 @@
 
 size_t ferry_pg__quote_ident(char *buf, size_t cap, const char *ident)
 {
-	size_t n = 0;
-#define PUT(ch) do { if (n + 1 < cap) buf[n] = (ch); n++; } while (0)
-	PUT('"');
-	for (const char *p = ident; *p; p++) {
-		if (*p == '"')
-			PUT('"');
-		PUT(*p);
-	}
-	PUT('"');
-#undef PUT
-	if (cap)
-		buf[n < cap ? n : cap - 1] = '\0';
-	return n;
+	return ferry__quote_ident_std(buf, cap, ident);
 }
 
 int ferry_pg__buf_ident(ferry_buf *b, const char *ident)
 {
-	int rc = ferry_buf_add(b, "\"", 1);
-	for (const char *p = ident; *p && rc == 0; p++) {
-		rc = ferry_buf_add(b, p, 1);
-		if (rc == 0 && *p == '"')
-			rc = ferry_buf_add(b, p, 1);
-	}
-	return rc ? rc : ferry_buf_add(b, "\"", 1);
+	return ferry_buf_ident(b, ident);
 }
 
 int ferry_pg__buf_table(ferry_buf *b, const pg_conn *c, const char *table)
