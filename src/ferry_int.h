@@ -99,6 +99,20 @@ int ferry__value_json(ferry_buf *b, const ferry_value *v);
 /* Render a value as one-line text for messages (truncated to about 60 bytes). */
 int ferry__value_text(ferry_buf *b, const ferry_value *v);
 
+/* ---- sqlgen.c: SQL engines share up to a few dialect words ---------------------------- */
+typedef struct ferry_upsert_dialect {
+	const char *existing;  /* how the row already there is named, quoted ("\"t\"", ferry_t) */
+	const char *least;     /* "min" (SQLite), "least" (PostgreSQL) */
+	const char *greatest;
+	const char *same;      /* " IS " or " IS NOT DISTINCT FROM " */
+} ferry_upsert_dialect;
+/* Append a merge's " ON CONFLICT (keys) DO UPDATE SET ... [WHERE ...]" (or " DO NOTHING"):
+ * min/max/sum ignore NULLs, first keeps, last takes, error and unruled columns must be equal.
+ * *conflict_msg (caller frees) is the reject reason for a conflicting row when some column has
+ * the error rule (the statement then changes no row), NULL otherwise. */
+int ferry__upsert_clause(ferry_buf *b, const ferry_write_spec *spec, const ferry_upsert_dialect *d,
+                         char **conflict_msg, ferry_err *err);
+
 /* ---- batch.c ----------------------------------------------------------------------- */
 ferry_batch *ferry__batch_new(size_t ncols, size_t cap_rows);
 void ferry__batch_reset(ferry_batch *b);

@@ -733,117 +733,26 @@ static int load_columns(pg_writer *w, const ferry_write_spec *spec, ferry_err *e
 	return 0;
 }
 
-static void qcol(ferry_buf *b, const char *col)
-{
-	ferry_buf_puts(b, "ferry_t.");
-	ferry_pg__buf_ident(b, col);
-}
-
-static void xcol(ferry_buf *b, const char *col)
-{
-	ferry_buf_puts(b, "EXCLUDED.");
-	ferry_pg__buf_ident(b, col);
-}
-
-/* INSERT ... ON CONFLICT (keys) DO UPDATE SET per the column rules, like the SQLite
- * engine: min/max/sum ignore NULLs, first keeps, last takes, error (and columns without a
- * rule) must be equal or the row is refused. */
+/* INSERT ... ON CONFLICT (keys) DO UPDATE SET per the column rules (ferry__upsert_clause):
+ * min/max/sum ignore NULLs, first keeps, last takes, error (and columns without a rule) must
+ * be equal or the row is refused. */
 static int merge_sql(pg_writer *w, const ferry_write_spec *spec, ferry_err *err)
 {
-	const char *t = spec->table;
-	size_t nkey = 0;
-	for (size_t i = 0; i < spec->ncols; i++)
-		nkey += spec->conflict[i] == FERRY_CONFLICT_KEY;
-	if (nkey == 0)
-		return ferry_err_set(err, FERRY_EUSAGE,
-		                     "cannot merge into table \"%s\": no column has the key rule", t);
-	ferry_buf b = FERRY_BUF_INIT, set = FERRY_BUF_INIT, where = FERRY_BUF_INIT,
-	          names = FERRY_BUF_INIT;
+	ferry_buf b = FERRY_BUF_INIT;
 	ferry_buf_puts(&b, "INSERT INTO ");
-	ferry_pg__buf_table(&b, w->c, t);
+	ferry_pg__buf_table(&b, w->c, spec->table);
 	ferry_buf_puts(&b, " AS ferry_t (");
 	key_list(&b, spec->cols, spec->ncols);
 	ferry_buf_puts(&b, ") OVERRIDING SYSTEM VALUE VALUES (");
 	for (size_t i = 0; i < spec->ncols; i++)
 		ferry_buf_printf(&b, "%s$%zu", i ? ", " : "", i + 1);
-	ferry_buf_puts(&b, ") ON CONFLICT (");
-	const char *sep = "";
-	for (size_t i = 0; i < spec->ncols; i++)
-		if (spec->conflict[i] == FERRY_CONFLICT_KEY) {
-			ferry_buf_puts(&b, sep);
-			ferry_pg__buf_ident(&b, spec->cols[i]);
-			sep = ", ";
-		}
 	ferry_buf_puts(&b, ")");
-	const char *first_error = NULL;
-	for (size_t i = 0; i < spec->ncols; i++) {
-		const char *col = spec->cols[i];
-		int rule = spec->conflict[i];
-		if (rule == FERRY_CONFLICT_KEY || rule == FERRY_CONFLICT_FIRST)
-			continue;
-		if (rule == FERRY_CONFLICT_NONE || rule == FERRY_CONFLICT_ERROR) {
-			ferry_buf_puts(&where, where.len ? " AND " : " WHERE ");
-			qcol(&where, col);
-			ferry_buf_puts(&where, " IS NOT DISTINCT FROM ");
-			xcol(&where, col);
-			ferry_buf_printf(&names, "%s%s", names.len ? ", " : "", col);
-			if (!first_error)
-				first_error = col;
-			continue;
-		}
-		ferry_buf_puts(&set, set.len ? ", " : "");
-		ferry_pg__buf_ident(&set, col);
-		ferry_buf_puts(&set, " = ");
-		if (rule == FERRY_CONFLICT_LAST) {
-			xcol(&set, col);
-			continue;
-		}
-		ferry_buf_puts(&set, "CASE WHEN ");
-		qcol(&set, col);
-		ferry_buf_puts(&set, " IS NULL THEN ");
-		xcol(&set, col);
-		ferry_buf_puts(&set, " WHEN ");
-		xcol(&set, col);
-		ferry_buf_puts(&set, " IS NULL THEN ");
-		qcol(&set, col);
-		ferry_buf_puts(&set, rule == FERRY_CONFLICT_MIN ? " ELSE least("
-		                     : rule == FERRY_CONFLICT_MAX ? " ELSE greatest(" : " ELSE (");
-		qcol(&set, col);
-		ferry_buf_puts(&set, rule == FERRY_CONFLICT_SUM ? " + " : ", ");
-		xcol(&set, col);
-		ferry_buf_puts(&set, ") END");
-	}
-	if (!set.len && first_error) {
-		/* A no-op update, so that a conflict with equal values counts as a change and
-		 * only a different value (WHERE false) leaves the row untouched. */
-		ferry_pg__buf_ident(&set, first_error);
-		ferry_buf_puts(&set, " = ");
-		qcol(&set, first_error);
-	}
-	if (!set.len) {
-		ferry_buf_puts(&b, " DO NOTHING");
-	} else {
-		ferry_buf_puts(&b, " DO UPDATE SET ");
-		ferry_buf_puts(&b, set.data);
-		if (where.len)
-			ferry_buf_puts(&b, where.data);
-	}
-	int rc = 0;
-	if (b.failed || set.failed || where.failed || names.failed) {
-		rc = OOM(err);
-	} else if (first_error) {
-		w->has_error_rule = 1;
-		w->conflict_msg = ferry__sprintf("key conflicts with an existing row with a different "
-		                                 "value in column(s) %s (rule error)", names.data);
-		if (!w->conflict_msg)
-			rc = OOM(err);
-	}
+	ferry_upsert_dialect d = {"ferry_t", "least", "greatest", " IS NOT DISTINCT FROM "};
+	int rc = ferry__upsert_clause(&b, spec, &d, &w->conflict_msg, err);
+	w->has_error_rule = w->conflict_msg != NULL;
 	if (rc == 0)
 		w->merge_sql = ferry_buf_detach(&b);
 	ferry_buf_free(&b);
-	ferry_buf_free(&set);
-	ferry_buf_free(&where);
-	ferry_buf_free(&names);
 	return rc;
 }
 

@@ -572,110 +572,17 @@ static void values_rows(ferry_buf *b, size_t ncols, int rows)
 	}
 }
 
-/* "t"."c" */
-static void qcol(ferry_buf *b, const char *table, const char *col)
-{
-	ferry_sqlite__buf_ident(b, table);
-	ferry_buf_puts(b, ".");
-	ferry_sqlite__buf_ident(b, col);
-}
-
-/* excluded."c" */
-static void xcol(ferry_buf *b, const char *col)
-{
-	ferry_buf_puts(b, "excluded.");
-	ferry_sqlite__buf_ident(b, col);
-}
-
 /* The upsert clause of a merge: ON CONFLICT(keys) DO UPDATE SET per the column rules. */
 static int merge_clause(ferry_buf *b, const ferry_write_spec *spec, sq_writer *w,
                         ferry_err *err)
 {
-	const char *t = spec->table;
-	size_t nkey = 0;
-	for (size_t i = 0; i < spec->ncols; i++)
-		nkey += spec->conflict[i] == FERRY_CONFLICT_KEY;
-	if (nkey == 0)
-		return ferry_err_set(err, FERRY_EUSAGE,
-		                     "cannot merge into table \"%s\": no column has the key rule", t);
-	ferry_buf_puts(b, " ON CONFLICT(");
-	const char *sep = "";
-	for (size_t i = 0; i < spec->ncols; i++)
-		if (spec->conflict[i] == FERRY_CONFLICT_KEY) {
-			ferry_buf_puts(b, sep);
-			ferry_sqlite__buf_ident(b, spec->cols[i]);
-			sep = ", ";
-		}
-	ferry_buf_puts(b, ")");
-
-	ferry_buf set = FERRY_BUF_INIT, where = FERRY_BUF_INIT, names = FERRY_BUF_INIT;
-	const char *first_error = NULL;
-	for (size_t i = 0; i < spec->ncols; i++) {
-		const char *col = spec->cols[i];
-		int rule = spec->conflict[i];
-		if (rule == FERRY_CONFLICT_KEY || rule == FERRY_CONFLICT_FIRST)
-			continue;
-		if (rule == FERRY_CONFLICT_NONE || rule == FERRY_CONFLICT_ERROR) {
-			ferry_buf_puts(&where, where.len ? " AND " : " WHERE ");
-			qcol(&where, t, col);
-			ferry_buf_puts(&where, " IS ");
-			xcol(&where, col);
-			ferry_buf_printf(&names, "%s%s", names.len ? ", " : "", col);
-			if (!first_error)
-				first_error = col;
-			continue;
-		}
-		ferry_buf_puts(&set, set.len ? ", " : "");
-		ferry_sqlite__buf_ident(&set, col);
-		ferry_buf_puts(&set, " = ");
-		if (rule == FERRY_CONFLICT_LAST) {
-			xcol(&set, col);
-			continue;
-		}
-		/* MIN, MAX, SUM ignore NULLs on either side. */
-		ferry_buf_puts(&set, "CASE WHEN ");
-		qcol(&set, t, col);
-		ferry_buf_puts(&set, " IS NULL THEN ");
-		xcol(&set, col);
-		ferry_buf_puts(&set, " WHEN ");
-		xcol(&set, col);
-		ferry_buf_puts(&set, " IS NULL THEN ");
-		qcol(&set, t, col);
-		ferry_buf_puts(&set, rule == FERRY_CONFLICT_MIN ? " ELSE min("
-		                     : rule == FERRY_CONFLICT_MAX ? " ELSE max(" : " ELSE (");
-		qcol(&set, t, col);
-		ferry_buf_puts(&set, rule == FERRY_CONFLICT_SUM ? " + " : ", ");
-		xcol(&set, col);
-		ferry_buf_puts(&set, ") END");
-	}
-	if (!set.len && first_error) {
-		/* A no-op update, so that a conflict with equal values counts as a change and
-		 * only a different value (WHERE false) leaves the row untouched. */
-		ferry_sqlite__buf_ident(&set, first_error);
-		ferry_buf_puts(&set, " = ");
-		qcol(&set, t, first_error);
-	}
-	if (!set.len) {
-		ferry_buf_puts(b, " DO NOTHING");
-	} else {
-		ferry_buf_puts(b, " DO UPDATE SET ");
-		ferry_buf_puts(b, set.data);
-		if (where.len)
-			ferry_buf_puts(b, where.data);
-	}
-	int rc = 0;
-	if (set.failed || where.failed || names.failed) {
-		rc = OOM(err);
-	} else if (first_error) {
-		w->has_error_rule = 1;
-		w->conflict_msg = ferry__sprintf("key conflicts with an existing row with a different "
-		                                 "value in column(s) %s (rule error)", names.data);
-		if (!w->conflict_msg)
-			rc = OOM(err);
-	}
-	ferry_buf_free(&set);
-	ferry_buf_free(&where);
-	ferry_buf_free(&names);
+	ferry_buf table = FERRY_BUF_INIT;
+	if (ferry_buf_ident(&table, spec->table) != 0)
+		return OOM(err);
+	ferry_upsert_dialect d = {table.data, "min", "max", " IS "};
+	int rc = ferry__upsert_clause(b, spec, &d, &w->conflict_msg, err);
+	w->has_error_rule = w->conflict_msg != NULL;
+	ferry_buf_free(&table);
 	return rc;
 }
 
