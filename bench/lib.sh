@@ -66,3 +66,55 @@ bench_env() {
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$(nproc 2>/dev/null || echo '?')" \
         "$(sqlite3 --version | cut -d' ' -f1)" "${ver:-unknown}" "${rev:-none}"
 }
+
+# ---- PostgreSQL (bench/copy-postgres, bench/label/postgres.sh) ----
+# Not tests/pg/pg.sh: that server runs with fsync=off and its own pg_hba, and owns the EXIT trap.
+
+bench_pg_bin=""
+bench_pg_dir=""
+bench_pg_base=""
+bench_as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# bench_pg DIR [SETTING...]: the benchmark's PostgreSQL server; sets bench_pg_base, its URL
+# without a database. FERRY_BENCH_PG names one (a URL to a database whose role may create
+# databases); without it a private server is started: initdb into DIR/pgdata, a free port on
+# 127.0.0.1, the socket in DIR, shared_buffers=1GB, max_wal_size=16GB and each SETTING
+# ("name=value"). Call bench_pg_stop from the script's EXIT trap, before DIR is removed.
+bench_pg() {
+    local dir=$1 opts s port
+    shift
+    if [[ -n ${FERRY_BENCH_PG:-} ]]; then
+        bench_pg_base=${FERRY_BENCH_PG%/*}
+        return 0
+    fi
+    # shellcheck disable=SC2012 # the paths are plain; sort -V picks the newest major version
+    bench_pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [[ -n $bench_pg_bin ]] || bench_die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin"
+    bench_need python3
+    # As root the server runs as user postgres, which must reach DIR (its socket lives there).
+    chmod 755 "$dir"
+    chown postgres "$dir" 2>/dev/null || true
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c shared_buffers=1GB -c max_wal_size=16GB"
+    for s in "$@"; do opts+=" -c $s"; done
+    bench_pg_dir=$dir
+    (cd / && bench_as_pg "$bench_pg_bin/initdb" -D "$dir/pgdata" -A trust -U postgres >/dev/null)
+    (cd / && bench_as_pg "$bench_pg_bin/pg_ctl" -D "$dir/pgdata" -l "$dir/pg.log" -w -o "$opts" start >/dev/null)
+    bench_pg_base="postgresql://postgres@127.0.0.1:$port"
+}
+
+# bench_pg_stop: stops the private server bench_pg started, if any.
+bench_pg_stop() {
+    [[ -n $bench_pg_dir ]] || return 0
+    (cd / && bench_as_pg "$bench_pg_bin/pg_ctl" -D "$bench_pg_dir/pgdata" -m fast -w stop >/dev/null 2>&1) || true
+    bench_pg_dir=""
+}
+
+# bench_pgq DB SQL: psql against database DB of the server (rows unaligned, '|' between columns).
+bench_pgq() { psql -X -qAt -v ON_ERROR_STOP=1 "$bench_pg_base/$1" -c "$2"; }
+
+# bench_pg_fresh DB: drops database DB if it exists and creates it empty.
+bench_pg_fresh() {
+    bench_pgq postgres "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
+    bench_pgq postgres "CREATE DATABASE $1" >/dev/null
+}

@@ -7,61 +7,42 @@
 # checked equal to the source. Server: FERRY_BENCH_PG (a URL whose role may create databases)
 # or a private one. Results in bench/out/label-postgres.txt.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 rows=${1:-5000000}
 ferry=$(bench_ferry)
 bench_need psql pg_dump pg_restore
 bench_need_time
 work=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/ferry-bench-label-pg.XXXXXX")
-chmod 755 "$work"
-pgbin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-private=0
-cleanup() {
-	if [[ $private == 1 ]]; then
-		(cd / && as_pg "$pgbin/pg_ctl" -D "$work/pgdata" -m fast -w stop > /dev/null 2>&1) || true
-	fi
-	rm -rf "$work"
-}
+cleanup() { bench_pg_stop; rm -rf "$work"; }
 trap cleanup EXIT
-if [[ -n ${FERRY_BENCH_PG:-} ]]; then
-	pgbase=${FERRY_BENCH_PG%/*}
-else
-	private=1
-	chown postgres "$work" 2> /dev/null || true
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	(cd / && as_pg "$pgbin/initdb" -D "$work/pgdata" -A trust -U postgres > /dev/null)
-	(cd / && as_pg "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w -o \
-		"-c listen_addresses=127.0.0.1 -p $port -k $work -c shared_buffers=1GB -c max_wal_size=16GB" start > /dev/null)
-	pgbase="postgresql://postgres@127.0.0.1:$port"
-fi
-q() { psql -X -qAt -v ON_ERROR_STOP=1 "$pgbase/$1" -c "$2"; }
-fresh() { q postgres "DROP DATABASE IF EXISTS $1" > /dev/null 2>&1; q postgres "CREATE DATABASE $1" > /dev/null; }
-fingerprint() { q "$1" "SELECT count(*), sum(id), sum(a), sum(length(s)), sum(x::numeric) FROM t"; }
+bench_pg "$work"
+pgbase=$bench_pg_base
+fingerprint() { bench_pgq "$1" "SELECT count(*), sum(id), sum(a), sum(length(s)), sum(x::numeric) FROM t"; }
 size() { du -sb "$1" | cut -f1; }
 
 bench_result_open label-postgres
 bench_say "$(bench_env "$ferry")"
 bench_say "# rows=$rows; table t(id bigint PRIMARY KEY, a bigint, s text, x double precision); $(psql --version)"
 echo "generating $rows rows ..." >&2
-fresh src
-q src "CREATE TABLE t(id bigint PRIMARY KEY, a bigint, s text, x double precision);
+bench_pg_fresh src
+bench_pgq src "CREATE TABLE t(id bigint PRIMARY KEY, a bigint, s text, x double precision);
 	INSERT INTO t SELECT i, (i * 2654435761) % 1000000007, 's' || lpad(i::text, 8, '0'), i * 0.37
 	FROM generate_series(1, $rows) i;"
-q src "VACUUM ANALYZE t"
+bench_pgq src "VACUUM ANALYZE t"
 want=$(fingerprint src)
 
 sync
 t_export=$(bench_time "$work/export.log" "$ferry" export -q "$pgbase/src" "$work/t.label") ||
 	{ cat "$work/export.log" >&2; bench_die "ferry export failed"; }
-fresh dst1
+bench_pg_fresh dst1
 sync
 t_import=$(bench_time "$work/import.log" "$ferry" import -q "$work/t.label" "$pgbase/dst1") ||
 	{ cat "$work/import.log" >&2; bench_die "ferry import failed"; }
 sync
 t_dump=$(bench_time "$work/dump.log" pg_dump -Fd -j2 -f "$work/dump.d" "$pgbase/src") ||
 	{ cat "$work/dump.log" >&2; bench_die "pg_dump failed"; }
-fresh dst2
+bench_pg_fresh dst2
 sync
 t_restore=$(bench_time "$work/restore.log" pg_restore -j2 -d "$pgbase/dst2" "$work/dump.d") ||
 	{ cat "$work/restore.log" >&2; bench_die "pg_restore failed"; }
