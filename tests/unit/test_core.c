@@ -5,20 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ferry_int.h"
-
-static int passed, failed;
-#define CHECK(c) check((c), #c, __LINE__)
-static int check(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		printf("test_core.c:%d: FAILED: %s\n", line, what);
-	}
-	return ok;
-}
-#define CHECK_STR(a, b) CHECK((a) && strcmp((a), (b)) == 0)
+#include "check.h"
 
 static void test_encoding(void)
 {
@@ -215,6 +202,5 @@ int main(void)
 	test_schema();
 	test_mask();
 	test_ctx();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

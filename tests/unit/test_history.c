@@ -9,38 +9,10 @@
 #include <unistd.h>
 #include "ferry_int.h"
 #include "history/history.h"
+#include "check.h"
 
-static int passed, failed;
 static char dir[256];
 static const ferry_engine *E = &ferry__sqlite_engine;
-
-#define CHECK(c) check((c), #c, __LINE__)
-static int check(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		printf("test_history.c:%d: FAILED: %s\n", line, what);
-	}
-	return ok;
-}
-#define CHECK_STR(a, b) check_str((a), (b), #a, __LINE__)
-static int check_str(const char *got, const char *want, const char *what, int line)
-{
-	int ok = (!got && !want) || (got && want && strcmp(got, want) == 0);
-	if (!ok)
-		printf("    got:  %s\n    want: %s\n", got ? got : "(null)", want ? want : "(null)");
-	return check(ok, what, line);
-}
-#define CHECK_HAS(s, sub) check_has((s), (sub), #s, __LINE__)
-static int check_has(const char *s, const char *sub, const char *what, int line)
-{
-	int ok = s && strstr(s, sub) != NULL;
-	if (!ok)
-		printf("    \"%s\" does not contain \"%s\"\n", s ? s : "(null)", sub);
-	return check(ok, what, line);
-}
 
 static void write_file(const char *sub, const char *name, const char *text)
 {
@@ -644,10 +616,9 @@ int main(void)
 	test_states();
 	test_split();
 	test_engine();
-	if (failed == 0)
+	if (check_failed == 0)
 		remove_tree(dir);
 	else
 		printf("files kept in %s\n", dir);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

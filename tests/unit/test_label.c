@@ -18,31 +18,19 @@
 #include <xxhash.h>
 #include <zstd.h>
 #include "label/label.h"
+#include "check.h"
 
-static int passed, failed;
-#define CHECK(c) check((c), #c, __LINE__)
-static int check(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		printf("test_label.c:%d: FAILED: %s\n", line, what);
-	}
-	return ok;
-}
-#define CHECK_STR(a, b) CHECK((a) && strcmp((a), (b)) == 0)
 /* rc is code and the message holds sub; prints the message when not. */
 #define CHECK_ERR(rc, code, e, sub) check_err((rc), (code), &(e), (sub), __LINE__)
 static void check_err(int rc, int code, const ferry_err *e, const char *sub, int line)
 {
 	if (rc == code && strstr(e->msg, sub)) {
-		passed++;
+		check_passed++;
 		return;
 	}
-	failed++;
-	printf("test_label.c:%d: FAILED: want %d with \"%s\", got %d: %s\n", line, code, sub, rc,
-	       rc ? e->msg : "(success)");
+	check_failed++;
+	fprintf(stderr, "%s:%d: FAILED: want %d with \"%s\", got %d: %s\n", __FILE__, line, code, sub,
+	        rc, rc ? e->msg : "(success)");
 }
 
 static char tmpdir[64];
@@ -1159,6 +1147,5 @@ int main(void)
 	test_manifest();
 	test_manifest_parse();
 	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

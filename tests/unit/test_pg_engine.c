@@ -8,66 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "ferry_int.h"
+#include "check.h"
 
-static int npass, nfail;
 static const ferry_engine *E = &ferry__postgres_engine;
 static char base_url[512], db_name[64];
 static PGconn *admin;
-
-#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
-
-static int check(int ok, const char *what, const char *file, int line)
-{
-	if (ok)
-		npass++;
-	else {
-		nfail++;
-		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-	}
-	return ok;
-}
-
-#define CHECK_STR(got, want) check_str((got), (want), #got, __FILE__, __LINE__)
-
-static int check_str(const char *got, const char *want, const char *what, const char *file,
-                     int line)
-{
-	int ok = (!got && !want) || (got && want && strcmp(got, want) == 0);
-	if (ok) {
-		npass++;
-		return 1;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %s\n    want: %s\n", file, line, what,
-	        got ? got : "(null)", want ? want : "(null)");
-	return 0;
-}
-
-#define CHECK_INT(got, want) check_int((long long)(got), (long long)(want), #got, __FILE__, __LINE__)
-
-static int check_int(long long got, long long want, const char *what, const char *file, int line)
-{
-	if (got == want) {
-		npass++;
-		return 1;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %lld\n    want: %lld\n", file, line, what, got, want);
-	return 0;
-}
-
-#define OK(call) check_ok((call), &err, #call, __FILE__, __LINE__)
-
-static int check_ok(int rc, const ferry_err *err, const char *what, const char *file, int line)
-{
-	if (rc == 0) {
-		npass++;
-		return 1;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED (%d): %s\n    %s\n", file, line, rc, what, err->msg);
-	return 0;
-}
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -90,7 +35,7 @@ static void sql(const char *s)
 {
 	PGresult *r = PQexec(db_conn, s);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		nfail++;
+		check_failed++;
 		fprintf(stderr, "sql failed: %s\n    %s", s, PQerrorMessage(db_conn));
 	}
 	PQclear(r);
@@ -314,7 +259,7 @@ static ferry_table *find(ferry_schema *s, const char *name)
 {
 	ferry_table *t = ferry_schema_find(s, name);
 	if (!t) {
-		nfail++;
+		check_failed++;
 		fprintf(stderr, "table %s not found\n", name);
 	}
 	return t;
@@ -1015,6 +960,5 @@ int main(void)
 	snprintf(q, sizeof(q), "DROP DATABASE %s WITH (FORCE)", db_name);
 	PQclear(PQexec(admin, q));
 	PQfinish(admin);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail ? 1 : 0;
+	return check_summary();
 }

@@ -5,36 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ferry_int.h"
-
-static int npass, nfail;
-
-#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
-
-static int check(int ok, const char *what, const char *file, int line)
-{
-	if (ok) {
-		npass++;
-	} else {
-		nfail++;
-		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-	}
-	return ok;
-}
-
-#define CHECK_STR(got, want) check_str((got), (want), #got, __FILE__, __LINE__)
-
-static void check_str(const char *got, const char *want, const char *what, const char *file,
-                      int line)
-{
-	int ok = (!got && !want) || (got && want && strcmp(got, want) == 0);
-	if (ok) {
-		npass++;
-		return;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %s\n    want: %s\n", file, line, what,
-	        got ? got : "(null)", want ? want : "(null)");
-}
+#include "check.h"
 
 /* ---- where the sources are -------------------------------------------------------- */
 
@@ -774,6 +745,5 @@ int main(void)
 	test_doc_examples();
 	test_robust();
 	free(src_root);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail != 0;
+	return check_summary();
 }

@@ -9,67 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ferry_int.h"
+#include "check.h"
 
-static int npass, nfail;
 static const ferry_engine *E = &ferry__sqlite_engine;
 static char dir[256];
-
-#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
-
-static int check(int ok, const char *what, const char *file, int line)
-{
-	if (ok) {
-		npass++;
-	} else {
-		nfail++;
-		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-	}
-	return ok;
-}
-
-#define CHECK_STR(got, want) check_str((got), (want), #got, __FILE__, __LINE__)
-
-static int check_str(const char *got, const char *want, const char *what, const char *file,
-                     int line)
-{
-	int ok = (!got && !want) || (got && want && strcmp(got, want) == 0);
-	if (ok) {
-		npass++;
-		return 1;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %s\n    want: %s\n", file, line, what,
-	        got ? got : "(null)", want ? want : "(null)");
-	return 0;
-}
-
-#define CHECK_INT(got, want) check_int((long long)(got), (long long)(want), #got, __FILE__, __LINE__)
-
-static int check_int(long long got, long long want, const char *what, const char *file, int line)
-{
-	if (got == want) {
-		npass++;
-		return 1;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED: %s\n    got:  %lld\n    want: %lld\n", file, line, what,
-	        got, want);
-	return 0;
-}
-
-/* An engine call that must succeed; prints the engine's message when it does not. */
-#define OK(call) check_ok((call), &err, #call, __FILE__, __LINE__)
-
-static int check_ok(int rc, const ferry_err *err, const char *what, const char *file, int line)
-{
-	if (rc == 0) {
-		npass++;
-		return 1;
-	}
-	nfail++;
-	fprintf(stderr, "%s:%d: FAILED (%d): %s\n    %s\n", file, line, rc, what, err->msg);
-	return 0;
-}
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -90,7 +33,7 @@ static void sql_on(const char *path, const char *sql)
 	sqlite3_open(path, &db);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		fprintf(stderr, "setup sql failed: %s\n  %s\n", msg, sql);
-		nfail++;
+		check_failed++;
 	}
 	sqlite3_free(msg);
 	sqlite3_close(db);
@@ -1440,10 +1383,9 @@ int main(void)
 	test_snapshot();
 	test_fk_check();
 	test_durability();
-	if (nfail == 0)
+	if (check_failed == 0)
 		remove_dir();
 	else
 		fprintf(stderr, "files kept in %s\n", dir);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail ? 1 : 0;
+	return check_summary();
 }
