@@ -348,6 +348,9 @@ static int pick_schema(pg_conn *c, char **out, int *exists, ferry_err *err)
 static int pg_connect(ferry_conn **out, const char *url, int flags, ferry_err *err)
 {
 	*out = NULL;
+	int loaded = ferry_pg__pq_load(err);   /* the first connection loads libpq */
+	if (loaded)
+		return loaded;
 	int ro = (flags & FERRY_CONNECT_READONLY) != 0;
 	pg_conn *c = calloc(1, sizeof(*c));
 	if (!c)

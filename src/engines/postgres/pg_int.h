@@ -3,7 +3,7 @@
 #ifndef FERRY_PG_INT_H
 #define FERRY_PG_INT_H
 
-#include <libpq-fe.h>
+#include "pq_lazy.h"          /* libpq-fe.h, with libpq loaded on first use */
 #include "../../ferry_int.h"
 
 /* Type OIDs ferry reads and writes natively (pg_type.dat). */
