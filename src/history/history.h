@@ -74,7 +74,7 @@ void ferry__mig_files_free(ferry_mig_file *files, size_t n);
 
 /* ---- checksum.c --------------------------------------------------------------------- */
 
-/* A SHA-256 hasher (libcrypto), made once and used for many scripts. */
+/* A SHA-256 hasher (nettle), made once and used for many scripts, from any thread. */
 typedef struct ferry_sha256 ferry_sha256;
 int ferry__sha256_new(ferry_sha256 **out, ferry_err *err);
 void ferry__sha256_free(ferry_sha256 *h);
