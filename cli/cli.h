@@ -16,6 +16,8 @@ typedef struct cli_command {
 extern const char cmd_copy_usage[];
 extern const char cli_exit_codes[];
 int cmd_copy(int argc, char **argv);
+extern const char cmd_verify_usage[];
+int cmd_verify(int argc, char **argv);
 
 /* Versioned migrations (cmd_migrate.c and its siblings). */
 extern const char cmd_migrate_usage[], cmd_status_usage[], cmd_history_usage[],

@@ -14,6 +14,8 @@ static const cli_command commands[] = {
 	 cmd_import, cmd_import_usage},
 	{"label", "inspect a label, or verify every block and checksum of it",
 	 cmd_label, cmd_label_usage},
+	{"verify", "compare the target with what the plan says it should hold (sampled or --full)",
+	 cmd_verify, cmd_verify_usage},
 	{"migrate", "apply the pending versioned migrations of a directory to a database",
 	 cmd_migrate, cmd_migrate_usage},
 	{"status", "list applied and pending versions (exit 4 when some are pending)",
@@ -36,6 +38,8 @@ const char cli_exit_codes[] =
 	"  1    a runtime failure (I/O, database, server); committed work is kept and a rerun resumes\n"
 	"  2    a command-line or plan mistake; nothing was changed\n"
 	"  3    the run finished but some rows did not arrive (rejected, or foreign keys left dangling)\n"
+	"  4    ferry status: migrations are pending\n"
+	"  5    ferry verify (or --verify): the target differs from what the plan says it should hold\n"
 	"  130  interrupted; a rerun resumes\n";
 
 static void usage(FILE *f)

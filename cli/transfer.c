@@ -32,6 +32,7 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		{"max-rejects", required_argument, NULL, 'm'},
 		{"rejects", required_argument, NULL, 'r'},
 		{"check", no_argument, NULL, 'C'},
+		{"verify", optional_argument, NULL, 'V'},
 		{"json", no_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -81,6 +82,17 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 			break;
 		case 'r': o.rejects_path = optarg; break;
 		case 'C': o.check_only = 1; break;
+		case 'V':
+			if (mode == CLI_EXPORT) {
+				cli_error("export takes no --verify: verify the import of its label (ferry import --verify)");
+				return FERRY_EXIT_USAGE;
+			}
+			if (optarg && strcmp(optarg, "full") != 0 && strcmp(optarg, "sampled") != 0) {
+				cli_error("--verify takes no value, =sampled or =full, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o.verify = optarg && strcmp(optarg, "full") == 0 ? 2 : 1;
+			break;
 		case 'J': json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h':
@@ -158,6 +170,12 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 			code = FERRY_EXIT_ROWS;
 			cli_error("%lld rows point to rows that do not exist (foreign keys checked after the load)",
 			          (long long)fk);
+		}
+		const ferry_verify_report *vr = ferry_summary_verify(sum);
+		if (rc == 0 && vr && !ferry_verify_report_ok(vr)) {
+			if (code == FERRY_EXIT_OK)
+				code = FERRY_EXIT_DIFFERENT;
+			cli_error("--verify: the target differs from what the plan says it should hold (see the report)");
 		}
 	}
 	if (rc != 0)

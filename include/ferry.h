@@ -34,6 +34,8 @@ enum {
 	FERRY_EXIT_ROWS = 3,     /* the run finished but some rows did not arrive (rejected,
 	                            or foreign keys left dangling) */
 	FERRY_EXIT_PENDING = 4,  /* ferry status: migrations are pending (none failed or changed) */
+	FERRY_EXIT_DIFFERENT = 5, /* ferry verify (or --verify): the target does not hold what the
+	                             plan says it should; the report names the rows */
 	FERRY_EXIT_INTERRUPTED = 130
 };
 
@@ -105,9 +107,12 @@ typedef struct ferry_copy_options {
 	int check_only;         /* resolve and report, write nothing */
 	ferry_progress_fn progress;
 	void *progress_ud;
+	int verify;             /* at the end of a run whose stages are all done, compare the target
+	                           with the plan (ferry_verify): 1 sampled by the coverage rules, 2
+	                           every row; the verdict goes into the summary and ferry_history */
 } ferry_copy_options;
 
-#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL}
+#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0}
 
 /* Run the plan: source -> transform -> target, resumable. On return (success or failure
  * after the run started) *out holds the summary, which the caller frees; it is NULL when
@@ -139,6 +144,9 @@ const char *ferry_summary_note(const ferry_summary *s, size_t i);
 int ferry_summary_was_complete(const ferry_summary *s);
 const char *ferry_summary_run_id(const ferry_summary *s);
 const char *ferry_summary_rejects_path(const ferry_summary *s); /* NULL if no rejects */
+/* The verification of a run with opts->verify (NULL when none ran); owned by s. The report
+ * type and its accessors are declared below with ferry_verify. */
+const struct ferry_verify_report *ferry_summary_verify(const ferry_summary *s);
 /* Write the summary as one JSON object followed by a newline. */
 int ferry_summary_write_json(const ferry_summary *s, FILE *f);
 /* Write the summary as a human-readable table. */
@@ -167,6 +175,54 @@ int ferry_label_inspect(ferry_ctx *ctx, const char *label_dir, int json, FILE *f
 /* Re-read every block of every chunk and check every checksum; report on f. Returns
  * FERRY_ECORRUPT naming the first damaged file when anything is wrong. */
 int ferry_label_verify(ferry_ctx *ctx, const char *label_dir, int json, FILE *f);
+
+/* ---- verification (docs/VERIFY.md) -----------------------------------------------------
+ * Compare what the target should hold (the plan's sources through its rules, or a label)
+ * with what it holds, table by table, matched by key and compared by the target's column
+ * types. Sampled by the plan's coverage rules (verify: section), or every row with full. */
+
+#define FERRY_VERIFY_OPTIONS_VERSION 1
+
+typedef struct ferry_verify_options {
+	unsigned version;         /* FERRY_VERIFY_OPTIONS_VERSION */
+	int full;                 /* compare every row, whatever the coverage rules say */
+	int max_listed;           /* differences listed per table; 0: 10 */
+	const char *label_dir;    /* compare against this label instead of the plan's sources */
+	const char *target_url;   /* with label_dir and no plan: the target */
+	ferry_progress_fn progress; /* START and DONE per table */
+	void *progress_ud;
+} ferry_verify_options;
+
+#define FERRY_VERIFY_OPTIONS_INIT {FERRY_VERIFY_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL, NULL}
+
+typedef struct ferry_verify_report ferry_verify_report;
+
+/* Run the comparison. Returns 0 when it ran to the end, whatever it found (the verdict is
+ * ferry_verify_report_ok); *out is then set and freed by the caller. Nothing is written. */
+int ferry_verify(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,
+                 const ferry_verify_options *opts);
+
+typedef struct ferry_verify_table {
+	const char *table;        /* target table */
+	const char *sources;      /* "main.items", or "a.t + b.t" for merges and unions */
+	const char *coverage;     /* the rule that chose the sample, for people */
+	double percent;
+	int64_t rows_expected;    /* rows the expected side holds (every row, before sampling) */
+	int64_t rows_target;      /* rows the target holds */
+	int64_t compared;         /* expected rows (keys) in the sample, all compared */
+	int64_t missing, extra, different;
+	int counts_differ;        /* rows_expected != rows_target, in or out of the sample */
+	double seconds;
+} ferry_verify_table;
+
+/* 1 when every table matched: nothing missing, extra or different, and equal counts. */
+int ferry_verify_report_ok(const ferry_verify_report *r);
+size_t ferry_verify_report_count(const ferry_verify_report *r);
+int ferry_verify_report_table(ferry_verify_table *out, const ferry_verify_report *r, size_t i);
+/* The report as text (a table, then each listed difference) or as one JSON object. */
+int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f);
+int ferry_verify_report_write_json(const ferry_verify_report *r, FILE *f);
+void ferry_verify_report_free(ferry_verify_report *r);
 
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */

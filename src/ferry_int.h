@@ -171,6 +171,15 @@ typedef struct ferry_plan_source {
 	int line, col;
 } ferry_plan_source;
 
+/* A coverage rule of the plan's verify: section (DESIGN.md §7). */
+typedef struct ferry_plan_verify_rule {
+	char *table;       /* a rule for this target table; NULL: a rule by row count */
+	int64_t min_rows;  /* rows of the target table, inclusive */
+	int64_t max_rows;  /* -1: no upper bound */
+	int per10k;        /* the sample: percent x 100 (0..10000) */
+	int line, col;
+} ferry_plan_verify_rule;
+
 struct ferry_plan {
 	char *path;                /* the plan file; NULL for ferry_plan_simple */
 	char *dir;                 /* its directory */
@@ -189,6 +198,8 @@ struct ferry_plan {
 	ferry_plan_stage *stages;  /* at least one ("main") */
 	size_t ntables;
 	ferry_plan_table *tables;
+	size_t nverify;
+	ferry_plan_verify_rule *verify; /* in the order written */
 	char run_digest[33];       /* xxh3-128 of the plan's bytes and resolved URLs */
 };
 

@@ -228,6 +228,9 @@ enum {
 /* The target converts text that reads as a number into that number in numeric columns
  * (SQLite's affinity): the pipeline refuses rows whose value that would change ('012'). */
 #define FERRY_ENGINE_NUMERIC_AFFINITY 1u
+/* A reader reads one chunk of plan_chunks at a time (spec->lo and hi are its bounds): a
+ * whole-table read goes chunk by chunk (a label). */
+#define FERRY_ENGINE_CHUNKED_READ 2u
 
 typedef struct ferry_engine {
 	unsigned version;              /* FERRY_ENGINE_VERSION */

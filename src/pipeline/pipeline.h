@@ -60,6 +60,7 @@ struct ferry_summary {
 	char **notes;
 	size_t nnotes, notes_cap;
 	int64_t total_rejected, total_fk, max_rejects;
+	ferry_verify_report *verify;  /* --verify's report, or NULL */
 };
 
 /* jobs.c */
@@ -81,6 +82,13 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #endif
 	;
 char *ferry__qident(const ferry_engine *e, const char *name);
+
+/* verify.c: the comparison itself (steps.c's ferry_verify picks the plan). */
+int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,
+                      const ferry_verify_options *o, ferry_err *err);
+/* The report as one JSON object (no newline), and a one-line verdict for ferry_history. */
+int ferry__verify_json(ferry_buf *b, const ferry_verify_report *r);
+char *ferry__verify_verdict(const ferry_verify_report *r);
 
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);

@@ -1299,7 +1299,7 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 /* The run is finished: record it in the target's ferry_history (when the target keeps one)
  * in the same transaction as the run's "finished" flag, so the record of upgrades names
  * every data migration exactly once. */
-static int finish_run(copy_state *cs)
+static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 {
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
@@ -1319,12 +1319,18 @@ static int finish_run(copy_state *cs)
 			         (long long)rejected, (long long)fk);
 		else
 			snprintf(verdict, sizeof(verdict), "all rows arrived");
+		char *vv = vr ? ferry__verify_verdict(vr) : NULL;
+		char *full = vv ? ferry__sprintf("%s; %s", verdict, vv) : NULL;
+		free(vv);
 		char *desc = p->path ? ferry__sprintf("ferry copy -p %s", p->path)
 		                     : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
 		                                      p->nsources == 1 ? "" : "s");
-		rc = desc ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows, verdict, err)
-		          : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		rc = desc && (!vr || full)
+		         ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows,
+		                                      full ? full : verdict, err)
+		         : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		free(desc);
+		free(full);
 	}
 	if (rc == 0)
 		rc = cs->teng->state_set(cs->tconn, p->run_digest, "finished", err);
@@ -1433,16 +1439,25 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	}
 	if (rc == 0)
 		rc = finish_tables(&cs, sum);
-	if (rc == 0 && !finished) {
-		int all = 1;
-		for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
-			int d = 0;
-			rc = stage_done(&cs, plan->stages[k].name, &d);
-			all &= d;
-		}
-		if (rc == 0 && all)
-			rc = finish_run(&cs);
+	int all = 1;
+	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
+		int d = 0;
+		rc = stage_done(&cs, plan->stages[k].name, &d);
+		all &= d;
 	}
+	/* --verify: once every stage is in, before the run's record is written, so the record
+	 * carries the verdict. */
+	if (rc == 0 && opts->verify && !all)
+		emit(opts, FERRY_PROGRESS_NOTE, NULL, "--verify waits until every stage of the plan is done");
+	if (rc == 0 && opts->verify && all) {
+		ferry_verify_options vo = FERRY_VERIFY_OPTIONS_INIT;
+		vo.full = opts->verify >= 2;
+		vo.progress = opts->progress;
+		vo.progress_ud = opts->progress_ud;
+		rc = ferry__verify_run(&sum->verify, ctx, plan, &vo, &cs.err);
+	}
+	if (rc == 0 && !finished && all)
+		rc = finish_run(&cs, sum->verify);
 done:
 	for (size_t i = 0; i < cs.js.njobs; i++) {
 		job *j = &cs.js.jobs[i];

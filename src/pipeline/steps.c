@@ -132,6 +132,15 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 	p->max_rejects = user ? user->max_rejects : 0;
 	p->strict = user ? user->strict : 0;
 	p->copy_others = 0;
+	if (user && user->nverify) {
+		p->verify = calloc(user->nverify, sizeof(*p->verify));
+		for (size_t i = 0; p->verify && i < user->nverify; i++) {
+			p->verify[i] = user->verify[i];
+			p->verify[i].table = dup(user->verify[i].table, &bad);
+			p->nverify++;
+		}
+		bad |= !p->verify;
+	}
 	p->stages = calloc(m->nstages + 1, sizeof(*p->stages));
 	for (size_t i = 0; p->stages && i < m->nstages; i++) {
 		ferry_plan_stage *s = &p->stages[p->nstages++];
@@ -229,6 +238,41 @@ int ferry_import(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 }
 
 /* ---- inspect and verify ---------------------------------------------------------------- */
+
+int ferry_verify(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,
+                 const ferry_verify_options *opts)
+{
+	*out = NULL;
+	ferry_verify_options defaults = FERRY_VERIFY_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != FERRY_VERIFY_OPTIONS_VERSION)
+		return fail(ctx, FERRY_EUSAGE, "unknown ferry_verify_options version %u", opts->version);
+	ferry_err err = {0};
+	ctx->interrupted = 0;
+	if (!opts->label_dir) {
+		if (!plan)
+			return fail(ctx, FERRY_EUSAGE, "verify needs a plan, or a label and a target");
+		int rc = ferry__verify_run(out, ctx, plan, opts, &err);
+		return rc ? ferry__ctx_fail(ctx, &err) : 0;
+	}
+	if (!plan && !opts->target_url)
+		return fail(ctx, FERRY_EUSAGE, "verify needs a target: a plan or a TARGET");
+	ferry_label_manifest *m = NULL;
+	int rc = ferry__manifest_read(&m, opts->label_dir, &err);
+	if (rc)
+		return ferry__ctx_fail(ctx, &err);
+	rc = check_complete(ctx, m, opts->label_dir, NULL);
+	ferry_plan *p = rc ? NULL : plan_from_label(m, opts->label_dir, plan, opts->target_url);
+	if (rc == 0 && !p)
+		rc = fail(ctx, FERRY_ENOMEM, "out of memory");
+	ferry__manifest_free(m);
+	if (rc)
+		return rc;
+	rc = ferry__verify_run(out, ctx, p, opts, &err);
+	ferry_plan_free(p);
+	return rc ? ferry__ctx_fail(ctx, &err) : 0;
+}
 
 static void human_bytes(char *b, size_t n, double v)
 {

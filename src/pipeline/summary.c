@@ -70,6 +70,11 @@ const char *ferry_summary_note(const ferry_summary *s, size_t i)
 	return s && i < s->nnotes ? s->notes[i] : NULL;
 }
 
+const struct ferry_verify_report *ferry_summary_verify(const ferry_summary *s)
+{
+	return s ? s->verify : NULL;
+}
+
 int ferry_summary_was_complete(const ferry_summary *s) { return s ? s->was_complete : 0; }
 const char *ferry_summary_run_id(const ferry_summary *s) { return s ? s->run_id : NULL; }
 const char *ferry_summary_rejects_path(const ferry_summary *s) { return s ? s->rejects_path : NULL; }
@@ -86,6 +91,7 @@ void ferry_summary_free(ferry_summary *s)
 	free(s->notes);
 	free(s->stats);
 	free(s->rejects_path);
+	ferry_verify_report_free(s->verify);
 	free(s);
 }
 
@@ -127,8 +133,13 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 		ferry_buf_json_str(&b, s->rejects_path, strlen(s->rejects_path));
 	else
 		ferry_buf_puts(&b, "null");
-	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s}\n",
+	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s,\"verify\":",
 	                 rej == 0 && fk == 0 ? "true" : "false");
+	if (s->verify)
+		ferry__verify_json(&b, s->verify);
+	else
+		ferry_buf_puts(&b, "null");
+	ferry_buf_puts(&b, "}\n");
 	if (b.failed)
 		return FERRY_ENOMEM;
 	int rc = fwrite(b.data, 1, b.len, f) == b.len ? 0 : FERRY_ERROR;
@@ -182,5 +193,7 @@ int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 	if (fk)
 		fprintf(f, "%lld rows point to rows that do not exist (foreign keys checked after the load)\n",
 		        (long long)fk);
-	return ferry_error_last() ? 0 : 0;
+	if (s->verify)
+		return ferry_verify_report_write_text(s->verify, f);
+	return 0;
 }

@@ -50,6 +50,9 @@ void ferry_plan_free(ferry_plan *p)
 		free(t->cols);
 	}
 	free(p->tables);
+	for (size_t i = 0; i < p->nverify; i++)
+		free(p->verify[i].table);
+	free(p->verify);
 	free(p);
 }
 

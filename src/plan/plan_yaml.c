@@ -862,6 +862,123 @@ static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, co
 	return 0;
 }
 
+/* ---- verify: coverage rules ---------------------------------------------------------- */
+
+typedef struct vrule_parse {
+	ferry_plan_verify_rule *r;
+	int has_rows, has_percent;
+} vrule_parse;
+
+static int k_vrows(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	vrule_parse *vp = obj;
+	char lb[300];
+	(void)key;
+	int rc = expect_kind(P, val, N_MAP, key_label(lb, sizeof(lb), "rows", w));
+	if (rc)
+		return rc;
+	static const key_def keys[] = {
+		{"min", K_INT64, offsetof(ferry_plan_verify_rule, min_rows), 0, INT64_MAX, NULL, NULL, NULL},
+		{"max", K_INT64, offsetof(ferry_plan_verify_rule, max_rows), 0, INT64_MAX, NULL, NULL, NULL},
+	};
+	if ((rc = walk_map(P, val, lb, keys, FERRY_ARRAY_LEN(keys), vp->r)) != 0)
+		return rc;
+	if (vp->r->max_rows >= 0 && vp->r->max_rows < vp->r->min_rows)
+		return fail(P, val, "%s: max (%lld) is below min (%lld)", lb, (long long)vp->r->max_rows,
+		            (long long)vp->r->min_rows);
+	vp->has_rows = 1;
+	return 0;
+}
+
+static int k_vpercent(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	vrule_parse *vp = obj;
+	char b[SHOW_MAX], lb[300];
+	(void)key;
+	key_label(lb, sizeof(lb), "percent", w);
+	/* 0 to 100 with at most two decimals: the sample is hash mod 10,000 < percent x 100. */
+	int ok = val->kind == N_SCALAR && val->len > 0, v = 0, frac = -1;
+	const char *s = val->s;
+	/* "21%" is taken as 21. */
+	for (size_t i = 0; ok && i < val->len; i++) {
+		char c = s[i];
+		if (c == '%' && i == val->len - 1)
+			break;
+		if (c == '.' && frac < 0 && i > 0) {
+			frac = 0;
+		} else if (c >= '0' && c <= '9' && frac < 2) {
+			v = v * 10 + (c - '0');
+			if (frac >= 0)
+				frac++;
+			if (v > 1000000)
+				ok = 0;
+		} else {
+			ok = 0;
+		}
+	}
+	if (ok)
+		for (int f = frac < 0 ? 0 : frac; f < 2; f++)
+			v *= 10;
+	if (!ok || v > 10000)
+		return fail(P, val, "%s must be a number from 0 to 100 with at most two decimals, not %s", lb,
+		            show(b, val, "an empty value"));
+	vp->r->per10k = v;
+	vp->has_percent = 1;
+	return 0;
+}
+
+static int k_vtable(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	vrule_parse *vp = obj;
+	(void)key;
+	return get_str(P, val, "table", w, "a target table name", &vp->r->table);
+}
+
+static int k_verify(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan *p = P->p;
+	char b[SHOW_MAX], wb[SHOW_MAX + 40];
+	(void)obj;
+	(void)key;
+	(void)w;
+	if (is_null(val))
+		return 0;
+	int rc = expect_kind(P, val, N_SEQ, "\"verify\" (a list of coverage rules)");
+	if (rc)
+		return rc;
+	if (val->n == 0)
+		return 0;
+	p->verify = ferry__calloc(val->n, sizeof(*p->verify));
+	if (!p->verify)
+		return nomem(P);
+	static const key_def keys[] = {
+		{"table", K_FN, 0, 0, 0, NULL, k_vtable, NULL},
+		{"rows", K_FN, 0, 0, 0, NULL, k_vrows, NULL},
+		{"percent", K_FN, 0, 0, 0, NULL, k_vpercent, NULL},
+	};
+	for (size_t i = 0; i < val->n; i++) {
+		const ynode *it = val->kids[i];
+		ferry_plan_verify_rule *r = &p->verify[i];
+		p->nverify = i + 1;
+		r->line = it->line;
+		r->col = it->col;
+		r->max_rows = -1;
+		if (it->kind != N_MAP)
+			return fail(P, it, "expected a mapping for rule %zu of \"verify\" (table or rows, and "
+			                   "percent), found %s", i + 1, show(b, it, "nothing"));
+		snprintf(wb, sizeof(wb), "rule %zu of \"verify\"", i + 1);
+		vrule_parse vp = {r, 0, 0};
+		if ((rc = walk_map(P, it, wb, keys, FERRY_ARRAY_LEN(keys), &vp)) != 0)
+			return rc;
+		if (!vp.has_percent)
+			return fail(P, it, "rule %zu of \"verify\" has no \"percent\"", i + 1);
+		if (!!r->table == vp.has_rows)
+			return fail(P, it, "rule %zu of \"verify\" needs either \"table\" or \"rows\" (not both)",
+			            i + 1);
+	}
+	return 0;
+}
+
 static const key_def plan_keys[] = {
 	{"version", K_FN, 0, 0, 0, NULL, k_version, NULL},
 	{"source", K_FN, 0, 0, 0, NULL, k_source, NULL},
@@ -876,6 +993,7 @@ static const key_def plan_keys[] = {
 	{"others", K_FN, 0, 0, 0, NULL, k_others, NULL},
 	{"stages", K_FN, 0, 0, 0, NULL, k_stages, NULL},
 	{"tables", K_FN, 0, 0, 0, NULL, k_tables, NULL},
+	{"verify", K_FN, 0, 0, 0, NULL, k_verify, NULL},
 };
 
 /* ---- after the keys: defaults, references, files ------------------------------------ */

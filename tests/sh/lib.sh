@@ -22,3 +22,29 @@ same_rows() {
 		(SELECT count(*) FROM (SELECT * FROM main.\"$2\" EXCEPT SELECT * FROM o.\"$4\")) || ' ' ||
 		(SELECT count(*) FROM (SELECT * FROM o.\"$4\" EXCEPT SELECT * FROM main.\"$2\"));"
 }
+# vj ARGS...: run ferry verify --json ARGS; print "exit=N", then for each table that differs
+# "TABLE mMISSING eEXTRA dDIFFERENT [counts] [kind:key/column=expected>target,...]" (sorted)
+vj() {
+	set +e
+	"$FERRY" verify --json "$@" > v.json 2> v.err
+	local code=$?
+	set -e
+	python3 - "$code" <<'PY'
+import json, sys
+code = sys.argv[1]
+try:
+    r = json.load(open("v.json"))
+except Exception:
+    print("exit=" + code, "no json:", open("v.err").read().strip()); sys.exit()
+out = ["exit=" + code]
+for t in r["tables"]:
+    if t["ok"]:
+        continue
+    d = ",".join(sorted(x["kind"] + ":" + json.dumps(x["key"], sort_keys=True) +
+                 ("".join("/" + c["column"] + "=" + json.dumps(c["expected"]) + ">" + json.dumps(c["target"])
+                          for c in x.get("columns", []))) for x in t["differences"]))
+    out.append("%s m%d e%d d%d%s [%s]" % (t["table"], t["missing"], t["extra"], t["different"],
+               " counts" if t["counts_differ"] else "", d))
+print(" ".join(out))
+PY
+}

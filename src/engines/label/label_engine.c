@@ -787,6 +787,7 @@ const ferry_engine ferry__label_engine = {
 	.name = "label",
 	.schemes = lb_schemes,
 	.max_writers = 1,
+	.flags = FERRY_ENGINE_CHUNKED_READ,
 	.connect = lb_connect,
 	.close = lb_close,
 	.introspect = lb_introspect,

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# verify.sh — ferry verify on SQLite: a migration to a new schema version (rename, expression,
+# filter, default, merge) verifies clean, sampled and full; each planted defect (a missing
+# row, an extra row, one changed value, two values swapped, a duplicated row, a NULL turned
+# into '') is found, with its key and columns; coverage rules apply in their documented
+# order; a label verifies without its source; copy and import --verify put the verdict in
+# their summary and in ferry_history.
+source "$(dirname "$0")/lib.sh"
+cd "$T"
+
+sqlite3 src.db <<'SQL'
+CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT, score REAL, born TEXT);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 60)
+INSERT INTO people SELECT i, 'person ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || i END,
+  i * 1.5, printf('19%02d-01-02 03:04:05', i) FROM s;
+CREATE TABLE log(msg TEXT, n INTEGER);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20)
+INSERT INTO log SELECT 'm' || (i % 7), i % 4 FROM s;
+CREATE TABLE big(k TEXT PRIMARY KEY, v INTEGER);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2000)
+INSERT INTO big SELECT 'key-' || i, i * i FROM s;
+SQL
+cat > schema.sql <<'SQL'
+CREATE TABLE persons(id INTEGER PRIMARY KEY, full_name TEXT NOT NULL, note TEXT, double_score NUMERIC,
+  born TIMESTAMP, status TEXT NOT NULL DEFAULT 'new', origin TEXT);
+CREATE TABLE log(msg TEXT, n INTEGER);
+CREATE TABLE big(k TEXT PRIMARY KEY, v INTEGER);
+SQL
+cat > plan.yaml <<'EOF2'
+source: sqlite:src.db
+target: sqlite:dst.db
+target_schema: schema.sql
+tables:
+  - table: people
+    rename: persons
+    where: "id <= 50"
+    columns:
+      full_name: name
+      double_score: { expr: "score * 2" }
+      origin: { default: v1 }
+EOF2
+
+"$FERRY" copy -q -p plan.yaml > copy.out 2>&1 || { cat copy.out; fail "copy failed"; }
+cp dst.db clean.db
+
+check "a migration with rename, expression, filter and defaults verifies clean (sampled)" "exit=0" "$(vj -p plan.yaml)"
+check "... and in full" "exit=0" "$(vj --full -p plan.yaml)"
+"$FERRY" verify -p plan.yaml > text.out 2> /dev/null
+check "the text report ends with the verdict" "verify: OK, 3 tables, 475 rows compared (sampled)" "$(tail -1 text.out)"
+check "the column the target's default decides is named as not compared" \
+	'persons: not compared (the target'"'"'s default decides): "status"' "$(grep 'not compared' text.out)"
+check "a table without a key is matched by its rows" "log: no key; rows are matched by all their values" "$(grep 'no key' text.out)"
+
+# plant DEFECT SQL: a fresh copy of the clean target with one defect
+plant() {
+	cp clean.db dst.db
+	sqlite3 dst.db "$1"
+}
+for mode in sampled full; do
+	f=""
+	[ $mode = full ] && f="--full"
+	plant "DELETE FROM persons WHERE id = 7"
+	check "$mode: a missing row" 'exit=5 persons m1 e0 d0 counts [missing:{"id": 7}]' "$(vj $f -p plan.yaml)"
+	plant "INSERT INTO persons(id, full_name) VALUES (99, 'intruder')"
+	check "$mode: an extra row" 'exit=5 persons m0 e1 d0 counts [extra:{"id": 99}]' "$(vj $f -p plan.yaml)"
+	plant "UPDATE persons SET double_score = 9.5 WHERE id = 3"
+	check "$mode: one changed value" 'exit=5 persons m0 e0 d1 [different:{"id": 3}/double_score="9">"9.5"]' "$(vj $f -p plan.yaml)"
+	plant "UPDATE persons SET full_name = CASE id WHEN 4 THEN 'person 5' ELSE 'person 4' END WHERE id IN (4, 5)"
+	check "$mode: two values swapped between two rows" \
+		'exit=5 persons m0 e0 d2 [different:{"id": 4}/full_name="person 4">"person 5",different:{"id": 5}/full_name="person 5">"person 4"]' \
+		"$(vj $f -p plan.yaml)"
+	plant "INSERT INTO log SELECT * FROM log WHERE rowid = 1"
+	check "$mode: a duplicated row" 'exit=5 log m0 e1 d0 [duplicate:{"msg": "m1", "n": 1}]' "$(vj $f -p plan.yaml)"
+	plant "UPDATE persons SET note = '' WHERE id = 6"
+	check "$mode: a NULL turned into ''" 'exit=5 persons m0 e0 d1 [different:{"id": 6}/note=null>""]' "$(vj $f -p plan.yaml)"
+done
+# A row outside the 21% sample of big: the sample does not hold it, the count gives it away.
+cp clean.db dst.db
+plant "DELETE FROM big WHERE k = 'key-1' OR k = 'key-2' OR k = 'key-3' OR k = 'key-4' OR k = 'key-5'"
+out=$(vj -p plan.yaml)
+case "$out" in
+"exit=5 big m"*" counts ["*) ok "sampled: rows deleted in and out of the sample are caught by the count" ;;
+*) fail "sampled: deleted rows of big not caught: $out" ;;
+esac
+check "full: every one of them is listed" \
+	'exit=5 big m5 e0 d0 counts [missing:{"k": "key-1"},missing:{"k": "key-2"},missing:{"k": "key-3"},missing:{"k": "key-4"},missing:{"k": "key-5"}]' \
+	"$(vj --full -p plan.yaml)"
+
+# Sampling is by key hash: the same rows every time, whatever the order on disk.
+cp clean.db dst.db
+a=$("$FERRY" verify --json -p plan.yaml | python3 -c 'import json,sys; print([t["compared"] for t in json.load(sys.stdin)["tables"]])')
+b=$("$FERRY" verify --json -p plan.yaml | python3 -c 'import json,sys; print([t["compared"] for t in json.load(sys.stdin)["tables"]])')
+check "the sample is the same on every run" "$a" "$b"
+
+# Coverage rules: rules naming a table first, then rules by row count, each in the order
+# written; the first match wins; the default where none matches.
+cat plan.yaml > cov.yaml
+cat >> cov.yaml <<'EOF2'
+verify:
+  - rows: { max: 1000 }
+    percent: 50
+  - table: persons
+    percent: 100
+  - rows: { min: 5000 }
+    percent: 1
+  - table: persons
+    percent: 2
+  - rows: { min: 0 }
+    percent: 33.25
+EOF2
+check "coverage: the table rule before the row rules, the first match wins, then the row rules in order" \
+	"persons 100 (rule at cov.yaml:15)|big 33.25 (rule at cov.yaml:21)|log 50 (rule at cov.yaml:13)" \
+	"$("$FERRY" verify --json -p cov.yaml | python3 -c 'import json,sys; print("|".join("%s %g %s" % (t["table"], t["percent"], t["coverage"].split("% ",1)[1]) for t in json.load(sys.stdin)["tables"]))')"
+cat plan.yaml > cov2.yaml
+cat >> cov2.yaml <<'EOF2'
+verify:
+  - rows: { min: 10, max: 30 }
+    percent: 7
+EOF2
+check "coverage: the defaults where no rule matches (100% up to 100 rows, 21% to 10,000)" \
+	"persons 100 default for up to 100 rows)|big 21 default for 101-10,000 rows)|log 7 rule at cov2.yaml:13)" \
+	"$("$FERRY" verify --json -p cov2.yaml | python3 -c 'import json,sys; print("|".join("%s %g %s" % (t["table"], t["percent"], t["coverage"].split("% (",1)[1]) for t in json.load(sys.stdin)["tables"]))')"
+
+# Bad rules are refused with file:line:col.
+printf 'verify:\n  - table: persons\n    percent: 101\n' >> bad1.yaml
+cat plan.yaml bad1.yaml > bad.yaml
+set +e
+"$FERRY" verify -p bad.yaml > /dev/null 2> bad.err
+code=$?
+set -e
+check "a percent above 100 is refused (exit 2)" "2" "$code"
+check "... naming file, line and column" "ferry: bad.yaml:14:14: \"percent\" in rule 1 of \"verify\" must be a number from 0 to 100 with at most two decimals, not \"101\"" "$(cat bad.err)"
+
+# Two ends without a plan: every table as it is.
+cp clean.db dst.db
+cp clean.db copy2.db
+check "two databases, no plan" "exit=0" "$(vj --full dst.db copy2.db)"
+sqlite3 copy2.db "UPDATE big SET v = -1 WHERE k = 'key-10'"
+check "two databases, no plan: a changed value" 'exit=5 big m0 e0 d1 [different:{"k": "key-10"}/v=100>-1]' "$(vj --full dst.db copy2.db)"
+
+# A label verifies without its source; import --verify puts the verdict in the summary.
+cp clean.db dst.db
+"$FERRY" export -q -p plan.yaml --label lab > /dev/null
+rm -f imp.db
+"$FERRY" import -q --verify=full --json lab imp.db > imp.json 2> imp.err || { cat imp.err; fail "import --verify failed"; }
+check "import --verify: the verdict is in the summary" "True full" \
+	"$(python3 -c 'import json; v=json.load(open("imp.json"))["verify"]; print(v["ok"], v["mode"])')"
+mv src.db src.away
+check "verify --label needs no source" "exit=0" "$(vj --full --label lab imp.db)"
+sqlite3 imp.db "UPDATE persons SET born = '1911-01-02 03:04:06' WHERE id = 11"
+check "verify --label finds a changed timestamp" \
+	'exit=5 persons m0 e0 d1 [different:{"id": 11}/born="1911-01-02 03:04:05">"1911-01-02 03:04:06"]' "$(vj --full --label lab imp.db)"
+mv src.away src.db
+
+# copy --verify: the verdict in ferry_history.
+rm -f dst.db
+"$FERRY" copy -q --verify -p plan.yaml > cv.out 2>&1 || { cat cv.out; fail "copy --verify failed"; }
+check "copy --verify: ferry_history records the verdict" "all rows arrived; verified (sampled): 475 rows compared, all match" \
+	"$(sqlite3 dst.db "SELECT verdict FROM ferry_history WHERE kind = 'data'")"
+
+# Errors: a missing target table, a dead source.
+rm -f empty.db
+sqlite3 empty.db "CREATE TABLE persons(id INTEGER PRIMARY KEY)"
+set +e
+"$FERRY" verify src.db empty.db > /dev/null 2> e1.err
+c1=$?
+set -e
+check "a target without the table: exit 2, named" "2|ferry: target table \"big\" does not exist in sqlite:empty.db (has the plan run?)" "$c1|$(cat e1.err)"
+finish
