@@ -133,6 +133,19 @@ void ferry__schema_fk_levels(const ferry_schema *s, int *level);
 /* Canonical type from an SQL declared type, by SQLite's affinity rules refined with the
  * common names (DATE, TIMESTAMP, BOOLEAN, UUID, JSON, NUMERIC(p,s), ...). */
 ferry_type ferry__type_from_decl(const char *decl);
+/* The declared types ferry gives SQLite columns it creates for another engine's floats and
+ * decimals, so that SQLite's affinity keeps their values exactly and the way back finds the
+ * type again (docs/ENGINES.md): FLOAT8_BLOB and FLOAT4_BLOB have BLOB affinity (-0.0 keeps
+ * its sign; NaN, which SQLite cannot bind, is stored as the text 'NaN'); NUMERIC_TEXT(p,s)
+ * has TEXT affinity (the decimal's own text, never a rounded REAL). */
+enum { FERRY_EXACT_NONE, FERRY_EXACT_FLOAT8, FERRY_EXACT_FLOAT4, FERRY_EXACT_NUMERIC };
+/* Which of those decl is (FERRY_EXACT_*; case aside); *mod (may be NULL) receives the
+ * type modifier of NUMERIC_TEXT ("(30,10)"), "" when none. */
+int ferry__exact_kind(const char *decl, const char **mod);
+/* The declared type for an SQLite column created from column c of another engine: one of
+ * the exact types for a float or numeric column (a numeric keeps its "(p,s)"), else c's
+ * own. The result is buf (cap bytes), a constant, or c's string. */
+const char *ferry__exact_decl(const ferry_column *c, char *buf, size_t cap);
 
 /* ---- the plan model (plan/plan.c, plan/plan_yaml.c) -------------------------------- */
 typedef struct ferry_plan_column {

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "ferry_int.h"
 
 struct ferry_schema {
@@ -306,12 +307,74 @@ static int has_word(const char *up, const char *w)
 	return strstr(up, w) != NULL;
 }
 
+/* Does decl (case aside) equal name, optionally followed by a type modifier "(p[,s])"?
+ * *mod (may be NULL) receives the modifier, or "" when there is none. */
+static int decl_is(const char *decl, const char *name, int with_mod, const char **mod)
+{
+	size_t n = strlen(name);
+	if (strncasecmp(decl, name, n) != 0)
+		return 0;
+	const char *p = decl + n;
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		if (mod)
+			*mod = "";
+		return 1;
+	}
+	if (!with_mod || *p != '(' || p[strlen(p) - 1] != ')' || strspn(p + 1, "0123456789, ") != strlen(p) - 2)
+		return 0;
+	if (mod)
+		*mod = p;
+	return 1;
+}
+
+int ferry__exact_kind(const char *decl, const char **mod)
+{
+	if (mod)
+		*mod = "";
+	if (!decl)
+		return FERRY_EXACT_NONE;
+	if (decl_is(decl, "FLOAT8_BLOB", 0, NULL))
+		return FERRY_EXACT_FLOAT8;
+	if (decl_is(decl, "FLOAT4_BLOB", 0, NULL))
+		return FERRY_EXACT_FLOAT4;
+	if (decl_is(decl, "NUMERIC_TEXT", 1, mod))
+		return FERRY_EXACT_NUMERIC;
+	return FERRY_EXACT_NONE;
+}
+
+const char *ferry__exact_decl(const ferry_column *c, char *buf, size_t cap)
+{
+	const char *d = c->decl_type ? c->decl_type : "", *mod = "";
+	if (c->type == FERRY_FLOAT)
+		return decl_is(d, "real", 0, NULL) || decl_is(d, "float4", 0, NULL) ? "FLOAT4_BLOB"
+		                                                                    : "FLOAT8_BLOB";
+	if (c->type != FERRY_NUMERIC)
+		return d;
+	if (!decl_is(d, "numeric", 1, &mod) && !decl_is(d, "decimal", 1, &mod))
+		mod = "";
+	if ((size_t)snprintf(buf, cap, "NUMERIC_TEXT%s", mod) >= cap)
+		return "NUMERIC_TEXT";
+	return buf;
+}
+
 ferry_type ferry__type_from_decl(const char *decl)
 {
 	char up[128];
 	size_t i = 0;
 	if (!decl)
 		decl = "";
+	/* ferry's own names for exact floats and decimals (ferry__exact_decl). */
+	switch (ferry__exact_kind(decl, NULL)) {
+	case FERRY_EXACT_FLOAT8:
+	case FERRY_EXACT_FLOAT4:
+		return FERRY_FLOAT;
+	case FERRY_EXACT_NUMERIC:
+		return FERRY_NUMERIC;
+	default:
+		break;
+	}
 	for (; decl[i] && i < sizeof(up) - 1; i++)
 		up[i] = (char)toupper((unsigned char)decl[i]);
 	up[i] = '\0';

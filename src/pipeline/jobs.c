@@ -62,6 +62,7 @@ static void job_free(job *j)
 	free(j->params);
 	free_strv(j->tcols, j->ntcols);
 	free(j->ttypes);
+	free(j->texact);
 	free(j->conflict);
 	free(j->map);
 	free_strv(j->keynames, j->nkeys);
@@ -266,12 +267,18 @@ static char *portable_default(const char *d, int *keep)
  * target schema: the source's definition through the entry's renames and rules. Across
  * engines (sc->eng is not the target's) the definition carries only what both understand:
  * the target picks its own row identity, defaults must be plain literals, and a date or
- * time column becomes text when the source's probe_type finds values that do not parse. */
+ * time column becomes text when the source's probe_type finds values that do not parse.
+ * A target with SQLite's affinity (affinity set) declares another database engine's floats
+ * and decimals with ferry's exact types, which keep -0.0, NaN and every digit. */
 static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
                                    const ferry_table *st, const ferry_plan_table *e,
-                                   const char *dst, int same_engine,
+                                   const char *dst, int same_engine, int affinity,
                                    const ferry_source_conn *sc, ferry_err *err)
 {
+	/* A label keeps the declared types of whatever it was read from, SQLite's included:
+	 * only a database engine's own definition is known not to be SQLite's. */
+	int exact = affinity && !same_engine && st->origin && strcmp(st->origin, "sqlite") != 0 &&
+	            strcmp(st->origin, "label") != 0;
 	ferry_schema *s = js->created;
 	/* Unchanged, between two databases of one engine: keep the engine's own DDL. */
 	int verbatim = st->sql && same_engine && strcmp(dst, st->name) == 0 && (!e || e->ncols == 0);
@@ -310,7 +317,10 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 					return NULL;
 			}
 		}
-		ferry_column *d = ferry_table_add_column(s, t, name, type == c->type ? c->decl_type : "TEXT", type);
+		char buf[64];
+		const char *decl = type != c->type ? "TEXT"
+		                   : exact ? ferry__exact_decl(c, buf, sizeof(buf)) : c->decl_type;
+		ferry_column *d = ferry_table_add_column(s, t, name, decl, type);
 		if (!d)
 			return NULL;
 		d->notnull = c->notnull;
@@ -422,9 +432,10 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 	if (!consumed)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	j->ttypes = calloc(tt->ncols + 1, sizeof(ferry_type));
+	j->texact = calloc(tt->ncols + 1, 1);
 	j->conflict = calloc(tt->ncols + 1, 1);
 	j->map = calloc(tt->ncols + 1, sizeof(size_t));
-	if (!j->ttypes || !j->conflict || !j->map) {
+	if (!j->ttypes || !j->texact || !j->conflict || !j->map) {
 		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -546,6 +557,7 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 			goto out;
 		}
 		j->ttypes[k] = tc->type;
+		j->texact[k] = (uint8_t)ferry__exact_kind(tc->decl_type, NULL);
 		j->map[k] = k;
 		j->conflict[k] = pc ? (uint8_t)pc->conflict : FERRY_CONFLICT_NONE;
 		if (pc && pc->conflict != FERRY_CONFLICT_NONE)
@@ -719,7 +731,9 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 		if (!tt) {
 			err->code = 0;
 			tt = define_created(js, p, j->src, st, j->entry, j->dst_table,
-			                    sources[j->src].eng == teng, &sources[j->src], err);
+			                    sources[j->src].eng == teng,
+			                    (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0,
+			                    &sources[j->src], err);
 			if (!tt)
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}

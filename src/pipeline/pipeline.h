@@ -25,6 +25,7 @@ typedef struct job {
 	size_t ntcols;
 	char **tcols;
 	ferry_type *ttypes;
+	uint8_t *texact;           /* FERRY_EXACT_* of each target column's declared type */
 	uint8_t *conflict;
 	size_t *map;
 	int merge;

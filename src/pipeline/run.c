@@ -414,6 +414,8 @@ static int check_conversions(writer_ctx *wc, ferry_batch *b)
 		const char *why = NULL;
 		for (size_t c = 0; c < j->ntcols && bad < 0; c++) {
 			ferry_type t = j->ttypes[c];
+			if (j->texact[c])
+				continue; /* no affinity conversion; the engine stores NaN as 'NaN' */
 			int numeric = t == FERRY_INT || t == FERRY_FLOAT || t == FERRY_NUMERIC;
 			if (numeric && ((v[c].type == FERRY_TEXT && text_number_changes(v[c].v.s, v[c].len, t)) ||
 			                (v[c].type == FERRY_NUMERIC && numeric_changes(v[c].v.s, v[c].len)))) {
@@ -429,9 +431,11 @@ static int check_conversions(writer_ctx *wc, ferry_batch *b)
 		}
 		if (bad >= 0) {
 			ferry_buf reason = FERRY_BUF_INIT;
-			ferry_buf_puts(&reason, v[bad].type == FERRY_FLOAT ? "float " : "text ");
+			ferry_buf_printf(&reason, "%s ", ferry_type_name(v[bad].type));
 			if (v[bad].type == FERRY_FLOAT && v[bad].v.f == 0.0)
 				ferry_buf_puts(&reason, "-0.0");
+			else if (v[bad].type == FERRY_FLOAT && isnan(v[bad].v.f))
+				ferry_buf_puts(&reason, "NaN");
 			else
 				ferry__value_text(&reason, &v[bad]);
 			ferry_buf_printf(&reason, " %s in %s column \"%s\" (convert it with an expr rule)", why,

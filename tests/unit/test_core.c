@@ -154,10 +154,39 @@ static void test_schema(void)
 		{"DATE", FERRY_DATE}, {"DATETIME", FERRY_TIMESTAMP}, {"timestamp with time zone", FERRY_TIMESTAMPTZ},
 		{"BOOLEAN", FERRY_BOOL}, {"UUID", FERRY_UUID}, {"jsonb", FERRY_JSON}, {"TIME", FERRY_TIME},
 		{"CHARINT", FERRY_INT}, /* SQLite's rule 1 comes first */
+		/* ferry's exact types, whatever their affinity says (BLOB, TEXT) */
+		{"FLOAT8_BLOB", FERRY_FLOAT}, {"float4_blob", FERRY_FLOAT}, {"NUMERIC_TEXT", FERRY_NUMERIC},
+		{"NUMERIC_TEXT(30,10)", FERRY_NUMERIC}, {"NUMERIC_TEXT (5)", FERRY_NUMERIC},
+		{"NUMERIC_TEXTS", FERRY_TEXT}, {"FLOAT8_BLOB(2)", FERRY_BLOB},
 	};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(types); i++)
 		if (!CHECK(ferry__type_from_decl(types[i].decl) == types[i].t))
 			printf("  decl %s\n", types[i].decl);
+
+	/* Another engine's floats and decimals get the exact types; the rest keep theirs. */
+	struct { const char *decl; ferry_type t; const char *want; int kind; } exact[] = {
+		{"double precision", FERRY_FLOAT, "FLOAT8_BLOB", FERRY_EXACT_FLOAT8},
+		{"real", FERRY_FLOAT, "FLOAT4_BLOB", FERRY_EXACT_FLOAT4},
+		{"float4", FERRY_FLOAT, "FLOAT4_BLOB", FERRY_EXACT_FLOAT4},
+		{"numeric", FERRY_NUMERIC, "NUMERIC_TEXT", FERRY_EXACT_NUMERIC},
+		{"numeric(30,10)", FERRY_NUMERIC, "NUMERIC_TEXT(30,10)", FERRY_EXACT_NUMERIC},
+		{"decimal(8)", FERRY_NUMERIC, "NUMERIC_TEXT(8)", FERRY_EXACT_NUMERIC},
+		{"DECIMAL", FERRY_NUMERIC, "NUMERIC_TEXT", FERRY_EXACT_NUMERIC},
+		{"bigint", FERRY_INT, "bigint", FERRY_EXACT_NONE},
+		{"text", FERRY_TEXT, "text", FERRY_EXACT_NONE},
+	};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(exact); i++) {
+		ferry_column col = {.decl_type = (char *)exact[i].decl, .type = exact[i].t};
+		char buf[64];
+		const char *got = ferry__exact_decl(&col, buf, sizeof(buf));
+		if (!CHECK(strcmp(got, exact[i].want) == 0 && ferry__exact_kind(got, NULL) == exact[i].kind))
+			printf("  decl %s -> %s\n", exact[i].decl, got);
+	}
+	const char *mod = NULL;
+	CHECK(ferry__exact_kind("numeric_text(30,10)", &mod) == FERRY_EXACT_NUMERIC &&
+	      strcmp(mod, "(30,10)") == 0);
+	CHECK(ferry__exact_kind("NUMERIC_TEXT(a)", &mod) == FERRY_EXACT_NONE && strcmp(mod, "") == 0);
+	CHECK(ferry__exact_kind(NULL, NULL) == FERRY_EXACT_NONE);
 }
 
 static void test_mask(void)

@@ -1,6 +1,7 @@
 /* test_sqlite_engine.c — unit tests of the SQLite engine through its engine table: connect
  * and its messages, introspection and DDL round trips, chunking, reading, writing with
  * rejects and merge rules, the run state, snapshots and durability. */
+#include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -890,6 +891,115 @@ static void test_values(void)
 	E->close(c);
 }
 
+/* ferry's exact types (FLOAT8_BLOB, FLOAT4_BLOB, NUMERIC_TEXT): -0.0 keeps its sign, NaN is
+ * stored as the text 'NaN' and read back as NaN, a float into NUMERIC_TEXT becomes its
+ * shortest exact text; a plain REAL column is left to SQLite (the pipeline refuses NaN). */
+static void test_exact_types(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("exact.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	OK(E->exec(c, "CREATE TABLE e(id INTEGER PRIMARY KEY, d FLOAT8_BLOB, f float4_blob, "
+	              "n NUMERIC_TEXT(30,10), r REAL)", &err));
+	ferry_schema *s = ferry__schema_new();
+	if (OK(E->introspect(c, s, &err))) {
+		ferry_table *t = ferry_schema_find(s, "e");
+		if (CHECK(t && t->ncols == 5)) {
+			CHECK_INT(t->cols[1].type, FERRY_FLOAT);
+			CHECK_INT(t->cols[2].type, FERRY_FLOAT);
+			CHECK_INT(t->cols[3].type, FERRY_NUMERIC);
+			CHECK_STR(t->cols[3].decl_type, "NUMERIC_TEXT(30,10)");
+		}
+	}
+	ferry__schema_free(s);
+	static const double d[] = {-0.0, NAN, INFINITY, 4.9406564584124654e-324, 0.1};
+	ferry_batch *b = ferry__batch_new(5, 8);
+	for (int i = 0; i < 5; i++) {
+		ferry_value *row = ferry_batch_add_row(b);
+		row[0] = v_int(i + 1);
+		for (int k = 1; k <= 3; k++) {
+			row[k].type = FERRY_FLOAT;
+			row[k].v.f = d[i];
+		}
+		row[4] = v_null();
+	}
+	ferry_value *row = ferry_batch_add_row(b);
+	row[0] = v_int(6);
+	row[1] = v_text("NaN");
+	row[2] = v_null();
+	row[3].type = FERRY_NUMERIC;
+	row[3].v.s = "-123456789012345678901234567890.5";
+	row[3].len = (uint32_t)strlen(row[3].v.s);
+	row[4].type = FERRY_FLOAT;
+	row[4].v.f = -0.0;
+	const char *cols[] = {"id", "d", "f", "n", "r"};
+	const size_t map[] = {0, 1, 2, 3, 4};
+	const ferry_type types[] = {FERRY_INT, FERRY_FLOAT, FERRY_FLOAT, FERRY_NUMERIC, FERRY_FLOAT};
+	ferry_write_spec ws = {.table = "e", .ncols = 5, .cols = cols, .types = types, .map = map};
+	ferry_writer *w = NULL;
+	rejects rj;
+	memset(&rj, 0, sizeof(rj));
+	OK(E->begin(c, &err));
+	if (OK(E->writer_open(&w, c, &ws, &err))) {
+		OK(E->writer_write(w, b, on_reject, &rj, &err));
+		E->writer_close(w);
+	}
+	OK(E->commit(c, &err));
+	CHECK_INT(rj.n, 0);
+	CHECK_STR(query_text(p, "SELECT group_concat(typeof(d) || ':' || typeof(f) || ':' || "
+	                        "quote(n), ' ') FROM e"),
+	          "real:real:'-0' text:text:'NaN' real:real:'Infinity' "
+	          "real:real:'5e-324' real:real:'0.1' "
+	          "text:null:'-123456789012345678901234567890.5'");
+	CHECK_STR(query_text(p, "SELECT d FROM e WHERE id = 2"), "NaN");
+	/* A REAL column is SQLite's: -0.0 becomes 0 (the pipeline refuses it before). */
+	CHECK_STR(query_text(p, "SELECT quote(r) FROM e WHERE id = 6"), "0.0");
+
+	/* Read back: 'NaN' of a float column is NaN again; an expression's text stays text. */
+	const char *exprs[] = {"\"d\"", "f", "n", "d || ''"};
+	ferry_read_spec rs = {.table = "e", .nexprs = 4, .exprs = exprs};
+	ferry_reader *r;
+	ferry_batch *rb = ferry__batch_new(4, 16);
+	int eof = 0;
+	if (OK(E->reader_open(&r, c, &rs, &err))) {
+		OK(E->reader_next(r, rb, &eof, &err));
+		if (CHECK_INT(ferry_batch_nrows(rb), 6)) {
+			const ferry_value *r0 = ferry_batch_crow(rb, 0), *r1 = ferry_batch_crow(rb, 1),
+			                  *r3 = ferry_batch_crow(rb, 3), *r5 = ferry_batch_crow(rb, 5);
+			CHECK(r0[0].type == FERRY_FLOAT && r0[0].v.f == 0.0 && signbit(r0[0].v.f));
+			CHECK(r0[1].type == FERRY_FLOAT && signbit(r0[1].v.f));
+			CHECK(r1[0].type == FERRY_FLOAT && isnan(r1[0].v.f));
+			CHECK(r1[1].type == FERRY_FLOAT && isnan(r1[1].v.f));
+			CHECK(r1[2].type == FERRY_TEXT && r1[2].len == 3);
+			CHECK(r1[3].type == FERRY_TEXT && r1[3].len == 3);
+			CHECK(r3[0].type == FERRY_FLOAT && r3[0].v.f == 4.9406564584124654e-324);
+			CHECK(r5[0].type == FERRY_FLOAT && isnan(r5[0].v.f));
+			CHECK(r5[2].type == FERRY_TEXT && r5[2].len == 33);
+		}
+		E->reader_close(r);
+	}
+	ferry__batch_free(rb);
+
+	/* SQLite cannot merge decimals kept as text exactly (nor add a 'NaN'): refused. */
+	const uint8_t conflict[] = {FERRY_CONFLICT_KEY, FERRY_CONFLICT_MAX, FERRY_CONFLICT_LAST,
+	                            FERRY_CONFLICT_MAX, FERRY_CONFLICT_SUM};
+	ws.merge = 1;
+	ws.conflict = conflict;
+	CHECK_INT(E->writer_open(&w, c, &ws, &err), FERRY_EUSAGE);
+	CHECK_STR(err.msg, "cannot merge column \"n\" of table \"e\" with rule max: SQLite cannot "
+	                   "compute it exactly on a column of ferry's exact NUMERIC_TEXT type "
+	                   "(declare the column in a target_schema)");
+	const uint8_t conflict2[] = {FERRY_CONFLICT_KEY, FERRY_CONFLICT_MAX, FERRY_CONFLICT_LAST,
+	                             FERRY_CONFLICT_LAST, FERRY_CONFLICT_SUM};
+	ws.conflict = conflict2;
+	if (OK(E->writer_open(&w, c, &ws, &err)))
+		E->writer_close(w);
+	ferry__batch_free(b);
+	E->close(c);
+}
+
 static int in_list(size_t v, const size_t *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -1377,6 +1487,7 @@ int main(void)
 	test_chunks();
 	test_reader();
 	test_values();
+	test_exact_types();
 	test_rejects();
 	test_merge();
 	test_state();

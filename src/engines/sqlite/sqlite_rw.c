@@ -1,6 +1,7 @@
 /* sqlite_rw.c — the SQLite engine's data path: splitting a table into key-range chunks,
  * reading a chunk into batches, and writing batches with multi-row INSERTs that fall back
  * to one row at a time to reject exactly the rows the table refuses. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -369,8 +370,26 @@ typedef struct sq_reader {
 	sq_conn *c;
 	sqlite3_stmt *st;
 	int done;
+	uint8_t *nan;      /* per result column: a FLOAT8_BLOB/FLOAT4_BLOB column, whose text
+	                      'NaN' is the NaN ferry stored there; NULL when there is none */
 	char table[256];   /* for messages */
 } sq_reader;
+
+/* Which result columns are ferry's exact float columns (by their declared type; an
+ * expression has none). */
+static int find_nan_columns(sq_reader *r)
+{
+	int n = sqlite3_column_count(r->st);
+	for (int i = 0; i < n; i++) {
+		int kind = ferry__exact_kind(sqlite3_column_decltype(r->st, i), NULL);
+		if (kind != FERRY_EXACT_FLOAT8 && kind != FERRY_EXACT_FLOAT4)
+			continue;
+		if (!r->nan && !(r->nan = calloc((size_t)n, 1)))
+			return FERRY_ENOMEM;
+		r->nan[i] = 1;
+	}
+	return 0;
+}
 
 int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read_spec *spec,
                               ferry_err *err)
@@ -441,6 +460,10 @@ int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_
 		free(r);
 		return rc;
 	}
+	if (find_nan_columns(r) != 0) {
+		ferry_sqlite__reader_close((ferry_reader *)(void *)r);
+		return OOM(err);
+	}
 	int nplain = sqlite3_bind_parameter_count(r->st) - nmine;
 	if (nplain != (int)spec->nparams) {
 		ferry_sqlite__reader_close((ferry_reader *)(void *)r);
@@ -507,6 +530,13 @@ int ferry_sqlite__reader_next(ferry_reader *reader, ferry_batch *b, int *eof, fe
 		for (int i = 0; i < ncols; i++) {
 			ferry_value *v = &row[i];
 			ferry_sqlite__column(r->st, i, v);
+			if (r->nan && r->nan[i] && v->type == FERRY_TEXT && v->len == 3 &&
+			    memcmp(v->v.s, "NaN", 3) == 0) {
+				v->type = FERRY_FLOAT;
+				v->v.f = NAN;
+				v->len = 0;
+				continue;
+			}
 			if ((v->type == FERRY_TEXT || v->type == FERRY_BLOB) && v->len) {
 				void *p = ferry_batch_copy(b, v->v.s, v->len);
 				if (!p)
@@ -524,6 +554,7 @@ void ferry_sqlite__reader_close(ferry_reader *reader)
 	if (!r)
 		return;
 	sqlite3_finalize(r->st);
+	free(r->nan);
 	free(r);
 }
 
@@ -534,6 +565,7 @@ typedef struct sq_writer {
 	char *table;
 	size_t ncols;
 	size_t *map;
+	uint8_t *exact;            /* FERRY_EXACT_* of each column's declared type */
 	int merge;
 	int has_error_rule;
 	char *conflict_msg;        /* the reject reason of an error-rule conflict */
@@ -572,6 +604,53 @@ static void values_rows(ferry_buf *b, size_t ncols, int rows)
 	}
 }
 
+/* The FERRY_EXACT_* kind of each written column, from the declared types of the table. */
+static int column_kinds(sq_conn *c, const ferry_write_spec *spec, uint8_t *out, ferry_err *err)
+{
+	char what[300];
+	snprintf(what, sizeof(what), "write to table \"%s\"", spec->table);
+	sqlite3_stmt *st;
+	int rc = ferry_sqlite__prepare(c, &st, "SELECT name, type FROM pragma_table_xinfo(?1, 'main')",
+	                               0, err, what);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, spec->table, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		int kind = ferry__exact_kind((const char *)sqlite3_column_text(st, 1), NULL);
+		for (size_t i = 0; name && kind && i < spec->ncols; i++)
+			if (sqlite3_stricmp(name, spec->cols[i]) == 0)
+				out[i] = (uint8_t)kind;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return ferry_sqlite__fail(c, rc, err, "could not write to table \"%s\" in \"%s\"",
+		                          spec->table, c->path);
+	return 0;
+}
+
+/* A merge rule SQLite cannot compute exactly on an exact column: min, max and sum of
+ * decimals kept as text (it compares them as text and adds them as rounded reals), sum of
+ * a float column that may hold the text 'NaN' (it adds it as 0). */
+static int merge_exact_check(const ferry_write_spec *spec, const uint8_t *exact,
+                             ferry_err *err)
+{
+	for (size_t i = 0; i < spec->ncols; i++) {
+		int rule = spec->conflict[i];
+		const char *name = rule == FERRY_CONFLICT_MIN ? "min" : rule == FERRY_CONFLICT_MAX ? "max"
+		                   : rule == FERRY_CONFLICT_SUM ? "sum" : NULL;
+		if (!name || !exact[i] || (exact[i] != FERRY_EXACT_NUMERIC && rule != FERRY_CONFLICT_SUM))
+			continue;
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot merge column \"%s\" of table \"%s\" with rule %s: SQLite "
+		                     "cannot compute it exactly on a column of ferry's exact %s type "
+		                     "(declare the column in a target_schema)",
+		                     spec->cols[i], spec->table, name,
+		                     exact[i] == FERRY_EXACT_NUMERIC ? "NUMERIC_TEXT" : "float");
+	}
+	return 0;
+}
+
 /* The upsert clause of a merge: ON CONFLICT(keys) DO UPDATE SET per the column rules. */
 static int merge_clause(ferry_buf *b, const ferry_write_spec *spec, sq_writer *w,
                         ferry_err *err)
@@ -602,12 +681,20 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 	w->merge = spec->merge;
 	w->table = ferry__strdup(spec->table);
 	w->map = ferry__calloc(spec->ncols, sizeof(size_t));
-	if (!w->table || !w->map) {
+	w->exact = ferry__calloc(spec->ncols, 1);
+	if (!w->table || !w->map || !w->exact) {
 		ferry_sqlite__writer_close((ferry_writer *)(void *)w);
 		return OOM(err);
 	}
 	if (spec->ncols)
 		memcpy(w->map, spec->map, spec->ncols * sizeof(size_t));
+	int krc = column_kinds(c, spec, w->exact, err);
+	if (krc == 0 && spec->merge)
+		krc = merge_exact_check(spec, w->exact, err);
+	if (krc) {
+		ferry_sqlite__writer_close((ferry_writer *)(void *)w);
+		return krc;
+	}
 
 	int maxvars = sqlite3_limit(c->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
 	int per = spec->ncols ? maxvars / (int)spec->ncols : 1;
@@ -641,6 +728,28 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 	return 0;
 }
 
+/* A float into one of ferry's exact columns: NaN, which SQLite would bind as NULL, as the
+ * text 'NaN'; into NUMERIC_TEXT, whose TEXT affinity would render it with 15 digits, as
+ * the shortest text that reads back as the same double. */
+static int bind_exact_float(sqlite3_stmt *st, int i, double d, int kind)
+{
+	if (isnan(d))
+		return sqlite3_bind_text(st, i, "NaN", 3, SQLITE_STATIC);
+	if (kind != FERRY_EXACT_NUMERIC)
+		return sqlite3_bind_double(st, i, d);
+	char t[40];
+	if (isinf(d)) {
+		snprintf(t, sizeof(t), "%s", d > 0 ? "Infinity" : "-Infinity");
+	} else {
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(t, sizeof(t), "%.*g", prec, d);
+			if (strtod(t, NULL) == d)
+				break;
+		}
+	}
+	return sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+}
+
 /* Bind nrows rows of b from row `from` to st; returns an SQLite code. */
 static int bind_rows(sq_writer *w, sqlite3_stmt *st, const ferry_batch *b, size_t from,
                      int nrows)
@@ -649,7 +758,10 @@ static int bind_rows(sq_writer *w, sqlite3_stmt *st, const ferry_batch *b, size_
 	for (int r = 0; r < nrows; r++) {
 		const ferry_value *row = ferry_batch_crow(b, from + (size_t)r);
 		for (size_t i = 0; i < w->ncols; i++) {
-			int rc = ferry_sqlite__bind(st, p++, &row[w->map[i]], 0);
+			const ferry_value *v = &row[w->map[i]];
+			int rc = w->exact[i] && v->type == FERRY_FLOAT
+			             ? bind_exact_float(st, p++, v->v.f, w->exact[i])
+			             : ferry_sqlite__bind(st, p++, v, 0);
 			if (rc != SQLITE_OK)
 				return rc;
 		}
@@ -741,6 +853,7 @@ void ferry_sqlite__writer_close(ferry_writer *writer)
 	sqlite3_finalize(w->one);
 	free(w->conflict_msg);
 	free(w->map);
+	free(w->exact);
 	free(w->table);
 	free(w);
 }
