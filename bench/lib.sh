@@ -67,6 +67,31 @@ bench_env() {
         "$(sqlite3 --version | cut -d' ' -f1)" "${ver:-unknown}" "${rev:-none}"
 }
 
+# ---- the SQLite source of the copy and verify benchmarks ----
+
+bench_sqlite_table_sql='CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, s TEXT, x REAL);'
+
+# bench_sqlite_gen FILE N: the source table t with N rows. id: bigint key; a: bigint
+# (negative too); s: text of ~11 characters; x: double, NULL in every 97th row.
+bench_sqlite_gen() {
+    sqlite3 -bail "$1" >/dev/null <<SQL
+PRAGMA journal_mode = OFF;
+PRAGMA synchronous = OFF;
+$bench_sqlite_table_sql
+WITH RECURSIVE seq(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM seq WHERE id < $2)
+INSERT INTO t (id, a, s, x)
+SELECT id,
+       (id * 2654435761 % 4294967291) * 1000003 - 2000000000000000,
+       'k' || (id * 2654435761 % 4294967291),
+       CASE WHEN id % 97 = 0 THEN NULL ELSE (id * 7919 % 1000003) / 7.0 END
+FROM seq;
+SQL
+}
+
+# bench_median N...: the median; bench_maxof N...: the largest.
+bench_median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+bench_maxof() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+
 # ---- PostgreSQL (bench/copy-postgres, bench/label/postgres.sh) ----
 # Not tests/pg/pg.sh: that server runs with fsync=off and its own pg_hba, and owns the EXIT trap.
 

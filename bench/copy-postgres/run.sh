@@ -71,8 +71,8 @@ SQL
 printf 'LOAD DATABASE\n  FROM sqlite://%s\n  INTO %s/PGLOADER_DB\n  CAST type real to "double precision" drop typemod using float-to-string;\n' \
     "$work/src.db" "$pgbase" > "$work/pgloader.load"
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-maxof() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+median() { bench_median "$@"; }
+maxof() { bench_maxof "$@"; }
 declare -A secs=() rss=()
 add() { secs[$1]="${secs[$1]:-} ${2% *}"; rss[$1]="${rss[$1]:-} ${2#* }"; }
 # timed NAME CMD...: runs CMD after a sync; prints "SECONDS RSS_KB" (the caller records it)

@@ -48,24 +48,8 @@ base=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 work=$(mktemp -d "$base/ferry-bench-copy-sqlite.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-table_sql='CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, s TEXT, x REAL);'
-
-# gen FILE N: the source table t with N rows. id: bigint key; a: bigint (negative too);
-# s: text of ~11 characters; x: double, NULL in every 97th row.
-gen() {
-    sqlite3 -bail "$1" >/dev/null <<SQL
-PRAGMA journal_mode = OFF;
-PRAGMA synchronous = OFF;
-$table_sql
-WITH RECURSIVE seq(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM seq WHERE id < $2)
-INSERT INTO t (id, a, s, x)
-SELECT id,
-       (id * 2654435761 % 4294967291) * 1000003 - 2000000000000000,
-       'k' || (id * 2654435761 % 4294967291),
-       CASE WHEN id % 97 = 0 THEN NULL ELSE (id * 7919 % 1000003) / 7.0 END
-FROM seq;
-SQL
-}
+table_sql=$bench_sqlite_table_sql
+gen() { bench_sqlite_gen "$@"; }
 
 # same A B: table t of database A and of database B hold the same rows, with the same storage
 # classes (EXCEPT both ways); prints what differs otherwise.
@@ -122,8 +106,8 @@ gen "$work/src.db" "$rows"
 # not pay for the writes of the one before. The three tools take turns, $reps rounds, and
 # each reports its median time (this machine's disk is noisy) and its highest peak RSS.
 reps=${BENCH_REPS:-3}
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-maxof() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+median() { bench_median "$@"; }
+maxof() { bench_maxof "$@"; }
 declare -a s_limit=() s_rowwise=() s_ferry=() m_limit=() m_rowwise=() m_ferry=()
 for ((round = 1; round <= reps; round++)); do
     rm -f "$work"/limit.db* "$work"/rowwise.db* "$work"/ferry.db*

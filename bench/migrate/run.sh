@@ -43,7 +43,7 @@ ms() {
 	e=$EPOCHREALTIME
 	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", (e - s) * 1000 }'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { bench_median "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 # The ferry_history table as ferry creates it on SQLite (checked against ferry's below).

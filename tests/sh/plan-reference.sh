@@ -8,6 +8,9 @@
 #   # expect-error: TEXT      the one-line error message on stderr contains TEXT
 #   # expect-arrived: BOOL    the JSON summary's all_rows_arrived (default: true for exit 0,
 #                             false for exit 3)
+#   # expect-verify: exit N   after a run that finished (exit 0 or 3), `ferry verify --full`
+#                             ends with N (default 0 after exit 0: the target holds what the
+#                             plan says; 5 after exit 3: the rejected rows are missing)
 # A run that prints a summary must also count consistently: per table,
 # written + rejected = read - skipped. A run refused with exit 2 must leave no new file.
 source "$(dirname "$0")/lib.sh"
@@ -82,12 +85,13 @@ for plan in "$T"/yaml/*.yaml; do
 	ran=$((ran + 1))
 
 	# The expectations: leading comment lines.
-	want_code=0 want_err="" want_arrived="" bad=""
+	want_code=0 want_err="" want_arrived="" want_verify="" bad=""
 	while IFS= read -r l; do
 		case "$l" in
 		"# expect: exit "*) want_code="${l#\# expect: exit }" ;;
 		"# expect-error: "*) want_err="${l#\# expect-error: }" ;;
 		"# expect-arrived: "*) want_arrived="${l#\# expect-arrived: }" ;;
+		"# expect-verify: exit "*) want_verify="${l#\# expect-verify: exit }" ;;
 		"# expect"*) bad="unknown expectation: $l" ;;
 		"#"*) ;;
 		*) break ;;
@@ -144,6 +148,18 @@ if not s["tables"]:
     print("the summary lists no table")
 PY
 )
+		# The target holds what the plan says: verify agrees (every row compared).
+		[ -n "$want_verify" ] || { [ "$code" = 0 ] && want_verify=0 || want_verify=5; }
+		if [ -z "$why" ]; then
+			set +e
+			(cd "$T" && "$FERRY" verify --quiet --full -p "$d/plan.yaml" > "$d.verify" 2>&1)
+			vcode=$?
+			set -e
+			if [ "$vcode" != "$want_verify" ]; then
+				why="ferry verify --full exited $vcode, expected $want_verify"
+				cat "$d.verify" >> "$d.err"
+			fi
+		fi
 	fi
 	if [ -z "$why" ]; then
 		ok "$name: exit $code"
