@@ -247,6 +247,7 @@ typedef struct scan {
 	const ferry_engine *teng;
 	ferry_conn *tconn;
 	ferry_ctx *ctx;
+	const ferry_verify_options *o; /* progress, from the calling thread's scan (side 0) */
 	const uint8_t *select;     /* bucket bitmap of a collecting pass; NULL: digest pass */
 	digest *dig;               /* NBUCKETS, digest pass */
 	uint64_t pend_kh[BATCH], pend_rh[BATCH]; /* a batch's digest updates, applied together */
@@ -365,6 +366,12 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 		if (rc == 0)
 			rc = scan_batch(s, j, jm, b, &kb, &rb);
 		flush_digests(s);
+		if (s->side == 0 && s->o && s->o->progress && !s->select) {
+			ferry_progress ev = {.kind = FERRY_PROGRESS_ROWS, .stage = "verify", .table = s->vt->name,
+			                     .source = s->vt->sources, .rows_done = s->total,
+			                     .rows_total = s->vt->target_rows > 0 ? s->vt->target_rows : -1};
+			s->o->progress(s->o->progress_ud, &ev);
+		}
 	}
 	if (rd)
 		eng->reader_close(rd);
@@ -441,8 +448,8 @@ static void *scan_main(void *arg)
 
 /* Read both sides at once: a digest pass (select NULL) or a collecting pass. */
 static int scan_both(scan sc[2], vtable *vt, ferry_source_conn *sources, const ferry_engine *teng,
-                     ferry_conn *tconn, ferry_ctx *ctx, const uint8_t *select, size_t expect,
-                     ferry_err *err)
+                     ferry_conn *tconn, ferry_ctx *ctx, const ferry_verify_options *o,
+                     const uint8_t *select, size_t expect, ferry_err *err)
 {
 	memset(sc, 0, 2 * sizeof(scan));
 	for (int i = 0; i < 2; i++) {
@@ -452,6 +459,7 @@ static int scan_both(scan sc[2], vtable *vt, ferry_source_conn *sources, const f
 		sc[i].teng = teng;
 		sc[i].tconn = tconn;
 		sc[i].ctx = ctx;
+		sc[i].o = o;
 		sc[i].select = select;
 		if (!select && !(sc[i].dig = calloc(NBUCKETS, sizeof(digest))))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
@@ -623,13 +631,14 @@ static int compare_maps(vtable *vt, rowmap *em, rowmap *am, size_t max_listed)
 /* ---- one table ----------------------------------------------------------------------------- */
 
 static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engine *teng,
-                        ferry_conn *tconn, ferry_ctx *ctx, size_t max_listed, ferry_err *err)
+                        ferry_conn *tconn, ferry_ctx *ctx, const ferry_verify_options *o,
+                        size_t max_listed, ferry_err *err)
 {
 	double t0 = ferry__now();
 	scan sc[2];
 	uint8_t *select = NULL;
 	uint64_t *weight = NULL;
-	int rc = scan_both(sc, vt, sources, teng, tconn, ctx, NULL, 0, err);
+	int rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, NULL, 0, err);
 	if (rc)
 		goto out;
 	/* A merge's expected rows are its distinct keys, known only once they are gathered. */
@@ -677,7 +686,7 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		if (!picked)
 			break;
 		nsel -= picked;
-		rc = scan_both(sc, vt, sources, teng, tconn, ctx, select, (size_t)rows, err);
+		rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, select, (size_t)rows, err);
 		if (rc == 0 && compare_maps(vt, &sc[0].map, &sc[1].map, max_listed) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		scan_free(sc);
@@ -939,9 +948,13 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	}
 	for (size_t t = 0; rc == 0 && t < rep->ntables; t++) {
 		vtable *vt = &rep->tables[t];
-		rc = setup_table(vt, ferry_schema_find(tschema, vt->name), teng, err);
+		const ferry_table *tt = ferry_schema_find(tschema, vt->name);
+		rc = setup_table(vt, tt, teng, err);
+		/* The coverage rules need the exact count; --full needs only an estimate for progress. */
 		if (rc == 0 && !o->full)
 			rc = teng->table_rows(tconn, vt->name, &vt->target_rows, err);
+		else if (rc == 0)
+			vt->target_rows = tt->est_rows;
 		if (rc == 0 && coverage(vt, plan, o->full) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc)
@@ -951,7 +964,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 			                     .source = vt->sources, .rows_total = vt->target_rows ? vt->target_rows : -1};
 			o->progress(o->progress_ud, &ev);
 		}
-		rc = verify_table(vt, sources, teng, tconn, ctx, max_listed, err);
+		rc = verify_table(vt, sources, teng, tconn, ctx, o, max_listed, err);
 		if (rc)
 			break;
 		if (o->progress) {
