@@ -75,6 +75,8 @@ int ferry_export(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	const char *dir = label_dir_of(plan, label_dir);
 	if (!dir)
 		return fail(ctx, FERRY_EUSAGE, "export needs a label directory: the plan's \"label:\" or --label DIR");
+	if (opts && opts->verify)
+		return fail(ctx, FERRY_EUSAGE, "export does not verify: verify the import of its label (import --verify)");
 	/* The same plan, with the label as its target; a target schema belongs to the import. */
 	ferry_plan p = *plan;
 	p.target = ferry__sprintf("label:%s", dir);

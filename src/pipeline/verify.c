@@ -665,7 +665,7 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		weight[b] = e->n > a->n ? e->n : a->n;
 		nsel++;
 	}
-	if (exact && !vt->keyless && vt->exp_total != vt->act_total)
+	if (exact && vt->exp_total != vt->act_total)
 		vt->count_differs = 1;
 	scan_free(sc);
 	/* Rounds: consecutive selected buckets up to ROUND_ROWS rows (one bucket at least). */

@@ -99,7 +99,7 @@ for mode in sampled full; do
 		'exit=5 persons m0 e0 d2 [different:{"id": 4}/full_name="person 4">"person 5",different:{"id": 5}/full_name="person 5">"person 4"]' \
 		"$(vj $f -p plan.yaml)"
 	plant "INSERT INTO log SELECT * FROM log WHERE msg = 'm1' AND n = 1 LIMIT 1"
-	check "postgres, $mode: a duplicated row" 'exit=5 log m0 e1 d0 [duplicate:{"msg": "m1", "n": 1}]' "$(vj $f -p plan.yaml)"
+	check "postgres, $mode: a duplicated row" 'exit=5 log m0 e1 d0 counts [duplicate:{"msg": "m1", "n": 1}]' "$(vj $f -p plan.yaml)"
 	plant "UPDATE persons SET note = '' WHERE id = 6"
 	check "postgres, $mode: a NULL turned into ''" 'exit=5 persons m0 e0 d1 [different:{"id": 6}/note=null>""]' "$(vj $f -p plan.yaml)"
 done
