@@ -4,8 +4,10 @@
 # The ferry demo: a v1 content store (three SQLite databases) upgraded to schema v2 with one
 # plan. Generates examples/shop/out/v1 afresh, runs `ferry copy -p examples/shop/plan.yaml`,
 # shows what arrived, and checks it with check.sh. Builds nothing: ferry is taken from $FERRY,
-# default build/ferry. Exit code: ferry's (0 all rows arrived, 3 rows rejected, ...), or 1 when
-# ferry said 0 but check.sh found a difference.
+# default build/ferry. Then proves it twice: `ferry verify --full` (every row of v2 against v1
+# through the plan) and the independent SQL of check.sh. Exit code: ferry copy's (0 all rows
+# arrived, 3 rows rejected, ...), else ferry verify's (5: a difference), or 1 when both said 0
+# but check.sh found a difference.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,6 +102,15 @@ SELECT i.id AS item,
 FROM pick JOIN main.items i ON i.id = pick.id
 LEFT JOIN main.item_pricing ip ON ip.item_id = i.id
 ORDER BY i.id;"
+
+# ferry's own proof: every row of v2 against v1 through the plan (docs/VERIFY.md).
+echo
+echo "== ferry verify --full -p $(rel "$here/plan.yaml")"
+vrc=0
+"$FERRY" verify --full -p "$here/plan.yaml" || vrc=$?
+if [[ $vrc -ne 0 && $rc -eq 0 ]]; then
+    rc=$vrc
+fi
 
 echo
 if "$here/check.sh" "$v1" "$v2"; then

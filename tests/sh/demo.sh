@@ -14,8 +14,15 @@ set -e
 check "demo exits 0" "0" "$code"
 check "demo's independent check passes" "1" "$(grep -c '^shop check: OK' "$T/demo.out")"
 check "demo prints the summary" "1" "$(grep -c '^total ' "$T/demo.out")"
+check "demo's ferry verify --full passes" "1" "$(grep -c '^verify: OK, 4 tables, .* rows compared (full)$' "$T/demo.out")"
 
 "$FERRY" copy --quiet -p "$T/shop/plan-later.yaml" --append > /dev/null
+set +e
+"$FERRY" verify --full --json -p "$T/shop/plan.yaml" > "$T/v-later.json" 2>/dev/null
+vcode=$?
+set -e
+check "after the later events, the first plan's verify sees them as extra (exit 5)" "5 500000" \
+	"$vcode $(python3 -c 'import json,sys; print(sum(t["extra"] for t in json.load(open(sys.argv[1]))["tables"]))' "$T/v-later.json")"
 check "later events arrive with --append" "OK" "$(bash "$T/shop/check.sh" --events-from 1 "$T/shop/out/v1" "$T/shop/out/v2/shop.db" | grep -o 'shop check: OK' | cut -d' ' -f3)"
 
 before=$(sqlite3 "$T/shop/out/v2/shop.db" "SELECT count(*) FROM items")
