@@ -68,6 +68,12 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 
+/* Create the handle and the plan: loaded from plan_path, else (when src is not NULL) every
+ * table of src as it is into dst, else none. Returns -1 to go on, or the exit code after
+ * printing the error (*ctx is then freed). */
+int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
+             const char *dst);
+
 /* Exit code for a library error code. */
 int cli_exit_for(int rc);
 /* Print "ferry: message" to stderr. */

@@ -92,23 +92,13 @@ int cmd_verify(int argc, char **argv)
 		return FERRY_EXIT_USAGE;
 	}
 	ferry_ctx *ctx;
-	if (ferry_ctx_new(&ctx) != 0) {
-		cli_error("%s", ferry_error_last());
-		return FERRY_EXIT_FAILURE;
-	}
-	ferry_plan *plan = NULL;
-	int rc = 0;
-	if (plan_path)
-		rc = ferry_plan_load(&plan, ctx, plan_path);
-	else if (!o.label_dir)
-		rc = ferry_plan_simple(&plan, ctx, argv[optind], argv[optind + 1]);
-	else
+	ferry_plan *plan;
+	int rc = cli_open(&ctx, &plan, plan_path, !plan_path && !o.label_dir ? argv[optind] : NULL,
+	                  plan_path ? NULL : argv[optind + 1]);
+	if (rc >= 0)
+		return rc;
+	if (!plan_path && o.label_dir)
 		o.target_url = argv[optind];
-	if (rc != 0) {
-		cli_error("%s", ferry_errmsg(ctx));
-		ferry_ctx_free(ctx);
-		return FERRY_EXIT_USAGE;
-	}
 	cli_progress *pr = cli_progress_new(stderr, quiet || json);
 	o.progress = cli_progress_event;
 	o.progress_ud = pr;

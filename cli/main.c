@@ -67,6 +67,27 @@ int cli_exit_for(int rc)
 	}
 }
 
+int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
+             const char *dst)
+{
+	*plan = NULL;
+	if (ferry_ctx_new(ctx) != 0) {
+		cli_error("%s", ferry_error_last());
+		return FERRY_EXIT_FAILURE;
+	}
+	int rc = 0;
+	if (plan_path)
+		rc = ferry_plan_load(plan, *ctx, plan_path);
+	else if (src)
+		rc = ferry_plan_simple(plan, *ctx, src, dst);
+	if (rc == 0)
+		return -1;
+	cli_error("%s", ferry_errmsg(*ctx));
+	ferry_ctx_free(*ctx);
+	*ctx = NULL;
+	return FERRY_EXIT_USAGE;
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;

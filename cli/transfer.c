@@ -122,21 +122,11 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 	}
 
 	ferry_ctx *ctx;
-	if (ferry_ctx_new(&ctx) != 0) {
-		cli_error("%s", ferry_error_last());
-		return FERRY_EXIT_FAILURE;
-	}
-	ferry_plan *plan = NULL;
-	int rc = 0;
-	if (plan_path)
-		rc = ferry_plan_load(&plan, ctx, plan_path);
-	else if (mode != CLI_IMPORT)
-		rc = ferry_plan_simple(&plan, ctx, argv[optind], argv[optind + 1]);
-	if (rc != 0) {
-		cli_error("%s", ferry_errmsg(ctx));
-		ferry_ctx_free(ctx);
-		return FERRY_EXIT_USAGE;
-	}
+	ferry_plan *plan;
+	int rc = cli_open(&ctx, &plan, plan_path, !plan_path && mode != CLI_IMPORT ? argv[optind] : NULL,
+	                  plan_path ? NULL : argv[optind + 1]);
+	if (rc >= 0)
+		return rc;
 	if (!plan_path && mode == CLI_EXPORT)
 		label = argv[optind + 1];
 	if (!plan_path && mode == CLI_IMPORT)

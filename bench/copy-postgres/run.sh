@@ -56,18 +56,7 @@ bench_say "$(bench_env "$ferry") postgres=$(bench_pgq postgres 'SHOW server_vers
 bench_say "# source: t(id bigint key, a bigint, s text ~11 chars, x double, NULL every 97th) rows=$rows; client peak RSS (the server's is not counted)"
 
 echo "generating $rows rows ..." >&2
-sqlite3 -bail "$work/src.db" >/dev/null <<SQL
-PRAGMA journal_mode = OFF;
-PRAGMA synchronous = OFF;
-CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, s TEXT, x REAL);
-WITH RECURSIVE seq(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM seq WHERE id < $rows)
-INSERT INTO t (id, a, s, x)
-SELECT id,
-       (id * 2654435761 % 4294967291) * 1000003 - 2000000000000000,
-       'k' || (id * 2654435761 % 4294967291),
-       CASE WHEN id % 97 = 0 THEN NULL ELSE (id * 7919 % 1000003) / 7.0 END
-FROM seq;
-SQL
+bench_sqlite_gen "$work/src.db" "$rows"
 printf 'LOAD DATABASE\n  FROM sqlite://%s\n  INTO %s/PGLOADER_DB\n  CAST type real to "double precision" drop typemod using float-to-string;\n' \
     "$work/src.db" "$pgbase" > "$work/pgloader.load"
 

@@ -631,6 +631,21 @@ static int k_others(pstate *P, void *obj, const ynode *key, const ynode *val, co
 	return 0;
 }
 
+/* The start of a key holding a list of mappings (stages, tables, verify): a null or empty
+ * value is no list (*out NULL); anything else must be a sequence, whose array of elements
+ * of size elem is allocated zeroed. */
+static int list_start(pstate *P, const ynode *val, const char *what, size_t elem, void **out)
+{
+	*out = NULL;
+	if (is_null(val))
+		return 0;
+	int rc = expect_kind(P, val, N_SEQ, what);
+	if (rc || val->n == 0)
+		return rc;
+	*out = ferry__calloc(val->n, elem);
+	return *out ? 0 : nomem(P);
+}
+
 /* ---- stages ------------------------------------------------------------------------- */
 
 static int k_after(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
@@ -683,17 +698,14 @@ static int k_stages(pstate *P, void *obj, const ynode *key, const ynode *val, co
 	(void)obj;
 	(void)key;
 	(void)w;
-	if (is_null(val))
-		return 0;
-	int rc = expect_kind(P, val, N_SEQ, "\"stages\"");
+	void *arr;
+	int rc = list_start(P, val, "\"stages\"", sizeof(*p->stages), &arr);
 	if (rc)
 		return rc;
-	P->stages_val = val;
-	if (val->n == 0)
+	if (!is_null(val))
+		P->stages_val = val;
+	if (!(p->stages = arr))
 		return 0;
-	p->stages = ferry__calloc(val->n, sizeof(*p->stages));
-	if (!p->stages)
-		return nomem(P);
 	for (size_t i = 0; i < val->n; i++) {
 		const ynode *it = val->kids[i];
 		ferry_plan_stage *s = &p->stages[i];
@@ -828,17 +840,14 @@ static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, co
 	(void)obj;
 	(void)key;
 	(void)w;
-	if (is_null(val))
-		return 0;
-	int rc = expect_kind(P, val, N_SEQ, "\"tables\"");
+	void *arr;
+	int rc = list_start(P, val, "\"tables\"", sizeof(*p->tables), &arr);
 	if (rc)
 		return rc;
-	P->tables_val = val;
-	if (val->n == 0)
+	if (!is_null(val))
+		P->tables_val = val;
+	if (!(p->tables = arr))
 		return 0;
-	p->tables = ferry__calloc(val->n, sizeof(*p->tables));
-	if (!p->tables)
-		return nomem(P);
 	for (size_t i = 0; i < val->n; i++) {
 		const ynode *it = val->kids[i];
 		ferry_plan_table *t = &p->tables[i];
@@ -941,16 +950,10 @@ static int k_verify(pstate *P, void *obj, const ynode *key, const ynode *val, co
 	(void)obj;
 	(void)key;
 	(void)w;
-	if (is_null(val))
-		return 0;
-	int rc = expect_kind(P, val, N_SEQ, "\"verify\" (a list of coverage rules)");
-	if (rc)
+	void *arr;
+	int rc = list_start(P, val, "\"verify\" (a list of coverage rules)", sizeof(*p->verify), &arr);
+	if (rc || !(p->verify = arr))
 		return rc;
-	if (val->n == 0)
-		return 0;
-	p->verify = ferry__calloc(val->n, sizeof(*p->verify));
-	if (!p->verify)
-		return nomem(P);
 	static const key_def keys[] = {
 		{"table", K_FN, 0, 0, 0, NULL, k_vtable, NULL},
 		{"rows", K_FN, 0, 0, 0, NULL, k_vrows, NULL},

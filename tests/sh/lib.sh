@@ -48,3 +48,16 @@ for t in r["tables"]:
 print(" ".join(out))
 PY
 }
+# verify_people DB: the source of the verify tests: people (60 rows, a NULL note every third)
+# and log (20 rows, no key, repeated rows).
+verify_people() {
+	sqlite3 "$1" <<'SQL'
+CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT, score REAL, born TEXT);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 60)
+INSERT INTO people SELECT i, 'person ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || i END,
+  i * 1.5, printf('19%02d-01-02 03:04:05', i) FROM s;
+CREATE TABLE log(msg TEXT, n INTEGER);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20)
+INSERT INTO log SELECT 'm' || (i % 7), i % 4 FROM s;
+SQL
+}

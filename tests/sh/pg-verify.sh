@@ -56,14 +56,7 @@ check "postgres -> sqlite: a changed uuid is a difference" \
 	"$(vj --full "$(pg_url "$pgsrc")" back.db)"
 
 # ---- a plan into PostgreSQL, and each defect planted there ----------------------------------
-sqlite3 people.db <<'SQL'
-CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT, score REAL);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 60)
-INSERT INTO people SELECT i, 'person ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || i END, i * 1.5 FROM s;
-CREATE TABLE log(msg TEXT, n INTEGER);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20)
-INSERT INTO log SELECT 'm' || (i % 7), i % 4 FROM s;
-SQL
+verify_people people.db
 pg_newdb tgt
 pgq "$tgt" "CREATE TABLE persons(id bigint PRIMARY KEY, full_name text NOT NULL, note text, double_score numeric(12,2),
   status text NOT NULL DEFAULT 'new'); CREATE TABLE log(msg text, n bigint);" > /dev/null

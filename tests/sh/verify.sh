@@ -8,14 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$T"
 
+verify_people src.db
 sqlite3 src.db <<'SQL'
-CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT, score REAL, born TEXT);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 60)
-INSERT INTO people SELECT i, 'person ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || i END,
-  i * 1.5, printf('19%02d-01-02 03:04:05', i) FROM s;
-CREATE TABLE log(msg TEXT, n INTEGER);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20)
-INSERT INTO log SELECT 'm' || (i % 7), i % 4 FROM s;
 CREATE TABLE big(k TEXT PRIMARY KEY, v INTEGER);
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2000)
 INSERT INTO big SELECT 'key-' || i, i * i FROM s;
