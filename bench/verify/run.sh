@@ -11,6 +11,7 @@
 #                   sqldiff --table t (Debian sqlite3-tools): SQLite's own comparison
 #   sqlite-postgres ferry verify --full src.db postgresql://.../t
 #                   read-once: sqlite3 reads the source, COPY TO STDOUT (psql) the target
+#                   read-min: sqlite3 decodes the source without printing, COPY TO the target
 # Each figure is the median of BENCH_REPS (default 3) rounds; peak RSS is the highest.
 # Prints "ratio ..." lines; the same lines go to bench/out/verify.txt.
 #
@@ -59,6 +60,7 @@ for ((round = 1; round <= reps; round++)); do
     timed ferry_ss "$ferry" verify -q --full "$work/src.db" "$work/dst.db"
     timed sqldiff sqldiff --table t "$work/src.db" "$work/dst.db"
     timed read_sp bash -c "sqlite3 '$work/src.db' 'SELECT * FROM t' >/dev/null && psql -X -q '$pg' -c 'COPY t TO STDOUT' >/dev/null"
+    timed readmin_sp bash -c "sqlite3 '$work/src.db' 'SELECT count(id), count(a), count(s), count(x) FROM t' >/dev/null && psql -X -q '$pg' -c 'COPY t TO STDOUT' >/dev/null"
     timed ferry_sp "$ferry" verify -q --full "$work/src.db" "$pg"
     echo "round $round of $reps done" >&2
 done
@@ -70,7 +72,7 @@ done
 med() { bench_median ${secs[$1]}; }
 # shellcheck disable=SC2086
 peak() { bench_maxof ${rss[$1]}; }
-for n in read_ss readmin_ss ferry_ss sqldiff read_sp ferry_sp; do
+for n in read_ss readmin_ss ferry_ss sqldiff read_sp readmin_sp ferry_sp; do
     bench_say "verify tool=$n rows=$rows seconds=$(med $n) max_rss_kb=$(peak $n)"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -78,3 +80,4 @@ bench_say "ratio sqlite-sqlite ferry/read-once: $(ratio "$(med ferry_ss)" "$(med
 bench_say "ratio sqlite-sqlite ferry/read-min: $(ratio "$(med ferry_ss)" "$(med readmin_ss)")"
 bench_say "ratio sqlite-sqlite ferry/sqldiff: $(ratio "$(med ferry_ss)" "$(med sqldiff)")"
 bench_say "ratio sqlite-postgres ferry/read-once: $(ratio "$(med ferry_sp)" "$(med read_sp)") (target <= 2)"
+bench_say "ratio sqlite-postgres ferry/read-min: $(ratio "$(med ferry_sp)" "$(med readmin_sp)")"
