@@ -55,6 +55,15 @@ check "postgres -> sqlite: a changed uuid is a difference" \
 	'exit=5 t m0 e0 d1 [different:{"id": 1}/u="a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11">"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12"]' \
 	"$(vj --full "$(pg_url "$pgsrc")" back.db)"
 
+# PostgreSQL -> PostgreSQL: two databases of one server.
+pg_newdb pgcopy
+"$FERRY" copy -q "$(pg_url "$pgsrc")" "$(pg_url "$pgcopy")" > out2b.txt 2>&1 || { cat out2b.txt; fail "postgres -> postgres copy failed"; }
+check "postgres -> postgres: every type verifies in full" "exit=0" "$(vj --full "$(pg_url "$pgsrc")" "$(pg_url "$pgcopy")")"
+pgq "$pgcopy" "UPDATE t SET tz = tz + interval '1 microsecond' WHERE id = 2" > /dev/null
+check "postgres -> postgres: one microsecond off is a difference" \
+	'exit=5 t m0 e0 d1 [different:{"id": 2}/tz="2040-06-30 19:34:56.5Z">"2040-06-30 19:34:56.500001Z"]' \
+	"$(vj --full "$(pg_url "$pgsrc")" "$(pg_url "$pgcopy")")"
+
 # ---- a plan into PostgreSQL, and each defect planted there ----------------------------------
 verify_people people.db
 pg_newdb tgt
