@@ -903,6 +903,16 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		goto done;
 	}
 	rc = teng->connect(&tconn, plan->target, FERRY_CONNECT_READONLY, err);
+	if (rc == FERRY_ENOTFOUND) {
+		/* Opened read-only, an engine names it a source: say which end it is. */
+		char *m = ferry_url_mask(plan->target);
+		rc = ferry_err_set(err, rc, "the target database %s does not exist", m ? m : "?");
+		free(m);
+	} else if (rc) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		rc = ferry_err_set(err, rc, "target: %s", msg);
+	}
 	if (rc == 0)
 		rc = teng->introspect(tconn, tschema, err);
 	if (rc == 0)

@@ -159,5 +159,11 @@ set +e
 "$FERRY" verify src.db empty.db > /dev/null 2> e1.err
 c1=$?
 set -e
+set +e
+"$FERRY" verify src.db nowhere.db > /dev/null 2> e2.err
+c2=$?
+set -e
+check "a target that does not exist: exit 2, named as the target" "2|ferry: the target database sqlite:nowhere.db does not exist" "$c2|$(cat e2.err)"
+check "... and not created" "no" "$([ -e nowhere.db ] && echo yes || echo no)"
 check "a target without the table: exit 2, named" "2|ferry: target table \"big\" does not exist in sqlite:empty.db (has the plan run?)" "$c1|$(cat e1.err)"
 finish
