@@ -23,6 +23,7 @@ const char cmd_verify_usage[] =
 	"Options:\n"
 	"  -p, --plan FILE       the migration plan (YAML; see docs/PLAN-REFERENCE.md)\n"
 	"  -L, --label DIR       compare against this label instead of the plan's sources\n"
+	"  -t, --table NAME      only this target table (repeat for more)\n"
 	"      --full            compare every row\n"
 	"      --max-listed N    differences listed per table (default 10)\n"
 	"      --json            print the report as JSON on stdout\n"
@@ -32,6 +33,7 @@ const char cmd_verify_usage[] =
 	"Examples:\n"
 	"  ferry verify -p examples/shop/plan.yaml\n"
 	"  ferry verify --full old.db new.db\n"
+	"  ferry verify -p plan.yaml --table orders --table customers\n"
 	"  ferry verify --label /backups/shop.label postgresql://app@db/shop --json\n"
 	"\n";
 
@@ -40,6 +42,7 @@ int cmd_verify(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"plan", required_argument, NULL, 'p'},
 		{"label", required_argument, NULL, 'L'},
+		{"table", required_argument, NULL, 't'},
 		{"full", no_argument, NULL, 'F'},
 		{"max-listed", required_argument, NULL, 'm'},
 		{"json", no_argument, NULL, 'J'},
@@ -50,12 +53,21 @@ int cmd_verify(int argc, char **argv)
 	ferry_verify_options o = FERRY_VERIFY_OPTIONS_INIT;
 	const char *plan_path = NULL;
 	int json = 0, quiet = 0, c;
+	const char *tables[64];
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:L:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:L:t:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': plan_path = optarg; break;
 		case 'L': o.label_dir = optarg; break;
+		case 't':
+			if (o.ntables == sizeof(tables) / sizeof(tables[0])) {
+				cli_error("--table may be given at most 64 times");
+				return FERRY_EXIT_USAGE;
+			}
+			tables[o.ntables++] = optarg;
+			o.tables = tables;
+			break;
 		case 'F': o.full = 1; break;
 		case 'm': {
 			char *end;

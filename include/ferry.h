@@ -189,11 +189,13 @@ typedef struct ferry_verify_options {
 	int max_listed;           /* differences listed per table; 0: 10 */
 	const char *label_dir;    /* compare against this label instead of the plan's sources */
 	const char *target_url;   /* with label_dir and no plan: the target */
-	ferry_progress_fn progress; /* START and DONE per table */
+	ferry_progress_fn progress; /* START, ROWS and DONE per table */
 	void *progress_ud;
+	size_t ntables;           /* > 0: only these target tables (each must be one the plan writes) */
+	const char *const *tables;
 } ferry_verify_options;
 
-#define FERRY_VERIFY_OPTIONS_INIT {FERRY_VERIFY_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL, NULL}
+#define FERRY_VERIFY_OPTIONS_INIT {FERRY_VERIFY_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL, NULL, 0, NULL}
 
 typedef struct ferry_verify_report ferry_verify_report;
 

@@ -935,9 +935,22 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		goto done;
 	}
+	for (size_t k = 0; rc == 0 && k < o->ntables; k++) {
+		int found = 0;
+		for (size_t i = 0; i < js.njobs && !found; i++)
+			found = strcmp(js.jobs[i].dst_table, o->tables[k]) == 0;
+		if (!found)
+			rc = ferry_err_set(err, FERRY_EUSAGE, "--table %s: the plan writes no target table of that name",
+			                   o->tables[k]);
+	}
 	for (size_t i = 0; rc == 0 && i < js.njobs; i++) {
 		job *j = &js.jobs[i];
 		vtable *vt = NULL;
+		int wanted = o->ntables == 0;
+		for (size_t k = 0; k < o->ntables && !wanted; k++)
+			wanted = strcmp(j->dst_table, o->tables[k]) == 0;
+		if (!wanted)
+			continue;
 		for (size_t t = 0; t < rep->ntables && !vt; t++)
 			if (strcmp(rep->tables[t].name, j->dst_table) == 0)
 				vt = &rep->tables[t];

@@ -125,6 +125,15 @@ set -e
 check "a percent above 100 is refused (exit 2)" "2" "$code"
 check "... naming file, line and column" "ferry: bad.yaml:14:14: \"percent\" in rule 1 of \"verify\" must be a number from 0 to 100 with at most two decimals, not \"101\"" "$(cat bad.err)"
 
+# --table: only the tables named.
+cp clean.db dst.db
+sqlite3 dst.db "DELETE FROM persons WHERE id = 7"
+check "--table: another table is not looked at" "exit=0 log" \
+	"$(vj --full --table log -p plan.yaml) $(python3 -c 'import json; print(" ".join(t["table"] for t in json.load(open("v.json"))["tables"]))')"
+check "--table: the one named is" 'exit=5 persons m1 e0 d0 counts [missing:{"id": 7}]' "$(vj --full -t persons -t log -p plan.yaml)"
+check "--table: a table the plan does not write is refused" \
+	'exit=2 no json: ferry: --table people: the plan writes no target table of that name' "$(vj --table people -p plan.yaml)"
+
 # Two ends without a plan: every table as it is.
 cp clean.db dst.db
 cp clean.db copy2.db
