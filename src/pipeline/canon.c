@@ -788,6 +788,16 @@ int ferry__cell_sum(ferry_buf *out, const uint8_t *a, size_t an, const uint8_t *
 
 /* ---- rendering ------------------------------------------------------------------------- */
 
+/* At most max bytes of s, cut before a UTF-8 continuation byte so no character is split. */
+static uint32_t utf8_cut(const uint8_t *s, uint32_t len, uint32_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && (s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 int ferry__cell_json(ferry_buf *out, const uint8_t *p, size_t n)
 {
 	char t[64];
@@ -827,7 +837,7 @@ int ferry__cell_json(ferry_buf *out, const uint8_t *p, size_t n)
 		uint32_t len = get_len(p);
 		if (len == 0)
 			return ferry_buf_puts(out, "null");
-		uint32_t show = len - 1 > 200 ? 200 : len - 1;
+		uint32_t show = utf8_cut(p + 6, len - 1, 200);
 		ferry_buf s = FERRY_BUF_INIT;
 		int rc = ferry_buf_printf(&s, "(%s) ", ferry_type_name((ferry_type)p[5]));
 		if (rc == 0)
@@ -840,7 +850,7 @@ int ferry__cell_json(ferry_buf *out, const uint8_t *p, size_t n)
 		return rc;
 	}
 	default: {
-		uint32_t len = get_len(p), show = len > 200 ? 200 : len;
+		uint32_t len = get_len(p), show = utf8_cut(p + 5, len, 200);
 		if (show == len)
 			return ferry_buf_json_str(out, (const char *)p + 5, len);
 		ferry_buf s = FERRY_BUF_INIT;

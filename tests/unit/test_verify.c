@@ -114,6 +114,15 @@ static void test_text_and_bytes(void)
 	static uint8_t big[100];
 	CHECK_CELL(FERRY_BLOB, vb(big, sizeof(big)),
 	           "\"\\\\x0000000000000000000000000000000000000000000000000000000000000000... (100 bytes)\"");
+	/* A long text is shortened in the report, never inside a character. */
+	char long_text[400];
+	for (int i = 0; i < 133; i++)
+		memcpy(long_text + 3 * i, "\xe4\xb8\xad", 3); /* U+4E2D */
+	long_text[399] = '\0';
+	char *shown = cell(FERRY_TEXT, vt(long_text));
+	CHECK_HAS(shown, "... (399 bytes)");
+	CHECK(shown && strlen(shown) == 2 + 198 + strlen("... (399 bytes)"));
+	free(shown);
 	CHECK(same(FERRY_UUID, vt("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"), vt("{a0eebc999c0b4ef8bb6d6bb9bd380a11}")));
 	CHECK(same(FERRY_UUID, vb("\xa0\xee\xbc\x99\x9c\x0b\x4e\xf8\xbb\x6d\x6b\xb9\xbd\x38\x0a\x11", 16),
 	           vt("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")));
