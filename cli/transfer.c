@@ -165,6 +165,8 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		if (rc == 0 && vr && !ferry_verify_report_ok(vr)) {
 			if (code == FERRY_EXIT_OK)
 				code = FERRY_EXIT_DIFFERENT;
+			if (quiet && !json) /* the summary was not printed: the report goes to stderr */
+				ferry_verify_report_write_text(vr, stderr);
 			cli_error("--verify: the target differs from what the plan says it should hold (see the report)");
 		}
 	}

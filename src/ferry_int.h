@@ -96,6 +96,9 @@ int ferry__list_dir(char ***out, size_t *n, const char *dir, const char *suffix,
 int ferry__value_equal(const ferry_value *a, const ferry_value *b);
 /* Render a value as JSON (for reject keys and reports). */
 int ferry__value_json(ferry_buf *b, const ferry_value *v);
+/* The shortest text that reads back as the finite double x: the fewest digits, and no
+ * exponent for 1 <= |x| < 10^17 (100, 0.1, 5e-324, 1e+20). */
+void ferry__dbl_shortest(double x, char *out, size_t cap);
 /* Render a value as one-line text for messages (truncated to about 60 bytes). */
 int ferry__value_text(ferry_buf *b, const ferry_value *v);
 

@@ -1,6 +1,7 @@
 /* value.c — typed values: names, the canonical portable encoding (little-endian, varints;
  * used for stored chunk bounds and row hashes) and renderings for messages and JSON. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ferry_int.h"
 
@@ -197,4 +198,21 @@ int ferry__value_text(ferry_buf *b, const ferry_value *v)
 		return rc ? rc : ferry_buf_puts(b, "'");
 	}
 	}
+}
+
+void ferry__dbl_shortest(double x, char *out, size_t cap)
+{
+	/* The fewest significant digits that read back as x ... */
+	int p = 1;
+	for (; p < 17; p++) {
+		snprintf(out, cap, "%.*e", p - 1, x);
+		if (strtod(out, NULL) == x)
+			break;
+	}
+	snprintf(out, cap, "%.*e", p - 1, x);
+	const char *e = strchr(out, 'e');
+	int e10 = e ? atoi(e + 1) : 0;
+	/* ... written without an exponent up to 10^17 (100, not 1e+02), with one beyond. */
+	int prec = e10 >= 0 && e10 < 17 && e10 + 1 > p ? e10 + 1 : p;
+	snprintf(out, cap, "%.*g", prec, x);
 }

@@ -51,15 +51,7 @@ static int textlike(const ferry_value *v)
 	       v->type != FERRY_BOOL && v->type != FERRY_BLOB;
 }
 
-/* The shortest text that reads back as d (finite). */
-static void dbl_text(char *o, size_t cap, double d)
-{
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(o, cap, "%.*g", prec, d);
-		if (strtod(o, NULL) == d)
-			return;
-	}
-}
+#define dbl_text(o, cap, d) ferry__dbl_shortest((d), (o), (cap))
 
 /* Plain text of a non-text value (for a text column, and for RAW cells). */
 static int scalar_text(ferry_buf *b, const ferry_value *v)
@@ -338,7 +330,11 @@ static int parse_when(const char *s, size_t n, when *w)
 static int put_when(ferry_buf *out, int tag, const when *w0, int to_utc)
 {
 	when w = *w0;
-	if (to_utc && w.zone) {
+	/* Through the calendar: a zone (to UTC), and 24:00:00 or a leap second, which the engines
+	 * store as the next day or minute. */
+	if (!to_utc)
+		w.zone = 0;
+	if (tag != CELL_DATE && (w.zone || w.h == 24 || w.sec == 60)) {
 		long long t = (long long)days_from_civil(w.y, w.mo, w.d) * 86400 + w.h * 3600 + w.mi * 60 +
 		              w.sec - w.zone;
 		long long dd = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
@@ -432,20 +428,107 @@ static int canon_uuid(ferry_buf *out, const ferry_value *v)
 	return 0;
 }
 
+/* JSON numbers must not pass through a double (jansson's reals): 1234567890.12345678 and
+ * 1234567890.1234567 are different documents, 1e2 and 100 the same number (jsonb keeps
+ * numbers as numerics). Before jansson parses the text, each number outside strings becomes
+ * the string "\u0001" + its normalized decimal; after the dump the marks become numbers
+ * again. Returns NULL when the text cannot be marked (then it compares as text). */
+#define JSON_MARK "\\u0001"
+static char *json_mark_numbers(const char *s, size_t n, size_t *outlen)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	int in_str = 0;
+	for (size_t i = 0; i < n && !b.failed; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\' && i + 1 < n) {
+				if (i + 5 < n && s[i + 1] == 'u' && strncmp(s + i + 2, "0001", 4) == 0) {
+					ferry_buf_free(&b); /* the mark's own character in a string */
+					return NULL;
+				}
+				ferry_buf_add(&b, s + i, 2);
+				i++;
+				continue;
+			}
+			if (c == '"')
+				in_str = 0;
+			ferry_buf_add(&b, &c, 1);
+			continue;
+		}
+		if (c == '"') {
+			in_str = 1;
+			ferry_buf_add(&b, &c, 1);
+			continue;
+		}
+		if (c == '\x01') { /* the mark itself in the input: do not guess */
+			ferry_buf_free(&b);
+			return NULL;
+		}
+		if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i + 1;
+			while (j < n && (isdigit((unsigned char)s[j]) || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
+			                 s[j] == '+' || s[j] == '-'))
+				j++;
+			ferry_buf num = FERRY_BUF_INIT;
+			int rc = ferry__dec_normalize(&num, s + i, j - i);
+			if (rc == 0 && num.data) {
+				ferry_buf_puts(&b, "\"" JSON_MARK);
+				ferry_buf_add(&b, num.data, num.len);
+				ferry_buf_puts(&b, "\"");
+			} else {
+				ferry_buf_add(&b, s + i, j - i); /* not a number: jansson refuses it */
+			}
+			ferry_buf_free(&num);
+			i = j - 1;
+			continue;
+		}
+		ferry_buf_add(&b, &c, 1);
+	}
+	if (b.failed || !b.data) {
+		ferry_buf_free(&b);
+		return NULL;
+	}
+	*outlen = b.len;
+	return ferry_buf_detach(&b);
+}
+
 static int canon_json(ferry_buf *out, const ferry_value *v)
 {
 	if (!textlike(v) && v->type != FERRY_BLOB)
 		return put_raw(out, v);
+	size_t mlen = 0;
+	char *marked = json_mark_numbers(v->v.s, v->len, &mlen);
+	if (!marked)
+		return put_raw(out, v);
 	json_error_t e;
-	json_t *j = json_loadb(v->v.s, v->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+	json_t *j = json_loadb(marked, mlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+	free(marked);
 	if (!j)
 		return put_raw(out, v);
 	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	json_decref(j);
 	if (!s)
 		return FERRY_ENOMEM;
-	int rc = put_tag_len(out, CELL_JSON, s, strlen(s));
+	/* Unmark: "\u0001123.5" -> 123.5 (a mark never holds a quote or a backslash). */
+	ferry_buf d = FERRY_BUF_INIT;
+	const char *mark = "\"" JSON_MARK;
+	size_t ml = strlen(mark);
+	for (const char *p = s; *p;) {
+		const char *m = strstr(p, mark);
+		if (!m) {
+			ferry_buf_puts(&d, p);
+			break;
+		}
+		ferry_buf_add(&d, p, (size_t)(m - p));
+		const char *q = strchr(m + ml, '"');
+		if (!q)
+			q = m + strlen(m);
+		ferry_buf_add(&d, m + ml, (size_t)(q - (m + ml)));
+		p = *q ? q + 1 : q;
+	}
 	free(s);
+	int rc = d.failed ? FERRY_ENOMEM : put_tag_len(out, CELL_JSON, d.data ? d.data : "", d.len);
+	ferry_buf_free(&d);
 	return rc;
 }
 
@@ -516,6 +599,30 @@ int ferry__canon_any(ferry_buf *out)
 
 int ferry__canon_cell(ferry_buf *out, ferry_type t, const ferry_value *v)
 {
+	return ferry__canon_cell_ex(out, t, v, 0);
+}
+
+/* SQLite's text of a REAL ("%!.15g"): 15 digits, and always a point: 100.0, 1.0e+20. */
+static void sqlite_real_text(char *o, size_t cap, double d)
+{
+	snprintf(o, cap, "%.15g", d);
+	if (strpbrk(o, ".ni") != NULL) /* has a point, or inf/nan */
+		return;
+	char *e = strchr(o, 'e');
+	size_t n = strlen(o);
+	if (n + 3 > cap)
+		return;
+	if (!e) {
+		memcpy(o + n, ".0", 3);
+		return;
+	}
+	memmove(e + 2, e, strlen(e) + 1);
+	e[0] = '.';
+	e[1] = '0';
+}
+
+int ferry__canon_cell_ex(ferry_buf *out, ferry_type t, const ferry_value *v, unsigned flags)
+{
 	if (v->type == FERRY_NULL)
 		return ferry_buf_add(out, (const uint8_t[]){CELL_NULL}, 1) ? FERRY_ENOMEM : 0;
 	char tmp[64];
@@ -577,6 +684,10 @@ int ferry__canon_cell(ferry_buf *out, ferry_type t, const ferry_value *v)
 	default: {
 		if (textlike(v) || v->type == FERRY_BLOB)
 			return put_tag_len(out, CELL_TEXT, v->v.s, v->len);
+		if (v->type == FERRY_FLOAT && (flags & CANON_SQLITE_TEXT) && isfinite(v->v.f)) {
+			sqlite_real_text(tmp, sizeof(tmp), v->v.f);
+			return put_tag_len(out, CELL_TEXT, tmp, strlen(tmp));
+		}
 		ferry_buf s = FERRY_BUF_INIT;
 		int rc = scalar_text(&s, v);
 		if (rc == 0)
@@ -656,11 +767,62 @@ static int dec_cmp(const char *a, size_t an, const char *b, size_t bn)
 	return na ? -c : c;
 }
 
+/* A date or timestamp cell's place in time: -1 -infinity, 1 infinity, else 0 with *year
+ * (astronomical: 1 BC is 0) and the text after the year. */
+static int when_key(const uint8_t *p, size_t n, long *year, const char **rest, size_t *rn)
+{
+	const char *s = (const char *)p + 5;
+	size_t len = n - 5;
+	if (len >= 8 && memcmp(s, "infinity", 8) == 0)
+		return 1;
+	if (len >= 9 && memcmp(s, "-infinity", 9) == 0)
+		return -1;
+	long y = 0;
+	size_t i = 0;
+	while (i < len && isdigit((unsigned char)s[i]))
+		y = y * 10 + (s[i++] - '0');
+	int bc = len >= 3 && (memmem(s, len, " BC", 3) != NULL);
+	*year = bc ? 1 - y : y;
+	*rest = s + i;
+	*rn = len - i;
+	if (bc) /* the " BC" (and a zone's "Z" after it) is not part of the order */
+		*rn = (size_t)((const char *)memmem(s, len, " BC", 3) - *rest);
+	return 0;
+}
+
+static int num_cmp(double x, double y)
+{
+	return x < y ? -1 : x > y;
+}
+
 int ferry__cell_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
+	/* An untyped column holds integers and reals side by side: compare them as numbers. */
+	if ((a[0] == CELL_INT && b[0] == CELL_FLOAT) || (a[0] == CELL_FLOAT && b[0] == CELL_INT)) {
+		double x = a[0] == CELL_INT ? (double)(int64_t)get_fixed(a, 8) : cell_double(a);
+		double y = b[0] == CELL_INT ? (double)(int64_t)get_fixed(b, 8) : cell_double(b);
+		return num_cmp(x, y);
+	}
 	if (a[0] != b[0])
 		return a[0] < b[0] ? -1 : 1;
 	switch (a[0]) {
+	case CELL_UUID: {
+		int c = memcmp(a + 1, b + 1, 16);
+		return c < 0 ? -1 : c > 0;
+	}
+	case CELL_DATE: case CELL_TS: case CELL_TSTZ: {
+		long ya = 0, yb = 0;
+		const char *ra = NULL, *rb = NULL;
+		size_t na = 0, nb = 0;
+		int ia = when_key(a, an, &ya, &ra, &na), ib = when_key(b, bn, &yb, &rb, &nb);
+		if (ia || ib)
+			return ia != ib ? (ia < ib ? -1 : 1) : 0;
+		if (ya != yb)
+			return ya < yb ? -1 : 1;
+		size_t m = na < nb ? na : nb;
+		int c = memcmp(ra, rb, m);
+		return c ? (c < 0 ? -1 : 1) : na == nb ? 0 : na < nb ? -1 : 1;
+	}
 	case CELL_INT: {
 		int64_t x = (int64_t)get_fixed(a, 8), y = (int64_t)get_fixed(b, 8);
 		return x < y ? -1 : x > y;
@@ -765,6 +927,11 @@ out:
 
 int ferry__cell_sum(ferry_buf *out, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
+	if ((a[0] == CELL_INT && b[0] == CELL_FLOAT) || (a[0] == CELL_FLOAT && b[0] == CELL_INT)) {
+		double x = a[0] == CELL_INT ? (double)(int64_t)get_fixed(a, 8) : cell_double(a);
+		double y = b[0] == CELL_INT ? (double)(int64_t)get_fixed(b, 8) : cell_double(b);
+		return put_float(out, x + y);
+	}
 	if (a[0] != b[0])
 		return 1;
 	if (a[0] == CELL_INT) {
@@ -787,6 +954,34 @@ int ferry__cell_sum(ferry_buf *out, const uint8_t *a, size_t an, const uint8_t *
 }
 
 /* ---- rendering ------------------------------------------------------------------------- */
+
+/* 1 when s holds valid UTF-8 (and no NUL). */
+static int utf8_valid(const uint8_t *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		uint8_t c = s[i];
+		size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		if (k == 0 || c == 0 || i + k > n || (k == 2 && c < 0xC2))
+			return 0;
+		for (size_t j = 1; j < k; j++)
+			if ((s[i + j] & 0xC0) != 0x80)
+				return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/* Bytes as a JSON string "\\x0a1b..." (the first 32, then the length). */
+static int bytes_json(ferry_buf *out, const char *prefix, const uint8_t *p, uint32_t len)
+{
+	uint32_t show = len > 32 ? 32 : len;
+	int rc = ferry_buf_printf(out, "\"%s\\\\x", prefix);
+	for (uint32_t i = 0; i < show && rc == 0; i++)
+		rc = ferry_buf_printf(out, "%02x", p[i]);
+	if (rc == 0 && show < len)
+		rc = ferry_buf_printf(out, "... (%u bytes)", len);
+	return rc ? rc : ferry_buf_puts(out, "\"");
+}
 
 /* At most max bytes of s, cut before a UTF-8 continuation byte so no character is split. */
 static uint32_t utf8_cut(const uint8_t *s, uint32_t len, uint32_t max)
@@ -824,19 +1019,14 @@ int ferry__cell_json(ferry_buf *out, const uint8_t *p, size_t n)
 			              i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", p[1 + i]);
 		return ferry_buf_printf(out, "\"%s\"", t);
 	}
-	case CELL_BYTES: {
-		uint32_t len = get_len(p), show = len > 32 ? 32 : len;
-		int rc = ferry_buf_puts(out, "\"\\\\x");
-		for (uint32_t i = 0; i < show && rc == 0; i++)
-			rc = ferry_buf_printf(out, "%02x", p[5 + i]);
-		if (rc == 0 && show < len)
-			rc = ferry_buf_printf(out, "... (%u bytes)", len);
-		return rc ? rc : ferry_buf_puts(out, "\"");
-	}
+	case CELL_BYTES:
+		return bytes_json(out, "", p + 5, get_len(p));
 	case CELL_RAW: {
 		uint32_t len = get_len(p);
 		if (len == 0)
 			return ferry_buf_puts(out, "null");
+		if (!utf8_valid(p + 6, len - 1))
+			return bytes_json(out, "(not UTF-8) ", p + 6, len - 1);
 		uint32_t show = utf8_cut(p + 6, len - 1, 200);
 		ferry_buf s = FERRY_BUF_INIT;
 		int rc = ferry_buf_printf(&s, "(%s) ", ferry_type_name((ferry_type)p[5]));
@@ -851,6 +1041,8 @@ int ferry__cell_json(ferry_buf *out, const uint8_t *p, size_t n)
 	}
 	default: {
 		uint32_t len = get_len(p), show = utf8_cut(p + 5, len, 200);
+		if (!utf8_valid(p + 5, len))
+			return bytes_json(out, "(not UTF-8) ", p + 5, len);
 		if (show == len)
 			return ferry_buf_json_str(out, (const char *)p + 5, len);
 		ferry_buf s = FERRY_BUF_INIT;

@@ -29,6 +29,11 @@ enum {
 
 /* Append the canonical cell of v read as column type t. Returns 0 or FERRY_ENOMEM. */
 int ferry__canon_cell(ferry_buf *out, ferry_type t, const ferry_value *v);
+/* Flags of ferry__canon_cell_ex: how the target engine itself turns values into text. */
+enum {
+	CANON_SQLITE_TEXT = 1 /* SQLite: a float stored in a text column reads as "%!.15g" */
+};
+int ferry__canon_cell_ex(ferry_buf *out, ferry_type t, const ferry_value *v, unsigned flags);
 int ferry__canon_any(ferry_buf *out);
 
 /* The size of the cell at p (at most n bytes), or 0 when it is damaged. */

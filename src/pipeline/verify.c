@@ -8,10 +8,12 @@
  * Pass 1 reads both sides at once and sums each bucket's set digest (count and the sum of row
  * hashes, mod 2^64): a matching table costs that one pass. Buckets whose digests differ are
  * read again, only their rows kept, in rounds of bounded memory, and compared row by row. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "pipeline.h"
 #include "canon.h"
 
@@ -29,6 +31,7 @@ typedef struct mrow {
 	uint64_t kh;
 	uint32_t klen, rlen;
 	int64_t count;             /* the same key seen this often */
+	uint64_t rsum;             /* the sum of the row hashes of those rows */
 	int seen;
 	uint8_t *data;
 } mrow;
@@ -58,7 +61,12 @@ typedef struct vtable {
 	char **qcols;              /* quoted for the target's select list */
 	size_t nkey;
 	size_t *key;               /* indexes into cols */
-	int keyless, merge, wild;
+	int keyless, merge, wild;    /* wild: some expected cell is CELL_ANY */
+	uint8_t **defcell;         /* per compared column: the cell a job without it gives (the
+	                              target's default), or CELL_ANY when the default is an expression */
+	size_t *deflen;
+	uint8_t *trim;             /* per compared column: a char(n) of PostgreSQL (blank-padded) */
+	unsigned canon_flags;      /* CANON_*: how the target engine writes values as text */
 	size_t nskipped;
 	char **skipped;            /* target columns not compared (their default decides) */
 	int per10k;
@@ -199,9 +207,11 @@ static int merge_row(rowmap *m, mrow *r, const vtable *vt, const job *j, const i
 		int onull = oc[c][0] == CELL_NULL || oc[c][0] == CELL_ANY, nnull = nc[c][0] == CELL_NULL;
 		if (jm[c] < 0 || nc[c][0] == CELL_ANY) {
 			/* this source has no value for the column: the row there keeps its own */
-		} else if (rule == FERRY_CONFLICT_LAST || oc[c][0] == CELL_ANY) {
+		} else if (rule == FERRY_CONFLICT_LAST) {
 			use = nc[c];
 			ul = nl[c];
+		} else if (oc[c][0] == CELL_ANY) {
+			/* the row there holds a computed default nobody knows: it stays unknown */
 		} else if (rule == FERRY_CONFLICT_MIN || rule == FERRY_CONFLICT_MAX ||
 		           rule == FERRY_CONFLICT_SUM) {
 			if (onull && !nnull) {
@@ -258,6 +268,24 @@ typedef struct scan {
 	int rc;
 } scan;
 
+/* Append compared column c of a row read through job map jm (NULL: the target's row). */
+static int put_cell(ferry_buf *out, const vtable *vt, size_t c, const int *jm, const ferry_value *row)
+{
+	int bi = jm ? jm[c] : (int)c;
+	if (bi < 0)
+		return ferry_buf_add(out, vt->defcell[c], vt->deflen[c]) ? FERRY_ENOMEM : 0;
+	const ferry_value *v = &row[bi];
+	ferry_value t;
+	if (vt->trim[c] && v->type != FERRY_NULL && v->type != FERRY_INT && v->type != FERRY_FLOAT &&
+	    v->type != FERRY_BOOL && v->type != FERRY_BLOB && v->len > 0 && v->v.s[v->len - 1] == ' ') {
+		t = *v;
+		while (t.len > 0 && t.v.s[t.len - 1] == ' ')
+			t.len--;
+		v = &t;
+	}
+	return ferry__canon_cell_ex(out, vt->types[c], v, vt->canon_flags);
+}
+
 static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b, ferry_buf *kb,
                       ferry_buf *rb)
 {
@@ -269,11 +297,8 @@ static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b
 		ferry_buf_reset(rb);
 		int rc = 0;
 		if (!vt->keyless)
-			for (size_t k = 0; k < vt->nkey && rc == 0; k++) {
-				size_t c = vt->key[k];
-				int bi = jm ? jm[c] : (int)c;
-				rc = bi < 0 ? ferry__canon_any(kb) : ferry__canon_cell(kb, vt->types[c], &row[bi]);
-			}
+			for (size_t k = 0; k < vt->nkey && rc == 0; k++)
+				rc = put_cell(kb, vt, vt->key[k], jm, row);
 		uint64_t kh = 0;
 		if (!vt->keyless) {
 			if (rc || kb->failed)
@@ -285,10 +310,8 @@ static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b
 			if (s->select && !(s->select[BUCKET(kh) / 8] & (1u << (BUCKET(kh) % 8))))
 				continue;
 		}
-		for (size_t c = 0; c < vt->ncols && rc == 0; c++) {
-			int bi = jm ? jm[c] : (int)c;
-			rc = bi < 0 ? ferry__canon_any(rb) : ferry__canon_cell(rb, vt->types[c], &row[bi]);
-		}
+		for (size_t c = 0; c < vt->ncols && rc == 0; c++)
+			rc = put_cell(rb, vt, c, jm, row);
 		if (rc || rb->failed)
 			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
 		uint64_t rh = ferry__hash64(rb->data, rb->len, 0);
@@ -318,11 +341,13 @@ static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b
 					return ferry_err_set(&s->err, e, "cannot merge rows of \"%s\"", vt->name);
 			} else {
 				m->count++;
+				m->rsum += rh;
 			}
 			continue;
 		}
 		m->kh = kh;
 		m->count = 1;
+		m->rsum = rh;
 		if (map_set_row(&s->map, m, (const uint8_t *)kb->data, kb->len, (const uint8_t *)rb->data,
 		                rb->len) != 0)
 			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
@@ -463,7 +488,7 @@ static int scan_both(scan sc[2], vtable *vt, ferry_source_conn *sources, const f
 		sc[i].select = select;
 		if (!select && !(sc[i].dig = calloc(NBUCKETS, sizeof(digest))))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-		if (select && map_init(&sc[i].map, expect) != 0)
+		if (select && map_init(&sc[i].map, expect < ROUND_ROWS ? expect : ROUND_ROWS) != 0)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	pthread_t th;
@@ -604,7 +629,12 @@ static int compare_maps(vtable *vt, rowmap *em, rowmap *am, size_t max_listed)
 		}
 		a->seen = 1;
 		int64_t both = e->count < a->count ? e->count : a->count;
-		if (rows_equal(e, a, vt->ncols, vt->wild)) {
+		/* A key held by several rows (no unique key in the target, or NULL keys): the rows
+		 * must be the same multiset, which the sums of their hashes say; the first rows show. */
+		int equal = e->count == 1 && a->count == 1 ? rows_equal(e, a, vt->ncols, vt->wild)
+		            : e->count == a->count ? !vt->wild && e->rsum == a->rsum
+		                                   : rows_equal(e, a, vt->ncols, vt->wild);
+		if (equal) {
 			vt->matched += both;
 		} else {
 			vt->different += both;
@@ -665,7 +695,7 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		weight[b] = e->n > a->n ? e->n : a->n;
 		nsel++;
 	}
-	if (exact && vt->exp_total != vt->act_total)
+	if (!vt->merge && vt->exp_total != vt->act_total)
 		vt->count_differs = 1;
 	scan_free(sc);
 	/* Rounds: consecutive selected buckets up to ROUND_ROWS rows (one bucket at least). */
@@ -721,6 +751,11 @@ static void vtable_free(vtable *vt)
 		free(vt->jmap[i]);
 	free(vt->jmap);
 	free(vt->key);
+	for (size_t i = 0; vt->defcell && i < vt->ncols; i++)
+		free(vt->defcell[i]);
+	free(vt->defcell);
+	free(vt->deflen);
+	free(vt->trim);
 	for (size_t i = 0; i < vt->nskipped; i++)
 		free(vt->skipped[i]);
 	free(vt->skipped);
@@ -755,6 +790,89 @@ static int job_has(const job *j, const char *col)
 	return -1;
 }
 
+static int is_number(const char *s, size_t n)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	int ok = ferry__dec_normalize(&b, s, n) == 0 && strpbrk(s, "0123456789") != NULL;
+	ferry_buf_free(&b);
+	return ok;
+}
+
+/* The cell of a column's default, for rows whose job does not give the column: NULL when it
+ * has none; a literal (number, string, TRUE/FALSE, NULL, with PostgreSQL's casts) read as
+ * the column's type; CELL_ANY for anything computed (CURRENT_TIMESTAMP, nextval(...)). */
+static int default_cell(ferry_buf *out, ferry_type t, const char *sql, unsigned flags)
+{
+	ferry_value v = {.type = FERRY_NULL};
+	if (!sql)
+		return ferry__canon_cell_ex(out, t, &v, flags);
+	size_t n = strlen(sql);
+	while (n && (sql[0] == '(' || sql[0] == ' ') && (sql[n - 1] == ')' || sql[n - 1] == ' ')) {
+		sql++;
+		n -= 2;
+	}
+	const char *cast = NULL;
+	for (size_t i = 0, q = 0; i + 1 < n; i++) {
+		if (sql[i] == '\'')
+			q = !q;
+		else if (!q && sql[i] == ':' && sql[i + 1] == ':') {
+			cast = sql + i;
+			break;
+		}
+	}
+	if (cast)
+		n = (size_t)(cast - sql);
+	char *lit = ferry__strndup(sql, n);
+	if (!lit)
+		return FERRY_ENOMEM;
+	int rc;
+	if (n >= 2 && lit[0] == '\'' && lit[n - 1] == '\'') {
+		size_t k = 0; /* '' inside is one quote */
+		for (size_t i = 1; i + 1 < n; i++) {
+			lit[k++] = lit[i];
+			if (lit[i] == '\'' && lit[i + 1] == '\'')
+				i++;
+		}
+		v.type = FERRY_TEXT;
+		v.v.s = lit;
+		v.len = (uint32_t)k;
+		rc = ferry__canon_cell_ex(out, t, &v, flags);
+	} else if (strcasecmp(lit, "null") == 0) {
+		rc = ferry__canon_cell_ex(out, t, &v, flags);
+	} else if (strcasecmp(lit, "true") == 0 || strcasecmp(lit, "false") == 0) {
+		v.type = FERRY_BOOL;
+		v.v.i = strcasecmp(lit, "true") == 0;
+		rc = ferry__canon_cell_ex(out, t, &v, flags);
+	} else if (n > 0 && is_number(lit, n)) {
+		char *end;
+		errno = 0;
+		long long ll = strtoll(lit, &end, 10);
+		if (*end == '\0' && errno == 0) {
+			v.type = FERRY_INT;
+			v.v.i = ll;
+		} else {
+			v.type = FERRY_NUMERIC;
+			v.v.s = lit;
+			v.len = (uint32_t)n;
+		}
+		rc = ferry__canon_cell_ex(out, t, &v, flags);
+	} else {
+		rc = ferry__canon_any(out);
+	}
+	free(lit);
+	return rc;
+}
+
+/* PostgreSQL's char(n): values come back padded with blanks, which its comparisons ignore. */
+static int blank_padded(const char *decl)
+{
+	if (!decl)
+		return 0;
+	return strncasecmp(decl, "character(", 10) == 0 || strncasecmp(decl, "char(", 5) == 0 ||
+	       strcasecmp(decl, "bpchar") == 0 || strcasecmp(decl, "character") == 0 ||
+	       strcasecmp(decl, "char") == 0;
+}
+
 static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *teng, ferry_err *err)
 {
 	size_t n = 0;
@@ -764,7 +882,12 @@ static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *te
 	vt->skipped = calloc(tt->ncols + 1, sizeof(char *));
 	vt->jmap = calloc(vt->njobs + 1, sizeof(int *));
 	vt->key = calloc(tt->ncols + 1, sizeof(size_t));
-	if (!vt->cols || !vt->qcols || !vt->types || !vt->skipped || !vt->jmap || !vt->key)
+	vt->defcell = calloc(tt->ncols + 1, sizeof(uint8_t *));
+	vt->deflen = calloc(tt->ncols + 1, sizeof(size_t));
+	vt->trim = calloc(tt->ncols + 1, 1);
+	vt->canon_flags = strcmp(teng->name, "sqlite") == 0 ? CANON_SQLITE_TEXT : 0;
+	if (!vt->cols || !vt->qcols || !vt->types || !vt->skipped || !vt->jmap || !vt->key ||
+	    !vt->defcell || !vt->deflen || !vt->trim)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	for (size_t i = 0; i < vt->njobs; i++)
 		if (!(vt->jmap[i] = calloc(tt->ncols + 1, sizeof(int))))
@@ -783,16 +906,26 @@ static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *te
 		vt->qcols[n] = ferry__qident(teng, name);
 		if (!vt->cols[n] || !vt->qcols[n])
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		int lacking = 0;
 		for (size_t i = 0; i < vt->njobs; i++) {
 			int k = job_has(vt->jobs[i], name);
 			vt->jmap[i][n] = k;
 			if (k < 0)
-				vt->wild = 1;
+				lacking = 1;
 			else
 				vt->types[n] = vt->jobs[i]->ttypes[k];
 			if (vt->jobs[i]->merge)
 				vt->merge = 1;
 		}
+		/* A job without the column leaves it to the target's default. */
+		ferry_buf d = FERRY_BUF_INIT;
+		if (default_cell(&d, vt->types[n], tt->cols[c].default_sql, vt->canon_flags) != 0 || !d.data)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		vt->deflen[n] = d.len;
+		vt->defcell[n] = (uint8_t *)ferry_buf_detach(&d);
+		if (lacking && vt->defcell[n][0] == CELL_ANY)
+			vt->wild = 1;
+		vt->trim[n] = strcmp(teng->name, "postgres") == 0 && blank_padded(tt->cols[c].decl_type);
 		n++;
 		vt->ncols = n;
 	}
@@ -864,6 +997,14 @@ static int add_note(ferry_verify_report *r, const char *s)
 	return ferry__note(&r->notes, &r->nnotes, &r->notes_cap, "%s", s);
 }
 
+static int wanted_table(const ferry_verify_options *o, const char *table)
+{
+	for (size_t k = 0; k < o->ntables; k++)
+		if (strcmp(table, o->tables[k]) == 0)
+			return 1;
+	return o->ntables == 0;
+}
+
 int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,
                       const ferry_verify_options *o, ferry_err *err)
 {
@@ -919,8 +1060,28 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = ferry__jobs_build(&js, plan, sources, teng, tschema, 0, err);
 	if (rc)
 		goto done;
+	for (size_t k = 0; rc == 0 && k < o->ntables; k++) {
+		int found = 0;
+		for (size_t i = 0; i < js.njobs && !found; i++)
+			found = strcmp(js.jobs[i].dst_table, o->tables[k]) == 0;
+		if (!found)
+			rc = ferry_err_set(err, FERRY_EUSAGE, "--table %s: the plan writes no target table of that name",
+			                   o->tables[k]);
+	}
+	/* The plan's coverage rules must name tables it writes. */
+	for (size_t r = 0; rc == 0 && r < plan->nverify; r++) {
+		const ferry_plan_verify_rule *vr = &plan->verify[r];
+		int found = !vr->table;
+		for (size_t i = 0; i < js.njobs && !found; i++)
+			found = strcmp(js.jobs[i].dst_table, vr->table) == 0;
+		if (!found)
+			rc = ferry_err_set(err, FERRY_EUSAGE, "%s:%d:%d: verify rule names table \"%s\", which the plan does not write",
+			                   plan->path ? plan->path : "<plan>", vr->line, vr->col, vr->table);
+	}
+	if (rc)
+		goto done;
 	for (size_t i = 0; i < js.njobs; i++)
-		if (js.jobs[i].creates_table) {
+		if (js.jobs[i].creates_table && wanted_table(o, js.jobs[i].dst_table)) {
 			char *m = ferry_url_mask(plan->target);
 			rc = ferry_err_set(err, FERRY_ENOTFOUND, "target table \"%s\" does not exist in %s (has the plan run?)",
 			                   js.jobs[i].dst_table, m ? m : "the target");
@@ -935,21 +1096,10 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (size_t k = 0; rc == 0 && k < o->ntables; k++) {
-		int found = 0;
-		for (size_t i = 0; i < js.njobs && !found; i++)
-			found = strcmp(js.jobs[i].dst_table, o->tables[k]) == 0;
-		if (!found)
-			rc = ferry_err_set(err, FERRY_EUSAGE, "--table %s: the plan writes no target table of that name",
-			                   o->tables[k]);
-	}
 	for (size_t i = 0; rc == 0 && i < js.njobs; i++) {
 		job *j = &js.jobs[i];
 		vtable *vt = NULL;
-		int wanted = o->ntables == 0;
-		for (size_t k = 0; k < o->ntables && !wanted; k++)
-			wanted = strcmp(j->dst_table, o->tables[k]) == 0;
-		if (!wanted)
+		if (!wanted_table(o, j->dst_table))
 			continue;
 		for (size_t t = 0; t < rep->ntables && !vt; t++)
 			if (strcmp(rep->tables[t].name, j->dst_table) == 0)
@@ -1200,7 +1350,8 @@ int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f)
 		}
 		int64_t diffs = vt->missing + vt->extra + vt->different;
 		if ((int64_t)vt->ndiffs < diffs && vt->ndiffs > 0)
-			ferry_buf_printf(&b, "%s: ... and %lld more\n", vt->name, (long long)(diffs - (int64_t)vt->ndiffs));
+			ferry_buf_printf(&b, "%s: %lld rows differ in all; the first %zu differences are listed (--max-listed)\n",
+			                 vt->name, (long long)diffs, vt->ndiffs);
 		if (vt->nskipped) {
 			ferry_buf_printf(&b, "%s: not compared (the target's default decides):", vt->name);
 			for (size_t i = 0; i < vt->nskipped; i++)

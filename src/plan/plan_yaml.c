@@ -905,8 +905,9 @@ static int k_vpercent(pstate *P, void *obj, const ynode *key, const ynode *val, 
 	char b[SHOW_MAX], lb[300];
 	(void)key;
 	key_label(lb, sizeof(lb), "percent", w);
-	/* 0 to 100 with at most two decimals: the sample is hash mod 10,000 < percent x 100. */
-	int ok = val->kind == N_SCALAR && val->len > 0, v = 0, frac = -1;
+	/* Above 0, up to 100, with at most two decimals: the sample is hash mod 10,000 < percent
+	 * x 100. 0 would leave only the row counts, and a count is never the verdict of a match. */
+	int ok = val->kind == N_SCALAR && val->len > 0, v = 0, frac = -1, digits = 0;
 	const char *s = val->s;
 	/* "21%" is taken as 21. */
 	for (size_t i = 0; ok && i < val->len; i++) {
@@ -917,6 +918,7 @@ static int k_vpercent(pstate *P, void *obj, const ynode *key, const ynode *val, 
 			frac = 0;
 		} else if (c >= '0' && c <= '9' && frac < 2) {
 			v = v * 10 + (c - '0');
+			digits++;
 			if (frac >= 0)
 				frac++;
 			if (v > 1000000)
@@ -928,9 +930,9 @@ static int k_vpercent(pstate *P, void *obj, const ynode *key, const ynode *val, 
 	if (ok)
 		for (int f = frac < 0 ? 0 : frac; f < 2; f++)
 			v *= 10;
-	if (!ok || v > 10000)
-		return fail(P, val, "%s must be a number from 0 to 100 with at most two decimals, not %s", lb,
-		            show(b, val, "an empty value"));
+	if (!ok || !digits || v == 0 || v > 10000)
+		return fail(P, val, "%s must be a number above 0 and up to 100 with at most two decimals, not %s",
+		            lb, show(b, val, "an empty value"));
 	vp->r->per10k = v;
 	vp->has_percent = 1;
 	return 0;

@@ -8,10 +8,11 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../migrate/lib.sh"
 
-# wait_for SQL WANT: poll the database until the query prints WANT (10 s at most).
+# wait_for SQL WANT: poll the database until the query prints WANT (30 s at most: a loaded
+# machine running ASan builds is slow, and a pass returns at once).
 wait_for() {
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 600); do
 		[ "$(mig_q "$1" 2> /dev/null || true)" = "$2" ] && return 0
 		sleep 0.05
 	done
@@ -67,7 +68,7 @@ $(mig_slow h 1600000);"
 	# The lock is taken before the first statement: wait until it is held (the lock file names
 	# its holder; PostgreSQL lists the advisory lock). Probing with ferry itself could win it.
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 600); do
 		if [ "$B" = sqlite ]; then
 			[ -s "$DB.ferry-lock" ] && break
 		else

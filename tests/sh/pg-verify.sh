@@ -55,6 +55,19 @@ check "postgres -> sqlite: a changed uuid is a difference" \
 	'exit=5 t m0 e0 d1 [different:{"id": 1}/u="a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11">"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12"]' \
 	"$(vj --full "$(pg_url "$pgsrc")" back.db)"
 
+# Into PostgreSQL's own kinds: char(n) comes back blank-padded, jsonb keeps numbers as
+# numerics (1e2 is 100), 24:00:00 is the next day. None of it is a difference.
+sqlite3 kinds.db "CREATE TABLE k(id INTEGER PRIMARY KEY, c TEXT, j TEXT, ts TEXT);
+	INSERT INTO k VALUES (1, 'ab', '[1.0, 1e2, {\"b\": 1, \"a\": 12345678901234567890}]', '2020-01-01 24:00:00');"
+pg_newdb kinds
+pgq "$kinds" "CREATE TABLE k(id bigint PRIMARY KEY, c char(5), j jsonb, ts timestamp)" > /dev/null
+"$FERRY" copy -q --append kinds.db "$(pg_url "$kinds")" > out2a.txt 2>&1 || { cat out2a.txt; fail "copy into char(n) and jsonb failed"; }
+check "char(n), jsonb numbers and 24:00:00: no false difference" "exit=0" "$(vj --full kinds.db "$(pg_url "$kinds")")"
+pgq "$kinds" "UPDATE k SET j = '[1.0, 1e2, {\"b\": 1, \"a\": 12345678901234567891}]'" > /dev/null
+check "... but a 20-digit json number one off is found" \
+	'exit=5 k m0 e0 d1 [different:{"id": 1}/j="[1,100,{\"a\":12345678901234567890,\"b\":1}]">"[1,100,{\"a\":12345678901234567891,\"b\":1}]"]' \
+	"$(vj --full kinds.db "$(pg_url "$kinds")")"
+
 # PostgreSQL -> PostgreSQL: two databases of one server.
 pg_newdb pgcopy
 "$FERRY" copy -q "$(pg_url "$pgsrc")" "$(pg_url "$pgcopy")" > out2b.txt 2>&1 || { cat out2b.txt; fail "postgres -> postgres copy failed"; }

@@ -123,7 +123,7 @@ set +e
 code=$?
 set -e
 check "a percent above 100 is refused (exit 2)" "2" "$code"
-check "... naming file, line and column" "ferry: bad.yaml:14:14: \"percent\" in rule 1 of \"verify\" must be a number from 0 to 100 with at most two decimals, not \"101\"" "$(cat bad.err)"
+check "... naming file, line and column" "ferry: bad.yaml:14:14: \"percent\" in rule 1 of \"verify\" must be a number above 0 and up to 100 with at most two decimals, not \"101\"" "$(cat bad.err)"
 
 # --table: only the tables named.
 cp clean.db dst.db
@@ -160,6 +160,73 @@ rm -f dst.db
 "$FERRY" copy -q --verify -p plan.yaml > cv.out 2>&1 || { cat cv.out; fail "copy --verify failed"; }
 check "copy --verify: ferry_history records the verdict" "all rows arrived; verified (sampled): 475 rows compared, all match" \
 	"$(sqlite3 dst.db "SELECT verdict FROM ferry_history WHERE kind = 'data'")"
+
+# Unions and merges of sources that do not all have every column: a column a source lacks
+# takes the target's default, so verify expects exactly that (no false difference), and a
+# changed count is still caught when sampled.
+sqlite3 ua.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER);
+	WITH RECURSIVE s(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM s WHERE i < 20001) INSERT INTO t SELECT i, i FROM s;
+	CREATE TABLE k(v INTEGER); INSERT INTO k VALUES (1), (2);"
+sqlite3 ub.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER, w TEXT); INSERT INTO t VALUES (1, 10, 'b1'), (2, 5, 'b2');
+	CREATE TABLE k(v INTEGER, w TEXT); INSERT INTO k VALUES (3, 'x');"
+printf 'CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER, w TEXT);\nCREATE TABLE k(v INTEGER, w TEXT DEFAULT %s);\n' "'d'" > u.sql
+cat > union.yaml <<'EOF2'
+sources: { a: sqlite:ua.db, b: sqlite:ub.db }
+target: sqlite:u.db
+target_schema: u.sql
+tables:
+  - { table: t, source: a, where: "id > 2" }
+  - { table: t, source: b, where: "id = 1" }
+  - { table: k, source: a }
+  - { table: k, source: b }
+EOF2
+"$FERRY" copy -q -p union.yaml > u.out 2>&1 || { cat u.out; fail "union copy failed"; }
+check "a union where one source lacks a column (its default) verifies clean" "exit=0" "$(vj --full -p union.yaml)"
+sqlite3 u.db "DELETE FROM t WHERE id = 1"
+case "$(vj -p union.yaml)" in
+"exit=5 t m"*" counts ["*) ok "... and a deleted row is caught by the count when sampled" ;;
+*) fail "a deleted row of a union was not caught when sampled: $(vj -p union.yaml)" ;;
+esac
+cat > merge2.yaml <<'EOF2'
+sources: { a: sqlite:ua.db, b: sqlite:ub.db }
+target: sqlite:m2.db
+target_schema: u.sql
+tables:
+  - { table: t, source: a, where: "id = 2", columns: { v: { conflict: sum } } }
+  - { table: t, source: b, where: "id = 2", columns: { v: { conflict: sum }, w: { conflict: first } } }
+EOF2
+"$FERRY" copy -q --verify=full -p merge2.yaml > m2.out 2>&1
+check "copy --verify of a merge where the first source lacks a column: exit 0" "0" "$?"
+check "... the target holds the sum and the default" "2|7|" "$(sqlite3 m2.db "SELECT * FROM t")"
+
+# Several rows of one key (SQLite lets NULL repeat in a text primary key): compared as a set.
+sqlite3 nk.db "CREATE TABLE t(k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (NULL, 'a'), (NULL, 'b'), ('x', 'c');"
+"$FERRY" copy -q nk.db nk2.db > /dev/null
+check "NULL keys: the same rows verify clean" "exit=0" "$(vj --full nk.db nk2.db)"
+sqlite3 nk2.db "UPDATE t SET v = 'a' WHERE v = 'b'"
+check "NULL keys: the second row of a key changed is found" 'exit=5 t m0 e0 d2 [different:{"k": null}]' "$(vj --full nk.db nk2.db)"
+
+# A REAL stored in a TEXT column reads as SQLite writes it (100.0, 1.0e+20).
+sqlite3 rt.db "CREATE TABLE t(id INTEGER PRIMARY KEY, x REAL); INSERT INTO t VALUES (1, 100.0), (2, 1e20), (3, 0.1);"
+sqlite3 rt2.db "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT);"
+"$FERRY" copy -q --append rt.db rt2.db > /dev/null
+check "a REAL into a TEXT column: no false difference" "exit=0|100.0 1.0e+20 0.1" \
+	"$(vj --full rt.db rt2.db)|$(sqlite3 rt2.db "SELECT group_concat(x, ' ') FROM t")"
+
+# Text that is not UTF-8 in a key: the JSON report stays valid.
+sqlite3 bad8.db "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (CAST(x'ff41' AS TEXT), 1);"
+"$FERRY" copy -q bad8.db bad8b.db > /dev/null
+sqlite3 bad8b.db "UPDATE t SET v = 2"
+check "a key that is not UTF-8 is shown as bytes in valid JSON" 'exit=5 t m0 e0 d1 [different:{"k": "(not UTF-8) \\xff41"}/v=1>2]' \
+	"$(vj --full bad8.db bad8b.db)"
+
+# --table ignores the other tables entirely, even a missing one.
+sqlite3 part.db "ATTACH 'clean.db' AS c; CREATE TABLE log AS SELECT * FROM c.log"
+check "--table: tables the target lacks do not matter when not asked for" "exit=0" "$(vj --full --table log src.db part.db)"
+cat plan.yaml > cov3.yaml
+printf 'verify:\n  - table: nosuch\n    percent: 50\n' >> cov3.yaml
+check "a coverage rule for a table the plan does not write is refused" \
+	'exit=2 no json: ferry: cov3.yaml:13:5: verify rule names table "nosuch", which the plan does not write' "$(vj -p cov3.yaml)"
 
 # Errors: a missing target table, a dead source.
 rm -f empty.db

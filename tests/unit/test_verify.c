@@ -108,6 +108,27 @@ static void test_text_and_bytes(void)
 	CHECK(same(FERRY_TEXT, null, null));
 	CHECK(!same(FERRY_TEXT, vt("a"), vt("a ")));
 	CHECK(same(FERRY_TEXT, vi(42), vt("42")));
+	/* a float in a text column reads as the target engine writes it */
+	CHECK_CELL(FERRY_TEXT, vf(100), "\"100\"");
+	{
+		ferry_buf c = FERRY_BUF_INIT, j = FERRY_BUF_INIT;
+		ferry_value f = vf(100);
+		ferry__canon_cell_ex(&c, FERRY_TEXT, &f, CANON_SQLITE_TEXT);
+		f = vf(1e20);
+		ferry__canon_cell_ex(&c, FERRY_TEXT, &f, CANON_SQLITE_TEXT);
+		f = vf(0.1);
+		ferry__canon_cell_ex(&c, FERRY_TEXT, &f, CANON_SQLITE_TEXT);
+		for (size_t off = 0; off < c.len;) {
+			size_t n = ferry__cell_size((const uint8_t *)c.data + off, c.len - off);
+			ferry__cell_json(&j, (const uint8_t *)c.data + off, n);
+			off += n;
+		}
+		CHECK_STR(j.data, "\"100.0\"\"1.0e+20\"\"0.1\"");
+		ferry_buf_free(&c);
+		ferry_buf_free(&j);
+	}
+	/* text that is not UTF-8 is shown as bytes, so the JSON report stays valid */
+	CHECK_CELL(FERRY_TEXT, vt("\xff" "A"), "\"(not UTF-8) \\\\xff41\"");
 	CHECK(same(FERRY_BLOB, vb("ab", 2), vt("ab")));
 	CHECK(!same(FERRY_BLOB, vb("", 0), null));
 	CHECK_CELL(FERRY_BLOB, vb("\x00\xff", 2), "\"\\\\x00ff\"");
@@ -128,7 +149,14 @@ static void test_text_and_bytes(void)
 	           vt("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")));
 	CHECK_CELL(FERRY_UUID, vt("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"), "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
 	CHECK(same(FERRY_JSON, vt("{\"b\": [1, 2.5, null], \"a\": \"x\"}"), vt("{\"a\":\"x\",\"b\":[1,2.5,null]}")));
-	CHECK(!same(FERRY_JSON, vt("1"), vt("1.0")));
+	/* numbers by value, as jsonb compares them, and never through a double */
+	CHECK(same(FERRY_JSON, vt("[1.0, 1e2]"), vt("[1,100]")));
+	CHECK(!same(FERRY_JSON, vt("{\"amount\": 1234567890.12345678}"), vt("{\"amount\": 1234567890.1234567}")));
+	CHECK(!same(FERRY_JSON, vt("9007199254740993.0"), vt("9007199254740992.0")));
+	CHECK(same(FERRY_JSON, vt("{\"a\":12345678901234567890}"), vt("{\"a\": 12345678901234567890}")));
+	CHECK(!same(FERRY_JSON, vt("[\"5\"]"), vt("[5]")));
+	CHECK_CELL(FERRY_JSON, vt("{\"b\": -0.50, \"a\": \"x-1\"}"), "\"{\\\"a\\\":\\\"x-1\\\",\\\"b\\\":-0.5}\"");
+	CHECK_CELL(FERRY_JSON, vt("[\"\\u0001\"]"), "\"(text) [\\\"\\\\u0001\\\"]\"");
 	CHECK(!same(FERRY_JSON, vt("{\"a\":1}"), vt("{\"a\":2}")));
 }
 
@@ -149,6 +177,9 @@ static void test_times(void)
 	CHECK(!same(FERRY_DATE, vt("1969-07-20"), vt("1969-07-20 00:00:00")));
 	CHECK(same(FERRY_TIME, vt("12:00"), vt("12:00:00.000")));
 	CHECK_CELL(FERRY_TIME, vt("23:59:59.50"), "\"23:59:59.5\"");
+	/* 24:00:00 and a leap second are the next day and minute, as the engines store them */
+	CHECK(same(FERRY_TIMESTAMPTZ, vt("2020-01-01 24:00:00"), vt("2020-01-02 00:00:00+00")));
+	CHECK(same(FERRY_TIMESTAMP, vt("2020-12-31 23:59:60"), vt("2021-01-01 00:00:00")));
 	CHECK_CELL(FERRY_DATE, vt("not a date"), "\"(text) not a date\"");
 }
 
@@ -175,6 +206,43 @@ static void test_merge_cells(void)
 	ferry_buf_reset(&a);
 	ferry_buf_reset(&b);
 	ferry_buf_reset(&s);
+	/* order across types the way the engines order them */
+	static const struct {
+		ferry_type t;
+		ferry_value lo, hi;
+	} order[] = {
+		{FERRY_UUID, {.type = FERRY_TEXT, .len = 36, .v.s = "00000000-0000-0000-0000-000000000001"},
+		 {.type = FERRY_TEXT, .len = 36, .v.s = "ffffffff-0000-0000-0000-000000000000"}},
+		{FERRY_DATE, {.type = FERRY_TEXT, .len = 10, .v.s = "9999-12-31"},
+		 {.type = FERRY_TEXT, .len = 11, .v.s = "10000-01-01"}},
+		{FERRY_DATE, {.type = FERRY_TEXT, .len = 13, .v.s = "0044-03-15 BC"},
+		 {.type = FERRY_TEXT, .len = 13, .v.s = "0010-03-15 BC"}},
+		{FERRY_TIMESTAMP, {.type = FERRY_TEXT, .len = 9, .v.s = "-infinity"},
+		 {.type = FERRY_TEXT, .len = 19, .v.s = "0001-01-01 00:00:00"}},
+		{FERRY_BLOB, {.type = FERRY_FLOAT, .v.f = 2.5}, {.type = FERRY_INT, .v.i = 5}},
+	};
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		ferry_buf lo = FERRY_BUF_INIT, hi = FERRY_BUF_INIT;
+		ferry__canon_cell(&lo, order[i].t, &order[i].lo);
+		ferry__canon_cell(&hi, order[i].t, &order[i].hi);
+		CHECK(ferry__cell_cmp((const uint8_t *)lo.data, lo.len, (const uint8_t *)hi.data, hi.len) < 0);
+		CHECK(ferry__cell_cmp((const uint8_t *)hi.data, hi.len, (const uint8_t *)lo.data, lo.len) > 0);
+		ferry_buf_free(&lo);
+		ferry_buf_free(&hi);
+	}
+	{ /* an untyped column: 2 + 0.5 */
+		ferry_buf p2 = FERRY_BUF_INIT, ph = FERRY_BUF_INIT, z = FERRY_BUF_INIT, r = FERRY_BUF_INIT;
+		ferry_value two = vi(2), half = vf(0.5);
+		ferry__canon_cell(&p2, FERRY_BLOB, &two);
+		ferry__canon_cell(&ph, FERRY_BLOB, &half);
+		CHECK(ferry__cell_sum(&z, (const uint8_t *)p2.data, p2.len, (const uint8_t *)ph.data, ph.len) == 0);
+		ferry__cell_json(&r, (const uint8_t *)z.data, z.len);
+		CHECK_STR(r.data, "2.5");
+		ferry_buf_free(&p2);
+		ferry_buf_free(&ph);
+		ferry_buf_free(&z);
+		ferry_buf_free(&r);
+	}
 	ferry_value m = vi(INT64_MAX), one = vi(1);
 	ferry__canon_cell(&a, FERRY_INT, &m);
 	ferry__canon_cell(&b, FERRY_INT, &one);

@@ -583,14 +583,7 @@ static int dec_same(const dec *d, const char *t)
 	return d->neg == o.neg && ea == eb && memcmp(a, b, (size_t)na) == 0;
 }
 
-static void dbl_shortest(double x, char *out, size_t cap)
-{
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(out, cap, "%.*g", prec, x);
-		if (strtod(out, NULL) == x)
-			return;
-	}
-}
+#define dbl_shortest ferry__dbl_shortest
 
 static void flt_shortest(float x, char *out, size_t cap)
 {

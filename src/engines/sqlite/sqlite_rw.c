@@ -741,11 +741,7 @@ static int bind_exact_float(sqlite3_stmt *st, int i, double d, int kind)
 	if (isinf(d)) {
 		snprintf(t, sizeof(t), "%s", d > 0 ? "Infinity" : "-Infinity");
 	} else {
-		for (int prec = 1; prec <= 17; prec++) {
-			snprintf(t, sizeof(t), "%.*g", prec, d);
-			if (strtod(t, NULL) == d)
-				break;
-		}
+		ferry__dbl_shortest(d, t, sizeof(t));
 	}
 	return sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
 }
