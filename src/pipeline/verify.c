@@ -14,12 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include "pipeline.h"
 #include "canon.h"
 
 #define NBUCKETS 65536          /* set digests per table: 1 MiB per side */
 #define BUCKET(h) ((size_t)((h) >> 48))
-#define ROUND_ROWS 200000       /* rows of one side held in memory in a comparison round */
+/* Rows of one side held in memory in a comparison round: 200,000, or FERRY_VERIFY_ROUND_ROWS
+ * (for tests, which make many rounds out of a small table). */
+#define ROUND_ROWS round_rows()
+static uint64_t round_rows(void)
+{
+	const char *e = getenv("FERRY_VERIFY_ROUND_ROWS");
+	long long n = e ? atoll(e) : 0;
+	return n > 0 ? (uint64_t)n : 200000;
+}
+#define SPILL_FILES 64          /* rounds one pass sorts into files when there are several */
 #define BATCH 4096
 
 typedef struct digest {
@@ -259,6 +269,10 @@ typedef struct scan {
 	ferry_ctx *ctx;
 	const ferry_verify_options *o; /* progress, from the calling thread's scan (side 0) */
 	const uint8_t *select;     /* bucket bitmap of a collecting pass; NULL: digest pass */
+	FILE **spill;              /* spilling pass: one file per round in [rlo, rhi) */
+	const int32_t *round_of;   /* the round of each bucket, -1: none */
+	int32_t rlo;
+	size_t cur_job;            /* index in vt->jobs of the job being read (side 0) */
 	digest *dig;               /* NBUCKETS, digest pass */
 	uint64_t pend_kh[BATCH], pend_rh[BATCH]; /* a batch's digest updates, applied together */
 	size_t npend;
@@ -267,6 +281,30 @@ typedef struct scan {
 	ferry_err err;
 	int rc;
 } scan;
+
+/* Keep a row of a collecting pass in its side's map: a new key, another row of a key (counted,
+ * its hash summed), or, on the expected side of a merge, folded into the key's row. */
+static int collect(rowmap *map, vtable *vt, int side, const job *j, const int *jm, uint64_t kh,
+                   uint64_t rh, const uint8_t *key, size_t klen, const uint8_t *row, size_t rlen)
+{
+	if (map->n * 2 >= map->cap && map_grow(map) != 0)
+		return FERRY_ENOMEM;
+	mrow *m = map_find(map, kh, key, klen);
+	if (m->data) {
+		if (side == 0 && vt->merge)
+			return merge_row(map, m, vt, j, jm, row, rlen);
+		m->count++;
+		m->rsum += rh;
+		return 0;
+	}
+	m->kh = kh;
+	m->count = 1;
+	m->rsum = rh;
+	if (map_set_row(map, m, key, klen, row, rlen) != 0)
+		return FERRY_ENOMEM;
+	map->n++;
+	return 0;
+}
 
 /* Append compared column c of a row read through job map jm (NULL: the target's row). */
 static int put_cell(ferry_buf *out, const vtable *vt, size_t c, const int *jm, const ferry_value *row)
@@ -331,27 +369,22 @@ static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b
 			s->pend_rh[s->npend++] = rh;
 			continue;
 		}
-		if (s->map.n * 2 >= s->map.cap && map_grow(&s->map) != 0)
-			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
-		mrow *m = map_find(&s->map, kh, (const uint8_t *)kb->data, kb->len);
-		if (m->data) {
-			if (s->side == 0 && vt->merge) {
-				int e = merge_row(&s->map, m, vt, j, jm, (const uint8_t *)rb->data, rb->len);
-				if (e)
-					return ferry_err_set(&s->err, e, "cannot merge rows of \"%s\"", vt->name);
-			} else {
-				m->count++;
-				m->rsum += rh;
-			}
+		if (s->spill) {
+			/* record: key hash, row hash, job, key length, row length, key, row */
+			uint64_t h[2] = {kh, rh};
+			uint32_t l[3] = {(uint32_t)s->cur_job, (uint32_t)kb->len, (uint32_t)rb->len};
+			FILE *f = s->spill[s->round_of[BUCKET(kh)] - s->rlo];
+			if (fwrite(h, sizeof(h), 1, f) != 1 || fwrite(l, sizeof(l), 1, f) != 1 ||
+			    fwrite(kb->data, 1, kb->len, f) != kb->len || fwrite(rb->data, 1, rb->len, f) != rb->len)
+				return ferry_err_set(&s->err, FERRY_ERROR, "cannot write verify's spill file: %s",
+				                     strerror(errno));
 			continue;
 		}
-		m->kh = kh;
-		m->count = 1;
-		m->rsum = rh;
-		if (map_set_row(&s->map, m, (const uint8_t *)kb->data, kb->len, (const uint8_t *)rb->data,
-		                rb->len) != 0)
-			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
-		s->map.n++;
+		int e = collect(&s->map, vt, s->side, j, jm, kh, rh, (const uint8_t *)kb->data, kb->len,
+		                (const uint8_t *)rb->data, rb->len);
+		if (e)
+			return ferry_err_set(&s->err, e, e == FERRY_ENOMEM ? "out of memory" : "cannot merge rows of \"%s\"",
+			                     vt->name);
 	}
 	return 0;
 }
@@ -466,15 +499,23 @@ static void *scan_main(void *arg)
 		s->rc = scan_one(s, s->teng, s->tconn, &spec, vt->ncols, NULL, NULL);
 		return NULL;
 	}
-	for (size_t i = 0; i < vt->njobs && s->rc == 0; i++)
+	for (size_t i = 0; i < vt->njobs && s->rc == 0; i++) {
+		s->cur_job = i;
 		s->rc = scan_job(s, vt->jobs[i], vt->jmap[i]);
+	}
 	return NULL;
 }
 
 /* Read both sides at once: a digest pass (select NULL) or a collecting pass. */
+typedef struct spill_plan {
+	FILE **files[2];           /* per side, rhi - rlo files */
+	const int32_t *round_of;
+	int32_t rlo;
+} spill_plan;
+
 static int scan_both(scan sc[2], vtable *vt, ferry_source_conn *sources, const ferry_engine *teng,
                      ferry_conn *tconn, ferry_ctx *ctx, const ferry_verify_options *o,
-                     const uint8_t *select, size_t expect, ferry_err *err)
+                     const uint8_t *select, size_t expect, const spill_plan *sp, ferry_err *err)
 {
 	memset(sc, 0, 2 * sizeof(scan));
 	for (int i = 0; i < 2; i++) {
@@ -486,9 +527,14 @@ static int scan_both(scan sc[2], vtable *vt, ferry_source_conn *sources, const f
 		sc[i].ctx = ctx;
 		sc[i].o = o;
 		sc[i].select = select;
+		if (sp) {
+			sc[i].spill = sp->files[i];
+			sc[i].round_of = sp->round_of;
+			sc[i].rlo = sp->rlo;
+		}
 		if (!select && !(sc[i].dig = calloc(NBUCKETS, sizeof(digest))))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-		if (select && map_init(&sc[i].map, expect < ROUND_ROWS ? expect : ROUND_ROWS) != 0)
+		if (select && !sp && map_init(&sc[i].map, expect < ROUND_ROWS ? expect : ROUND_ROWS) != 0)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	pthread_t th;
@@ -660,6 +706,110 @@ static int compare_maps(vtable *vt, rowmap *em, rowmap *am, size_t max_listed)
 
 /* ---- one table ----------------------------------------------------------------------------- */
 
+/* An unlinked temporary file readable by its owner only, in $TMPDIR (else /tmp). */
+static FILE *spill_open(ferry_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path = ferry__sprintf("%s/ferry-verify-XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = path ? mkstemp(path) : -1;
+	FILE *f = NULL;
+	if (fd >= 0) {
+		unlink(path);
+		f = fdopen(fd, "w+b");
+		if (!f)
+			close(fd);
+	}
+	if (!f)
+		ferry_err_set(err, FERRY_ERROR, "cannot create a spill file for verify in %s: %s",
+		              dir && *dir ? dir : "/tmp", strerror(errno));
+	free(path);
+	return f;
+}
+
+/* Read a spill file back into a side's map. */
+static int load_spill(FILE *f, rowmap *m, vtable *vt, int side, ferry_err *err)
+{
+	uint8_t *k = NULL, *r = NULL;
+	size_t kcap = 0, rcap = 0;
+	int rc = 0;
+	if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0)
+		return ferry_err_set(err, FERRY_ERROR, "cannot read verify's spill file: %s", strerror(errno));
+	for (;;) {
+		uint64_t h[2];
+		uint32_t l[3];
+		if (fread(h, sizeof(h), 1, f) != 1)
+			break;
+		if (fread(l, sizeof(l), 1, f) != 1 || (side == 0 && l[0] >= vt->njobs)) {
+			rc = ferry_err_set(err, FERRY_ECORRUPT, "verify's spill file is damaged");
+			break;
+		}
+		if (ferry__grow(&k, &kcap, (size_t)l[1] + 1, 1) != 0 || ferry__grow(&r, &rcap, (size_t)l[2] + 1, 1) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			break;
+		}
+		if (fread(k, 1, l[1], f) != l[1] || fread(r, 1, l[2], f) != l[2]) {
+			rc = ferry_err_set(err, FERRY_ECORRUPT, "verify's spill file is damaged");
+			break;
+		}
+		const job *j = side == 0 ? vt->jobs[l[0]] : NULL;
+		const int *jm = side == 0 ? vt->jmap[l[0]] : NULL;
+		int e = collect(m, vt, side, j, jm, h[0], h[1], k, l[1], r, l[2]);
+		if (e) {
+			rc = ferry_err_set(err, e, e == FERRY_ENOMEM ? "out of memory" : "cannot merge rows of \"%s\"",
+			                   vt->name);
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f))
+		rc = ferry_err_set(err, FERRY_ERROR, "cannot read verify's spill file: %s", strerror(errno));
+	free(k);
+	free(r);
+	return rc;
+}
+
+/* Rounds [rlo, rhi) of a table: one pass spills their rows, then each is compared. */
+static int spilled_rounds(vtable *vt, ferry_source_conn *sources, const ferry_engine *teng,
+                          ferry_conn *tconn, ferry_ctx *ctx, const ferry_verify_options *o,
+                          const int32_t *round_of, int32_t rlo, int32_t rhi, uint8_t *select,
+                          uint64_t most, size_t max_listed, ferry_err *err)
+{
+	size_t nf = (size_t)(rhi - rlo);
+	FILE *files[2][SPILL_FILES] = {{0}};
+	scan sc[2];
+	int rc = 0;
+	memset(sc, 0, sizeof(sc));
+	for (int side = 0; side < 2 && rc == 0; side++)
+		for (size_t i = 0; i < nf && rc == 0; i++)
+			if (!(files[side][i] = spill_open(err)))
+				rc = err->code;
+	memset(select, 0, NBUCKETS / 8);
+	for (size_t b = 0; b < NBUCKETS; b++)
+		if (round_of[b] >= rlo && round_of[b] < rhi)
+			select[b / 8] |= (uint8_t)(1u << (b % 8));
+	spill_plan sp = {{files[0], files[1]}, round_of, rlo};
+	if (rc == 0)
+		rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, select, 0, &sp, err);
+	scan_free(sc);
+	for (size_t i = 0; i < nf && rc == 0; i++) {
+		rowmap m[2];
+		memset(m, 0, sizeof(m));
+		size_t expect = most < ROUND_ROWS ? (size_t)most : ROUND_ROWS;
+		if (map_init(&m[0], expect) != 0 || map_init(&m[1], expect) != 0)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		for (int side = 0; side < 2 && rc == 0; side++)
+			rc = load_spill(files[side][i], &m[side], vt, side, err);
+		if (rc == 0 && compare_maps(vt, &m[0], &m[1], max_listed) != 0)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		map_free(&m[0]);
+		map_free(&m[1]);
+	}
+	for (int side = 0; side < 2; side++)
+		for (size_t i = 0; i < nf; i++)
+			if (files[side][i])
+				fclose(files[side][i]);
+	return rc;
+}
+
 static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engine *teng,
                         ferry_conn *tconn, ferry_ctx *ctx, const ferry_verify_options *o,
                         size_t max_listed, ferry_err *err)
@@ -668,7 +818,8 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 	scan sc[2];
 	uint8_t *select = NULL;
 	uint64_t *weight = NULL;
-	int rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, NULL, 0, err);
+	int32_t *round_of = NULL;
+	int rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, NULL, 0, NULL, err);
 	if (rc)
 		goto out;
 	/* A merge's expected rows are its distinct keys, known only once they are gathered. */
@@ -699,28 +850,42 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		vt->count_differs = 1;
 	scan_free(sc);
 	/* Rounds: consecutive selected buckets up to ROUND_ROWS rows (one bucket at least). */
-	size_t b = 0;
-	while (rc == 0 && nsel > 0 && b < NBUCKETS) {
-		memset(select, 0, NBUCKETS / 8);
-		uint64_t rows = 0;
-		size_t picked = 0;
-		for (; b < NBUCKETS; b++) {
-			if (!weight[b])
-				continue;
-			if (picked && rows + weight[b] > ROUND_ROWS)
-				break;
-			select[b / 8] |= (uint8_t)(1u << (b % 8));
-			rows += weight[b];
-			picked++;
+	round_of = malloc(NBUCKETS * sizeof(int32_t));
+	if (!round_of) {
+		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	int32_t nrounds = 0;
+	uint64_t rows = 0, most = 0;
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		round_of[b] = -1;
+		if (!weight[b])
+			continue;
+		if (nrounds == 0 || (rows > 0 && rows + weight[b] > ROUND_ROWS)) {
+			nrounds++;
+			rows = 0;
 		}
-		if (!picked)
-			break;
-		nsel -= picked;
-		rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, select, (size_t)rows, err);
+		round_of[b] = nrounds - 1;
+		rows += weight[b];
+		most = rows > most ? rows : most;
+	}
+	(void)nsel;
+	if (nrounds == 1) {
+		/* One round: read its rows straight into the maps. */
+		for (size_t b = 0; b < NBUCKETS; b++)
+			if (round_of[b] == 0)
+				select[b / 8] |= (uint8_t)(1u << (b % 8));
+		rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, select, (size_t)most, NULL, err);
 		if (rc == 0 && compare_maps(vt, &sc[0].map, &sc[1].map, max_listed) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		scan_free(sc);
 	}
+	/* Several: one pass sorts the rows of up to SPILL_FILES rounds into a file each (per
+	 * side), and each round is compared from its files: a pass per 64 rounds, not per round. */
+	for (int32_t g = 0; rc == 0 && nrounds > 1 && g < nrounds; g += SPILL_FILES)
+		rc = spilled_rounds(vt, sources, teng, tconn, ctx, o, round_of, g,
+		                    g + SPILL_FILES < nrounds ? g + SPILL_FILES : nrounds, select, most,
+		                    max_listed, err);
 	if (rc == 0 && vt->merge && vt->per10k == 10000)
 		vt->exp_total = vt->compared;
 out:
@@ -728,6 +893,7 @@ out:
 		scan_free(sc);
 	free(select);
 	free(weight);
+	free(round_of);
 	vt->seconds = ferry__now() - t0;
 	return rc;
 }
