@@ -942,7 +942,18 @@ int ferry__cell_sum(ferry_buf *out, const uint8_t *a, size_t an, const uint8_t *
 	}
 	if (a[0] == CELL_FLOAT)
 		return put_float(out, cell_double(a) + cell_double(b));
-	if (a[0] == CELL_DEC && isdigit((unsigned char)a[an - 1]) && isdigit((unsigned char)b[bn - 1])) {
+	if (a[0] == CELL_DEC && (!isdigit((unsigned char)a[an - 1]) || !isdigit((unsigned char)b[bn - 1]))) {
+		/* PostgreSQL's numeric: NaN absorbs, an infinity wins over any number, and opposite
+		 * infinities make NaN. */
+		const char *x = (const char *)a + 5, *y = (const char *)b + 5;
+		int xn = x[0] == 'N', yn = y[0] == 'N';
+		int xi = x[an - 6] == 'y' ? (x[0] == '-' ? -1 : 1) : 0, yi = y[bn - 6] == 'y' ? (y[0] == '-' ? -1 : 1) : 0;
+		if (xn || yn || (xi && yi && xi != yi))
+			return put_tag_len(out, CELL_DEC, "NaN", 3);
+		int inf = xi ? xi : yi;
+		return inf > 0 ? put_tag_len(out, CELL_DEC, "Infinity", 8) : put_tag_len(out, CELL_DEC, "-Infinity", 9);
+	}
+	if (a[0] == CELL_DEC) {
 		ferry_buf t = FERRY_BUF_INIT;
 		int rc = dec_add(&t, (const char *)a + 5, an - 5, (const char *)b + 5, bn - 5);
 		if (rc == 0)

@@ -243,6 +243,25 @@ static void test_merge_cells(void)
 		ferry_buf_free(&z);
 		ferry_buf_free(&r);
 	}
+	{ /* numeric sums with NaN and infinities, as PostgreSQL adds them */
+		static const char *const sums[][3] = {
+			{"NaN", "1", "\"NaN\""}, {"Infinity", "-5", "\"Infinity\""}, {"7", "-Infinity", "\"-Infinity\""},
+			{"Infinity", "-Infinity", "\"NaN\""}, {"Infinity", "Infinity", "\"Infinity\""},
+		};
+		for (size_t i = 0; i < sizeof(sums) / sizeof(sums[0]); i++) {
+			ferry_buf p1 = FERRY_BUF_INIT, p2 = FERRY_BUF_INIT, z = FERRY_BUF_INIT, r = FERRY_BUF_INIT;
+			ferry_value x1 = vt(sums[i][0]), x2 = vt(sums[i][1]);
+			ferry__canon_cell(&p1, FERRY_NUMERIC, &x1);
+			ferry__canon_cell(&p2, FERRY_NUMERIC, &x2);
+			CHECK(ferry__cell_sum(&z, (const uint8_t *)p1.data, p1.len, (const uint8_t *)p2.data, p2.len) == 0);
+			ferry__cell_json(&r, (const uint8_t *)z.data, z.len);
+			CHECK_STR(r.data, sums[i][2]);
+			ferry_buf_free(&p1);
+			ferry_buf_free(&p2);
+			ferry_buf_free(&z);
+			ferry_buf_free(&r);
+		}
+	}
 	ferry_value m = vi(INT64_MAX), one = vi(1);
 	ferry__canon_cell(&a, FERRY_INT, &m);
 	ferry__canon_cell(&b, FERRY_INT, &one);
