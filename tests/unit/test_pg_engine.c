@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "ferry_int.h"
 #include "check.h"
+#include "engine_io.h"
 
 static const ferry_engine *E = &ferry__postgres_engine;
 static char base_url[512], db_name[64];
@@ -122,27 +123,7 @@ static int write_rows(ferry_conn *c, const char *table, size_t ncols, const char
 	return rc;
 }
 
-typedef void (*row_fn)(void *ud, const ferry_value *row, size_t ncols);
-
-static int read_all(ferry_conn *c, const ferry_read_spec *spec, size_t batch_rows, row_fn fn,
-                    void *ud, ferry_err *err)
-{
-	ferry_reader *r;
-	int rc = E->reader_open(&r, c, spec, err);
-	if (rc)
-		return rc;
-	ferry_batch *b = ferry__batch_new(spec->nexprs, batch_rows);
-	int eof = 0;
-	while (!eof && rc == 0) {
-		ferry__batch_reset(b);
-		rc = E->reader_next(r, b, &eof, err);
-		for (size_t i = 0; rc == 0 && i < ferry_batch_nrows(b); i++)
-			fn(ud, ferry_batch_crow(b, i), spec->nexprs);
-	}
-	E->reader_close(r);
-	ferry__batch_free(b);
-	return rc;
-}
+#define read_all(...) engine_read_all(E, __VA_ARGS__)
 
 /* Rows rendered as "v1|v2;v1|v2;" with type letters: i: f: n: t: b: B: d: T: z: u: j: -. */
 typedef struct rows_text {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "ferry_int.h"
 #include "check.h"
+#include "engine_io.h"
 
 static const ferry_engine *E = &ferry__sqlite_engine;
 static char dir[256];
@@ -94,28 +95,7 @@ static ferry_value v_null(void)
 	return v;
 }
 
-/* Read a whole spec into rows; each row handed to cb. Returns the engine's code. */
-typedef void (*row_fn)(void *ud, const ferry_value *row, size_t ncols);
-
-static int read_all(ferry_conn *c, const ferry_read_spec *spec, size_t batch_rows, row_fn fn,
-                    void *ud, ferry_err *err)
-{
-	ferry_reader *r;
-	int rc = E->reader_open(&r, c, spec, err);
-	if (rc)
-		return rc;
-	ferry_batch *b = ferry__batch_new(spec->nexprs, batch_rows);
-	int eof = 0;
-	while (!eof && rc == 0) {
-		ferry__batch_reset(b);
-		rc = E->reader_next(r, b, &eof, err);
-		for (size_t i = 0; rc == 0 && i < ferry_batch_nrows(b); i++)
-			fn(ud, ferry_batch_crow(b, i), spec->nexprs);
-	}
-	ferry__batch_free(b);
-	E->reader_close(r);
-	return rc;
-}
+#define read_all(...) engine_read_all(E, __VA_ARGS__)
 
 /* ---- connect ----------------------------------------------------------------------- */
 
