@@ -61,3 +61,18 @@ WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20)
 INSERT INTO log SELECT 'm' || (i % 7), i % 4 FROM s;
 SQL
 }
+# resume_source DB PARENTS CHILDREN NOKEY: the source of the resume tests: parent, child
+# (foreign key to parent, a REAL, NULL notes) and nokey (no key, repeated rows).
+resume_source() {
+	sqlite3 "$1" <<SQL
+CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), v REAL, note TEXT);
+CREATE TABLE nokey(a INTEGER, b TEXT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+INSERT INTO parent SELECT i, 'p' || i FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3)
+INSERT INTO child SELECT i, 1 + (i * 7919) % $2, i / 3.0, CASE WHEN i % 5 = 0 THEN NULL ELSE 'n' || i END FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $4)
+INSERT INTO nokey SELECT i % 100, 'dup' FROM n;
+SQL
+}

@@ -6,17 +6,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../pg/pg.sh"
 cd "$T"
 
-sqlite3 src.db <<'SQL'
-CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), v REAL, note TEXT);
-CREATE TABLE nokey(a INTEGER, b TEXT);
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000)
-INSERT INTO parent SELECT i, 'p' || i FROM n;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
-INSERT INTO child SELECT i, 1 + (i * 7919) % 8000, i / 3.0, CASE WHEN i % 5 = 0 THEN NULL ELSE 'n' || i END FROM n;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
-INSERT INTO nokey SELECT i % 100, 'dup' FROM n;
-SQL
+resume_source src.db 8000 30000 6000
 want="8000 32004000|30000 450015000 $(sqlite3 src.db "SELECT printf('%.2f', sum(v)) FROM child")|6000 297000"
 fingerprint() { # counts and sums of the three tables in database $1
 	pgq "$1" "SELECT (SELECT count(*) || ' ' || sum(id) FROM parent) || '|' ||
@@ -58,6 +48,7 @@ for d in 0.2 0.5 0.9 1.4 2.0 3.0 4.0 6.0; do
 done
 "$FERRY" copy -q --chunk-rows 2000 src.db "$(pg_url "$db")" > /dev/null
 check "kill -9 at arbitrary moments ($kills kills): every row once" "$want" "$(fingerprint "$db")"
+check "kill -9 at arbitrary moments: ferry verify --full agrees, value for value" "exit=0" "$(vj --full src.db "$(pg_url "$db")")"
 
 # PostgreSQL -> PostgreSQL with a kill in the middle.
 pg_newdb db2
@@ -66,4 +57,5 @@ FERRY_FAULT=kill-after-commit:4 "$FERRY" copy -q -j 1 --chunk-rows 1500 "$(pg_ur
 set -e
 "$FERRY" copy -q --chunk-rows 1500 "$(pg_url "$db")" "$(pg_url "$db2")" > /dev/null
 check "postgres -> postgres resumed: every row once" "$want" "$(fingerprint "$db2")"
+check "postgres -> postgres resumed: ferry verify --full agrees" "exit=0" "$(vj --full "$(pg_url "$db")" "$(pg_url "$db2")")"
 finish

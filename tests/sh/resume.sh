@@ -3,17 +3,7 @@
 # row was lost or duplicated and that the result equals an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
 
-sqlite3 "$T/src.db" <<'SQL'
-CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), v REAL, note TEXT);
-CREATE TABLE nokey(a INTEGER, b TEXT);
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
-INSERT INTO parent SELECT i, 'p' || i FROM n;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)
-INSERT INTO child SELECT i, 1 + (i * 7919) % 20000, i / 3.0, CASE WHEN i % 5 = 0 THEN NULL ELSE 'n' || i END FROM n;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 15000)
-INSERT INTO nokey SELECT i % 100, 'dup' FROM n;
-SQL
+resume_source "$T/src.db" 20000 60000 15000
 
 # The reference: one uninterrupted run.
 "$FERRY" copy --quiet --chunk-rows 1000 "$T/src.db" "$T/ref.db" > /dev/null
