@@ -32,4 +32,40 @@ check "the table without a key keeps its duplicates" "4000" "$(pgq "$dst" "SELEC
 "$FERRY" import -q pg.label lite.db > /dev/null
 check "PostgreSQL -> label -> SQLite: rows arrive" "30000|4000" "$(sqlite3 lite.db 'SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM bag)')"
 check "numeric and text survive into SQLite" "item 7|8.75" "$(sqlite3 lite.db 'SELECT name, price FROM items WHERE id = 7')"
+check "PostgreSQL -> label -> SQLite: ferry verify --label agrees, every row" "exit=0" "$(vj --full --label pg.label lite.db)"
+
+# Through a label too, the tables ferry creates in SQLite for PostgreSQL's floats and decimals
+# get the exact types (the label records the engine it was read from): NaN, -0.0 and 30
+# digits arrive as themselves, not rejected.
+pg_newdb odd
+pgq "$odd" "CREATE TABLE odd(id bigint PRIMARY KEY, d double precision, n numeric);
+	INSERT INTO odd VALUES (1, 'NaN', 1), (2, '-0', 123456789012345678901234567890.5), (3, 1.5, 'NaN')" > /dev/null
+"$FERRY" export -q "$(pg_url "$odd")" odd.label > /dev/null
+"$FERRY" import -q --rejects odd.jsonl odd.label odd.db > odd.out 2>&1 || { cat odd.out; fail "PostgreSQL -> label -> SQLite: odd values refused"; }
+check "PostgreSQL -> label -> SQLite: the exact types" "d:FLOAT8_BLOB n:NUMERIC_TEXT" \
+	"$(sqlite3 odd.db "SELECT group_concat(name || ':' || type, ' ') FROM pragma_table_info('odd') WHERE name IN ('d', 'n')")"
+check "PostgreSQL -> label -> SQLite: NaN, -0.0 and 30 digits as themselves" \
+	"1|text:NaN|text:1 2|real:-0.0|text:123456789012345678901234567890.5 3|real:1.5|text:NaN" \
+	"$(python3 -c 'import sqlite3; c = sqlite3.connect("odd.db"); print(" ".join("%d|%s:%r|%s:%s" % (i, type(d).__name__.replace("str", "text").replace("float", "real"), d, type(n).__name__.replace("str", "text"), n) for i, d, n in c.execute("SELECT id, d, n FROM odd ORDER BY id")).replace("\x27", ""))')"
+check "PostgreSQL -> label -> SQLite: verify agrees with the source, in full" "exit=0" "$(vj --full "$(pg_url "$odd")" odd.db)"
+
+# Types of the source database the target does not have (an enum, a domain): the tables ferry
+# creates declare the kind the values are read as (text, the base type), directly and through
+# a label, instead of failing on CREATE TABLE.
+pg_newdb typed
+pgq "$typed" "CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+	CREATE TABLE e(id bigint PRIMARY KEY, m mood, p posint, a int[]); INSERT INTO e VALUES (1, 'ok', 5, '{1,2}'), (2, 'sad', 7, NULL)" > /dev/null
+"$FERRY" export -q "$(pg_url "$typed")" typed.label > /dev/null
+for how in copy import; do
+	pg_newdb fresh
+	if [ $how = copy ]; then
+		"$FERRY" copy -q "$(pg_url "$typed")" "$(pg_url "$fresh")" > t.out 2>&1 || { cat t.out; fail "copy of an enum and a domain into a fresh database"; }
+	else
+		"$FERRY" import -q typed.label "$(pg_url "$fresh")" > t.out 2>&1 || { cat t.out; fail "import of an enum and a domain into a fresh database"; }
+	fi
+	check "$how into a database without the source's enum and domain: text and the base type" \
+		"id:bigint m:text p:bigint a:integer[]" \
+		"$(pgq "$fresh" "SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ' ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'e'::regclass AND attnum > 0")"
+	check "$how: every value arrives, verified in full" "exit=0" "$(vj --full "$(pg_url "$typed")" "$(pg_url "$fresh")")"
+done
 finish

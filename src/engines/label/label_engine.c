@@ -164,6 +164,24 @@ static const char *base_name(const char *dir)
 	return s ? s + 1 : dir;
 }
 
+/* The engine a label table's rows were read from ("postgres"), from its source's record, so
+ * that a table created from the label is declared as one created from that engine would be
+ * (PostgreSQL's floats and decimals get SQLite's exact types); "label" when unknown. */
+static const char *table_engine(const ferry_label_manifest *m, const ferry_label_table *lt)
+{
+	static const char *const known[] = {"sqlite", "postgres"};
+	const char *dot = lt->source ? strchr(lt->source, '.') : NULL;
+	for (size_t i = 0; dot && i < m->nsources; i++) {
+		const ferry_label_source *s = &m->sources[i];
+		if (s->name && s->engine && strlen(s->name) == (size_t)(dot - lt->source) &&
+		    strncmp(s->name, lt->source, (size_t)(dot - lt->source)) == 0)
+			for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+				if (strcmp(s->engine, known[k]) == 0)
+					return known[k];
+	}
+	return "label";
+}
+
 static const ferry_label_table *find_by_dir(const ferry_label_manifest *m, const char *name)
 {
 	for (size_t i = 0; i < m->ntables; i++)
@@ -199,7 +217,7 @@ static int lb_introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err)
 			rc = oom(err);
 			break;
 		}
-		t->origin = "label";
+		t->origin = table_engine(m, lt);
 		size_t pk[64], npk = 0;
 		for (size_t k = 0; k < lt->ncols; k++) {
 			const ferry_label_column *lc = &lt->cols[k];

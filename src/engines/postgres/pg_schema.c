@@ -499,8 +499,14 @@ static int set_foreign_default(pg_conn *c, const ferry_table *def, const ferry_c
 /* A user-defined type of a definition from PostgreSQL is written as the source's
  * search_path saw it ("mood"). When the target does not see that name (another schema of
  * the same database), qualify it with the one schema that has a type of that name. */
-static int resolve_type(pg_conn *c, const char *decl, ferry_buf *out, ferry_err *err)
+/* The type of a column of a PostgreSQL definition, as this database can declare it: the type
+ * itself when it exists here (qualified by its schema when off the search path); a type this
+ * database does not have (an enum or a domain of another database) becomes the kind its
+ * values are read as (an enum's labels as text, a domain as its base type), as for another
+ * engine's definition, rather than a table that cannot be created. */
+static int resolve_type(pg_conn *c, const ferry_column *col, ferry_buf *out, ferry_err *err)
 {
+	const char *decl = col->decl_type && col->decl_type[0] ? col->decl_type : "text";
 	const char *params[1] = {decl};
 	PGresult *res;
 	int rc = ferry_pg__query(c, &res, "SELECT to_regtype($1) IS NOT NULL", 1, params, err,
@@ -519,11 +525,17 @@ static int resolve_type(pg_conn *c, const char *decl, ferry_buf *out, ferry_err 
 	                     "WHERE t.typname = $1", 1, params, err, "read the types");
 	if (rc)
 		return rc;
-	if (PQntuples(res) == 1) {
+	int found = PQntuples(res);
+	if (found == 1) {
 		ferry_pg__buf_ident(out, PQgetvalue(res, 0, 0));
 		ferry_buf_puts(out, ".");
 	}
 	PQclear(res);
+	if (found == 0) {
+		char buf[64];
+		const char *kept = pg_decl_kept(col, buf, sizeof(buf));
+		return ferry_buf_puts(out, kept ? kept : pg_type_for(col->type)) ? OOM(err) : 0;
+	}
 	return ferry_buf_puts(out, decl) ? OOM(err) : 0;
 }
 
@@ -729,7 +741,7 @@ int ferry_pg__create_table(ferry_conn *conn, const ferry_table *def, ferry_err *
 		const char *d = col->default_sql;
 		if (own) {
 			ferry_buf_puts(&b, " ");
-			int rc = resolve_type(c, col->decl_type && col->decl_type[0] ? col->decl_type : "text", &b, err);
+			int rc = resolve_type(c, col, &b, err);
 			if (rc) {
 				ferry_buf_free(&b);
 				return rc;
