@@ -966,15 +966,35 @@ int ferry__cell_sum(ferry_buf *out, const uint8_t *a, size_t an, const uint8_t *
 
 /* ---- rendering ------------------------------------------------------------------------- */
 
-/* 1 when s holds valid UTF-8 (and no NUL). */
+/* 1 when s holds valid UTF-8 (and no NUL): no overlong forms, no surrogates, nothing past
+ * U+10FFFF (RFC 3629), so the JSON report stays valid wherever it is read. */
 static int utf8_valid(const uint8_t *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		uint8_t c = s[i];
-		size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (k == 0 || c == 0 || i + k > n || (k == 2 && c < 0xC2))
+		size_t k;
+		uint8_t lo = 0x80, hi = 0xBF; /* the range of the second byte */
+		if (c == 0)
 			return 0;
-		for (size_t j = 1; j < k; j++)
+		if (c < 0x80)
+			k = 1;
+		else if (c >= 0xC2 && c <= 0xDF)
+			k = 2;
+		else if (c >= 0xE0 && c <= 0xEF) {
+			k = 3;
+			lo = c == 0xE0 ? 0xA0 : 0x80;
+			hi = c == 0xED ? 0x9F : 0xBF;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			k = 4;
+			lo = c == 0xF0 ? 0x90 : 0x80;
+			hi = c == 0xF4 ? 0x8F : 0xBF;
+		} else
+			return 0;
+		if (i + k > n)
+			return 0;
+		if (k > 1 && (s[i + 1] < lo || s[i + 1] > hi))
+			return 0;
+		for (size_t j = 2; j < k; j++)
 			if ((s[i + j] & 0xC0) != 0x80)
 				return 0;
 		i += k;

@@ -8,6 +8,7 @@
  * Pass 1 reads both sides at once and sums each bucket's set digest (count and the sum of row
  * hashes, mod 2^64): a matching table costs that one pass. Buckets whose digests differ are
  * read again, only their rows kept, in rounds of bounded memory, and compared row by row. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -72,6 +73,8 @@ typedef struct vtable {
 	size_t nkey;
 	size_t *key;               /* indexes into cols */
 	int keyless, merge, wild;    /* wild: some expected cell is CELL_ANY */
+	uint8_t *wildcol;          /* per compared column: some job lacks it and its default is
+	                              computed; left out of row hashes and of a keyless key */
 	uint8_t **defcell;         /* per compared column: the cell a job without it gives (the
 	                              target's default), or CELL_ANY when the default is an expression */
 	size_t *deflen;
@@ -273,6 +276,7 @@ typedef struct scan {
 	const int32_t *round_of;   /* the round of each bucket, -1: none */
 	int32_t rlo;
 	size_t cur_job;            /* index in vt->jobs of the job being read (side 0) */
+	ferry_buf hb;              /* a wild table's row without its wild cells, for hashing */
 	digest *dig;               /* NBUCKETS, digest pass */
 	uint64_t pend_kh[BATCH], pend_rh[BATCH]; /* a batch's digest updates, applied together */
 	size_t npend;
@@ -281,6 +285,19 @@ typedef struct scan {
 	ferry_err err;
 	int rc;
 } scan;
+
+static int key_has_null(const uint8_t *key, size_t klen)
+{
+	for (size_t off = 0; off < klen;) {
+		size_t n = ferry__cell_size(key + off, klen - off);
+		if (n == 0)
+			return 0;
+		if (key[off] == CELL_NULL)
+			return 1;
+		off += n;
+	}
+	return 0;
+}
 
 /* Keep a row of a collecting pass in its side's map: a new key, another row of a key (counted,
  * its hash summed), or, on the expected side of a merge, folded into the key's row. */
@@ -291,7 +308,8 @@ static int collect(rowmap *map, vtable *vt, int side, const job *j, const int *j
 		return FERRY_ENOMEM;
 	mrow *m = map_find(map, kh, key, klen);
 	if (m->data) {
-		if (side == 0 && vt->merge)
+		/* ON CONFLICT never matches a NULL key: the target keeps each such row. */
+		if (side == 0 && vt->merge && !key_has_null(key, klen))
 			return merge_row(map, m, vt, j, jm, row, rlen);
 		m->count++;
 		m->rsum += rh;
@@ -352,7 +370,22 @@ static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b
 			rc = put_cell(rb, vt, c, jm, row);
 		if (rc || rb->failed)
 			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
-		uint64_t rh = ferry__hash64(rb->data, rb->len, 0);
+		/* What identifies the row: its cells, but those no rule decides on one side. */
+		const ferry_buf *hashed = rb;
+		if (vt->wild) {
+			ferry_buf_reset(&s->hb);
+			ferry_buf_add(&s->hb, "", 0);
+			for (size_t c = 0, off = 0; c < vt->ncols; c++) {
+				size_t n = ferry__cell_size((const uint8_t *)rb->data + off, rb->len - off);
+				if (!vt->wildcol[c])
+					ferry_buf_add(&s->hb, rb->data + off, n);
+				off += n;
+			}
+			if (s->hb.failed)
+				return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
+			hashed = &s->hb;
+		}
+		uint64_t rh = ferry__hash64(hashed->data, hashed->len, 0);
 		if (vt->keyless) {
 			kh = rh;
 			s->total++;
@@ -360,7 +393,7 @@ static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b
 				continue;
 			if (s->select && !(s->select[BUCKET(kh) / 8] & (1u << (BUCKET(kh) % 8))))
 				continue;
-			if (ferry_buf_add(kb, rb->data, rb->len) != 0)
+			if (ferry_buf_add(kb, hashed->data, hashed->len) != 0)
 				return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
 		}
 		s->sampled++;
@@ -554,7 +587,9 @@ static void scan_free(scan sc[2])
 {
 	for (int i = 0; i < 2; i++) {
 		free(sc[i].dig);
+		sc[i].dig = NULL;
 		map_free(&sc[i].map);
+		ferry_buf_free(&sc[i].hb);
 	}
 }
 
@@ -677,9 +712,10 @@ static int compare_maps(vtable *vt, rowmap *em, rowmap *am, size_t max_listed)
 		int64_t both = e->count < a->count ? e->count : a->count;
 		/* A key held by several rows (no unique key in the target, or NULL keys): the rows
 		 * must be the same multiset, which the sums of their hashes say; the first rows show. */
-		int equal = e->count == 1 && a->count == 1 ? rows_equal(e, a, vt->ncols, vt->wild)
-		            : e->count == a->count ? !vt->wild && e->rsum == a->rsum
-		                                   : rows_equal(e, a, vt->ncols, vt->wild);
+		/* Without a key, the rows of a key are the same row (but for wild cells). */
+		int equal = vt->keyless ? 1
+		            : e->count == 1 && a->count == 1 ? rows_equal(e, a, vt->ncols, vt->wild)
+		            : e->count == a->count && e->rsum == a->rsum;
 		if (equal) {
 			vt->matched += both;
 		} else {
@@ -922,6 +958,7 @@ static void vtable_free(vtable *vt)
 	free(vt->defcell);
 	free(vt->deflen);
 	free(vt->trim);
+	free(vt->wildcol);
 	for (size_t i = 0; i < vt->nskipped; i++)
 		free(vt->skipped[i]);
 	free(vt->skipped);
@@ -964,69 +1001,103 @@ static int is_number(const char *s, size_t n)
 	return ok;
 }
 
+/* A literal's trailing casts ("::text", "::character varying(5)", "::\"T\""): 1 when all of
+ * s is such casts (or nothing), 0 when anything else follows (an operator: computed). */
+static int only_casts(const char *s)
+{
+	while (*s == ' ')
+		s++;
+	while (*s) {
+		if (s[0] != ':' || s[1] != ':')
+			return 0;
+		s += 2;
+		while (*s && !(s[0] == ':' && s[1] == ':')) {
+			if (!(isalnum((unsigned char)*s) || strchr("_ \"(),[].", *s)))
+				return 0;
+			s++;
+		}
+	}
+	return 1;
+}
+
 /* The cell of a column's default, for rows whose job does not give the column: NULL when it
- * has none; a literal (number, string, TRUE/FALSE, NULL, with PostgreSQL's casts) read as
- * the column's type; CELL_ANY for anything computed (CURRENT_TIMESTAMP, nextval(...)). */
-static int default_cell(ferry_buf *out, ferry_type t, const char *sql, unsigned flags)
+ * has none; a plain literal (a string, a number, TRUE/FALSE, NULL, with PostgreSQL's casts)
+ * as the target stores it; CELL_ANY for anything computed (CURRENT_TIMESTAMP, nextval(...),
+ * 'a' || 'b', '2020-01-01'::date + 1) or that an engine reads its own way (bytea's '\x..'). */
+static int default_cell(ferry_buf *out, ferry_type t, const char *sql, unsigned flags, int trim)
 {
 	ferry_value v = {.type = FERRY_NULL};
 	if (!sql)
 		return ferry__canon_cell_ex(out, t, &v, flags);
 	size_t n = strlen(sql);
-	while (n && (sql[0] == '(' || sql[0] == ' ') && (sql[n - 1] == ')' || sql[n - 1] == ' ')) {
+	while (n >= 2 && sql[0] == '(' && sql[n - 1] == ')') {
 		sql++;
 		n -= 2;
 	}
-	const char *cast = NULL;
-	for (size_t i = 0, q = 0; i + 1 < n; i++) {
-		if (sql[i] == '\'')
-			q = !q;
-		else if (!q && sql[i] == ':' && sql[i + 1] == ':') {
-			cast = sql + i;
-			break;
-		}
+	while (n > 0 && sql[0] == ' ') {
+		sql++;
+		n--;
 	}
-	if (cast)
-		n = (size_t)(cast - sql);
+	while (n > 0 && sql[n - 1] == ' ')
+		n--;
 	char *lit = ferry__strndup(sql, n);
 	if (!lit)
 		return FERRY_ENOMEM;
-	int rc;
-	if (n >= 2 && lit[0] == '\'' && lit[n - 1] == '\'') {
-		size_t k = 0; /* '' inside is one quote */
-		for (size_t i = 1; i + 1 < n; i++) {
-			lit[k++] = lit[i];
-			if (lit[i] == '\'' && lit[i + 1] == '\'')
+	int rc = 1; /* 1: not a plain literal */
+	int sqlite = (flags & CANON_SQLITE_TEXT) != 0;
+	if (n >= 2 && lit[0] == '\'') {
+		size_t k = 0, i = 1;
+		for (; i < n; i++) {
+			if (lit[i] == '\'' && i + 1 < n && lit[i + 1] == '\'') {
+				lit[k++] = '\'';
 				i++;
+			} else if (lit[i] == '\'') {
+				break;
+			} else {
+				lit[k++] = lit[i];
+			}
 		}
-		v.type = FERRY_TEXT;
-		v.v.s = lit;
-		v.len = (uint32_t)k;
-		rc = ferry__canon_cell_ex(out, t, &v, flags);
-	} else if (strcasecmp(lit, "null") == 0) {
-		rc = ferry__canon_cell_ex(out, t, &v, flags);
-	} else if (strcasecmp(lit, "true") == 0 || strcasecmp(lit, "false") == 0) {
-		v.type = FERRY_BOOL;
-		v.v.i = strcasecmp(lit, "true") == 0;
-		rc = ferry__canon_cell_ex(out, t, &v, flags);
-	} else if (n > 0 && is_number(lit, n)) {
-		char *end;
-		errno = 0;
-		long long ll = strtoll(lit, &end, 10);
-		if (*end == '\0' && errno == 0) {
-			v.type = FERRY_INT;
-			v.v.i = ll;
-		} else {
-			v.type = FERRY_NUMERIC;
+		int ok = i < n && only_casts(sql + i + 1) && !(t == FERRY_BLOB && k >= 2 && lit[0] == '\\' && lit[1] == 'x');
+		if (ok) {
+			while (trim && k > 0 && lit[k - 1] == ' ')
+				k--;
+			v.type = FERRY_TEXT;
 			v.v.s = lit;
-			v.len = (uint32_t)n;
+			v.len = (uint32_t)k;
+			rc = ferry__canon_cell_ex(out, t, &v, flags);
 		}
-		rc = ferry__canon_cell_ex(out, t, &v, flags);
 	} else {
-		rc = ferry__canon_any(out);
+		size_t m = strcspn(lit, ":");
+		int casts = only_casts(lit + m);
+		lit[m] = '\0';
+		while (m > 0 && lit[m - 1] == ' ')
+			lit[--m] = '\0';
+		if (casts && strcasecmp(lit, "null") == 0) {
+			rc = ferry__canon_cell_ex(out, t, &v, flags);
+		} else if (casts && (strcasecmp(lit, "true") == 0 || strcasecmp(lit, "false") == 0)) {
+			v.type = sqlite ? FERRY_INT : FERRY_BOOL; /* SQLite stores TRUE as 1 */
+			v.v.i = strcasecmp(lit, "true") == 0;
+			rc = ferry__canon_cell_ex(out, t, &v, flags);
+		} else if (casts && m > 0 && is_number(lit, m)) {
+			char *end;
+			errno = 0;
+			long long ll = strtoll(lit, &end, 10);
+			if (*end == '\0' && errno == 0) {
+				v.type = FERRY_INT;
+				v.v.i = ll;
+			} else if (sqlite) { /* SQLite reads any other number as a REAL */
+				v.type = FERRY_FLOAT;
+				v.v.f = strtod(lit, NULL);
+			} else {
+				v.type = FERRY_NUMERIC;
+				v.v.s = lit;
+				v.len = (uint32_t)m;
+			}
+			rc = ferry__canon_cell_ex(out, t, &v, flags);
+		}
 	}
 	free(lit);
-	return rc;
+	return rc == 1 ? ferry__canon_any(out) : rc;
 }
 
 /* PostgreSQL's char(n): values come back padded with blanks, which its comparisons ignore. */
@@ -1051,9 +1122,10 @@ static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *te
 	vt->defcell = calloc(tt->ncols + 1, sizeof(uint8_t *));
 	vt->deflen = calloc(tt->ncols + 1, sizeof(size_t));
 	vt->trim = calloc(tt->ncols + 1, 1);
+	vt->wildcol = calloc(tt->ncols + 1, 1);
 	vt->canon_flags = strcmp(teng->name, "sqlite") == 0 ? CANON_SQLITE_TEXT : 0;
 	if (!vt->cols || !vt->qcols || !vt->types || !vt->skipped || !vt->jmap || !vt->key ||
-	    !vt->defcell || !vt->deflen || !vt->trim)
+	    !vt->defcell || !vt->deflen || !vt->trim || !vt->wildcol)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	for (size_t i = 0; i < vt->njobs; i++)
 		if (!(vt->jmap[i] = calloc(tt->ncols + 1, sizeof(int))))
@@ -1085,13 +1157,14 @@ static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *te
 		}
 		/* A job without the column leaves it to the target's default. */
 		ferry_buf d = FERRY_BUF_INIT;
-		if (default_cell(&d, vt->types[n], tt->cols[c].default_sql, vt->canon_flags) != 0 || !d.data)
+		int pad = strcmp(teng->name, "postgres") == 0 && blank_padded(tt->cols[c].decl_type);
+		if (default_cell(&d, vt->types[n], tt->cols[c].default_sql, vt->canon_flags, pad) != 0 || !d.data)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		vt->deflen[n] = d.len;
 		vt->defcell[n] = (uint8_t *)ferry_buf_detach(&d);
 		if (lacking && vt->defcell[n][0] == CELL_ANY)
-			vt->wild = 1;
-		vt->trim[n] = strcmp(teng->name, "postgres") == 0 && blank_padded(tt->cols[c].decl_type);
+			vt->wild = vt->wildcol[n] = 1;
+		vt->trim[n] = (uint8_t)pad;
 		n++;
 		vt->ncols = n;
 	}

@@ -68,6 +68,29 @@ check "... but a 20-digit json number one off is found" \
 	'exit=5 k m0 e0 d1 [different:{"id": 1}/j="[1,100,{\"a\":12345678901234567890,\"b\":1}]">"[1,100,{\"a\":12345678901234567891,\"b\":1}]"]' \
 	"$(vj --full kinds.db "$(pg_url "$kinds")")"
 
+# Two sources, one without most columns: the target's defaults fill them. Literal defaults
+# (with their casts, a char(n)'s padding, a numeric's scale) are expected as stored; computed
+# ones ('a' || 'b', a date plus one, bytea's '\x..', now()) are not guessed.
+sqlite3 d1.db "CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2);"
+sqlite3 d2.db "CREATE TABLE t(id INTEGER PRIMARY KEY, c TEXT, d TEXT, b BLOB, ch TEXT, n TEXT, s TEXT, w TEXT);
+	INSERT INTO t VALUES (3, 'x', '2021-01-01', x'ff', 'zz', '2', 'y', '2021-01-01 00:00:00+00');"
+pg_newdb dfl
+pgq "$dfl" "CREATE TABLE t(id bigint PRIMARY KEY, c text DEFAULT ('a'::text || 'b'::text),
+	d date DEFAULT ('2020-01-01'::date + 1), b bytea DEFAULT '\\x0102', ch char(5) DEFAULT 'ab  ',
+	n numeric DEFAULT 1.50, s text DEFAULT 'it''s'::text, w timestamptz DEFAULT now())" > /dev/null
+cat > dfl.yaml <<EOF2
+sources: { a: sqlite:d1.db, b: sqlite:d2.db }
+target: $(pg_url "$dfl")
+tables:
+  - { table: t, source: a }
+  - { table: t, source: b }
+EOF2
+"$FERRY" copy -q -p dfl.yaml > dfl.out 2>&1 || { cat dfl.out; fail "copy with defaults failed"; }
+check "defaults of PostgreSQL, literal and computed: no false difference" "exit=0" "$(vj --full -p dfl.yaml)"
+pgq "$dfl" "UPDATE t SET s = 'its', n = 1.5 WHERE id = 1" > /dev/null
+check "... a literal default changed is found (1.50 = 1.5 by value)" \
+	'exit=5 t m0 e0 d1 [different:{"id": 1}/s="it'"'"'s">"its"]' "$(vj --full -p dfl.yaml)"
+
 # PostgreSQL -> PostgreSQL: two databases of one server.
 pg_newdb pgcopy
 "$FERRY" copy -q "$(pg_url "$pgsrc")" "$(pg_url "$pgcopy")" > out2b.txt 2>&1 || { cat out2b.txt; fail "postgres -> postgres copy failed"; }

@@ -222,6 +222,60 @@ check "NULL keys: the same rows verify clean" "exit=0" "$(vj --full nk.db nk2.db
 sqlite3 nk2.db "UPDATE t SET v = 'a' WHERE v = 'b'"
 check "NULL keys: the second row of a key changed is found" 'exit=5 t m0 e0 d2 [different:{"k": null}]' "$(vj --full nk.db nk2.db)"
 
+# Rows of one key that differ in count: none is taken for matched.
+sqlite3 nk3.db "CREATE TABLE t(k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (NULL, 'a'), (NULL, 'c'), (NULL, 'd');"
+sqlite3 nk4.db "CREATE TABLE t(k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (NULL, 'a'), (NULL, 'b');"
+check "NULL keys, two rows against three: two different and one extra" 'exit=5 t m0 e1 d2 counts [different:{"k": null},duplicate:{"k": null}]' \
+	"$(FERRY_VERIFY_ROUND_ROWS=3 vj --full nk4.db nk3.db)"
+
+# A merge where a key is NULL: ON CONFLICT never matches NULL, so the target keeps each row.
+sqlite3 mn1.db "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (NULL, 1), ('x', 2);"
+sqlite3 mn2.db "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (NULL, 5), ('x', 3);"
+cat > mnull.yaml <<'EOF2'
+sources: { a: sqlite:mn1.db, b: sqlite:mn2.db }
+target: sqlite:mn.db
+tables:
+  - { table: t, source: a, columns: { v: { conflict: sum } } }
+  - { table: t, source: b, columns: { v: { conflict: sum } } }
+EOF2
+"$FERRY" copy -q -p mnull.yaml > /dev/null 2>&1
+check "a merge with NULL keys verifies as the target holds it (both NULL rows, x summed)" "exit=0|1 5 x:5" \
+	"$(vj --full -p mnull.yaml)|$(sqlite3 mn.db "SELECT group_concat(coalesce(k || ':', '') || v, ' ') FROM (SELECT * FROM t ORDER BY k, v)")"
+
+# Defaults: computed ones are not guessed; literals are expected as the target stores them.
+sqlite3 da.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 1), (2, 2);
+	CREATE TABLE k(m TEXT, v INTEGER); INSERT INTO k VALUES ('a', 1), ('b', 2);"
+sqlite3 db_.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER, c TEXT, b TEXT, e TEXT, f TEXT); INSERT INTO t VALUES (3, 3, 'x', 'y', 'z', 'w');
+	CREATE TABLE k(m TEXT, v INTEGER, ts TEXT); INSERT INTO k VALUES ('c', 3, '2020-01-01');"
+cat > dflt.sql <<'SQL'
+CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER, c TEXT DEFAULT ('a' || 'b'), b TEXT DEFAULT TRUE, e TEXT DEFAULT 1e3, f TEXT DEFAULT 1.50);
+CREATE TABLE k(m TEXT, v INTEGER, ts TEXT DEFAULT CURRENT_TIMESTAMP);
+SQL
+cat > dflt.yaml <<'EOF2'
+sources: { a: sqlite:da.db, b: sqlite:db_.db }
+target: sqlite:dflt.db
+target_schema: dflt.sql
+tables:
+  - { table: t, source: a }
+  - { table: t, source: b }
+  - { table: k, source: a }
+  - { table: k, source: b }
+EOF2
+"$FERRY" copy -q -p dflt.yaml > /dev/null 2>&1
+check "defaults: an expression, TRUE, 1e3 and 1.50 in text columns, CURRENT_TIMESTAMP without a key" "exit=0" "$(vj --full -p dflt.yaml)"
+sqlite3 dflt.db "UPDATE t SET e = '1e3' WHERE id = 1; UPDATE k SET v = 9 WHERE m = 'a'"
+check "... and a literal default changed, and a keyless row changed, are found" \
+	'exit=5 t m0 e0 d1 [different:{"id": 1}/e="1000.0">"1e3"] k m1 e1 d0 [extra:{"m": "a", "ts": "TS", "v": 9},missing:{"m": "a", "ts": "(any)", "v": 1}]' \
+	"$(vj --full -p dflt.yaml | sed -E 's/"ts": "[0-9]{4}-[0-9-]+ [0-9:]+"/"ts": "TS"/')"
+
+# A spill file that cannot be created: one line, exit 1, no crash.
+set +e
+TMPDIR=/nonexistent/dir FERRY_VERIFY_ROUND_ROWS=1 "$FERRY" verify --full many.db many2.db > /dev/null 2> spill.err
+code=$?
+set -e
+check "no place for spill files: exit 1 and one line naming the directory" \
+	"1|ferry: cannot create a spill file for verify in /nonexistent/dir: No such file or directory" "$code|$(cat spill.err)"
+
 # A REAL stored in a TEXT column reads as SQLite writes it (100.0, 1.0e+20).
 sqlite3 rt.db "CREATE TABLE t(id INTEGER PRIMARY KEY, x REAL); INSERT INTO t VALUES (1, 100.0), (2, 1e20), (3, 0.1);"
 sqlite3 rt2.db "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT);"

@@ -129,6 +129,10 @@ static void test_text_and_bytes(void)
 	}
 	/* text that is not UTF-8 is shown as bytes, so the JSON report stays valid */
 	CHECK_CELL(FERRY_TEXT, vt("\xff" "A"), "\"(not UTF-8) \\\\xff41\"");
+	CHECK_CELL(FERRY_TEXT, vt("\xed\xa0\x80"), "\"(not UTF-8) \\\\xeda080\"");         /* a surrogate */
+	CHECK_CELL(FERRY_TEXT, vt("\xe0\x80\x80"), "\"(not UTF-8) \\\\xe08080\"");         /* overlong */
+	CHECK_CELL(FERRY_TEXT, vt("\xf4\x90\x80\x80"), "\"(not UTF-8) \\\\xf4908080\"");  /* past U+10FFFF */
+	CHECK_CELL(FERRY_TEXT, vt("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");             /* U+10FFFF itself */
 	CHECK(same(FERRY_BLOB, vb("ab", 2), vt("ab")));
 	CHECK(!same(FERRY_BLOB, vb("", 0), null));
 	CHECK_CELL(FERRY_BLOB, vb("\x00\xff", 2), "\"\\\\x00ff\"");
