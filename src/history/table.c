@@ -256,7 +256,21 @@ static int probe_table(ferry_conn *c, const ferry_engine *eng, int *out, ferry_e
 	ferry_reader *r = NULL;
 	ferry_err e = {0};
 	if (eng->reader_open(&r, c, &spec, &e) == 0) {
+		/* Read to the end (no row): a read closed half-way is abandoned, and PostgreSQL's
+		 * engine must then give up the session (its COPY is cancelled). */
+		ferry_batch *b = ferry__batch_new(1, 16);
+		int eof = 0, e2 = b ? 0 : FERRY_ENOMEM;
+		while (e2 == 0 && !eof) {
+			ferry__batch_reset(b);
+			e2 = eng->reader_next(r, b, &eof, &e);
+		}
+		ferry__batch_free(b);
 		eng->reader_close(r);
+		if (e2) {
+			eng->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", &(ferry_err){0});
+			eng->exec(c, "RELEASE SAVEPOINT ferry_history_probe", &(ferry_err){0});
+			return e2 == FERRY_ENOMEM && !e.code ? ferry_err_set(err, e2, "out of memory") : ferry__err_copy(err, &e);
+		}
 		*out = 1;
 	} else if (e.code == FERRY_ENOMEM) {
 		eng->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", &(ferry_err){0});

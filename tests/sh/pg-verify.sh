@@ -91,6 +91,24 @@ pgq "$dfl" "UPDATE t SET s = 'its', n = 1.5 WHERE id = 1" > /dev/null
 check "... a literal default changed is found (1.50 = 1.5 by value)" \
 	'exit=5 t m0 e0 d1 [different:{"id": 1}/s="it'"'"'s">"its"]' "$(vj --full -p dfl.yaml)"
 
+# copy --verify into PostgreSQL with a target schema (which creates ferry_history first),
+# then a second copy into the same database: each run finishes, with its verdict recorded.
+sqlite3 rj.db "CREATE TABLE e(id INTEGER PRIMARY KEY, p REAL); INSERT INTO e VALUES (1, 1.5), (2, 0.13);"
+sqlite3 rj2.db "CREATE TABLE f(id INTEGER PRIMARY KEY, s TEXT); INSERT INTO f VALUES (1, 'a');"
+echo "CREATE TABLE e(id bigint PRIMARY KEY, p numeric(10,2));" > rjs.sql
+pg_newdb hist
+printf 'source: sqlite:rj.db\ntarget: %s\ntarget_schema: rjs.sql\n' "$(pg_url "$hist")" > hist.yaml
+set +e
+"$FERRY" copy -q --verify -p hist.yaml > hist.out 2>&1
+c1=$?
+"$FERRY" copy -q --verify rj2.db "$(pg_url "$hist")" >> hist.out 2>&1
+c2=$?
+set -e
+check "copy --verify into PostgreSQL with a target schema, then a second copy: both exit 0" "0 0" "$c1 $c2"
+check "... each recorded in ferry_history with its verdict" \
+	"all rows arrived; verified (sampled): 1 rows compared, all match|all rows arrived; verified (sampled): 2 rows compared, all match" \
+	"$(pgq "$hist" "SELECT string_agg(verdict, '|' ORDER BY verdict) FROM ferry_history WHERE kind = 'data'")"
+
 # PostgreSQL -> PostgreSQL: two databases of one server.
 pg_newdb pgcopy
 "$FERRY" copy -q "$(pg_url "$pgsrc")" "$(pg_url "$pgcopy")" > out2b.txt 2>&1 || { cat out2b.txt; fail "postgres -> postgres copy failed"; }
