@@ -179,6 +179,8 @@ typedef struct ferry_plan_stage {
 	size_t nafter;
 	char **after;
 	int line, col;
+	int absent;        /* an import's: a stage of the user's plan its label does not hold yet
+	                      (not run, not done: the run is not finished before it is imported) */
 } ferry_plan_stage;
 
 typedef struct ferry_plan_source {

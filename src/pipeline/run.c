@@ -1303,6 +1303,20 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 /* The run is finished: record it in the target's ferry_history (when the target keeps one)
  * in the same transaction as the run's "finished" flag, so the record of upgrades names
  * every data migration exactly once. */
+typedef struct run_rows {
+	int64_t written, rejected;
+} run_rows;
+
+static int add_run_rows(void *ud, const ferry_chunk_rec *rec)
+{
+	run_rows *r = ud;
+	if (rec->done) {
+		r->written += rec->rows_written;
+		r->rejected += rec->rows_rejected;
+	}
+	return 0;
+}
+
 static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 {
 	ferry_err *err = &cs->err;
@@ -1311,12 +1325,18 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 	if (rc)
 		return rc;
 	if (cs->teng->exec_params) {
-		int64_t rows = 0, rejected = 0, fk = 0;
-		for (size_t i = 0; i < cs->js.njobs; i++) {
-			rows += cs->js.jobs[i].rows_written;
-			rejected += cs->js.jobs[i].rows_rejected;
-			fk += cs->js.jobs[i].fk_violations;
+		/* The whole run's rows, from its checkpoints: earlier processes (a resumed crash,
+		 * stages run one at a time) moved some of them. */
+		run_rows rr = {0, 0};
+		int64_t fk = 0;
+		rc = cs->teng->state_load(cs->tconn, p->run_digest, add_run_rows, &rr, err);
+		if (rc) {
+			cs->teng->rollback(cs->tconn, &(ferry_err){0});
+			return rc;
 		}
+		int64_t rows = rr.written, rejected = rr.rejected;
+		for (size_t i = 0; i < cs->js.njobs; i++)
+			fk += cs->js.jobs[i].fk_violations;
 		char verdict[96];
 		if (rejected || fk)
 			snprintf(verdict, sizeof(verdict), "%lld rows rejected, %lld dangling foreign keys",
@@ -1326,9 +1346,12 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 		char *vv = vr ? ferry__verify_verdict(vr) : NULL;
 		char *full = vv ? ferry__sprintf("%s; %s", verdict, vv) : NULL;
 		free(vv);
-		char *desc = p->path ? ferry__sprintf("ferry copy -p %s", p->path)
-		                     : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
-		                                      p->nsources == 1 ? "" : "s");
+		int import = p->nsources == 1 && strncmp(p->sources[0].url, "label:", 6) == 0;
+		const char *cmd = import ? "import" : "copy";
+		char *desc = p->path ? ferry__sprintf("ferry %s -p %s", cmd, p->path)
+		             : import ? ferry__sprintf("ferry import of label %s", p->sources[0].url + 6)
+		                      : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
+		                                       p->nsources == 1 ? "" : "s");
 		rc = desc && (!vr || full)
 		         ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows,
 		                                      full ? full : verdict, err)
@@ -1433,7 +1456,7 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 		stage_order(plan, order);
 	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[order[k]];
-		if (opts->stage && strcmp(opts->stage, st->name) != 0)
+		if ((opts->stage && strcmp(opts->stage, st->name) != 0) || st->absent)
 			continue;
 		rc = run_stage(&cs, st->name);
 		char flag[600];
@@ -1451,8 +1474,11 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	}
 	/* --verify: once every stage is in, before the run's record is written, so the record
 	 * carries the verdict. */
-	if (rc == 0 && opts->verify && !all)
-		emit(opts, FERRY_PROGRESS_NOTE, NULL, "--verify waits until every stage of the plan is done");
+	if (rc == 0 && opts->verify && !all) {
+		static const char wait[] = "--verify waits until every stage of the plan is done: it runs at the end of the run that completes them";
+		ferry__summary_note(sum, wait);
+		emit(opts, FERRY_PROGRESS_NOTE, NULL, wait);
+	}
 	if (rc == 0 && opts->verify && all) {
 		ferry_verify_options vo = FERRY_VERIFY_OPTIONS_INIT;
 		vo.full = opts->verify >= 2;

@@ -152,6 +152,32 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 			s->after[s->nafter++] = dup(m->stages[i].after[k], &bad);
 		bad |= !s->after;
 	}
+	/* The user's plan may have stages the label does not hold yet (exported later): the run
+	 * is the plan's, so it is not finished until they are imported too. */
+	size_t nuser = user ? user->nstages : 0;
+	if (p->stages && nuser) {
+		ferry_plan_stage *more = realloc(p->stages, (m->nstages + nuser + 1) * sizeof(*p->stages));
+		if (!more)
+			bad = 1;
+		else
+			p->stages = more;
+	}
+	for (size_t i = 0; !bad && p->stages && i < nuser; i++) {
+		const ferry_plan_stage *us = &user->stages[i];
+		int held = 0;
+		for (size_t k = 0; k < m->nstages && !held; k++)
+			held = strcmp(m->stages[k].name, us->name) == 0;
+		if (held)
+			continue;
+		ferry_plan_stage *s = &p->stages[p->nstages++];
+		memset(s, 0, sizeof(*s));
+		s->absent = 1;
+		s->name = dup(us->name, &bad);
+		s->after = calloc(us->nafter + 1, sizeof(char *));
+		for (size_t k = 0; s->after && k < us->nafter; k++)
+			s->after[s->nafter++] = dup(us->after[k], &bad);
+		bad |= !s->after;
+	}
 	p->tables = calloc(m->ntables + 1, sizeof(*p->tables));
 	for (size_t i = 0; p->tables && i < m->ntables; i++) {
 		const ferry_label_table *lt = &m->tables[i];

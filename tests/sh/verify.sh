@@ -298,6 +298,34 @@ printf 'verify:\n  - table: nosuch\n    percent: 50\n' >> cov3.yaml
 check "a coverage rule for a table the plan does not write is refused" \
 	'exit=2 no json: ferry: cov3.yaml:13:5: verify rule names table "nosuch", which the plan does not write' "$(vj -p cov3.yaml)"
 
+# Stages read into a label at different times: the run is the plan's, so it is finished (and
+# verified, and recorded) only when its last stage is imported.
+cat > st.yaml <<'EOF2'
+source: sqlite:src.db
+target: sqlite:st.db
+stages:
+  - name: small
+  - name: large
+    after: [small]
+tables:
+  - { table: log, stage: small }
+  - { table: people, stage: large }
+  - { table: big, stage: large }
+EOF2
+rm -rf stl st.db
+"$FERRY" export -q -p st.yaml --label stl --stage small > /dev/null
+"$FERRY" import -q --json -p st.yaml --label stl --stage small --verify > st1.json 2> st1.err || { cat st1.err; fail "import of the first stage failed"; }
+check "the first stage's import: --verify waits, and says so in the summary" "None 1" \
+	"$(python3 -c 'import json; s = json.load(open("st1.json")); print(s["verify"], sum("--verify waits" in n for n in s["notes"]))')"
+check "... and the run is not recorded as finished yet" "0" "$(sqlite3 st.db "SELECT count(*) FROM sqlite_master WHERE name = 'ferry_history'")"
+"$FERRY" export -q -p st.yaml --label stl --stage large > /dev/null
+"$FERRY" import -q --json -p st.yaml --label stl --stage large --verify > st2.json 2> st2.err || { cat st2.err; fail "import of the last stage failed"; }
+check "the last stage's import: verified, not 'already complete'" "True False" \
+	"$(python3 -c 'import json; s = json.load(open("st2.json")); print(s["verify"]["ok"], s["already_complete"])')"
+check "... and recorded once, as an import, with its verdict" \
+	"ferry import -p st.yaml|2080|all rows arrived; verified (sampled): 485 rows compared, all match" \
+	"$(sqlite3 st.db "SELECT description, rows_moved, verdict FROM ferry_history WHERE kind = 'data'")"
+
 # Errors: a missing target table, a dead source.
 rm -f empty.db
 sqlite3 empty.db "CREATE TABLE persons(id INTEGER PRIMARY KEY)"
