@@ -595,6 +595,22 @@ static void scan_free(scan sc[2])
 
 /* ---- comparing rows ---------------------------------------------------------------------- */
 
+/* A name as the text report shows it: control characters escaped, so one line stays one. */
+static void put_name(ferry_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '\n')
+			ferry_buf_puts(b, "\\n");
+		else if (ch == '\t')
+			ferry_buf_puts(b, "\\t");
+		else if (ch < 0x20 || ch == 0x7f)
+			ferry_buf_printf(b, "\\x%02x", ch);
+		else
+			ferry_buf_add(b, s, 1);
+	}
+}
+
 static int add_diff(vtable *vt, size_t max_listed, int kind, const mrow *e, const mrow *a)
 {
 	if (vt->ndiffs >= max_listed)
@@ -652,7 +668,9 @@ static int add_diff(vtable *vt, size_t max_listed, int kind, const mrow *e, cons
 			ferry_buf_puts(&cols, ", \"target\": ");
 			ferry__cell_json(&cols, ac[c], al[c]);
 			ferry_buf_puts(&cols, "}");
-			ferry_buf_printf(&text, "%s%s: expected ", first ? "" : "; ", vt->cols[c]);
+			ferry_buf_puts(&text, first ? "" : "; ");
+			put_name(&text, vt->cols[c]);
+			ferry_buf_puts(&text, ": expected ");
 			ferry__cell_json(&text, ec[c], el[c]);
 			ferry_buf_puts(&text, ", target has ");
 			ferry__cell_json(&text, ac[c], al[c]);
@@ -1358,6 +1376,10 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		if (!s)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
+	/* Nothing to compare is not a match: a wrong URL or search_path would read as one. */
+	if (rc == 0 && rep->ntables == 0)
+		rc = ferry_err_set(err, FERRY_EUSAGE,
+		                   "nothing to verify: the plan carries no table from its sources (check their URLs, and a PostgreSQL search_path)");
 	for (size_t t = 0; rc == 0 && t < rep->ntables; t++) {
 		vtable *vt = &rep->tables[t];
 		const ferry_table *tt = ferry_schema_find(tschema, vt->name);
@@ -1565,6 +1587,8 @@ int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f)
 	ferry_buf_printf(&b, "%-*s %12s %12s %12s %9s %9s %9s  %s\n", (int)w, "table", "expected", "target",
 	                 "compared", "missing", "extra", "different", "coverage");
 	int64_t compared = 0, bad = 0;
+	ferry_buf nb = FERRY_BUF_INIT;
+#define SHOWN(vt) (ferry_buf_reset(&nb), put_name(&nb, (vt)->name), nb.data ? nb.data : "")
 	for (size_t t = 0; t < r->ntables; t++) {
 		const vtable *vt = &r->tables[t];
 		compared += vt->compared;
@@ -1572,7 +1596,7 @@ int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f)
 		char exp[24] = "-";
 		if (vt->exp_total >= 0)
 			snprintf(exp, sizeof(exp), "%lld", (long long)vt->exp_total);
-		ferry_buf_printf(&b, "%-*s %12s %12lld %12lld %9lld %9lld %9lld  %s\n", (int)w, vt->name,
+		ferry_buf_printf(&b, "%-*s %12s %12lld %12lld %9lld %9lld %9lld  %s\n", (int)w, SHOWN(vt),
 		                 exp, (long long)vt->act_total, (long long)vt->compared,
 		                 (long long)vt->missing, (long long)vt->extra, (long long)vt->different,
 		                 vt->coverage);
@@ -1580,26 +1604,31 @@ int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f)
 	for (size_t t = 0; t < r->ntables; t++) {
 		const vtable *vt = &r->tables[t];
 		if (vt->count_differs)
-			ferry_buf_printf(&b, "%s: %lld rows expected, the target holds %lld\n", vt->name,
+			ferry_buf_printf(&b, "%s: %lld rows expected, the target holds %lld\n", SHOWN(vt),
 			                 (long long)vt->exp_total, (long long)vt->act_total);
 		for (size_t d = 0; d < vt->ndiffs; d++) {
 			const vdiff *x = &vt->diffs[d];
-			ferry_buf_printf(&b, "%s: %s %s%s%s\n", vt->name, kind_names[x->kind], x->key,
+			ferry_buf_printf(&b, "%s: %s %s%s%s\n", SHOWN(vt), kind_names[x->kind], x->key,
 			                 x->text ? ": " : "", x->text ? x->text : "");
 		}
 		int64_t diffs = vt->missing + vt->extra + vt->different;
 		if ((int64_t)vt->ndiffs < diffs && vt->ndiffs > 0)
 			ferry_buf_printf(&b, "%s: %lld rows differ in all; the first %zu differences are listed (--max-listed)\n",
-			                 vt->name, (long long)diffs, vt->ndiffs);
+			                 SHOWN(vt), (long long)diffs, vt->ndiffs);
 		if (vt->nskipped) {
-			ferry_buf_printf(&b, "%s: not compared (the target's default decides):", vt->name);
-			for (size_t i = 0; i < vt->nskipped; i++)
-				ferry_buf_printf(&b, "%s \"%s\"", i ? "," : "", vt->skipped[i]);
+			ferry_buf_printf(&b, "%s: not compared (the target's default decides):", SHOWN(vt));
+			for (size_t i = 0; i < vt->nskipped; i++) {
+				ferry_buf_printf(&b, "%s \"", i ? "," : "");
+				put_name(&b, vt->skipped[i]);
+				ferry_buf_puts(&b, "\"");
+			}
 			ferry_buf_puts(&b, "\n");
 		}
 		if (vt->keyless)
-			ferry_buf_printf(&b, "%s: no key; rows are matched by all their values\n", vt->name);
+			ferry_buf_printf(&b, "%s: no key; rows are matched by all their values\n", SHOWN(vt));
 	}
+#undef SHOWN
+	ferry_buf_free(&nb);
 	if (r->ok)
 		ferry_buf_printf(&b, "verify: OK, %zu table%s, %lld rows compared (%s)\n", r->ntables,
 		                 r->ntables == 1 ? "" : "s", (long long)compared, r->full ? "full" : "sampled");

@@ -326,6 +326,13 @@ check "... and recorded once, as an import, with its verdict" \
 	"ferry import -p st.yaml|2080|all rows arrived; verified (sampled): 485 rows compared, all match" \
 	"$(sqlite3 st.db "SELECT description, rows_moved, verdict FROM ferry_history WHERE kind = 'data'")"
 
+# Nothing to compare is not a verdict of a match.
+sqlite3 empty1.db "CREATE TABLE x(a); DROP TABLE x;"
+sqlite3 empty2.db "CREATE TABLE x(a); DROP TABLE x;"
+check "two databases without tables: nothing to verify is an error, not OK" \
+	"exit=2 no json: ferry: nothing to verify: the plan carries no table from its sources (check their URLs, and a PostgreSQL search_path)" \
+	"$(vj empty1.db empty2.db)"
+
 # Errors: a missing target table, a dead source.
 rm -f empty.db
 sqlite3 empty.db "CREATE TABLE persons(id INTEGER PRIMARY KEY)"
