@@ -75,6 +75,7 @@ void ferry__jobs_free(jobset *js)
 		job_free(&js->jobs[i]);
 	free(js->jobs);
 	ferry__schema_free(js->created);
+	ferry__schema_free(js->again);
 	free_strv(js->notes, js->nnotes);
 	memset(js, 0, sizeof(*js));
 }
@@ -767,4 +768,31 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 nomem:
 	ferry__schema_free(all);
 	return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
+int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
+                             const ferry_engine *teng, const char *dst, ferry_err *err)
+{
+	if (!js->again && !(js->again = ferry__schema_new()))
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	if (ferry_schema_find(js->again, dst) || ferry_schema_find(js->created, dst))
+		return 0;
+	for (size_t i = 0; i < js->njobs; i++) {
+		job *j = &js->jobs[i];
+		const ferry_table *st = ferry_schema_find(sources[j->src].schema, j->src_table);
+		if (strcmp(j->dst_table, dst) != 0 || !st)
+			continue;
+		/* The same definition as the first process made, into js->again. */
+		ferry_schema *keep = js->created;
+		js->created = js->again;
+		err->code = 0;
+		const ferry_table *t = define_created(js, p, j->src, st, j->entry, dst, sources[j->src].eng == teng,
+		                                      (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0,
+		                                      &sources[j->src], err);
+		js->created = keep;
+		if (!t)
+			return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		return 0;
+	}
+	return 0;
 }

@@ -69,6 +69,8 @@ typedef struct jobset {
 	job *jobs;
 	size_t njobs, cap;
 	ferry_schema *created;     /* definitions of the target tables ferry creates */
+	ferry_schema *again;       /* of tables an earlier process of this run created, whose
+	                              indexes and foreign keys are still due (a resumed run) */
 	char **notes;
 	size_t nnotes, notes_cap;
 } jobset;
@@ -77,6 +79,10 @@ int ferry__jobs_build(jobset *js, const ferry_plan *plan, ferry_source_conn *sou
                       const ferry_engine *teng, const ferry_schema *tschema, int strict,
                       ferry_err *err);
 void ferry__jobs_free(jobset *js);
+/* Define again (into js->again) target table dst as ferry created it in an earlier process
+ * of this run, for its indexes and foreign keys; 0 when done or dst has no job. */
+int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
+                             const ferry_engine *teng, const char *dst, ferry_err *err);
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 4, 5)))

@@ -1250,9 +1250,19 @@ static int finish_tables(copy_state *cs, ferry_summary *sum)
 	ferry_err *err = &cs->err;
 	jobset *js = &cs->js;
 	int rc = 0;
-	/* Indexes of the tables ferry created come after their rows: faster, same result. */
-	for (size_t i = 0; rc == 0 && i < ferry_schema_count(js->created); i++)
-		rc = cs->teng->create_indexes(cs->tconn, ferry_schema_table(js->created, i), err);
+	/* Indexes of the tables ferry created come after their rows: faster, same result. Each
+	 * table's are recorded as done, so a resumed run makes those an earlier process did not. */
+	for (int pass = 0; pass < 2; pass++) {
+		ferry_schema *s = pass == 0 ? js->created : js->again;
+		for (size_t i = 0; rc == 0 && s && i < ferry_schema_count(s); i++) {
+			const ferry_table *t = ferry_schema_table(s, i);
+			char flag[600];
+			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
+			rc = cs->teng->create_indexes(cs->tconn, t, err);
+			if (rc == 0)
+				rc = cs->teng->state_set(cs->tconn, cs->plan->run_digest, flag, err);
+		}
+	}
 	/* Foreign keys are checked once, after every table of the run is loaded. */
 	for (size_t i = 0; rc == 0 && cs->teng->fk_check && i < js->njobs; i++) {
 		int seen = 0;
@@ -1285,6 +1295,22 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 		rc = introspect_target(cs);
 	if (rc == 0)
 		rc = ferry__jobs_build(&cs->js, cs->plan, cs->sources, cs->teng, cs->tschema, strict, err);
+	/* A resumed run: tables an earlier process of it created still need their indexes and
+	 * foreign keys when it did not get to them (they come after the rows). */
+	for (size_t i = 0; rc == 0 && i < cs->js.njobs; i++) {
+		const char *t = cs->js.jobs[i].dst_table;
+		if (ferry_schema_find(cs->js.created, t))
+			continue;
+		char flag[600];
+		int made = 0, indexed = 0;
+		snprintf(flag, sizeof(flag), "created:%s", t);
+		rc = cs->teng->state_get(cs->tconn, cs->plan->run_digest, flag, &made, err);
+		snprintf(flag, sizeof(flag), "indexed:%s", t);
+		if (rc == 0 && made)
+			rc = cs->teng->state_get(cs->tconn, cs->plan->run_digest, flag, &indexed, err);
+		if (rc == 0 && made && !indexed)
+			rc = ferry__jobs_define_again(&cs->js, cs->plan, cs->sources, cs->teng, t, err);
+	}
 	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
 		ferry__summary_note(sum, cs->js.notes[i]);
 		emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
@@ -1430,6 +1456,13 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	int finished = 0;
 	if (rc == 0)
 		rc = cs.teng->state_get(cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
+	/* --truncate and --append act at the start of a run: on a finished one they would do
+	 * nothing, which a nightly reload must not take for success. */
+	if (rc == 0 && finished && (opts->truncate || opts->append) && !opts->check_only)
+		rc = ferry_err_set(&cs.err, FERRY_EUSAGE,
+		                   "%s: this plan's run into the target already finished (run %s), so nothing would be %s; a changed plan or another target starts a new run",
+		                   opts->truncate ? "--truncate" : "--append", plan->run_digest,
+		                   opts->truncate ? "emptied or reloaded" : "added");
 	/* A stage run alone needs the stages it comes after; refuse before changing anything. */
 	for (size_t k = 0; rc == 0 && opts->stage && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[k];

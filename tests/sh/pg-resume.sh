@@ -27,6 +27,8 @@ for point in kill-before-commit:2 kill-after-commit:5 kill-before-commit:17; do
 	check "$point: every row once after the resume" "$want" "$(fingerprint "$db")"
 	check "$point: the keys ferry builds after the load exist" "2" \
 		"$(pgq "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('parent'::regclass, 'child'::regclass)")"
+	check "$point: the foreign key and the index made after the load exist too (an earlier process created the tables)" "1 1" \
+		"$(pgq "$db" "SELECT (SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'child'::regclass) || ' ' || (SELECT count(*) FROM pg_indexes WHERE indexname = 'parent_name')")"
 	check "$point: the resumed run's summary counts every row once" "44000" "$(summary_written out.json)"
 	again=$("$FERRY" copy --json --chunk-rows 1000 src.db "$(pg_url "$db")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["already_complete"])')
 	check "$point: a finished run run again says so" "True" "$again"
@@ -58,4 +60,17 @@ set -e
 "$FERRY" copy -q --chunk-rows 1500 "$(pg_url "$db")" "$(pg_url "$db2")" > /dev/null
 check "postgres -> postgres resumed: every row once" "$want" "$(fingerprint "$db2")"
 check "postgres -> postgres resumed: ferry verify --full agrees" "exit=0" "$(vj --full "$(pg_url "$db")" "$(pg_url "$db2")")"
+# A half-loaded run abandoned by its owner (the tables dropped): its pending keys do not make
+# every later copy into the database fail.
+pg_newdb db3
+set +e
+FERRY_FAULT=kill-after-commit:2 "$FERRY" copy -q -j 1 --chunk-rows 1000 src.db "$(pg_url "$db3")" > /dev/null 2>&1
+set -e
+pgq "$db3" "DROP TABLE parent, child, nokey CASCADE" > /dev/null
+sqlite3 other.db "CREATE TABLE other(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO other VALUES (1, 'x');"
+set +e
+"$FERRY" copy -q other.db "$(pg_url "$db3")" > other.out 2>&1
+code=$?
+set -e
+check "after an abandoned half-loaded run, another copy into the database works" "0|1" "$code|$(pgq "$db3" "SELECT count(*) FROM other")"
 finish

@@ -24,6 +24,8 @@ for point in kill-before-commit:1 kill-after-commit:1 kill-before-commit:7 kill-
 	for t in parent child nokey; do
 		check "$point: $t equals the source" "$(same_rows "$T/src.db" $t "$T/src.db" $t)" "$(same_rows "$T/dst.db" $t "$T/src.db" $t)"
 	done
+	check "$point: the index made after the load exists (an earlier process created the table)" "parent_name" \
+		"$(sqlite3 "$T/dst.db" "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'parent'")"
 	dups=$(sqlite3 "$T/dst.db" "SELECT count(*) FROM nokey")
 	check "$point: table without key has no duplicate or lost row" "15000" "$dups"
 	total=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["totals"]["written"])' "$T/out.json")
@@ -32,4 +34,10 @@ for point in kill-before-commit:1 kill-after-commit:1 kill-before-commit:7 kill-
 	check "$point: a finished run run again says so" "True" "$again"
 done
 check "rerun of a finished run changes nothing" "60000 60000 0 0" "$(same_rows "$T/dst.db" child "$T/ref.db" child)"
+set +e
+"$FERRY" copy --quiet --truncate --chunk-rows 1000 "$T/src.db" "$T/dst.db" > /dev/null 2> "$T/trunc.err"
+code=$?
+set -e
+check "--truncate on a finished run is refused (exit 2), not a silent no-op" "2" "$code"
+check "... saying why and what starts a new run" "1" "$(grep -c -- '--truncate: this plan.s run into the target already finished .*a changed plan or another target starts a new run' "$T/trunc.err")"
 finish

@@ -620,8 +620,18 @@ int ferry_pg__ensure_key(pg_conn *c, const char *table, ferry_err *err)
 	rc = q.failed ? OOM(err) : ferry_pg__query(c, &res, q.data, table ? 1 : 0, params, err, "read the pending keys");
 	for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
 		const char *name = PQgetvalue(res, r, 0);
-		PGresult *x = PQexec(c->db, PQgetvalue(res, r, 1));
-		if (PQresultStatus(x) != PGRES_COMMAND_OK) {
+		/* A table dropped since (a half-loaded one abandoned by its owner) has no key to
+		 * build: its pending key goes, instead of failing every later run. */
+		const char *pn[1] = {name};
+		PGresult *ex = NULL;
+		rc = ferry_pg__query(c, &ex, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, pn, err,
+		                     "look the table up");
+		int gone = rc == 0 && PQgetvalue(ex, 0, 0)[0] != 't';
+		PQclear(ex);
+		if (rc)
+			break;
+		PGresult *x = gone ? NULL : PQexec(c->db, PQgetvalue(res, r, 1));
+		if (x && PQresultStatus(x) != PGRES_COMMAND_OK) {
 			char why[600];
 			ferry_pg__message(c, x, why, sizeof(why));
 			rc = ferry_err_set(err, FERRY_ERROR, "could not create the primary key of table \"%s\" in %s after the load: %s",
