@@ -73,4 +73,18 @@ set +e
 code=$?
 set -e
 check "after an abandoned half-loaded run, another copy into the database works" "0|1" "$code|$(pgq "$db3" "SELECT count(*) FROM other")"
+# Another run (an edited plan) appending to a table whose primary key a crashed run left
+# pending: the key is built first, so the rows already there are refused, not duplicated.
+sqlite3 cust.db "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) INSERT INTO customers SELECT i, 'c' || i FROM n;"
+pg_newdb db4
+printf 'source: sqlite:cust.db\ntarget: %s\nchunk_rows: 1000\nthreads: 1\n' "$(pg_url "$db4")" > p4.yaml
+set +e
+FERRY_FAULT=kill-after-commit:2 "$FERRY" copy -q -p p4.yaml > /dev/null 2>&1
+echo '# edited: a new run' >> p4.yaml
+"$FERRY" copy -q --append -p p4.yaml > p4.out 2>&1
+code=$?
+set -e
+check "a second run appending where a crashed run left its key pending: the rows there are refused (exit 3), no key twice" \
+	"3|5000|5000" "$code|$(pgq "$db4" "SELECT count(*) || '|' || count(DISTINCT id) FROM customers")"
 finish

@@ -678,7 +678,8 @@ int ferry_pg__shared_table(pg_conn *c, const char *table, int *out, ferry_err *e
 		return rc;
 	}
 	ferry_buf_reset(&q);
-	ferry_buf_puts(&q, "SELECT count(DISTINCT job_name) FROM ");
+	/* Two runs writing one table (a crashed run, then another plan) share it as two jobs do. */
+	ferry_buf_puts(&q, "SELECT count(DISTINCT (run_id, job_name)) FROM ");
 	ferry_pg__buf_table(&q, c, "ferry_progress");
 	ferry_buf_puts(&q, " WHERE target = $1 OR target IS NULL");
 	params[0] = table;
