@@ -1329,6 +1329,62 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 /* The run is finished: record it in the target's ferry_history (when the target keeps one)
  * in the same transaction as the run's "finished" flag, so the record of upgrades names
  * every data migration exactly once. */
+static int count_chunk(void *ud, const ferry_chunk_rec *rec)
+{
+	(void)rec;
+	(*(int64_t *)ud)++;
+	return 0;
+}
+
+static int cmp_level_desc(const void *a, const void *b)
+{
+	const job *x = *(const job *const *)a, *y = *(const job *const *)b;
+	return (y->level > x->level) - (y->level < x->level);
+}
+
+/* --truncate at the start of a fresh run: every target table of the run is emptied at once,
+ * in one transaction, the tables that reference others first, so that foreign keys between
+ * them (enforced by PostgreSQL) do not refuse the deletes. A resumed run deletes nothing. */
+static int truncate_targets(copy_state *cs)
+{
+	ferry_err *err = &cs->err;
+	int64_t chunks = 0;
+	int rc = cs->teng->state_load(cs->tconn, cs->plan->run_digest, count_chunk, &chunks, err);
+	if (rc || chunks > 0)
+		return rc;
+	job **order = calloc(cs->js.njobs + 1, sizeof(job *));
+	if (!order)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < cs->js.njobs; i++) {
+		int seen = 0;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = strcmp(order[k]->dst_table, cs->js.jobs[i].dst_table) == 0;
+		if (!seen && !cs->js.jobs[i].creates_table)
+			order[n++] = &cs->js.jobs[i];
+	}
+	qsort(order, n, sizeof(job *), cmp_level_desc);
+	rc = n ? cs->teng->begin(cs->tconn, err) : 0;
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		char *q = ferry__qident(cs->teng, order[k]->dst_table);
+		char *sql = q ? ferry__sprintf("DELETE FROM %s", q) : NULL;
+		free(q);
+		rc = sql ? cs->teng->exec(cs->tconn, sql, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		free(sql);
+	}
+	if (n && rc == 0)
+		rc = cs->teng->commit(cs->tconn, err);
+	else if (n)
+		cs->teng->rollback(cs->tconn, &(ferry_err){0});
+	if (rc) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		rc = ferry_err_set(err, rc, "--truncate: %s", msg);
+	}
+	free(order);
+	return rc;
+}
+
 typedef struct run_rows {
 	int64_t written, rejected;
 } run_rows;
@@ -1482,10 +1538,12 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	if (rc || opts->check_only)
 		goto done;
 	sum->was_complete = finished;
-	order = calloc(plan->nstages + 1, sizeof(size_t));
-	if (!order)
+	if (opts->truncate && !finished)
+		rc = truncate_targets(&cs);
+	order = rc ? NULL : calloc(plan->nstages + 1, sizeof(size_t));
+	if (!order && rc == 0)
 		rc = ferry_err_set(&cs.err, FERRY_ENOMEM, "out of memory");
-	else
+	else if (order)
 		stage_order(plan, order);
 	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[order[k]];
