@@ -846,10 +846,15 @@ int ferry_migrate_baseline(ferry_ctx *ctx, const char *url, const char *version,
 		ferry_err_set(&r.err, FERRY_ENOTFOUND, "could not baseline \"%s\": the database does not "
 		              "exist", r.m->db);
 	}
-	if (rc == 0 && r.m->nrows > 0)
+	/* Only versions stand in the way: the rows of data runs and of a plan's target schema
+	 * (no version) say nothing about which versions the schema is at. */
+	size_t versioned = 0;
+	for (size_t i = 0; rc == 0 && i < r.m->nrows; i++)
+		versioned += r.m->rows[i].version != NULL;
+	if (rc == 0 && versioned > 0)
 		rc = ferry_err_set(&r.err, FERRY_EUSAGE, "cannot baseline \"%s\": ferry_history already "
-		                   "has %zu row%s (see 'ferry history')", r.m->db, r.m->nrows,
-		                   r.m->nrows == 1 ? "" : "s");
+		                   "has %zu versioned row%s (see 'ferry history')", r.m->db, versioned,
+		                   versioned == 1 ? "" : "s");
 	if (rc == 0)
 		rc = need_work(&r);
 	ferry_hist_row row;

@@ -254,15 +254,21 @@ t_baseline() {
 	else
 		mig_q "CREATE TABLE a(x INTEGER); CREATE TABLE b(x INTEGER);" > /dev/null
 	fi
+	# A data run's row (a copy into the database) does not stand in the way of a baseline.
+	rm -f "$T/bl-src.db"
+	sqlite3 "$T/bl-src.db" "CREATE TABLE bl_data(id INTEGER PRIMARY KEY); INSERT INTO bl_data VALUES (1);"
+	"$FERRY" copy -q "$T/bl-src.db" "$DB" > /dev/null
+	check "$B: a copy left its data row" "1" "$(mig_q "SELECT count(*) FROM ferry_history WHERE kind = 'data'")"
 	mig_run baseline "$DB" 2
 	check "$B: baseline exits 0" "0" "$CODE"
+	mig_q "DELETE FROM ferry_history WHERE kind = 'data'" > /dev/null
 	check "$B: one baseline row" "2|baseline|baseline" "$(mig_q "SELECT version, kind, description FROM ferry_history")"
 	mig_run status "$DB" -d "$D"
 	check "$B: versions up to the baseline count as applied" "4 2" "$CODE $(printf '%s\n' "$OUT" | grep -c ' baseline ')"
 	mig_run migrate "$DB" -d "$D"
 	check "$B: migrate runs only the later ones" "0 1 2" "$CODE $(mig_has_table c) $(mig_q "SELECT count(*) FROM ferry_history")"
 	mig_run baseline "$DB" 3
-	check "$B: baseline refused when history has rows" "2 1" "$CODE $(has "$ERR" "ferry_history already has 2 rows")"
+	check "$B: baseline refused when history has versioned rows" "2 1" "$CODE $(has "$ERR" "ferry_history already has 2 versioned rows")"
 	mig_run down "$DB" -d "$D" --to 1
 	check "$B: down below the baseline is refused" "2" "$CODE"
 	mig_run baseline "$DB" 1.x
