@@ -188,11 +188,31 @@ static const char *created_name(const ferry_plan_table *e, const ferry_table *st
 	return sc;
 }
 
-/* Across engines a default written in the source's SQL is kept only when it is a plain
+/* Only casts ("::text", "::character varying(5)", "::\"T\"") in s[0..n): what may follow a
+ * literal that is still the literal; an operator after a cast ("::date + 1") is not. */
+static int only_casts(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && s[i] == ' ')
+		i++;
+	while (i < n) {
+		if (i + 1 >= n || s[i] != ':' || s[i + 1] != ':')
+			return 0;
+		i += 2;
+		while (i < n && !(s[i] == ':' && i + 1 < n && s[i + 1] == ':')) {
+			if (!(isalnum((unsigned char)s[i]) || strchr("_ \"(),[].", s[i])))
+				return 0;
+			i++;
+		}
+	}
+	return 1;
+}
+
+/* Across engines (and for verify's expected defaults) a default written in the source's SQL is kept only when it is a plain
  * literal both dialects read alike (a number, a string, TRUE/FALSE, CURRENT_TIMESTAMP and
  * its kin); casts around it ('x'::text) are dropped. Returns the literal (caller frees),
  * NULL with *keep = 0 when it cannot be carried, NULL with *keep = 1 for no default. */
-static char *portable_default(const char *d, int *keep)
+char *ferry__sql_literal(const char *d, int *keep)
 {
 	*keep = 1;
 	size_t n = strlen(d);
@@ -225,7 +245,7 @@ static char *portable_default(const char *d, int *keep)
 			else if (!inq && d[i] == ':' && d[i + 1] == ':')
 				cast = i;
 		}
-		if (cast && !inq && strcspn(d + cast + 2, "'") >= n - cast - 2) {
+		if (cast && !inq && only_casts(d + cast, n - cast)) {
 			n = cast;
 			changed = 1;
 		}
@@ -330,7 +350,7 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 				return NULL;
 		} else if (c->default_sql) {
 			int keep;
-			d->default_sql = portable_default(c->default_sql, &keep);
+			d->default_sql = ferry__sql_literal(c->default_sql, &keep);
 			if (!d->default_sql && keep == 0 &&
 			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
 			                "default %s of column \"%s\" of \"%s\" is not created in \"%s\": it is SQL of the source's engine",

@@ -89,6 +89,10 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #endif
 	;
 char *ferry__qident(const ferry_engine *e, const char *name);
+/* A column default as a plain literal: a number, a 'string' (quotes as written), TRUE/FALSE,
+ * CURRENT_TIMESTAMP and its kin, parentheses and trailing casts dropped (caller frees); NULL
+ * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
+char *ferry__sql_literal(const char *d, int *keep);
 
 /* verify.c: the comparison itself (steps.c's ferry_verify picks the plan). */
 int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,

@@ -23,7 +23,6 @@
 #define BUCKET(h) ((size_t)((h) >> 48))
 /* Rows of one side held in memory in a comparison round: 200,000, or FERRY_VERIFY_ROUND_ROWS
  * (for tests, which make many rounds out of a small table). */
-#define ROUND_ROWS round_rows()
 static uint64_t round_rows(void)
 {
 	const char *e = getenv("FERRY_VERIFY_ROUND_ROWS");
@@ -51,6 +50,10 @@ typedef struct rowmap {
 	mrow *slots;               /* open addressing; data == NULL: empty */
 	size_t cap, n;
 	ferry_arena *arena;
+	/* merge_row's scratch, kept across rows: two rows' cells and the folded row */
+	const uint8_t **cells;
+	size_t *lens, ncells;
+	ferry_buf fold;
 } rowmap;
 
 typedef struct vdiff {
@@ -120,6 +123,9 @@ static void map_free(rowmap *m)
 {
 	free(m->slots);
 	ferry_arena_free(m->arena);
+	free(m->cells);
+	free(m->lens);
+	ferry_buf_free(&m->fold);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -192,14 +198,21 @@ static int merge_row(rowmap *m, mrow *r, const vtable *vt, const job *j, const i
                      const uint8_t *row, size_t rlen)
 {
 	size_t n = vt->ncols;
-	const uint8_t **oc = calloc(n * 2 + 1, sizeof(uint8_t *)), **nc = oc + n;
-	size_t *ol = calloc(n * 2 + 1, sizeof(size_t)), *nl = ol + n;
-	ferry_buf out = FERRY_BUF_INIT;
-	int rc = 0;
-	if (!oc || !ol) {
-		rc = FERRY_ENOMEM;
-		goto done;
+	if (m->ncells < 2 * n) {
+		const uint8_t **cells = realloc(m->cells, 2 * n * sizeof(uint8_t *));
+		if (cells)
+			m->cells = cells;
+		size_t *lens = cells ? realloc(m->lens, 2 * n * sizeof(size_t)) : NULL;
+		if (!lens)
+			return FERRY_ENOMEM;
+		m->lens = lens;
+		m->ncells = 2 * n;
 	}
+	const uint8_t **oc = m->cells, **nc = oc + n;
+	size_t *ol = m->lens, *nl = ol + n;
+	ferry_buf *out = &m->fold;
+	ferry_buf_reset(out);
+	int rc = 0;
 	if (split_cells(r->data + r->klen, r->rlen, n, oc, ol) != 0 ||
 	    split_cells(row, rlen, n, nc, nl) != 0) {
 		rc = FERRY_ECORRUPT;
@@ -232,14 +245,14 @@ static int merge_row(rowmap *m, mrow *r, const vtable *vt, const job *j, const i
 				ul = nl[c];
 			} else if (!onull && !nnull) {
 				if (rule == FERRY_CONFLICT_SUM) {
-					size_t before = out.len;
-					int s = ferry__cell_sum(&out, oc[c], ol[c], nc[c], nl[c]);
+					size_t before = out->len;
+					int s = ferry__cell_sum(out, oc[c], ol[c], nc[c], nl[c]);
 					if (s < 0)
 						rc = s;
 					if (s == 0)
 						continue; /* appended */
-					if (out.data)
-						out.len = before;
+					if (out->data)
+						out->len = before;
 				} else {
 					int cmp = ferry__cell_cmp(nc[c], nl[c], oc[c], ol[c]);
 					if ((rule == FERRY_CONFLICT_MIN && cmp < 0) || (rule == FERRY_CONFLICT_MAX && cmp > 0)) {
@@ -249,15 +262,14 @@ static int merge_row(rowmap *m, mrow *r, const vtable *vt, const job *j, const i
 				}
 			}
 		}
-		if (ferry_buf_add(&out, use, ul) != 0)
+		if (ferry_buf_add(out, use, ul) != 0)
 			rc = FERRY_ENOMEM;
 	}
-	if (rc == 0 && out.data)
-		rc = map_set_row(m, r, r->data, r->klen, (const uint8_t *)out.data, out.len);
+	if (rc == 0 && out->failed)
+		rc = FERRY_ENOMEM;
+	if (rc == 0 && out->data)
+		rc = map_set_row(m, r, r->data, r->klen, (const uint8_t *)out->data, out->len);
 done:
-	free(oc);
-	free(ol);
-	ferry_buf_free(&out);
 	return rc;
 }
 
@@ -567,7 +579,7 @@ static int scan_both(scan sc[2], vtable *vt, ferry_source_conn *sources, const f
 		}
 		if (!select && !(sc[i].dig = calloc(NBUCKETS, sizeof(digest))))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-		if (select && !sp && map_init(&sc[i].map, expect < ROUND_ROWS ? expect : ROUND_ROWS) != 0)
+		if (select && !sp && map_init(&sc[i].map, expect) != 0)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	pthread_t th;
@@ -825,7 +837,7 @@ static int load_spill(FILE *f, rowmap *m, vtable *vt, int side, ferry_err *err)
 static int spilled_rounds(vtable *vt, ferry_source_conn *sources, const ferry_engine *teng,
                           ferry_conn *tconn, ferry_ctx *ctx, const ferry_verify_options *o,
                           const int32_t *round_of, int32_t rlo, int32_t rhi, uint8_t *select,
-                          uint64_t most, size_t max_listed, ferry_err *err)
+                          size_t expect, size_t max_listed, ferry_err *err)
 {
 	size_t nf = (size_t)(rhi - rlo);
 	FILE *files[2][SPILL_FILES] = {{0}};
@@ -847,7 +859,6 @@ static int spilled_rounds(vtable *vt, ferry_source_conn *sources, const ferry_en
 	for (size_t i = 0; i < nf && rc == 0; i++) {
 		rowmap m[2];
 		memset(m, 0, sizeof(m));
-		size_t expect = most < ROUND_ROWS ? (size_t)most : ROUND_ROWS;
 		if (map_init(&m[0], expect) != 0 || map_init(&m[1], expect) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		for (int side = 0; side < 2 && rc == 0; side++)
@@ -888,7 +899,6 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		goto out;
 	}
 	int exact = !vt->merge && !vt->wild;
-	size_t nsel = 0;
 	for (size_t b = 0; b < NBUCKETS; b++) {
 		digest *e = &sc[0].dig[b], *a = &sc[1].dig[b];
 		int differs = exact ? (e->n != a->n || e->sum != a->sum) : (e->n || a->n);
@@ -898,12 +908,12 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 			continue;
 		}
 		weight[b] = e->n > a->n ? e->n : a->n;
-		nsel++;
 	}
 	if (!vt->merge && vt->exp_total != vt->act_total)
 		vt->count_differs = 1;
 	scan_free(sc);
-	/* Rounds: consecutive selected buckets up to ROUND_ROWS rows (one bucket at least). */
+	/* Rounds: consecutive selected buckets up to round_rows() rows (one bucket at least). */
+	const uint64_t round_max = round_rows();
 	round_of = malloc(NBUCKETS * sizeof(int32_t));
 	if (!round_of) {
 		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
@@ -915,7 +925,7 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		round_of[b] = -1;
 		if (!weight[b])
 			continue;
-		if (nrounds == 0 || (rows > 0 && rows + weight[b] > ROUND_ROWS)) {
+		if (nrounds == 0 || (rows > 0 && rows + weight[b] > round_max)) {
 			nrounds++;
 			rows = 0;
 		}
@@ -923,13 +933,15 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 		rows += weight[b];
 		most = rows > most ? rows : most;
 	}
-	(void)nsel;
+	/* A map is sized for the largest round, at most a round's rows (it grows past that only
+	 * for one range holding more, which one key's many rows can). */
+	size_t expect = (size_t)(most < round_max ? most : round_max);
 	if (nrounds == 1) {
 		/* One round: read its rows straight into the maps. */
 		for (size_t b = 0; b < NBUCKETS; b++)
 			if (round_of[b] == 0)
 				select[b / 8] |= (uint8_t)(1u << (b % 8));
-		rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, select, (size_t)most, NULL, err);
+		rc = scan_both(sc, vt, sources, teng, tconn, ctx, o, select, expect, NULL, err);
 		if (rc == 0 && compare_maps(vt, &sc[0].map, &sc[1].map, max_listed) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		scan_free(sc);
@@ -938,7 +950,7 @@ static int verify_table(vtable *vt, ferry_source_conn *sources, const ferry_engi
 	 * side), and each round is compared from its files: a pass per 64 rounds, not per round. */
 	for (int32_t g = 0; rc == 0 && nrounds > 1 && g < nrounds; g += SPILL_FILES)
 		rc = spilled_rounds(vt, sources, teng, tconn, ctx, o, round_of, g,
-		                    g + SPILL_FILES < nrounds ? g + SPILL_FILES : nrounds, select, most,
+		                    g + SPILL_FILES < nrounds ? g + SPILL_FILES : nrounds, select, expect,
 		                    max_listed, err);
 	if (rc == 0 && vt->merge && vt->per10k == 10000)
 		vt->exp_total = vt->compared;
@@ -1011,72 +1023,32 @@ static int job_has(const job *j, const char *col)
 	return -1;
 }
 
-static int is_number(const char *s, size_t n)
-{
-	ferry_buf b = FERRY_BUF_INIT;
-	int ok = ferry__dec_normalize(&b, s, n) == 0 && strpbrk(s, "0123456789") != NULL;
-	ferry_buf_free(&b);
-	return ok;
-}
-
-/* A literal's trailing casts ("::text", "::character varying(5)", "::\"T\""): 1 when all of
- * s is such casts (or nothing), 0 when anything else follows (an operator: computed). */
-static int only_casts(const char *s)
-{
-	while (*s == ' ')
-		s++;
-	while (*s) {
-		if (s[0] != ':' || s[1] != ':')
-			return 0;
-		s += 2;
-		while (*s && !(s[0] == ':' && s[1] == ':')) {
-			if (!(isalnum((unsigned char)*s) || strchr("_ \"(),[].", *s)))
-				return 0;
-			s++;
-		}
-	}
-	return 1;
-}
 
 /* The cell of a column's default, for rows whose job does not give the column: NULL when it
- * has none; a plain literal (a string, a number, TRUE/FALSE, NULL, with PostgreSQL's casts)
- * as the target stores it; CELL_ANY for anything computed (CURRENT_TIMESTAMP, nextval(...),
- * 'a' || 'b', '2020-01-01'::date + 1) or that an engine reads its own way (bytea's '\x..'). */
+ * has none; a plain literal (ferry__sql_literal: a string, a number, TRUE/FALSE, NULL, with
+ * PostgreSQL's casts) as the target stores it; CELL_ANY for anything computed
+ * (CURRENT_TIMESTAMP, nextval(...), 'a' || 'b', '2020-01-01'::date + 1) or that an engine
+ * reads its own way (bytea's '\x..'). */
 static int default_cell(ferry_buf *out, ferry_type t, const char *sql, unsigned flags, int trim)
 {
 	ferry_value v = {.type = FERRY_NULL};
 	if (!sql)
 		return ferry__canon_cell_ex(out, t, &v, flags);
-	size_t n = strlen(sql);
-	while (n >= 2 && sql[0] == '(' && sql[n - 1] == ')') {
-		sql++;
-		n -= 2;
-	}
-	while (n > 0 && sql[0] == ' ') {
-		sql++;
-		n--;
-	}
-	while (n > 0 && sql[n - 1] == ' ')
-		n--;
-	char *lit = ferry__strndup(sql, n);
+	int keep = 0;
+	char *lit = ferry__sql_literal(sql, &keep);
 	if (!lit)
-		return FERRY_ENOMEM;
-	int rc = 1; /* 1: not a plain literal */
+		return keep ? ferry__canon_cell_ex(out, t, &v, flags) : ferry__canon_any(out);
+	size_t n = strlen(lit);
+	int rc = 1; /* 1: not a value ferry can know */
 	int sqlite = (flags & CANON_SQLITE_TEXT) != 0;
-	if (n >= 2 && lit[0] == '\'') {
-		size_t k = 0, i = 1;
-		for (; i < n; i++) {
-			if (lit[i] == '\'' && i + 1 < n && lit[i + 1] == '\'') {
-				lit[k++] = '\'';
+	if (lit[0] == '\'') {
+		size_t k = 0; /* between the quotes, '' is one quote */
+		for (size_t i = 1; i + 1 < n; i++) {
+			lit[k++] = lit[i];
+			if (lit[i] == '\'')
 				i++;
-			} else if (lit[i] == '\'') {
-				break;
-			} else {
-				lit[k++] = lit[i];
-			}
 		}
-		int ok = i < n && only_casts(sql + i + 1) && !(t == FERRY_BLOB && k >= 2 && lit[0] == '\\' && lit[1] == 'x');
-		if (ok) {
+		if (!(t == FERRY_BLOB && k >= 2 && lit[0] == '\\' && lit[1] == 'x')) {
 			while (trim && k > 0 && lit[k - 1] == ' ')
 				k--;
 			v.type = FERRY_TEXT;
@@ -1084,35 +1056,26 @@ static int default_cell(ferry_buf *out, ferry_type t, const char *sql, unsigned 
 			v.len = (uint32_t)k;
 			rc = ferry__canon_cell_ex(out, t, &v, flags);
 		}
-	} else {
-		size_t m = strcspn(lit, ":");
-		int casts = only_casts(lit + m);
-		lit[m] = '\0';
-		while (m > 0 && lit[m - 1] == ' ')
-			lit[--m] = '\0';
-		if (casts && strcasecmp(lit, "null") == 0) {
-			rc = ferry__canon_cell_ex(out, t, &v, flags);
-		} else if (casts && (strcasecmp(lit, "true") == 0 || strcasecmp(lit, "false") == 0)) {
-			v.type = sqlite ? FERRY_INT : FERRY_BOOL; /* SQLite stores TRUE as 1 */
-			v.v.i = strcasecmp(lit, "true") == 0;
-			rc = ferry__canon_cell_ex(out, t, &v, flags);
-		} else if (casts && m > 0 && is_number(lit, m)) {
-			char *end;
-			errno = 0;
-			long long ll = strtoll(lit, &end, 10);
-			if (*end == '\0' && errno == 0) {
-				v.type = FERRY_INT;
-				v.v.i = ll;
-			} else if (sqlite) { /* SQLite reads any other number as a REAL */
-				v.type = FERRY_FLOAT;
-				v.v.f = strtod(lit, NULL);
-			} else {
-				v.type = FERRY_NUMERIC;
-				v.v.s = lit;
-				v.len = (uint32_t)m;
-			}
-			rc = ferry__canon_cell_ex(out, t, &v, flags);
+	} else if (strcasecmp(lit, "true") == 0 || strcasecmp(lit, "false") == 0) {
+		v.type = sqlite ? FERRY_INT : FERRY_BOOL; /* SQLite stores TRUE as 1 */
+		v.v.i = strcasecmp(lit, "true") == 0;
+		rc = ferry__canon_cell_ex(out, t, &v, flags);
+	} else if (isdigit((unsigned char)lit[0]) || lit[0] == '-' || lit[0] == '+' || lit[0] == '.') {
+		char *end;
+		errno = 0;
+		long long ll = strtoll(lit, &end, 10);
+		if (*end == '\0' && errno == 0) {
+			v.type = FERRY_INT;
+			v.v.i = ll;
+		} else if (sqlite) { /* SQLite reads any other number as a REAL */
+			v.type = FERRY_FLOAT;
+			v.v.f = strtod(lit, NULL);
+		} else {
+			v.type = FERRY_NUMERIC;
+			v.v.s = lit;
+			v.len = (uint32_t)n;
 		}
+		rc = ferry__canon_cell_ex(out, t, &v, flags);
 	}
 	free(lit);
 	return rc == 1 ? ferry__canon_any(out) : rc;
