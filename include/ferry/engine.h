@@ -218,6 +218,68 @@ typedef struct ferry_write_spec {
  * stops the write with that code. */
 typedef int (*ferry_reject_cb)(void *ud, size_t row, const char *reason);
 
+/* ---- optional: change capture, for ferry sync (DESIGN.md §8) ------------------------ */
+
+/* A captured change names the rows it touched by key; the apply re-reads those keys
+ * through the job's own select list, so the transform stays SQL of the source's dialect
+ * and a replay is idempotent. Positions are engine-defined, totally ordered by commit
+ * (PostgreSQL: the commit's LSN; SQLite: the change log's sequence) and never 0. */
+typedef enum ferry_change_op {
+	FERRY_CHANGE_INSERT = 1,
+	FERRY_CHANGE_UPDATE,     /* old_key set only when the key changed */
+	FERRY_CHANGE_DELETE,
+	FERRY_CHANGE_TRUNCATE,   /* every row of the table; keys NULL */
+	FERRY_CHANGE_MARKER      /* ferry's own marker or heartbeat; table SIZE_MAX */
+} ferry_change_op;
+
+typedef struct ferry_capture_table {
+	const char *table;           /* source table, as introspect names it */
+	size_t nkeys;
+	const char *const *keys;     /* its key columns (primary key or replica identity) */
+} ferry_capture_table;
+
+typedef struct ferry_change {
+	uint64_t pos;                /* position of the change's commit */
+	uint8_t op;                  /* ferry_change_op */
+	size_t table;                /* index into the setup's tables, SIZE_MAX for a marker */
+	const ferry_value *old_key;  /* nkeys values before the change, or NULL */
+	const ferry_value *new_key;  /* nkeys values after it (insert, update), or NULL */
+	int64_t commit_us;           /* source commit time, microseconds since the epoch; 0: unknown */
+	const char *marker;          /* the text of a marker, else NULL */
+} ferry_change;
+
+typedef struct ferry_capture ferry_capture;
+
+typedef struct ferry_engine_capture {
+	unsigned version;            /* FERRY_ENGINE_VERSION */
+	/* Start capturing the tables' changes for run_id, or reopen what an earlier process of
+	 * the run installed (then the tables must be the same; a lost position is an error that
+	 * says so). url is the connection's own, for an engine that needs a second connection
+	 * (PostgreSQL's replication connection). *out owns what it opened. */
+	int (*setup)(ferry_capture **out, ferry_conn *c, const char *url, const char *run_id,
+	             const ferry_capture_table *tables, size_t ntables, ferry_err *err);
+	/* The snapshot token bulk readers join with snapshot_join, valid until start; NULL when
+	 * the engine has none (reads then converge through the replay of every change since
+	 * setup). *pos receives the position the snapshot agrees with. */
+	const char *(*snapshot)(ferry_capture *cap, uint64_t *pos);
+	/* Stream the changes committed after position from. */
+	int (*start)(ferry_capture *cap, uint64_t from, ferry_err *err);
+	/* Up to max changes into out, in commit order; the keys and texts stay valid until the
+	 * next call. Waits up to timeout_ms when none is ready; *n = 0 then. */
+	int (*next)(ferry_capture *cap, ferry_change *out, size_t max, size_t *n, int timeout_ms,
+	            ferry_err *err);
+	/* Everything up to pos is committed in the target: the source may forget it. */
+	int (*ack)(ferry_capture *cap, uint64_t pos, ferry_err *err);
+	void (*close)(ferry_capture *cap);
+	/* Put a marker into run_id's stream through an ordinary connection; *pos (may be NULL)
+	 * receives its position when the engine knows it at once. */
+	int (*marker)(ferry_conn *c, const char *run_id, const char *text, uint64_t *pos,
+	              ferry_err *err);
+	/* Remove everything setup installed for run_id (triggers, log, slot, publication);
+	 * nothing installed is not an error. */
+	int (*teardown)(ferry_conn *c, const char *url, const char *run_id, ferry_err *err);
+} ferry_engine_capture;
+
 /* ---- the engine table -------------------------------------------------------------- */
 
 enum {

@@ -41,7 +41,7 @@ pg_newdb() {
 
 pg_start() {
 	(cd / && pg_as "$pg_bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c full_page_writes=off -c max_connections=60" \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c full_page_writes=off -c max_connections=100 -c wal_level=logical -c max_replication_slots=40 -c max_wal_senders=40" \
 		start >/dev/null)
 }
 
