@@ -246,6 +246,8 @@ typedef struct ferry_change {
 	const ferry_value *new_key;  /* nkeys values after it (insert, update), or NULL */
 	int64_t commit_us;           /* source commit time, microseconds since the epoch; 0: unknown */
 	const char *marker;          /* the text of a marker, else NULL */
+	int txn_end;                 /* 1 on the last change of its source transaction: a
+	                                position is acknowledged only there */
 } ferry_change;
 
 typedef struct ferry_capture ferry_capture;
@@ -260,7 +262,8 @@ typedef struct ferry_engine_capture {
 	             const ferry_capture_table *tables, size_t ntables, ferry_err *err);
 	/* The snapshot token bulk readers join with snapshot_join, valid until start; NULL when
 	 * the engine has none (reads then converge through the replay of every change since
-	 * setup). *pos receives the position the snapshot agrees with. */
+	 * setup). *pos receives the position the snapshot agrees with (0: before the first
+	 * change the capture will deliver). */
 	const char *(*snapshot)(ferry_capture *cap, uint64_t *pos);
 	/* Stream the changes committed after position from. */
 	int (*start)(ferry_capture *cap, uint64_t from, ferry_err *err);
