@@ -1,4 +1,5 @@
-/* ctx.c — the library handle: engine registry by URL scheme, interruption, URL masking. */
+/* ctx.c — the library handle: the engine registry and the URLs engines claim, interruption,
+ * URL masking. */
 #include <stdlib.h>
 #include <string.h>
 #include "ferry_int.h"
@@ -66,8 +67,8 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 			              e->name ? e->name : "?", need[i].name);
 			return ferry__ctx_fail(ctx, &err);
 		}
-	if (!e->name || !e->schemes || !e->schemes[0] || e->max_writers < 1) {
-		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes and max_writers are required");
+	if (!e->name || (!e->claim && (!e->schemes || !e->schemes[0])) || e->max_writers < 1) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes (or claim) and max_writers are required");
 		return ferry__ctx_fail(ctx, &err);
 	}
 	if (ctx->nengines >= FERRY_MAX_ENGINES) {
@@ -78,49 +79,94 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 	return 0;
 }
 
-/* A libpq conninfo string: "host=h dbname=d ...", a keyword and '=' first, no URL scheme. */
-int ferry__is_conninfo(const char *s)
+/* ---- the URL registry: engines claim addresses ---------------------------------------- */
+
+size_t ferry_url_scheme(const char *url)
 {
-	if (strstr(s, "://"))
+	const char *s = url;
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
 		return 0;
-	while (*s == ' ' || *s == '\t')
+	while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+	       *s == '+' || *s == '.' || *s == '-')
 		s++;
-	const char *k = s;
-	while ((*s >= 'a' && *s <= 'z') || *s == '_')
-		s++;
-	if (s == k)
-		return 0;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return *s == '=';
+	return *s == ':' ? (size_t)(s - url) : 0;
 }
 
-const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err)
+/* Built in, in the order ferry_ctx_new registers them: what a plan's addresses are checked
+ * against when it is parsed without a context. */
+static const ferry_engine *const builtin[] = {&ferry__sqlite_engine, &ferry__postgres_engine,
+                                              &ferry__label_engine};
+
+static int claim_of(const ferry_engine *e, const char *url)
 {
-	/* Never a file name: a conninfo string may hold a password. */
-	if (ferry__is_conninfo(url))
-		url = "postgresql:";
-	const char *colon = strchr(url, ':');
-	const char *slash = strchr(url, '/');
-	/* A bare path (no scheme, or a colon only after a slash) is an SQLite file. */
-	if (!colon || (slash && slash < colon) || colon == url) {
-		for (size_t i = 0; i < ctx->nengines; i++)
-			if (strcmp(ctx->engines[i]->name, "sqlite") == 0)
-				return ctx->engines[i];
-	} else {
-		size_t n = (size_t)(colon - url);
-		for (size_t i = 0; i < ctx->nengines; i++)
-			for (const char *const *s = ctx->engines[i]->schemes; *s; s++)
-				if (strlen(*s) == n && strncmp(*s, url, n) == 0)
-					return ctx->engines[i];
-		char *masked = ferry_url_mask(url);
+	if (e->claim)
+		return e->claim(url);
+	size_t n = ferry_url_scheme(url);
+	for (const char *const *s = e->schemes; n && s && *s; s++)
+		if (strlen(*s) == n && strncmp(*s, url, n) == 0)
+			return FERRY_CLAIM_SCHEME;
+	return FERRY_CLAIM_NONE;
+}
+
+const ferry_engine *ferry__engine_claim(const ferry_ctx *ctx, const char *url)
+{
+	const ferry_engine *const *engines = ctx ? ctx->engines : builtin;
+	size_t n = ctx ? ctx->nengines : FERRY_ARRAY_LEN(builtin);
+	const ferry_engine *best = NULL;
+	int top = FERRY_CLAIM_NONE;
+	for (size_t i = 0; i < n; i++) {
+		int c = claim_of(engines[i], url);
+		if (c > top) {
+			top = c;
+			best = engines[i];
+		}
+	}
+	return best;
+}
+
+const ferry_engine *ferry__engine_for(const ferry_ctx *ctx, const char *url, ferry_err *err)
+{
+	const ferry_engine *e = ferry__engine_claim(ctx, url);
+	if (e)
+		return e;
+	/* Never the address as given: a conninfo string may hold a password. */
+	char *masked = ferry_url_mask(url);
+	size_t n = ferry_url_scheme(url);
+	if (n)
 		ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\": unknown scheme \"%.*s\"",
 		              masked ? masked : "?", (int)n, url);
-		free(masked);
-		return NULL;
-	}
-	ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\"", url);
+	else
+		ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\"", masked ? masked : "?");
+	free(masked);
 	return NULL;
+}
+
+const ferry_engine *ferry__engine_named(const ferry_ctx *ctx, const char *name)
+{
+	const ferry_engine *const *engines = ctx ? ctx->engines : builtin;
+	size_t n = ctx ? ctx->nengines : FERRY_ARRAY_LEN(builtin);
+	for (size_t i = 0; name && i < n; i++)
+		if (strcmp(engines[i]->name, name) == 0)
+			return engines[i];
+	return NULL;
+}
+
+int ferry__url_resolve_by(char **out, const ferry_engine *e, const char *url, const char *base_dir,
+                          ferry_err *err)
+{
+	*out = NULL;
+	if (e->url_resolve)
+		return e->url_resolve(out, url, base_dir, err);
+	*out = ferry__strdup(url);
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
+int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const char *base_dir,
+                       ferry_err *err)
+{
+	*out = NULL;
+	const ferry_engine *e = ferry__engine_for(ctx, url, err);
+	return e ? ferry__url_resolve_by(out, e, url, base_dir, err) : err->code;
 }
 
 char *ferry_url_mask(const char *url)

@@ -14,58 +14,30 @@
 
 #define FERRY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- util/alloc.c: checked allocation ---------------------------------------------- */
-void *ferry__malloc(size_t n);
-void *ferry__calloc(size_t n, size_t size);
-void *ferry__realloc(void *p, size_t n);
-char *ferry__strdup(const char *s);
-char *ferry__strndup(const char *s, size_t n);
-char *ferry__sprintf(const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 1, 2)))
-#endif
-	;
-/* Grow *arr (of elem-sized items) so that index `need-1` fits; returns 0 or FERRY_ENOMEM. */
-int ferry__grow(void *arr, size_t *cap, size_t need, size_t elem);
-
-/* ---- util/arena.c: per-batch memory ------------------------------------------------ */
-/* Bump allocator reset after each batch. Built with FERRY_ARENA_MALLOC (debug/ASan builds)
- * every allocation is its own malloc so the sanitizer sees each one. */
-typedef struct ferry_arena ferry_arena;
-ferry_arena *ferry_arena_new(size_t block_size);
-void *ferry_arena_alloc(ferry_arena *a, size_t n);
-char *ferry_arena_strdup(ferry_arena *a, const char *s);
-char *ferry_arena_strndup(ferry_arena *a, const char *s, size_t n);
-void ferry_arena_reset(ferry_arena *a);
-void ferry_arena_free(ferry_arena *a);
-
-/* ---- util/buf.c: growable byte buffer with a hard cap ------------------------------- */
-typedef struct ferry_buf {
-	char *data;   /* always NUL-terminated when non-NULL */
-	size_t len;
-	size_t cap;
-	size_t max;   /* hard cap; 0 means 1 GiB */
-	int failed;   /* set once an append failed; the buffer was freed */
-} ferry_buf;
-#define FERRY_BUF_INIT {NULL, 0, 0, 0, 0}
-int ferry_buf_add(ferry_buf *b, const void *data, size_t len);
-int ferry_buf_puts(ferry_buf *b, const char *s);
-int ferry_buf_printf(ferry_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
-/* Append s as a JSON string literal (quotes and escapes). */
-int ferry_buf_json_str(ferry_buf *b, const char *s, size_t len);
-/* Append ident as SQL's standard quoted identifier ("name", inner quotes doubled), the form
- * SQLite and PostgreSQL share. */
-int ferry_buf_ident(ferry_buf *b, const char *ident);
-/* The same into buf (cap bytes, NUL-terminated); returns the bytes needed, like snprintf. */
-size_t ferry__quote_ident_std(char *buf, size_t cap, const char *ident);
-void ferry_buf_reset(ferry_buf *b);
-void ferry_buf_free(ferry_buf *b);
-/* Take ownership of the data (caller frees); the buffer is left empty. */
-char *ferry_buf_detach(ferry_buf *b);
+/* ---- helpers engines share: public in ferry/engine.h --------------------------------- */
+/* The internal names stay for the code written before the helpers became part of the
+ * engine API; both name the same function. */
+#define ferry__malloc ferry_malloc
+#define ferry__calloc ferry_calloc
+#define ferry__realloc ferry_realloc
+#define ferry__strdup ferry_strdup
+#define ferry__strndup ferry_strndup
+#define ferry__sprintf ferry_sprintf
+#define ferry__grow ferry_grow
+#define ferry__quote_ident_std ferry_quote_ident_std
+#define ferry__batch_arena ferry_batch_arena
+#define ferry__dbl_shortest ferry_dbl_shortest
+#define ferry__value_text ferry_value_text
+#define ferry__type_from_decl ferry_type_from_decl
+#define ferry__exact_kind ferry_exact_kind
+#define ferry__exact_decl ferry_exact_decl
+#define ferry__schema_new ferry_schema_new
+#define ferry__schema_free ferry_schema_free
+#define ferry__schema_copy_table ferry_schema_copy_table
+#define ferry__upsert_clause ferry_upsert_clause
+#define ferry__utc_iso ferry_utc_iso
+/* Built with FERRY_ARENA_MALLOC (debug/ASan builds) every arena allocation is its own
+ * malloc so the sanitizer sees each one. */
 
 /* ---- util/error.c ------------------------------------------------------------------ */
 /* The thread-local last error (ferry_error_last). */
@@ -79,7 +51,6 @@ void ferry__hash128_hex(char out[33], const void *data, size_t len);
 
 /* ---- util/time.c ------------------------------------------------------------------- */
 double ferry__now(void);              /* monotonic seconds */
-void ferry__utc_iso(char out[32]);    /* wall clock "2026-11-21T20:19:21Z" */
 
 /* ---- util/fs.c --------------------------------------------------------------------- */
 /* Read a whole file (capped at max bytes); *out NUL-terminated, caller frees. */
@@ -96,25 +67,10 @@ int ferry__list_dir(char ***out, size_t *n, const char *dir, const char *suffix,
 int ferry__value_equal(const ferry_value *a, const ferry_value *b);
 /* Render a value as JSON (for reject keys and reports). */
 int ferry__value_json(ferry_buf *b, const ferry_value *v);
-/* The shortest text that reads back as the finite double x: the fewest digits, and no
- * exponent for 1 <= |x| < 10^17 (100, 0.1, 5e-324, 1e+20). */
-void ferry__dbl_shortest(double x, char *out, size_t cap);
-/* Render a value as one-line text for messages (truncated to about 60 bytes). */
-int ferry__value_text(ferry_buf *b, const ferry_value *v);
+/* ferry_dbl_shortest (engine.h) writes no exponent for 1 <= |x| < 10^17 (1e+20). */
 
 /* ---- sqlgen.c: SQL engines share up to a few dialect words ---------------------------- */
-typedef struct ferry_upsert_dialect {
-	const char *existing;  /* how the row already there is named, quoted ("\"t\"", ferry_t) */
-	const char *least;     /* "min" (SQLite), "least" (PostgreSQL) */
-	const char *greatest;
-	const char *same;      /* " IS " or " IS NOT DISTINCT FROM " */
-} ferry_upsert_dialect;
-/* Append a merge's " ON CONFLICT (keys) DO UPDATE SET ... [WHERE ...]" (or " DO NOTHING"):
- * min/max/sum ignore NULLs, first keeps, last takes, error and unruled columns must be equal.
- * *conflict_msg (caller frees) is the reject reason for a conflicting row when some column has
- * the error rule (the statement then changes no row), NULL otherwise. */
-int ferry__upsert_clause(ferry_buf *b, const ferry_write_spec *spec, const ferry_upsert_dialect *d,
-                         char **conflict_msg, ferry_err *err);
+/* ferry_upsert_dialect and ferry_upsert_clause are in ferry/engine.h. */
 
 /* ---- batch.c ----------------------------------------------------------------------- */
 ferry_batch *ferry__batch_new(size_t ncols, size_t cap_rows);
@@ -122,33 +78,16 @@ void ferry__batch_reset(ferry_batch *b);
 void ferry__batch_free(ferry_batch *b);
 /* Keep only the first nrows rows. */
 void ferry__batch_truncate(ferry_batch *b, size_t nrows);
-ferry_arena *ferry__batch_arena(ferry_batch *b);
 
 /* ---- schema.c ---------------------------------------------------------------------- */
-ferry_schema *ferry__schema_new(void);
-void ferry__schema_free(ferry_schema *s);
-/* Deep-copy one table definition into s (under a new name when name is not NULL). */
-ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *t, const char *name);
 /* Foreign-key levels: level[i] = 0 for tables referencing no other table of s, else one
  * more than the highest level they reference; cycles are broken (the cycle shares a level).
  * level must hold ferry_schema_count(s) entries. */
 void ferry__schema_fk_levels(const ferry_schema *s, int *level);
-/* Canonical type from an SQL declared type, by SQLite's affinity rules refined with the
- * common names (DATE, TIMESTAMP, BOOLEAN, UUID, JSON, NUMERIC(p,s), ...). */
-ferry_type ferry__type_from_decl(const char *decl);
-/* The declared types ferry gives SQLite columns it creates for another engine's floats and
- * decimals, so that SQLite's affinity keeps their values exactly and the way back finds the
- * type again (docs/ENGINES.md): FLOAT8_BLOB and FLOAT4_BLOB have BLOB affinity (-0.0 keeps
- * its sign; NaN, which SQLite cannot bind, is stored as the text 'NaN'); NUMERIC_TEXT(p,s)
- * has TEXT affinity (the decimal's own text, never a rounded REAL). */
-enum { FERRY_EXACT_NONE, FERRY_EXACT_FLOAT8, FERRY_EXACT_FLOAT4, FERRY_EXACT_NUMERIC };
-/* Which of those decl is (FERRY_EXACT_*; case aside); *mod (may be NULL) receives the
- * type modifier of NUMERIC_TEXT ("(30,10)"), "" when none. */
-int ferry__exact_kind(const char *decl, const char **mod);
-/* The declared type for an SQLite column created from column c of another engine: one of
- * the exact types for a float or numeric column (a numeric keeps its "(p,s)"), else c's
- * own. The result is buf (cap bytes), a constant, or c's string. */
-const char *ferry__exact_decl(const ferry_column *c, char *buf, size_t cap);
+/* The exact types (ferry_exact_kind, engine.h): FLOAT8_BLOB and FLOAT4_BLOB have BLOB
+ * affinity (-0.0 keeps its sign; NaN, which SQLite cannot bind, is stored as the text
+ * 'NaN'); NUMERIC_TEXT(p,s) has TEXT affinity (the decimal's own text, never a rounded
+ * REAL). */
 
 /* ---- the plan model (plan/plan.c, plan/plan_yaml.c) -------------------------------- */
 typedef struct ferry_plan_column {
@@ -185,7 +124,7 @@ typedef struct ferry_plan_stage {
 
 typedef struct ferry_plan_source {
 	char *name;
-	char *url;         /* resolved: relative sqlite paths made relative to the plan's dir */
+	char *url;         /* resolved by its engine: relative paths made relative to the plan's dir */
 	int line, col;
 } ferry_plan_source;
 
@@ -221,17 +160,16 @@ struct ferry_plan {
 	char run_digest[33];       /* xxh3-128 of the plan's bytes and resolved URLs */
 };
 
-/* Resolve a URL or bare path against base_dir (NULL: as given); caller frees. */
-char *ferry__url_resolve(const char *url, const char *base_dir);
 /* Fill the digest of a plan from its bytes (the YAML text, or NULL) and its URLs. */
 void ferry__plan_digest(ferry_plan *p, const char *text, size_t len);
 /* The plan loader proper; errors name path:line:column. */
 int ferry__plan_parse(ferry_plan **out, const char *path, const char *text, size_t len,
                       ferry_err *err);
 /* The same with check_files = 1 when the text came from a file whose target_schema must
- * exist (ferry_plan_load); ferry__plan_parse passes 0. */
-int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, size_t len,
-                         int check_files, ferry_err *err);
+ * exist (ferry_plan_load); ferry__plan_parse passes 0. Addresses are checked against, and
+ * resolved by, ctx's engines (NULL: the built-in ones). */
+int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *path, const char *text,
+                         size_t len, int check_files, ferry_err *err);
 /* Checks after parsing that need no database (stage names, after cycles, duplicates). */
 int ferry__plan_check(const ferry_plan *p, ferry_err *err);
 const char *ferry__conflict_name(ferry_conflict c);
@@ -245,11 +183,21 @@ struct ferry_ctx {
 	volatile int interrupted;   /* sig_atomic_t-like; set by ferry_interrupt */
 };
 int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
-/* 1 when s is a libpq conninfo string ("host=h dbname=d"): it goes to PostgreSQL as is. */
-int ferry__is_conninfo(const char *s);
-/* The engine for a URL ("sqlite:x", "x.db", "postgresql://...", a conninfo string); NULL
- * with err set. */
-const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err);
+/* The engine that claims url most surely (ferry_engine.claim) among ctx's, or among the
+ * built-in engines when ctx is NULL; NULL when none does. */
+const ferry_engine *ferry__engine_claim(const ferry_ctx *ctx, const char *url);
+/* The same, with err set (the address masked) when no engine claims url. */
+const ferry_engine *ferry__engine_for(const ferry_ctx *ctx, const char *url, ferry_err *err);
+/* The registered engine of that name (a table's origin), or NULL. */
+const ferry_engine *ferry__engine_named(const ferry_ctx *ctx, const char *name);
+/* url in the form its engine e connects with, relative paths taken relative to base_dir
+ * (NULL: as given); *out is the caller's. FERRY_EUSAGE when url names no database. */
+int ferry__url_resolve_by(char **out, const ferry_engine *e, const char *url, const char *base_dir,
+                          ferry_err *err);
+/* The same for the engine that claims url (ctx NULL: the built-in ones); FERRY_EUSAGE, as
+ * ferry__engine_for says, when none does. */
+int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const char *base_dir,
+                       ferry_err *err);
 
 /* Built-in engines. */
 extern const ferry_engine ferry__sqlite_engine;

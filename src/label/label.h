@@ -177,4 +177,9 @@ char *ferry__label_chunk_file(int64_t chunk);
 /* mkdir -p with mode 0700 for each directory created. */
 int ferry__label_mkdirs(const char *path, ferry_err *err);
 
+/* ---- the label engine (src/engines/label) ---------------------------------------------- */
+
+/* The address of the label in dir, which the label engine claims; caller frees. */
+char *ferry__label_url(const char *dir);
+
 #endif

@@ -289,17 +289,13 @@ char *ferry__sql_literal(const char *d, int *keep)
  * engines (sc->eng is not the target's) the definition carries only what both understand:
  * the target picks its own row identity, defaults must be plain literals, and a date or
  * time column becomes text when the source's probe_type finds values that do not parse.
- * A target with SQLite's affinity (affinity set) declares another database engine's floats
- * and decimals with ferry's exact types, which keep -0.0, NaN and every digit. */
+ * With exact set (wants_exact) the floats and decimals get ferry's exact types, which keep
+ * -0.0, NaN and every digit. */
 static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
                                    const ferry_table *st, const ferry_plan_table *e,
-                                   const char *dst, int same_engine, int affinity,
+                                   const char *dst, int same_engine, int exact,
                                    const ferry_source_conn *sc, ferry_err *err)
 {
-	/* A label keeps the declared types of whatever it was read from, SQLite's included:
-	 * only a database engine's own definition is known not to be SQLite's. */
-	int exact = affinity && !same_engine && st->origin && strcmp(st->origin, "sqlite") != 0 &&
-	            strcmp(st->origin, "label") != 0;
 	ferry_schema *s = js->created;
 	/* Unchanged, between two databases of one engine: keep the engine's own DDL. */
 	int verbatim = st->sql && same_engine && strcmp(dst, st->name) == 0 && (!e || e->ncols == 0);
@@ -688,9 +684,23 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp((*(ferry_table *const *)a)->name, (*(ferry_table *const *)b)->name);
 }
 
-int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
-                      const ferry_engine *teng, const ferry_schema *tschema, int strict,
-                      ferry_err *err)
+/* Does a table created in teng from st declare its floats and decimals with ferry's exact
+ * types? When teng stores values by affinity (SQLite) and st is known to come from another
+ * engine, one without that affinity. A label keeps the declared types of whatever it was
+ * read from, SQLite's included, so a label's table whose origin is unknown (the label
+ * itself) keeps its types too. */
+static int wants_exact(const ferry_ctx *ctx, const ferry_table *st, const ferry_engine *teng,
+                       int same_engine)
+{
+	if (!(teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) || same_engine)
+		return 0;
+	const ferry_engine *o = ferry__engine_named(ctx, st->origin);
+	return o && !(o->flags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
+}
+
+int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
+                      ferry_source_conn *sources, const ferry_engine *teng,
+                      const ferry_schema *tschema, int strict, ferry_err *err)
 {
 	char msg[900];
 	memset(js, 0, sizeof(*js));
@@ -751,10 +761,9 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 		}
 		if (!tt) {
 			err->code = 0;
-			tt = define_created(js, p, j->src, st, j->entry, j->dst_table,
-			                    sources[j->src].eng == teng,
-			                    (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0,
-			                    &sources[j->src], err);
+			int same = sources[j->src].eng == teng;
+			tt = define_created(js, p, j->src, st, j->entry, j->dst_table, same,
+			                    wants_exact(ctx, st, teng, same), &sources[j->src], err);
 			if (!tt)
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
@@ -790,8 +799,9 @@ nomem:
 	return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 }
 
-int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
-                             const ferry_engine *teng, const char *dst, ferry_err *err)
+int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
+                             ferry_source_conn *sources, const ferry_engine *teng,
+                             const char *dst, ferry_err *err)
 {
 	if (!js->again && !(js->again = ferry__schema_new()))
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
@@ -806,9 +816,9 @@ int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn 
 		ferry_schema *keep = js->created;
 		js->created = js->again;
 		err->code = 0;
-		const ferry_table *t = define_created(js, p, j->src, st, j->entry, dst, sources[j->src].eng == teng,
-		                                      (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0,
-		                                      &sources[j->src], err);
+		int same = sources[j->src].eng == teng;
+		const ferry_table *t = define_created(js, p, j->src, st, j->entry, dst, same,
+		                                      wants_exact(ctx, st, teng, same), &sources[j->src], err);
 		js->created = keep;
 		if (!t)
 			return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");

@@ -47,7 +47,7 @@ typedef struct ferry_source_conn {
 	const ferry_engine *eng;
 	ferry_conn *conn;
 	ferry_schema *schema;
-	const char *token;         /* snapshot token */
+	const char *token;         /* snapshot token; NULL: one reader (snapshot_export) */
 } ferry_source_conn;
 
 struct ferry_summary {
@@ -75,14 +75,16 @@ typedef struct jobset {
 	size_t nnotes, notes_cap;
 } jobset;
 
-int ferry__jobs_build(jobset *js, const ferry_plan *plan, ferry_source_conn *sources,
-                      const ferry_engine *teng, const ferry_schema *tschema, int strict,
-                      ferry_err *err);
+/* ctx's registry names the engines tables come from (ferry_table.origin). */
+int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *plan,
+                      ferry_source_conn *sources, const ferry_engine *teng,
+                      const ferry_schema *tschema, int strict, ferry_err *err);
 void ferry__jobs_free(jobset *js);
 /* Define again (into js->again) target table dst as ferry created it in an earlier process
  * of this run, for its indexes and foreign keys; 0 when done or dst has no job. */
-int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
-                             const ferry_engine *teng, const char *dst, ferry_err *err);
+int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
+                             ferry_source_conn *sources, const ferry_engine *teng,
+                             const char *dst, ferry_err *err);
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 4, 5)))

@@ -888,7 +888,7 @@ static int run_stage(copy_state *cs, const char *stage)
 		r.level_left = calloc((size_t)r.nlevels, sizeof(int64_t));
 		int nreaders = cs->threads, nwriters = cs->teng->max_writers;
 		for (size_t s = 0; s < p->nsources; s++)
-			if (cs->sources[s].token && strcmp(cs->sources[s].token, "single") == 0)
+			if (!cs->sources[s].token) /* no other connection can share its snapshot */
 				nreaders = 1;
 		if ((size_t)nreaders > nwork)
 			nreaders = (int)nwork;
@@ -1134,19 +1134,17 @@ static void stage_order(const ferry_plan *p, size_t *out)
 	free(placed);
 }
 
-static char *rejects_path_for(const ferry_plan *p, const ferry_copy_options *o)
+/* Beside the target's file when it has one (url_path), else in the working directory. */
+static char *rejects_path_for(const ferry_plan *p, const ferry_engine *teng,
+                              const ferry_copy_options *o)
 {
 	if (o->rejects_path)
 		return ferry__strdup(o->rejects_path);
-	const char *t = p->target;
-	if (strncmp(t, "sqlite:", 7) == 0) {
-		const char *path = t + 7;
-		while (path[0] == '/' && path[1] == '/')
-			path++;
-		if (strcmp(path, ":memory:") != 0)
-			return ferry__sprintf("%s.rejects.jsonl", path);
-	}
-	return ferry__sprintf("ferry-%.8s.rejects.jsonl", p->run_digest);
+	char *file = teng->url_path ? teng->url_path(p->target) : NULL;
+	char *r = file ? ferry__sprintf("%s.rejects.jsonl", file)
+	               : ferry__sprintf("ferry-%.8s.rejects.jsonl", p->run_digest);
+	free(file);
+	return r;
 }
 
 typedef struct rejects_out {
@@ -1174,7 +1172,7 @@ static int write_reject(void *ud, const char *table, const char *key, const char
 static int write_rejects_file(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
-	char *path = rejects_path_for(cs->plan, cs->opts);
+	char *path = rejects_path_for(cs->plan, cs->teng, cs->opts);
 	if (!path)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -1294,7 +1292,7 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 	if (rc == 0)
 		rc = introspect_target(cs);
 	if (rc == 0)
-		rc = ferry__jobs_build(&cs->js, cs->plan, cs->sources, cs->teng, cs->tschema, strict, err);
+		rc = ferry__jobs_build(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, cs->tschema, strict, err);
 	/* A resumed run: tables an earlier process of it created still need their indexes and
 	 * foreign keys when it did not get to them (they come after the rows). */
 	for (size_t i = 0; rc == 0 && i < cs->js.njobs; i++) {
@@ -1309,7 +1307,7 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 		if (rc == 0 && made)
 			rc = cs->teng->state_get(cs->tconn, cs->plan->run_digest, flag, &indexed, err);
 		if (rc == 0 && made && !indexed)
-			rc = ferry__jobs_define_again(&cs->js, cs->plan, cs->sources, cs->teng, t, err);
+			rc = ferry__jobs_define_again(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, t, err);
 	}
 	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
 		ferry__summary_note(sum, cs->js.notes[i]);
@@ -1428,12 +1426,15 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 		char *vv = vr ? ferry__verify_verdict(vr) : NULL;
 		char *full = vv ? ferry__sprintf("%s; %s", verdict, vv) : NULL;
 		free(vv);
-		int import = p->nsources == 1 && strncmp(p->sources[0].url, "label:", 6) == 0;
+		const ferry_engine *se = cs->sources[0].eng;
+		int import = p->nsources == 1 && (se->flags & FERRY_ENGINE_LABEL);
+		char *dir = import && se->url_path ? se->url_path(p->sources[0].url) : NULL;
 		const char *cmd = import ? "import" : "copy";
 		char *desc = p->path ? ferry__sprintf("ferry %s -p %s", cmd, p->path)
-		             : import ? ferry__sprintf("ferry import of label %s", p->sources[0].url + 6)
+		             : import ? ferry__sprintf("ferry import of label %s", dir ? dir : p->sources[0].url)
 		                      : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
 		                                       p->nsources == 1 ? "" : "s");
+		free(dir);
 		rc = desc && (!vr || full)
 		         ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows,
 		                                      full ? full : verdict, err)

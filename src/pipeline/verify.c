@@ -1081,7 +1081,8 @@ static int default_cell(ferry_buf *out, ferry_type t, const char *sql, unsigned 
 	return rc == 1 ? ferry__canon_any(out) : rc;
 }
 
-/* PostgreSQL's char(n): values come back padded with blanks, which its comparisons ignore. */
+/* A char(n) column: an engine with FERRY_ENGINE_BLANK_PADDED_CHAR (PostgreSQL) gives its
+ * values back padded with blanks, which its comparisons ignore. */
 static int blank_padded(const char *decl)
 {
 	if (!decl)
@@ -1104,7 +1105,7 @@ static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *te
 	vt->deflen = calloc(tt->ncols + 1, sizeof(size_t));
 	vt->trim = calloc(tt->ncols + 1, 1);
 	vt->wildcol = calloc(tt->ncols + 1, 1);
-	vt->canon_flags = strcmp(teng->name, "sqlite") == 0 ? CANON_SQLITE_TEXT : 0;
+	vt->canon_flags = (teng->flags & FERRY_ENGINE_TEXT_FLOATS) ? CANON_SQLITE_TEXT : 0;
 	if (!vt->cols || !vt->qcols || !vt->types || !vt->skipped || !vt->jmap || !vt->key ||
 	    !vt->defcell || !vt->deflen || !vt->trim || !vt->wildcol)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
@@ -1138,7 +1139,7 @@ static int setup_table(vtable *vt, const ferry_table *tt, const ferry_engine *te
 		}
 		/* A job without the column leaves it to the target's default. */
 		ferry_buf d = FERRY_BUF_INIT;
-		int pad = strcmp(teng->name, "postgres") == 0 && blank_padded(tt->cols[c].decl_type);
+		int pad = (teng->flags & FERRY_ENGINE_BLANK_PADDED_CHAR) && blank_padded(tt->cols[c].decl_type);
 		if (default_cell(&d, vt->types[n], tt->cols[c].default_sql, vt->canon_flags, pad) != 0 || !d.data)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		vt->deflen[n] = d.len;
@@ -1277,7 +1278,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	if (rc == 0)
 		rc = teng->introspect(tconn, tschema, err);
 	if (rc == 0)
-		rc = ferry__jobs_build(&js, plan, sources, teng, tschema, 0, err);
+		rc = ferry__jobs_build(&js, ctx, plan, sources, teng, tschema, 0, err);
 	if (rc)
 		goto done;
 	for (size_t k = 0; rc == 0 && k < o->ntables; k++) {

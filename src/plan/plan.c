@@ -85,7 +85,7 @@ int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path)
 		ferry_err_set(&err, FERRY_ENOTFOUND, "plan \"%s\" does not exist", path);
 	if (rc != 0)
 		return fail_ctx(ctx, &err);
-	rc = ferry__plan_parse_ex(out, path, text, len, 1, &err);
+	rc = ferry__plan_parse_ex(out, ctx, path, text, len, 1, &err);
 	free(text);
 	if (rc != 0)
 		return fail_ctx(ctx, &err);
@@ -117,12 +117,17 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 		goto nomem;
 	p->nsources = 1;
 	p->sources[0].name = ferry__strdup("source");
-	p->sources[0].url = ferry__url_resolve(source_url, NULL);
-	p->target = ferry__url_resolve(target_url, NULL);
 	p->nstages = 1;
 	p->stages[0].name = ferry__strdup("main");
-	if (!p->sources[0].name || !p->sources[0].url || !p->target || !p->stages[0].name)
+	if (!p->sources[0].name || !p->stages[0].name)
 		goto nomem;
+	int rc = ferry__url_resolve(&p->sources[0].url, ctx, source_url, NULL, &err);
+	if (rc == 0)
+		rc = ferry__url_resolve(&p->target, ctx, target_url, NULL, &err);
+	if (rc) {
+		ferry_plan_free(p);
+		return fail_ctx(ctx, &err);
+	}
 	ferry__plan_digest(p, NULL, 0);
 	*out = p;
 	return 0;
@@ -130,44 +135,6 @@ nomem:
 	ferry_plan_free(p);
 	ferry_err_set(&err, FERRY_ENOMEM, "out of memory");
 	return fail_ctx(ctx, &err);
-}
-
-/* ---- URLs --------------------------------------------------------------------------- */
-
-static int has_scheme(const char *u)
-{
-	const char *s = u;
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return 0;
-	while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-	       *s == '+' || *s == '.' || *s == '-')
-		s++;
-	return strncmp(s, "://", 3) == 0;
-}
-
-char *ferry__url_resolve(const char *url, const char *base_dir)
-{
-	const char *path;
-	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
-	    ferry__is_conninfo(url))
-		return ferry__strdup(url);
-	if (strncmp(url, "sqlite://", 9) == 0)
-		path = url + 9;
-	else if (strncmp(url, "sqlite:", 7) == 0)
-		path = url + 7;
-	else if (has_scheme(url))
-		return ferry__strdup(url); /* an engine we do not know; ferry__engine_for says so */
-	else
-		path = url;
-	if (path[0] == '\0' || path[0] == '/' || strcmp(path, ":memory:") == 0 || !base_dir ||
-	    strcmp(base_dir, ".") == 0 || base_dir[0] == '\0')
-		return ferry__sprintf("sqlite:%s", path);
-	char *full = ferry__path_join(base_dir, path);
-	if (!full)
-		return NULL;
-	char *r = ferry__sprintf("sqlite:%s", full);
-	free(full);
-	return r;
 }
 
 /* ---- digest ------------------------------------------------------------------------- */

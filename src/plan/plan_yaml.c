@@ -41,6 +41,7 @@ static void node_free(ynode *n)
 typedef struct pstate {
 	const char *path;        /* for messages: the plan file, or "<plan>" */
 	const char *base;        /* the directory URLs resolve against; NULL: as given */
+	const ferry_ctx *ctx;    /* whose engines claim the URLs; NULL: the built-in ones */
 	ferry_err *err;
 	ferry_plan *p;
 	const ynode *source_key, *sources_key, *target_val, *schema_val, *stages_val,
@@ -498,24 +499,28 @@ static int get_url(pstate *P, const ynode *val, const char *name, const char *wh
 	int rc = get_str(P, val, name, where, "a database URL or path", &raw);
 	if (rc)
 		return rc;
-	if (strcmp(raw, "sqlite:") == 0 || strcmp(raw, "sqlite://") == 0) {
-		free(raw);
-		return fail(P, val, "expected a database URL or path for %s, found %s",
-		            key_label(lb, sizeof(lb), name, where), show(b, val, "nothing"));
-	}
-	/* scheme://... with a scheme no engine of ferry knows is a mistake in the plan. */
-	const char *sep = strstr(raw, "://");
-	if (sep && strcspn(raw, "/") > (size_t)(sep - raw) && strncmp(raw, "sqlite://", 9) != 0 &&
-	    strncmp(raw, "postgresql://", 13) != 0 && strncmp(raw, "postgres://", 11) != 0) {
-		int n = (int)(sep - raw);
-		rc = fail(P, val, "unknown database URL scheme \"%.*s\" for %s (expected sqlite:PATH, a path, or postgresql://...)",
-		          n > 40 ? 40 : n, raw, key_label(lb, sizeof(lb), name, where));
+	/* An address no engine claims is a mistake in the plan, told where it is. */
+	const ferry_engine *e = ferry__engine_claim(P->ctx, raw);
+	if (!e) {
+		int n = (int)ferry_url_scheme(raw);
+		if (n)
+			rc = fail(P, val, "unknown database URL scheme \"%.*s\" for %s (no engine of ferry takes it)",
+			          n > 40 ? 40 : n, raw, key_label(lb, sizeof(lb), name, where));
+		else
+			rc = fail(P, val, "no engine of ferry takes %s for %s", show(b, val, "it"),
+			          key_label(lb, sizeof(lb), name, where));
 		free(raw);
 		return rc;
 	}
-	*out = ferry__url_resolve(raw, P->base);
+	ferry_err e2 = {0};
+	rc = ferry__url_resolve_by(out, e, raw, P->base, &e2);
 	free(raw);
-	return *out ? 0 : nomem(P);
+	if (rc == FERRY_ENOMEM)
+		return nomem(P);
+	if (rc)
+		return fail(P, val, "expected a database URL or path for %s, found %s",
+		            key_label(lb, sizeof(lb), name, where), show(b, val, "nothing"));
+	return 0;
 }
 
 static int add_source(pstate *P, const ynode *at, const char *name, size_t nlen, char *url)
@@ -1124,8 +1129,8 @@ static int finish(pstate *P, int check_files)
 	return 0;
 }
 
-int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, size_t len,
-                         int check_files, ferry_err *err)
+int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *path, const char *text,
+                         size_t len, int check_files, ferry_err *err)
 {
 	pstate st = {0};
 	pstate *P = &st;
@@ -1134,6 +1139,7 @@ int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, s
 	*out = NULL;
 	P->path = path ? path : "<plan>";
 	P->err = err;
+	P->ctx = ctx;
 	P->p = ferry__calloc(1, sizeof(*P->p));
 	if (!P->p)
 		return nomem(P);
@@ -1179,5 +1185,5 @@ fail:
 int ferry__plan_parse(ferry_plan **out, const char *path, const char *text, size_t len,
                       ferry_err *err)
 {
-	return ferry__plan_parse_ex(out, path, text, len, 0, err);
+	return ferry__plan_parse_ex(out, NULL, path, text, len, 0, err);
 }

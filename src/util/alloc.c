@@ -6,6 +6,7 @@
 void *ferry__malloc(size_t n) { return malloc(n ? n : 1); }
 void *ferry__calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
 void *ferry__realloc(void *p, size_t n) { return realloc(p, n ? n : 1); }
+void ferry_free(void *p) { free(p); }
 
 char *ferry__strdup(const char *s)
 {

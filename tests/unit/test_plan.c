@@ -48,6 +48,15 @@ static char *read_text(const char *path, size_t *len)
 	return text;
 }
 
+/* A context on the stack with the built-in engines, which claim the plans' addresses. */
+static void ctx_init(ferry_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	CHECK(ferry_engine_register(c, &ferry__sqlite_engine) == 0);
+	CHECK(ferry_engine_register(c, &ferry__postgres_engine) == 0);
+	CHECK(ferry_engine_register(c, &ferry__label_engine) == 0);
+}
+
 /* ---- URLs --------------------------------------------------------------------------- */
 
 static void test_url_resolve(void)
@@ -71,13 +80,23 @@ static void test_url_resolve(void)
 		{"postgresql://ferry:pw@db.example/shop", "plans", "postgresql://ferry:pw@db.example/shop"},
 		{"postgres://localhost/shop?sslmode=disable", NULL,
 		 "postgres://localhost/shop?sslmode=disable"},
-		{"mysql://localhost/shop", "plans", "mysql://localhost/shop"},
+		{"host=db.example dbname=shop", "plans", "host=db.example dbname=shop"},
+		{"label:exports/x", "plans", "label:exports/x"},
 	};
+	ferry_err err = {0};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(cases); i++) {
-		char *got = ferry__url_resolve(cases[i].url, cases[i].base);
+		char *got = NULL;
+		CHECK(ferry__url_resolve(&got, NULL, cases[i].url, cases[i].base, &err) == 0);
 		CHECK_STR(got, cases[i].want);
 		free(got);
 	}
+	/* No engine claims it: refused, the password masked; an empty SQLite address names no
+	 * database. */
+	char *got = NULL;
+	CHECK(ferry__url_resolve(&got, NULL, "mysql://u:pw@localhost/shop", "plans", &err) == FERRY_EUSAGE);
+	CHECK(got == NULL && strstr(err.msg, "\"mysql\"") && !strstr(err.msg, "pw"));
+	CHECK(ferry__url_resolve(&got, NULL, "sqlite:", "plans", &err) == FERRY_EUSAGE);
+	CHECK(got == NULL);
 }
 
 /* ---- a full plan ------------------------------------------------------------------- */
@@ -103,7 +122,7 @@ static void test_good_full(void)
 	char *dir = ferry__sprintf("%s/tests/unit/plans", src_root);
 	char *want;
 	ferry_ctx ctx;
-	memset(&ctx, 0, sizeof(ctx));
+	ctx_init(&ctx);
 	ferry_plan *p = NULL;
 	int rc = ferry_plan_load(&p, &ctx, path);
 	if (!CHECK(rc == 0 && p)) {
@@ -462,7 +481,7 @@ static void test_bad_plans(void)
 static void test_load(void)
 {
 	ferry_ctx ctx;
-	memset(&ctx, 0, sizeof(ctx));
+	ctx_init(&ctx);
 	ferry_plan *p = (ferry_plan *)&ctx;
 	char *path = ferry__sprintf("%s/tests/unit/plans/no-such-plan.yaml", src_root);
 	char *want = ferry__sprintf("plan \"%s\" does not exist", path);
@@ -521,7 +540,7 @@ static void test_load(void)
 static void test_simple(void)
 {
 	ferry_ctx ctx;
-	memset(&ctx, 0, sizeof(ctx));
+	ctx_init(&ctx);
 	ferry_plan *p = NULL, *q = NULL;
 	CHECK(ferry_plan_simple(&p, &ctx, "old.db", "postgresql://h/new") == 0);
 	CHECK(ferry_plan_simple(&q, &ctx, "sqlite:old.db", "postgresql://h/other") == 0);

@@ -800,12 +800,25 @@ static int lb_state_set(ferry_conn *conn, const char *run_id, const char *flag, 
 
 static const char *const lb_schemes[] = {"label", NULL};
 
+/* The label's directory. */
+static char *lb_url_path(const char *url)
+{
+	const char *dir = url_dir(url);
+	return *dir ? ferry__strdup(dir) : NULL;
+}
+
+char *ferry__label_url(const char *dir)
+{
+	return ferry__sprintf("label:%s", dir);
+}
+
 const ferry_engine ferry__label_engine = {
 	.version = FERRY_ENGINE_VERSION,
 	.name = "label",
 	.schemes = lb_schemes,
 	.max_writers = 1,
-	.flags = FERRY_ENGINE_CHUNKED_READ,
+	.flags = FERRY_ENGINE_CHUNKED_READ | FERRY_ENGINE_LABEL,
+	.url_path = lb_url_path,
 	.connect = lb_connect,
 	.close = lb_close,
 	.introspect = lb_introspect,

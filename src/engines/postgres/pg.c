@@ -594,11 +594,41 @@ static size_t pg_quote_ident(char *buf, size_t cap, const char *ident)
 
 static const char *const pg_schemes[] = {"postgresql", "postgres", NULL};
 
+/* A libpq conninfo string ("host=h dbname=d ..."): a keyword and '=' first, no scheme. */
+static int is_conninfo(const char *s)
+{
+	if (strstr(s, "://"))
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	const char *k = s;
+	while ((*s >= 'a' && *s <= 'z') || *s == '_')
+		s++;
+	if (s == k)
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '=';
+}
+
+/* postgresql:// and postgres:// URLs, and conninfo strings, which go to libpq as they are:
+ * never a file name, for a conninfo string may hold a password. */
+static int pg_claim(const char *url)
+{
+	size_t n = ferry_url_scheme(url);
+	for (const char *const *s = pg_schemes; n && *s; s++)
+		if (strlen(*s) == n && strncmp(*s, url, n) == 0)
+			return FERRY_CLAIM_SCHEME;
+	return is_conninfo(url) ? FERRY_CLAIM_FORM : FERRY_CLAIM_NONE;
+}
+
 const ferry_engine ferry__postgres_engine = {
 	.version = FERRY_ENGINE_VERSION,
 	.name = "postgres",
 	.schemes = pg_schemes,
 	.max_writers = 4,
+	.flags = FERRY_ENGINE_BLANK_PADDED_CHAR,
+	.claim = pg_claim,
 	.connect = pg_connect,
 	.close = pg_close,
 	.introspect = ferry_pg__introspect,

@@ -160,6 +160,49 @@ static const char *url_path(const char *url)
 	return url;
 }
 
+/* sqlite:PATH and sqlite://PATH are ours; so is any address without a scheme:// of
+ * another engine (a bare path, ":memory:"), unless an engine claims it more surely (a
+ * libpq conninfo string, "label:DIR"). */
+static int sq_claim(const char *url)
+{
+	size_t n = ferry_url_scheme(url);
+	if (n == 6 && strncmp(url, "sqlite", 6) == 0)
+		return FERRY_CLAIM_SCHEME;
+	if (n)
+		return FERRY_CLAIM_NONE;
+	return FERRY_CLAIM_FALLBACK;
+}
+
+/* Always "sqlite:PATH", so the address says its engine; a relative path is made relative to
+ * the plan's directory. */
+static int sq_url_resolve(char **out, const char *url, const char *base_dir, ferry_err *err)
+{
+	*out = NULL;
+	const char *path = url_path(url);
+	if (!*path)
+		return ferry_err_set(err, FERRY_EUSAGE, "no database path in \"%s\"", url);
+	if (path[0] == '/' || strcmp(path, ":memory:") == 0 || !base_dir || !*base_dir ||
+	    strcmp(base_dir, ".") == 0) {
+		*out = ferry__sprintf("sqlite:%s", path);
+	} else {
+		char *full = ferry__path_join(base_dir, path);
+		*out = full ? ferry__sprintf("sqlite:%s", full) : NULL;
+		free(full);
+	}
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
+/* The database file, beside which a copy's rejects file goes; none for memory. */
+static char *sq_url_path(const char *url)
+{
+	const char *path = url_path(url);
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	if (!*path || strcmp(path, ":memory:") == 0)
+		return NULL;
+	return ferry__strdup(path);
+}
+
 static void restore_journal(sq_conn *c, int wait_ms);
 
 static void conn_free(sq_conn *c)
@@ -373,13 +416,13 @@ static int begin_read(sq_conn *c, ferry_err *err)
 
 /* Without sqlite3_snapshot, readers see one state only when no writer can commit while
  * they start: a rollback-journal database is held by our SHARED lock ("shared"); a WAL
- * database needs a write lock held by a second connection ("locked"); failing that the
- * pipeline reads with one connection ("single"). */
+ * database needs a write lock held by a second connection ("locked"); failing that no
+ * connection can share our state (token NULL), and the pipeline reads with one. */
 static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
 	*token = NULL;
-	if (c->token) {
+	if (c->exported) {
 		*token = c->token;
 		return 0;
 	}
@@ -392,17 +435,17 @@ static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *e
 		return rc;
 	const char *tok = "shared";
 	if (c->memory) {
-		tok = "single";
+		tok = NULL;
 	} else if (strcmp(mode, "wal") == 0) {
 		/* The write lock first, then the read: no commit can fall between them. */
-		tok = "single";
+		tok = NULL;
 		if (sqlite3_open_v2(c->path, &c->lock_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 		                    NULL) == SQLITE_OK) {
 			sqlite3_busy_timeout(c->lock_db, 1000);
 			if (sqlite3_exec(c->lock_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
 				tok = "locked";
 		}
-		if (strcmp(tok, "locked") != 0 && c->lock_db) {
+		if (!tok && c->lock_db) {
 			sqlite3_close(c->lock_db);
 			c->lock_db = NULL;
 		}
@@ -415,6 +458,7 @@ static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *e
 		return rc;
 	}
 	c->token = tok;
+	c->exported = 1;
 	*token = tok;
 	return 0;
 }
@@ -422,8 +466,8 @@ static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *e
 static int sq_snapshot_join(ferry_conn *conn, const char *token, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
-	if (!token || (strcmp(token, "shared") != 0 && strcmp(token, "locked") != 0 &&
-	               strcmp(token, "single") != 0))
+	/* NULL: the one reader of a database no other connection could share a state of. */
+	if (token && strcmp(token, "shared") != 0 && strcmp(token, "locked") != 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot join snapshot \"%s\" on \"%s\"",
 		                     token ? token : "(null)", c->path);
 	return begin_read(c, err);
@@ -516,7 +560,10 @@ const ferry_engine ferry__sqlite_engine = {
 	.name = "sqlite",
 	.schemes = sq_schemes,
 	.max_writers = 1,
-	.flags = FERRY_ENGINE_NUMERIC_AFFINITY,
+	.flags = FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_TEXT_FLOATS,
+	.claim = sq_claim,
+	.url_resolve = sq_url_resolve,
+	.url_path = sq_url_path,
 	.connect = sq_connect,
 	.close = sq_close,
 	.introspect = ferry_sqlite__introspect,

@@ -28,6 +28,7 @@ typedef struct sq_conn {
 	int finished;            /* finish ran: close retries a journal restore that was busy */
 	sqlite3 *lock_db;        /* WAL snapshot: a second connection holding BEGIN IMMEDIATE */
 	const char *token;       /* the exported snapshot token (a constant string) */
+	int exported;            /* snapshot_export ran: token is its answer, NULL included */
 	sqlite3_stmt *st[SQ_ST_COUNT];
 	struct sq_migrate *mig;  /* migration lock state (sqlite_migrate.c), NULL until used */
 } sq_conn;
