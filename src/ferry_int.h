@@ -1,6 +1,7 @@
 /* ferry_int.h — the one internal header: utilities, the plan model, the context and the
- * pieces the pipeline shares with the CLI-facing API. Engines include ferry/engine.h and
- * this header's utility section only. */
+ * pieces the pipeline shares with the CLI-facing API. Engines include ferry/engine.h, which
+ * is all an engine built outside the tree has; the built-in ones may use this header's
+ * utility section too. */
 #ifndef FERRY_INT_H
 #define FERRY_INT_H
 

@@ -125,7 +125,8 @@ typedef struct ferry_table {
 	int64_t est_rows;   /* an estimate, -1 when unknown */
 	const char *origin; /* name of the engine the definition came from ("sqlite"), or NULL;
 	                       create_table trusts decl_type only from its own engine and maps
-	                       the canonical type otherwise (not owned) */
+	                       the canonical type otherwise, and ferry looks the origin's flags
+	                       up by this name (not owned) */
 	char *sql;          /* the engine's own CREATE TABLE text, or NULL. When a definition
 	                       handed to create_table carries it, the engine replays it (and the
 	                       indexes' own sql) verbatim: the table is copied unchanged between

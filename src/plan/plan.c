@@ -92,6 +92,26 @@ int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path)
 	return 0;
 }
 
+/* A database's address as its engine connects with it. A label is the other end of export
+ * and import, which make their own plans: a copy from or to one would read its jobs as
+ * tables, or write one nobody described. */
+static int database_url(char **out, const ferry_ctx *ctx, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	const ferry_engine *e = ferry__engine_for(ctx, url, err);
+	if (!e)
+		return err->code;
+	if (e->flags & FERRY_ENGINE_LABEL) {
+		char *masked = ferry_url_mask(url);
+		ferry_err_set(err, FERRY_EUSAGE,
+		              "\"%s\" is a label, not a database: ferry export writes a label, ferry import reads one",
+		              masked ? masked : "?");
+		free(masked);
+		return FERRY_EUSAGE;
+	}
+	return ferry__url_resolve_by(out, e, url, NULL, err);
+}
+
 int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
                       const char *target_url)
 {
@@ -121,9 +141,9 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	p->stages[0].name = ferry__strdup("main");
 	if (!p->sources[0].name || !p->stages[0].name)
 		goto nomem;
-	int rc = ferry__url_resolve(&p->sources[0].url, ctx, source_url, NULL, &err);
+	int rc = database_url(&p->sources[0].url, ctx, source_url, &err);
 	if (rc == 0)
-		rc = ferry__url_resolve(&p->target, ctx, target_url, NULL, &err);
+		rc = database_url(&p->target, ctx, target_url, &err);
 	if (rc) {
 		ferry_plan_free(p);
 		return fail_ctx(ctx, &err);

@@ -512,6 +512,12 @@ static int get_url(pstate *P, const ynode *val, const char *name, const char *wh
 		free(raw);
 		return rc;
 	}
+	if (e->flags & FERRY_ENGINE_LABEL) {
+		rc = fail(P, val, "%s for %s is a label, not a database: a plan's label goes under \"label:\" (ferry export writes it, ferry import reads it)",
+		          show(b, val, "it"), key_label(lb, sizeof(lb), name, where));
+		free(raw);
+		return rc;
+	}
 	ferry_err e2 = {0};
 	rc = ferry__url_resolve_by(out, e, raw, P->base, &e2);
 	free(raw);

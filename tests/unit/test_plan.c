@@ -565,6 +565,13 @@ static void test_simple(void)
 	CHECK(ferry_plan_simple(&p, &ctx, "old.db", "") == FERRY_EUSAGE);
 	CHECK(p == NULL);
 	CHECK_STR(ctx.errmsg, "no target database given");
+	/* Addresses are the engines': none takes "mysql:", and a label is no database. */
+	CHECK(ferry_plan_simple(&p, &ctx, "mysql:shop", "new.db") == FERRY_EUSAGE);
+	CHECK_STR(ctx.errmsg, "no engine for \"mysql:shop\": unknown scheme \"mysql\"");
+	CHECK(ferry_plan_simple(&p, &ctx, "old.db", "label:out") == FERRY_EUSAGE);
+	CHECK_STR(ctx.errmsg, "\"label:out\" is a label, not a database: ferry export writes a label, ferry import reads one");
+	CHECK(ferry_plan_simple(&p, &ctx, "sqlite:", "new.db") == FERRY_EUSAGE);
+	CHECK(p == NULL);
 }
 
 /* ferry__plan_check on a model changed after parsing: its own locations. */
