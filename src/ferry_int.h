@@ -37,8 +37,8 @@
 #define ferry__schema_copy_table ferry_schema_copy_table
 #define ferry__upsert_clause ferry_upsert_clause
 #define ferry__utc_iso ferry_utc_iso
-/* Built with FERRY_ARENA_MALLOC (debug/ASan builds) every arena allocation is its own
- * malloc so the sanitizer sees each one. */
+/* Arenas (engine.h, util/arena.c): built with FERRY_ARENA_MALLOC (debug/ASan builds) every
+ * arena allocation is its own malloc so the sanitizer sees each one. */
 
 /* ---- util/error.c ------------------------------------------------------------------ */
 /* The thread-local last error (ferry_error_last). */
