@@ -81,6 +81,80 @@ void ferry__hash128_hex(char out[33], const void *data, size_t len);
 double ferry__now(void);              /* monotonic seconds */
 void ferry__utc_iso(char out[32]);    /* wall clock "2026-11-21T20:19:21Z" */
 
+/* ---- util/datetime.c: the proleptic Gregorian calendar (year 0 is 1 BC) ------------ */
+int ferry__is_leap(int64_t y);
+/* Days of month m (1-12) of year y; 0 for a month that does not exist. */
+int ferry__days_in_month(int64_t y, int m);
+/* Days since 1970-01-01 of y-m-d (m 1-12), and back; exact for every int64_t year. A day
+ * past its month's end counts on into the next (2023-02-30 is 2023-03-02). */
+int64_t ferry__days_from_civil(int64_t y, int64_t m, int64_t d);
+void ferry__civil_from_days(int64_t days, int64_t *y, int64_t *m, int64_t *d);
+
+/* ---- util/decimal.c: decimal numbers as text --------------------------------------- */
+/* A decimal as written: [+-] digits [. digits] [(e|E) [+-] digits], or a special. The digit
+ * pointers point into the parsed text. */
+typedef struct ferry_dec {
+	int neg;
+	int special;            /* 0, 'N' NaN, 'I' +Infinity, 'J' -Infinity */
+	const char *ip, *fp;    /* integer and fraction digits (as written) */
+	size_t il, fl;
+	long exp;               /* the exponent (saturated past 10^8) */
+} ferry_dec;
+/* Read all of s[0..n) (no blanks) into d: 0, or -1 when it is not such a number. NaN,
+ * [+-]Infinity and [+-]inf in any case are the specials. */
+int ferry__dec_parse(const char *s, size_t n, ferry_dec *d);
+/* The digit of d of weight 10^e (0 outside the digits written). */
+int ferry__dec_at(const ferry_dec *d, long e);
+/* The highest and lowest exponents holding a non-zero digit: 1, or 0 when d is zero. */
+int ferry__dec_range(const ferry_dec *d, long *hi, long *lo);
+/* Normalize decimal text (blanks around it allowed) into out: no sign for zero, no leading or
+ * trailing zeros, no exponent; "NaN", "Infinity", "-Infinity" for the specials. 0,
+ * FERRY_ENOMEM, or -1 when s is not a number or is past 4096 digits (or exponent 10^5). */
+int ferry__dec_normalize(ferry_buf *out, const char *s, size_t n);
+/* Read [+-]digits at the start of s[0..n) as an int64_t: 0 with *used the bytes read, -1 when
+ * there is no digit, -2 when out of range. *out and *used are set on success only. */
+int ferry__int_parse(const char *s, size_t n, int64_t *out, size_t *used);
+
+/* ---- util/utf8.c: UTF-8 (RFC 3629) ---------------------------------------------------- */
+/* 1 when s[0..n) is valid UTF-8 without NUL: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no sequence cut short. */
+int ferry__utf8_valid(const uint8_t *s, size_t n);
+/* The characters of (valid) UTF-8: the bytes that do not continue a character. */
+size_t ferry__utf8_chars(const uint8_t *s, size_t n);
+/* At most max bytes of s (len bytes), cut before a continuation byte so no character is split. */
+size_t ferry__utf8_cut(const uint8_t *s, size_t len, size_t max);
+
+/* ---- util/hex.c: hexadecimal and UUIDs ---------------------------------------------- */
+/* The value of hex digit c of either case, or -1. */
+int ferry__hex_digit(int c);
+/* n bytes from the 2n lower-case hex digits ferry writes: 0, or -1 (upper case included). */
+int ferry__hex_decode(uint8_t *out, const char *hex, size_t n);
+/* 2n lower-case hex digits of data and a NUL into out (2n + 1 bytes). */
+void ferry__hex_encode(char *out, const void *data, size_t n);
+/* Append 2n lower-case hex digits of data: 0 or FERRY_ENOMEM. */
+int ferry_buf_hex(ferry_buf *b, const void *data, size_t n);
+/* A UUID as 8-4-4-4-12 or 32 hex digits (either case), either in braces: 0, or -1. */
+int ferry__uuid_parse(const char *s, size_t n, uint8_t out[16]);
+/* The 36-character lower-case 8-4-4-4-12 form and a NUL; returns 36. */
+int ferry__uuid_format(char out[37], const uint8_t u[16]);
+
+/* ---- util/varint.c: LEB128 varints of the value encoding ---------------------------- */
+size_t ferry__varint_len(uint64_t v);
+/* Write v in the fewest bytes (at most 10); returns how many. */
+size_t ferry__varint_put(uint8_t out[10], uint64_t v);
+/* Read the varint at d[*pos] (len bytes in all), moving *pos past it: 0, or -1 when it is cut
+ * short, passes 2^64 or is not in the fewest bytes (one value, one encoding). */
+int ferry__varint_get(const uint8_t *d, size_t len, size_t *pos, uint64_t *out);
+/* Signed integers as varints: zigzag, so small negative numbers stay short. */
+static inline uint64_t ferry__zigzag(int64_t i)
+{
+	return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+}
+static inline int64_t ferry__unzigzag(uint64_t u)
+{
+	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+}
+
 /* ---- util/fs.c --------------------------------------------------------------------- */
 /* Read a whole file (capped at max bytes); *out NUL-terminated, caller frees. */
 int ferry__read_file(char **out, size_t *len, const char *path, size_t max, ferry_err *err);
