@@ -25,14 +25,6 @@ static int is_textlike(unsigned t)
 	return t == FERRY_NUMERIC || t == FERRY_TEXT || (t >= FERRY_DATE && t <= FERRY_JSON);
 }
 
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >>= 7)
-		n++;
-	return n;
-}
-
 /* ==== writing ============================================================================ */
 
 struct ferry_chunk_writer {
@@ -219,12 +211,11 @@ int ferry__chunkw_add(ferry_chunk_writer *w, const ferry_batch *b, const size_t 
 				/* One value, one encoding: a bool is 0 or 1 whatever the engine put. */
 				if (v->type == FERRY_BOOL)
 					v->v.i = v->v.i != 0;
-				uint64_t u = ((uint64_t)v->v.i << 1) ^ (uint64_t)(v->v.i >> 63);
-				vs = 1 + varint_len(u);
+				vs = 1 + ferry__varint_len(ferry__zigzag(v->v.i));
 			} else if (v->type == FERRY_FLOAT) {
 				vs = 9;
 			} else if (v->type == FERRY_BLOB || is_textlike(v->type)) {
-				vs = 1 + varint_len(v->len) + v->len;
+				vs = 1 + ferry__varint_len(v->len) + v->len;
 			} else {
 				return wfail(w, err, FERRY_EUSAGE, "column %u of row %llu has an unknown value "
 				             "type %u", i + 1, (unsigned long long)w->info.rows + 1, v->type);
@@ -405,27 +396,6 @@ static int grow_to(uint8_t **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-/* A varint as the format has it: at most 10 bytes, below 2^64, in the fewest bytes. */
-static int get_varint(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 10; i++) {
-		if (*pos >= len)
-			return -1;
-		uint8_t b = d[(*pos)++];
-		if (i == 9 && b > 1)
-			return -1;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			if (b == 0 && i > 0)
-				return -1;
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* Decode one value at *pos of a block; text and blobs point into d. -1 on damage, which
  * includes any encoding but the canonical one (so stored bytes and re-encoded values hash
  * alike). */
@@ -440,9 +410,9 @@ static int decode_value(const uint8_t *d, size_t len, size_t *pos, ferry_value *
 	if (t == FERRY_NULL)
 		return 0;
 	if (t == FERRY_INT || t == FERRY_BOOL) {
-		if (get_varint(d, len, pos, &u) != 0 || (t == FERRY_BOOL && u != 0 && u != 2))
+		if (ferry__varint_get(d, len, pos, &u) != 0 || (t == FERRY_BOOL && u != 0 && u != 2))
 			return -1; /* a bool is 0 or 1, zigzagged: 0 or 2 */
-		v->v.i = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+		v->v.i = ferry__unzigzag(u);
 		return 0;
 	}
 	if (t == FERRY_FLOAT) {
@@ -457,7 +427,7 @@ static int decode_value(const uint8_t *d, size_t len, size_t *pos, ferry_value *
 		return 0;
 	}
 	if (t == FERRY_BLOB || is_textlike(t)) {
-		if (get_varint(d, len, pos, &u) != 0 || u > UINT32_MAX || u > len - *pos)
+		if (ferry__varint_get(d, len, pos, &u) != 0 || u > UINT32_MAX || u > len - *pos)
 			return -1;
 		v->len = (uint32_t)u;
 		if (t == FERRY_BLOB)
@@ -596,8 +566,8 @@ static int check_all(ferry_chunk_reader *r, const uint8_t *label_id, uint64_t jo
 		goto out;
 	if (label_id && memcmp(label_id, h + 16, 16) != 0) {
 		char got[33], want[33];
-		ferry_label__hex(got, h + 16, 16);
-		ferry_label__hex(want, label_id, 16);
+		ferry__hex_encode(got, h + 16, 16);
+		ferry__hex_encode(want, label_id, 16);
 		rc = damaged(r, err, "belongs to label %s not %s", got, want);
 		goto out;
 	}

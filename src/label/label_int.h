@@ -29,10 +29,6 @@ static inline uint64_t ferry_label__get_le(const uint8_t *p, int n)
 	return v;
 }
 
-/* Lower-case hex of n bytes into out (2n + 1 chars). */
-void ferry_label__hex(char *out, const uint8_t *data, size_t n);
-/* Decode exactly 2n lower-case hex digits; -1 on anything else. */
-int ferry_label__unhex(uint8_t *out, const char *hex, size_t n);
 /* write(2) all of it, retrying short writes and EINTR; -1 with errno on failure. */
 int ferry_label__write_all(int fd, const void *data, size_t n);
 /* fsync the directory holding path, so a rename in it is durable. -1 with errno. */

@@ -10,13 +10,20 @@ int ferry__hex_digit(int c)
 	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* The value of lower-case hex digit c, or -1. */
+static int lower_digit(int c)
+{
+	return c >= 'A' && c <= 'F' ? -1 : ferry__hex_digit(c);
+}
+
 int ferry__hex_decode(uint8_t *out, const char *hex, size_t n)
 {
-	for (size_t i = 0; i < 2 * n; i++) {
-		int v = hex[i] >= 'A' && hex[i] <= 'F' ? -1 : ferry__hex_digit((unsigned char)hex[i]);
-		if (v < 0)
+	for (size_t i = 0; i < n; i++) {
+		int hi = lower_digit((unsigned char)hex[2 * i]);
+		int lo = hi < 0 ? -1 : lower_digit((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
 			return -1;
-		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
 }
