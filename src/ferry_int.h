@@ -89,6 +89,32 @@ int ferry__days_in_month(int64_t y, int m);
  * past its month's end counts on into the next (2023-02-30 is 2023-03-02). */
 int64_t ferry__days_from_civil(int64_t y, int64_t m, int64_t d);
 void ferry__civil_from_days(int64_t days, int64_t *y, int64_t *m, int64_t *d);
+/* Date and time text as written, read once for every reader; each reader then applies its own
+ * rules to what was read (the PostgreSQL engine PostgreSQL's, verify any engine's):
+ *   date: digits-digits-digits[( |T|t)time][zone][ BC]      time: time[zone]
+ *   time: digits:digits[:digits[.digits]]   zone: [ ](Z|z|UTC|(+|-)digits[:digits[:digits]])
+ * BC and UTC in any case. Each field keeps its value and how many digits were written. */
+typedef struct ferry_when {
+	int64_t year, month, day, hour, minute, second;
+	int nyear, nmonth, nday, nhour, nminute, nsecond; /* digits written; 0: absent */
+	const char *frac;          /* the fraction's digits as written (nfrac), NULL: no point */
+	size_t nfrac;
+	int has_time;
+	const char *time_end;      /* where the time of day ends */
+	int zone;                  /* 0 none; 'Z' Z or z; 'U' UTC; '+' an offset */
+	int zone_blank;            /* a blank stands before the zone */
+	int zone_neg;
+	int64_t zone_f[3];         /* the offset's runs of digits, separated by colons */
+	int zone_n[3];             /* digits of each run; 0: absent */
+	int zone_colons;
+	int zone_bad;              /* a sign or a colon of the offset without digits after it */
+	int bc;                    /* 0; 1 " BC" or " bc"; 2 the same in mixed case */
+	const char *end;           /* where reading stopped: the text ends there, or not */
+} ferry_when;
+enum { FERRY_WHEN_DATE = 0, FERRY_WHEN_TIME = 1 };
+/* Read s[0..n) as a date (and time) or, with FERRY_WHEN_TIME, a time of day: 0, or -1 when a
+ * '-', ':' or '.' of the date or time has no digits after it. */
+int ferry__when_scan(const char *s, size_t n, int what, ferry_when *w);
 
 /* ---- util/decimal.c: decimal numbers as text --------------------------------------- */
 /* A decimal as written: [+-] digits [. digits] [(e|E) [+-] digits], or a special. The digit

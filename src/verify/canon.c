@@ -106,18 +106,6 @@ static int put_dec_text(ferry_buf *out, const char *s, size_t n, const ferry_val
 
 /* ---- dates and times ------------------------------------------------------------------ */
 
-static int digits(const char *s, size_t n, size_t *i, int min, int max, long *out)
-{
-	long v = 0;
-	int k = 0;
-	while (*i < n && isdigit((unsigned char)s[*i]) && k < max) {
-		v = v * 10 + (s[(*i)++] - '0');
-		k++;
-	}
-	*out = v;
-	return k >= min;
-}
-
 typedef struct when {
 	long y, mo, d;            /* astronomical year */
 	long h, mi, sec;
@@ -126,88 +114,71 @@ typedef struct when {
 	long zone;                /* seconds east of UTC */
 } when;
 
-static int parse_time_part(const char *s, size_t n, size_t *i, when *w)
+/* The time of day of r as verify reads it: HH:MM[:SS[.f]], 24:00:00 and a leap second
+ * included (put_when moves them on), at most 15 fraction digits. */
+static int time_of(const ferry_when *r, when *w)
 {
-	if (!digits(s, n, i, 2, 2, &w->h) || *i >= n || s[*i] != ':')
+	if (r->nhour != 2 || r->nminute != 2 || (r->nsecond && r->nsecond != 2) || r->nfrac >= sizeof(w->frac))
 		return -1;
-	(*i)++;
-	if (!digits(s, n, i, 2, 2, &w->mi))
-		return -1;
-	w->sec = 0;
-	w->frac[0] = '\0';
-	if (*i < n && s[*i] == ':') {
-		(*i)++;
-		if (!digits(s, n, i, 2, 2, &w->sec))
-			return -1;
-		if (*i < n && s[*i] == '.') {
-			(*i)++;
-			size_t k = 0;
-			while (*i < n && isdigit((unsigned char)s[*i])) {
-				if (k + 1 >= sizeof(w->frac))
-					return -1;
-				w->frac[k++] = s[(*i)++];
-			}
-			if (k == 0)
-				return -1;
-			while (k && w->frac[k - 1] == '0')
-				k--;
-			w->frac[k] = '\0';
-		}
+	w->h = (long)r->hour;
+	w->mi = (long)r->minute;
+	w->sec = (long)r->second;
+	size_t k = r->nfrac;
+	while (k && r->frac[k - 1] == '0')
+		k--;
+	memcpy(w->frac, r->frac ? r->frac : "", k);
+	w->frac[k] = '\0';
+	return w->h > 24 || w->mi > 59 || w->sec > 60 ? -1 : 0;
+}
+
+/* The zone of r in seconds east of UTC: Z, or +-HH[:MM[:SS]] or +-HHMM right after the date
+ * or time (no blank, no "UTC"). */
+static int zone_of(const ferry_when *r, long *zone)
+{
+	const int *n = r->zone_n;
+	const int64_t *f = r->zone_f;
+	long zh, zm = 0, zs = 0;
+	if (r->zone == 'Z' && !r->zone_blank) {
+		*zone = 0;
+		return 0;
 	}
-	if (w->h > 24 || w->mi > 59 || w->sec > 60)
+	if (r->zone != '+' || r->zone_blank || r->zone_bad)
 		return -1;
+	if (n[0] == 4 && r->zone_colons == 0) {
+		zh = (long)(f[0] / 100);
+		zm = (long)(f[0] % 100);
+	} else if (n[0] == 2 && (r->zone_colons < 1 || n[1] == 2) && (r->zone_colons < 2 || n[2] == 2)) {
+		zh = (long)f[0];
+		zm = r->zone_colons >= 1 ? (long)f[1] : 0;
+		zs = r->zone_colons >= 2 ? (long)f[2] : 0;
+	} else {
+		return -1;
+	}
+	*zone = (r->zone_neg ? -1 : 1) * (zh * 3600 + zm * 60 + zs);
 	return 0;
 }
 
-/* YYYY-MM-DD[( |T)HH:MM[:SS[.f]]][Z|±HH[:MM[:SS]]|±HHMM][ BC] */
+/* YYYY-MM-DD[( |T)HH:MM[:SS[.f]]][Z|+-HH[:MM[:SS]]|+-HHMM][ BC] (BC or bc), years of 4 to
+ * 7 digits, months and days of 2, read as any engine may hold them. */
 static int parse_when(const char *s, size_t n, when *w)
 {
+	ferry_when r;
 	memset(w, 0, sizeof(*w));
-	size_t i = 0;
-	int bc = 0;
-	if (n > 3 && (strncmp(s + n - 3, " BC", 3) == 0 || strncmp(s + n - 3, " bc", 3) == 0)) {
-		bc = 1;
-		n -= 3;
-	}
-	if (!digits(s, n, &i, 4, 7, &w->y) || i >= n || s[i++] != '-' ||
-	    !digits(s, n, &i, 2, 2, &w->mo) || i >= n || s[i++] != '-' ||
-	    !digits(s, n, &i, 2, 2, &w->d))
+	if (ferry__when_scan(s, n, FERRY_WHEN_DATE, &r) != 0 || r.end != s + n || r.bc == 2)
 		return -1;
-	if (w->mo < 1 || w->mo > 12 || w->d < 1 || w->d > 31)
+	if (r.nyear < 4 || r.nyear > 7 || r.nmonth != 2 || r.nday != 2 || r.month < 1 || r.month > 12 ||
+	    r.day < 1 || r.day > 31)
 		return -1;
-	if (bc)
-		w->y = 1 - w->y;
-	if (i < n && (s[i] == ' ' || s[i] == 'T' || s[i] == 't') && i + 1 < n &&
-	    isdigit((unsigned char)s[i + 1])) {
-		i++;
-		if (parse_time_part(s, n, &i, w) != 0)
-			return -1;
-		w->has_time = 1;
-	}
-	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-		w->has_zone = 1;
-		i++;
-	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
-		int neg = s[i++] == '-';
-		long zh = 0, zm = 0, zs = 0;
-		if (!digits(s, n, &i, 2, 2, &zh))
-			return -1;
-		if (i < n && s[i] == ':') {
-			i++;
-			if (!digits(s, n, &i, 2, 2, &zm))
-				return -1;
-			if (i < n && s[i] == ':') {
-				i++;
-				if (!digits(s, n, &i, 2, 2, &zs))
-					return -1;
-			}
-		} else if (i < n && isdigit((unsigned char)s[i]) && !digits(s, n, &i, 2, 2, &zm)) {
-			return -1;
-		}
-		w->has_zone = 1;
-		w->zone = (neg ? -1 : 1) * (zh * 3600 + zm * 60 + zs);
-	}
-	return i == n ? 0 : -1;
+	w->y = r.bc ? 1 - (long)r.year : (long)r.year;
+	w->mo = (long)r.month;
+	w->d = (long)r.day;
+	if (r.has_time && time_of(&r, w) != 0)
+		return -1;
+	w->has_time = r.has_time;
+	if (r.zone && zone_of(&r, &w->zone) != 0)
+		return -1;
+	w->has_zone = r.zone != 0;
+	return 0;
 }
 
 static int put_when(ferry_buf *out, int tag, const when *w0, int to_utc)
@@ -257,9 +228,9 @@ static int canon_when(ferry_buf *out, ferry_type t, const ferry_value *v)
 		                   s[0] == '-' ? "-infinity" : "infinity", s[0] == '-' ? 9 : 8);
 	when w;
 	if (t == FERRY_TIME) {
-		size_t i = 0;
+		ferry_when r;
 		memset(&w, 0, sizeof(w));
-		if (parse_time_part(s, n, &i, &w) != 0 || i != n)
+		if (ferry__when_scan(s, n, FERRY_WHEN_TIME, &r) != 0 || r.time_end != s + n || time_of(&r, &w) != 0)
 			return put_raw(out, v);
 		char b[48];
 		int k = snprintf(b, sizeof(b), "%02ld:%02ld:%02ld%s%s", w.h, w.mi, w.sec, w.frac[0] ? "." : "",

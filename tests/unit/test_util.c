@@ -1,5 +1,5 @@
 /* test_util.c — the shared parsers of src/util (ferry_int.h): UTF-8, hex and UUIDs, varints,
- * decimals and integers, the calendar. Each is checked on its edges, and UTF-8 and the calendar
+ * decimals and integers, the calendar and date/time text. Each is checked on its edges, and UTF-8 and the calendar
  * against independent references over whole ranges. */
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +300,66 @@ static void test_calendar(void)
 	CHECK(y == 0 && m == 2 && d == 29);
 }
 
+/* ---- dates and times as written ------------------------------------------------------- */
+
+static ferry_when scan(const char *s, int what, int *rc)
+{
+	ferry_when w;
+	*rc = ferry__when_scan(s, strlen(s), what, &w);
+	return w;
+}
+
+static void test_when(void)
+{
+	int rc;
+	const char *s = "2024-02-29 24:00:00.000100+05:30 BC";
+	ferry_when w = scan(s, FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.end == s + strlen(s));
+	CHECK(w.year == 2024 && w.nyear == 4 && w.month == 2 && w.day == 29 && w.has_time);
+	CHECK(w.hour == 24 && w.minute == 0 && w.second == 0 && w.nsecond == 2);
+	CHECK(w.nfrac == 6 && strncmp(w.frac, "000100", 6) == 0);
+	CHECK(w.zone == '+' && !w.zone_neg && w.zone_colons == 1 && w.zone_f[0] == 5 && w.zone_f[1] == 30);
+	CHECK(w.bc == 1 && !w.zone_bad && !w.zone_blank);
+	/* digits are counted as written, whatever the reader then allows */
+	w = scan("20240-1-2T3:04", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.nyear == 5 && w.nmonth == 1 && w.nday == 1 && w.nhour == 1 && w.nsecond == 0);
+	CHECK(w.frac == NULL && w.zone == 0);
+	/* zones: Z, UTC (any case) after a blank, HHMM as one run, a colon without digits */
+	w = scan("2024-01-01 10:00 utc", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.zone == 'U' && w.zone_blank && *w.end == '\0');
+	w = scan("2024-01-01 10:00-0530", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.zone == '+' && w.zone_neg && w.zone_n[0] == 4 && w.zone_f[0] == 530);
+	w = scan("2024-01-01 10:00+05:", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.zone_bad);
+	w = scan("2024-01-01z", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.zone == 'Z' && !w.has_time && *w.end == '\0');
+	/* BC: its case is told, and it is not a zone */
+	w = scan("0044-03-15 Bc", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.bc == 2 && w.zone == 0 && *w.end == '\0');
+	/* where reading stops */
+	w = scan("2024-01-01 10:00 x", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.has_time && strcmp(w.end, " x") == 0);
+	w = scan("2024-01-01 x", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && !w.has_time && strcmp(w.end, " x") == 0);
+	/* a separator, colon or point without digits */
+	CHECK(scan("2024--01", FERRY_WHEN_DATE, &rc).nyear == 4 && rc == -1);
+	scan("2024-01-01 10:", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == -1);
+	scan("2024-01-01 10:00:", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == -1);
+	scan("2024-01-01 10:00:00.", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == -1);
+	/* a time of day, with what follows it */
+	s = "23:59:60.5+02";
+	w = scan(s, FERRY_WHEN_TIME, &rc);
+	CHECK(rc == 0 && w.second == 60 && w.time_end == s + 10 && w.zone == '+' && *w.end == '\0');
+	scan("x10:00", FERRY_WHEN_TIME, &rc);
+	CHECK(rc == -1);
+	/* a long run of digits is counted, its value stops growing */
+	w = scan("123456789012345678901234567890-01-01", FERRY_WHEN_DATE, &rc);
+	CHECK(rc == 0 && w.nyear == 30 && w.year > 0);
+}
+
 int main(void)
 {
 	test_utf8();
@@ -307,5 +367,6 @@ int main(void)
 	test_varint();
 	test_decimal();
 	test_calendar();
+	test_when();
 	return check_summary();
 }

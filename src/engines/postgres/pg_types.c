@@ -429,73 +429,27 @@ static int parse_int_text(const char *s, size_t n, int64_t *out)
 
 /* ---- dates and times --------------------------------------------------------------- */
 
-typedef struct cur {
-	const char *p, *e;
-} cur;
-
-static int num(cur *c, int min, int max, int64_t *out)
-{
-	int k = 0;
-	int64_t v = 0;
-	while (c->p < c->e && isdigit((unsigned char)*c->p) && k < max) {
-		v = v * 10 + (*c->p++ - '0');
-		k++;
-	}
-	if (k < min || (c->p < c->e && isdigit((unsigned char)*c->p)))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int lit(cur *c, char ch)
-{
-	if (c->p < c->e && *c->p == ch) {
-		c->p++;
-		return 1;
-	}
-	return 0;
-}
-
 enum { T_OK = 0, T_BAD, T_ZONE, T_RANGE, T_PRECISION, T_HASTIME };
 
-/* Time of day "HH:MM[:SS[.ffffff]]" into microseconds. */
-static int parse_tod(cur *c, int64_t *us)
+/* The time of day of w (read by ferry__when_scan) as PostgreSQL takes it, in microseconds:
+ * H or HH, then MM and SS; a fraction past microseconds must be zeros; 24:00:00 only. */
+static int tod_of(const ferry_when *w, int64_t *us)
 {
-	int64_t h, mi, s = 0, f = 0;
-	if (num(c, 1, 2, &h) || !lit(c, ':') || num(c, 2, 2, &mi))
+	if (w->nhour > 2 || w->nminute != 2 || (w->nsecond && w->nsecond != 2))
 		return T_BAD;
-	if (lit(c, ':')) {
-		if (num(c, 2, 2, &s))
-			return T_BAD;
-		if (lit(c, '.')) {
-			int k = 0;
-			const char *start = c->p;
-			while (c->p < c->e && isdigit((unsigned char)*c->p)) {
-				if (k < 6) {
-					f = f * 10 + (*c->p - '0');
-					k++;
-				} else if (*c->p != '0') {
-					return T_PRECISION;
-				}
-				c->p++;
-			}
-			if (c->p == start)
-				return T_BAD;
-			while (k++ < 6)
-				f *= 10;
-		}
+	int64_t f = 0;
+	for (size_t k = 0; k < w->nfrac; k++) {
+		if (k < 6)
+			f = f * 10 + (w->frac[k] - '0');
+		else if (w->frac[k] != '0')
+			return T_PRECISION;
 	}
+	for (size_t k = w->nfrac; k < 6; k++)
+		f *= 10;
+	int64_t h = w->hour, mi = w->minute, s = w->second;
 	if (mi > 59 || s > 59 || h > 24 || (h == 24 && (mi || s || f)))
 		return T_BAD;
 	*us = ((h * 60 + mi) * 60 + s) * 1000000 + f;
-	return T_OK;
-}
-
-/* "YYYY-MM-DD" (year of four or more digits) into a julian day; bc read by the caller. */
-static int parse_ymd(cur *c, int64_t *y, int64_t *m, int64_t *d)
-{
-	if (num(c, 4, 7, y) || !lit(c, '-') || num(c, 1, 2, m) || !lit(c, '-') || num(c, 1, 2, d))
-		return T_BAD;
 	return T_OK;
 }
 
@@ -506,69 +460,45 @@ static int check_ymd(int64_t y, int64_t m, int64_t d)
 	return d <= ferry__days_in_month(y, (int)m) ? T_OK : T_BAD;
 }
 
-static int parse_bc(cur *c)
+/* The zone of w as PostgreSQL's output has it: Z, UTC, +HH, +HH:MM, +HH:MM:SS (optionally
+ * after a blank); *secs is its offset east of UTC. Returns 0, or -1 for a malformed one. */
+static int zone_of(const ferry_when *w, int64_t *secs)
 {
-	if (c->e - c->p >= 3 && c->p[0] == ' ' && (c->p[1] == 'B' || c->p[1] == 'b') &&
-	    (c->p[2] == 'C' || c->p[2] == 'c')) {
-		c->p += 3;
-		return 1;
-	}
-	return 0;
+	*secs = 0;
+	if (w->zone != '+')
+		return 0;
+	const int *n = w->zone_n;
+	if (w->zone_bad || n[0] != 2 || (w->zone_colons >= 1 && n[1] != 2) ||
+	    (w->zone_colons >= 2 && n[2] != 2))
+		return -1;
+	int64_t h = w->zone_f[0], m = w->zone_colons >= 1 ? w->zone_f[1] : 0;
+	int64_t s = w->zone_colons >= 2 ? w->zone_f[2] : 0;
+	*secs = (w->zone_neg ? -1 : 1) * (h * 3600 + m * 60 + s);
+	return h > 15 || m > 59 || s > 59 ? -1 : 0;
 }
 
-/* A zone suffix: Z, +HH, +HHMM, +HH:MM, +HH:MM:SS (optionally after a space), or " UTC";
- * *secs is its offset east of UTC. Returns 1 when one was read. */
-static int parse_zone(cur *c, int64_t *secs, int *bad_zone)
+/* A time of day (K_TIME: µs); a zone after it is T_ZONE. */
+static int parse_time(const char *s, size_t n, int64_t *out)
 {
-	cur save = *c;
-	*bad_zone = 0;
-	lit(c, ' ');
-	if (c->p < c->e && (*c->p == 'Z' || *c->p == 'z')) {
-		c->p++;
-		*secs = 0;
-		return 1;
-	}
-	if (c->e - c->p >= 3 && strncasecmp(c->p, "UTC", 3) == 0) {
-		c->p += 3;
-		*secs = 0;
-		return 1;
-	}
-	if (c->p < c->e && (*c->p == '+' || *c->p == '-')) {
-		int neg = *c->p++ == '-';
-		int64_t h, m = 0, s = 0;
-		if (num(c, 2, 2, &h)) {
-			*bad_zone = 1;
-			return 1;
-		}
-		int colon = lit(c, ':');
-		if (c->p < c->e && isdigit((unsigned char)*c->p)) {
-			if (num(c, 2, 2, &m)) {
-				*bad_zone = 1;
-				return 1;
-			}
-			if ((colon ? lit(c, ':') : 0) && num(c, 2, 2, &s)) {
-				*bad_zone = 1;
-				return 1;
-			}
-		} else if (colon) {
-			*bad_zone = 1;
-			return 1;
-		}
-		if (h > 15 || m > 59 || s > 59)
-			*bad_zone = 1;
-		*secs = (neg ? -1 : 1) * (h * 3600 + m * 60 + s);
-		return 1;
-	}
-	*c = save;
-	return 0;
+	ferry_when w;
+	int64_t tod;
+	if (ferry__when_scan(s, n, FERRY_WHEN_TIME, &w) != 0)
+		return T_BAD;
+	int rc = tod_of(&w, &tod);
+	if (rc)
+		return rc;
+	if (w.time_end != s + n)
+		return w.zone ? T_ZONE : T_BAD;
+	*out = tod;
+	return T_OK;
 }
 
 /* Parse a date (want K_DATE: *out days), a time (K_TIME: µs) or a timestamp (K_TIMESTAMP,
- * K_TIMESTAMPTZ: µs since 2000-01-01 UTC). */
+ * K_TIMESTAMPTZ: µs since 2000-01-01 UTC): YYYY-M-D (years of 4 to 7 digits) [time [zone]]
+ * [ BC]. */
 static int parse_when(const char *s, size_t n, pg_kind want, int64_t *out)
 {
-	cur c = {s, s + n};
-	int64_t y, m, d, tod = 0, zone = 0;
+	int64_t tod = 0, zone = 0;
 	if (ieq(s, n, "infinity") || ieq(s, n, "+infinity") || ieq(s, n, "-infinity")) {
 		if (want == K_TIME)
 			return T_BAD;
@@ -579,40 +509,26 @@ static int parse_when(const char *s, size_t n, pg_kind want, int64_t *out)
 			*out = neg ? INT64_MIN : INT64_MAX;
 		return T_OK;
 	}
-	if (want == K_TIME) {
-		int rc = parse_tod(&c, &tod);
-		if (rc)
-			return rc;
-		if (c.p != c.e) {
-			int bz;
-			return parse_zone(&c, &zone, &bz) ? T_ZONE : T_BAD;
-		}
-		*out = tod;
-		return T_OK;
-	}
-	int rc = parse_ymd(&c, &y, &m, &d);
+	if (want == K_TIME)
+		return parse_time(s, n, out);
+	ferry_when w;
+	if (ferry__when_scan(s, n, FERRY_WHEN_DATE, &w) != 0 || w.nyear < 4 || w.nyear > 7 ||
+	    w.nmonth > 2 || w.nday > 2)
+		return T_BAD;
+	int rc = w.has_time ? tod_of(&w, &tod) : T_OK;
 	if (rc)
 		return rc;
-	int has_time = 0, has_zone = 0, bad_zone = 0;
-	if (c.p < c.e && (*c.p == ' ' || *c.p == 'T' || *c.p == 't') && c.p + 1 < c.e &&
-	    isdigit((unsigned char)c.p[1])) {
-		c.p++;
-		if ((rc = parse_tod(&c, &tod)) != 0)
-			return rc;
-		has_time = 1;
-		has_zone = parse_zone(&c, &zone, &bad_zone);
-	}
-	int bc = parse_bc(&c);
-	if (c.p != c.e || bad_zone)
+	/* a zone only after a time */
+	if (w.end != s + n || (w.zone && (!w.has_time || zone_of(&w, &zone) != 0)))
 		return T_BAD;
-	if (want == K_DATE && has_time)
+	if (want == K_DATE && w.has_time)
 		return T_HASTIME;
-	if (want == K_TIMESTAMP && has_zone)
+	if (want == K_TIMESTAMP && w.zone)
 		return T_ZONE;
-	int64_t yy = bc ? 1 - y : y;
-	if (y == 0 || check_ymd(yy, m, d) != T_OK)
+	int64_t y = w.year, yy = w.bc ? 1 - y : y;
+	if (y == 0 || check_ymd(yy, w.month, w.day) != T_OK)
 		return T_BAD;
-	int64_t jd = ferry__days_from_civil(yy, m, d) + UNIX_EPOCH_JD;
+	int64_t jd = ferry__days_from_civil(yy, w.month, w.day) + UNIX_EPOCH_JD;
 	if (want == K_DATE) {
 		if (jd < 0 || jd >= DATE_END_JD)
 			return T_RANGE;
