@@ -50,27 +50,41 @@ static double cell_double(const uint8_t *p)
 	return d;
 }
 
-/* Compare normalized decimals (no NaN or infinities). */
+/* A normalized decimal (CELL_DEC text, no NaN or infinities) taken apart: its sign, its
+ * digits after the sign (s, n), the integer digits' count and the fraction's. */
+typedef struct ndec {
+	int neg;
+	const char *s;
+	size_t n, il, fl;
+} ndec;
+
+static ndec ndec_of(const char *s, size_t n)
+{
+	ndec d;
+	d.neg = n && s[0] == '-';
+	d.s = s + d.neg;
+	d.n = n - (size_t)d.neg;
+	const char *pt = memchr(d.s, '.', d.n);
+	d.il = pt ? (size_t)(pt - d.s) : d.n;
+	d.fl = pt ? d.n - d.il - 1 : 0;
+	return d;
+}
+
+/* Compare normalized decimals: the longer integer part is larger, else the digits decide. */
 static int dec_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
-	int na = an && a[0] == '-', nb = bn && b[0] == '-';
-	if (na != nb)
-		return na ? -1 : 1;
-	a += na;
-	an -= (size_t)na;
-	b += nb;
-	bn -= (size_t)nb;
-	const char *pa = memchr(a, '.', an), *pb = memchr(b, '.', bn);
-	size_t ia = pa ? (size_t)(pa - a) : an, ib = pb ? (size_t)(pb - b) : bn;
-	int c = ia != ib ? (ia < ib ? -1 : 1) : 0;
+	ndec x = ndec_of(a, an), y = ndec_of(b, bn);
+	if (x.neg != y.neg)
+		return x.neg ? -1 : 1;
+	int c = x.il != y.il ? (x.il < y.il ? -1 : 1) : 0;
 	if (!c) {
-		size_t m = an < bn ? an : bn;
-		c = memcmp(a, b, m);
-		if (!c && an != bn)
-			c = an < bn ? -1 : 1;
+		size_t m = x.n < y.n ? x.n : y.n;
+		c = memcmp(x.s, y.s, m);
+		if (!c && x.n != y.n)
+			c = x.n < y.n ? -1 : 1;
 		c = c < 0 ? -1 : c > 0;
 	}
-	return na ? -c : c;
+	return x.neg ? -c : c;
 }
 
 /* A date or timestamp cell's place in time: -1 -infinity, 1 infinity, else 0 with *year
@@ -163,14 +177,11 @@ int ferry__cell_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 /* Exact sum of two normalized decimals into out. */
 static int dec_add(ferry_buf *out, const char *a, size_t an, const char *b, size_t bn)
 {
-	int na = a[0] == '-', nb = b[0] == '-';
-	a += na;
-	an -= (size_t)na;
-	b += nb;
-	bn -= (size_t)nb;
-	const char *pa = memchr(a, '.', an), *pb = memchr(b, '.', bn);
-	size_t ia = pa ? (size_t)(pa - a) : an, ib = pb ? (size_t)(pb - b) : bn;
-	size_t fa = pa ? an - ia - 1 : 0, fb = pb ? bn - ib - 1 : 0;
+	ndec da = ndec_of(a, an), db = ndec_of(b, bn);
+	int na = da.neg, nb = db.neg;
+	a = da.s;
+	b = db.s;
+	size_t ia = da.il, ib = db.il, fa = da.fl, fb = db.fl;
 	size_t I = (ia > ib ? ia : ib) + 1, F = fa > fb ? fa : fb, W = I + F;
 	int *x = ferry__calloc(W, sizeof(int)), *y = ferry__calloc(W, sizeof(int));
 	char *s = ferry__malloc(W + 4);
