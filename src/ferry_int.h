@@ -181,6 +181,21 @@ static inline int64_t ferry__unzigzag(uint64_t u)
 	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
 }
 
+/* Fixed-width fields of ferry's own formats (the value encoding, label chunk files, canonical
+ * cells): n bytes of v, least significant first, whatever the machine; and back. */
+static inline void ferry__put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t ferry__get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 /* ---- util/fs.c --------------------------------------------------------------------- */
 /* Read a whole file (capped at max bytes); *out NUL-terminated, caller frees. */
 int ferry__read_file(char **out, size_t *len, const char *path, size_t max, ferry_err *err);

@@ -55,8 +55,7 @@ int ferry_value_encode_row(uint8_t **buf, size_t *len, size_t *cap, const ferry_
 			else
 				memcpy(&bits, &d, 8);
 			uint8_t le[8];
-			for (int k = 0; k < 8; k++)
-				le[k] = (uint8_t)(bits >> (8 * k));
+			ferry__put_le(le, bits, 8);
 			rc = put(buf, len, cap, le, 8);
 		} else if (t == FERRY_BLOB || is_textlike(t)) {
 			rc = put_varint(buf, len, cap, v->len);
@@ -91,9 +90,7 @@ int ferry_value_decode_row(ferry_value *out, size_t max, const uint8_t *data, si
 		} else if (t == FERRY_FLOAT) {
 			if (len - pos < 8)
 				return FERRY_ECORRUPT;
-			uint64_t bits = 0;
-			for (int k = 0; k < 8; k++)
-				bits |= (uint64_t)data[pos + k] << (8 * k);
+			uint64_t bits = ferry__get_le(data + pos, 8);
 			memcpy(&v->v.f, &bits, 8);
 			pos += 8;
 		} else if (t == FERRY_BLOB || is_textlike(t)) {

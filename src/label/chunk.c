@@ -135,15 +135,15 @@ int ferry__chunkw_open(ferry_chunk_writer **out, const char *path, const uint8_t
 	uint8_t h[HEADER_LEN];
 	memset(h, 0, sizeof(h));
 	memcpy(h, "FERRYCHK", 8);
-	ferry_label__put_le(h + 8, FERRY_LABEL_FORMAT, 2);
-	ferry_label__put_le(h + 10, 0, 2);
-	ferry_label__put_le(h + 12, HEADER_LEN, 4);
+	ferry__put_le(h + 8, FERRY_LABEL_FORMAT, 2);
+	ferry__put_le(h + 10, 0, 2);
+	ferry__put_le(h + 12, HEADER_LEN, 4);
 	memcpy(h + 16, label_id, 16);
-	ferry_label__put_le(h + 32, job, 8);
-	ferry_label__put_le(h + 40, chunk, 8);
-	ferry_label__put_le(h + 48, ncols, 4);
-	ferry_label__put_le(h + 52, 0, 4);
-	ferry_label__put_le(h + 56, XXH3_64bits(h, 56), 8);
+	ferry__put_le(h + 32, job, 8);
+	ferry__put_le(h + 40, chunk, 8);
+	ferry__put_le(h + 48, ncols, 4);
+	ferry__put_le(h + 52, 0, 4);
+	ferry__put_le(h + 56, XXH3_64bits(h, 56), 8);
 	int rc = wwrite(w, h, sizeof(h), err);
 	if (rc) {
 		ferry__chunkw_abort(w);
@@ -171,10 +171,10 @@ static int flush_block(ferry_chunk_writer *w, ferry_err *err)
 		return wfail(w, err, FERRY_ERROR, "zstd: %s", ZSTD_getErrorName(c));
 	uint8_t h[BLOCK_HEAD_LEN];
 	memcpy(h, "BLK1", 4);
-	ferry_label__put_le(h + 4, w->raw_len, 4);
-	ferry_label__put_le(h + 8, c, 4);
-	ferry_label__put_le(h + 12, w->blk_rows, 4);
-	ferry_label__put_le(h + 16, XXH3_64bits(w->comp, c), 8);
+	ferry__put_le(h + 4, w->raw_len, 4);
+	ferry__put_le(h + 8, c, 4);
+	ferry__put_le(h + 12, w->blk_rows, 4);
+	ferry__put_le(h + 16, XXH3_64bits(w->comp, c), 8);
 	int rc = wwrite(w, h, sizeof(h), err);
 	if (rc == 0)
 		rc = wwrite(w, w->comp, c, err);
@@ -262,10 +262,10 @@ int ferry__chunkw_finish(ferry_chunk_writer *w, ferry_label_chunk_info *info, fe
 	if (rc == 0) {
 		uint8_t t[TRAILER_LEN];
 		memcpy(t, "END1", 4);
-		ferry_label__put_le(t + 4, w->info.rows, 8);
-		ferry_label__put_le(t + 12, w->info.blocks, 8);
-		ferry_label__put_le(t + 20, w->info.digest, 8);
-		ferry_label__put_le(t + 28, XXH3_64bits(t, 28), 8);
+		ferry__put_le(t + 4, w->info.rows, 8);
+		ferry__put_le(t + 12, w->info.blocks, 8);
+		ferry__put_le(t + 20, w->info.digest, 8);
+		ferry__put_le(t + 28, XXH3_64bits(t, 28), 8);
 		rc = wwrite(w, t, sizeof(t), err);
 	}
 	if (rc == 0 && fsync(w->fd) != 0)
@@ -418,7 +418,7 @@ static int decode_value(const uint8_t *d, size_t len, size_t *pos, ferry_value *
 	if (t == FERRY_FLOAT) {
 		if (len - *pos < 8)
 			return -1;
-		uint64_t bits = ferry_label__get_le(d + *pos, 8);
+		uint64_t bits = ferry__get_le(d + *pos, 8);
 		*pos += 8;
 		if ((bits & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL &&
 		    (bits & 0x000fffffffffffffULL) != 0 && bits != NAN_BITS)
@@ -455,10 +455,10 @@ static int load_block(ferry_chunk_reader *r, uint64_t k, XXH3_state_t *fsum, uin
 		return damaged(r, err, "truncated in block %llu", kk);
 	if (memcmp(h, "BLK1", 4) != 0)
 		return damaged(r, err, "block %llu has no BLK1 magic", kk);
-	uint32_t raw = (uint32_t)ferry_label__get_le(h + 4, 4);
-	uint32_t clen = (uint32_t)ferry_label__get_le(h + 8, 4);
-	uint32_t rows = (uint32_t)ferry_label__get_le(h + 12, 4);
-	uint64_t sum = ferry_label__get_le(h + 16, 8);
+	uint32_t raw = (uint32_t)ferry__get_le(h + 4, 4);
+	uint32_t clen = (uint32_t)ferry__get_le(h + 8, 4);
+	uint32_t rows = (uint32_t)ferry__get_le(h + 12, 4);
+	uint64_t sum = ferry__get_le(h + 16, 8);
 	if (raw == 0 || raw > FERRY_LABEL_MAX_BLOCK)
 		return damaged(r, err, "block %llu states %u uncompressed bytes (1 to %u allowed)", kk,
 		               raw, FERRY_LABEL_MAX_BLOCK);
@@ -483,7 +483,7 @@ static int load_block(ferry_chunk_reader *r, uint64_t k, XXH3_state_t *fsum, uin
 	}
 	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(r->comp, clen), sum))
 		return damaged(r, err, "block %llu checksum mismatch", kk);
-	if (clen < 4 || ferry_label__get_le(r->comp, 4) != ZSTD_MAGICNUMBER)
+	if (clen < 4 || ferry__get_le(r->comp, 4) != ZSTD_MAGICNUMBER)
 		return damaged(r, err, "block %llu does not hold a zstd frame", kk);
 	size_t fsz = ZSTD_findFrameCompressedSize(r->comp, clen);
 	if (ZSTD_isError(fsz) || fsz != clen)
@@ -537,26 +537,26 @@ static int check_all(ferry_chunk_reader *r, const uint8_t *label_id, uint64_t jo
 		rc = damaged(r, err, "header: no FERRYCHK magic");
 		goto out;
 	}
-	unsigned version = (unsigned)ferry_label__get_le(h + 8, 2);
+	unsigned version = (unsigned)ferry__get_le(h + 8, 2);
 	if (version != FERRY_LABEL_FORMAT) {
 		r->failed = 1;
 		rc = ferry_err_set(err, FERRY_ECORRUPT, "label chunk \"%s\" has format version %u; this "
 		                   "ferry reads version %d", r->name, version, FERRY_LABEL_FORMAT);
 		goto out;
 	}
-	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(h, 56), ferry_label__get_le(h + 56, 8))) {
+	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(h, 56), ferry__get_le(h + 56, 8))) {
 		rc = damaged(r, err, "header checksum mismatch");
 		goto out;
 	}
-	unsigned flags = (unsigned)ferry_label__get_le(h + 10, 2);
-	uint32_t hlen = (uint32_t)ferry_label__get_le(h + 12, 4);
-	uint64_t hjob = ferry_label__get_le(h + 32, 8), hchunk = ferry_label__get_le(h + 40, 8);
-	uint32_t hcols = (uint32_t)ferry_label__get_le(h + 48, 4);
+	unsigned flags = (unsigned)ferry__get_le(h + 10, 2);
+	uint32_t hlen = (uint32_t)ferry__get_le(h + 12, 4);
+	uint64_t hjob = ferry__get_le(h + 32, 8), hchunk = ferry__get_le(h + 40, 8);
+	uint32_t hcols = (uint32_t)ferry__get_le(h + 48, 4);
 	if (flags)
 		rc = damaged(r, err, "header: unknown flags 0x%04x", flags);
 	else if (hlen != HEADER_LEN)
 		rc = damaged(r, err, "header: header length %u, not %d", hlen, HEADER_LEN);
-	else if (ferry_label__get_le(h + 52, 4) != 0)
+	else if (ferry__get_le(h + 52, 4) != 0)
 		rc = damaged(r, err, "header: reserved field is not 0");
 	else if (hcols == 0 || hcols > MAX_COLS)
 		rc = damaged(r, err, "header: rows of %u columns (1 to %u allowed)", hcols, MAX_COLS);
@@ -627,9 +627,9 @@ static int check_all(ferry_chunk_reader *r, const uint8_t *label_id, uint64_t jo
 	if (rc)
 		goto out;
 	XXH3_64bits_update(fsum, t, sizeof(t));
-	uint64_t trows = ferry_label__get_le(t + 4, 8), tblocks = ferry_label__get_le(t + 12, 8);
-	uint64_t tdigest = ferry_label__get_le(t + 20, 8);
-	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(t, 28), ferry_label__get_le(t + 28, 8)))
+	uint64_t trows = ferry__get_le(t + 4, 8), tblocks = ferry__get_le(t + 12, 8);
+	uint64_t tdigest = ferry__get_le(t + 20, 8);
+	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(t, 28), ferry__get_le(t + 28, 8)))
 		rc = damaged(r, err, "trailer checksum mismatch");
 	else if (trows != r->info.rows)
 		rc = damaged(r, err, "trailer: %llu rows where the blocks hold %llu",

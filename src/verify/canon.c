@@ -11,8 +11,8 @@
 
 int ferry_verify__put_tag_len(ferry_buf *out, int tag, const void *data, size_t len)
 {
-	uint8_t h[5] = {(uint8_t)tag, (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
-	                (uint8_t)(len >> 24)};
+	uint8_t h[5] = {(uint8_t)tag};
+	ferry__put_le(h + 1, len, 4);
 	if (ferry_buf_add(out, h, 5) != 0)
 		return FERRY_ENOMEM;
 	return len && ferry_buf_add(out, data, len) != 0 ? FERRY_ENOMEM : 0;
@@ -22,8 +22,7 @@ static int put_fixed(ferry_buf *out, int tag, uint64_t x, size_t n)
 {
 	uint8_t h[9];
 	h[0] = (uint8_t)tag;
-	for (size_t i = 0; i < n; i++)
-		h[1 + i] = (uint8_t)(x >> (8 * i));
+	ferry__put_le(h + 1, x, (int)n);
 	return ferry_buf_add(out, h, 1 + n) != 0 ? FERRY_ENOMEM : 0;
 }
 

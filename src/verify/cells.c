@@ -8,15 +8,12 @@
 
 static uint32_t get_len(const uint8_t *p)
 {
-	return (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+	return (uint32_t)ferry__get_le(p + 1, 4);
 }
 
 static uint64_t get_fixed(const uint8_t *p, size_t n)
 {
-	uint64_t x = 0;
-	for (size_t i = 0; i < n; i++)
-		x |= (uint64_t)p[1 + i] << (8 * i);
-	return x;
+	return ferry__get_le(p + 1, (int)n);
 }
 
 size_t ferry__cell_size(const uint8_t *p, size_t n)

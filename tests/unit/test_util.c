@@ -171,6 +171,14 @@ static void test_varint(void)
 	static const int64_t ints[] = {0, -1, 1, -64, 64, INT64_MIN, INT64_MAX, -1234567890123};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(ints); i++)
 		CHECK(ferry__unzigzag(ferry__zigzag(ints[i])) == ints[i]);
+	/* fixed-width little-endian fields */
+	uint8_t le[8] = {0};
+	ferry__put_le(le, UINT64_C(0x0102030405060708), 8);
+	CHECK(le[0] == 8 && le[7] == 1);
+	CHECK(ferry__get_le(le, 8) == UINT64_C(0x0102030405060708));
+	CHECK(ferry__get_le(le, 2) == 0x0708);
+	ferry__put_le(le, 0xabcdef, 2); /* only n bytes: the rest stays */
+	CHECK(le[0] == 0xef && le[1] == 0xcd && le[2] == 6);
 }
 
 /* ---- decimals and integers -------------------------------------------------------------- */
