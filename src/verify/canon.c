@@ -223,8 +223,9 @@ static int canon_when(ferry_buf *out, ferry_type t, const ferry_value *v)
 	const char *s = v->v.s;
 	size_t n = v->len;
 	if (t != FERRY_TIME && (ieq(s, n, "infinity") || ieq(s, n, "+infinity") || ieq(s, n, "-infinity")))
-		return ferry_verify__put_tag_len(out, t == FERRY_DATE ? CELL_DATE : t == FERRY_TIMESTAMPTZ ? CELL_TSTZ : CELL_TS,
-		                   s[0] == '-' ? "-infinity" : "infinity", s[0] == '-' ? 9 : 8);
+		return ferry_verify__put_tag_len(out, t == FERRY_DATE          ? CELL_DATE
+		                                      : t == FERRY_TIMESTAMPTZ ? CELL_TSTZ : CELL_TS,
+		                                 s[0] == '-' ? "-infinity" : "infinity", s[0] == '-' ? 9 : 8);
 	when w;
 	if (t == FERRY_TIME) {
 		ferry_when r;
@@ -360,7 +361,8 @@ static int canon_json(ferry_buf *out, const ferry_value *v)
 		p = *q ? q + 1 : q;
 	}
 	free(s);
-	int rc = d.failed ? FERRY_ENOMEM : ferry_verify__put_tag_len(out, CELL_JSON, d.data ? d.data : "", d.len);
+	int rc = d.failed ? FERRY_ENOMEM
+	         : ferry_verify__put_tag_len(out, CELL_JSON, d.data ? d.data : "", d.len);
 	ferry_buf_free(&d);
 	return rc;
 }

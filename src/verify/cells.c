@@ -265,7 +265,8 @@ int ferry__cell_sum(ferry_buf *out, const uint8_t *a, size_t an, const uint8_t *
 		if (xn || yn || (xi && yi && xi != yi))
 			return ferry_verify__put_tag_len(out, CELL_DEC, "NaN", 3);
 		int inf = xi ? xi : yi;
-		return inf > 0 ? ferry_verify__put_tag_len(out, CELL_DEC, "Infinity", 8) : ferry_verify__put_tag_len(out, CELL_DEC, "-Infinity", 9);
+		return inf > 0 ? ferry_verify__put_tag_len(out, CELL_DEC, "Infinity", 8)
+		               : ferry_verify__put_tag_len(out, CELL_DEC, "-Infinity", 9);
 	}
 	if (a[0] == CELL_DEC) {
 		ferry_buf t = FERRY_BUF_INIT;

@@ -1,6 +1,6 @@
 /* test_util.c — the shared parsers of src/util (ferry_int.h): UTF-8, hex and UUIDs, varints,
- * decimals and integers, the calendar and date/time text. Each is checked on its edges, and UTF-8 and the calendar
- * against independent references over whole ranges. */
+ * decimals and integers, the calendar and date/time text. Each is checked on its edges, and
+ * UTF-8 and the calendar against independent references over whole ranges. */
 #include <stdlib.h>
 #include <string.h>
 #include "ferry_int.h"
