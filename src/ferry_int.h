@@ -53,6 +53,155 @@ void ferry__hash128_hex(char out[33], const void *data, size_t len);
 /* ---- util/time.c ------------------------------------------------------------------- */
 double ferry__now(void);              /* monotonic seconds */
 
+/* ---- util/datetime.c: the proleptic Gregorian calendar (year 0 is 1 BC) ------------ */
+int ferry__is_leap(int64_t y);
+/* Days of month m (1-12) of year y; 0 for a month that does not exist. */
+int ferry__days_in_month(int64_t y, int m);
+/* Days since 1970-01-01 of y-m-d (m 1-12), and back; exact for every int64_t year. A day
+ * past its month's end counts on into the next (2023-02-30 is 2023-03-02). */
+int64_t ferry__days_from_civil(int64_t y, int64_t m, int64_t d);
+void ferry__civil_from_days(int64_t days, int64_t *y, int64_t *m, int64_t *d);
+/* Date and time text as written, read once for every reader; each reader then applies its own
+ * rules to what was read (the PostgreSQL engine PostgreSQL's, verify any engine's):
+ *   date: digits-digits-digits[( |T|t)time][zone][ BC]      time: time[zone]
+ *   time: digits:digits[:digits[.digits]]   zone: [ ](Z|z|UTC|(+|-)digits[:digits[:digits]])
+ * BC and UTC in any case. Each field keeps its value and how many digits were written. */
+typedef struct ferry_when {
+	int64_t year, month, day, hour, minute, second;
+	int nyear, nmonth, nday, nhour, nminute, nsecond; /* digits written; 0: absent */
+	const char *frac;          /* the fraction's digits as written (nfrac), NULL: no point */
+	size_t nfrac;
+	int has_time;
+	const char *time_end;      /* where the time of day ends */
+	int zone;                  /* 0 none; 'Z' Z or z; 'U' UTC; '+' an offset */
+	int zone_blank;            /* a blank stands before the zone */
+	int zone_neg;
+	int64_t zone_f[3];         /* the offset's runs of digits, separated by colons */
+	int zone_n[3];             /* digits of each run; 0: absent */
+	int zone_colons;
+	int zone_bad;              /* a sign or a colon of the offset without digits after it */
+	int bc;                    /* 0; 1 " BC" or " bc"; 2 the same in mixed case */
+	const char *end;           /* where reading stopped: the text ends there, or not */
+} ferry_when;
+enum { FERRY_WHEN_DATE = 0, FERRY_WHEN_TIME = 1 };
+/* Read s[0..n) as a date (and time) or, with FERRY_WHEN_TIME, a time of day: 0, or -1 when a
+ * '-', ':' or '.' of the date or time has no digits after it. */
+int ferry__when_scan(const char *s, size_t n, int what, ferry_when *w);
+
+/* ---- util/decimal.c: decimal numbers as text --------------------------------------- */
+/* A decimal as written: [+-] digits [. digits] [(e|E) [+-] digits], or a special. The digit
+ * pointers point into the parsed text. */
+typedef struct ferry_dec {
+	int neg;
+	int special;            /* 0, 'N' NaN, 'I' +Infinity, 'J' -Infinity */
+	const char *ip, *fp;    /* integer and fraction digits (as written) */
+	size_t il, fl;
+	long exp;               /* the exponent (saturated past 10^8) */
+} ferry_dec;
+/* Read all of s[0..n) (no blanks) into d: 0, or -1 when it is not such a number. NaN,
+ * [+-]Infinity and [+-]inf in any case are the specials. */
+int ferry__dec_parse(const char *s, size_t n, ferry_dec *d);
+/* The digit of d of weight 10^e (0 outside the digits written). */
+int ferry__dec_at(const ferry_dec *d, long e);
+/* The highest and lowest exponents holding a non-zero digit: 1, or 0 when d is zero. */
+int ferry__dec_range(const ferry_dec *d, long *hi, long *lo);
+/* Normalize decimal text (blanks around it allowed) into out: no sign for zero, no leading or
+ * trailing zeros, no exponent; "NaN", "Infinity", "-Infinity" for the specials. 0,
+ * FERRY_ENOMEM, or -1 when s is not a number or is past 4096 digits (or exponent 10^5). */
+int ferry__dec_normalize(ferry_buf *out, const char *s, size_t n);
+/* Read [+-]digits at the start of s[0..n) as an int64_t: 0 with *used the bytes read, -1 when
+ * there is no digit, -2 when out of range. *out and *used are set on success only. */
+int ferry__int_parse(const char *s, size_t n, int64_t *out, size_t *used);
+
+/* ---- util/utf8.c: UTF-8 (RFC 3629) ---------------------------------------------------- */
+/* 1 when s[0..n) is valid UTF-8 without NUL: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no sequence cut short. */
+int ferry__utf8_valid(const uint8_t *s, size_t n);
+/* The characters of (valid) UTF-8: the bytes that do not continue a character. */
+size_t ferry__utf8_chars(const uint8_t *s, size_t n);
+/* At most max bytes of s (len bytes), cut before a continuation byte so no character is split. */
+size_t ferry__utf8_cut(const uint8_t *s, size_t len, size_t max);
+
+/* ---- util/hex.c: hexadecimal and UUIDs ---------------------------------------------- */
+/* The value of hex digit c of either case, or -1. */
+int ferry__hex_digit(int c);
+/* n bytes from the 2n lower-case hex digits ferry writes: 0, or -1 (upper case included). */
+int ferry__hex_decode(uint8_t *out, const char *hex, size_t n);
+/* 2n lower-case hex digits of data and a NUL into out (2n + 1 bytes). */
+void ferry__hex_encode(char *out, const void *data, size_t n);
+/* Append 2n lower-case hex digits of data: 0 or FERRY_ENOMEM. */
+int ferry_buf_hex(ferry_buf *b, const void *data, size_t n);
+/* A UUID as 8-4-4-4-12 or 32 hex digits (either case), either in braces: 0, or -1. */
+int ferry__uuid_parse(const char *s, size_t n, uint8_t out[16]);
+/* The 36-character lower-case 8-4-4-4-12 form and a NUL; returns 36. */
+int ferry__uuid_format(char out[37], const uint8_t u[16]);
+
+/* ---- varints: LEB128 of the value encoding (inline: the row decoders are hot) --------- */
+/* 7 bits a byte, least significant first, the high bit saying another byte follows. */
+static inline size_t ferry__varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >>= 7)
+		n++;
+	return n;
+}
+/* Write v in the fewest bytes (at most 10); returns how many. */
+static inline size_t ferry__varint_put(uint8_t out[10], uint64_t v)
+{
+	size_t n = 0;
+	do {
+		uint8_t byte = v & 0x7f;
+		v >>= 7;
+		out[n++] = byte | (v ? 0x80 : 0);
+	} while (v);
+	return n;
+}
+/* Read the varint at d[*pos] (len bytes in all), moving *pos past it: 0, or -1 when it is cut
+ * short, passes 2^64 or is not in the fewest bytes (one value, one encoding). */
+static inline int ferry__varint_get(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 10; i++) {
+		if (*pos >= len)
+			return -1;
+		uint8_t b = d[(*pos)++];
+		if (i == 9 && b > 1)
+			return -1; /* past 2^64 */
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			if (b == 0 && i > 0)
+				return -1; /* not in the fewest bytes */
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+/* Signed integers as varints: zigzag, so small negative numbers stay short. */
+static inline uint64_t ferry__zigzag(int64_t i)
+{
+	return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+}
+static inline int64_t ferry__unzigzag(uint64_t u)
+{
+	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+}
+
+/* Fixed-width fields of ferry's own formats (the value encoding, label chunk files, canonical
+ * cells): n bytes of v, least significant first, whatever the machine; and back. */
+static inline void ferry__put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t ferry__get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 /* ---- util/fs.c --------------------------------------------------------------------- */
 /* Read a whole file (capped at max bytes); *out NUL-terminated, caller frees. */
 int ferry__read_file(char **out, size_t *len, const char *path, size_t max, ferry_err *err);

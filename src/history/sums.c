@@ -146,7 +146,6 @@ int ferry__sums_open(ferry_sums **out, const char *cache_dir, const char *dir)
 
 int ferry__sums_get(ferry_sums *s, const char *name, const struct stat *st, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint32_t lo = 0, hi = s->count;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -159,11 +158,7 @@ int ferry__sums_get(ferry_sums *s, const char *name, const struct stat *st, char
 			    r.ctime != ns_of(&st->st_ctim))
 				return 0;
 			s->used[mid] = 1; /* each name is asked for by one thread only */
-			for (int i = 0; i < 32; i++) {
-				out[2 * i] = hex[r.sum[i] >> 4];
-				out[2 * i + 1] = hex[r.sum[i] & 15];
-			}
-			out[64] = '\0';
+			ferry__hex_encode(out, r.sum, 32);
 			return 1;
 		}
 		if (c < 0)
@@ -174,24 +169,13 @@ int ferry__sums_get(ferry_sums *s, const char *name, const struct stat *st, char
 	return 0;
 }
 
-static int unhex(const char *h, unsigned char out[32])
-{
-	for (int i = 0; i < 64; i++) {
-		int v = h[i] >= '0' && h[i] <= '9' ? h[i] - '0' : h[i] >= 'a' && h[i] <= 'f' ? h[i] - 'a' + 10 : -1;
-		if (v < 0)
-			return -1;
-		out[i / 2] = (unsigned char)(i % 2 ? out[i / 2] | v : v << 4);
-	}
-	return 0;
-}
-
 int ferry__sums_put(ferry_sums *s, const char *name, const struct stat *st, const char *sum)
 {
 	if (ferry__grow(&s->add, &s->capadd, s->nadd + 1, sizeof(*s->add)) != 0)
 		return FERRY_ENOMEM;
 	add_entry *e = &s->add[s->nadd];
 	memset(e, 0, sizeof(*e));
-	if (unhex(sum, e->r.sum) != 0)
+	if (ferry__hex_decode(e->r.sum, sum, 32) != 0)
 		return 0; /* not a checksum: nothing to keep */
 	if (!(e->name = ferry__strdup(name)))
 		return FERRY_ENOMEM;

@@ -2,7 +2,6 @@
  * per source table and target table, with the select list pushed into the source, the
  * version-resolution rules of DESIGN.md §2 applied, and every drop and default noted. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -253,9 +252,8 @@ char *ferry__sql_literal(const char *d, int *keep)
 	char *lit = ferry__strndup(d, n);
 	if (!lit)
 		return NULL;
-	char *end;
-	errno = 0;
-	if (n && (strtod(lit, &end), *end == '\0') && strspn(lit, "+-0123456789.eE") == n)
+	ferry_dec num;
+	if (ferry__dec_parse(lit, n, &num) == 0 && !num.special)
 		return lit;
 	if (n >= 2 && lit[0] == '\'' && lit[n - 1] == '\'') {
 		int ok = 1;

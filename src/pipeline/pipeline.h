@@ -96,13 +96,6 @@ char *ferry__qident(const ferry_engine *e, const char *name);
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
 char *ferry__sql_literal(const char *d, int *keep);
 
-/* verify.c: the comparison itself (steps.c's ferry_verify picks the plan). */
-int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,
-                      const ferry_verify_options *o, ferry_err *err);
-/* The report as one JSON object (no newline), and a one-line verdict for ferry_history. */
-int ferry__verify_json(ferry_buf *b, const ferry_verify_report *r);
-char *ferry__verify_verdict(const ferry_verify_report *r);
-
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);
 int ferry__summary_add(ferry_summary *s, const job *j);

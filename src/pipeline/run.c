@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "pipeline.h"
 #include "../history/history.h"
+#include "../verify/verify.h"
 
 #define RING 4            /* batches in flight per chunk stream */
 #define BATCH_ROWS 4096   /* rows per batch */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "pipeline.h"
 #include "../label/label.h"
+#include "../verify/verify.h"
 
 static int fail(ferry_ctx *ctx, int code, const char *fmt, ...)
 #if defined(__GNUC__)

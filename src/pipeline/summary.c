@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pipeline.h"
+#include "../verify/verify.h"
 
 ferry_summary *ferry__summary_new(const char *run_id)
 {

@@ -16,7 +16,6 @@ static const char copy_sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\
 
 int ferry_pg__buf_value_literal(ferry_buf *b, const ferry_value *v)
 {
-	static const char hex[] = "0123456789abcdef";
 	switch (v->type) {
 	case FERRY_NULL:
 		return ferry_buf_puts(b, "NULL");
@@ -32,10 +31,8 @@ int ferry_pg__buf_value_literal(ferry_buf *b, const ferry_value *v)
 		return ferry_buf_printf(b, "'%.17g'::float8", v->v.f);
 	case FERRY_BLOB: {
 		int rc = ferry_buf_puts(b, "'\\x");
-		for (uint32_t i = 0; i < v->len && rc == 0; i++) {
-			char h[2] = {hex[v->v.b[i] >> 4], hex[v->v.b[i] & 15]};
-			rc = ferry_buf_add(b, h, 2);
-		}
+		if (rc == 0)
+			rc = ferry_buf_hex(b, v->v.b, v->len);
 		return rc ? rc : ferry_buf_puts(b, "'::bytea");
 	}
 	default:

@@ -433,12 +433,7 @@ static int run_ddl(pg_conn *c, ferry_buf *sql, ferry_err *err, const char *what,
  * boundary. */
 static void pg_name(char *out, const char *in)
 {
-	size_t n = strlen(in);
-	if (n > NAMEDATALEN - 1) {
-		n = NAMEDATALEN - 1;
-		while (n > 0 && ((unsigned char)in[n] & 0xC0) == 0x80)
-			n--;
-	}
+	size_t n = ferry__utf8_cut((const uint8_t *)in, strlen(in), NAMEDATALEN - 1);
 	memcpy(out, in, n);
 	out[n] = '\0';
 }
