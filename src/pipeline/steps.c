@@ -111,12 +111,12 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
                                    const ferry_plan *user, const char *target_url)
 {
 	int bad = 0;
-	ferry_plan *p = calloc(1, sizeof(*p));
+	ferry_plan *p = ferry__calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->path = user && user->path ? dup(user->path, &bad) : NULL;
 	p->dir = user && user->dir ? dup(user->dir, &bad) : NULL;
-	p->sources = calloc(1, sizeof(*p->sources));
+	p->sources = ferry__calloc(1, sizeof(*p->sources));
 	if (p->sources) {
 		p->nsources = 1;
 		p->sources[0].name = dup("label", &bad);
@@ -125,17 +125,14 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 	}
 	p->target = dup(user ? user->target : target_url, &bad);
 	if (user && user->nschema) {
-		p->schema_files = calloc(user->nschema, sizeof(char *));
+		p->schema_files = ferry__calloc(user->nschema, sizeof(char *));
 		for (size_t i = 0; p->schema_files && i < user->nschema; i++)
 			p->schema_files[p->nschema++] = dup(user->schema_files[i], &bad);
 	}
-	p->threads = user ? user->threads : 0;
-	p->chunk_rows = user ? user->chunk_rows : 50000;
-	p->max_rejects = user ? user->max_rejects : 0;
-	p->strict = user ? user->strict : 0;
-	p->copy_others = 0;
+	ferry__plan_defaults(p, user);
+	p->copy_others = 0; /* the label's tables are all there is */
 	if (user && user->nverify) {
-		p->verify = calloc(user->nverify, sizeof(*p->verify));
+		p->verify = ferry__calloc(user->nverify, sizeof(*p->verify));
 		for (size_t i = 0; p->verify && i < user->nverify; i++) {
 			p->verify[i] = user->verify[i];
 			p->verify[i].table = dup(user->verify[i].table, &bad);
@@ -143,11 +140,11 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		}
 		bad |= !p->verify;
 	}
-	p->stages = calloc(m->nstages + 1, sizeof(*p->stages));
+	p->stages = ferry__calloc(m->nstages + 1, sizeof(*p->stages));
 	for (size_t i = 0; p->stages && i < m->nstages; i++) {
 		ferry_plan_stage *s = &p->stages[p->nstages++];
 		s->name = dup(m->stages[i].name, &bad);
-		s->after = calloc(m->stages[i].nafter + 1, sizeof(char *));
+		s->after = ferry__calloc(m->stages[i].nafter + 1, sizeof(char *));
 		for (size_t k = 0; s->after && k < m->stages[i].nafter; k++)
 			s->after[s->nafter++] = dup(m->stages[i].after[k], &bad);
 		bad |= !s->after;
@@ -156,7 +153,7 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 	 * is the plan's, so it is not finished until they are imported too. */
 	size_t nuser = user ? user->nstages : 0;
 	if (p->stages && nuser) {
-		ferry_plan_stage *more = realloc(p->stages, (m->nstages + nuser + 1) * sizeof(*p->stages));
+		ferry_plan_stage *more = ferry__realloc(p->stages, (m->nstages + nuser + 1) * sizeof(*p->stages));
 		if (!more)
 			bad = 1;
 		else
@@ -173,12 +170,12 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		memset(s, 0, sizeof(*s));
 		s->absent = 1;
 		s->name = dup(us->name, &bad);
-		s->after = calloc(us->nafter + 1, sizeof(char *));
+		s->after = ferry__calloc(us->nafter + 1, sizeof(char *));
 		for (size_t k = 0; s->after && k < us->nafter; k++)
 			s->after[s->nafter++] = dup(us->after[k], &bad);
 		bad |= !s->after;
 	}
-	p->tables = calloc(m->ntables + 1, sizeof(*p->tables));
+	p->tables = ferry__calloc(m->ntables + 1, sizeof(*p->tables));
 	for (size_t i = 0; p->tables && i < m->ntables; i++) {
 		const ferry_label_table *lt = &m->tables[i];
 		ferry_plan_table *t = &p->tables[p->ntables++];
@@ -186,7 +183,7 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		t->table = dup(slash ? slash + 1 : lt->dir, &bad);
 		t->rename = dup(lt->name, &bad);
 		t->stage = dup(lt->stage, &bad);
-		t->cols = calloc(lt->nconflict + 1, sizeof(*t->cols));
+		t->cols = ferry__calloc(lt->nconflict + 1, sizeof(*t->cols));
 		for (size_t k = 0; t->cols && k < lt->nconflict; k++) {
 			ferry_plan_column *c = &t->cols[t->ncols++];
 			c->name = dup(lt->conflict_cols[k], &bad);

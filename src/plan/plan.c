@@ -108,8 +108,7 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	ferry_plan *p = ferry__calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
-	p->chunk_rows = 50000;
-	p->copy_others = 1;
+	ferry__plan_defaults(p, NULL);
 	p->dir = ferry__strdup(".");
 	p->sources = ferry__calloc(1, sizeof(*p->sources));
 	p->stages = ferry__calloc(1, sizeof(*p->stages));
@@ -120,7 +119,7 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	p->sources[0].url = ferry__url_resolve(source_url, NULL);
 	p->target = ferry__url_resolve(target_url, NULL);
 	p->nstages = 1;
-	p->stages[0].name = ferry__strdup("main");
+	p->stages[0].name = ferry__strdup(ferry__plan_default_stage);
 	if (!p->sources[0].name || !p->sources[0].url || !p->target || !p->stages[0].name)
 		goto nomem;
 	ferry__plan_digest(p, NULL, 0);
