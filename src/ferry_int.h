@@ -26,7 +26,8 @@ char *ferry__sprintf(const char *fmt, ...)
 #endif
 	;
 /* Test hook: the nth wrapper allocation from now (1-based) returns NULL, and with persistent
- * every later one too; n <= 0 turns it off. Resets both counters below. */
+ * every later one too; n = 0 only counts, n < 0 turns the hook off (the start state). Resets
+ * both counters below. */
 void ferry__alloc_fail_at(long n, int persistent);
 /* Test hook: fn (or NULL) is called on the thread of each allocation the hook fails, before
  * the NULL is returned (a test takes its backtrace there). */

@@ -7,9 +7,10 @@
 #include "../ferry_int.h"
 
 /* The fault hook: process-wide on purpose (allocations have no handle), and atomic because
- * a run's workers allocate on their own threads. fail_at 0 means off. */
+ * a run's workers allocate on their own threads. Until a test arms it, an allocation pays
+ * one relaxed load; armed, it counts (fail_at 0: counts only). */
 static atomic_long alloc_calls, alloc_fail_at, alloc_failed;
-static atomic_int alloc_persist;
+static atomic_int alloc_persist, alloc_armed;
 static void (*_Atomic alloc_on_fail)(void);
 
 void ferry__alloc_fail_at(long n, int persistent)
@@ -19,6 +20,7 @@ void ferry__alloc_fail_at(long n, int persistent)
 	atomic_store(&alloc_failed, 0);
 	atomic_store(&alloc_persist, persistent);
 	atomic_store(&alloc_fail_at, n > 0 ? n : 0);
+	atomic_store(&alloc_armed, n >= 0);
 }
 
 void ferry__alloc_on_fail(void (*fn)(void)) { atomic_store(&alloc_on_fail, fn); }
@@ -29,6 +31,8 @@ long ferry__alloc_failures(void) { return atomic_load(&alloc_failed); }
 /* 1 when this allocation is to fail. Counting costs one relaxed increment per call. */
 static int alloc_fault(void)
 {
+	if (!atomic_load_explicit(&alloc_armed, memory_order_relaxed))
+		return 0;
 	long call = atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed) + 1;
 	long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
 	if (at == 0 || call < at || (call > at && !atomic_load(&alloc_persist)))

@@ -280,7 +280,7 @@ static void scenario(int s, const ferry_plan *plan)
 			ferry__alloc_fail_at(n, persistent);
 			rc = run(s, ctx, plan, msg, sizeof(msg));
 			long failed = ferry__alloc_failures();
-			ferry__alloc_fail_at(0, 0);
+			ferry__alloc_fail_at(-1, 0);
 			tried++;
 			/* A run with threads may allocate fewer than k times: then nothing failed. */
 			int ok = failed ? rc < 0 && memory_message(msg) : rc == 0;
