@@ -247,9 +247,13 @@ static int read_at(int dfd, const char *dir, const char *name, char **buf, size_
 	for (;;) {
 		if (*len + 1 >= *cap) {
 			size_t ncap = *cap ? *cap * 2 : 65536;
-			char *nb = ncap <= FERRY_MIG_MAX_SCRIPT * 2u ? ferry__realloc(*buf, ncap) : NULL;
+			int big = ncap > FERRY_MIG_MAX_SCRIPT * 2u;
+			char *nb = big ? NULL : ferry__realloc(*buf, ncap);
 			if (!nb) {
 				close(fd);
+				if (!big)
+					return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s/%s\": out of memory",
+					                     dir, name);
 				return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s/%s\": larger than "
 				                     "%u bytes", dir, name, FERRY_MIG_MAX_SCRIPT);
 			}
