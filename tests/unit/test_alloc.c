@@ -2,7 +2,7 @@
  * an export, an import and a full verify each run once to count their allocations K, then
  * again with allocation N failing, for N in 1..K (a spread when K is large). Each must end
  * with a negative code and a one-line message about memory: no crash, no assertion, no
- * leak (LeakSanitizer checks after each N where it is built in, and at exit).
+ * leak (LeakSanitizer checks every few runs where it is built in, and at exit).
  * FERRY_ALLOC_ALL=1 tries every N, failing once and for good; FERRY_ALLOC_N=n tries that N only
  * (for debugging); FERRY_ALLOC_SCENARIO=0..3 runs one scenario. */
 #include <dlfcn.h>
