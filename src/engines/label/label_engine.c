@@ -788,14 +788,18 @@ static int lb_state_set(ferry_conn *conn, const char *run_id, const char *flag, 
 		t->complete = complete;
 		all &= complete;
 	}
-	if (rc == 0 && st) {
+	if (rc == 0 && !st)
+		rc = oom(err);
+	if (rc == 0) {
 		st->complete = all;
 		if (all && !st->read_at) {
 			char now[32];
 			ferry__utc_iso(now);
-			st->read_at = ferry__strdup(now);
+			if (!(st->read_at = ferry__strdup(now)))
+				rc = oom(err);
 		}
-		rc = ferry__manifest_write(m, c->dir, err);
+		if (rc == 0)
+			rc = ferry__manifest_write(m, c->dir, err);
 	}
 	ferry__manifest_free(m);
 	return rc;
