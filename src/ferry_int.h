@@ -268,7 +268,7 @@ const ferry_plan_setting *ferry__plan_setting(const char *name);
 int64_t ferry__plan_setting_get(const ferry_plan *p, const ferry_plan_setting *s);
 void ferry__plan_setting_put(ferry_plan *p, const ferry_plan_setting *s, int64_t v);
 /* Every setting of p from the table's defaults, or copied from plan from when not NULL. */
-void ferry__plan_defaults(ferry_plan *p, const ferry_plan *from);
+void ferry__plan_settings_init(ferry_plan *p, const ferry_plan *from);
 
 /* Resolve a URL or bare path against base_dir (NULL: as given); caller frees. */
 char *ferry__url_resolve(const char *url, const char *base_dir);

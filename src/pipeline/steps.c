@@ -129,7 +129,7 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		for (size_t i = 0; p->schema_files && i < user->nschema; i++)
 			p->schema_files[p->nschema++] = dup(user->schema_files[i], &bad);
 	}
-	ferry__plan_defaults(p, user);
+	ferry__plan_settings_init(p, user);
 	p->copy_others = 0; /* the label's tables are all there is */
 	if (user && user->nverify) {
 		p->verify = ferry__calloc(user->nverify, sizeof(*p->verify));

@@ -108,7 +108,7 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	ferry_plan *p = ferry__calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
-	ferry__plan_defaults(p, NULL);
+	ferry__plan_settings_init(p, NULL);
 	p->dir = ferry__strdup(".");
 	p->sources = ferry__calloc(1, sizeof(*p->sources));
 	p->stages = ferry__calloc(1, sizeof(*p->stages));

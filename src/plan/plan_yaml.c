@@ -1153,7 +1153,7 @@ int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, s
 	if (!P->p)
 		return nomem(P);
 	ferry_plan *p = P->p;
-	ferry__plan_defaults(p, NULL);
+	ferry__plan_settings_init(p, NULL);
 	if (path) {
 		if (!(p->path = ferry__strdup(path)) || !(p->dir = ferry__dirname(path))) {
 			rc = nomem(P);

@@ -66,7 +66,7 @@ void ferry__plan_setting_put(ferry_plan *p, const ferry_plan_setting *s, int64_t
 	}
 }
 
-void ferry__plan_defaults(ferry_plan *p, const ferry_plan *from)
+void ferry__plan_settings_init(ferry_plan *p, const ferry_plan *from)
 {
 	for (const ferry_plan_setting *s = ferry__plan_settings; s->name; s++)
 		ferry__plan_setting_put(p, s, from ? ferry__plan_setting_get(from, s) : s->def);
