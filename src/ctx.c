@@ -7,7 +7,7 @@
 int ferry_ctx_new(ferry_ctx **out)
 {
 	*out = NULL;
-	ferry_ctx *ctx = calloc(1, sizeof(*ctx));
+	ferry_ctx *ctx = ferry__calloc(1, sizeof(*ctx));
 	if (!ctx) {
 		ferry__error_set_last("out of memory");
 		return FERRY_ENOMEM;

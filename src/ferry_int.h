@@ -39,6 +39,16 @@
 #define ferry__utc_iso ferry_utc_iso
 /* Arenas (engine.h, util/arena.c): built with FERRY_ARENA_MALLOC (debug/ASan builds) every
  * arena allocation is its own malloc so the sanitizer sees each one. */
+/* Test hook (util/alloc.c): the nth wrapper allocation from now (1-based) returns NULL, and
+ * with persistent every later one too; n = 0 only counts, n < 0 turns the hook off (the
+ * start state). Resets both counters below. */
+void ferry__alloc_fail_at(long n, int persistent);
+/* Test hook: fn (or NULL) is called on the thread of each allocation the hook fails, before
+ * the NULL is returned (a test takes its backtrace there). */
+void ferry__alloc_on_fail(void (*fn)(void));
+/* Wrapper allocations since the last ferry__alloc_fail_at, and how many of them failed. */
+long ferry__alloc_count(void);
+long ferry__alloc_failures(void);
 
 /* ---- util/error.c ------------------------------------------------------------------ */
 /* The thread-local last error (ferry_error_last). */
@@ -296,13 +306,14 @@ struct ferry_plan {
 	char *label;               /* the label directory of export/import (resolved), or NULL */
 	size_t nschema;
 	char **schema_files;       /* target schema SQL files, in the order applied */
-	int threads;               /* 0 = one per CPU; default 0 */
-	int64_t chunk_rows;        /* default 50000 */
-	int64_t max_rejects;       /* default 0 */
+	/* Settings: their keys, bounds and defaults are the table ferry__plan_settings. */
+	int threads;               /* 0 = one per CPU */
+	int64_t chunk_rows;
+	int64_t max_rejects;
 	int strict;
-	int copy_others;           /* tables not named are copied as they are (default 1) */
+	int copy_others;           /* tables not named are copied as they are */
 	size_t nstages;
-	ferry_plan_stage *stages;  /* at least one ("main") */
+	ferry_plan_stage *stages;  /* at least one (ferry__plan_default_stage) */
 	size_t ntables;
 	ferry_plan_table *tables;
 	size_t nverify;
@@ -310,6 +321,43 @@ struct ferry_plan {
 	char run_digest[33];       /* xxh3-128 of the plan's bytes and resolved URLs */
 };
 
+/* ---- plan/settings.c: the plan's settings and defaults, in one table ---------------- */
+typedef enum ferry_setting_kind {
+	FERRY_SETTING_INT,   /* an int field */
+	FERRY_SETTING_INT64, /* an int64_t field */
+	FERRY_SETTING_BOOL   /* an int field, 0 or 1 */
+} ferry_setting_kind;
+
+typedef struct ferry_plan_setting {
+	const char *name;        /* the plan key */
+	ferry_setting_kind kind;
+	size_t off;              /* the field of ferry_plan */
+	int64_t min, max;        /* the values a plan may give */
+	int64_t def;             /* the value of a plan that gives none */
+} ferry_plan_setting;
+
+/* Every setting, ended by an entry whose name is NULL. */
+extern const ferry_plan_setting ferry__plan_settings[];
+/* The stage of a plan that names none. */
+extern const char ferry__plan_default_stage[];
+
+/* The sample verify takes of a table with up to max_rows rows that no rule covers. */
+typedef struct ferry_coverage_default {
+	int64_t max_rows;
+	int per10k;              /* percent x 100 */
+	const char *rows;        /* the row range, for people: "101-10,000" */
+} ferry_coverage_default;
+extern const ferry_coverage_default ferry__coverage_defaults[];
+extern const size_t ferry__ncoverage_defaults;
+/* The default coverage of a table of rows rows. */
+const ferry_coverage_default *ferry__coverage_default(int64_t rows);
+
+/* The setting named name, or NULL. */
+const ferry_plan_setting *ferry__plan_setting(const char *name);
+int64_t ferry__plan_setting_get(const ferry_plan *p, const ferry_plan_setting *s);
+void ferry__plan_setting_put(ferry_plan *p, const ferry_plan_setting *s, int64_t v);
+/* Every setting of p from the table's defaults, or copied from plan from when not NULL. */
+void ferry__plan_settings_init(ferry_plan *p, const ferry_plan *from);
 /* Fill the digest of a plan from its bytes (the YAML text, or NULL) and its URLs. */
 void ferry__plan_digest(ferry_plan *p, const char *text, size_t len);
 /* The plan loader proper; errors name path:line:column. */

@@ -12,7 +12,7 @@ struct ferry_sha256 {
 
 int ferry__sha256_new(ferry_sha256 **out, ferry_err *err)
 {
-	*out = calloc(1, sizeof(**out));
+	*out = ferry__calloc(1, sizeof(**out));
 	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 }
 

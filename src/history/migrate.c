@@ -86,7 +86,7 @@ static int run_init(mig_run *r, ferry_ctx *ctx, const char *url,
 		                     r->o->version);
 	if (!url || !*url)
 		return ferry_err_set(&r->err, FERRY_EUSAGE, "no database given");
-	r->m = calloc(1, sizeof(*r->m));
+	r->m = ferry__calloc(1, sizeof(*r->m));
 	if (!r->m || !(r->m->db = ferry_url_mask(url)) ||
 	    !(r->m->dir = ferry__strdup(r->o->dir ? r->o->dir : "migrations")))
 		return OOM(&r->err);

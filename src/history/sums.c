@@ -16,6 +16,7 @@
  * a temporary name and renamed, so readers see the old cache or the new one. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,7 +76,7 @@ static unsigned char *slurp(const char *path, size_t *len)
 	unsigned char *data = NULL;
 	size_t got = 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)MAX_CACHE &&
-	    (data = malloc((size_t)st.st_size + 1)) != NULL) {
+	    (data = ferry__malloc((size_t)st.st_size + 1)) != NULL) {
 		while (got < (size_t)st.st_size) {
 			ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
 			if (n < 0 && errno == EINTR)
@@ -120,13 +121,13 @@ static int valid(ferry_sums *s, size_t len)
 int ferry__sums_open(ferry_sums **out, const char *cache_dir, const char *dir)
 {
 	*out = NULL;
-	char *real = realpath(dir, NULL);
-	if (!real)
+	/* A buffer of our own, not realpath's malloc: every allocation goes through the wrappers. */
+	char real[PATH_MAX];
+	if (!realpath(dir, real))
 		return 0; /* no cache for a directory without a real path: not an error */
 	char key[33];
 	ferry__hash128_hex(key, real, strlen(real));
-	free(real);
-	ferry_sums *s = calloc(1, sizeof(*s));
+	ferry_sums *s = ferry__calloc(1, sizeof(*s));
 	if (!s || !(s->path = ferry__sprintf("%s/sums-%s", cache_dir, key))) {
 		free(s);
 		return FERRY_ENOMEM;
@@ -136,7 +137,7 @@ int ferry__sums_open(ferry_sums **out, const char *cache_dir, const char *dir)
 		s->count = 0;
 		s->recs = NULL;
 	}
-	if (s->count && !(s->used = calloc(s->count, 1))) {
+	if (s->count && !(s->used = ferry__calloc(s->count, 1))) {
 		ferry__sums_close(s, 0);
 		return FERRY_ENOMEM;
 	}

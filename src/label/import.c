@@ -78,11 +78,8 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		for (size_t i = 0; p->schema_files && i < user->nschema; i++)
 			p->schema_files[p->nschema++] = dup(user->schema_files[i], &bad);
 	}
-	p->threads = user ? user->threads : 0;
-	p->chunk_rows = user ? user->chunk_rows : 50000;
-	p->max_rejects = user ? user->max_rejects : 0;
-	p->strict = user ? user->strict : 0;
-	p->copy_others = 0;
+	ferry__plan_settings_init(p, user);
+	p->copy_others = 0; /* the label's tables are all there is */
 	if (user && user->nverify) {
 		p->verify = ferry__calloc(user->nverify, sizeof(*p->verify));
 		for (size_t i = 0; p->verify && i < user->nverify; i++) {

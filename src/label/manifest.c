@@ -518,6 +518,8 @@ static int check_for_write(const ferry_label_manifest *m, const char *path, ferr
 	for (size_t i = 0; i < m->ntables; i++) {
 		const ferry_label_table *t = &m->tables[i];
 		char *want = t->stage && t->name ? ferry__label_table_dir(t->stage, t->job, t->name) : NULL;
+		if (t->stage && t->name && !want)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		int same = want && t->dir && strcmp(want, t->dir) == 0;
 		free(want);
 		if (!same)

@@ -15,7 +15,7 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 	va_end(ap);
 	if (len < 0 || ferry__grow(notes, cap, *n + 1, sizeof(char *)) != 0)
 		return FERRY_ENOMEM;
-	char *s = malloc((size_t)len + 1);
+	char *s = ferry__malloc((size_t)len + 1);
 	if (!s)
 		return FERRY_ENOMEM;
 	va_start(ap, fmt);
@@ -28,7 +28,7 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 char *ferry__qident(const ferry_engine *e, const char *name)
 {
 	size_t need = e->quote_ident(NULL, 0, name);
-	char *d = malloc(need + 1);
+	char *d = ferry__malloc(need + 1);
 	if (d)
 		e->quote_ident(d, need + 1, name);
 	return d;
@@ -441,15 +441,15 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 	const ferry_plan_table *e = j->entry;
 	char msg[900];
 	size_t ecap = 0, tcap = 0;
-	int *consumed = calloc(st->ncols + 1, sizeof(int));
+	int *consumed = ferry__calloc(st->ncols + 1, sizeof(int));
 	size_t pcap = 0;
 	int rc = 0;
 	if (!consumed)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-	j->ttypes = calloc(tt->ncols + 1, sizeof(ferry_type));
-	j->texact = calloc(tt->ncols + 1, 1);
-	j->conflict = calloc(tt->ncols + 1, 1);
-	j->map = calloc(tt->ncols + 1, sizeof(size_t));
+	j->ttypes = ferry__calloc(tt->ncols + 1, sizeof(ferry_type));
+	j->texact = ferry__calloc(tt->ncols + 1, 1);
+	j->conflict = ferry__calloc(tt->ncols + 1, 1);
+	j->map = ferry__calloc(tt->ncols + 1, sizeof(size_t));
 	if (!j->ttypes || !j->texact || !j->conflict || !j->map) {
 		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -466,8 +466,11 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 				goto out;
 			}
 			consumed[ferry_table_column(st, pc->name)] = 1;
-			ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
-			            j->name, pc->name);
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
+			                j->name, pc->name) != 0) {
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			continue;
 		}
 		int ti = ferry_table_column(tt, pc->name);
@@ -506,11 +509,11 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 				from_col = sc;
 				expr = ferry__qident(seng, tc->name);
 			} else if (pc && (pc->def || pc->def_null)) {
-				expr = ferry__strdup("?");
 				use_default = 1;
-				ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				            "%s: column \"%s\" is not in the source; set to %s by the plan",
-				            j->name, tc->name, pc->def_null ? "null" : pc->def);
+				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				                "%s: column \"%s\" is not in the source; set to %s by the plan",
+				                j->name, tc->name, pc->def_null ? "null" : pc->def) == 0)
+					expr = ferry__strdup("?");
 			} else {
 				/* Nothing supplies it: the target's own default, if it has one. */
 				int rowid_alias = tt->npk == 1 && tc->pk_pos == 1 && tc->type == FERRY_INT;
@@ -528,10 +531,13 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 					rc = entry_err(err, p, e, pc, msg);
 					goto out;
 				}
-				ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				            "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
-				            j->name, tc->name, tc->default_sql ? " " : "",
-				            tc->default_sql ? tc->default_sql : " (null)");
+				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				                "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
+				                j->name, tc->name, tc->default_sql ? " " : "",
+				                tc->default_sql ? tc->default_sql : " (null)") != 0) {
+					rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+					goto out;
+				}
 				continue;
 			}
 		}
@@ -542,10 +548,14 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 		/* A column whose declared kind changes on the way: each value is converted by the
 		 * target, and one that would not survive is refused (reject file), never altered. */
 		if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
-		    tc->type != FERRY_BLOB)
-			ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-			            "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
-			            j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type));
+		    tc->type != FERRY_BLOB &&
+		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
+		                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
+			free(expr);
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 		if (pc && (pc->def || pc->def_null) && !use_default) {
 			char *c = ferry__sprintf("coalesce(%s, ?)", expr);
 			free(expr);
@@ -623,8 +633,11 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 			rc = entry_err(err, p, e, NULL, msg);
 			goto out;
 		}
-		ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		            "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name);
+		if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 
 	/* The reporting key (for rejects) and the chunking key. */
@@ -715,8 +728,9 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 			return entry_err(err, p, e, NULL, msg);
 		}
 		if (e->skip) {
-			ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s.%s: skipped by the plan",
-			            p->sources[src].name, e->table);
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s.%s: skipped by the plan",
+			                p->sources[src].name, e->table) != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			continue;
 		}
 		if (!new_job(js, p, e, src, e->table, e->rename ? e->rename : e->table, e->stage))
@@ -725,7 +739,7 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 	if (p->copy_others) {
 		for (size_t s = 0; s < p->nsources; s++) {
 			size_t n = ferry_schema_count(sources[s].schema);
-			ferry_table **order = calloc(n + 1, sizeof(*order));
+			ferry_table **order = ferry__calloc(n + 1, sizeof(*order));
 			if (!order)
 				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			for (size_t t = 0; t < n; t++)
@@ -781,7 +795,7 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 	for (size_t i = 0; i < ferry_schema_count(js->created); i++)
 		if (!ferry__schema_copy_table(all, ferry_schema_table(js->created, i), NULL))
 			goto nomem;
-	int *level = calloc(ferry_schema_count(all) + 1, sizeof(int));
+	int *level = ferry__calloc(ferry_schema_count(all) + 1, sizeof(int));
 	if (!level)
 		goto nomem;
 	ferry__schema_fk_levels(all, level);

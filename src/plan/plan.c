@@ -128,8 +128,7 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	ferry_plan *p = ferry__calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
-	p->chunk_rows = 50000;
-	p->copy_others = 1;
+	ferry__plan_settings_init(p, NULL);
 	p->dir = ferry__strdup(".");
 	p->sources = ferry__calloc(1, sizeof(*p->sources));
 	p->stages = ferry__calloc(1, sizeof(*p->stages));
@@ -138,7 +137,7 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	p->nsources = 1;
 	p->sources[0].name = ferry__strdup("source");
 	p->nstages = 1;
-	p->stages[0].name = ferry__strdup("main");
+	p->stages[0].name = ferry__strdup(ferry__plan_default_stage);
 	if (!p->sources[0].name || !p->stages[0].name)
 		goto nomem;
 	int rc = database_url(&p->sources[0].url, ctx, source_url, &err);

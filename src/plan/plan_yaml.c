@@ -1,5 +1,6 @@
 /* plan_yaml.c — the plan loader: YAML text (through libyaml's event API) into a node tree
  * with positions, then into struct ferry_plan; every error names path:line:column. */
+#include <assert.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,7 +379,8 @@ static int expect_kind(pstate *P, const ynode *val, int kind, const char *what)
 
 /* ---- mappings with known keys (one declarative table per mapping) -------------------- */
 
-enum { K_FN, K_STR, K_INT, K_INT64, K_BOOL };
+/* K_SETTING: a setting of ferry__plan_settings (kind, field and bounds from there). */
+enum { K_FN, K_STR, K_INT, K_INT64, K_BOOL, K_SETTING };
 
 typedef int (*key_fn)(pstate *P, void *obj, const ynode *key, const ynode *val,
                       const char *where);
@@ -481,6 +483,19 @@ static int walk_map(pstate *P, const ynode *m, const char *where, const key_def 
 		case K_BOOL:
 			rc = get_bool(P, v, d->name, w, (int *)field);
 			break;
+		case K_SETTING: {
+			const ferry_plan_setting *s = ferry__plan_setting(d->name);
+			int flag = 0;
+			assert(s && obj == P->p);
+			if (s->kind == FERRY_SETTING_BOOL) {
+				rc = get_bool(P, v, d->name, w, &flag);
+				v64 = flag;
+			} else
+				rc = get_int(P, v, d->name, w, s->min, s->max, &v64);
+			if (rc == 0)
+				ferry__plan_setting_put(P->p, s, v64);
+			break;
+		}
 		}
 		if (rc)
 			return rc;
@@ -1002,10 +1017,10 @@ static const key_def plan_keys[] = {
 	{"target", K_FN, 0, 0, 0, NULL, k_target, NULL},
 	{"target_schema", K_FN, 0, 0, 0, NULL, k_target_schema, NULL},
 	{"label", K_FN, 0, 0, 0, NULL, k_label, NULL},
-	{"threads", K_INT, offsetof(ferry_plan, threads), 0, 4096, NULL, NULL, NULL},
-	{"chunk_rows", K_INT64, offsetof(ferry_plan, chunk_rows), 1, INT64_MAX, NULL, NULL, NULL},
-	{"max_rejects", K_INT64, offsetof(ferry_plan, max_rejects), 0, INT64_MAX, NULL, NULL, NULL},
-	{"strict", K_BOOL, offsetof(ferry_plan, strict), 0, 1, NULL, NULL, NULL},
+	{"threads", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
+	{"chunk_rows", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
+	{"max_rejects", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
+	{"strict", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
 	{"others", K_FN, 0, 0, 0, NULL, k_others, NULL},
 	{"stages", K_FN, 0, 0, 0, NULL, k_stages, NULL},
 	{"tables", K_FN, 0, 0, 0, NULL, k_tables, NULL},
@@ -1121,7 +1136,7 @@ static int finish(pstate *P, int check_files)
 		return fail(P, NULL, "the plan names no target");
 	if (p->nstages == 0) {
 		p->stages = ferry__calloc(1, sizeof(*p->stages));
-		if (!p->stages || !(p->stages[0].name = ferry__strdup("main")))
+		if (!p->stages || !(p->stages[0].name = ferry__strdup(ferry__plan_default_stage)))
 			return nomem(P);
 		p->nstages = 1;
 	}
@@ -1150,8 +1165,7 @@ int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *pat
 	if (!P->p)
 		return nomem(P);
 	ferry_plan *p = P->p;
-	p->chunk_rows = 50000;
-	p->copy_others = 1;
+	ferry__plan_settings_init(p, NULL);
 	if (path) {
 		if (!(p->path = ferry__strdup(path)) || !(p->dir = ferry__dirname(path))) {
 			rc = nomem(P);

@@ -476,6 +476,53 @@ static void test_bad_plans(void)
 	CHECK_STR(err.msg, "<plan>:1:10: \"threads\" must be a whole number >= 0, not \"x\"");
 }
 
+/* The settings table is the one source of defaults and bounds: a plan that gives no
+ * setting has every default, and the loader takes each setting's bounds from the table. */
+static void test_settings(void)
+{
+	static const char base[] = "source: a.db\ntarget: b.db\n";
+	ferry_err err = {0, ""};
+	ferry_plan *p = NULL;
+	if (!CHECK(ferry__plan_parse(&p, "plan.yaml", base, strlen(base), &err) == 0))
+		return;
+	size_t n = 0;
+	for (const ferry_plan_setting *s = ferry__plan_settings; s->name; s++, n++)
+		CHECK_INT(ferry__plan_setting_get(p, s), s->def);
+	CHECK(n == 5);
+	CHECK_STR(p->stages[0].name, ferry__plan_default_stage);
+	ferry_plan *q = NULL;
+	CHECK(ferry_plan_simple(&q, NULL, "a.db", "b.db") == 0);
+	for (const ferry_plan_setting *s = ferry__plan_settings; q && s->name; s++)
+		CHECK_INT(ferry__plan_setting_get(q, s), s->def);
+	ferry_plan_free(q);
+	ferry_plan_free(p);
+	for (const ferry_plan_setting *s = ferry__plan_settings; s->name; s++) {
+		if (s->kind == FERRY_SETTING_BOOL)
+			continue; /* "others" takes words, "strict" true/false: tested above */
+		char text[200];
+		/* the bounds are accepted */
+		for (int edge = 0; edge < 2; edge++) {
+			snprintf(text, sizeof(text), "%s%s: %lld\n", base, s->name,
+			         (long long)(edge ? s->max : s->min));
+			p = NULL;
+			if (CHECK(ferry__plan_parse(&p, "plan.yaml", text, strlen(text), &err) == 0))
+				CHECK_INT(ferry__plan_setting_get(p, s), edge ? s->max : s->min);
+			ferry_plan_free(p);
+		}
+		/* one below the minimum is refused */
+		snprintf(text, sizeof(text), "%s%s: %lld\n", base, s->name, (long long)s->min - 1);
+		p = NULL;
+		CHECK(ferry__plan_parse(&p, "plan.yaml", text, strlen(text), &err) == FERRY_EUSAGE);
+		CHECK(p == NULL);
+	}
+	/* verify's default coverage: tiers by row count, the last one without bound */
+	CHECK_INT(ferry__coverage_default(0)->per10k, 10000);
+	CHECK_INT(ferry__coverage_default(100)->per10k, 10000);
+	CHECK_INT(ferry__coverage_default(101)->per10k, 2100);
+	CHECK_INT(ferry__coverage_default(10001)->per10k, 500);
+	CHECK_INT(ferry__coverage_default(INT64_MAX)->per10k, 500);
+}
+
 /* ---- ferry_plan_load and ferry_plan_simple ------------------------------------------- */
 
 static void test_load(void)
@@ -765,6 +812,7 @@ int main(void)
 	test_url_resolve();
 	test_good_full();
 	test_bad_plans();
+	test_settings();
 	test_load();
 	test_simple();
 	test_check_model();

@@ -73,7 +73,7 @@ static int lb_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	const char *dir = url_dir(url);
 	if (!*dir)
 		return ferry_err_set(err, FERRY_EUSAGE, "no label directory in \"%s\"", url);
-	lb_conn *c = calloc(1, sizeof(*c));
+	lb_conn *c = ferry__calloc(1, sizeof(*c));
 	if (!c || !(c->dir = ferry__strdup(dir)) || !(c->defs = ferry__schema_new())) {
 		lb_close((ferry_conn *)(void *)c);
 		return oom(err);
@@ -136,7 +136,7 @@ static char *unquote(const char *q)
 	size_t n = strlen(q);
 	if (n < 2 || q[0] != '"' || q[n - 1] != '"')
 		return NULL;
-	char *d = malloc(n);
+	char *d = ferry__malloc(n);
 	if (!d)
 		return NULL;
 	size_t k = 0;
@@ -326,8 +326,8 @@ static int lb_reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	if (!lc)
 		return ferry_err_set(err, FERRY_ECORRUPT, "label \"%s\" has no chunk %lld of table \"%s\"",
 		                     c->dir, (long long)chunk, t->name);
-	lb_reader *r = calloc(1, sizeof(*r));
-	if (!r || !(r->map = calloc(spec->nexprs + 1, sizeof(size_t)))) {
+	lb_reader *r = ferry__calloc(1, sizeof(*r));
+	if (!r || !(r->map = ferry__calloc(spec->nexprs + 1, sizeof(size_t)))) {
 		free(r);
 		return oom(err);
 	}
@@ -338,9 +338,10 @@ static int lb_reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 		while (name && k < t->ncols && strcmp(t->cols[k].name, name) != 0)
 			k++;
 		if (!name || k == t->ncols) {
-			int rc = ferry_err_set(err, FERRY_EUSAGE,
-			                       "cannot compute %s while reading label \"%s\": only columns of table \"%s\" can be read",
-			                       spec->exprs[i], c->dir, t->name);
+			int rc = !name ? oom(err)
+			               : ferry_err_set(err, FERRY_EUSAGE,
+			                               "cannot compute %s while reading label \"%s\": only columns of table \"%s\" can be read",
+			                               spec->exprs[i], c->dir, t->name);
 			free(name);
 			free(r->map);
 			free(r);
@@ -426,8 +427,8 @@ static int lb_writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 {
 	lb_conn *c = LB(conn);
 	*out = NULL;
-	lb_writer *w = calloc(1, sizeof(*w));
-	if (!w || !(w->map = calloc(spec->ncols + 1, sizeof(size_t)))) {
+	lb_writer *w = ferry__calloc(1, sizeof(*w));
+	if (!w || !(w->map = ferry__calloc(spec->ncols + 1, sizeof(size_t)))) {
 		free(w);
 		return oom(err);
 	}
@@ -632,8 +633,10 @@ static int lb_state_add_chunks(ferry_conn *conn, const char *run_id, const ferry
 		char *src = NULL;
 		if (r->job_name) {
 			const char *a = strchr(r->job_name, '/'), *b = strstr(r->job_name, "->");
-			if (a && b && b > a)
-				src = ferry__strndup(a + 1, (size_t)(b - a - 1));
+			if (a && b && b > a && !(src = ferry__strndup(a + 1, (size_t)(b - a - 1)))) {
+				rc = oom(err);
+				break;
+			}
 		}
 		if (!ferry__manifest_add_stage(m, r->stage)) {
 			free(src);
@@ -663,9 +666,9 @@ static int lb_state_add_chunks(ferry_conn *conn, const char *run_id, const ferry
 			break;
 		}
 		ch->est_rows = r->est_rows;
-		if (r->lo && (ch->lo = malloc(r->lo_len ? r->lo_len : 1)) != NULL)
+		if (r->lo && (ch->lo = ferry__malloc(r->lo_len ? r->lo_len : 1)) != NULL)
 			memcpy(ch->lo, r->lo, r->lo_len), ch->lo_len = r->lo_len;
-		if (r->hi && (ch->hi = malloc(r->hi_len ? r->hi_len : 1)) != NULL)
+		if (r->hi && (ch->hi = ferry__malloc(r->hi_len ? r->hi_len : 1)) != NULL)
 			memcpy(ch->hi, r->hi, r->hi_len), ch->hi_len = r->hi_len;
 		if ((r->lo && !ch->lo) || (r->hi && !ch->hi))
 			rc = oom(err);
@@ -785,14 +788,18 @@ static int lb_state_set(ferry_conn *conn, const char *run_id, const char *flag, 
 		t->complete = complete;
 		all &= complete;
 	}
-	if (rc == 0 && st) {
+	if (rc == 0 && !st)
+		rc = oom(err);
+	if (rc == 0) {
 		st->complete = all;
 		if (all && !st->read_at) {
 			char now[32];
 			ferry__utc_iso(now);
-			st->read_at = ferry__strdup(now);
+			if (!(st->read_at = ferry__strdup(now)))
+				rc = oom(err);
 		}
-		rc = ferry__manifest_write(m, c->dir, err);
+		if (rc == 0)
+			rc = ferry__manifest_write(m, c->dir, err);
 	}
 	ferry__manifest_free(m);
 	return rc;

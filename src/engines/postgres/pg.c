@@ -352,7 +352,7 @@ static int pg_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	if (loaded)
 		return loaded;
 	int ro = (flags & FERRY_CONNECT_READONLY) != 0;
-	pg_conn *c = calloc(1, sizeof(*c));
+	pg_conn *c = ferry__calloc(1, sizeof(*c));
 	if (!c)
 		return OOM(err);
 	c->readonly = ro;

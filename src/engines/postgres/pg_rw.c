@@ -336,7 +336,7 @@ static int describe(pg_conn *c, const char *key, const char *sql, const char *ta
 	free(c->desc_key);
 	free(c->desc_oids);
 	c->desc_key = ferry__strdup(key);
-	c->desc_oids = malloc(ncols * sizeof(Oid));
+	c->desc_oids = ferry__malloc(ncols * sizeof(Oid));
 	c->desc_n = ncols;
 	if (!c->desc_key || !c->desc_oids) {
 		free(c->desc_key);
@@ -357,8 +357,8 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	const char *table = spec->table;
 	if (spec->nexprs == 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot read table \"%s\": no columns", table);
-	pg_reader *r = calloc(1, sizeof(*r));
-	if (!r || !(r->oids = calloc(spec->nexprs, sizeof(Oid)))) {
+	pg_reader *r = ferry__calloc(1, sizeof(*r));
+	if (!r || !(r->oids = ferry__calloc(spec->nexprs, sizeof(Oid)))) {
 		free(r);
 		return OOM(err);
 	}
@@ -369,7 +369,7 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	/* The select list with the plan's `?` values written in as literals: COPY takes no
 	 * parameters. */
 	ferry_buf list = FERRY_BUF_INIT, b = FERRY_BUF_INIT;
-	char **exprs = calloc(spec->nexprs, sizeof(char *));
+	char **exprs = ferry__calloc(spec->nexprs, sizeof(char *));
 	size_t used = 0;
 	int rc = exprs ? 0 : OOM(err);
 	for (size_t i = 0; i < spec->nexprs && rc == 0; i++) {
@@ -764,7 +764,7 @@ int ferry_pg__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 	if (spec->ncols == 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot write to table \"%s\": no columns",
 		                     spec->table);
-	pg_writer *w = calloc(1, sizeof(*w));
+	pg_writer *w = ferry__calloc(1, sizeof(*w));
 	if (!w)
 		return OOM(err);
 	w->c = c;
@@ -817,10 +817,10 @@ int ferry_pg__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 static int grow_rows(pg_writer *w, size_t n)
 {
 	if (n > w->rows_cap) {
-		size_t *r = realloc(w->rows, n * sizeof(size_t));
+		size_t *r = ferry__realloc(w->rows, n * sizeof(size_t));
 		if (r)
 			w->rows = r;
-		size_t *sv = realloc(w->saved, n * sizeof(size_t));
+		size_t *sv = ferry__realloc(w->saved, n * sizeof(size_t));
 		if (sv)
 			w->saved = sv;
 		if (!r || !sv)
@@ -1080,8 +1080,8 @@ static int merge_params(pg_writer *w, const ferry_batch *b, size_t *n)
 	ferry_buf_reset(d);
 	size_t need = *n * w->ncols;
 	if (need > w->offs_cap) {
-		size_t *o = realloc(w->offs, need * sizeof(size_t));
-		const char **p = realloc(w->pv, need * sizeof(char *));
+		size_t *o = ferry__realloc(w->offs, need * sizeof(size_t));
+		const char **p = ferry__realloc(w->pv, need * sizeof(char *));
 		if (o)
 			w->offs = o;
 		if (p)
@@ -1133,7 +1133,7 @@ static int merge_round(pg_writer *w, size_t *rows, size_t n, const ferry_batch *
                        ferry_reject_cb reject, void *ud, ferry_err *err)
 {
 	pg_conn *c = w->c;
-	size_t *conflicts = malloc((n ? n : 1) * sizeof(size_t));
+	size_t *conflicts = ferry__malloc((n ? n : 1) * sizeof(size_t));
 	if (!conflicts)
 		return OOM(err);
 	int rc = 0;
@@ -1227,7 +1227,7 @@ static int merge_round(pg_writer *w, size_t *rows, size_t n, const ferry_batch *
 static int write_merge(pg_writer *w, const ferry_batch *b, size_t n, ferry_reject_cb reject,
                        void *ud, ferry_err *err)
 {
-	size_t *rows = malloc((n ? n : 1) * sizeof(size_t));
+	size_t *rows = ferry__malloc((n ? n : 1) * sizeof(size_t));
 	if (!rows)
 		return OOM(err);
 	int rc = 0;

@@ -324,7 +324,7 @@ int ferry_pg__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err)
 	if (rc)
 		return rc;
 	size_t nt = (size_t)PQntuples(res);
-	tinfo *ts = calloc(nt + 1, sizeof(tinfo));
+	tinfo *ts = ferry__calloc(nt + 1, sizeof(tinfo));
 	if (!ts) {
 		PQclear(res);
 		return OOM(err);

@@ -271,6 +271,8 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	if (create && !memory && stat(path, &sb) != 0 && errno == ENOENT) {
 		char *dir = ferry__dirname(path);
 		struct stat db;
+		if (!dir)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		int ok = dir && stat(dir, &db) == 0 && S_ISDIR(db.st_mode);
 		if (!ok && dir) {
 			ferry_err_set(err, FERRY_ENOTFOUND,
@@ -281,7 +283,7 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 		free(dir);
 		created = 1;
 	}
-	sq_conn *c = calloc(1, sizeof(*c));
+	sq_conn *c = ferry__calloc(1, sizeof(*c));
 	if (!c || !(c->path = ferry__strdup(path))) {
 		free(c);
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
