@@ -54,11 +54,6 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 		{"writer_open", (const void *)e->writer_open}, {"writer_write", (const void *)e->writer_write},
 		{"writer_close", (const void *)e->writer_close}, {"create_table", (const void *)e->create_table},
 		{"create_indexes", (const void *)e->create_indexes}, {"table_rows", (const void *)e->table_rows},
-		{"state_init", (const void *)e->state_init}, {"state_load", (const void *)e->state_load},
-		{"state_add_chunks", (const void *)e->state_add_chunks},
-		{"state_chunk_done", (const void *)e->state_chunk_done},
-		{"state_reject", (const void *)e->state_reject}, {"state_rejects", (const void *)e->state_rejects},
-		{"state_get", (const void *)e->state_get}, {"state_set", (const void *)e->state_set},
 	};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(need); i++)
 		if (!need[i].fn) {
@@ -66,6 +61,27 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 			              e->name ? e->name : "?", need[i].name);
 			return ferry__ctx_fail(ctx, &err);
 		}
+	/* The run's record: the engine's own (every callback), or ferry's tables, which need
+	 * exec_params. */
+	if (e->state) {
+		const ferry_engine_state *st = e->state;
+		struct { const char *name; const void *fn; } sneed[] = {
+			{"init", (const void *)st->init}, {"load", (const void *)st->load},
+			{"add_chunks", (const void *)st->add_chunks}, {"chunk_done", (const void *)st->chunk_done},
+			{"reject", (const void *)st->reject}, {"rejects", (const void *)st->rejects},
+			{"get", (const void *)st->get}, {"set", (const void *)st->set},
+		};
+		for (size_t i = 0; i < FERRY_ARRAY_LEN(sneed); i++)
+			if (!sneed[i].fn) {
+				ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback state.%s is missing",
+				              e->name ? e->name : "?", sneed[i].name);
+				return ferry__ctx_fail(ctx, &err);
+			}
+	} else if (!e->exec_params) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback exec_params is missing (ferry keeps a run's state through it when the engine has no state table)",
+		              e->name ? e->name : "?");
+		return ferry__ctx_fail(ctx, &err);
+	}
 	if (!e->name || !e->schemes || !e->schemes[0] || e->max_writers < 1) {
 		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes and max_writers are required");
 		return ferry__ctx_fail(ctx, &err);

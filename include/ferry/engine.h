@@ -283,6 +283,33 @@ typedef struct ferry_engine_capture {
 	int (*teardown)(ferry_conn *c, const char *url, const char *run_id, ferry_err *err);
 } ferry_engine_capture;
 
+/* ---- optional: a run's record kept by the engine ----------------------------------- */
+
+/* An engine whose target is not a database (a label: its manifest and chunk files are the
+ * record) keeps a run's flags, chunk checkpoints and rejects itself. Every other engine
+ * leaves this NULL and ferry keeps them in its tables (ferry_runs, ferry_progress,
+ * ferry_rejects) through exec_params and the reader. */
+typedef struct ferry_engine_state {
+	unsigned version;              /* FERRY_ENGINE_VERSION */
+	int (*init)(ferry_conn *c, ferry_err *err);
+	/* Visit run_id's chunks in (job, chunk) order; cb's non-zero return stops and is returned. */
+	int (*load)(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud, ferry_err *err);
+	int (*add_chunks)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs, size_t n,
+	                  ferry_err *err);
+	/* Inside the chunk's transaction: mark it done with its counts. */
+	int (*chunk_done)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
+	                  ferry_err *err);
+	int (*reject)(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
+	              const char *table, const char *key, const char *reason, ferry_err *err);
+	/* Visit the rejects of a run: cb gets table, key JSON, reason. */
+	int (*rejects)(ferry_conn *c, const char *run_id,
+	               int (*cb)(void *ud, const char *table, const char *key, const char *reason),
+	               void *ud, ferry_err *err);
+	/* Run-level flags ("schema", "finished", "stage:NAME", ...): get returns 0/1 in *out. */
+	int (*get)(ferry_conn *c, const char *run_id, const char *flag, int *out, ferry_err *err);
+	int (*set)(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
+} ferry_engine_state;
+
 /* ---- the engine table -------------------------------------------------------------- */
 
 enum {
@@ -347,27 +374,9 @@ typedef struct ferry_engine {
 	int (*create_indexes)(ferry_conn *c, const ferry_table *def, ferry_err *err);
 	int (*table_rows)(ferry_conn *c, const char *table, int64_t *out, ferry_err *err);
 
-	/* Run state in the target (ferry_runs, ferry_progress, ferry_rejects). */
-	int (*state_init)(ferry_conn *c, ferry_err *err);
-	int (*state_load)(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud,
-	                  ferry_err *err);
-	int (*state_add_chunks)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs,
-	                        size_t n, ferry_err *err);
-	/* Inside the chunk's transaction: mark it done with its counts. */
-	int (*state_chunk_done)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
-	                        ferry_err *err);
-	int (*state_reject)(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
-	                    const char *table, const char *key, const char *reason,
-	                    ferry_err *err);
-	/* Visit the rejects of a run: cb gets table, key JSON, reason. */
-	int (*state_rejects)(ferry_conn *c, const char *run_id,
-	                     int (*cb)(void *ud, const char *table, const char *key,
-	                               const char *reason),
-	                     void *ud, ferry_err *err);
-	/* Run-level flags ("schema", "finished"): get returns 0/1 in *out. */
-	int (*state_get)(ferry_conn *c, const char *run_id, const char *flag, int *out,
-	                 ferry_err *err);
-	int (*state_set)(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
+	/* Optional: the run's record kept by the engine itself (see ferry_engine_state);
+	 * NULL: ferry keeps it in its tables through exec_params and the reader. */
+	const ferry_engine_state *state;
 
 	/* Optional. Rows of table violating its foreign keys after a load. */
 	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);

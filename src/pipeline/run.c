@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "pipeline.h"
 #include "../history/history.h"
+#include "state.h"
 
 #define RING 4            /* batches in flight per chunk stream */
 #define BATCH_ROWS 4096   /* rows per batch */
@@ -390,7 +391,7 @@ static int reject_row(writer_ctx *wc, size_t row, const char *reason)
 	ferry_buf_puts(&key, "}");
 	if (key.failed)
 		return ferry_err_set(wc->err, FERRY_ENOMEM, "out of memory");
-	int e = r->teng->state_reject(wc->conn, r->run_id, (int64_t)j->id, wc->w->chunk, j->dst_table,
+	int e = ferry__state_reject(r->teng, wc->conn, r->run_id, (int64_t)j->id, wc->w->chunk, j->dst_table,
 	                              key.data, reason, wc->err);
 	ferry_buf_free(&key);
 	if (e == 0)
@@ -546,7 +547,7 @@ static int write_chunk(writer_ctx *wc, stream *s)
 		.rows_rejected = wc->rejected,
 		.rows_skipped = skipped,
 	};
-	e = r->teng->state_chunk_done(wc->conn, r->run_id, &rec, err);
+	e = ferry__state_chunk_done(r->teng, wc->conn, r->run_id, &rec, err);
 	int64_t nth = 0;
 	if (r->fault_kind) {
 		/* Count commit attempts under the lock, so that with several writers each N is
@@ -792,7 +793,7 @@ static int run_stage(copy_state *cs, const char *stage)
 			j->chunks = j->chunks_done = j->chunks_resumed = 0;
 			j->rows_est = j->rows_resumed = j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
 		}
-	rc = cs->teng->state_load(cs->tconn, p->run_digest, state_row, &sc, err);
+	rc = ferry__state_load(cs->teng, cs->tconn, p->run_digest, state_row, &sc, err);
 	if (rc)
 		goto out;
 
@@ -834,7 +835,7 @@ static int run_stage(copy_state *cs, const char *stage)
 		if (rc == 0)
 			rc = cs->teng->begin(cs->tconn, err);
 		if (rc == 0)
-			rc = cs->teng->state_add_chunks(cs->tconn, p->run_digest, pc.recs, pc.n, err);
+			rc = ferry__state_add_chunks(cs->teng, cs->tconn, p->run_digest, pc.recs, pc.n, err);
 		if (rc == 0)
 			rc = cs->teng->commit(cs->tconn, err);
 		else
@@ -1050,7 +1051,7 @@ static int apply_target_schema(copy_state *cs)
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
 	int done = 0;
-	int rc = cs->teng->state_get(cs->tconn, p->run_digest, "schema", &done, err);
+	int rc = ferry__state_get(cs->teng, cs->tconn, p->run_digest, "schema", &done, err);
 	if (rc || done || p->nschema == 0)
 		return rc;
 	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
@@ -1058,7 +1059,7 @@ static int apply_target_schema(copy_state *cs)
 		for (size_t i = 0; rc == 0 && i < p->nschema; i++)
 			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest, err);
 		if (rc == 0)
-			rc = cs->teng->state_set(cs->tconn, p->run_digest, "schema", err);
+			rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "schema", err);
 		return rc;
 	}
 	for (size_t i = 0; rc == 0 && i < p->nschema; i++) {
@@ -1075,7 +1076,7 @@ static int apply_target_schema(copy_state *cs)
 		free(sql);
 	}
 	if (rc == 0)
-		rc = cs->teng->state_set(cs->tconn, p->run_digest, "schema", err);
+		rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "schema", err);
 	return rc;
 }
 
@@ -1091,7 +1092,7 @@ static int create_tables(copy_state *cs)
 		snprintf(flag, sizeof(flag), "created:%s", t->name);
 		int rc = cs->teng->create_table(cs->tconn, t, err);
 		if (rc == 0)
-			rc = cs->teng->state_set(cs->tconn, cs->plan->run_digest, flag, err);
+			rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
 		if (rc)
 			return rc;
 	}
@@ -1190,7 +1191,7 @@ static int write_rejects_file(copy_state *cs, ferry_summary *sum)
 		free(path);
 		return ferry_err_set(err, FERRY_ERROR, "could not write reject file");
 	}
-	int rc = cs->teng->state_rejects(cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
+	int rc = ferry__state_rejects(cs->teng, cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
 	if (fclose(ro.f) != 0 && rc == 0)
 		rc = ferry_err_set(err, FERRY_ERROR, "could not write reject file \"%s\": %s", path, strerror(errno));
 	if (rc == 0) {
@@ -1242,7 +1243,7 @@ static int stage_done(copy_state *cs, const char *stage, int *out)
 {
 	char flag[600];
 	snprintf(flag, sizeof(flag), "stage:%s", stage);
-	return cs->teng->state_get(cs->tconn, cs->plan->run_digest, flag, out, &cs->err);
+	return ferry__state_get(cs->teng, cs->tconn, cs->plan->run_digest, flag, out, &cs->err);
 }
 
 static int finish_tables(copy_state *cs, ferry_summary *sum)
@@ -1260,7 +1261,7 @@ static int finish_tables(copy_state *cs, ferry_summary *sum)
 			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
 			rc = cs->teng->create_indexes(cs->tconn, t, err);
 			if (rc == 0)
-				rc = cs->teng->state_set(cs->tconn, cs->plan->run_digest, flag, err);
+				rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
 		}
 	}
 	/* Foreign keys are checked once, after every table of the run is loaded. */
@@ -1288,7 +1289,7 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 	int rc = cs->teng->begin(cs->tconn, err);
 	if (rc)
 		return rc;
-	rc = cs->teng->state_init(cs->tconn, err);
+	rc = ferry__state_init(cs->teng, cs->tconn, err);
 	if (rc == 0)
 		rc = apply_target_schema(cs);
 	if (rc == 0)
@@ -1304,10 +1305,10 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 		char flag[600];
 		int made = 0, indexed = 0;
 		snprintf(flag, sizeof(flag), "created:%s", t);
-		rc = cs->teng->state_get(cs->tconn, cs->plan->run_digest, flag, &made, err);
+		rc = ferry__state_get(cs->teng, cs->tconn, cs->plan->run_digest, flag, &made, err);
 		snprintf(flag, sizeof(flag), "indexed:%s", t);
 		if (rc == 0 && made)
-			rc = cs->teng->state_get(cs->tconn, cs->plan->run_digest, flag, &indexed, err);
+			rc = ferry__state_get(cs->teng, cs->tconn, cs->plan->run_digest, flag, &indexed, err);
 		if (rc == 0 && made && !indexed)
 			rc = ferry__jobs_define_again(&cs->js, cs->plan, cs->sources, cs->teng, t, err);
 	}
@@ -1349,7 +1350,7 @@ static int truncate_targets(copy_state *cs)
 {
 	ferry_err *err = &cs->err;
 	int64_t chunks = 0;
-	int rc = cs->teng->state_load(cs->tconn, cs->plan->run_digest, count_chunk, &chunks, err);
+	int rc = ferry__state_load(cs->teng, cs->tconn, cs->plan->run_digest, count_chunk, &chunks, err);
 	if (rc || chunks > 0)
 		return rc;
 	job **order = calloc(cs->js.njobs + 1, sizeof(job *));
@@ -1411,7 +1412,7 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 		 * stages run one at a time) moved some of them. */
 		run_rows rr = {0, 0};
 		int64_t fk = 0;
-		rc = cs->teng->state_load(cs->tconn, p->run_digest, add_run_rows, &rr, err);
+		rc = ferry__state_load(cs->teng, cs->tconn, p->run_digest, add_run_rows, &rr, err);
 		if (rc) {
 			cs->teng->rollback(cs->tconn, &(ferry_err){0});
 			return rc;
@@ -1442,7 +1443,7 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 		free(full);
 	}
 	if (rc == 0)
-		rc = cs->teng->state_set(cs->tconn, p->run_digest, "finished", err);
+		rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "finished", err);
 	if (rc == 0)
 		return cs->teng->commit(cs->tconn, err);
 	cs->teng->rollback(cs->tconn, &(ferry_err){0});
@@ -1511,7 +1512,7 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	rc = connect_all(&cs);
 	int finished = 0;
 	if (rc == 0)
-		rc = cs.teng->state_get(cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
+		rc = ferry__state_get(cs.teng, cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
 	/* --truncate and --append act at the start of a run: on a finished one they would do
 	 * nothing, which a nightly reload must not take for success. */
 	if (rc == 0 && finished && (opts->truncate || opts->append) && !opts->check_only)
@@ -1553,7 +1554,7 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 		char flag[600];
 		snprintf(flag, sizeof(flag), "stage:%s", st->name);
 		if (rc == 0)
-			rc = cs.teng->state_set(cs.tconn, plan->run_digest, flag, &cs.err);
+			rc = ferry__state_set(cs.teng, cs.tconn, plan->run_digest, flag, &cs.err);
 	}
 	if (rc == 0)
 		rc = finish_tables(&cs, sum);

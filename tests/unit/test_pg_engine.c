@@ -10,6 +10,7 @@
 #include "ferry_int.h"
 #include "check.h"
 #include "engine_io.h"
+#include "pipeline/state.h"
 
 static const ferry_engine *E = &ferry__postgres_engine;
 static char base_url[512], db_name[64];
@@ -731,35 +732,119 @@ static void test_state(void)
 	ferry_conn *c = open_db(FERRY_CONNECT_CREATE);
 	ferry_err err = {0};
 	loaded l = {0};
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 0);
 	int got = 1;
-	OK(E->state_get(c, "run1", "finished", &got, &err));
+	OK(ferry__state_get(E, c, "run1", "finished", &got, &err));
 	CHECK_INT(got, 0);
-	OK(E->state_init(c, &err));
+	OK(E->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->commit(c, &err));
 	uint8_t key[3] = {1, 0, 200};
 	ferry_chunk_rec recs[2] = {
 		{.job = 0, .chunk = 0, .job_name = "main/s.t->t", .hi = key, .hi_len = 3, .est_rows = 10},
 		{.job = 0, .chunk = 1, .job_name = "main/s.t->t", .lo = key, .lo_len = 3, .est_rows = 4}};
-	OK(E->state_add_chunks(c, "run1", recs, 2, &err));
+	OK(ferry__state_add_chunks(E, c, "run1", recs, 2, &err));
 	OK(E->begin(c, &err));
 	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 4, .rows_written = 3, .rows_rejected = 1};
-	OK(E->state_reject(c, "run1", 0, 1, "t", "{\"id\":3}", "bad", &err));
-	OK(E->state_chunk_done(c, "run1", &d, &err));
+	OK(ferry__state_reject(E, c, "run1", 0, 1, "t", "{\"id\":3}", "bad", &err));
+	OK(ferry__state_chunk_done(E, c, "run1", &d, &err));
 	OK(E->commit(c, &err));
-	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 2);
 	CHECK_INT(l.done, 1);
 	CHECK_INT(l.rows_written, 3);
 	CHECK_INT(l.lo_len, 3);
 	char out[512] = "";
-	OK(E->state_rejects(c, "run1", on_rej, out, &err));
+	OK(ferry__state_rejects(E, c, "run1", on_rej, out, &err));
 	CHECK_STR(out, "t {\"id\":3} bad;");
-	OK(E->state_set(c, "run1", "finished", &err));
-	OK(E->state_set(c, "run1", "finished", &err));
-	OK(E->state_get(c, "run1", "finished", &got, &err));
+	OK(ferry__state_set(E, c, "run1", "finished", &err));
+	OK(ferry__state_set(E, c, "run1", "finished", &err));
+	OK(ferry__state_get(E, c, "run1", "finished", &got, &err));
 	CHECK_INT(got, 1);
+	E->close(c);
+}
+
+/* Stream positions on PostgreSQL: every uint64 round-trips through bigint; a position
+ * commits or rolls back with the transaction that wrote it. */
+static void test_positions(void)
+{
+	ferry_conn *c = open_db(FERRY_CONNECT_CREATE);
+	ferry_err err = {0};
+	uint64_t pos = 5;
+	sql("DROP TABLE IF EXISTS ferry_positions");
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 42, &err));
+	OK(ferry__state_position_set(E, c, "run1", 3, UINT64_MAX, &err));
+	OK(ferry__state_position_set(E, c, "run2", 0, (uint64_t)1 << 63, &err));
+	OK(E->commit(c, &err));
+	OK(E->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 43, &err));
+	OK(E->commit(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	OK(ferry__state_position_get(E, c, "run1", 3, &pos, &err));
+	CHECK(pos == UINT64_MAX);
+	OK(ferry__state_position_get(E, c, "run2", 0, &pos, &err));
+	CHECK(pos == (uint64_t)1 << 63);
+	OK(ferry__state_position_get(E, c, "run2", 3, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 99, &err));
+	OK(E->rollback(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	CHECK_STR(q1("SELECT pos FROM ferry_positions WHERE run_id = 'run1' AND source = 3"), "-1");
+	CHECK_STR(q1("SELECT count(*) FROM ferry_leases"), "0");
+	E->close(c);
+}
+
+/* Tables the per-engine state code of earlier versions made (an identity id on the rejects,
+ * integer done) still resume: rows read back, new ones land beside, rejects in order. */
+static void test_state_legacy(void)
+{
+	sql("DROP TABLE IF EXISTS ferry_runs, ferry_progress, ferry_rejects");
+	sql("CREATE TABLE ferry_runs(run_id text NOT NULL, flag text NOT NULL, set_at text NOT NULL, "
+	    "PRIMARY KEY (run_id, flag))");
+	sql("CREATE TABLE ferry_progress(run_id text NOT NULL, job bigint NOT NULL, chunk bigint NOT NULL, "
+	    "job_name text NOT NULL, target text, lo bytea, hi bytea, est_rows bigint NOT NULL, "
+	    "done integer NOT NULL DEFAULT 0, rows_read bigint NOT NULL DEFAULT 0, "
+	    "rows_written bigint NOT NULL DEFAULT 0, rows_rejected bigint NOT NULL DEFAULT 0, "
+	    "rows_skipped bigint NOT NULL DEFAULT 0, done_at text, PRIMARY KEY (run_id, job, chunk))");
+	sql("CREATE TABLE ferry_rejects(id bigint GENERATED ALWAYS AS IDENTITY, run_id text NOT NULL, "
+	    "job bigint NOT NULL, chunk bigint NOT NULL, table_name text NOT NULL, row_key text, "
+	    "reason text NOT NULL)");
+	sql("INSERT INTO ferry_runs VALUES ('r', 'schema', '2026-01-01T00:00:00Z')");
+	sql("INSERT INTO ferry_progress(run_id, job, chunk, job_name, target, hi, est_rows, done, rows_written) "
+	    "VALUES ('r', 0, 0, 'main/a->a', 'a', '\\x0114', 5, 1, 5), ('r', 0, 1, 'main/a->a', 'a', NULL, 3, 0, 0)");
+	sql("INSERT INTO ferry_rejects(run_id, job, chunk, table_name, row_key, reason) "
+	    "VALUES ('r', 0, 0, 'a', '{\"id\":1}', 'first')");
+	ferry_conn *c = open_db(0);
+	ferry_err err = {0};
+	OK(E->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->commit(c, &err));
+	int flag = 0;
+	OK(ferry__state_get(E, c, "r", "schema", &flag, &err));
+	CHECK_INT(flag, 1);
+	loaded l = {0};
+	OK(ferry__state_load(E, c, "r", on_loaded, &l, &err));
+	CHECK_INT(l.n, 2);
+	CHECK_INT(l.done, 1);
+	CHECK_INT(l.rows_written, 5);
+	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 3, .rows_written = 2, .rows_rejected = 1};
+	OK(E->begin(c, &err));
+	OK(ferry__state_reject(E, c, "r", 0, 1, "a", NULL, "second", &err));
+	OK(ferry__state_chunk_done(E, c, "r", &d, &err));
+	OK(E->commit(c, &err));
+	char out[512] = "";
+	OK(ferry__state_rejects(E, c, "r", on_rej, out, &err));
+	CHECK_STR(out, "a {\"id\":1} first;a - second;");
+	CHECK_STR(q1("SELECT count(*) FROM ferry_progress WHERE done = 1"), "2");
 	E->close(c);
 }
 
@@ -934,6 +1019,8 @@ int main(void)
 	test_big_value();
 	test_snapshot();
 	test_state();
+	test_positions();
+	test_state_legacy();
 	test_ddl();
 	test_sql();
 

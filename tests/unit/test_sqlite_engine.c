@@ -12,6 +12,7 @@
 #include "ferry_int.h"
 #include "check.h"
 #include "engine_io.h"
+#include "pipeline/state.h"
 
 static const ferry_engine *E = &ferry__sqlite_engine;
 static char dir[256];
@@ -1255,15 +1256,17 @@ static void test_state(void)
 		return;
 	/* Before state_init a target simply has no state. */
 	int flag = -1;
-	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	OK(ferry__state_get(E, c, "run1", "schema", &flag, &err));
 	CHECK_INT(flag, 0);
 	loaded l;
 	memset(&l, 0, sizeof(l));
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 0);
 
-	OK(E->state_init(c, &err));
-	OK(E->state_init(c, &err));
+	OK(E->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->commit(c, &err));
 	static const uint8_t lo1[] = {1, 20};
 	ferry_chunk_rec recs[3] = {
 		{.job = 1, .chunk = 0, .job_name = "main/a->a", .hi = lo1, .hi_len = 2, .est_rows = 10},
@@ -1271,10 +1274,10 @@ static void test_state(void)
 		{.job = 0, .chunk = 0, .job_name = "main/b->b", .est_rows = 0},
 	};
 	OK(E->begin(c, &err));
-	OK(E->state_add_chunks(c, "run1", recs, 3, &err));
-	OK(E->state_add_chunks(c, "run2", recs, 1, &err));
+	OK(ferry__state_add_chunks(E, c, "run1", recs, 3, &err));
+	OK(ferry__state_add_chunks(E, c, "run2", recs, 1, &err));
 	OK(E->commit(c, &err));
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	if (CHECK_INT(l.n, 3)) {
 		CHECK(l.rec[0].job == 0 && l.rec[1].job == 1 && l.rec[2].chunk == 1);
 		CHECK_STR(l.name[1], "main/a->a");
@@ -1290,17 +1293,17 @@ static void test_state(void)
 	d.rows_rejected = 1;
 	d.rows_skipped = 1;
 	OK(E->begin(c, &err));
-	OK(E->state_reject(c, "run1", 1, 0, "a", "[1]", "NOT NULL constraint failed: a.x", &err));
-	OK(E->state_reject(c, "run1", 1, 0, "a", NULL, "second", &err));
-	OK(E->state_reject(c, "run2", 1, 0, "a", "[9]", "other run", &err));
-	OK(E->state_chunk_done(c, "run1", &d, &err));
+	OK(ferry__state_reject(E, c, "run1", 1, 0, "a", "[1]", "NOT NULL constraint failed: a.x", &err));
+	OK(ferry__state_reject(E, c, "run1", 1, 0, "a", NULL, "second", &err));
+	OK(ferry__state_reject(E, c, "run2", 1, 0, "a", "[9]", "other run", &err));
+	OK(ferry__state_chunk_done(E, c, "run1", &d, &err));
 	OK(E->commit(c, &err));
 	/* Exactly once: a second time is refused, as is an unknown chunk. */
-	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
 	d.chunk = 9;
-	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
 	memset(&l, 0, sizeof(l));
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	if (CHECK_INT(l.n, 3)) {
 		CHECK(l.rec[1].done && !l.rec[2].done);
 		CHECK(l.rec[1].rows_read == 10 && l.rec[1].rows_written == 8 &&
@@ -1309,27 +1312,131 @@ static void test_state(void)
 	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_progress WHERE done_at LIKE '20%Z'"), 1);
 	memset(&l, 0, sizeof(l));
 	l.stop_at = 2;
-	CHECK_INT(E->state_load(c, "run1", on_loaded, &l, &err), 42);
+	CHECK_INT(ferry__state_load(E, c, "run1", on_loaded, &l, &err), 42);
 	rej_list rl;
 	memset(&rl, 0, sizeof(rl));
-	OK(E->state_rejects(c, "run1", on_rej, &rl, &err));
+	OK(ferry__state_rejects(E, c, "run1", on_rej, &rl, &err));
 	if (CHECK_INT(rl.n, 2)) {
 		CHECK_STR(rl.line[0], "a [1] NOT NULL constraint failed: a.x");
 		CHECK_STR(rl.line[1], "a - second");
 	}
-	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	OK(ferry__state_get(E, c, "run1", "schema", &flag, &err));
 	CHECK_INT(flag, 0);
-	OK(E->state_set(c, "run1", "schema", &err));
-	OK(E->state_set(c, "run1", "schema", &err));
-	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	OK(ferry__state_set(E, c, "run1", "schema", &err));
+	OK(ferry__state_set(E, c, "run1", "schema", &err));
+	OK(ferry__state_get(E, c, "run1", "schema", &flag, &err));
 	CHECK_INT(flag, 1);
-	OK(E->state_get(c, "run2", "schema", &flag, &err));
+	OK(ferry__state_get(E, c, "run2", "schema", &flag, &err));
 	CHECK_INT(flag, 0);
 	/* The state tables are not data. */
 	ferry_schema *s = ferry__schema_new();
 	OK(E->introspect(c, s, &err));
 	CHECK_INT(ferry_schema_count(s), 0);
 	ferry__schema_free(s);
+	E->close(c);
+}
+
+/* Stream positions: none, set, replaced, per (run, source), every uint64 exactly, and only
+ * with the transaction that wrote them. */
+static void test_positions(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("positions.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	uint64_t pos = 7;
+	/* Before the tables exist: no position. */
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->commit(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 42, &err));
+	OK(ferry__state_position_set(E, c, "run1", 1, UINT64_MAX, &err));
+	OK(ferry__state_position_set(E, c, "run2", 0, (uint64_t)1 << 63, &err));
+	OK(E->commit(c, &err));
+	OK(E->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 43, &err));
+	OK(E->commit(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	OK(ferry__state_position_get(E, c, "run1", 1, &pos, &err));
+	CHECK(pos == UINT64_MAX);
+	OK(ferry__state_position_get(E, c, "run2", 0, &pos, &err));
+	CHECK(pos == (uint64_t)1 << 63);
+	OK(ferry__state_position_get(E, c, "run2", 1, &pos, &err));
+	CHECK(pos == 0);
+	/* Rolled back with its rows. */
+	OK(E->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 99, &err));
+	OK(E->rollback(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	CHECK_INT(ferry__state_position_set(E, c, "run1", 0, 0, &err), FERRY_EUSAGE);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_positions"), 3);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_leases"), 0);
+	E->close(c);
+}
+
+/* A target written by the per-engine state code of earlier versions (its exact DDL) still
+ * resumes: its chunks, flags and rejects read back, and chunks recorded now land beside. */
+static void test_state_legacy(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("legacy-state.db");
+	sql_on(p,
+	       "CREATE TABLE ferry_runs(run_id TEXT NOT NULL, flag TEXT NOT NULL, "
+	       "set_at TEXT NOT NULL, PRIMARY KEY(run_id, flag));"
+	       "CREATE TABLE ferry_progress(run_id TEXT NOT NULL, job INTEGER NOT NULL, "
+	       "chunk INTEGER NOT NULL, job_name TEXT NOT NULL, lo BLOB, hi BLOB, "
+	       "est_rows INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, "
+	       "rows_read INTEGER NOT NULL DEFAULT 0, rows_written INTEGER NOT NULL DEFAULT 0, "
+	       "rows_rejected INTEGER NOT NULL DEFAULT 0, rows_skipped INTEGER NOT NULL DEFAULT 0, "
+	       "done_at TEXT, PRIMARY KEY(run_id, job, chunk));"
+	       "CREATE TABLE ferry_rejects(run_id TEXT NOT NULL, job INTEGER NOT NULL, "
+	       "chunk INTEGER NOT NULL, table_name TEXT NOT NULL, row_key TEXT, reason TEXT NOT NULL);"
+	       "INSERT INTO ferry_runs VALUES ('r', 'schema', '2026-01-01T00:00:00Z');"
+	       "INSERT INTO ferry_progress(run_id, job, chunk, job_name, hi, est_rows, done, rows_read, "
+	       "rows_written) VALUES ('r', 0, 0, 'main/a->a', x'0114', 5, 1, 5, 5);"
+	       "INSERT INTO ferry_progress(run_id, job, chunk, job_name, lo, est_rows) "
+	       "VALUES ('r', 0, 1, 'main/a->a', x'0114', 3);"
+	       "INSERT INTO ferry_rejects VALUES ('r', 0, 0, 'a', '{\"id\":1}', 'first');"
+	       "INSERT INTO ferry_rejects VALUES ('r', 0, 0, 'a', NULL, 'second');");
+	ferry_conn *c = open_db(p, 0);
+	if (!c)
+		return;
+	OK(E->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->commit(c, &err));
+	int flag = 0;
+	OK(ferry__state_get(E, c, "r", "schema", &flag, &err));
+	CHECK_INT(flag, 1);
+	loaded l;
+	memset(&l, 0, sizeof(l));
+	OK(ferry__state_load(E, c, "r", on_loaded, &l, &err));
+	if (CHECK_INT(l.n, 2)) {
+		CHECK(l.rec[0].done && l.rec[0].rows_written == 5 && l.rec[0].hi_len == 2);
+		CHECK(!l.rec[1].done && l.rec[1].lo_len == 2 && memcmp(l.lo[1], "\x01\x14", 2) == 0);
+	}
+	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 3, .rows_written = 3};
+	OK(E->begin(c, &err));
+	OK(ferry__state_reject(E, c, "r", 0, 1, "a", NULL, "third", &err));
+	OK(ferry__state_chunk_done(E, c, "r", &d, &err));
+	ferry_chunk_rec more = {.job = 1, .chunk = 0, .job_name = "main/b->b", .table = "b", .est_rows = 1};
+	OK(ferry__state_add_chunks(E, c, "r", &more, 1, &err));
+	OK(E->commit(c, &err));
+	rej_list rl;
+	memset(&rl, 0, sizeof(rl));
+	OK(ferry__state_rejects(E, c, "r", on_rej, &rl, &err));
+	if (CHECK_INT(rl.n, 3)) {
+		CHECK_STR(rl.line[0], "a {\"id\":1} first");
+		CHECK_STR(rl.line[2], "a - third");
+	}
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_progress WHERE target = 'b'"), 1);
 	E->close(c);
 }
 
@@ -1471,6 +1578,8 @@ int main(void)
 	test_rejects();
 	test_merge();
 	test_state();
+	test_positions();
+	test_state_legacy();
 	test_snapshot();
 	test_fk_check();
 	test_durability();

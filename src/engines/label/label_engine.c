@@ -798,6 +798,19 @@ static int lb_state_set(ferry_conn *conn, const char *run_id, const char *flag, 
 	return rc;
 }
 
+/* A label is its own record: the manifest and the chunk files, not ferry's tables. */
+static const ferry_engine_state lb_state = {
+	.version = FERRY_ENGINE_VERSION,
+	.init = lb_state_init,
+	.load = lb_state_load,
+	.add_chunks = lb_state_add_chunks,
+	.chunk_done = lb_state_chunk_done,
+	.reject = lb_state_reject,
+	.rejects = lb_state_rejects,
+	.get = lb_state_get,
+	.set = lb_state_set,
+};
+
 static const char *const lb_schemes[] = {"label", NULL};
 
 const ferry_engine ferry__label_engine = {
@@ -827,12 +840,5 @@ const ferry_engine ferry__label_engine = {
 	.create_table = lb_create_table,
 	.create_indexes = lb_create_indexes,
 	.table_rows = lb_table_rows,
-	.state_init = lb_state_init,
-	.state_load = lb_state_load,
-	.state_add_chunks = lb_state_add_chunks,
-	.state_chunk_done = lb_state_chunk_done,
-	.state_reject = lb_state_reject,
-	.state_rejects = lb_state_rejects,
-	.state_get = lb_state_get,
-	.state_set = lb_state_set,
+	.state = &lb_state,
 };

@@ -1,6 +1,6 @@
 /* pg.c — the PostgreSQL engine (libpq): the engine table, connections and their schema,
  * transactions, the exported snapshot, and helpers shared by the engine's other files
- * (pg_schema.c, pg_rw.c, pg_types.c, pg_state.c, pg_sql.c). */
+ * (pg_schema.c, pg_rw.c, pg_types.c, pg_sql.c). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,14 +620,6 @@ const ferry_engine ferry__postgres_engine = {
 	.create_table = ferry_pg__create_table,
 	.create_indexes = ferry_pg__create_indexes,
 	.table_rows = pg_table_rows,
-	.state_init = ferry_pg__state_init,
-	.state_load = ferry_pg__state_load,
-	.state_add_chunks = ferry_pg__state_add_chunks,
-	.state_chunk_done = ferry_pg__state_chunk_done,
-	.state_reject = ferry_pg__state_reject,
-	.state_rejects = ferry_pg__state_rejects,
-	.state_get = ferry_pg__state_get,
-	.state_set = ferry_pg__state_set,
 	.fk_check = ferry_pg__fk_check,
 	.finish = ferry_pg__finish,
 	.discard = pg_discard,

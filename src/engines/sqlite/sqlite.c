@@ -1,6 +1,6 @@
 /* sqlite.c — the SQLite engine: the engine table, connections, transactions, the source
  * snapshot, and helpers shared by the engine's other files (sqlite_schema.c, sqlite_rw.c,
- * sqlite_state.c). */
+ * sqlite_migrate.c). */
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -166,8 +166,6 @@ static void conn_free(sq_conn *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < SQ_ST_COUNT; i++)
-		sqlite3_finalize(c->st[i]);
 	if (c->finished && c->db && sqlite3_get_autocommit(c->db))
 		restore_journal(c, 0);
 	if (c->lock_db)
@@ -537,14 +535,6 @@ const ferry_engine ferry__sqlite_engine = {
 	.create_table = ferry_sqlite__create_table,
 	.create_indexes = ferry_sqlite__create_indexes,
 	.table_rows = sq_table_rows,
-	.state_init = ferry_sqlite__state_init,
-	.state_load = ferry_sqlite__state_load,
-	.state_add_chunks = ferry_sqlite__state_add_chunks,
-	.state_chunk_done = ferry_sqlite__state_chunk_done,
-	.state_reject = ferry_sqlite__state_reject,
-	.state_rejects = ferry_sqlite__state_rejects,
-	.state_get = ferry_sqlite__state_get,
-	.state_set = ferry_sqlite__state_set,
 	.fk_check = sq_fk_check,
 	.finish = sq_finish,
 	.discard = sq_discard,
