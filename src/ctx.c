@@ -32,7 +32,17 @@ void ferry_ctx_free(ferry_ctx *ctx)
 
 void ferry_interrupt(ferry_ctx *ctx)
 {
-	ctx->interrupted = 1;
+	atomic_store(&ctx->interrupted, 1);
+}
+
+void ferry_interrupt_clear(ferry_ctx *ctx)
+{
+	atomic_store(&ctx->interrupted, 0);
+}
+
+int ferry__interrupted(ferry_ctx *ctx)
+{
+	return atomic_load(&ctx->interrupted) != 0;
 }
 
 int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
@@ -81,6 +91,21 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback exec_params is missing (ferry keeps a run's state through it when the engine has no state table)",
 		              e->name ? e->name : "?");
 		return ferry__ctx_fail(ctx, &err);
+	}
+	if (e->capture) {
+		const ferry_engine_capture *cp = e->capture;
+		struct { const char *name; const void *fn; } cneed[] = {
+			{"setup", (const void *)cp->setup}, {"snapshot", (const void *)cp->snapshot},
+			{"start", (const void *)cp->start}, {"next", (const void *)cp->next},
+			{"ack", (const void *)cp->ack}, {"close", (const void *)cp->close},
+			{"marker", (const void *)cp->marker}, {"teardown", (const void *)cp->teardown},
+		};
+		for (size_t i = 0; i < FERRY_ARRAY_LEN(cneed); i++)
+			if (!cneed[i].fn) {
+				ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback capture.%s is missing",
+				              e->name ? e->name : "?", cneed[i].name);
+				return ferry__ctx_fail(ctx, &err);
+			}
 	}
 	if (!e->name || !e->schemes || !e->schemes[0] || e->max_writers < 1) {
 		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes and max_writers are required");

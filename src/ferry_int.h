@@ -5,6 +5,7 @@
 #define FERRY_INT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -242,9 +243,13 @@ struct ferry_ctx {
 	const ferry_engine *engines[FERRY_MAX_ENGINES];
 	size_t nengines;
 	char errmsg[1024];
-	volatile int interrupted;   /* sig_atomic_t-like; set by ferry_interrupt */
+	/* Set by ferry_interrupt (from a signal handler too), cleared only by
+	 * ferry_interrupt_clear: an interrupt just before a call stops that call. */
+	atomic_int interrupted;
 };
 int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
+/* 1 once ferry_interrupt was called and not cleared since. */
+int ferry__interrupted(ferry_ctx *ctx);
 /* 1 when s is a libpq conninfo string ("host=h dbname=d"): it goes to PostgreSQL as is. */
 int ferry__is_conninfo(const char *s);
 /* The engine for a URL ("sqlite:x", "x.db", "postgresql://...", a conninfo string); NULL

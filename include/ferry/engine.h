@@ -377,6 +377,9 @@ typedef struct ferry_engine {
 	/* Optional: the run's record kept by the engine itself (see ferry_engine_state);
 	 * NULL: ferry keeps it in its tables through exec_params and the reader. */
 	const ferry_engine_state *state;
+	/* Optional: change capture for ferry sync (all of ferry_engine_capture's callbacks, or
+	 * NULL). */
+	const ferry_engine_capture *capture;
 
 	/* Optional. Rows of table violating its foreign keys after a load. */
 	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);

@@ -80,7 +80,6 @@ static int run_init(mig_run *r, ferry_ctx *ctx, const char *url,
 	r->ctx = ctx;
 	r->o = opts ? opts : defaults;
 	r->url = url;
-	ctx->interrupted = 0;
 	if (r->o->version != FERRY_MIGRATE_OPTIONS_VERSION)
 		return ferry_err_set(&r->err, FERRY_EUSAGE, "unknown ferry_migrate_options version %u",
 		                     r->o->version);
@@ -245,7 +244,7 @@ static int take_lock(mig_run *r)
 			emit(r, FERRY_MIGRATE_WAIT, NULL, NULL, NULL, line, 0, 0, 0);
 			told = 1;
 		}
-		if (r->ctx->interrupted)
+		if (ferry__interrupted(r->ctx))
 			return ferry_err_set(&r->err, FERRY_EINTR,
 			                     "interrupted while waiting for the migration lock of \"%s\"",
 			                     r->m->db);
@@ -725,7 +724,7 @@ int ferry_migrate(ferry_ctx *ctx, const char *url, const ferry_migrate_options *
 		const ferry_mig_entry *e = &m->entries[i];
 		if (e->state != FERRY_MIGRATION_PENDING || (to && ferry__version_cmp(e->version, to) > 0))
 			continue;
-		if (ctx->interrupted) {
+		if (ferry__interrupted(ctx)) {
 			rc = ferry_err_set(&r.err, FERRY_EINTR, "interrupted after %zu of %zu migrations of "
 			                   "\"%s\"; the rest are pending", done, todo, m->db);
 			break;
@@ -814,7 +813,7 @@ int ferry_migrate_down(ferry_ctx *ctx, const char *url, const ferry_migrate_opti
 		if ((e->state != FERRY_MIGRATION_APPLIED && e->state != FERRY_MIGRATION_IGNORED) ||
 		    ferry__version_cmp(e->version, to) <= 0)
 			continue;
-		if (ctx->interrupted) {
+		if (ferry__interrupted(ctx)) {
 			rc = ferry_err_set(&r.err, FERRY_EINTR, "interrupted after undoing %zu of %zu versions "
 			                   "of \"%s\"", done, todo, m->db);
 			break;

@@ -215,6 +215,30 @@ static void test_ctx(void)
 	broken.reader_next = NULL;
 	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
 	CHECK(strstr(ferry_errmsg(ctx), "callback reader_next is missing") != NULL);
+	/* Optional groups are all or nothing; an engine keeping no state of its own needs
+	 * exec_params for ferry's tables. */
+	broken = ferry__sqlite_engine;
+	broken.exec_params = NULL;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback exec_params is missing") != NULL);
+	ferry_engine_state half_state = *ferry__label_engine.state;
+	half_state.rejects = NULL;
+	broken = ferry__label_engine;
+	broken.state = &half_state;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback state.rejects is missing") != NULL);
+	ferry_engine_capture half_capture = {.version = FERRY_ENGINE_VERSION};
+	broken = ferry__sqlite_engine;
+	broken.capture = &half_capture;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback capture.setup is missing") != NULL);
+	/* An interrupt stays until cleared: one made before a call is not lost. */
+	CHECK(!ferry__interrupted(ctx));
+	ferry_interrupt(ctx);
+	CHECK(ferry__interrupted(ctx));
+	CHECK(ferry__interrupted(ctx));
+	ferry_interrupt_clear(ctx);
+	CHECK(!ferry__interrupted(ctx));
 	ferry_err err = {0};
 	CHECK(ferry__engine_for(ctx, "data/x.db", &err) == &ferry__sqlite_engine);
 	CHECK(ferry__engine_for(ctx, "sqlite:x.db", &err) == &ferry__sqlite_engine);
