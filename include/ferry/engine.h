@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define FERRY_ENGINE_VERSION 1
+#define FERRY_ENGINE_VERSION 2
 
 /* ---- errors ------------------------------------------------------------------------ */
 
@@ -324,14 +324,12 @@ enum {
  * whole-table read goes chunk by chunk (a label). */
 #define FERRY_ENGINE_CHUNKED_READ 2u
 
-typedef struct ferry_engine {
-	unsigned version;              /* FERRY_ENGINE_VERSION */
-	const char *name;              /* "sqlite" */
-	const char *const *schemes;    /* NULL-terminated URL schemes: "sqlite", ... */
-	int max_writers;               /* concurrent writer connections worth having; 1 for SQLite */
-	unsigned flags;                /* FERRY_ENGINE_* capabilities below */
+/* The sub-tables: core, read and write are mandatory; migrate, types, state and capture
+ * are optional groups, each all of its callbacks or NULL (checked at registration, which
+ * names a missing callback). Inside a group a callback marked optional may be NULL. */
 
-	/* Mandatory. */
+/* Connections, transactions and plain statements. */
+typedef struct ferry_engine_core {
 	int (*connect)(ferry_conn **out, const char *url, int flags, ferry_err *err);
 	void (*close)(ferry_conn *c);
 	int (*introspect)(ferry_conn *c, ferry_schema *out, ferry_err *err);
@@ -342,6 +340,16 @@ typedef struct ferry_engine {
 	int (*commit)(ferry_conn *c, ferry_err *err);
 	int (*rollback)(ferry_conn *c, ferry_err *err);
 
+	/* Optional (needed when the engine has no state sub-table: ferry keeps a run's record
+	 * through it). Run one statement with values bound to its parameters, written $1, $2,
+	 * ... in the SQL (PostgreSQL's form; SQLite binds them by name). No result rows are
+	 * returned; *changed (may be NULL) receives the rows the statement changed. */
+	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
+	                   int64_t *changed, ferry_err *err);
+} ferry_engine_core;
+
+/* A source: one snapshot for every reader, chunk planning, reading. */
+typedef struct ferry_engine_read {
 	/* Snapshot: the coordinator exports one (*token owned by the conn), readers join it,
 	 * so every reader sees the same state of the source. */
 	int (*snapshot_export)(ferry_conn *c, const char **token, ferry_err *err);
@@ -358,7 +366,10 @@ typedef struct ferry_engine {
 	/* Fill b (reset by the caller) with up to its capacity; *eof set when no rows remain. */
 	int (*reader_next)(ferry_reader *r, ferry_batch *b, int *eof, ferry_err *err);
 	void (*reader_close)(ferry_reader *r);
+} ferry_engine_read;
 
+/* A target: writing, DDL, and the end of a load. */
+typedef struct ferry_engine_write {
 	int (*writer_open)(ferry_writer **out, ferry_conn *c, const ferry_write_spec *spec,
 	                   ferry_err *err);
 	/* Optional. Called right after begin for the chunk whose rows follow (a label writes
@@ -374,13 +385,6 @@ typedef struct ferry_engine {
 	int (*create_indexes)(ferry_conn *c, const ferry_table *def, ferry_err *err);
 	int (*table_rows)(ferry_conn *c, const char *table, int64_t *out, ferry_err *err);
 
-	/* Optional: the run's record kept by the engine itself (see ferry_engine_state);
-	 * NULL: ferry keeps it in its tables through exec_params and the reader. */
-	const ferry_engine_state *state;
-	/* Optional: change capture for ferry sync (all of ferry_engine_capture's callbacks, or
-	 * NULL). */
-	const ferry_engine_capture *capture;
-
 	/* Optional. Rows of table violating its foreign keys after a load. */
 	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);
 	/* Optional. Called after a load finished (restore settings, analyze). */
@@ -388,14 +392,10 @@ typedef struct ferry_engine {
 	/* Optional. Close c and, when connect created the database and nothing was committed to
 	 * it, remove it: a run refused before it changed anything leaves no file behind. */
 	void (*discard)(ferry_conn *c);
+} ferry_engine_write;
 
-	/* ---- optional: versioned migrations (src/history) ---------------------------------- */
-
-	/* Run one statement with values bound to its parameters, written $1, $2, ... in the
-	 * SQL (PostgreSQL's form; SQLite binds them by name). No result rows are returned;
-	 * *changed (may be NULL) receives the rows the statement changed. */
-	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
-	                   int64_t *changed, ferry_err *err);
+/* Versioned migrations (src/history). */
+typedef struct ferry_engine_migrate {
 	/* Try to take the database's migration lock without waiting; *got = 1 when taken. When
 	 * another process holds it, holder receives one line saying who and since when (cap
 	 * bytes, NUL-terminated). The lock spans transactions and goes away with the connection,
@@ -410,14 +410,34 @@ typedef struct ferry_engine {
 	/* 1 when a statement cannot run inside a transaction (PostgreSQL: CREATE INDEX
 	 * CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before 12, ...). */
 	int (*needs_autocommit)(const char *stmt, size_t len);
+} ferry_engine_migrate;
 
-	/* ---- optional: types across engines ------------------------------------------------ */
-
+/* Types across engines. */
+typedef struct ferry_engine_types {
 	/* Does every non-NULL value of column `column` of `table` read as canonical type `type`
 	 * (a DATETIME column whose texts all parse as timestamps)? *all = 1 when so. Used when a
 	 * table is created in another engine, to pick the target type. */
 	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
 	                  int *all, ferry_err *err);
+} ferry_engine_types;
+
+typedef struct ferry_engine {
+	unsigned version;              /* FERRY_ENGINE_VERSION */
+	const char *name;              /* "sqlite" */
+	const char *const *schemes;    /* NULL-terminated URL schemes: "sqlite", ... */
+	int max_writers;               /* concurrent writer connections worth having; 1 for SQLite */
+	unsigned flags;                /* FERRY_ENGINE_* capabilities below */
+
+	const ferry_engine_core *core;       /* mandatory */
+	const ferry_engine_read *read;       /* mandatory */
+	const ferry_engine_write *write;     /* mandatory */
+	const ferry_engine_migrate *migrate; /* optional: versioned migrations */
+	const ferry_engine_types *types;     /* optional: probing types across engines */
+	/* Optional: the run's record kept by the engine itself (see ferry_engine_state);
+	 * NULL: ferry keeps it in its tables through core->exec_params and the reader. */
+	const ferry_engine_state *state;
+	/* Optional: change capture for ferry sync. */
+	const ferry_engine_capture *capture;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

@@ -116,16 +116,16 @@ static int plan_job(copy_state *cs, job *j, load_ctx *lc)
 	pc.j = j;
 	pc.err = err;
 	const ferry_engine *seng = cs->sources[j->src].eng;
-	int rc = seng->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
+	int rc = seng->read->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
 	                           (const char *const *)j->chunk_keys, cs->chunk_rows, plan_row, &pc, err);
 	if (rc == 0)
-		rc = cs->teng->begin(cs->tconn, err);
+		rc = cs->teng->core->begin(cs->tconn, err);
 	if (rc == 0)
 		rc = ferry__state_add_chunks(cs->teng, cs->tconn, cs->plan->run_digest, pc.recs, pc.n, err);
 	if (rc == 0)
-		rc = cs->teng->commit(cs->tconn, err);
+		rc = cs->teng->core->commit(cs->tconn, err);
 	else
-		cs->teng->rollback(cs->tconn, &(ferry_err){0});
+		cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 	for (size_t c = 0; rc == 0 && c < pc.n; c++)
 		rc = add_chunk(lc, &pc.recs[c]);
 	plan_ctx_clear(&pc);

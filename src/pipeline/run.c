@@ -113,20 +113,20 @@ static int connect_all(copy_state *cs)
 		s->eng = ferry__engine_for(cs->ctx, p->sources[i].url, err);
 		if (!s->eng)
 			return err->code;
-		int rc = s->eng->connect(&s->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
+		int rc = s->eng->core->connect(&s->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
 		if (rc == 0)
-			rc = s->eng->snapshot_export(s->conn, &s->token, err);
+			rc = s->eng->read->snapshot_export(s->conn, &s->token, err);
 		if (rc == 0 && !(s->schema = ferry__schema_new()))
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc == 0)
-			rc = s->eng->introspect(s->conn, s->schema, err);
+			rc = s->eng->core->introspect(s->conn, s->schema, err);
 		if (rc)
 			return rc;
 	}
 	cs->teng = ferry__engine_for(cs->ctx, p->target, err);
 	if (!cs->teng)
 		return err->code;
-	return cs->teng->connect(&cs->tconn, p->target, FERRY_CONNECT_CREATE, err);
+	return cs->teng->core->connect(&cs->tconn, p->target, FERRY_CONNECT_CREATE, err);
 }
 
 static int stage_done(copy_state *cs, const char *stage, int *out)
@@ -270,18 +270,18 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	if (rc == 0 && sum->total_rejected > 0)
 		rc = ferry__target_rejects_file(cs, sum);
 	if (cs->tconn) {
-		if (rc == 0 && cs->teng->finish && !opts->check_only)
-			rc = cs->teng->finish(cs->tconn, &cs->err);
+		if (rc == 0 && cs->teng->write->finish && !opts->check_only)
+			rc = cs->teng->write->finish(cs->tconn, &cs->err);
 		/* Refused before anything was committed: leave no new database behind. */
 		if (!cs->changed && (opts->check_only || rc == FERRY_EUSAGE || rc == FERRY_ENOTFOUND) &&
-		    cs->teng->discard)
-			cs->teng->discard(cs->tconn);
+		    cs->teng->write->discard)
+			cs->teng->write->discard(cs->tconn);
 		else
-			cs->teng->close(cs->tconn);
+			cs->teng->core->close(cs->tconn);
 	}
 	for (size_t i = 0; cs->sources && i < cs->plan->nsources; i++) {
 		if (cs->sources[i].conn)
-			cs->sources[i].eng->close(cs->sources[i].conn);
+			cs->sources[i].eng->core->close(cs->sources[i].conn);
 		ferry__schema_free(cs->sources[i].schema);
 	}
 	free(cs->sources);

@@ -140,11 +140,11 @@ static int reader_conn(reader_ctx *rc, size_t src, ferry_conn **out, ferry_err *
 	const ferry_sched_config *cfg = rc->s->cfg;
 	if (!rc->conns[src]) {
 		ferry_source_conn *sc = &cfg->sources[src];
-		int e = sc->eng->connect(&rc->conns[src], cfg->plan->sources[src].url,
+		int e = sc->eng->core->connect(&rc->conns[src], cfg->plan->sources[src].url,
 		                         FERRY_CONNECT_READONLY, err);
 		if (e)
 			return e;
-		e = sc->eng->snapshot_join(rc->conns[src], sc->token, err);
+		e = sc->eng->read->snapshot_join(rc->conns[src], sc->token, err);
 		if (e)
 			return e;
 	}
@@ -184,7 +184,7 @@ static int open_chunk(reader_ctx *rc, ferry_work *w, ferry_err *err)
 		.params = j->params,
 	};
 	rc->eng = rc->s->cfg->sources[j->src].eng;
-	return rc->eng->reader_open(&rc->rd, conn, &spec, err);
+	return rc->eng->read->reader_open(&rc->rd, conn, &spec, err);
 }
 
 static int ring_fit(stream *st, size_t ncols, ferry_err *err)
@@ -226,7 +226,7 @@ static int read_item(reader_ctx *rc, stream *st, ferry_err *err)
 		ferry_batch *b = st->ring[idx];
 		ferry__batch_reset(b);
 		e = s->src->read ? s->src->read(s->src->ud, w, b, &eof, err)
-		                 : rc->eng->reader_next(rc->rd, b, &eof, err);
+		                 : rc->eng->read->reader_next(rc->rd, b, &eof, err);
 		if (e)
 			break;
 		pthread_mutex_lock(&s->mu);
@@ -240,7 +240,7 @@ static int read_item(reader_ctx *rc, stream *st, ferry_err *err)
 		pthread_mutex_unlock(&s->mu);
 	}
 	if (rc->rd)
-		rc->eng->reader_close(rc->rd);
+		rc->eng->read->reader_close(rc->rd);
 	rc->rd = NULL;
 	return e;
 }
@@ -372,7 +372,7 @@ static int reject_cb(void *ud, size_t row, const char *reason)
 static int abandon(writer_ctx *wc, int e)
 {
 	ferry_err keep = *wc->err;
-	wc->s->cfg->teng->rollback(wc->conn, wc->err);
+	wc->s->cfg->teng->core->rollback(wc->conn, wc->err);
 	*wc->err = keep;
 	return e;
 }
@@ -393,17 +393,17 @@ static int begin_item(writer_ctx *wc, ferry_work *w)
 			.merge = j->merge,
 			.conflict = j->conflict,
 		};
-		if ((e = teng->writer_open(&wc->writers[j->id], wc->conn, &spec, wc->err)) != 0)
+		if ((e = teng->write->writer_open(&wc->writers[j->id], wc->conn, &spec, wc->err)) != 0)
 			return e;
 	}
 	wc->w = w;
 	wc->rejected = 0;
-	if ((e = teng->begin(wc->conn, wc->err)) != 0)
+	if ((e = teng->core->begin(wc->conn, wc->err)) != 0)
 		return e;
-	if (teng->chunk_begin) {
+	if (teng->write->chunk_begin) {
 		ferry_chunk_rec at = {.job = (int64_t)j->id, .chunk = w->chunk, .job_name = j->name,
 		                      .stage = j->stage, .table = j->dst_table, .est_rows = w->est_rows};
-		if ((e = teng->chunk_begin(wc->conn, &at, wc->err)) != 0)
+		if ((e = teng->write->chunk_begin(wc->conn, &at, wc->err)) != 0)
 			return abandon(wc, e);
 	}
 	return 0;
@@ -421,7 +421,7 @@ static int write_rows(writer_ctx *wc, stream *st, int64_t *written)
 			pthread_cond_wait(&s->cv_data, &s->mu);
 		if (s->failed) {
 			pthread_mutex_unlock(&s->mu);
-			teng->rollback(wc->conn, wc->err);
+			teng->core->rollback(wc->conn, wc->err);
 			return FERRY_EINTR; /* someone else failed; their error is the run's */
 		}
 		if (st->count == 0 && st->eof) {
@@ -436,7 +436,7 @@ static int write_rows(writer_ctx *wc, stream *st, int64_t *written)
 		            ? ferry__guard_check(j, b, reject_cb, wc, wc->err) : 0;
 		if (e == 0 && ferry_batch_nrows(b) > 0) {
 			int64_t pre = wc->rejected;
-			e = teng->writer_write(wc->writers[j->id], b, reject_cb, wc, wc->err);
+			e = teng->write->writer_write(wc->writers[j->id], b, reject_cb, wc, wc->err);
 			*written += (int64_t)ferry_batch_nrows(b) - (wc->rejected - pre);
 		}
 		if (e)
@@ -474,7 +474,7 @@ static int commit_item(writer_ctx *wc)
 		if (s->fault_kind == 1 && nth == s->fault_at)
 			raise(SIGKILL); /* every row of this item is written, none committed */
 	}
-	int e = s->cfg->teng->commit(wc->conn, wc->err);
+	int e = s->cfg->teng->core->commit(wc->conn, wc->err);
 	if (e == 0 && s->fault_kind == 2 && nth == s->fault_at)
 		raise(SIGKILL); /* committed, not yet counted by this process */
 	return e;
@@ -636,7 +636,7 @@ static int start_workers(sched *s, workers *wk, ferry_err *err)
 		wc->s = s;
 		if (!(wc->writers = ferry__calloc(cfg->js->njobs + 1, sizeof(ferry_writer *))))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-		int rc = cfg->teng->connect(&wc->conn, cfg->plan->target, 0, err);
+		int rc = cfg->teng->core->connect(&wc->conn, cfg->plan->target, 0, err);
 		if (rc) {
 			wk->nw++;
 			return rc;
@@ -672,16 +672,16 @@ static void stop_workers(sched *s, workers *wk, int rc, const ferry_err *err)
 	for (int i = 0; i < wk->nr; i++) {
 		for (size_t k = 0; wk->rcs[i].conns && k < cfg->plan->nsources; k++)
 			if (wk->rcs[i].conns[k])
-				cfg->sources[k].eng->close(wk->rcs[i].conns[k]);
+				cfg->sources[k].eng->core->close(wk->rcs[i].conns[k]);
 		free(wk->rcs[i].conns);
 	}
 	for (int i = 0; i < wk->nw; i++) {
 		for (size_t k = 0; wk->wcs[i].writers && k < cfg->js->njobs; k++)
 			if (wk->wcs[i].writers[k])
-				cfg->teng->writer_close(wk->wcs[i].writers[k]);
+				cfg->teng->write->writer_close(wk->wcs[i].writers[k]);
 		free(wk->wcs[i].writers);
 		if (wk->wcs[i].conn)
-			cfg->teng->close(wk->wcs[i].conn);
+			cfg->teng->core->close(wk->wcs[i].conn);
 	}
 	free(wk->rcs);
 	free(wk->wcs);

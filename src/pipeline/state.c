@@ -116,7 +116,7 @@ static int read_rows(const ferry_engine *e, ferry_conn *c, const query *q, row_c
 	spec.nparams = q->nparams;
 	spec.params = q->params;
 	ferry_reader *r = NULL;
-	int rc = e->reader_open(&r, c, &spec, err);
+	int rc = e->read->reader_open(&r, c, &spec, err);
 	if (rc == FERRY_ENOTFOUND) {
 		memset(err, 0, sizeof(*err));
 		return 0;
@@ -129,18 +129,18 @@ static int read_rows(const ferry_engine *e, ferry_conn *c, const query *q, row_c
 		rc = OOM(err);
 	while (rc == 0 && !eof) {
 		ferry__batch_reset(b);
-		rc = e->reader_next(r, b, &eof, err);
+		rc = e->read->reader_next(r, b, &eof, err);
 		for (size_t i = 0; rc == 0 && !stop && i < ferry_batch_nrows(b); i++)
 			stop = cb(ud, ferry_batch_crow(b, i));
 	}
-	e->reader_close(r);
+	e->read->reader_close(r);
 	ferry__batch_free(b);
 	return rc ? rc : stop;
 }
 
 static int need_sql(const ferry_engine *e, const char *what, ferry_err *err)
 {
-	if (e->exec_params)
+	if (e->core->exec_params)
 		return 0;
 	return ferry_err_set(err, FERRY_EUSAGE, "cannot keep %s in engine \"%s\": it has no exec_params",
 	                     what, e->name);
@@ -160,7 +160,7 @@ static int count_row(void *ud, const ferry_value *row)
 static int has_target_column(const ferry_engine *e, ferry_conn *c, int *out, ferry_err *err)
 {
 	*out = 0;
-	int rc = e->exec(c, "SAVEPOINT ferry_state_probe", err);
+	int rc = e->core->exec(c, "SAVEPOINT ferry_state_probe", err);
 	if (rc)
 		return rc;
 	static const char *const col[] = {"target"};
@@ -169,15 +169,15 @@ static int has_target_column(const ferry_engine *e, ferry_conn *c, int *out, fer
 	ferry_err e2 = {0};
 	int got = read_rows(e, c, &q, count_row, &n, &e2);
 	if (got == FERRY_ENOMEM) {
-		e->exec(c, "ROLLBACK TO SAVEPOINT ferry_state_probe", &(ferry_err){0});
-		e->exec(c, "RELEASE SAVEPOINT ferry_state_probe", &(ferry_err){0});
+		e->core->exec(c, "ROLLBACK TO SAVEPOINT ferry_state_probe", &(ferry_err){0});
+		e->core->exec(c, "RELEASE SAVEPOINT ferry_state_probe", &(ferry_err){0});
 		return ferry__err_copy(err, &e2);
 	}
 	*out = got == 0;
 	if (got)
-		rc = e->exec(c, "ROLLBACK TO SAVEPOINT ferry_state_probe", err);
+		rc = e->core->exec(c, "ROLLBACK TO SAVEPOINT ferry_state_probe", err);
 	if (rc == 0)
-		rc = e->exec(c, "RELEASE SAVEPOINT ferry_state_probe", err);
+		rc = e->core->exec(c, "RELEASE SAVEPOINT ferry_state_probe", err);
 	return rc;
 }
 
@@ -187,13 +187,13 @@ int ferry__state_init(const ferry_engine *e, ferry_conn *c, ferry_err *err)
 		return e->state->init(c, err);
 	int rc = need_sql(e, "a run's state", err);
 	for (size_t i = 0; rc == 0 && i < FERRY_ARRAY_LEN(ddl); i++)
-		rc = e->exec(c, ddl[i], err);
+		rc = e->core->exec(c, ddl[i], err);
 	int have = 0;
 	if (rc == 0)
 		rc = has_target_column(e, c, &have, err);
 	/* SQLite files of earlier versions: the column every engine now writes. */
 	if (rc == 0 && !have)
-		rc = e->exec(c, "ALTER TABLE ferry_progress ADD COLUMN target text", err);
+		rc = e->core->exec(c, "ALTER TABLE ferry_progress ADD COLUMN target text", err);
 	if (rc) {
 		char keep[sizeof(err->msg)];
 		memcpy(keep, err->msg, sizeof(keep));
@@ -271,7 +271,7 @@ int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *ru
 			v_int(r->rows_read), v_int(r->rows_written), v_int(r->rows_rejected),
 			v_int(r->rows_skipped), v_text(r->table),
 		};
-		rc = e->exec_params(c, sql, 13, p, NULL, err);
+		rc = e->core->exec_params(c, sql, 13, p, NULL, err);
 	}
 	return rc;
 }
@@ -295,7 +295,7 @@ int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *ru
 	                    v_int(rec->rows_read), v_int(rec->rows_written),
 	                    v_int(rec->rows_rejected), v_int(rec->rows_skipped), v_text(now)};
 	int64_t changed = 0;
-	rc = e->exec_params(c, sql, 8, p, &changed, err);
+	rc = e->core->exec_params(c, sql, 8, p, &changed, err);
 	if (rc) {
 		char keep[sizeof(err->msg)];
 		memcpy(keep, err->msg, sizeof(keep));
@@ -326,7 +326,7 @@ int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id
 		return rc;
 	ferry_value p[6] = {v_text(run_id), v_int(job), v_int(chunk), v_text(table ? table : ""),
 	                    v_text(key), v_text(reason ? reason : "")};
-	return e->exec_params(c, sql, 6, p, NULL, err);
+	return e->core->exec_params(c, sql, 6, p, NULL, err);
 }
 
 typedef struct rejects_ctx {
@@ -401,7 +401,7 @@ int ferry__state_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
 	char now[32];
 	ferry__utc_iso(now);
 	ferry_value p[3] = {v_text(run_id), v_text(flag), v_text(now)};
-	return e->exec_params(c, sql, 3, p, NULL, err);
+	return e->core->exec_params(c, sql, 3, p, NULL, err);
 }
 
 /* ---- stream positions ------------------------------------------------------------- */
@@ -429,7 +429,7 @@ int ferry__state_position_get(const ferry_engine *e, ferry_conn *c, const char *
                               size_t source, uint64_t *pos, ferry_err *err)
 {
 	*pos = 0;
-	if (e->state || !e->exec_params)
+	if (e->state || !e->core->exec_params)
 		return no_positions(e, err);
 	static const char *const cols[] = {"pos"};
 	ferry_value p[2] = {v_text(run_id), v_int((int64_t)source)};
@@ -445,7 +445,7 @@ int ferry__state_position_get(const ferry_engine *e, ferry_conn *c, const char *
 int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
                               size_t source, uint64_t pos, ferry_err *err)
 {
-	if (e->state || !e->exec_params)
+	if (e->state || !e->core->exec_params)
 		return no_positions(e, err);
 	if (pos == 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot record stream position 0 of run %s", run_id);
@@ -459,8 +459,8 @@ int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *
 	ferry__utc_iso(now);
 	ferry_value p[4] = {v_text(run_id), v_int((int64_t)source), v_int((int64_t)pos), v_text(now)};
 	int64_t changed = 0;
-	int rc = e->exec_params(c, upd, 4, p, &changed, err);
+	int rc = e->core->exec_params(c, upd, 4, p, &changed, err);
 	if (rc == 0 && changed == 0)
-		rc = e->exec_params(c, ins, 4, p, NULL, err);
+		rc = e->core->exec_params(c, ins, 4, p, NULL, err);
 	return rc;
 }

@@ -22,7 +22,7 @@ static int apply_target_schema(copy_state *cs)
 	if (rc || done || p->nschema == 0)
 		return rc;
 	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
-	if (cs->teng->exec_params && cs->teng->split_sql) {
+	if (cs->teng->core->exec_params && cs->teng->migrate) {
 		for (size_t i = 0; rc == 0 && i < p->nschema; i++)
 			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest, err);
 		if (rc == 0)
@@ -33,7 +33,7 @@ static int apply_target_schema(copy_state *cs)
 		char *sql = NULL;
 		rc = ferry__read_file(&sql, NULL, p->schema_files[i], 64u << 20, err);
 		if (rc == 0) {
-			rc = cs->teng->exec(cs->tconn, sql, err);
+			rc = cs->teng->core->exec(cs->tconn, sql, err);
 			if (rc) {
 				char keep[sizeof(err->msg)];
 				memcpy(keep, err->msg, sizeof(keep));
@@ -57,7 +57,7 @@ static int create_tables(copy_state *cs)
 		const ferry_table *t = ferry_schema_table(cr, i);
 		char flag[600];
 		snprintf(flag, sizeof(flag), "created:%s", t->name);
-		int rc = cs->teng->create_table(cs->tconn, t, err);
+		int rc = cs->teng->write->create_table(cs->tconn, t, err);
 		if (rc == 0)
 			rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
 		if (rc)
@@ -72,7 +72,7 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 	if (shared || cs->opts->append)
 		return 0;
 	int64_t n = 0;
-	int rc = cs->teng->table_rows(cs->tconn, j->dst_table, &n, err);
+	int rc = cs->teng->write->table_rows(cs->tconn, j->dst_table, &n, err);
 	if (rc || n == 0)
 		return rc;
 	if (!cs->opts->truncate)
@@ -82,7 +82,7 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 	char *q = ferry__qident(cs->teng, j->dst_table);
 	char *sql = q ? ferry__sprintf("DELETE FROM %s", q) : NULL;
 	free(q);
-	rc = sql ? cs->teng->exec(cs->tconn, sql, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	rc = sql ? cs->teng->core->exec(cs->tconn, sql, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	free(sql);
 	return rc;
 }
@@ -160,7 +160,7 @@ static int introspect_target(copy_state *cs)
 	cs->tschema = ferry__schema_new();
 	if (!cs->tschema)
 		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
-	return cs->teng->introspect(cs->tconn, cs->tschema, &cs->err);
+	return cs->teng->core->introspect(cs->tconn, cs->tschema, &cs->err);
 }
 
 int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
@@ -176,20 +176,20 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 			const ferry_table *t = ferry_schema_table(s, i);
 			char flag[600];
 			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
-			rc = cs->teng->create_indexes(cs->tconn, t, err);
+			rc = cs->teng->write->create_indexes(cs->tconn, t, err);
 			if (rc == 0)
 				rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
 		}
 	}
 	/* Foreign keys are checked once, after every table of the run is loaded. */
-	for (size_t i = 0; rc == 0 && cs->teng->fk_check && i < js->njobs; i++) {
+	for (size_t i = 0; rc == 0 && cs->teng->write->fk_check && i < js->njobs; i++) {
 		int seen = 0;
 		for (size_t k = 0; k < i; k++)
 			seen |= strcmp(js->jobs[k].dst_table, js->jobs[i].dst_table) == 0;
 		if (seen)
 			continue;
 		int64_t n = 0;
-		rc = cs->teng->fk_check(cs->tconn, js->jobs[i].dst_table, &n, err);
+		rc = cs->teng->write->fk_check(cs->tconn, js->jobs[i].dst_table, &n, err);
 		js->jobs[i].fk_violations = n;
 		sum->total_fk += n;
 	}
@@ -203,7 +203,7 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
-	int rc = cs->teng->begin(cs->tconn, err);
+	int rc = cs->teng->core->begin(cs->tconn, err);
 	if (rc)
 		return rc;
 	rc = ferry__state_init(cs->teng, cs->tconn, err);
@@ -236,11 +236,11 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 	if (rc == 0 && !cs->opts->check_only)
 		rc = create_tables(cs);
 	if (rc == 0 && !cs->opts->check_only) {
-		rc = cs->teng->commit(cs->tconn, err);
+		rc = cs->teng->core->commit(cs->tconn, err);
 		cs->changed = rc == 0;
 		return rc;
 	}
-	cs->teng->rollback(cs->tconn, &(ferry_err){0});
+	cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 	return rc;
 }
 
@@ -282,18 +282,18 @@ int ferry__target_truncate(copy_state *cs)
 			order[n++] = &cs->js.jobs[i];
 	}
 	qsort(order, n, sizeof(job *), cmp_level_desc);
-	rc = n ? cs->teng->begin(cs->tconn, err) : 0;
+	rc = n ? cs->teng->core->begin(cs->tconn, err) : 0;
 	for (size_t k = 0; rc == 0 && k < n; k++) {
 		char *q = ferry__qident(cs->teng, order[k]->dst_table);
 		char *sql = q ? ferry__sprintf("DELETE FROM %s", q) : NULL;
 		free(q);
-		rc = sql ? cs->teng->exec(cs->tconn, sql, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		rc = sql ? cs->teng->core->exec(cs->tconn, sql, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		free(sql);
 	}
 	if (n && rc == 0)
-		rc = cs->teng->commit(cs->tconn, err);
+		rc = cs->teng->core->commit(cs->tconn, err);
 	else if (n)
-		cs->teng->rollback(cs->tconn, &(ferry_err){0});
+		cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 	if (rc) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
@@ -321,17 +321,17 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 {
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
-	int rc = cs->teng->begin(cs->tconn, err);
+	int rc = cs->teng->core->begin(cs->tconn, err);
 	if (rc)
 		return rc;
-	if (cs->teng->exec_params) {
+	if (cs->teng->core->exec_params) {
 		/* The whole run's rows, from its checkpoints: earlier processes (a resumed crash,
 		 * stages run one at a time) moved some of them. */
 		run_rows rr = {0, 0};
 		int64_t fk = 0;
 		rc = ferry__state_load(cs->teng, cs->tconn, p->run_digest, add_run_rows, &rr, err);
 		if (rc) {
-			cs->teng->rollback(cs->tconn, &(ferry_err){0});
+			cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 			return rc;
 		}
 		int64_t rows = rr.written, rejected = rr.rejected;
@@ -362,8 +362,8 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 	if (rc == 0)
 		rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "finished", err);
 	if (rc == 0)
-		return cs->teng->commit(cs->tconn, err);
-	cs->teng->rollback(cs->tconn, &(ferry_err){0});
+		return cs->teng->core->commit(cs->tconn, err);
+	cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 	return rc;
 }
 

@@ -457,7 +457,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 	ferry_reader *rd = NULL;
 	if (!b)
 		return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
-	int rc = eng->reader_open(&rd, conn, spec, &s->err);
+	int rc = eng->read->reader_open(&rd, conn, spec, &s->err);
 	int eof = 0;
 	while (rc == 0 && !eof) {
 		if (s->ctx->interrupted) {
@@ -465,7 +465,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 			break;
 		}
 		ferry__batch_reset(b);
-		rc = eng->reader_next(rd, b, &eof, &s->err);
+		rc = eng->read->reader_next(rd, b, &eof, &s->err);
 		if (rc == 0)
 			rc = scan_batch(s, j, jm, b, &kb, &rb);
 		flush_digests(s);
@@ -477,7 +477,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 		}
 	}
 	if (rd)
-		eng->reader_close(rd);
+		eng->read->reader_close(rd);
 	ferry__batch_free(b);
 	ferry_buf_free(&kb);
 	ferry_buf_free(&rb);
@@ -520,7 +520,7 @@ static int scan_job(scan *s, job *j, const int *jm)
 	if (!(src->eng->flags & FERRY_ENGINE_CHUNKED_READ))
 		return scan_one(s, src->eng, src->conn, &spec, j->ntcols, j, jm);
 	chunk_list l = {0};
-	int rc = src->eng->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
+	int rc = src->eng->read->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
 	if (rc == FERRY_ECORRUPT && !s->err.code)
 		rc = ferry_err_set(&s->err, rc, "the chunks of \"%s\" have damaged bounds", j->src_table);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
@@ -1251,11 +1251,11 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 			rc = err->code;
 			break;
 		}
-		rc = s->eng->connect(&s->conn, plan->sources[i].url, FERRY_CONNECT_READONLY, err);
+		rc = s->eng->core->connect(&s->conn, plan->sources[i].url, FERRY_CONNECT_READONLY, err);
 		if (rc == 0 && !(s->schema = ferry__schema_new()))
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc == 0)
-			rc = s->eng->introspect(s->conn, s->schema, err);
+			rc = s->eng->core->introspect(s->conn, s->schema, err);
 	}
 	if (rc)
 		goto done;
@@ -1263,7 +1263,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = err->code;
 		goto done;
 	}
-	rc = teng->connect(&tconn, plan->target, FERRY_CONNECT_READONLY, err);
+	rc = teng->core->connect(&tconn, plan->target, FERRY_CONNECT_READONLY, err);
 	if (rc == FERRY_ENOTFOUND) {
 		/* Opened read-only, an engine names it a source: say which end it is. */
 		char *m = ferry_url_mask(plan->target);
@@ -1275,7 +1275,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = ferry_err_set(err, rc, "target: %s", msg);
 	}
 	if (rc == 0)
-		rc = teng->introspect(tconn, tschema, err);
+		rc = teng->core->introspect(tconn, tschema, err);
 	if (rc == 0)
 		rc = ferry__jobs_build(&js, plan, sources, teng, tschema, 0, err);
 	if (rc)
@@ -1349,7 +1349,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = setup_table(vt, tt, teng, err);
 		/* The coverage rules need the exact count; --full needs only an estimate for progress. */
 		if (rc == 0 && !o->full)
-			rc = teng->table_rows(tconn, vt->name, &vt->target_rows, err);
+			rc = teng->write->table_rows(tconn, vt->name, &vt->target_rows, err);
 		else if (rc == 0)
 			vt->target_rows = tt->est_rows;
 		if (rc == 0 && coverage(vt, plan, o->full) != 0)
@@ -1382,11 +1382,11 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 done:
 	ferry__jobs_free(&js);
 	if (tconn)
-		teng->close(tconn);
+		teng->core->close(tconn);
 	ferry__schema_free(tschema);
 	for (size_t i = 0; sources && i < plan->nsources; i++) {
 		if (sources[i].conn)
-			sources[i].eng->close(sources[i].conn);
+			sources[i].eng->core->close(sources[i].conn);
 		ferry__schema_free(sources[i].schema);
 	}
 	free(sources);

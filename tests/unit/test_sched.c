@@ -90,17 +90,17 @@ static int run_stream(const char *path, size_t n, size_t interrupt_at, ferry_err
 	if (ferry_ctx_new(&ctx) != 0)
 		return FERRY_ENOMEM;
 	ferry_conn *c = NULL;
-	int rc = E->connect(&c, path, FERRY_CONNECT_CREATE, err);
+	int rc = E->core->connect(&c, path, FERRY_CONNECT_CREATE, err);
 	if (rc == 0)
-		rc = E->exec(c, "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, pos INTEGER NOT NULL)", err);
+		rc = E->core->exec(c, "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, pos INTEGER NOT NULL)", err);
 	if (rc == 0)
-		rc = E->begin(c, err);
+		rc = E->core->begin(c, err);
 	if (rc == 0)
 		rc = ferry__state_init(E, c, err);
 	if (rc == 0)
-		rc = E->commit(c, err);
+		rc = E->core->commit(c, err);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	job j;
 	memset(&j, 0, sizeof(j));
 	j.stage = "sync";

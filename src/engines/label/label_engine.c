@@ -813,12 +813,7 @@ static const ferry_engine_state lb_state = {
 
 static const char *const lb_schemes[] = {"label", NULL};
 
-const ferry_engine ferry__label_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "label",
-	.schemes = lb_schemes,
-	.max_writers = 1,
-	.flags = FERRY_ENGINE_CHUNKED_READ,
+static const ferry_engine_core lb_core = {
 	.connect = lb_connect,
 	.close = lb_close,
 	.introspect = lb_introspect,
@@ -827,12 +822,18 @@ const ferry_engine ferry__label_engine = {
 	.begin = lb_begin,
 	.commit = lb_commit,
 	.rollback = lb_rollback,
+};
+
+static const ferry_engine_read lb_read = {
 	.snapshot_export = lb_snapshot_export,
 	.snapshot_join = lb_snapshot_join,
 	.plan_chunks = lb_plan_chunks,
 	.reader_open = lb_reader_open,
 	.reader_next = lb_reader_next,
 	.reader_close = lb_reader_close,
+};
+
+static const ferry_engine_write lb_write = {
 	.writer_open = lb_writer_open,
 	.chunk_begin = lb_chunk_begin,
 	.writer_write = lb_writer_write,
@@ -840,5 +841,16 @@ const ferry_engine ferry__label_engine = {
 	.create_table = lb_create_table,
 	.create_indexes = lb_create_indexes,
 	.table_rows = lb_table_rows,
+};
+
+const ferry_engine ferry__label_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "label",
+	.schemes = lb_schemes,
+	.max_writers = 1,
+	.flags = FERRY_ENGINE_CHUNKED_READ,
 	.state = &lb_state,
+	.core = &lb_core,
+	.read = &lb_read,
+	.write = &lb_write,
 };

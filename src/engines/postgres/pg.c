@@ -594,11 +594,7 @@ static size_t pg_quote_ident(char *buf, size_t cap, const char *ident)
 
 static const char *const pg_schemes[] = {"postgresql", "postgres", NULL};
 
-const ferry_engine ferry__postgres_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "postgres",
-	.schemes = pg_schemes,
-	.max_writers = 4,
+static const ferry_engine_core pg_core = {
 	.connect = pg_connect,
 	.close = pg_close,
 	.introspect = ferry_pg__introspect,
@@ -607,12 +603,19 @@ const ferry_engine ferry__postgres_engine = {
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
+	.exec_params = ferry_pg__exec_params,
+};
+
+static const ferry_engine_read pg_read = {
 	.snapshot_export = pg_snapshot_export,
 	.snapshot_join = pg_snapshot_join,
 	.plan_chunks = ferry_pg__plan_chunks,
 	.reader_open = ferry_pg__reader_open,
 	.reader_next = ferry_pg__reader_next,
 	.reader_close = ferry_pg__reader_close,
+};
+
+static const ferry_engine_write pg_write = {
 	.writer_open = ferry_pg__writer_open,
 	.chunk_begin = pg_chunk_begin,
 	.writer_write = ferry_pg__writer_write,
@@ -623,9 +626,22 @@ const ferry_engine ferry__postgres_engine = {
 	.fk_check = ferry_pg__fk_check,
 	.finish = ferry_pg__finish,
 	.discard = pg_discard,
-	.exec_params = ferry_pg__exec_params,
+};
+
+static const ferry_engine_migrate pg_migrate = {
 	.lock_try = ferry_pg__lock_try,
 	.lock_release = ferry_pg__lock_release,
 	.split_sql = ferry_pg__split_sql,
 	.needs_autocommit = ferry_pg__needs_autocommit,
+};
+
+const ferry_engine ferry__postgres_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "postgres",
+	.schemes = pg_schemes,
+	.max_writers = 4,
+	.core = &pg_core,
+	.read = &pg_read,
+	.write = &pg_write,
+	.migrate = &pg_migrate,
 };

@@ -509,12 +509,7 @@ static size_t sq_quote_ident(char *buf, size_t cap, const char *ident)
 
 static const char *const sq_schemes[] = {"sqlite", NULL};
 
-const ferry_engine ferry__sqlite_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "sqlite",
-	.schemes = sq_schemes,
-	.max_writers = 1,
-	.flags = FERRY_ENGINE_NUMERIC_AFFINITY,
+static const ferry_engine_core sq_core = {
 	.connect = sq_connect,
 	.close = sq_close,
 	.introspect = ferry_sqlite__introspect,
@@ -523,12 +518,19 @@ const ferry_engine ferry__sqlite_engine = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.exec_params = ferry_sqlite__exec_params,
+};
+
+static const ferry_engine_read sq_read = {
 	.snapshot_export = sq_snapshot_export,
 	.snapshot_join = sq_snapshot_join,
 	.plan_chunks = ferry_sqlite__plan_chunks,
 	.reader_open = ferry_sqlite__reader_open,
 	.reader_next = ferry_sqlite__reader_next,
 	.reader_close = ferry_sqlite__reader_close,
+};
+
+static const ferry_engine_write sq_write = {
 	.writer_open = ferry_sqlite__writer_open,
 	.writer_write = ferry_sqlite__writer_write,
 	.writer_close = ferry_sqlite__writer_close,
@@ -538,10 +540,28 @@ const ferry_engine ferry__sqlite_engine = {
 	.fk_check = sq_fk_check,
 	.finish = sq_finish,
 	.discard = sq_discard,
-	.exec_params = ferry_sqlite__exec_params,
+};
+
+static const ferry_engine_migrate sq_migrate = {
 	.lock_try = ferry_sqlite__lock_try,
 	.lock_release = ferry_sqlite__lock_release,
 	.split_sql = ferry_sqlite__split_sql,
 	.needs_autocommit = ferry_sqlite__needs_autocommit,
+};
+
+static const ferry_engine_types sq_types = {
 	.probe_type = ferry_sqlite__probe_type,
+};
+
+const ferry_engine ferry__sqlite_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "sqlite",
+	.schemes = sq_schemes,
+	.max_writers = 1,
+	.flags = FERRY_ENGINE_NUMERIC_AFFINITY,
+	.core = &sq_core,
+	.read = &sq_read,
+	.write = &sq_write,
+	.migrate = &sq_migrate,
+	.types = &sq_types,
 };
