@@ -33,7 +33,92 @@ void ferry_ctx_free(ferry_ctx *ctx)
 
 void ferry_interrupt(ferry_ctx *ctx)
 {
-	ctx->interrupted = 1;
+	atomic_store(&ctx->interrupted, 1);
+}
+
+void ferry_interrupt_clear(ferry_ctx *ctx)
+{
+	atomic_store(&ctx->interrupted, 0);
+}
+
+int ferry__interrupted(ferry_ctx *ctx)
+{
+	return atomic_load(&ctx->interrupted) != 0;
+}
+
+/* One sub-table's callbacks, by name, for the registration check. */
+typedef struct fn_ref {
+	const char *name;
+	const void *fn;
+} fn_ref;
+
+#define FN(t, n) {#n, (t) ? (const void *)(t)->n : NULL}
+
+/* A group is all or nothing: NULL (when optional) or every callback named in fns set, so
+ * the message names the one missing. */
+static int check_group(ferry_ctx *ctx, const ferry_engine *e, const char *group, const void *table,
+                       int mandatory, const fn_ref *fns, size_t n)
+{
+	ferry_err err = {0};
+	if (!table && !mandatory)
+		return 0;
+	if (!table) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": sub-table %s is missing",
+		              e->name ? e->name : "?", group);
+		return ferry__ctx_fail(ctx, &err);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!fns[i].fn) {
+			ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback %s.%s is missing",
+			              e->name ? e->name : "?", group, fns[i].name);
+			return ferry__ctx_fail(ctx, &err);
+		}
+	return 0;
+}
+
+static int check_groups(ferry_ctx *ctx, const ferry_engine *e)
+{
+	const ferry_engine_core *co = e->core;
+	const ferry_engine_read *rd = e->read;
+	const ferry_engine_write *wr = e->write;
+	const ferry_engine_migrate *mg = e->migrate;
+	const ferry_engine_types *ty = e->types;
+	const ferry_engine_state *st = e->state;
+	const ferry_engine_capture *cp = e->capture;
+	const fn_ref core[] = {FN(co, connect), FN(co, close), FN(co, introspect), FN(co, quote_ident),
+	                       FN(co, exec), FN(co, begin), FN(co, commit), FN(co, rollback)};
+	const fn_ref read[] = {FN(rd, snapshot_export), FN(rd, snapshot_join), FN(rd, plan_chunks),
+	                       FN(rd, reader_open), FN(rd, reader_next), FN(rd, reader_close)};
+	const fn_ref write[] = {FN(wr, writer_open), FN(wr, writer_write), FN(wr, writer_close),
+	                        FN(wr, create_table), FN(wr, create_indexes), FN(wr, table_rows)};
+	const fn_ref migrate[] = {FN(mg, lock_try), FN(mg, lock_release), FN(mg, split_sql),
+	                          FN(mg, needs_autocommit)};
+	const fn_ref types[] = {FN(ty, probe_type)};
+	const fn_ref state[] = {FN(st, init), FN(st, load), FN(st, add_chunks), FN(st, chunk_done),
+	                        FN(st, reject), FN(st, rejects), FN(st, get), FN(st, set)};
+	const fn_ref capture[] = {FN(cp, setup), FN(cp, snapshot), FN(cp, start), FN(cp, next),
+	                          FN(cp, ack), FN(cp, close), FN(cp, marker), FN(cp, teardown)};
+	int rc = check_group(ctx, e, "core", co, 1, core, FERRY_ARRAY_LEN(core));
+	if (rc == 0)
+		rc = check_group(ctx, e, "read", rd, 1, read, FERRY_ARRAY_LEN(read));
+	if (rc == 0)
+		rc = check_group(ctx, e, "write", wr, 1, write, FERRY_ARRAY_LEN(write));
+	if (rc == 0)
+		rc = check_group(ctx, e, "migrate", mg, 0, migrate, FERRY_ARRAY_LEN(migrate));
+	if (rc == 0)
+		rc = check_group(ctx, e, "types", ty, 0, types, FERRY_ARRAY_LEN(types));
+	if (rc == 0)
+		rc = check_group(ctx, e, "state", st, 0, state, FERRY_ARRAY_LEN(state));
+	if (rc == 0)
+		rc = check_group(ctx, e, "capture", cp, 0, capture, FERRY_ARRAY_LEN(capture));
+	/* No state sub-table: ferry keeps the run's record in its tables, through exec_params. */
+	if (rc == 0 && !st && !co->exec_params) {
+		ferry_err err = {0};
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback core.exec_params is missing (ferry keeps a run's state through it when the engine has no state sub-table)",
+		              e->name ? e->name : "?");
+		rc = ferry__ctx_fail(ctx, &err);
+	}
+	return rc;
 }
 
 int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
@@ -42,31 +127,9 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 	if (!e || e->version != FERRY_ENGINE_VERSION)
 		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_EUSAGE,
 			"cannot register engine: unknown engine interface version"});
-	/* Mandatory callbacks, checked by name so the message says which one is missing. */
-	struct { const char *name; const void *fn; } need[] = {
-		{"connect", (const void *)e->connect}, {"close", (const void *)e->close},
-		{"introspect", (const void *)e->introspect}, {"quote_ident", (const void *)e->quote_ident},
-		{"exec", (const void *)e->exec}, {"begin", (const void *)e->begin},
-		{"commit", (const void *)e->commit}, {"rollback", (const void *)e->rollback},
-		{"snapshot_export", (const void *)e->snapshot_export},
-		{"snapshot_join", (const void *)e->snapshot_join},
-		{"plan_chunks", (const void *)e->plan_chunks}, {"reader_open", (const void *)e->reader_open},
-		{"reader_next", (const void *)e->reader_next}, {"reader_close", (const void *)e->reader_close},
-		{"writer_open", (const void *)e->writer_open}, {"writer_write", (const void *)e->writer_write},
-		{"writer_close", (const void *)e->writer_close}, {"create_table", (const void *)e->create_table},
-		{"create_indexes", (const void *)e->create_indexes}, {"table_rows", (const void *)e->table_rows},
-		{"state_init", (const void *)e->state_init}, {"state_load", (const void *)e->state_load},
-		{"state_add_chunks", (const void *)e->state_add_chunks},
-		{"state_chunk_done", (const void *)e->state_chunk_done},
-		{"state_reject", (const void *)e->state_reject}, {"state_rejects", (const void *)e->state_rejects},
-		{"state_get", (const void *)e->state_get}, {"state_set", (const void *)e->state_set},
-	};
-	for (size_t i = 0; i < FERRY_ARRAY_LEN(need); i++)
-		if (!need[i].fn) {
-			ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback %s is missing",
-			              e->name ? e->name : "?", need[i].name);
-			return ferry__ctx_fail(ctx, &err);
-		}
+	int rc = check_groups(ctx, e);
+	if (rc)
+		return rc;
 	if (!e->name || (!e->claim && (!e->schemes || !e->schemes[0])) || e->max_writers < 1) {
 		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes (or claim) and max_writers are required");
 		return ferry__ctx_fail(ctx, &err);

@@ -6,6 +6,7 @@
 #define FERRY_INT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -378,7 +379,9 @@ struct ferry_ctx {
 	const ferry_engine *engines[FERRY_MAX_ENGINES];
 	size_t nengines;
 	char errmsg[1024];
-	volatile int interrupted;   /* sig_atomic_t-like; set by ferry_interrupt */
+	/* Set by ferry_interrupt (from a signal handler too), cleared only by
+	 * ferry_interrupt_clear: an interrupt just before a call stops that call. */
+	atomic_int interrupted;
 };
 int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
 /* The engine that claims url most surely (ferry_engine.claim) among ctx's, or among the
@@ -396,6 +399,8 @@ int ferry__url_resolve_by(char **out, const ferry_engine *e, const char *url, co
  * ferry__engine_for says, when none does. */
 int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const char *base_dir,
                        ferry_err *err);
+/* 1 once ferry_interrupt was called and not cleared since. */
+int ferry__interrupted(ferry_ctx *ctx);
 
 /* Built-in engines. */
 extern const ferry_engine ferry__sqlite_engine;

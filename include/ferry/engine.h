@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define FERRY_ENGINE_VERSION 1
+#define FERRY_ENGINE_VERSION 2
 
 /* ---- errors ------------------------------------------------------------------------ */
 
@@ -284,6 +284,33 @@ typedef struct ferry_engine_capture {
 	int (*teardown)(ferry_conn *c, const char *url, const char *run_id, ferry_err *err);
 } ferry_engine_capture;
 
+/* ---- optional: a run's record kept by the engine ----------------------------------- */
+
+/* An engine whose target is not a database (a label: its manifest and chunk files are the
+ * record) keeps a run's flags, chunk checkpoints and rejects itself. Every other engine
+ * leaves this NULL and ferry keeps them in its tables (ferry_runs, ferry_progress,
+ * ferry_rejects) through exec_params and the reader. */
+typedef struct ferry_engine_state {
+	unsigned version;              /* FERRY_ENGINE_VERSION */
+	int (*init)(ferry_conn *c, ferry_err *err);
+	/* Visit run_id's chunks in (job, chunk) order; cb's non-zero return stops and is returned. */
+	int (*load)(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud, ferry_err *err);
+	int (*add_chunks)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs, size_t n,
+	                  ferry_err *err);
+	/* Inside the chunk's transaction: mark it done with its counts. */
+	int (*chunk_done)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
+	                  ferry_err *err);
+	int (*reject)(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
+	              const char *table, const char *key, const char *reason, ferry_err *err);
+	/* Visit the rejects of a run: cb gets table, key JSON, reason. */
+	int (*rejects)(ferry_conn *c, const char *run_id,
+	               int (*cb)(void *ud, const char *table, const char *key, const char *reason),
+	               void *ud, ferry_err *err);
+	/* Run-level flags ("schema", "finished", "stage:NAME", ...): get returns 0/1 in *out. */
+	int (*get)(ferry_conn *c, const char *run_id, const char *flag, int *out, ferry_err *err);
+	int (*set)(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
+} ferry_engine_state;
+
 /* ---- the engine table -------------------------------------------------------------- */
 
 enum {
@@ -319,6 +346,105 @@ enum {
 	FERRY_CLAIM_SCHEME = 3    /* its own scheme ("sqlite:x.db", "postgresql://h/d") */
 };
 
+/* The sub-tables: core, read and write are mandatory; migrate, types, state and capture
+ * are optional groups, each all of its callbacks or NULL (checked at registration, which
+ * names a missing callback). Inside a group a callback marked optional may be NULL. */
+
+/* Connections, transactions and plain statements. */
+typedef struct ferry_engine_core {
+	int (*connect)(ferry_conn **out, const char *url, int flags, ferry_err *err);
+	void (*close)(ferry_conn *c);
+	int (*introspect)(ferry_conn *c, ferry_schema *out, ferry_err *err);
+	/* Append the quoted identifier to buf (size cap); returns bytes needed, like snprintf. */
+	size_t (*quote_ident)(char *buf, size_t cap, const char *ident);
+	int (*exec)(ferry_conn *c, const char *sql, ferry_err *err);
+	int (*begin)(ferry_conn *c, ferry_err *err);
+	int (*commit)(ferry_conn *c, ferry_err *err);
+	int (*rollback)(ferry_conn *c, ferry_err *err);
+
+	/* Optional (needed when the engine has no state sub-table: ferry keeps a run's record
+	 * through it). Run one statement with values bound to its parameters, written $1, $2,
+	 * ... in the SQL (PostgreSQL's form; SQLite binds them by name). No result rows are
+	 * returned; *changed (may be NULL) receives the rows the statement changed. */
+	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
+	                   int64_t *changed, ferry_err *err);
+} ferry_engine_core;
+
+/* A source: one snapshot for every reader, chunk planning, reading. */
+typedef struct ferry_engine_read {
+	/* Snapshot: the coordinator exports one (*token owned by the conn), readers join it,
+	 * so every reader sees the same state of the source. *token NULL: no other connection
+	 * can share the coordinator's state (an SQLite WAL file whose write lock another process
+	 * holds); the pipeline then reads with one connection, which joins with token NULL. */
+	int (*snapshot_export)(ferry_conn *c, const char **token, ferry_err *err);
+	int (*snapshot_join)(ferry_conn *c, const char *token, ferry_err *err);
+
+	/* Split a table into chunks of about chunk_rows rows by its key (nkeys = 0: row id):
+	 * cb receives each chunk's bounds (encoded keys) and row count, in key order. */
+	int (*plan_chunks)(ferry_conn *c, const char *table, size_t nkeys,
+	                   const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
+	                   void *ud, ferry_err *err);
+
+	int (*reader_open)(ferry_reader **out, ferry_conn *c, const ferry_read_spec *spec,
+	                   ferry_err *err);
+	/* Fill b (reset by the caller) with up to its capacity; *eof set when no rows remain. */
+	int (*reader_next)(ferry_reader *r, ferry_batch *b, int *eof, ferry_err *err);
+	void (*reader_close)(ferry_reader *r);
+} ferry_engine_read;
+
+/* A target: writing, DDL, and the end of a load. */
+typedef struct ferry_engine_write {
+	int (*writer_open)(ferry_writer **out, ferry_conn *c, const ferry_write_spec *spec,
+	                   ferry_err *err);
+	/* Optional. Called right after begin for the chunk whose rows follow (a label writes
+	 * each chunk to its own file). */
+	int (*chunk_begin)(ferry_conn *c, const ferry_chunk_rec *rec, ferry_err *err);
+	/* Write a batch inside the open transaction; refused rows go to reject, the rest stay. */
+	int (*writer_write)(ferry_writer *w, const ferry_batch *b, ferry_reject_cb reject,
+	                    void *ud, ferry_err *err);
+	void (*writer_close)(ferry_writer *w);
+
+	/* DDL from a table definition; indexes separately so they can come after the load. */
+	int (*create_table)(ferry_conn *c, const ferry_table *def, ferry_err *err);
+	int (*create_indexes)(ferry_conn *c, const ferry_table *def, ferry_err *err);
+	int (*table_rows)(ferry_conn *c, const char *table, int64_t *out, ferry_err *err);
+
+	/* Optional. Rows of table violating its foreign keys after a load. */
+	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);
+	/* Optional. Called after a load finished (restore settings, analyze). */
+	int (*finish)(ferry_conn *c, ferry_err *err);
+	/* Optional. Close c and, when connect created the database and nothing was committed to
+	 * it, remove it: a run refused before it changed anything leaves no file behind. */
+	void (*discard)(ferry_conn *c);
+} ferry_engine_write;
+
+/* Versioned migrations (src/history). */
+typedef struct ferry_engine_migrate {
+	/* Try to take the database's migration lock without waiting; *got = 1 when taken. When
+	 * another process holds it, holder receives one line saying who and since when (cap
+	 * bytes, NUL-terminated). The lock spans transactions and goes away with the connection,
+	 * so a killed holder frees it. */
+	int (*lock_try)(ferry_conn *c, int *got, char *holder, size_t cap, ferry_err *err);
+	int (*lock_release)(ferry_conn *c, ferry_err *err);
+	/* Split a script into statements in the engine's dialect (quotes, comments, dollar
+	 * quoting, BEGIN...END of triggers): cb gets each statement without its final ';' and the
+	 * 1-based line it starts on. */
+	int (*split_sql)(const char *sql, int (*cb)(void *ud, const char *stmt, size_t len, int line),
+	                 void *ud, ferry_err *err);
+	/* 1 when a statement cannot run inside a transaction (PostgreSQL: CREATE INDEX
+	 * CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before 12, ...). */
+	int (*needs_autocommit)(const char *stmt, size_t len);
+} ferry_engine_migrate;
+
+/* Types across engines. */
+typedef struct ferry_engine_types {
+	/* Does every non-NULL value of column `column` of `table` read as canonical type `type`
+	 * (a DATETIME column whose texts all parse as timestamps)? *all = 1 when so. Used when a
+	 * table is created in another engine, to pick the target type. */
+	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
+	                  int *all, ferry_err *err);
+} ferry_engine_types;
+
 typedef struct ferry_engine {
 	unsigned version;              /* FERRY_ENGINE_VERSION */
 	const char *name;              /* "sqlite" */
@@ -342,110 +468,16 @@ typedef struct ferry_engine {
 	 * none (a server, an in-memory database) or when out of memory. */
 	char *(*url_path)(const char *url);
 
-	/* Mandatory. */
-	int (*connect)(ferry_conn **out, const char *url, int flags, ferry_err *err);
-	void (*close)(ferry_conn *c);
-	int (*introspect)(ferry_conn *c, ferry_schema *out, ferry_err *err);
-	/* Append the quoted identifier to buf (size cap); returns bytes needed, like snprintf. */
-	size_t (*quote_ident)(char *buf, size_t cap, const char *ident);
-	int (*exec)(ferry_conn *c, const char *sql, ferry_err *err);
-	int (*begin)(ferry_conn *c, ferry_err *err);
-	int (*commit)(ferry_conn *c, ferry_err *err);
-	int (*rollback)(ferry_conn *c, ferry_err *err);
-
-	/* Snapshot: the coordinator exports one (*token owned by the conn), readers join it,
-	 * so every reader sees the same state of the source. *token NULL: no other connection
-	 * can share the coordinator's state (an SQLite WAL file whose write lock another process
-	 * holds); the pipeline then reads with one connection, which joins with token NULL. */
-	int (*snapshot_export)(ferry_conn *c, const char **token, ferry_err *err);
-	int (*snapshot_join)(ferry_conn *c, const char *token, ferry_err *err);
-
-	/* Split a table into chunks of about chunk_rows rows by its key (nkeys = 0: row id):
-	 * cb receives each chunk's bounds (encoded keys) and row count, in key order. */
-	int (*plan_chunks)(ferry_conn *c, const char *table, size_t nkeys,
-	                   const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
-	                   void *ud, ferry_err *err);
-
-	int (*reader_open)(ferry_reader **out, ferry_conn *c, const ferry_read_spec *spec,
-	                   ferry_err *err);
-	/* Fill b (reset by the caller) with up to its capacity; *eof set when no rows remain. */
-	int (*reader_next)(ferry_reader *r, ferry_batch *b, int *eof, ferry_err *err);
-	void (*reader_close)(ferry_reader *r);
-
-	int (*writer_open)(ferry_writer **out, ferry_conn *c, const ferry_write_spec *spec,
-	                   ferry_err *err);
-	/* Optional. Called right after begin for the chunk whose rows follow (a label writes
-	 * each chunk to its own file). */
-	int (*chunk_begin)(ferry_conn *c, const ferry_chunk_rec *rec, ferry_err *err);
-	/* Write a batch inside the open transaction; refused rows go to reject, the rest stay. */
-	int (*writer_write)(ferry_writer *w, const ferry_batch *b, ferry_reject_cb reject,
-	                    void *ud, ferry_err *err);
-	void (*writer_close)(ferry_writer *w);
-
-	/* DDL from a table definition; indexes separately so they can come after the load. */
-	int (*create_table)(ferry_conn *c, const ferry_table *def, ferry_err *err);
-	int (*create_indexes)(ferry_conn *c, const ferry_table *def, ferry_err *err);
-	int (*table_rows)(ferry_conn *c, const char *table, int64_t *out, ferry_err *err);
-
-	/* Run state in the target (ferry_runs, ferry_progress, ferry_rejects). */
-	int (*state_init)(ferry_conn *c, ferry_err *err);
-	int (*state_load)(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud,
-	                  ferry_err *err);
-	int (*state_add_chunks)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs,
-	                        size_t n, ferry_err *err);
-	/* Inside the chunk's transaction: mark it done with its counts. */
-	int (*state_chunk_done)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
-	                        ferry_err *err);
-	int (*state_reject)(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
-	                    const char *table, const char *key, const char *reason,
-	                    ferry_err *err);
-	/* Visit the rejects of a run: cb gets table, key JSON, reason. */
-	int (*state_rejects)(ferry_conn *c, const char *run_id,
-	                     int (*cb)(void *ud, const char *table, const char *key,
-	                               const char *reason),
-	                     void *ud, ferry_err *err);
-	/* Run-level flags ("schema", "finished"): get returns 0/1 in *out. */
-	int (*state_get)(ferry_conn *c, const char *run_id, const char *flag, int *out,
-	                 ferry_err *err);
-	int (*state_set)(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
-
-	/* Optional. Rows of table violating its foreign keys after a load. */
-	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);
-	/* Optional. Called after a load finished (restore settings, analyze). */
-	int (*finish)(ferry_conn *c, ferry_err *err);
-	/* Optional. Close c and, when connect created the database and nothing was committed to
-	 * it, remove it: a run refused before it changed anything leaves no file behind. */
-	void (*discard)(ferry_conn *c);
-
-	/* ---- optional: versioned migrations (src/history) ---------------------------------- */
-
-	/* Run one statement with values bound to its parameters, written $1, $2, ... in the
-	 * SQL (PostgreSQL's form; SQLite binds them by name). No result rows are returned;
-	 * *changed (may be NULL) receives the rows the statement changed. */
-	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
-	                   int64_t *changed, ferry_err *err);
-	/* Try to take the database's migration lock without waiting; *got = 1 when taken. When
-	 * another process holds it, holder receives one line saying who and since when (cap
-	 * bytes, NUL-terminated). The lock spans transactions and goes away with the connection,
-	 * so a killed holder frees it. */
-	int (*lock_try)(ferry_conn *c, int *got, char *holder, size_t cap, ferry_err *err);
-	int (*lock_release)(ferry_conn *c, ferry_err *err);
-	/* Split a script into statements in the engine's dialect (quotes, comments, dollar
-	 * quoting, BEGIN...END of triggers): cb gets each statement without its final ';' and the
-	 * 1-based line it starts on. */
-	int (*split_sql)(const char *sql, int (*cb)(void *ud, const char *stmt, size_t len, int line),
-	                 void *ud, ferry_err *err);
-	/* 1 when a statement cannot run inside a transaction (PostgreSQL: CREATE INDEX
-	 * CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before 12, ...). */
-	int (*needs_autocommit)(const char *stmt, size_t len);
-
-	/* ---- optional: types across engines ------------------------------------------------ */
-
-	/* Does every non-NULL value of column `column` of `table` read as canonical type `type`
-	 * (a DATETIME column whose texts all parse as timestamps)? *all = 1 when so. Used when a
-	 * table is created in another engine, to pick the target type. */
-	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
-	                  int *all, ferry_err *err);
+	const ferry_engine_core *core;       /* mandatory */
+	const ferry_engine_read *read;       /* mandatory */
+	const ferry_engine_write *write;     /* mandatory */
+	const ferry_engine_migrate *migrate; /* optional: versioned migrations */
+	const ferry_engine_types *types;     /* optional: probing types across engines */
+	/* Optional: the run's record kept by the engine itself (see ferry_engine_state);
+	 * NULL: ferry keeps it in its tables through core->exec_params and the reader. */
+	const ferry_engine_state *state;
+	/* Optional: change capture for ferry sync. */
+	const ferry_engine_capture *capture;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

@@ -27,10 +27,10 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 
 char *ferry__qident(const ferry_engine *e, const char *name)
 {
-	size_t need = e->quote_ident(NULL, 0, name);
+	size_t need = e->core->quote_ident(NULL, 0, name);
 	char *d = ferry__malloc(need + 1);
 	if (d)
-		e->quote_ident(d, need + 1, name);
+		e->core->quote_ident(d, need + 1, name);
 	return d;
 }
 
@@ -318,11 +318,11 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 		if (!name)
 			continue;
 		ferry_type type = c->type;
-		if (!same_engine && sc->eng->probe_type &&
+		if (!same_engine && sc->eng->types &&
 		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
 		     type == FERRY_TIMESTAMPTZ)) {
 			int all = 1;
-			if (sc->eng->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
+			if (sc->eng->types->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
 				return NULL;
 			if (!all) {
 				type = FERRY_TEXT;

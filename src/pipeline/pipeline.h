@@ -40,7 +40,7 @@ typedef struct job {
 	int64_t rows_est, rows_resumed, rows_read, rows_written, rows_rejected, rows_skipped;
 	int64_t fk_violations;
 	double started, seconds;
-	int started_flag, done_flag;
+	int done_flag;
 } job;
 
 typedef struct ferry_source_conn {
@@ -95,6 +95,32 @@ char *ferry__qident(const ferry_engine *e, const char *name);
  * CURRENT_TIMESTAMP and its kin, parentheses and trailing casts dropped (caller frees); NULL
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
 char *ferry__sql_literal(const char *d, int *keep);
+
+/* One ferry_copy (copy, export, import): what its parts share. */
+typedef struct copy_state {
+	ferry_ctx *ctx;
+	const ferry_plan *plan;
+	const ferry_copy_options *opts;
+	ferry_source_conn *sources;
+	const ferry_engine *teng;
+	ferry_conn *tconn;
+	ferry_schema *tschema;
+	jobset js;
+	int threads;
+	int64_t chunk_rows;
+	int changed;              /* something was committed to the target */
+	ferry_err err;
+} copy_state;
+
+/* target.c: the target's side of a run (see there). */
+int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum);
+int ferry__target_truncate(copy_state *cs);
+/* Refuse a fresh job whose target table holds rows the run did not write, or empty it
+ * (--truncate); shared: another job of the run already writes the table. */
+int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
+int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum);
+int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr);
+int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
 
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);

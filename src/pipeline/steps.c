@@ -87,7 +87,6 @@ int ferry_verify(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (opts->version != FERRY_VERIFY_OPTIONS_VERSION)
 		return fail(ctx, FERRY_EUSAGE, "unknown ferry_verify_options version %u", opts->version);
 	ferry_err err = {0};
-	ctx->interrupted = 0;
 	if (!opts->label_dir) {
 		if (!plan)
 			return fail(ctx, FERRY_EUSAGE, "verify needs a plan, or a label and a target");

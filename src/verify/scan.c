@@ -146,7 +146,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 	if (!b)
 		return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
 	const ferry_verify_options *o = s->sd->o;
-	int rc = eng->reader_open(&rd, conn, spec, &s->err);
+	int rc = eng->read->reader_open(&rd, conn, spec, &s->err);
 	int eof = 0;
 	while (rc == 0 && !eof) {
 		if (s->sd->ctx->interrupted) {
@@ -154,7 +154,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 			break;
 		}
 		ferry__batch_reset(b);
-		rc = eng->reader_next(rd, b, &eof, &s->err);
+		rc = eng->read->reader_next(rd, b, &eof, &s->err);
 		if (rc == 0)
 			rc = scan_batch(s, j, jm, b, &kb, &rb);
 		flush_digests(s);
@@ -166,7 +166,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 		}
 	}
 	if (rd)
-		eng->reader_close(rd);
+		eng->read->reader_close(rd);
 	ferry__batch_free(b);
 	ferry_buf_free(&kb);
 	ferry_buf_free(&rb);
@@ -209,7 +209,7 @@ static int scan_job(scan *s, job *j, const int *jm)
 	if (!(src->eng->flags & FERRY_ENGINE_CHUNKED_READ))
 		return scan_one(s, src->eng, src->conn, &spec, j->ntcols, j, jm);
 	chunk_list l = {0};
-	int rc = src->eng->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
+	int rc = src->eng->read->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
 	if (rc == FERRY_ECORRUPT && !s->err.code)
 		rc = ferry_err_set(&s->err, rc, "the chunks of \"%s\" have damaged bounds", j->src_table);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {

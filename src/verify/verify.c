@@ -34,11 +34,11 @@ static int open_sources(ferry_source_conn *sources, ferry_ctx *ctx, const ferry_
 		s->eng = ferry__engine_for(ctx, plan->sources[i].url, err);
 		if (!s->eng)
 			return err->code;
-		rc = s->eng->connect(&s->conn, plan->sources[i].url, FERRY_CONNECT_READONLY, err);
+		rc = s->eng->core->connect(&s->conn, plan->sources[i].url, FERRY_CONNECT_READONLY, err);
 		if (rc == 0 && !(s->schema = ferry__schema_new()))
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc == 0)
-			rc = s->eng->introspect(s->conn, s->schema, err);
+			rc = s->eng->core->introspect(s->conn, s->schema, err);
 	}
 	return rc;
 }
@@ -49,7 +49,7 @@ static int open_target(vsides *sd, ferry_ctx *ctx, const ferry_plan *plan, ferry
 {
 	if (!(sd->teng = ferry__engine_for(ctx, plan->target, err)))
 		return err->code;
-	int rc = sd->teng->connect(&sd->tconn, plan->target, FERRY_CONNECT_READONLY, err);
+	int rc = sd->teng->core->connect(&sd->tconn, plan->target, FERRY_CONNECT_READONLY, err);
 	if (rc == FERRY_ENOTFOUND) {
 		/* Opened read-only, an engine names it a source: say which end it is. */
 		char *m = ferry_url_mask(plan->target);
@@ -61,7 +61,7 @@ static int open_target(vsides *sd, ferry_ctx *ctx, const ferry_plan *plan, ferry
 		rc = ferry_err_set(err, rc, "target: %s", msg);
 	}
 	if (rc == 0)
-		rc = sd->teng->introspect(sd->tconn, tschema, err);
+		rc = sd->teng->core->introspect(sd->tconn, tschema, err);
 	return rc;
 }
 
@@ -155,7 +155,7 @@ static int run_tables(ferry_verify_report *rep, const ferry_plan *plan, const vs
 		int rc = ferry_verify__table_setup(vt, tt, sd->teng, err);
 		/* The coverage rules need the exact count; --full needs only an estimate for progress. */
 		if (rc == 0 && !o->full)
-			rc = sd->teng->table_rows(sd->tconn, vt->name, &vt->target_rows, err);
+			rc = sd->teng->write->table_rows(sd->tconn, vt->name, &vt->target_rows, err);
 		else if (rc == 0)
 			vt->target_rows = tt->est_rows;
 		if (rc == 0 && ferry_verify__coverage(vt, plan, o->full) != 0)
@@ -209,11 +209,11 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = run_tables(rep, plan, &sd, tschema, err);
 	ferry__jobs_free(&js);
 	if (sd.tconn)
-		sd.teng->close(sd.tconn);
+		sd.teng->core->close(sd.tconn);
 	ferry__schema_free(tschema);
 	for (size_t i = 0; sources && i < plan->nsources; i++) {
 		if (sources[i].conn)
-			sources[i].eng->close(sources[i].conn);
+			sources[i].eng->core->close(sources[i].conn);
 		ferry__schema_free(sources[i].schema);
 	}
 	free(sources);

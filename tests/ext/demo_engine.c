@@ -344,12 +344,7 @@ static int demo_state_set(ferry_conn *c, const char *run_id, const char *flag, f
 	return read_only(err);
 }
 
-const ferry_engine demo_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "demo",
-	.max_writers = 1,
-	.flags = 0,
-	.claim = demo_claim,
+static const ferry_engine_core demo_core = {
 	.connect = demo_connect,
 	.close = demo_close,
 	.introspect = demo_introspect,
@@ -358,24 +353,46 @@ const ferry_engine demo_engine = {
 	.begin = demo_txn,
 	.commit = demo_txn,
 	.rollback = demo_txn,
+};
+
+static const ferry_engine_read demo_read = {
 	.snapshot_export = demo_snapshot_export,
 	.snapshot_join = demo_snapshot_join,
 	.plan_chunks = demo_plan_chunks,
 	.reader_open = demo_reader_open,
 	.reader_next = demo_reader_next,
 	.reader_close = demo_reader_close,
+};
+
+static const ferry_engine_write demo_write = {
 	.writer_open = demo_writer_open,
 	.writer_write = demo_writer_write,
 	.writer_close = demo_writer_close,
 	.create_table = demo_create,
 	.create_indexes = demo_create,
 	.table_rows = demo_table_rows,
-	.state_init = demo_state_init,
-	.state_load = demo_state_load,
-	.state_add_chunks = demo_state_add_chunks,
-	.state_chunk_done = demo_state_chunk_done,
-	.state_reject = demo_state_reject,
-	.state_rejects = demo_state_rejects,
-	.state_get = demo_state_get,
-	.state_set = demo_state_set,
+};
+
+/* A source only: the run's record is never kept here, so each of these refuses. */
+static const ferry_engine_state demo_state = {
+	.init = demo_state_init,
+	.load = demo_state_load,
+	.add_chunks = demo_state_add_chunks,
+	.chunk_done = demo_state_chunk_done,
+	.reject = demo_state_reject,
+	.rejects = demo_state_rejects,
+	.get = demo_state_get,
+	.set = demo_state_set,
+};
+
+const ferry_engine demo_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "demo",
+	.max_writers = 1,
+	.flags = 0,
+	.claim = demo_claim,
+	.core = &demo_core,
+	.read = &demo_read,
+	.write = &demo_write,
+	.state = &demo_state,
 };

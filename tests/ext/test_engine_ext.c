@@ -47,9 +47,11 @@ static void test_claim(ferry_ctx *ctx)
 
 	/* Registration checks the mandatory callbacks of an engine from outside too. */
 	ferry_engine broken = demo_engine;
-	broken.reader_next = NULL;
+	ferry_engine_read read = *demo_engine.read;
+	read.reader_next = NULL;
+	broken.read = &read;
 	CHECK_INT(ferry_engine_register(ctx, &broken), FERRY_EUSAGE);
-	CHECK_HAS(ferry_errmsg(ctx), "callback reader_next is missing");
+	CHECK_HAS(ferry_errmsg(ctx), "reader_next is missing");
 
 	CHECK_INT(ferry_engine_register(ctx, &demo_engine), 0);
 	CHECK_INT(ferry_plan_simple(&p, ctx, "demo:10", "sqlite::memory:"), 0);

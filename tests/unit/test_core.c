@@ -212,9 +212,49 @@ static void test_ctx(void)
 	ferry_ctx *ctx;
 	CHECK(ferry_ctx_new(&ctx) == 0);
 	ferry_engine broken = ferry__sqlite_engine;
-	broken.reader_next = NULL;
+	ferry_engine_read half_read = *ferry__sqlite_engine.read;
+	half_read.reader_next = NULL;
+	broken.read = &half_read;
 	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
-	CHECK(strstr(ferry_errmsg(ctx), "callback reader_next is missing") != NULL);
+	CHECK(strstr(ferry_errmsg(ctx), "callback read.reader_next is missing") != NULL);
+	broken = ferry__sqlite_engine;
+	broken.write = NULL;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "sub-table write is missing") != NULL);
+	/* Optional groups are all or nothing; an engine keeping no state of its own needs
+	 * exec_params for ferry's tables. */
+	ferry_engine_core no_params = *ferry__sqlite_engine.core;
+	no_params.exec_params = NULL;
+	broken = ferry__sqlite_engine;
+	broken.core = &no_params;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback core.exec_params is missing") != NULL);
+	ferry_engine_migrate half_migrate = *ferry__sqlite_engine.migrate;
+	half_migrate.split_sql = NULL;
+	broken = ferry__sqlite_engine;
+	broken.migrate = &half_migrate;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback migrate.split_sql is missing") != NULL);
+	broken.migrate = NULL; /* optional: none at all is fine */
+	CHECK(ferry_engine_register(ctx, &broken) == 0);
+	ferry_engine_state half_state = *ferry__label_engine.state;
+	half_state.rejects = NULL;
+	broken = ferry__label_engine;
+	broken.state = &half_state;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback state.rejects is missing") != NULL);
+	ferry_engine_capture half_capture = {.version = FERRY_ENGINE_VERSION};
+	broken = ferry__sqlite_engine;
+	broken.capture = &half_capture;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback capture.setup is missing") != NULL);
+	/* An interrupt stays until cleared: one made before a call is not lost. */
+	CHECK(!ferry__interrupted(ctx));
+	ferry_interrupt(ctx);
+	CHECK(ferry__interrupted(ctx));
+	CHECK(ferry__interrupted(ctx));
+	ferry_interrupt_clear(ctx);
+	CHECK(!ferry__interrupted(ctx));
 	ferry_err err = {0};
 	CHECK(ferry__engine_for(ctx, "data/x.db", &err) == &ferry__sqlite_engine);
 	CHECK(ferry__engine_for(ctx, "sqlite:x.db", &err) == &ferry__sqlite_engine);

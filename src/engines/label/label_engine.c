@@ -805,6 +805,19 @@ static int lb_state_set(ferry_conn *conn, const char *run_id, const char *flag, 
 	return rc;
 }
 
+/* A label is its own record: the manifest and the chunk files, not ferry's tables. */
+static const ferry_engine_state lb_state = {
+	.version = FERRY_ENGINE_VERSION,
+	.init = lb_state_init,
+	.load = lb_state_load,
+	.add_chunks = lb_state_add_chunks,
+	.chunk_done = lb_state_chunk_done,
+	.reject = lb_state_reject,
+	.rejects = lb_state_rejects,
+	.get = lb_state_get,
+	.set = lb_state_set,
+};
+
 static const char *const lb_schemes[] = {"label", NULL};
 
 /* The label's directory. */
@@ -819,13 +832,7 @@ char *ferry__label_url(const char *dir)
 	return ferry__sprintf("label:%s", dir);
 }
 
-const ferry_engine ferry__label_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "label",
-	.schemes = lb_schemes,
-	.max_writers = 1,
-	.flags = FERRY_ENGINE_CHUNKED_READ | FERRY_ENGINE_LABEL,
-	.url_path = lb_url_path,
+static const ferry_engine_core lb_core = {
 	.connect = lb_connect,
 	.close = lb_close,
 	.introspect = lb_introspect,
@@ -834,12 +841,18 @@ const ferry_engine ferry__label_engine = {
 	.begin = lb_begin,
 	.commit = lb_commit,
 	.rollback = lb_rollback,
+};
+
+static const ferry_engine_read lb_read = {
 	.snapshot_export = lb_snapshot_export,
 	.snapshot_join = lb_snapshot_join,
 	.plan_chunks = lb_plan_chunks,
 	.reader_open = lb_reader_open,
 	.reader_next = lb_reader_next,
 	.reader_close = lb_reader_close,
+};
+
+static const ferry_engine_write lb_write = {
 	.writer_open = lb_writer_open,
 	.chunk_begin = lb_chunk_begin,
 	.writer_write = lb_writer_write,
@@ -847,12 +860,17 @@ const ferry_engine ferry__label_engine = {
 	.create_table = lb_create_table,
 	.create_indexes = lb_create_indexes,
 	.table_rows = lb_table_rows,
-	.state_init = lb_state_init,
-	.state_load = lb_state_load,
-	.state_add_chunks = lb_state_add_chunks,
-	.state_chunk_done = lb_state_chunk_done,
-	.state_reject = lb_state_reject,
-	.state_rejects = lb_state_rejects,
-	.state_get = lb_state_get,
-	.state_set = lb_state_set,
+};
+
+const ferry_engine ferry__label_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "label",
+	.schemes = lb_schemes,
+	.max_writers = 1,
+	.flags = FERRY_ENGINE_CHUNKED_READ | FERRY_ENGINE_LABEL,
+	.url_path = lb_url_path,
+	.state = &lb_state,
+	.core = &lb_core,
+	.read = &lb_read,
+	.write = &lb_write,
 };

@@ -1,6 +1,6 @@
 /* pg.c — the PostgreSQL engine (libpq): the engine table, connections and their schema,
  * transactions, the exported snapshot, and helpers shared by the engine's other files
- * (pg_schema.c, pg_rw.c, pg_types.c, pg_state.c, pg_sql.c). */
+ * (pg_schema.c, pg_rw.c, pg_types.c, pg_sql.c). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,13 +622,7 @@ static int pg_claim(const char *url)
 	return is_conninfo(url) ? FERRY_CLAIM_FORM : FERRY_CLAIM_NONE;
 }
 
-const ferry_engine ferry__postgres_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "postgres",
-	.schemes = pg_schemes,
-	.max_writers = 4,
-	.flags = FERRY_ENGINE_BLANK_PADDED_CHAR,
-	.claim = pg_claim,
+static const ferry_engine_core pg_core = {
 	.connect = pg_connect,
 	.close = pg_close,
 	.introspect = ferry_pg__introspect,
@@ -637,12 +631,19 @@ const ferry_engine ferry__postgres_engine = {
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
+	.exec_params = ferry_pg__exec_params,
+};
+
+static const ferry_engine_read pg_read = {
 	.snapshot_export = pg_snapshot_export,
 	.snapshot_join = pg_snapshot_join,
 	.plan_chunks = ferry_pg__plan_chunks,
 	.reader_open = ferry_pg__reader_open,
 	.reader_next = ferry_pg__reader_next,
 	.reader_close = ferry_pg__reader_close,
+};
+
+static const ferry_engine_write pg_write = {
 	.writer_open = ferry_pg__writer_open,
 	.chunk_begin = pg_chunk_begin,
 	.writer_write = ferry_pg__writer_write,
@@ -650,20 +651,27 @@ const ferry_engine ferry__postgres_engine = {
 	.create_table = ferry_pg__create_table,
 	.create_indexes = ferry_pg__create_indexes,
 	.table_rows = pg_table_rows,
-	.state_init = ferry_pg__state_init,
-	.state_load = ferry_pg__state_load,
-	.state_add_chunks = ferry_pg__state_add_chunks,
-	.state_chunk_done = ferry_pg__state_chunk_done,
-	.state_reject = ferry_pg__state_reject,
-	.state_rejects = ferry_pg__state_rejects,
-	.state_get = ferry_pg__state_get,
-	.state_set = ferry_pg__state_set,
 	.fk_check = ferry_pg__fk_check,
 	.finish = ferry_pg__finish,
 	.discard = pg_discard,
-	.exec_params = ferry_pg__exec_params,
+};
+
+static const ferry_engine_migrate pg_migrate = {
 	.lock_try = ferry_pg__lock_try,
 	.lock_release = ferry_pg__lock_release,
 	.split_sql = ferry_pg__split_sql,
 	.needs_autocommit = ferry_pg__needs_autocommit,
+};
+
+const ferry_engine ferry__postgres_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "postgres",
+	.schemes = pg_schemes,
+	.max_writers = 4,
+	.flags = FERRY_ENGINE_BLANK_PADDED_CHAR,
+	.claim = pg_claim,
+	.core = &pg_core,
+	.read = &pg_read,
+	.write = &pg_write,
+	.migrate = &pg_migrate,
 };

@@ -381,6 +381,13 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 		if (!exprs[i] && rc == 0)
 			rc = OOM(err);
 	}
+	/* The filter's `?` take the values after the select list's, as SQLite binds them. */
+	ferry_buf filter = FERRY_BUF_INIT;
+	ferry_buf_puts(&filter, "");
+	if (rc == 0 && spec->filter && bind_params(&filter, spec->filter, spec->params, spec->nparams, &used) != 0)
+		rc = OOM(err);
+	if (rc == 0 && filter.failed)
+		rc = OOM(err);
 	if (rc == 0 && used != spec->nparams)
 		rc = ferry_err_set(err, FERRY_EUSAGE,
 		                   "could not read table \"%s\": the expressions have %zu parameters but %zu values were given",
@@ -418,7 +425,7 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 		ferry_pg__buf_table(&b, c, table);
 		const char *and = " WHERE ";
 		if (spec->filter) {
-			ferry_buf_printf(&b, "%s(%s)", and, spec->filter);
+			ferry_buf_printf(&b, "%s(%s)", and, filter.data);
 			and = " AND ";
 		}
 		if (spec->nkeys == 0) {
@@ -462,6 +469,7 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	free(exprs);
 	ferry_buf_free(&list);
 	ferry_buf_free(&b);
+	ferry_buf_free(&filter);
 	if (rc) {
 		ferry_pg__reader_close((ferry_reader *)(void *)r);
 		return rc;

@@ -1,6 +1,6 @@
 /* sqlite.c — the SQLite engine: the engine table, connections, transactions, the source
  * snapshot, and helpers shared by the engine's other files (sqlite_schema.c, sqlite_rw.c,
- * sqlite_state.c). */
+ * sqlite_migrate.c). */
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -209,8 +209,6 @@ static void conn_free(sq_conn *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < SQ_ST_COUNT; i++)
-		sqlite3_finalize(c->st[i]);
 	if (c->finished && c->db && sqlite3_get_autocommit(c->db))
 		restore_journal(c, 0);
 	if (c->lock_db)
@@ -557,6 +555,50 @@ static size_t sq_quote_ident(char *buf, size_t cap, const char *ident)
 
 static const char *const sq_schemes[] = {"sqlite", NULL};
 
+static const ferry_engine_core sq_core = {
+	.connect = sq_connect,
+	.close = sq_close,
+	.introspect = ferry_sqlite__introspect,
+	.quote_ident = sq_quote_ident,
+	.exec = sq_exec,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.exec_params = ferry_sqlite__exec_params,
+};
+
+static const ferry_engine_read sq_read = {
+	.snapshot_export = sq_snapshot_export,
+	.snapshot_join = sq_snapshot_join,
+	.plan_chunks = ferry_sqlite__plan_chunks,
+	.reader_open = ferry_sqlite__reader_open,
+	.reader_next = ferry_sqlite__reader_next,
+	.reader_close = ferry_sqlite__reader_close,
+};
+
+static const ferry_engine_write sq_write = {
+	.writer_open = ferry_sqlite__writer_open,
+	.writer_write = ferry_sqlite__writer_write,
+	.writer_close = ferry_sqlite__writer_close,
+	.create_table = ferry_sqlite__create_table,
+	.create_indexes = ferry_sqlite__create_indexes,
+	.table_rows = sq_table_rows,
+	.fk_check = sq_fk_check,
+	.finish = sq_finish,
+	.discard = sq_discard,
+};
+
+static const ferry_engine_migrate sq_migrate = {
+	.lock_try = ferry_sqlite__lock_try,
+	.lock_release = ferry_sqlite__lock_release,
+	.split_sql = ferry_sqlite__split_sql,
+	.needs_autocommit = ferry_sqlite__needs_autocommit,
+};
+
+static const ferry_engine_types sq_types = {
+	.probe_type = ferry_sqlite__probe_type,
+};
+
 const ferry_engine ferry__sqlite_engine = {
 	.version = FERRY_ENGINE_VERSION,
 	.name = "sqlite",
@@ -566,41 +608,9 @@ const ferry_engine ferry__sqlite_engine = {
 	.claim = sq_claim,
 	.url_resolve = sq_url_resolve,
 	.url_path = sq_url_path,
-	.connect = sq_connect,
-	.close = sq_close,
-	.introspect = ferry_sqlite__introspect,
-	.quote_ident = sq_quote_ident,
-	.exec = sq_exec,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.snapshot_export = sq_snapshot_export,
-	.snapshot_join = sq_snapshot_join,
-	.plan_chunks = ferry_sqlite__plan_chunks,
-	.reader_open = ferry_sqlite__reader_open,
-	.reader_next = ferry_sqlite__reader_next,
-	.reader_close = ferry_sqlite__reader_close,
-	.writer_open = ferry_sqlite__writer_open,
-	.writer_write = ferry_sqlite__writer_write,
-	.writer_close = ferry_sqlite__writer_close,
-	.create_table = ferry_sqlite__create_table,
-	.create_indexes = ferry_sqlite__create_indexes,
-	.table_rows = sq_table_rows,
-	.state_init = ferry_sqlite__state_init,
-	.state_load = ferry_sqlite__state_load,
-	.state_add_chunks = ferry_sqlite__state_add_chunks,
-	.state_chunk_done = ferry_sqlite__state_chunk_done,
-	.state_reject = ferry_sqlite__state_reject,
-	.state_rejects = ferry_sqlite__state_rejects,
-	.state_get = ferry_sqlite__state_get,
-	.state_set = ferry_sqlite__state_set,
-	.fk_check = sq_fk_check,
-	.finish = sq_finish,
-	.discard = sq_discard,
-	.exec_params = ferry_sqlite__exec_params,
-	.lock_try = ferry_sqlite__lock_try,
-	.lock_release = ferry_sqlite__lock_release,
-	.split_sql = ferry_sqlite__split_sql,
-	.needs_autocommit = ferry_sqlite__needs_autocommit,
-	.probe_type = ferry_sqlite__probe_type,
+	.core = &sq_core,
+	.read = &sq_read,
+	.write = &sq_write,
+	.migrate = &sq_migrate,
+	.types = &sq_types,
 };

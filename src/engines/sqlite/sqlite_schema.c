@@ -410,7 +410,7 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 	              "WHERE sm.type = 'table' AND tl.type = 'table' "
 	              "AND sm.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
 	              "AND lower(sm.name) NOT IN ('ferry_runs', 'ferry_progress', 'ferry_rejects', "
-	              "'ferry_history', 'ferry_changes') "
+	              "'ferry_history', 'ferry_changes', 'ferry_positions', 'ferry_leases') "
 	              "ORDER BY sm.rowid", err);
 	if (rc)
 		return rc;
