@@ -242,7 +242,8 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 	}
 	if (rc == 0 && cs->opts->verify && !all) {
 		static const char wait[] = "--verify waits until every stage of the plan is done: it runs at the end of the run that completes them";
-		ferry__summary_note(sum, wait);
+		if (ferry__summary_note(sum, wait) != 0)
+			return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
 		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, wait);
 	}
 	if (rc == 0 && cs->opts->verify && all) {
@@ -265,8 +266,8 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 		job *j = &cs->js.jobs[i];
 		if (opts->stage && strcmp(opts->stage, j->stage) != 0)
 			continue;
-		if (!opts->check_only)
-			ferry__summary_add(sum, j);
+		if (!opts->check_only && ferry__summary_add(sum, j) != 0 && rc == 0)
+			rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
 		sum->total_rejected += j->rows_rejected;
 	}
 	if (rc == 0 && sum->total_rejected > 0)

@@ -229,7 +229,8 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 			rc = ferry__jobs_define_again(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, t, err);
 	}
 	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
-		ferry__summary_note(sum, cs->js.notes[i]);
+		if (ferry__summary_note(sum, cs->js.notes[i]) != 0)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
 	}
 	if (rc == 0 && !cs->opts->check_only)

@@ -193,7 +193,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	if (rc == 0) {
 		rep->full = o->full;
 		rep->target = ferry_url_mask(plan->target);
-		rc = open_sources(sources, ctx, plan, err);
+		rc = rep->target ? open_sources(sources, ctx, plan, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	if (rc == 0)
 		rc = open_target(&sd, ctx, plan, tschema, err);
@@ -202,7 +202,8 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	if (rc == 0)
 		rc = check_tables(&js, plan, o, err);
 	for (size_t i = 0; rc == 0 && i < js.nnotes; i++)
-		rc = add_note(rep, js.notes[i]);
+		if ((rc = add_note(rep, js.notes[i])) != 0)
+			ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	if (rc == 0)
 		rc = group_tables(rep, &js, o, err);
 	if (rc == 0)
