@@ -226,6 +226,60 @@ int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f);
 int ferry_verify_report_write_json(const ferry_verify_report *r, FILE *f);
 void ferry_verify_report_free(ferry_verify_report *r);
 
+/* ---- online upgrade: ferry sync (docs/ONLINE.md) ----------------------------------------
+ * Capture every change made to the sources first, then copy a snapshot of them through the
+ * plan, then keep applying the captured changes through the same plan while the sources stay
+ * in use. A rerun of the same plan resumes where the last one committed. */
+
+typedef enum ferry_sync_phase {
+	FERRY_SYNC_CAPTURE = 0,   /* installing change capture on the sources */
+	FERRY_SYNC_SNAPSHOT = 1,  /* the snapshot copy (its progress comes as copy progress) */
+	FERRY_SYNC_STREAMING = 2, /* applying captured changes */
+	FERRY_SYNC_CAUGHT_UP = 3, /* a heartbeat came through with the lag under the bound */
+	FERRY_SYNC_STOPPED = 4,   /* stopped on request; a rerun resumes */
+	FERRY_SYNC_FINISHED = 5   /* --finish: capture removed from the sources, run recorded */
+} ferry_sync_phase;
+
+/* What a sync reports, on the calling thread; strings are the library's, valid during the
+ * call only. */
+typedef struct ferry_sync_status {
+	ferry_sync_phase phase;
+	int64_t rows_copied;      /* by the snapshot copy, this process */
+	int64_t changes_applied;  /* changes applied since this process started */
+	int64_t rows_upserted;    /* target rows written by the stream */
+	int64_t rows_deleted;     /* target rows deleted by the stream */
+	int64_t rows_rejected;    /* rows the target refused in the stream */
+	double apply_rate;        /* changes per second over the last interval */
+	double lag_seconds;       /* source commit to target commit of the newest change applied,
+	                             or of the last heartbeat when idle; -1 until known */
+	double elapsed;           /* seconds since this process started the sync */
+	const char *position;     /* the committed position of the first source, for people */
+	const char *message;      /* a note, or NULL */
+} ferry_sync_status;
+typedef void (*ferry_sync_fn)(void *ud, const ferry_sync_status *st);
+
+#define FERRY_SYNC_OPTIONS_VERSION 1
+typedef struct ferry_sync_options {
+	unsigned version;         /* FERRY_SYNC_OPTIONS_VERSION */
+	ferry_copy_options copy;  /* the snapshot copy's options (threads, chunk rows, progress) */
+	int until_caught_up;      /* return 0 once the snapshot is in and a heartbeat sent after it
+	                             came through with a lag under max_lag */
+	double max_lag;           /* seconds; 0: 1 */
+	double heartbeat;         /* seconds between heartbeats through the stream; 0: 1 */
+	int finish;               /* remove what the sync installed on the sources and record the
+	                             run in ferry_history; applies nothing */
+	ferry_sync_fn status;     /* may be NULL */
+	void *status_ud;
+	double status_interval;   /* seconds between status calls; 0: 1 */
+} ferry_sync_options;
+#define FERRY_SYNC_OPTIONS_INIT {FERRY_SYNC_OPTIONS_VERSION, FERRY_COPY_OPTIONS_INIT, 0, 0, 0, 0, NULL, NULL, 0}
+
+/* Run the sync of plan until it is caught up (opts->until_caught_up), interrupted
+ * (FERRY_EINTR, ferry_interrupt: everything applied so far is committed; a rerun resumes) or
+ * failed. A plan feature that cannot work online, or a source engine without change capture,
+ * is refused before anything is installed (FERRY_EUSAGE, naming the table and the reason). */
+int ferry_sync(ferry_ctx *ctx, const ferry_plan *plan, const ferry_sync_options *opts);
+
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */
 char *ferry_url_mask(const char *url);

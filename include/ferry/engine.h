@@ -186,6 +186,11 @@ typedef struct ferry_read_spec {
 	const ferry_value *hi;      /* inclusive; NULL: none */
 	size_t nparams;
 	const ferry_value *params;  /* values for the `?` parameters in exprs, in order */
+	/* Only the rows whose keys (nkeys > 0 columns named by keys) equal one of nmatch tuples
+	 * of match (nmatch x nkeys values, row-major); 0: no such condition. The online apply
+	 * re-reads the rows a change touched this way. Used without lo and hi. */
+	size_t nmatch;
+	const ferry_value *match;
 } ferry_read_spec;
 
 typedef struct ferry_reader ferry_reader;
@@ -406,6 +411,9 @@ typedef struct ferry_engine {
 	 * table is created in another engine, to pick the target type. */
 	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
 	                  int *all, ferry_err *err);
+
+	/* Optional: change capture (NULL when the engine has none), checked all-or-nothing. */
+	const ferry_engine_capture *capture;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

@@ -101,6 +101,14 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 int ferry__verify_json(ferry_buf *b, const ferry_verify_report *r);
 char *ferry__verify_verdict(const ferry_verify_report *r);
 
+/* run.c: what ferry sync changes in a copy (src/online/sync.c). */
+typedef struct ferry__copy_hooks {
+	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
+	int no_history;            /* the copy writes no ferry_history row (the sync records itself) */
+} ferry__copy_hooks;
+int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                       const ferry_copy_options *opts, const ferry__copy_hooks *hooks);
+
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);
 int ferry__summary_add(ferry_summary *s, const job *j);

@@ -137,7 +137,9 @@ static int reader_conn(reader_ctx *rc, size_t src, ferry_conn **out, ferry_err *
 		                        FERRY_CONNECT_READONLY, err);
 		if (e)
 			return e;
-		e = s->eng->snapshot_join(rc->conns[src], s->token, err);
+		/* No token: the source shares no snapshot (an online copy, which converges
+		 * through the replay of its captured changes). */
+		e = s->token ? s->eng->snapshot_join(rc->conns[src], s->token, err) : 0;
 		if (e)
 			return e;
 	}
@@ -768,6 +770,7 @@ typedef struct copy_state {
 	int threads;
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
+	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	ferry_err err;
 } copy_state;
 
@@ -1214,8 +1217,14 @@ static int connect_all(copy_state *cs)
 		if (!s->eng)
 			return err->code;
 		int rc = s->eng->connect(&s->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
-		if (rc == 0)
+		if (rc == 0 && cs->hooks) {
+			/* ferry sync: the capture chose the snapshot (or none). */
+			s->token = cs->hooks->tokens[i];
+			if (s->token)
+				rc = s->eng->snapshot_join(s->conn, s->token, err);
+		} else if (rc == 0) {
 			rc = s->eng->snapshot_export(s->conn, &s->token, err);
+		}
 		if (rc == 0 && !(s->schema = ferry__schema_new()))
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc == 0)
@@ -1406,7 +1415,7 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 	int rc = cs->teng->begin(cs->tconn, err);
 	if (rc)
 		return rc;
-	if (cs->teng->exec_params) {
+	if (cs->teng->exec_params && !(cs->hooks && cs->hooks->no_history)) {
 		/* The whole run's rows, from its checkpoints: earlier processes (a resumed crash,
 		 * stages run one at a time) moved some of them. */
 		run_rows rr = {0, 0};
@@ -1452,6 +1461,12 @@ static int finish_run(copy_state *cs, const ferry_verify_report *vr)
 int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                const ferry_copy_options *opts)
 {
+	return ferry__copy_hooked(out, ctx, plan, opts, NULL);
+}
+
+int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                       const ferry_copy_options *opts, const ferry__copy_hooks *hooks)
+{
 	*out = NULL;
 	ferry_copy_options defaults = FERRY_COPY_OPTIONS_INIT;
 	if (!opts)
@@ -1461,6 +1476,7 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	cs.ctx = ctx;
 	cs.plan = plan;
 	cs.opts = opts;
+	cs.hooks = hooks;
 	ctx->interrupted = 0;
 	ferry_summary *sum = NULL;
 	int rc = 0;

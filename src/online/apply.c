@@ -1,0 +1,339 @@
+/* apply.c — captured changes applied through the plan, in one target transaction per call:
+ * the keys the changes touched are collected per target table, re-read from the source
+ * through each feeding job's select list (so renames, expressions, defaults and the where
+ * are the copy's own), upserted, and deleted where the source no longer has them. Parents
+ * are written before children and children deleted before parents. A merged table's
+ * touched rows are deleted and rebuilt from every source by its conflict rules. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include "online.h"
+#include "../pipeline/canon.h"
+
+int64_t ferry__wall_us(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The canonical cells of a target key, by the target key's column types. */
+static int key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
+{
+	ferry_buf_reset(b);
+	for (size_t k = 0; k < t->ntk; k++)
+		if (ferry__canon_cell(b, t->tktypes[k], &tkey[k]) != 0)
+			return FERRY_ENOMEM;
+	return b->failed ? FERRY_ENOMEM : 0;
+}
+
+/* A change's key (the source key, in the captured table's key order) into every target
+ * table a job of that table writes. */
+static int touch_key(sync_state *s, const otable *ot, const ferry_value *key)
+{
+	ferry_value tkey[64];
+	for (size_t q = 0; q < ot->njobs; q++) {
+		ojob *oj = &s->ojobs[ot->jobs[q]];
+		otarget *t = &s->targets[oj->target];
+		if (t->ntk > 64)
+			return ferry_err_set(&s->err, FERRY_EUSAGE, "target table \"%s\" has a key of more than 64 columns",
+			                     t->name);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = key[oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0 ||
+		    ferry__keyset_add(&t->touched, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk,
+		                      NULL) != 0)
+			return OOM(&s->err);
+	}
+	return 0;
+}
+
+static int cmp_level(const void *a, const void *b, void *ud)
+{
+	const sync_state *s = ud;
+	int la = s->targets[*(const size_t *)a].level, lb = s->targets[*(const size_t *)b].level;
+	return la < lb ? -1 : la > lb;
+}
+
+/* Delete one target row by its key, inside the open transaction. */
+static int delete_key(sync_state *s, otarget *t, const ferry_value *tkey)
+{
+	ferry_buf *q = &s->sql;
+	ferry_buf_reset(q);
+	char *qt = ferry__qident(s->teng, t->name);
+	ferry_buf_printf(q, "DELETE FROM %s WHERE ", qt ? qt : "");
+	free(qt);
+	for (size_t k = 0; k < t->ntk; k++) {
+		char *qc = ferry__qident(s->teng, t->tk[k]);
+		ferry_buf_printf(q, "%s%s = $%zu", k ? " AND " : "", qc ? qc : "", k + 1);
+		free(qc);
+	}
+	if (q->failed)
+		return OOM(&s->err);
+	int64_t n = 0;
+	int rc = s->teng->exec_params(s->tconn, q->data, t->ntk, tkey, &n, &s->err);
+	if (rc == 0)
+		s->st.rows_deleted += n;
+	return rc;
+}
+
+/* A row the target refused: counted, and stored with its reason like a copy's rejects. */
+typedef struct reject_ctx {
+	sync_state *s;
+	ojob *oj;
+	const ferry_batch *b;
+} reject_ctx;
+
+static int on_reject(void *ud, size_t row, const char *reason)
+{
+	reject_ctx *rc = ud;
+	sync_state *s = rc->s;
+	job *j = rc->oj->j;
+	const ferry_value *v = ferry_batch_crow(rc->b, row) + j->ntcols;
+	ferry_buf key = FERRY_BUF_INIT;
+	ferry_buf_puts(&key, "[");
+	for (size_t k = 0; k < j->nkeys; k++) {
+		if (k)
+			ferry_buf_puts(&key, ",");
+		ferry__value_json(&key, &v[k]);
+	}
+	ferry_buf_puts(&key, "]");
+	int e = key.failed ? OOM(&s->err)
+	                   : s->teng->state_reject(s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
+	                                           j->dst_table, key.data, reason, &s->err);
+	ferry_buf_free(&key);
+	s->st.rows_rejected++;
+	if (e == 0 && s->st.rows_rejected > s->max_rejects)
+		e = ferry_err_set(&s->err, FERRY_EREJECT,
+		                  "%lld rows were rejected by the target while streaming (allowed: %lld); the last: %s: %s",
+		                  (long long)s->st.rows_rejected, (long long)s->max_rejects, j->dst_table, reason);
+	return e;
+}
+
+/* Mark the touched keys that rows of batch b hold (their source key read back). */
+static int mark_found(sync_state *s, ojob *oj, otarget *t, const ferry_batch *b)
+{
+	ferry_value tkey[64];
+	job *j = oj->j;
+	for (size_t r = 0; r < ferry_batch_nrows(b); r++) {
+		const ferry_value *row = ferry_batch_crow(b, r);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = row[j->ntcols + oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0)
+			return OOM(&s->err);
+		long at = ferry__keyset_find(&t->touched, (const uint8_t *)s->cells.data, s->cells.len);
+		if (at >= 0)
+			t->found[at] = 1;
+	}
+	return 0;
+}
+
+static int open_writer(sync_state *s, ojob *oj)
+{
+	job *j = oj->j;
+	if (oj->w)
+		return 0;
+	ferry_write_spec spec = {
+		.table = j->dst_table, .ncols = j->ntcols, .cols = (const char *const *)j->tcols,
+		.types = j->ttypes, .map = j->map, .merge = 1, .conflict = oj->rules,
+	};
+	if (!oj->batch && !(oj->batch = ferry__batch_new(j->nexprs, 1024)))
+		return OOM(&s->err);
+	return s->teng->writer_open(&oj->w, s->tconn, &spec, &s->err);
+}
+
+/* Re-read keys [from, from + n) of t's touched set through job oj and write what the
+ * source holds. */
+static int reread(sync_state *s, ojob *oj, otarget *t, size_t from, size_t n)
+{
+	job *j = oj->j;
+	osource *o = &s->os[j->src];
+	ferry_value tkey[64];
+	if (ferry__grow(&s->match, &s->match_cap, n * j->nkeys, sizeof(ferry_value)) != 0)
+		return OOM(&s->err);
+	for (size_t i = 0; i < n; i++) {
+		if (ferry__keyset_get(&t->touched, from + i, tkey, t->ntk) != 0)
+			return ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+		for (size_t k = 0; k < t->ntk; k++)
+			s->match[i * j->nkeys + oj->src_of_tk[k]] = tkey[k];
+	}
+	ferry_read_spec spec = {
+		.table = j->src_table, .nexprs = j->nexprs, .exprs = (const char *const *)j->exprs,
+		.filter = j->filter, .nkeys = j->nkeys, .keys = (const char *const *)j->keynames,
+		.nparams = j->nparams, .params = j->params, .nmatch = n, .match = s->match,
+	};
+	ferry_reader *r = NULL;
+	int rc = o->eng->reader_open(&r, o->reread, &spec, &s->err);
+	int eof = 0;
+	while (rc == 0 && !eof) {
+		ferry__batch_reset(oj->batch);
+		rc = o->eng->reader_next(r, oj->batch, &eof, &s->err);
+		size_t rows = ferry_batch_nrows(oj->batch);
+		if (rc == 0 && rows)
+			rc = mark_found(s, oj, t, oj->batch);
+		if (rc == 0 && rows) {
+			reject_ctx rj = {s, oj, oj->batch};
+			int64_t before = s->st.rows_rejected;
+			rc = s->teng->writer_write(oj->w, oj->batch, on_reject, &rj, &s->err);
+			s->st.rows_upserted += (int64_t)rows - (s->st.rows_rejected - before);
+		}
+	}
+	if (r)
+		o->eng->reader_close(r);
+	return rc;
+}
+
+/* Re-read and write every touched key of t, job by job in plan order. */
+static int upsert_target(sync_state *s, otarget *t)
+{
+	if (ferry__grow(&t->found, &t->found_cap, t->touched.n, 1) != 0)
+		return OOM(&s->err);
+	memset(t->found, 0, t->touched.n);
+	for (size_t q = 0; q < t->njobs; q++) {
+		ojob *oj = &s->ojobs[t->jobs[q]];
+		int rc = open_writer(s, oj);
+		for (size_t from = 0; rc == 0 && from < t->touched.n; from += MATCH_MAX) {
+			size_t n = t->touched.n - from < MATCH_MAX ? t->touched.n - from : MATCH_MAX;
+			rc = reread(s, oj, t, from, n);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Delete t's touched keys: all of them (a rebuilt merge), or those no source row holds. */
+static int delete_target(sync_state *s, otarget *t, int all)
+{
+	ferry_value tkey[64];
+	for (size_t i = 0; i < t->touched.n; i++) {
+		if (!all && t->found[i])
+			continue;
+		if (ferry__keyset_get(&t->touched, i, tkey, t->ntk) != 0)
+			return ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+		int rc = delete_key(s, t, tkey);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Apply every key touched so far: rebuilt tables emptied of them (children first), rows
+ * re-read and written (parents first), then what the sources no longer hold deleted
+ * (children first). */
+static int flush(sync_state *s)
+{
+	size_t order[256], n = 0;
+	for (size_t i = 0; i < s->ntargets && n < FERRY_ARRAY_LEN(order); i++)
+		if (s->targets[i].touched.n)
+			order[n++] = i;
+	if (n == 0)
+		return 0;
+	qsort_r(order, n, sizeof(size_t), cmp_level, s);
+	int rc = 0;
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		if (s->targets[order[i]].rebuild)
+			rc = delete_target(s, &s->targets[order[i]], 1);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = upsert_target(s, &s->targets[order[i]]);
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		if (!s->targets[order[i]].rebuild)
+			rc = delete_target(s, &s->targets[order[i]], 0);
+	for (size_t i = 0; i < n; i++)
+		ferry__keyset_reset(&s->targets[order[i]].touched);
+	return rc;
+}
+
+/* TRUNCATE of a source table: the target tables its jobs write are emptied, unless another
+ * job also writes them (then the rows cannot be told apart). */
+static int truncate_for(sync_state *s, const otable *ot)
+{
+	for (size_t q = 0; q < ot->njobs; q++) {
+		ojob *oj = &s->ojobs[ot->jobs[q]];
+		otarget *t = &s->targets[oj->target];
+		if (t->njobs > 1 || oj->j->filter)
+			return ferry_err_set(&s->err, FERRY_EUSAGE,
+			                     "source table \"%s\" was truncated: target table \"%s\" also holds rows %s, so ferry cannot tell which to remove; rerun the copy of that table",
+			                     ot->name, t->name, t->njobs > 1 ? "of other sources" : "the plan's where leaves alone");
+		char *qt = ferry__qident(s->teng, t->name);
+		char *sql = qt ? ferry__sprintf("DELETE FROM %s", qt) : NULL;
+		free(qt);
+		if (!sql)
+			return OOM(&s->err);
+		int rc = s->teng->exec(s->tconn, sql, &s->err);
+		free(sql);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A heartbeat's text is "hb <microseconds since the epoch>": its trip is the lag. */
+static void on_marker(sync_state *s, osource *o, const ferry_change *c)
+{
+	long long sent = 0;
+	if (!c->marker || sscanf(c->marker, "hb %lld", &sent) != 1)
+		return;
+	s->st.lag_seconds = (double)(ferry__wall_us() - sent) / 1e6;
+	if (s->beat_sent[0] && strcmp(c->marker, s->beat_sent) == 0)
+		o->beat_seen = 1;
+}
+
+static int collect(sync_state *s, osource *o, const ferry_change *c)
+{
+	if (c->op == FERRY_CHANGE_MARKER) {
+		on_marker(s, o, c);
+		return 0;
+	}
+	if (c->table >= o->ntables)
+		return ferry_err_set(&s->err, FERRY_ECORRUPT, "a captured change names table %zu of %zu",
+		                     c->table, o->ntables);
+	const otable *ot = &o->otables[c->table];
+	if (c->op == FERRY_CHANGE_TRUNCATE) {
+		int rc = flush(s);
+		return rc ? rc : truncate_for(s, ot);
+	}
+	int rc = c->old_key ? touch_key(s, ot, c->old_key) : 0;
+	if (rc == 0 && c->new_key)
+		rc = touch_key(s, ot, c->new_key);
+	return rc;
+}
+
+int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t n)
+{
+	osource *o = &s->os[src];
+	uint64_t end = 0;
+	int64_t commit_us = 0;
+	int rc = s->teng->begin(s->tconn, &s->err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = collect(s, o, &ch[i]);
+		if (ch[i].txn_end)
+			end = ch[i].pos;
+		if (ch[i].commit_us && ch[i].op != FERRY_CHANGE_MARKER)
+			commit_us = ch[i].commit_us;
+	}
+	if (rc == 0)
+		rc = flush(s);
+	if (rc == 0 && end > o->pos)
+		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
+	if (rc == 0)
+		rc = s->teng->commit(s->tconn, &s->err);
+	if (rc) {
+		ferry_err keep = s->err;
+		s->teng->rollback(s->tconn, &s->err);
+		s->err = keep;
+		for (size_t i = 0; i < s->ntargets; i++)
+			ferry__keyset_reset(&s->targets[i].touched);
+		return rc;
+	}
+	if (commit_us)
+		s->st.lag_seconds = (double)(ferry__wall_us() - commit_us) / 1e6;
+	s->st.changes_applied += (int64_t)n;
+	if (end > o->pos) {
+		o->pos = end;
+		rc = o->eng->capture->ack(o->cap, end, &s->err);
+	}
+	return rc;
+}

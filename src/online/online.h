@@ -1,0 +1,124 @@
+/* online.h — shared between the files of ferry sync (src/online/): the set of keys a batch
+ * of changes touched, and the positions a stream has committed in the target. Nothing
+ * outside src/online includes it. */
+#ifndef FERRY_ONLINE_H
+#define FERRY_ONLINE_H
+
+#include "../pipeline/pipeline.h"
+
+/* A set of keys, each kept once in the order first added: known by their canonical cells
+ * (by the target key's types), carrying the values a change gave (rows of n values, copied). */
+typedef struct ferry_keyset {
+	uint8_t *bytes;            /* per key: its canonical cells, then its values encoded */
+	size_t blen, bcap;
+	size_t *off, *clen;        /* where key i starts, and its cells' length */
+	size_t n, cap, ccap;
+	uint32_t *slots;           /* open addressing: key index + 1, 0 when empty */
+	size_t nslots;
+} ferry_keyset;
+
+/* Add a key; *added (may be NULL) is 1 when it was new. */
+int ferry__keyset_add(ferry_keyset *s, const uint8_t *canon, size_t clen, const ferry_value *raw,
+                      size_t nraw, int *added);
+/* The index of the key with these cells, or -1. */
+long ferry__keyset_find(const ferry_keyset *s, const uint8_t *canon, size_t clen);
+/* The values of key i into out (nvals values, text pointing into the set). */
+int ferry__keyset_get(const ferry_keyset *s, size_t i, ferry_value *out, size_t nvals);
+void ferry__keyset_reset(ferry_keyset *s);
+void ferry__keyset_free(ferry_keyset *s);
+
+/* A stream's committed position per (run, source) in the target, table ferry_positions.
+ * get gives 0 when none is recorded and creates the table when the target has none (call it
+ * before the first set, outside a transaction); set runs inside the caller's transaction. */
+int ferry__state_position_get(const ferry_engine *e, ferry_conn *c, const char *run_id,
+                              size_t source, uint64_t *pos, ferry_err *err);
+int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
+                              size_t source, uint64_t pos, ferry_err *err);
+
+/* ---- the state of one sync (sync.c resolves and runs it, apply.c applies changes) ---- */
+
+#define MATCH_MAX 256          /* keys re-read by one statement */
+#define CHANGES_MAX 4096       /* changes taken from a capture at once */
+
+/* A target table the stream writes. */
+typedef struct otarget {
+	const char *name;
+	int level;                 /* foreign-key level: parents are written first */
+	size_t ntk;
+	char **tk;                 /* its primary key columns */
+	ferry_type *tktypes;
+	size_t *jobs;              /* jobs feeding it, in plan order */
+	size_t njobs, jcap;
+	int rebuild;               /* some job merges: touched rows are deleted and rebuilt */
+	int truncated;             /* a TRUNCATE of a feeding table is pending in this batch */
+	ferry_keyset touched;      /* target keys a batch touched */
+	uint8_t *found;            /* per touched key: a source row holds it */
+	size_t found_cap;
+} otarget;
+
+/* What the stream needs of a job. */
+typedef struct ojob {
+	job *j;
+	size_t target;             /* index into otargets */
+	size_t *src_of_tk;         /* target key column k is the job's source key column src_of_tk[k] */
+	uint8_t *rules;            /* the upsert's conflict rules, or the job's own for a merge */
+	ferry_writer *w;
+	ferry_batch *batch;        /* its re-read rows */
+} ojob;
+
+/* One captured source table. */
+typedef struct otable {
+	const char *name;
+	size_t *jobs;
+	size_t njobs, jcap;
+} otable;
+
+/* One source's capture. */
+typedef struct osource {
+	const ferry_engine *eng;
+	ferry_conn *admin;         /* read-write: capture setup, markers, teardown */
+	ferry_conn *reread;        /* read-only: the apply's re-reads */
+	ferry_capture *cap;
+	ferry_capture_table *tables;
+	otable *otables;
+	size_t ntables, tcap;
+	uint64_t pos;              /* committed in the target */
+	int started;
+	int beat_seen;             /* the heartbeat --until-caught-up waits for came through */
+} osource;
+
+typedef struct sync_state {
+	ferry_ctx *ctx;
+	const ferry_plan *plan;    /* the user's plan, under the sync's run id */
+	ferry_plan splan;
+	const ferry_sync_options *o;
+	ferry_source_conn *sources; /* connections and schemas for resolution */
+	const ferry_engine *teng;
+	ferry_conn *tconn;
+	ferry_schema *tschema;
+	jobset js;
+	ojob *ojobs;
+	otarget *targets;
+	size_t ntargets, tcap;
+	osource *os;
+	ferry_sync_status st;
+	char posbuf[64];
+	double started, last_status, last_beat, rate_t;
+	int64_t rate_n;
+	int64_t max_rejects;
+	char beat_sent[32];        /* the heartbeat --until-caught-up waits for, "" when none */
+	ferry_buf cells, sql;      /* scratch: a key's canonical cells, a statement */
+	ferry_value *match;        /* scratch: the keys of one re-read */
+	size_t match_cap;
+	ferry_err err;
+} sync_state;
+
+#define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
+
+/* apply.c: apply n changes of source src in one target transaction (committing the position
+ * of the last complete source transaction among them); *applied counts the changes. */
+int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t n);
+/* Wall-clock microseconds since the epoch. */
+int64_t ferry__wall_us(void);
+
+#endif
