@@ -106,6 +106,7 @@ typedef struct sync_state {
 	double started, last_status, last_beat, rate_t;
 	int64_t rate_n;
 	int64_t max_rejects;
+	int installed;             /* capture was opened: the sources or the target may have changed */
 	char beat_sent[32];        /* the heartbeat --until-caught-up waits for, "" when none */
 	ferry_buf cells, sql;      /* scratch: a key's canonical cells, a statement */
 	ferry_value *match;        /* scratch: the keys of one re-read */

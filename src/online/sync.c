@@ -298,7 +298,11 @@ static void close_all(sync_state *s)
 		free(o->tables);
 	}
 	free(s->os);
-	if (s->tconn)
+	/* Refused before capture started: leave no new target database behind. */
+	if (s->tconn && !s->installed && (s->err.code == FERRY_EUSAGE || s->err.code == FERRY_ENOTFOUND) &&
+	    s->teng->discard)
+		s->teng->discard(s->tconn);
+	else if (s->tconn)
 		s->teng->close(s->tconn);
 	for (size_t i = 0; s->sources && i < s->plan->nsources; i++) {
 		if (s->sources[i].conn)
@@ -497,6 +501,7 @@ static int run_sync(sync_state *s)
 		return rc;
 	s->st.phase = FERRY_SYNC_CAPTURE;
 	note(s, "capture: recording every change to the sources from now on");
+	s->installed = 1;
 	rc = open_captures(s);
 	if (rc)
 		return rc;
