@@ -92,7 +92,6 @@ typedef struct sync_state {
 	const ferry_plan *plan;    /* the user's plan, under the sync's run id */
 	ferry_plan splan;
 	const ferry_sync_options *o;
-	ferry_source_conn *sources; /* connections and schemas for resolution */
 	const ferry_engine *teng;
 	ferry_conn *tconn;
 	ferry_schema *tschema;

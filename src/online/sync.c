@@ -70,7 +70,7 @@ static int map_keys(sync_state *s, ojob *oj, otarget *t, const ferry_table *tt)
 {
 	job *j = oj->j;
 	ferry_err *err = &s->err;
-	const ferry_engine *seng = s->sources[j->src].eng;
+	const ferry_engine *seng = s->os[j->src].eng;
 	if (tt->npk == 0)
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot sync target table \"%s\": it has no primary key, so a change cannot name the row it touched (give it one in the target schema)",
@@ -212,34 +212,20 @@ static int resolve_online(sync_state *s)
 
 /* ---- connections ----------------------------------------------------------------------- */
 
+/* The engines of every end and a connection to the target; the sources are read by the
+ * copy and, once capture is open, by the capture's own connections. */
 static int connect_all(sync_state *s)
 {
 	ferry_err *err = &s->err;
 	const ferry_plan *p = s->plan;
-	if (!(s->sources = ferry__calloc(p->nsources + 1, sizeof(ferry_source_conn))) ||
-	    !(s->os = ferry__calloc(p->nsources + 1, sizeof(osource))))
+	if (!(s->os = ferry__calloc(p->nsources + 1, sizeof(osource))))
 		return OOM(err);
-	for (size_t i = 0; i < p->nsources; i++) {
-		ferry_source_conn *sc = &s->sources[i];
-		if (!(sc->eng = ferry__engine_for(s->ctx, p->sources[i].url, err)))
+	for (size_t i = 0; i < p->nsources; i++)
+		if (!(s->os[i].eng = ferry__engine_for(s->ctx, p->sources[i].url, err)))
 			return err->code;
-		s->os[i].eng = sc->eng;
-		int rc = sc->eng->connect(&sc->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
-		if (rc == 0 && !(sc->schema = ferry__schema_new()))
-			rc = OOM(err);
-		if (rc == 0)
-			rc = sc->eng->introspect(sc->conn, sc->schema, err);
-		if (rc)
-			return rc;
-	}
 	if (!(s->teng = ferry__engine_for(s->ctx, p->target, err)))
 		return err->code;
-	int rc = s->teng->connect(&s->tconn, p->target, FERRY_CONNECT_CREATE, err);
-	if (rc == 0 && !(s->tschema = ferry__schema_new()))
-		rc = OOM(err);
-	if (rc == 0)
-		rc = s->teng->introspect(s->tconn, s->tschema, err);
-	return rc;
+	return s->teng->connect(&s->tconn, p->target, FERRY_CONNECT_CREATE, err);
 }
 
 /* Open the capture of every source that has captured tables (installed, or reopened on a
@@ -304,12 +290,6 @@ static void close_all(sync_state *s)
 		s->teng->discard(s->tconn);
 	else if (s->tconn)
 		s->teng->close(s->tconn);
-	for (size_t i = 0; s->sources && i < s->plan->nsources; i++) {
-		if (s->sources[i].conn)
-			s->sources[i].eng->close(s->sources[i].conn);
-		ferry__schema_free(s->sources[i].schema);
-	}
-	free(s->sources);
 	ferry__schema_free(s->tschema);
 	ferry__jobs_free(&s->js);
 	ferry_buf_free(&s->cells);
@@ -319,6 +299,21 @@ static void close_all(sync_state *s)
 
 
 /* ---- the phases ------------------------------------------------------------------------ */
+
+/* The pre-flight copy's resolution, kept: the jobs against the target as its target schema
+ * makes it, checked for what cannot work online before anything is installed. */
+static int take_jobs(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err)
+{
+	sync_state *s = ud;
+	s->js = *js;
+	memset(js, 0, sizeof(*js));
+	s->tschema = *tschema;
+	*tschema = NULL;
+	int rc = resolve_online(s);
+	if (rc)
+		ferry__err_copy(err, &s->err);
+	return rc;
+}
 
 /* The snapshot copy: ferry_copy's pipeline under the sync's run id, each source's readers
  * joined to its capture's snapshot (or none), with no history row of its own. check_only
@@ -334,7 +329,8 @@ static int snapshot_copy(sync_state *s, int check_only)
 		osource *o = &s->os[i];
 		tokens[i] = o->cap ? o->eng->capture->snapshot(o->cap, &pos) : NULL;
 	}
-	ferry__copy_hooks hooks = {.tokens = tokens, .no_history = 1};
+	ferry__copy_hooks hooks = {.tokens = tokens, .no_history = 1,
+	                           .resolved = check_only ? take_jobs : NULL, .ud = s};
 	ferry_copy_options co = s->o->copy;
 	co.check_only = check_only;
 	ferry_summary *sum = NULL;
@@ -485,20 +481,16 @@ static int finish(sync_state *s)
 
 static int run_sync(sync_state *s)
 {
-	int strict = s->o->copy.strict || s->plan->strict;
 	int rc = connect_all(s);
+	/* Resolution and everything the copy would refuse, before the sources are touched. */
 	if (rc == 0)
-		rc = ferry__jobs_build(&s->js, s->plan, s->sources, s->teng, s->tschema, strict, &s->err);
-	if (rc == 0)
-		rc = resolve_online(s);
+		rc = snapshot_copy(s, 1);
+	if (rc == 0 && !s->js.jobs)
+		rc = ferry_err_set(&s->err, FERRY_EUSAGE, "the plan carries no table: nothing to sync");
 	if (rc || s->o->copy.check_only)
 		return rc;
 	if (s->o->finish)
 		return finish(s);
-	/* Everything the copy would refuse is refused before the sources are touched. */
-	rc = snapshot_copy(s, 1);
-	if (rc)
-		return rc;
 	s->st.phase = FERRY_SYNC_CAPTURE;
 	note(s, "capture: recording every change to the sources from now on");
 	s->installed = 1;

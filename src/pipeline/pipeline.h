@@ -105,6 +105,11 @@ char *ferry__verify_verdict(const ferry_verify_report *r);
 typedef struct ferry__copy_hooks {
 	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
 	int no_history;            /* the copy writes no ferry_history row (the sync records itself) */
+	/* Called once the jobs are resolved against the target (its target schema applied in
+	 * the still open transaction): non-zero refuses the run with err set, and the copy rolls
+	 * back. It may take *js (copy it and zero it) and *tschema (set it NULL) to keep them. */
+	int (*resolved)(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err);
+	void *ud;
 } ferry__copy_hooks;
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);

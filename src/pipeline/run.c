@@ -1324,6 +1324,8 @@ static int prepare_target(copy_state *cs, int strict, ferry_summary *sum)
 		ferry__summary_note(sum, cs->js.notes[i]);
 		emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
 	}
+	if (rc == 0 && cs->hooks && cs->hooks->resolved)
+		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)
 		rc = create_tables(cs);
 	if (rc == 0 && !cs->opts->check_only) {
