@@ -53,10 +53,12 @@ static void json_status(const ferry_sync_status *st)
 {
 	printf("{\"event\":\"status\",\"phase\":\"%s\",\"rows_copied\":%lld,\"changes_applied\":%lld,"
 	       "\"rows_upserted\":%lld,\"rows_deleted\":%lld,\"rows_rejected\":%lld,"
-	       "\"apply_rate\":%.1f,\"lag_seconds\":%.3f,\"elapsed\":%.3f,\"position\":\"%s\"",
+	       "\"apply_rate\":%.1f,\"lag_seconds\":%.3f,\"lag_p50\":%.3f,\"lag_p99\":%.3f,"
+	       "\"elapsed\":%.3f,\"position\":\"%s\"",
 	       phase_names[st->phase], (long long)st->rows_copied, (long long)st->changes_applied,
 	       (long long)st->rows_upserted, (long long)st->rows_deleted, (long long)st->rows_rejected,
-	       st->apply_rate, st->lag_seconds, st->elapsed, st->position ? st->position : "");
+	       st->apply_rate, st->lag_seconds, st->lag_p50, st->lag_p99, st->elapsed,
+	       st->position ? st->position : "");
 	if (st->message) {
 		fputs(",\"message\":\"", stdout);
 		for (const char *p = st->message; *p; p++) {

@@ -252,6 +252,8 @@ typedef struct ferry_sync_status {
 	double apply_rate;        /* changes per second over the last interval */
 	double lag_seconds;       /* source commit to target commit of the newest change applied,
 	                             or of the last heartbeat when idle; -1 until known */
+	double lag_p50, lag_p99;  /* over the last 4,096 applied batches (the newest change of
+	                             each, source commit to target commit); -1 until known */
 	double elapsed;           /* seconds since this process started the sync */
 	const char *position;     /* the committed position of the first source, for people */
 	const char *message;      /* a note, or NULL */

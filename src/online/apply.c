@@ -328,8 +328,10 @@ int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t 
 			ferry__keyset_reset(&s->targets[i].touched);
 		return rc;
 	}
-	if (commit_us)
+	if (commit_us) {
 		s->st.lag_seconds = (double)(ferry__wall_us() - commit_us) / 1e6;
+		s->lags[s->nlags++ % FERRY_ARRAY_LEN(s->lags)] = (float)s->st.lag_seconds;
+	}
 	s->st.changes_applied += (int64_t)n;
 	if (end > o->pos) {
 		o->pos = end;

@@ -108,6 +108,8 @@ typedef struct sync_state {
 	int installed;             /* capture was opened: the sources or the target may have changed */
 	char beat_sent[32];        /* the heartbeat --until-caught-up waits for, "" when none */
 	ferry_buf cells, sql;      /* scratch: a key's canonical cells, a statement */
+	float lags[4096];          /* ring of the lags of applied batches, seconds */
+	size_t nlags;
 	ferry_value *match;        /* scratch: the keys of one re-read */
 	size_t match_cap;
 	ferry_err err;

@@ -14,6 +14,26 @@
 
 /* ---- status ---------------------------------------------------------------------------- */
 
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* p50 and p99 of the lags kept (a copy sorted: the ring stays in arrival order). */
+static void lag_quantiles(sync_state *s)
+{
+	size_t n = s->nlags < FERRY_ARRAY_LEN(s->lags) ? s->nlags : FERRY_ARRAY_LEN(s->lags);
+	s->st.lag_p50 = s->st.lag_p99 = -1;
+	if (n == 0)
+		return;
+	float sorted[FERRY_ARRAY_LEN(s->lags)];
+	memcpy(sorted, s->lags, n * sizeof(float));
+	qsort(sorted, n, sizeof(float), cmp_float);
+	s->st.lag_p50 = sorted[(n - 1) / 2];
+	s->st.lag_p99 = sorted[(size_t)((double)(n - 1) * 0.99)];
+}
+
 static void status(sync_state *s, int force)
 {
 	double now = ferry__now();
@@ -27,6 +47,7 @@ static void status(sync_state *s, int force)
 	}
 	s->last_status = now;
 	s->st.elapsed = now - s->started;
+	lag_quantiles(s);
 	snprintf(s->posbuf, sizeof(s->posbuf), "%llu", s->os ? (unsigned long long)s->os[0].pos : 0ULL);
 	s->st.position = s->posbuf;
 	s->o->status(s->o->status_ud, &s->st);
