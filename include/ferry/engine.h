@@ -286,6 +286,25 @@ typedef struct ferry_engine_capture {
 	/* Remove everything setup installed for run_id (triggers, log, slot, publication);
 	 * nothing installed is not an error. */
 	int (*teardown)(ferry_conn *c, const char *url, const char *run_id, ferry_err *err);
+
+	/* The cut-over (optional: all four or none). freeze blocks every write to the tables in
+	 * a transaction it opens on c (reads go on), waiting at most wait_ms for the lock, and
+	 * gives *pos: a change committed before the block has a position below it, and the
+	 * stream delivers a marker of that text at *pos (PostgreSQL) or nothing at or after it
+	 * until thaw (SQLite: *pos is one past the last change). Writes wait while frozen. */
+	int (*freeze)(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+	              size_t ntables, int wait_ms, const char *text, uint64_t *pos, ferry_err *err);
+	/* Inside a freeze: from its commit on, every write to the tables fails at once with
+	 * message, except those of ferry's own connections (see fence_exempt). */
+	int (*fence)(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+	             size_t ntables, const char *message, ferry_err *err);
+	/* End the freeze: commit = 1 keeps what was done in it (the fence, history rows), 0 rolls
+	 * it back. Writes go on (or fail on the fence) from here. */
+	int (*thaw)(ferry_conn *c, int commit, ferry_err *err);
+	/* Remove run_id's fence (a rollback of a cut-over); none is not an error. */
+	int (*unfence)(ferry_conn *c, const char *run_id, ferry_err *err);
+	/* Mark connection c as ferry's own: the fence lets its writes through. */
+	int (*fence_exempt)(ferry_conn *c, ferry_err *err);
 } ferry_engine_capture;
 
 /* ---- the engine table -------------------------------------------------------------- */

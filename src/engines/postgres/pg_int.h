@@ -167,4 +167,13 @@ int ferry_pg__split_sql(const char *sql, int (*cb)(void *ud, const char *stmt, s
                         void *ud, ferry_err *err);
 int ferry_pg__needs_autocommit(const char *stmt, size_t len);
 
+/* ---- pg_fence.c: the cut-over (the capture sub-table's freeze, fence, thaw, ...) ---- */
+int ferry_pg__freeze(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+                     size_t ntables, int wait_ms, const char *text, uint64_t *pos, ferry_err *err);
+int ferry_pg__fence(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+                    size_t ntables, const char *message, ferry_err *err);
+int ferry_pg__thaw(ferry_conn *c, int commit, ferry_err *err);
+int ferry_pg__unfence(ferry_conn *c, const char *run_id, ferry_err *err);
+int ferry_pg__fence_exempt(ferry_conn *c, ferry_err *err);
+
 #endif
