@@ -282,6 +282,43 @@ typedef struct ferry_sync_options {
  * is refused before anything is installed (FERRY_EUSAGE, naming the table and the reason). */
 int ferry_sync(ferry_ctx *ctx, const ferry_plan *plan, const ferry_sync_options *opts);
 
+/* ---- the cut-over: ferry cutover (docs/ONLINE.md) --------------------------------------
+ * Catch up, block writes on the sources (reads go on), drain the stream to the exact point
+ * where writes stopped, record the cut-over in ferry_history of both versions, fence the old
+ * version (a write to it then fails at once with a message naming the new one) and release
+ * the block. The pause is what an application's write waited. */
+
+#define FERRY_CUTOVER_OPTIONS_VERSION 1
+typedef struct ferry_cutover_options {
+	unsigned version;         /* FERRY_CUTOVER_OPTIONS_VERSION */
+	ferry_sync_options sync;  /* the catch-up before the block (max_lag bounds it) */
+	int max_pause_ms;         /* the longest writes may wait; past it the block is released,
+	                             nothing is lost and the cut-over is tried again; 0: 2000 */
+	int attempts;             /* tries before giving up (FERRY_ERROR, nothing changed); 0: 3 */
+	int keep_old_writable;    /* do not fence the old version */
+} ferry_cutover_options;
+#define FERRY_CUTOVER_OPTIONS_INIT {FERRY_CUTOVER_OPTIONS_VERSION, FERRY_SYNC_OPTIONS_INIT, 0, 0, 0}
+
+/* Where the time of a cut-over went, in milliseconds. */
+typedef struct ferry_cutover_result {
+	double catchup_ms;        /* before the block: snapshot (if still due) and catch-up */
+	double pause_ms;          /* writes blocked: from the block's request to its release */
+	double lock_ms;           /* of the pause: taking the block */
+	double drain_ms;          /* of the pause: applying what was committed before it */
+	double check_ms;          /* of the pause: re-reading the rows the drain wrote, both sides */
+	double record_ms;         /* of the pause: ferry_history rows and the fence */
+	int attempts;             /* 1 when the first block was short enough */
+	int64_t rows_checked;     /* rows the drain wrote, compared source against target */
+	char position[64];        /* the first source's position where writes stopped */
+} ferry_cutover_result;
+
+/* Cut the plan's sync over to the target. *out (may be NULL) receives the times. Returns
+ * FERRY_ERROR when no block of at most max_pause_ms could be had in the attempts allowed
+ * (each released with nothing lost, the old version still writable), FERRY_EUSAGE when the
+ * plan has no sync to cut over or cannot be synced. */
+int ferry_cutover(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *plan,
+                  const ferry_cutover_options *opts);
+
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */
 char *ferry_url_mask(const char *url);

@@ -239,6 +239,18 @@ static int flush(sync_state *s)
 	for (size_t i = n; rc == 0 && i-- > 0;)
 		if (!s->targets[order[i]].rebuild)
 			rc = delete_target(s, &s->targets[order[i]], 0);
+	for (size_t i = 0; rc == 0 && s->checking && i < n; i++) {
+		otarget *t = &s->targets[order[i]];
+		ferry_value tkey[64];
+		for (size_t k = 0; rc == 0 && k < t->touched.n; k++) {
+			rc = ferry__keyset_get(&t->touched, k, tkey, t->ntk);
+			if (rc == 0)
+				rc = ferry__keyset_add(&t->drained, t->touched.bytes + t->touched.off[k], t->touched.clen[k],
+				                       tkey, t->ntk, NULL);
+		}
+		if (rc)
+			rc = OOM(&s->err);
+	}
 	for (size_t i = 0; i < n; i++)
 		ferry__keyset_reset(&s->targets[order[i]].touched);
 	return rc;
@@ -272,6 +284,8 @@ static int truncate_for(sync_state *s, const otable *ot)
 static void on_marker(sync_state *s, osource *o, const ferry_change *c)
 {
 	long long sent = 0;
+	if (c->marker && s->freeze_text[0] && strcmp(c->marker, s->freeze_text) == 0)
+		o->freeze_seen = 1;
 	if (!c->marker || sscanf(c->marker, "hb %lld", &sent) != 1)
 		return;
 	s->st.lag_seconds = (double)(ferry__wall_us() - sent) / 1e6;

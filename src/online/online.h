@@ -52,6 +52,7 @@ typedef struct otarget {
 	int rebuild;               /* some job merges: touched rows are deleted and rebuilt */
 	int truncated;             /* a TRUNCATE of a feeding table is pending in this batch */
 	ferry_keyset touched;      /* target keys a batch touched */
+	ferry_keyset drained;      /* target keys the cut-over's drain touched, for its check */
 	uint8_t *found;            /* per touched key: a source row holds it */
 	size_t found_cap;
 } otarget;
@@ -85,6 +86,10 @@ typedef struct osource {
 	uint64_t pos;              /* committed in the target */
 	int started;
 	int beat_seen;             /* the heartbeat --until-caught-up waits for came through */
+	int frozen;                /* the cut-over's freeze is open on admin */
+	int drained;               /* everything committed before the freeze is applied */
+	int freeze_seen;           /* the freeze's marker came through the stream */
+	uint64_t freeze_pos;
 } osource;
 
 typedef struct sync_state {
@@ -92,6 +97,9 @@ typedef struct sync_state {
 	const ferry_plan *plan;    /* the user's plan, under the sync's run id */
 	ferry_plan splan;
 	const ferry_sync_options *o;
+	const ferry_cutover_options *co; /* ferry cutover's, or NULL */
+	char freeze_text[64];      /* the marker of the cut-over's freeze */
+	int checking;              /* the drain: keep the keys it touches for the check */
 	const ferry_engine *teng;
 	ferry_conn *tconn;
 	ferry_schema *tschema;
@@ -117,9 +125,27 @@ typedef struct sync_state {
 
 #define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
 
+/* sync.c: the phases, for ferry_sync and ferry_cutover. init fills s (FERRY_EUSAGE on a bad
+ * options version); start resolves (refusing what cannot work online before anything is
+ * installed), opens capture and runs the snapshot copy (stops after resolving with
+ * check_only or finish); stream applies changes until interrupted, or, with
+ * until_caught_up, until a heartbeat sent at its start came through with the lag under
+ * max_lag; close releases everything. */
+int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
+                     const ferry_sync_options *opts);
+int ferry__sync_start(sync_state *s);
+int ferry__sync_stream(sync_state *s, int until_caught_up);
+void ferry__sync_close(sync_state *s);
+/* Report a phase change or note through the status callback. */
+void ferry__sync_note(sync_state *s, const char *msg);
+
 /* apply.c: apply n changes of source src in one target transaction (committing the position
  * of the last complete source transaction among them); *applied counts the changes. */
 int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t n);
+/* check.c: compare, source against target, the rows the cut-over's drain touched (tables fed
+ * by one job; a merge is compared by the verify after the switch); a difference is an
+ * error naming the table and key. *rows counts the rows compared. */
+int ferry__sync_check(sync_state *s, int64_t *rows);
 /* Wall-clock microseconds since the epoch. */
 int64_t ferry__wall_us(void);
 

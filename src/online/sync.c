@@ -54,7 +54,7 @@ static void status(sync_state *s, int force)
 	s->st.message = NULL;
 }
 
-static void note(sync_state *s, const char *msg)
+void ferry__sync_note(sync_state *s, const char *msg)
 {
 	s->st.message = msg;
 	status(s, 1);
@@ -289,6 +289,7 @@ static void close_all(sync_state *s)
 		free(s->targets[i].jobs);
 		free(s->targets[i].found);
 		ferry__keyset_free(&s->targets[i].touched);
+		ferry__keyset_free(&s->targets[i].drained);
 	}
 	free(s->targets);
 	for (size_t i = 0; s->os && i < s->plan->nsources; i++) {
@@ -399,8 +400,7 @@ static int caught_up(sync_state *s)
 	return s->st.lag_seconds >= 0 && s->st.lag_seconds <= bound;
 }
 
-/* Take and apply what each source's capture has, until interrupted or caught up. */
-static int stream(sync_state *s)
+int ferry__sync_stream(sync_state *s, int until_caught_up)
 {
 	ferry_change *ch = ferry__calloc(CHANGES_MAX, sizeof(ferry_change));
 	if (!ch)
@@ -417,9 +417,9 @@ static int stream(sync_state *s)
 	}
 	double every = s->o->heartbeat > 0 ? s->o->heartbeat : 1.0;
 	if (rc == 0)
-		rc = send_heartbeat(s, s->o->until_caught_up);
+		rc = send_heartbeat(s, until_caught_up);
 	s->st.phase = FERRY_SYNC_STREAMING;
-	note(s, "streaming: applying the changes captured since the snapshot");
+	ferry__sync_note(s, "streaming: applying the changes captured since the snapshot");
 	int wait_ms = ncap ? (int)(200 / ncap) : 200;
 	while (rc == 0) {
 		if (s->ctx->interrupted) {
@@ -436,11 +436,11 @@ static int stream(sync_state *s)
 				rc = ferry__sync_apply(s, i, ch, n);
 		}
 		if (rc == 0 && ferry__now() - s->last_beat >= every)
-			rc = send_heartbeat(s, s->o->until_caught_up && !s->beat_sent[0]);
+			rc = send_heartbeat(s, until_caught_up && !s->beat_sent[0]);
 		status(s, 0);
-		if (rc == 0 && s->o->until_caught_up && caught_up(s)) {
+		if (rc == 0 && until_caught_up && caught_up(s)) {
 			s->st.phase = FERRY_SYNC_CAUGHT_UP;
-			note(s, "caught up: the snapshot is in and the lag is under the bound");
+			ferry__sync_note(s, "caught up: the snapshot is in and the lag is under the bound");
 			break;
 		}
 	}
@@ -495,12 +495,12 @@ static int finish(sync_state *s)
 	free(verdict);
 	if (rc == 0) {
 		s->st.phase = FERRY_SYNC_FINISHED;
-		note(s, "finished: capture removed from the sources and the run recorded in ferry_history");
+		ferry__sync_note(s, "finished: capture removed from the sources and the run recorded in ferry_history");
 	}
 	return rc;
 }
 
-static int run_sync(sync_state *s)
+int ferry__sync_start(sync_state *s)
 {
 	int rc = connect_all(s);
 	/* Resolution and everything the copy would refuse, before the sources are touched. */
@@ -508,54 +508,65 @@ static int run_sync(sync_state *s)
 		rc = snapshot_copy(s, 1);
 	if (rc == 0 && !s->js.jobs)
 		rc = ferry_err_set(&s->err, FERRY_EUSAGE, "the plan carries no table: nothing to sync");
-	if (rc || s->o->copy.check_only)
+	if (rc || s->o->copy.check_only || s->o->finish)
 		return rc;
-	if (s->o->finish)
-		return finish(s);
 	s->st.phase = FERRY_SYNC_CAPTURE;
-	note(s, "capture: recording every change to the sources from now on");
+	ferry__sync_note(s, "capture: recording every change to the sources from now on");
 	s->installed = 1;
 	rc = open_captures(s);
 	if (rc)
 		return rc;
 	s->st.phase = FERRY_SYNC_SNAPSHOT;
-	note(s, "snapshot: copying the sources through the plan");
-	rc = snapshot_copy(s, 0);
-	if (rc == 0)
-		rc = stream(s);
-	if (rc == FERRY_EINTR) {
-		s->st.phase = FERRY_SYNC_STOPPED;
-		note(s, "stopped: everything applied so far is committed; rerun to resume");
-	}
-	return rc;
+	ferry__sync_note(s, "snapshot: copying the sources through the plan");
+	return snapshot_copy(s, 0);
+}
+
+int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
+                     const ferry_sync_options *opts)
+{
+	memset(s, 0, sizeof(*s));
+	s->ctx = ctx;
+	s->plan = plan;
+	s->o = opts;
+	if (opts->version != FERRY_SYNC_OPTIONS_VERSION || opts->copy.version != FERRY_COPY_OPTIONS_VERSION)
+		return ferry_err_set(&s->err, FERRY_EUSAGE, "unknown ferry_sync_options version %u", opts->version);
+	s->splan = *plan;
+	/* The sync is its own run: a copy of the same plan into the same target is another. */
+	char id[64];
+	int n = snprintf(id, sizeof(id), "%s:sync", plan->run_digest);
+	ferry__hash128_hex(s->splan.run_digest, id, (size_t)n);
+	s->max_rejects = opts->copy.max_rejects >= 0 ? opts->copy.max_rejects : plan->max_rejects;
+	s->st.lag_seconds = -1;
+	s->started = s->rate_t = ferry__now();
+	return 0;
+}
+
+void ferry__sync_close(sync_state *s)
+{
+	status(s, 1);
+	close_all(s);
 }
 
 int ferry_sync(ferry_ctx *ctx, const ferry_plan *plan, const ferry_sync_options *opts)
 {
 	ferry_sync_options defaults = FERRY_SYNC_OPTIONS_INIT;
-	if (!opts)
-		opts = &defaults;
-	sync_state s;
-	memset(&s, 0, sizeof(s));
-	if (opts->version != FERRY_SYNC_OPTIONS_VERSION || opts->copy.version != FERRY_COPY_OPTIONS_VERSION) {
-		ferry_err_set(&s.err, FERRY_EUSAGE, "unknown ferry_sync_options version %u", opts->version);
-		return ferry__ctx_fail(ctx, &s.err);
+	sync_state *s = ferry__calloc(1, sizeof(*s));
+	if (!s)
+		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_ENOMEM, "out of memory"});
+	int rc = ferry__sync_init(s, ctx, plan, opts ? opts : &defaults);
+	if (rc == 0)
+		rc = ferry__sync_start(s);
+	if (rc == 0 && s->o->finish)
+		rc = finish(s);
+	else if (rc == 0 && !s->o->copy.check_only)
+		rc = ferry__sync_stream(s, s->o->until_caught_up);
+	if (rc == FERRY_EINTR) {
+		s->st.phase = FERRY_SYNC_STOPPED;
+		ferry__sync_note(s, "stopped: everything applied so far is committed; rerun to resume");
 	}
-	s.ctx = ctx;
-	s.plan = plan;
-	s.o = opts;
-	s.splan = *plan;
-	/* The sync is its own run: a copy of the same plan into the same target is another. */
-	char id[64];
-	int n = snprintf(id, sizeof(id), "%s:sync", plan->run_digest);
-	ferry__hash128_hex(s.splan.run_digest, id, (size_t)n);
-	s.max_rejects = opts->copy.max_rejects >= 0 ? opts->copy.max_rejects : plan->max_rejects;
-	s.st.lag_seconds = -1;
-	s.started = s.rate_t = ferry__now();
-	int rc = run_sync(&s);
-	status(&s, 1);
-	close_all(&s);
+	ferry__sync_close(s);
 	if (rc)
-		return ferry__ctx_fail(ctx, &s.err);
-	return 0;
+		rc = ferry__ctx_fail(ctx, &s->err);
+	free(s);
+	return rc;
 }
