@@ -25,6 +25,10 @@ const char cmd_cutover_usage[] =
 	"                          is released, nothing is lost, and the cut-over is tried again\n"
 	"      --attempts N        tries before giving up (default 3)\n"
 	"      --keep-old-writable do not fence the old version\n"
+	"      --switch URL        repoint the applications' pooler inside the pause, so they\n"
+	"                          keep their address: pgbouncer://USER@HOST:PORT/ENTRY?config=\n"
+	"                          /etc/pgbouncer/pgbouncer.ini (PAUSE, rewrite ENTRY, RELOAD,\n"
+	"                          RESUME on PgBouncer's admin console)\n"
 	"      --json              the result (pause and every phase's time) as JSON on stdout\n"
 	"  -q, --quiet             no progress output\n"
 	"  -h, --help              this help\n"
@@ -56,6 +60,7 @@ int cmd_cutover(int argc, char **argv)
 		{"plan", required_argument, NULL, 'p'}, {"max-lag", required_argument, NULL, 'L'},
 		{"max-pause", required_argument, NULL, 'P'}, {"attempts", required_argument, NULL, 'A'},
 		{"keep-old-writable", no_argument, NULL, 'K'}, {"json", no_argument, NULL, 'J'},
+		{"switch", required_argument, NULL, 'W'},
 		{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	ferry_cutover_options o = FERRY_CUTOVER_OPTIONS_INIT;
@@ -89,6 +94,7 @@ int cmd_cutover(int argc, char **argv)
 			o.attempts = (int)v;
 			break;
 		case 'K': o.keep_old_writable = 1; break;
+		case 'W': o.switch_url = optarg; break;
 		case 'J': json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h':

@@ -296,8 +296,11 @@ typedef struct ferry_cutover_options {
 	                             nothing is lost and the cut-over is tried again; 0: 2000 */
 	int attempts;             /* tries before giving up (FERRY_ERROR, nothing changed); 0: 3 */
 	int keep_old_writable;    /* do not fence the old version */
+	const char *switch_url;   /* a pooler the applications reach the old version through,
+	                             repointed to the new one inside the pause
+	                             ("pgbouncer://USER@HOST:PORT/ENTRY?config=PATH"), or NULL */
 } ferry_cutover_options;
-#define FERRY_CUTOVER_OPTIONS_INIT {FERRY_CUTOVER_OPTIONS_VERSION, FERRY_SYNC_OPTIONS_INIT, 0, 0, 0}
+#define FERRY_CUTOVER_OPTIONS_INIT {FERRY_CUTOVER_OPTIONS_VERSION, FERRY_SYNC_OPTIONS_INIT, 0, 0, 0, NULL}
 
 /* Where the time of a cut-over went, in milliseconds. */
 typedef struct ferry_cutover_result {

@@ -307,6 +307,23 @@ typedef struct ferry_engine_capture {
 	int (*fence_exempt)(ferry_conn *c, ferry_err *err);
 } ferry_engine_capture;
 
+/* ---- optional: the switch for applications (the cut-over's "same address") -------- */
+
+/* A connection pooler in front of the old version, repointed to the new one inside the
+ * cut-over's pause: applications keep the address they have. Chosen by the scheme of the
+ * --switch URL ("pgbouncer://..."). */
+typedef struct ferry_engine_switch {
+	const char *scheme;          /* the URL scheme it takes */
+	int (*open)(void **out, const char *url, ferry_err *err);
+	/* Hold new transactions of the applications (they wait); returns when none runs. */
+	int (*pause)(void *h, ferry_err *err);
+	/* Point the applications' entry at target_url (the new version). */
+	int (*repoint)(void *h, const char *target_url, ferry_err *err);
+	/* Let the applications go on (a paused pooler is resumed by close too). */
+	int (*resume)(void *h, ferry_err *err);
+	void (*close)(void *h);
+} ferry_engine_switch;
+
 /* ---- the engine table -------------------------------------------------------------- */
 
 enum {
@@ -433,6 +450,8 @@ typedef struct ferry_engine {
 
 	/* Optional: change capture (NULL when the engine has none), checked all-or-nothing. */
 	const ferry_engine_capture *capture;
+	/* Optional: a pooler switch this engine's servers sit behind (NULL when none). */
+	const ferry_engine_switch *pool_switch;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

@@ -145,6 +145,27 @@ static int record_and_fence(sync_state *s, double pause_ms)
 	return rc;
 }
 
+/* Let the applications' pooled connections go on (after a released attempt). */
+static void release_pooler(sync_state *s)
+{
+	if (s->sw)
+		s->sw->resume(s->swh, &(ferry_err){0});
+}
+
+/* The --switch pooler: an engine that declares its scheme opens it. */
+static int open_switch(sync_state *s, const char *url)
+{
+	for (size_t i = 0; i < s->ctx->nengines; i++) {
+		const ferry_engine_switch *sw = s->ctx->engines[i]->pool_switch;
+		size_t n = sw ? strlen(sw->scheme) : 0;
+		if (sw && strncmp(url, sw->scheme, n) == 0 && strncmp(url + n, "://", 3) == 0) {
+			s->sw = sw;
+			return sw->open(&s->swh, url, &s->err);
+		}
+	}
+	return ferry_err_set(&s->err, FERRY_EUSAGE, "--switch \"%s\": no engine knows this kind of pooler (pgbouncer://...)", url);
+}
+
 /* One try: block, drain, check, record, fence, release. *late when the budget ran out
  * (everything released, nothing changed). */
 static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int budget_ms, int *late)
@@ -153,9 +174,13 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 	snprintf(s->freeze_text, sizeof(s->freeze_text), "cutover %d %lld", r->attempts,
 	         (long long)ferry__wall_us());
 	double t0 = ferry__now();
-	int rc = freeze_all(s, budget_ms);
+	int rc = s->sw ? s->sw->pause(s->swh, &s->err) : 0;
+	if (rc)
+		return rc;
+	rc = freeze_all(s, budget_ms);
 	if (rc) {
 		thaw_all(s, 0);
+		release_pooler(s);
 		*late = 1; /* the lock could not be had in time: try again */
 		return 0;
 	}
@@ -173,19 +198,26 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 	if (rc || *late) {
 		ferry_err keep = s->err;
 		thaw_all(s, 0);
+		release_pooler(s);
 		s->err = keep;
 		return rc;
 	}
 	double t3 = ferry__now();
 	rc = record_and_fence(s, ms_since(t0));
+	/* The applications' entry points at the new version before anything is released. */
+	if (rc == 0 && s->sw)
+		rc = s->sw->repoint(s->swh, s->plan->target, &s->err);
 	r->record_ms = ms_since(t3);
 	if (rc) {
 		ferry_err keep = s->err;
 		thaw_all(s, 0);
+		release_pooler(s);
 		s->err = keep;
 		return rc;
 	}
 	rc = thaw_all(s, 1);
+	if (rc == 0 && s->sw)
+		rc = s->sw->resume(s->swh, &s->err);
 	r->pause_ms = ms_since(t0);
 	snprintf(r->position, sizeof(r->position), "%llu", (unsigned long long)s->os[0].pos);
 	return rc;
@@ -199,7 +231,9 @@ static int run_cutover(sync_state *s, ferry_cutover_result *r)
 	if (!ch)
 		return OOM(&s->err);
 	double t = ferry__now();
-	int rc = ferry__sync_start(s);
+	int rc = s->co->switch_url ? open_switch(s, s->co->switch_url) : 0;
+	if (rc == 0)
+		rc = ferry__sync_start(s);
 	for (size_t i = 0; rc == 0 && i < s->plan->nsources; i++)
 		if (s->os[i].cap && !s->os[i].eng->capture->freeze)
 			rc = ferry_err_set(&s->err, FERRY_EUSAGE, "cannot cut over source \"%s\": its engine (%s) cannot block writes",
@@ -247,6 +281,8 @@ int ferry_cutover(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *p
 		ferry__sync_note(s, opts->keep_old_writable ? "cut over: the new version is live; the old one is still writable"
 		                                             : "cut over: the new version is live; the old one is fenced");
 	}
+	if (s->sw && s->swh)
+		s->sw->close(s->swh);
 	ferry__sync_close(s);
 	if (rc)
 		rc = ferry__ctx_fail(ctx, &s->err);

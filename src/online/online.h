@@ -99,6 +99,8 @@ typedef struct sync_state {
 	const ferry_sync_options *o;
 	const ferry_cutover_options *co; /* ferry cutover's, or NULL */
 	char freeze_text[64];      /* the marker of the cut-over's freeze */
+	const ferry_engine_switch *sw; /* --switch's pooler, and its handle */
+	void *swh;
 	int checking;              /* the drain: keep the keys it touches for the check */
 	const ferry_engine *teng;
 	ferry_conn *tconn;

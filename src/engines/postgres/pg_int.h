@@ -175,5 +175,7 @@ int ferry_pg__fence(ferry_conn *c, const char *run_id, const ferry_capture_table
 int ferry_pg__thaw(ferry_conn *c, int commit, ferry_err *err);
 int ferry_pg__unfence(ferry_conn *c, const char *run_id, ferry_err *err);
 int ferry_pg__fence_exempt(ferry_conn *c, ferry_err *err);
+/* pg_bouncer.c */
+extern const ferry_engine_switch ferry__pg_bouncer;
 
 #endif
