@@ -554,4 +554,5 @@ const ferry_engine ferry__sqlite_engine = {
 	.split_sql = ferry_sqlite__split_sql,
 	.needs_autocommit = ferry_sqlite__needs_autocommit,
 	.probe_type = ferry_sqlite__probe_type,
+	.capture = &ferry_sqlite__capture,
 };

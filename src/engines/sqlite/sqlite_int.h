@@ -109,6 +109,9 @@ int ferry_sqlite__needs_autocommit(const char *stmt, size_t len);
 /* Release the migration lock, if held, and its state (from conn_free). */
 void ferry_sqlite__migrate_free(sq_conn *c);
 
+/* sqlite_capture.c: change capture for ferry sync (the engine table's .capture) */
+extern const ferry_engine_capture ferry_sqlite__capture;
+
 /* sqlite_probe.c */
 int ferry_sqlite__probe_type(ferry_conn *c, const char *table, const char *column,
                              ferry_type type, int *all, ferry_err *err);
