@@ -328,7 +328,10 @@ typedef struct ferry_engine_switch {
 
 enum {
 	FERRY_CONNECT_READONLY = 1, /* a source: never write */
-	FERRY_CONNECT_CREATE = 2    /* a target: create the database if it does not exist */
+	FERRY_CONNECT_CREATE = 2,   /* a target: create the database if it does not exist */
+	FERRY_CONNECT_LIVE = 4      /* a live source ferry writes its own objects to (capture,
+	                               markers, the cut-over's fence): read-write, but no setting
+	                               of the database is changed (no journal mode, no pragma) */
 };
 
 /* The target converts text that reads as a number into that number in numeric columns

@@ -77,37 +77,21 @@ static int delete_key(sync_state *s, otarget *t, const ferry_value *tkey)
 	return rc;
 }
 
-/* A row the target refused: counted, and stored with its reason like a copy's rejects. */
-typedef struct reject_ctx {
-	sync_state *s;
-	ojob *oj;
-	const ferry_batch *b;
-} reject_ctx;
-
-static int on_reject(void *ud, size_t row, const char *reason)
+/* The next free batch of oj's held rows. */
+static ferry_batch *hold_next(sync_state *s, ojob *oj)
 {
-	reject_ctx *rc = ud;
-	sync_state *s = rc->s;
-	job *j = rc->oj->j;
-	const ferry_value *v = ferry_batch_crow(rc->b, row) + j->ntcols;
-	ferry_buf key = FERRY_BUF_INIT;
-	ferry_buf_puts(&key, "[");
-	for (size_t k = 0; k < j->nkeys; k++) {
-		if (k)
-			ferry_buf_puts(&key, ",");
-		ferry__value_json(&key, &v[k]);
+	if (oj->used == oj->nheld) {
+		ferry_batch *b = ferry__batch_new(oj->j->nexprs, 1024);
+		if (!b || ferry__grow(&oj->held, &oj->held_cap, oj->nheld + 1, sizeof(ferry_batch *)) != 0) {
+			ferry__batch_free(b);
+			OOM(&s->err);
+			return NULL;
+		}
+		oj->held[oj->nheld++] = b;
 	}
-	ferry_buf_puts(&key, "]");
-	int e = key.failed ? OOM(&s->err)
-	                   : s->teng->state_reject(s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
-	                                           j->dst_table, key.data, reason, &s->err);
-	ferry_buf_free(&key);
-	s->st.rows_rejected++;
-	if (e == 0 && s->st.rows_rejected > s->max_rejects)
-		e = ferry_err_set(&s->err, FERRY_EREJECT,
-		                  "%lld rows were rejected by the target while streaming (allowed: %lld); the last: %s: %s",
-		                  (long long)s->st.rows_rejected, (long long)s->max_rejects, j->dst_table, reason);
-	return e;
+	ferry_batch *b = oj->held[oj->used++];
+	ferry__batch_reset(b);
+	return b;
 }
 
 /* Mark the touched keys that rows of batch b hold (their source key read back). */
@@ -128,22 +112,8 @@ static int mark_found(sync_state *s, ojob *oj, otarget *t, const ferry_batch *b)
 	return 0;
 }
 
-static int open_writer(sync_state *s, ojob *oj)
-{
-	job *j = oj->j;
-	if (oj->w)
-		return 0;
-	ferry_write_spec spec = {
-		.table = j->dst_table, .ncols = j->ntcols, .cols = (const char *const *)j->tcols,
-		.types = j->ttypes, .map = j->map, .merge = 1, .conflict = oj->rules,
-	};
-	if (!oj->batch && !(oj->batch = ferry__batch_new(j->nexprs, 1024)))
-		return OOM(&s->err);
-	return s->teng->writer_open(&oj->w, s->tconn, &spec, &s->err);
-}
-
-/* Re-read keys [from, from + n) of t's touched set through job oj and write what the
- * source holds. */
+/* Re-read keys [from, from + n) of t's touched set through job oj and hold what the source
+ * has. */
 static int reread(sync_state *s, ojob *oj, otarget *t, size_t from, size_t n)
 {
 	job *j = oj->j;
@@ -166,35 +136,144 @@ static int reread(sync_state *s, ojob *oj, otarget *t, size_t from, size_t n)
 	int rc = o->eng->reader_open(&r, o->reread, &spec, &s->err);
 	int eof = 0;
 	while (rc == 0 && !eof) {
-		ferry__batch_reset(oj->batch);
-		rc = o->eng->reader_next(r, oj->batch, &eof, &s->err);
-		size_t rows = ferry_batch_nrows(oj->batch);
-		if (rc == 0 && rows)
-			rc = mark_found(s, oj, t, oj->batch);
-		if (rc == 0 && rows) {
-			reject_ctx rj = {s, oj, oj->batch};
-			int64_t before = s->st.rows_rejected;
-			rc = s->teng->writer_write(oj->w, oj->batch, on_reject, &rj, &s->err);
-			s->st.rows_upserted += (int64_t)rows - (s->st.rows_rejected - before);
-		}
+		ferry_batch *b = hold_next(s, oj);
+		if (!b)
+			rc = FERRY_ENOMEM;
+		if (rc == 0)
+			rc = o->eng->reader_next(r, b, &eof, &s->err);
+		if (rc == 0)
+			rc = mark_found(s, oj, t, b);
 	}
 	if (r)
 		o->eng->reader_close(r);
 	return rc;
 }
 
-/* Re-read and write every touched key of t, job by job in plan order. */
-static int upsert_target(sync_state *s, otarget *t)
+/* Re-read every touched key of t, job by job, holding the rows. */
+static int reread_target(sync_state *s, otarget *t)
 {
 	if (ferry__grow(&t->found, &t->found_cap, t->touched.n, 1) != 0)
 		return OOM(&s->err);
 	memset(t->found, 0, t->touched.n);
 	for (size_t q = 0; q < t->njobs; q++) {
 		ojob *oj = &s->ojobs[t->jobs[q]];
-		int rc = open_writer(s, oj);
+		oj->used = 0;
+		int rc = 0;
 		for (size_t from = 0; rc == 0 && from < t->touched.n; from += MATCH_MAX) {
 			size_t n = t->touched.n - from < MATCH_MAX ? t->touched.n - from : MATCH_MAX;
 			rc = reread(s, oj, t, from, n);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A row the target refused: kept to be tried again once the other rows are written (a
+ * unique value moving from one row to another), and rejected only if it still fails then. */
+typedef struct reject_ctx {
+	sync_state *s;
+	ojob *oj;
+	const ferry_batch *b;
+	ferry_batch *into;         /* where refused rows go; NULL: the last round, reject them */
+	size_t refused;
+} reject_ctx;
+
+static int copy_row(ferry_batch *dst, const ferry_value *src, size_t ncols)
+{
+	ferry_value *row = ferry_batch_add_row(dst);
+	if (!row)
+		return FERRY_ENOMEM;
+	for (size_t c = 0; c < ncols; c++) {
+		row[c] = src[c];
+		if ((src[c].type != FERRY_NULL && src[c].type != FERRY_INT && src[c].type != FERRY_FLOAT &&
+		     src[c].type != FERRY_BOOL) &&
+		    !(row[c].v.s = ferry_batch_copy(dst, src[c].v.s, src[c].len)))
+			return FERRY_ENOMEM;
+	}
+	return 0;
+}
+
+static int on_reject(void *ud, size_t row, const char *reason)
+{
+	reject_ctx *rc = ud;
+	sync_state *s = rc->s;
+	job *j = rc->oj->j;
+	const ferry_value *v = ferry_batch_crow(rc->b, row);
+	rc->refused++;
+	if (rc->into)
+		return copy_row(rc->into, v, j->nexprs) ? OOM(&s->err) : 0;
+	ferry_buf key = FERRY_BUF_INIT;
+	ferry_buf_puts(&key, "[");
+	for (size_t k = 0; k < j->nkeys; k++) {
+		if (k)
+			ferry_buf_puts(&key, ",");
+		ferry__value_json(&key, &v[j->ntcols + k]);
+	}
+	ferry_buf_puts(&key, "]");
+	int e = key.failed ? OOM(&s->err)
+	                   : s->teng->state_reject(s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
+	                                           j->dst_table, key.data, reason, &s->err);
+	ferry_buf_free(&key);
+	s->st.rows_rejected++;
+	if (e == 0 && s->st.rows_rejected > s->max_rejects)
+		e = ferry_err_set(&s->err, FERRY_EREJECT,
+		                  "%lld rows were rejected by the target while streaming (allowed: %lld); the last: %s: %s",
+		                  (long long)s->st.rows_rejected, (long long)s->max_rejects, j->dst_table, reason);
+	return e;
+}
+
+static int open_writer(sync_state *s, ojob *oj)
+{
+	job *j = oj->j;
+	if (oj->w)
+		return 0;
+	ferry_write_spec spec = {
+		.table = j->dst_table, .ncols = j->ntcols, .cols = (const char *const *)j->tcols,
+		.types = j->ttypes, .map = j->map, .merge = 1, .conflict = oj->rules,
+	};
+	if (!oj->retry && !(oj->retry = ferry__batch_new(j->nexprs, 2 * CHANGES_MAX)))
+		return OOM(&s->err);
+	if (!oj->retry2 && !(oj->retry2 = ferry__batch_new(j->nexprs, 2 * CHANGES_MAX)))
+		return OOM(&s->err);
+	return s->teng->writer_open(&oj->w, s->tconn, &spec, &s->err);
+}
+
+/* Write one batch; refused rows go to into (or are rejected when into is NULL). */
+static int write_batch(sync_state *s, ojob *oj, const ferry_batch *b, ferry_batch *into, size_t *refused)
+{
+	reject_ctx rj = {s, oj, b, into, 0};
+	int rc = ferry_batch_nrows(b) ? s->teng->writer_write(oj->w, b, on_reject, &rj, &s->err) : 0;
+	s->st.rows_upserted += (int64_t)(ferry_batch_nrows(b) - rj.refused);
+	*refused += rj.refused;
+	return rc;
+}
+
+/* Write the held rows of every job of t, then the refused ones again while that helps. */
+static int upsert_target(sync_state *s, otarget *t)
+{
+	for (size_t q = 0; q < t->njobs; q++) {
+		ojob *oj = &s->ojobs[t->jobs[q]];
+		int rc = open_writer(s, oj);
+		size_t refused = 0;
+		if (rc == 0)
+			ferry__batch_reset(oj->retry);
+		for (size_t i = 0; rc == 0 && i < oj->used; i++)
+			rc = write_batch(s, oj, oj->held[i], oj->retry, &refused);
+		/* Each round writes what it can; a round that writes nothing ends it. */
+		while (rc == 0 && refused) {
+			size_t before = ferry_batch_nrows(oj->retry), again = 0;
+			ferry__batch_reset(oj->retry2);
+			rc = write_batch(s, oj, oj->retry, oj->retry2, &again);
+			ferry_batch *tmp = oj->retry;
+			oj->retry = oj->retry2;
+			oj->retry2 = tmp;
+			refused = again;
+			if (rc == 0 && again == before) {
+				size_t none = 0;
+				rc = write_batch(s, oj, oj->retry, NULL, &none);
+				refused = 0;
+			}
 		}
 		if (rc)
 			return rc;
@@ -218,9 +297,10 @@ static int delete_target(sync_state *s, otarget *t, int all)
 	return 0;
 }
 
-/* Apply every key touched so far: rebuilt tables emptied of them (children first), rows
- * re-read and written (parents first), then what the sources no longer hold deleted
- * (children first). */
+/* Apply every key touched so far: every key re-read from the sources first; then deletes,
+ * children first (a rebuilt merge loses all its touched rows, the others those no source
+ * holds), so a unique value a deleted row held is free; then the rows written, parents
+ * first. */
 static int flush(sync_state *s)
 {
 	size_t order[256], n = 0;
@@ -231,14 +311,12 @@ static int flush(sync_state *s)
 		return 0;
 	qsort_r(order, n, sizeof(size_t), cmp_level, s);
 	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = reread_target(s, &s->targets[order[i]]);
 	for (size_t i = n; rc == 0 && i-- > 0;)
-		if (s->targets[order[i]].rebuild)
-			rc = delete_target(s, &s->targets[order[i]], 1);
+		rc = delete_target(s, &s->targets[order[i]], s->targets[order[i]].rebuild);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = upsert_target(s, &s->targets[order[i]]);
-	for (size_t i = n; rc == 0 && i-- > 0;)
-		if (!s->targets[order[i]].rebuild)
-			rc = delete_target(s, &s->targets[order[i]], 0);
 	for (size_t i = 0; rc == 0 && s->checking && i < n; i++) {
 		otarget *t = &s->targets[order[i]];
 		ferry_value tkey[64];

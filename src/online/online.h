@@ -64,7 +64,10 @@ typedef struct ojob {
 	size_t *src_of_tk;         /* target key column k is the job's source key column src_of_tk[k] */
 	uint8_t *rules;            /* the upsert's conflict rules, or the job's own for a merge */
 	ferry_writer *w;
-	ferry_batch *batch;        /* its re-read rows */
+	ferry_batch **held;        /* its re-read rows of the batch being applied */
+	size_t nheld, held_cap, used;
+	ferry_batch *retry;        /* rows the target refused, tried again after the others */
+	ferry_batch *retry2;
 } ojob;
 
 /* One captured source table. */

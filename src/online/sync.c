@@ -92,14 +92,14 @@ static int map_keys(sync_state *s, ojob *oj, otarget *t, const ferry_table *tt)
 	job *j = oj->j;
 	ferry_err *err = &s->err;
 	const ferry_engine *seng = s->os[j->src].eng;
-	if (tt->npk == 0)
-		return ferry_err_set(err, FERRY_EUSAGE,
-		                     "cannot sync target table \"%s\": it has no primary key, so a change cannot name the row it touched (give it one in the target schema)",
-		                     t->name);
 	if (j->nkeys == 0)
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot sync source table \"%s\": it has no primary key, so a change cannot name the row it touched (add one, or leave the table out with skip: true)",
 		                     j->src_table);
+	if (tt->npk == 0)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot sync target table \"%s\": it has no primary key, so a change cannot name the row it touched (give it one in the target schema)",
+		                     t->name);
 	if (!t->tk) {
 		t->ntk = tt->npk;
 		if (!(t->tk = ferry__calloc(tt->npk, sizeof(char *))) ||
@@ -259,7 +259,7 @@ static int open_captures(sync_state *s)
 		if (!o->ntables)
 			continue;
 		const char *url = s->plan->sources[i].url;
-		int rc = o->eng->connect(&o->admin, url, 0, err);
+		int rc = o->eng->connect(&o->admin, url, FERRY_CONNECT_LIVE, err);
 		if (rc == 0)
 			rc = o->eng->capture->setup(&o->cap, o->admin, url, s->splan.run_digest, o->tables,
 			                            o->ntables, err);
@@ -278,7 +278,11 @@ static void close_all(sync_state *s)
 	for (size_t i = 0; s->ojobs && i < s->js.njobs; i++) {
 		if (s->ojobs[i].w)
 			s->teng->writer_close(s->ojobs[i].w);
-		ferry__batch_free(s->ojobs[i].batch);
+		for (size_t k = 0; k < s->ojobs[i].nheld; k++)
+			ferry__batch_free(s->ojobs[i].held[k]);
+		free(s->ojobs[i].held);
+		ferry__batch_free(s->ojobs[i].retry);
+		ferry__batch_free(s->ojobs[i].retry2);
 		free(s->ojobs[i].src_of_tk);
 		free(s->ojobs[i].rules);
 	}
@@ -464,7 +468,7 @@ static int finish(sync_state *s)
 		if (!o->ntables)
 			continue;
 		ferry_conn *c = NULL;
-		int rc = o->eng->connect(&c, p->sources[i].url, 0, err);
+		int rc = o->eng->connect(&c, p->sources[i].url, FERRY_CONNECT_LIVE, err);
 		if (rc == 0)
 			rc = o->eng->capture->teardown(c, p->sources[i].url, s->splan.run_digest, err);
 		if (c)

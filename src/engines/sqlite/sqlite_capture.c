@@ -1586,4 +1586,9 @@ const ferry_engine_capture ferry_sqlite__capture = {
 	.close = sq_cap_close,
 	.marker = sq_cap_marker,
 	.teardown = sq_cap_teardown,
+	.freeze = ferry_sqlite__freeze,
+	.fence = ferry_sqlite__fence,
+	.thaw = ferry_sqlite__thaw,
+	.unfence = ferry_sqlite__unfence,
+	.fence_exempt = ferry_sqlite__fence_exempt,
 };
