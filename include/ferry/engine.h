@@ -406,6 +406,10 @@ typedef struct ferry_engine {
 	 * table is created in another engine, to pick the target type. */
 	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
 	                  int *all, ferry_err *err);
+
+	/* Optional: change capture for ferry sync (ferry_engine_capture above); NULL when the
+	 * engine has none. */
+	const ferry_engine_capture *capture;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing
