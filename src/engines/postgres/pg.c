@@ -636,4 +636,5 @@ const ferry_engine ferry__postgres_engine = {
 	.lock_release = ferry_pg__lock_release,
 	.split_sql = ferry_pg__split_sql,
 	.needs_autocommit = ferry_pg__needs_autocommit,
+	.capture = &ferry__pg_capture,
 };
