@@ -1062,12 +1062,20 @@ static int next_inner(ferry_capture *cap, ferry_change *out, size_t max, size_t 
 		if (pr > 0 && !PQconsumeInput(cap->r.db))
 			rc = ferry_pg__fail(&cap->r, NULL, err, "read the change stream of replication slot \"%s\"", cap->slot);
 	}
-	if (rc)
-		return rc;
 	size_t ready = cap->qn - (size_t)cap->open_last, k = ready < max ? ready : max;
-	memcpy(out, cap->q, k * sizeof(*out));
-	memmove(cap->q, cap->q + k, (cap->qn - k) * sizeof(*cap->q));
-	cap->qn -= k;
+	if (rc && k == 0)
+		return rc;
+	if (rc) {
+		/* The changes decoded before the error are delivered first, so the caller can
+		 * apply and acknowledge up to it; the next call reports the error. */
+		cap->broken = 1;
+		ferry__err_copy(&cap->fail, err);
+	}
+	if (k) {
+		memcpy(out, cap->q, k * sizeof(*out));
+		memmove(cap->q, cap->q + k, (cap->qn - k) * sizeof(*cap->q));
+		cap->qn -= k;
+	}
 	for (size_t i = 0; i < k; i++)
 		if (out[i].pos > cap->delivered)
 			cap->delivered = out[i].pos;
@@ -1087,6 +1095,8 @@ static int pg_cap_next(ferry_capture *cap, ferry_change *out, size_t max, size_t
 	if (max == 0)
 		return 0;
 	int rc = next_inner(cap, out, max, n, timeout_ms, err);
+	if (rc == 0 && cap->broken)
+		memset(err, 0, sizeof(*err));
 	if (rc) {
 		/* The stream's state is unknown past an error: every later call says the same. */
 		cap->broken = 1;
