@@ -421,6 +421,18 @@ static int pg_cap_setup(ferry_capture **out, ferry_conn *conn, const char *url,
 	if (rc == 0 && PQserverVersion(c->db) < 100000)
 		rc = ferry_err_set(err, FERRY_EUSAGE, "cannot capture changes of %s: logical replication needs PostgreSQL 10 or later",
 		                   c->label);
+	if (rc == 0) {
+		PGresult *res;
+		rc = ferry_pg__query(c, &res, "SELECT current_setting('wal_level')", 0, NULL, err,
+		                     "read wal_level");
+		if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
+			rc = ferry_err_set(err, FERRY_EUSAGE,
+			                   "cannot capture changes of %s: its wal_level is %s, and change capture needs "
+			                   "logical (set wal_level = logical in postgresql.conf and restart the server)",
+			                   c->label, PQgetvalue(res, 0, 0));
+		if (res)
+			PQclear(res);
+	}
 	for (size_t i = 0; i < ntables && rc == 0; i++) {
 		cap->nt = i + 1;
 		for (size_t k = 0; k < i && rc == 0; k++)
@@ -468,8 +480,16 @@ static int pg_cap_setup(ferry_capture **out, ferry_conn *conn, const char *url,
 	/* The publication is committed before the slot exists, so the slot's decoding sees it
 	 * from its very first change; the replication connection then stays idle until start,
 	 * which keeps the exported snapshot alive. */
-	if (rc == 0 && !has_slot)
-		rc = create_slot(cap, err);
+	if (rc == 0 && !has_slot && (rc = create_slot(cap, err)) != 0 && !has_pub) {
+		/* A run refused here leaves nothing behind: the publication goes too. */
+		ferry_buf b = FERRY_BUF_INIT;
+		ferry_buf_puts(&b, "DROP PUBLICATION IF EXISTS ");
+		ferry_pg__buf_ident(&b, cap->pub);
+		ferry_err ignored;
+		if (!b.failed && PQstatus(cap->r.db) == CONNECTION_OK)
+			ferry_pg__exec(&cap->r, b.data, &ignored, "drop the publication of the capture");
+		ferry_buf_free(&b);
+	}
 	if (rc) {
 		cap_free(cap);
 		return rc;
