@@ -300,7 +300,7 @@ static void test_changes(void)
 	OK(C->marker(c, other, "not ours", NULL, &err));
 
 	got g = {FERRY_BUF_INIT, 0, {0}, {0}, {0}};
-	if (OK(drain(cap, tabs, 18, 64, &g, &err))) {
+	if (OK(drain(cap, tabs, 17, 64, &g, &err))) {
 		CHECK_STR(g.text.data,
 		          "I k1 new=(1) ;\n"
 		          "U k1 new=(1) ;\n"
@@ -664,6 +664,46 @@ static void test_teardown(void)
 	sql("DROP TABLE td");
 }
 
+/* ---- a conninfo string instead of a URL ------------------------------------------- */
+
+static void test_conninfo(void)
+{
+	ferry_err err = {0};
+	char run[33], conninfo[1000] = "";
+	new_run(run);
+	/* The test URL's own settings, written as keyword=value pairs. */
+	PQconninfoOption *opts = PQconninfoParse(db_url, NULL);
+	size_t len = 0;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->val && *o->val)
+			len += (size_t)snprintf(conninfo + len, sizeof(conninfo) - len, "%s%s='%s'", len ? " " : "",
+			                        o->keyword, o->val);
+	PQconninfoFree(opts);
+	sql("CREATE TABLE ci (id int PRIMARY KEY)");
+	ferry_conn *c = NULL;
+	if (!OK(E->connect(&c, conninfo, FERRY_CONNECT_READONLY, &err)))
+		return;
+	const char *keys[] = {"id"};
+	ferry_capture_table tabs[] = {{"ci", 1, keys}};
+	ferry_capture *cap = NULL;
+	if (OK(C->setup(&cap, c, conninfo, run, tabs, 1, &err))) {
+		uint64_t pos;
+		CHECK(C->snapshot(cap, &pos) != NULL);
+		got g = {FERRY_BUF_INIT, 0, {0}, {0}, {0}};
+		if (OK(C->start(cap, pos, &err))) {
+			sql("INSERT INTO ci VALUES (7)");
+			if (OK(drain(cap, tabs, 1, 8, &g, &err)))
+				CHECK_STR(g.text.data, "I ci new=(7) ;\n");
+		}
+		ferry_buf_free(&g.text);
+		C->close(cap);
+		OK(C->teardown(c, conninfo, run, &err));
+	}
+	CHECK_INT(installed(run, "slot"), 0);
+	E->close(c);
+	sql("DROP TABLE ci");
+}
+
 /* ---- a writer running through setup ---------------------------------------------- */
 
 typedef struct writer {
@@ -862,6 +902,7 @@ int main(void)
 	else {
 		test_snapshot();
 		test_concurrent();
+		test_conninfo();
 		test_changes();
 		test_canonical();
 		test_resume();

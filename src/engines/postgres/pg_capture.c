@@ -1163,7 +1163,8 @@ static void pg_cap_close(ferry_capture *cap)
 		return;
 	if (cap->streaming && PQstatus(cap->r.db) == CONNECTION_OK) {
 		ferry_err ignored;
-		if (cap->broken || cap->acked == cap->sent || feedback(cap, &ignored) == 0)
+		/* Acknowledged after a stream error too: the changes before it were applied. */
+		if (cap->acked == cap->sent || feedback(cap, &ignored) == 0)
 			stream_end(cap);
 	}
 	cap_free(cap);
