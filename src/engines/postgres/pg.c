@@ -637,4 +637,5 @@ const ferry_engine ferry__postgres_engine = {
 	.split_sql = ferry_pg__split_sql,
 	.needs_autocommit = ferry_pg__needs_autocommit,
 	.pool_switch = &ferry__pg_bouncer,
+	.capture = &ferry__pg_capture,
 };
