@@ -141,7 +141,7 @@ static int file_of(ferry_conn *c, const char **path, ferry_err *err)
 {
 	sq_conn *s = SQ(c);
 	*path = s->path;
-	if (s->memory || !s->path[0] || strncmp(s->path, "file:", 5) == 0)
+	if (s->memory || !s->path[0])
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot capture changes of \"%s\": only a database file on disk can "
 		                     "be shared with the application", s->path);
