@@ -723,6 +723,44 @@ out:
 	sqlite3_close(app);
 }
 
+/* In rollback-journal mode too (the capture never changes the journal mode; the connection
+ * given to setup may be read-only), and the application's writes go on between reads. */
+static void test_rollback_journal(void)
+{
+	const char *path = path_of("journal.db");
+	sqlite3 *app = NULL;
+	sqlite3_open(path, &app);
+	sqlite3_busy_timeout(app, 5000);
+	APP(app, "PRAGMA journal_mode=DELETE; CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+	ferry_capture_table tables[] = {{"t", 1, keys_t}};
+	static const size_t nkeys[] = {1};
+	g_nkeys = nkeys;
+	ferry_conn *c = NULL;
+	ferry_capture *cap = NULL;
+	ferry_err err = {0};
+	uint64_t last = 0;
+	if (!OK(E->connect(&c, path, FERRY_CONNECT_READONLY, &err)) ||
+	    !OK(C->setup(&cap, c, path, "run-journal", tables, 1, &err)) || !OK(C->start(cap, 0, &err)))
+		goto out;
+	APP(app, "INSERT INTO t VALUES (1, 'a'); UPDATE t SET v = 'b'");
+	CHECK_STR(drain(cap, &last), "0 I >i1; 0 U >i1");
+	APP(app, "DELETE FROM t");
+	CHECK_STR(drain(cap, &last), "0 D i1>");
+	CHECK_INT(query_int(app, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'delete'"), 1);
+	OK(C->ack(cap, last, &err));
+out:
+	C->close(cap);
+	if (c)
+		E->close(c);
+	/* Removal needs a connection that writes. */
+	if (OK(E->connect(&c, path, 0, &err))) {
+		OK(C->teardown(c, path, "run-journal", &err));
+		E->close(c);
+	}
+	CHECK_INT(query_int(app, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'ferry%'"), 0);
+	sqlite3_close(app);
+}
+
 static void remove_dir(void)
 {
 	char cmd[600];
@@ -750,6 +788,7 @@ int main(void)
 	test_marker_origin_teardown();
 	test_other_process();
 	test_writer_not_blocked();
+	test_rollback_journal();
 	if (check_failed == 0)
 		remove_dir();
 	else
