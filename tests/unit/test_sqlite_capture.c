@@ -371,6 +371,50 @@ out:
 	sqlite3_close(app);
 }
 
+/* A backlog is trimmed a few batches per ack, and the rest at the next ack, not later. */
+static void test_trim_backlog(void)
+{
+	const char *path = path_of("backlog.db");
+	sqlite3 *app = app_open(path);
+	APP(app, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+	ferry_capture_table tables[] = {{"t", 1, keys_t}};
+	char hex[17], sql[200];
+	hex_of("run-backlog", hex);
+	ferry_conn *c = ferry_open(path);
+	ferry_capture *cap = NULL;
+	ferry_err err = {0};
+	if (!c || !OK(C->setup(&cap, c, path, "run-backlog", tables, 1, &err)) ||
+	    !OK(C->start(cap, 0, &err)))
+		goto out;
+	APP(app, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) "
+	         "INSERT INTO t SELECT i, 'x' FROM n");
+	ferry_change ch[512];
+	size_t n = 0, total = 0;
+	uint64_t last = 0;
+	do {
+		if (!OK(C->next(cap, ch, 512, &n, 0, &err)))
+			break;
+		total += n;
+		if (n)
+			last = ch[n - 1].pos;
+	} while (n);
+	CHECK_INT(total, 10000);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"ferry_changes_%s\"", hex);
+	OK(C->ack(cap, last, &err));
+	CHECK_INT(query_int(app, sql), 2000);
+	CHECK_INT(query_int(app, "SELECT acked FROM ferry_capture WHERE tbl = -1"), 8000);
+	OK(C->ack(cap, last, &err));
+	CHECK_INT(query_int(app, sql), 1);
+	CHECK_INT(query_int(app, "SELECT acked FROM ferry_capture WHERE tbl = -1"), (long long)last);
+out:
+	C->close(cap);
+	if (c) {
+		OK(C->teardown(c, path, "run-backlog", &err));
+		E->close(c);
+	}
+	sqlite3_close(app);
+}
+
 /* ---- refusals, damage and DDL ------------------------------------------------------ */
 
 static void test_refusals(void)
@@ -679,6 +723,44 @@ out:
 	sqlite3_close(app);
 }
 
+/* In rollback-journal mode too (the capture never changes the journal mode; the connection
+ * given to setup may be read-only), and the application's writes go on between reads. */
+static void test_rollback_journal(void)
+{
+	const char *path = path_of("journal.db");
+	sqlite3 *app = NULL;
+	sqlite3_open(path, &app);
+	sqlite3_busy_timeout(app, 5000);
+	APP(app, "PRAGMA journal_mode=DELETE; CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+	ferry_capture_table tables[] = {{"t", 1, keys_t}};
+	static const size_t nkeys[] = {1};
+	g_nkeys = nkeys;
+	ferry_conn *c = NULL;
+	ferry_capture *cap = NULL;
+	ferry_err err = {0};
+	uint64_t last = 0;
+	if (!OK(E->connect(&c, path, FERRY_CONNECT_READONLY, &err)) ||
+	    !OK(C->setup(&cap, c, path, "run-journal", tables, 1, &err)) || !OK(C->start(cap, 0, &err)))
+		goto out;
+	APP(app, "INSERT INTO t VALUES (1, 'a'); UPDATE t SET v = 'b'");
+	CHECK_STR(drain(cap, &last), "0 I >i1; 0 U >i1");
+	APP(app, "DELETE FROM t");
+	CHECK_STR(drain(cap, &last), "0 D i1>");
+	CHECK_INT(query_int(app, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'delete'"), 1);
+	OK(C->ack(cap, last, &err));
+out:
+	C->close(cap);
+	if (c)
+		E->close(c);
+	/* Removal needs a connection that writes. */
+	if (OK(E->connect(&c, path, 0, &err))) {
+		OK(C->teardown(c, path, "run-journal", &err));
+		E->close(c);
+	}
+	CHECK_INT(query_int(app, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'ferry%'"), 0);
+	sqlite3_close(app);
+}
+
 static void remove_dir(void)
 {
 	char cmd[600];
@@ -700,11 +782,13 @@ int main(void)
 		return check_summary();
 	test_writes();
 	test_resume();
+	test_trim_backlog();
 	test_refusals();
 	test_damage();
 	test_marker_origin_teardown();
 	test_other_process();
 	test_writer_not_blocked();
+	test_rollback_journal();
 	if (check_failed == 0)
 		remove_dir();
 	else

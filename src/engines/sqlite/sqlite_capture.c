@@ -14,6 +14,7 @@
 /* A trim deletes at most this many rows per transaction, at most once per interval, so it
  * never holds the write lock long enough for an application's writer to notice. */
 #define CAP_TRIM_ROWS 2000
+#define CAP_TRIM_BATCHES 4
 #define CAP_TRIM_EVERY 1.0
 #define CAP_TRIM_BUSY_MS 50
 /* Waiting for the write lock to install or remove the capture. */
@@ -141,7 +142,7 @@ static int file_of(ferry_conn *c, const char **path, ferry_err *err)
 {
 	sq_conn *s = SQ(c);
 	*path = s->path;
-	if (s->memory || !s->path[0] || strncmp(s->path, "file:", 5) == 0)
+	if (s->memory || !s->path[0])
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot capture changes of \"%s\": only a database file on disk can "
 		                     "be shared with the application", s->path);
@@ -1378,25 +1379,18 @@ static int sq_cap_next(ferry_capture *cap, ferry_change *out, size_t max, size_t
 	}
 }
 
-/* Delete the acknowledged rows, a bounded batch in one short transaction, never waiting
- * long for the write lock: when the application holds it, the trim waits for a later ack.
- * The log's highest row is kept, so the next sequence never goes back (SQLite gives a new
- * row max(seq) + 1). */
-static int trim(ferry_capture *cap, ferry_err *err)
+/* Delete a bounded batch of acknowledged rows in one short transaction, never waiting long
+ * for the write lock: when the application holds it, the trim waits for a later ack. The
+ * log's highest row is kept, so the next sequence never goes back (SQLite gives a new row
+ * max(seq) + 1). *more is set when acknowledged rows remain. */
+static int trim_batch(ferry_capture *cap, int *more, ferry_err *err)
 {
-	if (cap->acked <= cap->trimmed)
-		return 0;
-	cap->last_trim = ferry__now();
-	sqlite3_busy_timeout(cap->db, CAP_TRIM_BUSY_MS);
+	*more = 0;
 	int rc = sqlite3_exec(cap->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if ((rc & 0xff) == SQLITE_BUSY) {
-		sqlite3_busy_timeout(cap->db, CAP_INSTALL_BUSY_MS);
+	if ((rc & 0xff) == SQLITE_BUSY)
 		return 0;
-	}
-	if (rc != SQLITE_OK) {
-		sqlite3_busy_timeout(cap->db, CAP_INSTALL_BUSY_MS);
+	if (rc != SQLITE_OK)
 		return db_fail(cap->db, cap->path, rc, err, "trim the change log");
-	}
 	char *sql = ferry__sprintf("SELECT max(seq), count(*), (SELECT max(seq) FROM %s) FROM "
 	                           "(SELECT seq FROM %s WHERE seq <= ?1 AND seq < (SELECT max(seq) "
 	                           "FROM %s) ORDER BY seq LIMIT %d)",
@@ -1410,10 +1404,12 @@ static int trim(ferry_capture *cap, ferry_err *err)
 	} else if ((rc = sqlite3_prepare_v2(cap->db, sql, -1, &st, NULL)) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, (int64_t)cap->acked);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			/* A partial batch: the log is trimmed up to its last row deleted. */
-			if (sqlite3_column_int64(st, 1) == CAP_TRIM_ROWS)
+			/* A full batch: the log is trimmed up to its last row deleted. */
+			if (sqlite3_column_int64(st, 1) == CAP_TRIM_ROWS) {
 				upto = (uint64_t)sqlite3_column_int64(st, 0);
-			/* Never past the log's end: an ack beyond it acknowledges nothing more. */
+				*more = upto < cap->acked;
+			}
+			/* Never past the log's end. */
 			if (upto > (uint64_t)sqlite3_column_int64(st, 2))
 				upto = (uint64_t)sqlite3_column_int64(st, 2);
 			rc = SQLITE_OK;
@@ -1444,11 +1440,30 @@ static int trim(ferry_capture *cap, ferry_err *err)
 	int ret = 0;
 	if (rc == SQLITE_OK)
 		cap->trimmed = upto;
-	else if ((rc & 0xff) != SQLITE_BUSY)
+	else if ((rc & 0xff) == SQLITE_BUSY)
+		*more = 0;
+	else
 		ret = db_fail(cap->db, cap->path, rc, err, "trim the change log");
 	db_rollback(cap->db);
-	sqlite3_busy_timeout(cap->db, CAP_INSTALL_BUSY_MS);
 	return ret;
+}
+
+/* Trim what was acknowledged: a few batches, each its own transaction so the application's
+ * writers get the lock in between; a backlog left over is trimmed at the next ack rather
+ * than a second later, so the trim keeps up with any write rate the apply keeps up with. */
+static int trim(ferry_capture *cap, ferry_err *err)
+{
+	if (cap->acked <= cap->trimmed)
+		return 0;
+	cap->last_trim = ferry__now();
+	sqlite3_busy_timeout(cap->db, CAP_TRIM_BUSY_MS);
+	int rc = 0, more = 1;
+	for (int i = 0; rc == 0 && more && i < CAP_TRIM_BATCHES; i++)
+		rc = trim_batch(cap, &more, err);
+	sqlite3_busy_timeout(cap->db, CAP_INSTALL_BUSY_MS);
+	if (more)
+		cap->last_trim = -CAP_TRIM_EVERY;
+	return rc;
 }
 
 static int sq_cap_ack(ferry_capture *cap, uint64_t pos, ferry_err *err)
