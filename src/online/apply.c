@@ -249,6 +249,41 @@ static int write_batch(sync_state *s, ojob *oj, const ferry_batch *b, ferry_batc
 	return rc;
 }
 
+/* Rows still refused when nothing else helps: most often the re-read ran ahead of the stream
+ * (the row now holds a unique value another row gives up in a change not applied yet), so
+ * their keys are kept to be applied again together with the changes that follow. */
+static int defer_rows(sync_state *s, ojob *oj, otarget *t)
+{
+	ferry_value tkey[64];
+	const ferry_batch *b = oj->retry;
+	for (size_t r = 0; r < ferry_batch_nrows(b); r++) {
+		const ferry_value *row = ferry_batch_crow(b, r);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0 ||
+		    ferry__keyset_add(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
+			return OOM(&s->err);
+		s->deferred++;
+	}
+	return 0;
+}
+
+/* The deferred keys touched again, for the next round. */
+static int requeue(sync_state *s)
+{
+	ferry_value tkey[64];
+	for (size_t i = 0; i < s->ntargets; i++) {
+		otarget *t = &s->targets[i];
+		for (size_t k = 0; k < t->again.n; k++)
+			if (ferry__keyset_get(&t->again, k, tkey, t->ntk) != 0 ||
+			    ferry__keyset_add(&t->touched, t->again.bytes + t->again.off[k], t->again.clen[k], tkey,
+			                      t->ntk, NULL) != 0)
+				return OOM(&s->err);
+		ferry__keyset_reset(&t->again);
+	}
+	return 0;
+}
+
 /* Write the held rows of every job of t, then the refused ones again while that helps. */
 static int upsert_target(sync_state *s, otarget *t)
 {
@@ -271,7 +306,7 @@ static int upsert_target(sync_state *s, otarget *t)
 			refused = again;
 			if (rc == 0 && again == before) {
 				size_t none = 0;
-				rc = write_batch(s, oj, oj->retry, NULL, &none);
+				rc = s->defer ? defer_rows(s, oj, t) : write_batch(s, oj, oj->retry, NULL, &none);
 				refused = 0;
 			}
 		}
@@ -391,23 +426,48 @@ static int collect(sync_state *s, osource *o, const ferry_change *c)
 	return rc;
 }
 
-int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t n)
+/* Collect n changes of o: their keys into the targets' touched sets, the position of the
+ * last complete source transaction into *end, the newest commit time into *commit_us. */
+static int collect_all(sync_state *s, osource *o, const ferry_change *ch, size_t n, uint64_t *end,
+                       int64_t *commit_us)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = collect(s, o, &ch[i]);
+		if (ch[i].txn_end)
+			*end = ch[i].pos;
+		if (ch[i].commit_us && ch[i].op != FERRY_CHANGE_MARKER)
+			*commit_us = ch[i].commit_us;
+	}
+	return rc;
+}
+
+int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 {
 	osource *o = &s->os[src];
 	uint64_t end = 0;
 	int64_t commit_us = 0;
+	size_t applied = n;
 	int rc = s->teng->begin(s->tconn, &s->err);
 	if (rc)
 		return rc;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = collect(s, o, &ch[i]);
-		if (ch[i].txn_end)
-			end = ch[i].pos;
-		if (ch[i].commit_us && ch[i].op != FERRY_CHANGE_MARKER)
-			commit_us = ch[i].commit_us;
-	}
-	if (rc == 0)
+	rc = collect_all(s, o, ch, n, &end, &commit_us);
+	/* Rows refused only for now are applied again with the changes that follow, a few
+	 * rounds; what is still refused then is rejected. */
+	for (int round = 0; rc == 0; round++) {
+		s->defer = round < DEFER_ROUNDS;
+		s->deferred = 0;
 		rc = flush(s);
+		if (rc || !s->deferred)
+			break;
+		size_t m = 0;
+		rc = requeue(s);
+		if (rc == 0)
+			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &m, 50, &s->err);
+		if (rc == 0)
+			rc = collect_all(s, o, ch, m, &end, &commit_us);
+		applied += m;
+	}
 	if (rc == 0 && end > o->pos)
 		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
 	if (rc == 0)
@@ -416,15 +476,17 @@ int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t 
 		ferry_err keep = s->err;
 		s->teng->rollback(s->tconn, &s->err);
 		s->err = keep;
-		for (size_t i = 0; i < s->ntargets; i++)
+		for (size_t i = 0; i < s->ntargets; i++) {
 			ferry__keyset_reset(&s->targets[i].touched);
+			ferry__keyset_reset(&s->targets[i].again);
+		}
 		return rc;
 	}
 	if (commit_us) {
 		s->st.lag_seconds = (double)(ferry__wall_us() - commit_us) / 1e6;
 		s->lags[s->nlags++ % FERRY_ARRAY_LEN(s->lags)] = (float)s->st.lag_seconds;
 	}
-	s->st.changes_applied += (int64_t)n;
+	s->st.changes_applied += (int64_t)applied;
 	if (end > o->pos) {
 		o->pos = end;
 		rc = o->eng->capture->ack(o->cap, end, &s->err);

@@ -39,6 +39,7 @@ int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *
 
 #define MATCH_MAX 256          /* keys re-read by one statement */
 #define CHANGES_MAX 4096       /* changes taken from a capture at once */
+#define DEFER_ROUNDS 20        /* rounds a refused row waits for the changes that free it */
 
 /* A target table the stream writes. */
 typedef struct otarget {
@@ -53,6 +54,7 @@ typedef struct otarget {
 	int truncated;             /* a TRUNCATE of a feeding table is pending in this batch */
 	ferry_keyset touched;      /* target keys a batch touched */
 	ferry_keyset drained;      /* target keys the cut-over's drain touched, for its check */
+	ferry_keyset again;        /* keys of rows refused for now, applied again next round */
 	uint8_t *found;            /* per touched key: a source row holds it */
 	size_t found_cap;
 } otarget;
@@ -105,6 +107,8 @@ typedef struct sync_state {
 	const ferry_engine_switch *sw; /* --switch's pooler, and its handle */
 	void *swh;
 	int checking;              /* the drain: keep the keys it touches for the check */
+	int defer;                 /* refused rows are deferred (this round), not rejected */
+	size_t deferred;
 	const ferry_engine *teng;
 	ferry_conn *tconn;
 	ferry_schema *tschema;
@@ -145,8 +149,9 @@ void ferry__sync_close(sync_state *s);
 void ferry__sync_note(sync_state *s, const char *msg);
 
 /* apply.c: apply n changes of source src in one target transaction (committing the position
- * of the last complete source transaction among them); *applied counts the changes. */
-int ferry__sync_apply(sync_state *s, size_t src, const ferry_change *ch, size_t n);
+ * of the last complete source transaction among them). ch (CHANGES_MAX entries) may be
+ * refilled from the capture when rows wait for later changes. */
+int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n);
 /* check.c: compare, source against target, the rows the cut-over's drain touched (tables fed
  * by one job; a merge is compared by the verify after the switch); a difference is an
  * error naming the table and key. *rows counts the rows compared. */

@@ -294,6 +294,7 @@ static void close_all(sync_state *s)
 		free(s->targets[i].found);
 		ferry__keyset_free(&s->targets[i].touched);
 		ferry__keyset_free(&s->targets[i].drained);
+		ferry__keyset_free(&s->targets[i].again);
 	}
 	free(s->targets);
 	for (size_t i = 0; s->os && i < s->plan->nsources; i++) {

@@ -40,7 +40,11 @@ pair() {
 	"$FERRY" sync -q -p "$name/plan.yaml" > /dev/null 2>> "$name/sync.err" &
 	spid=$!
 	wait "$wpid" || { cat "$name/writer.err"; fail "$name: the writer failed"; }
-	kill -TERM "$spid"; wait "$spid" 2> /dev/null || true
+	kill -TERM "$spid" 2> /dev/null || true
+	local code=0
+	wait "$spid" 2> /dev/null || code=$?
+	check "$name: a sync streaming through the writer stops on SIGTERM (130)" "130" "$code"
+	[ "$code" = 130 ] || tail -3 "$name/sync.err"
 	"$FERRY" sync -q -p "$name/plan.yaml" --until-caught-up > /dev/null 2>> "$name/sync.err" ||
 		{ cat "$name/sync.err"; fail "$name: catching up"; return; }
 	check "$name: after a writer and kills, target equals the source" "equal" "$(sync_compare "$src" "$dst")"
