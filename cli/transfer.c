@@ -135,7 +135,8 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 	o.progress = cli_progress_event;
 	o.progress_ud = pr;
 	cli_trap_signals(ctx);
-	ferry_summary *sum = NULL;
+	ferry_summary *sum = NULL, *partial = NULL;
+	o.summary_on_failure = &partial; /* the report of a failed run */
 	if (mode == CLI_COPY)
 		rc = ferry_copy(&sum, ctx, plan, &o);
 	else if (mode == CLI_EXPORT)
@@ -143,6 +144,8 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 	else
 		rc = ferry_import(&sum, ctx, plan, label, plan ? NULL : argv[optind + 1], &o);
 	cli_trap_signals(NULL);
+	if (!sum)
+		sum = partial;
 	cli_progress_finish(pr);
 	int code = cli_exit_for(rc);
 	if (sum && (rc == 0 || rc == FERRY_EREJECT || rc == FERRY_EINTR)) {

@@ -55,9 +55,14 @@ const char *ferry_errmsg(const ferry_ctx *ctx);
 /* The message of the last failure on this thread, for calls that have no handle yet. */
 const char *ferry_error_last(void);
 
-/* Ask a running ferry_copy on ctx to stop at the next chunk boundary; safe to call from a
- * signal handler. The run returns FERRY_EINTR with every committed chunk kept. */
+/* Ask a running ferry_copy (export, import, verify, migrate) on ctx to stop at the next
+ * chunk boundary; safe to call from a signal handler. The run returns FERRY_EINTR with every
+ * committed chunk kept. The request stays until ferry_interrupt_clear: one made just before a
+ * call stops that call, and every later call on ctx returns FERRY_EINTR until it is cleared. */
 void ferry_interrupt(ferry_ctx *ctx);
+/* Forget an interrupt request, so that the next call on ctx runs (call it between runs, never
+ * from a signal handler racing the request it means to keep). */
+void ferry_interrupt_clear(ferry_ctx *ctx);
 
 /* Load a plan from a YAML file. Errors name file:line:column. The caller frees *out. */
 int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path);
@@ -110,13 +115,18 @@ typedef struct ferry_copy_options {
 	int verify;             /* at the end of a run whose stages are all done, compare the target
 	                           with the plan (ferry_verify): 1 sampled by the coverage rules, 2
 	                           every row; the verdict goes into the summary and ferry_history */
+	ferry_summary **summary_on_failure; /* when not NULL: a run that fails after it started
+	                           (rows rejected beyond the allowance, an interrupt, an error)
+	                           stores the summary of what it did here (the caller frees it);
+	                           NULL when it failed before starting or succeeded */
 } ferry_copy_options;
 
-#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0}
+#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0, NULL}
 
-/* Run the plan: source -> transform -> target, resumable. On return (success or failure
- * after the run started) *out holds the summary, which the caller frees; it is NULL when
- * nothing started. Returns FERRY_EREJECT when rows were rejected beyond the allowance. */
+/* Run the plan: source -> transform -> target, resumable. On success *out holds the
+ * summary, which the caller frees; on failure *out is NULL and the summary of a run that
+ * started goes to opts->summary_on_failure when set. Returns FERRY_EREJECT when rows were
+ * rejected beyond the allowance. */
 int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                const ferry_copy_options *opts);
 

@@ -12,12 +12,12 @@ struct ferry_batch {
 
 ferry_batch *ferry__batch_new(size_t ncols, size_t cap_rows)
 {
-	ferry_batch *b = calloc(1, sizeof(*b));
+	ferry_batch *b = ferry__calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->ncols = ncols;
 	b->cap = cap_rows;
-	b->vals = calloc(ncols * cap_rows > 0 ? ncols * cap_rows : 1, sizeof(ferry_value));
+	b->vals = ferry__calloc(ncols * cap_rows > 0 ? ncols * cap_rows : 1, sizeof(ferry_value));
 	b->arena = ferry_arena_new(256 * 1024);
 	if (!b->vals || !b->arena) {
 		ferry__batch_free(b);

@@ -1,4 +1,5 @@
-/* ctx.c — the library handle: engine registry by URL scheme, interruption, URL masking. */
+/* ctx.c — the library handle: the engine registry and the URLs engines claim, interruption,
+ * URL masking. */
 #include <stdlib.h>
 #include <string.h>
 #include "ferry_int.h"
@@ -6,7 +7,7 @@
 int ferry_ctx_new(ferry_ctx **out)
 {
 	*out = NULL;
-	ferry_ctx *ctx = calloc(1, sizeof(*ctx));
+	ferry_ctx *ctx = ferry__calloc(1, sizeof(*ctx));
 	if (!ctx) {
 		ferry__error_set_last("out of memory");
 		return FERRY_ENOMEM;
@@ -32,7 +33,92 @@ void ferry_ctx_free(ferry_ctx *ctx)
 
 void ferry_interrupt(ferry_ctx *ctx)
 {
-	ctx->interrupted = 1;
+	atomic_store(&ctx->interrupted, 1);
+}
+
+void ferry_interrupt_clear(ferry_ctx *ctx)
+{
+	atomic_store(&ctx->interrupted, 0);
+}
+
+int ferry__interrupted(ferry_ctx *ctx)
+{
+	return atomic_load(&ctx->interrupted) != 0;
+}
+
+/* One sub-table's callbacks, by name, for the registration check. */
+typedef struct fn_ref {
+	const char *name;
+	const void *fn;
+} fn_ref;
+
+#define FN(t, n) {#n, (t) ? (const void *)(t)->n : NULL}
+
+/* A group is all or nothing: NULL (when optional) or every callback named in fns set, so
+ * the message names the one missing. */
+static int check_group(ferry_ctx *ctx, const ferry_engine *e, const char *group, const void *table,
+                       int mandatory, const fn_ref *fns, size_t n)
+{
+	ferry_err err = {0};
+	if (!table && !mandatory)
+		return 0;
+	if (!table) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": sub-table %s is missing",
+		              e->name ? e->name : "?", group);
+		return ferry__ctx_fail(ctx, &err);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!fns[i].fn) {
+			ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback %s.%s is missing",
+			              e->name ? e->name : "?", group, fns[i].name);
+			return ferry__ctx_fail(ctx, &err);
+		}
+	return 0;
+}
+
+static int check_groups(ferry_ctx *ctx, const ferry_engine *e)
+{
+	const ferry_engine_core *co = e->core;
+	const ferry_engine_read *rd = e->read;
+	const ferry_engine_write *wr = e->write;
+	const ferry_engine_migrate *mg = e->migrate;
+	const ferry_engine_types *ty = e->types;
+	const ferry_engine_state *st = e->state;
+	const ferry_engine_capture *cp = e->capture;
+	const fn_ref core[] = {FN(co, connect), FN(co, close), FN(co, introspect), FN(co, quote_ident),
+	                       FN(co, exec), FN(co, begin), FN(co, commit), FN(co, rollback)};
+	const fn_ref read[] = {FN(rd, snapshot_export), FN(rd, snapshot_join), FN(rd, plan_chunks),
+	                       FN(rd, reader_open), FN(rd, reader_next), FN(rd, reader_close)};
+	const fn_ref write[] = {FN(wr, writer_open), FN(wr, writer_write), FN(wr, writer_close),
+	                        FN(wr, create_table), FN(wr, create_indexes), FN(wr, table_rows)};
+	const fn_ref migrate[] = {FN(mg, lock_try), FN(mg, lock_release), FN(mg, split_sql),
+	                          FN(mg, needs_autocommit)};
+	const fn_ref types[] = {FN(ty, probe_type)};
+	const fn_ref state[] = {FN(st, init), FN(st, load), FN(st, add_chunks), FN(st, chunk_done),
+	                        FN(st, reject), FN(st, rejects), FN(st, get), FN(st, set)};
+	const fn_ref capture[] = {FN(cp, setup), FN(cp, snapshot), FN(cp, start), FN(cp, next),
+	                          FN(cp, ack), FN(cp, close), FN(cp, marker), FN(cp, teardown)};
+	int rc = check_group(ctx, e, "core", co, 1, core, FERRY_ARRAY_LEN(core));
+	if (rc == 0)
+		rc = check_group(ctx, e, "read", rd, 1, read, FERRY_ARRAY_LEN(read));
+	if (rc == 0)
+		rc = check_group(ctx, e, "write", wr, 1, write, FERRY_ARRAY_LEN(write));
+	if (rc == 0)
+		rc = check_group(ctx, e, "migrate", mg, 0, migrate, FERRY_ARRAY_LEN(migrate));
+	if (rc == 0)
+		rc = check_group(ctx, e, "types", ty, 0, types, FERRY_ARRAY_LEN(types));
+	if (rc == 0)
+		rc = check_group(ctx, e, "state", st, 0, state, FERRY_ARRAY_LEN(state));
+	if (rc == 0)
+		rc = check_group(ctx, e, "capture", cp, 0, capture, FERRY_ARRAY_LEN(capture));
+	/* No state sub-table: ferry keeps the run's record in its tables, through exec_params. */
+	if (rc == 0 && !st && !co->exec_params) {
+		ferry_err err = {0};
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback core.exec_params is missing (ferry keeps a run's state through it when the engine has no state sub-table)",
+		              e->name ? e->name : "?");
+		rc = ferry__ctx_fail(ctx, &err);
+	}
+	return rc;
 }
 
 int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
@@ -41,33 +127,11 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 	if (!e || e->version != FERRY_ENGINE_VERSION)
 		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_EUSAGE,
 			"cannot register engine: unknown engine interface version"});
-	/* Mandatory callbacks, checked by name so the message says which one is missing. */
-	struct { const char *name; const void *fn; } need[] = {
-		{"connect", (const void *)e->connect}, {"close", (const void *)e->close},
-		{"introspect", (const void *)e->introspect}, {"quote_ident", (const void *)e->quote_ident},
-		{"exec", (const void *)e->exec}, {"begin", (const void *)e->begin},
-		{"commit", (const void *)e->commit}, {"rollback", (const void *)e->rollback},
-		{"snapshot_export", (const void *)e->snapshot_export},
-		{"snapshot_join", (const void *)e->snapshot_join},
-		{"plan_chunks", (const void *)e->plan_chunks}, {"reader_open", (const void *)e->reader_open},
-		{"reader_next", (const void *)e->reader_next}, {"reader_close", (const void *)e->reader_close},
-		{"writer_open", (const void *)e->writer_open}, {"writer_write", (const void *)e->writer_write},
-		{"writer_close", (const void *)e->writer_close}, {"create_table", (const void *)e->create_table},
-		{"create_indexes", (const void *)e->create_indexes}, {"table_rows", (const void *)e->table_rows},
-		{"state_init", (const void *)e->state_init}, {"state_load", (const void *)e->state_load},
-		{"state_add_chunks", (const void *)e->state_add_chunks},
-		{"state_chunk_done", (const void *)e->state_chunk_done},
-		{"state_reject", (const void *)e->state_reject}, {"state_rejects", (const void *)e->state_rejects},
-		{"state_get", (const void *)e->state_get}, {"state_set", (const void *)e->state_set},
-	};
-	for (size_t i = 0; i < FERRY_ARRAY_LEN(need); i++)
-		if (!need[i].fn) {
-			ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine \"%s\": callback %s is missing",
-			              e->name ? e->name : "?", need[i].name);
-			return ferry__ctx_fail(ctx, &err);
-		}
-	if (!e->name || !e->schemes || !e->schemes[0] || e->max_writers < 1) {
-		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes and max_writers are required");
+	int rc = check_groups(ctx, e);
+	if (rc)
+		return rc;
+	if (!e->name || (!e->claim && (!e->schemes || !e->schemes[0])) || e->max_writers < 1) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: name, schemes (or claim) and max_writers are required");
 		return ferry__ctx_fail(ctx, &err);
 	}
 	if (ctx->nengines >= FERRY_MAX_ENGINES) {
@@ -78,49 +142,94 @@ int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 	return 0;
 }
 
-/* A libpq conninfo string: "host=h dbname=d ...", a keyword and '=' first, no URL scheme. */
-int ferry__is_conninfo(const char *s)
+/* ---- the URL registry: engines claim addresses ---------------------------------------- */
+
+size_t ferry_url_scheme(const char *url)
 {
-	if (strstr(s, "://"))
+	const char *s = url;
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
 		return 0;
-	while (*s == ' ' || *s == '\t')
+	while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+	       *s == '+' || *s == '.' || *s == '-')
 		s++;
-	const char *k = s;
-	while ((*s >= 'a' && *s <= 'z') || *s == '_')
-		s++;
-	if (s == k)
-		return 0;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return *s == '=';
+	return *s == ':' ? (size_t)(s - url) : 0;
 }
 
-const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err)
+/* Built in, in the order ferry_ctx_new registers them: what a plan's addresses are checked
+ * against when it is parsed without a context. */
+static const ferry_engine *const builtin[] = {&ferry__sqlite_engine, &ferry__postgres_engine,
+                                              &ferry__label_engine};
+
+static int claim_of(const ferry_engine *e, const char *url)
 {
-	/* Never a file name: a conninfo string may hold a password. */
-	if (ferry__is_conninfo(url))
-		url = "postgresql:";
-	const char *colon = strchr(url, ':');
-	const char *slash = strchr(url, '/');
-	/* A bare path (no scheme, or a colon only after a slash) is an SQLite file. */
-	if (!colon || (slash && slash < colon) || colon == url) {
-		for (size_t i = 0; i < ctx->nengines; i++)
-			if (strcmp(ctx->engines[i]->name, "sqlite") == 0)
-				return ctx->engines[i];
-	} else {
-		size_t n = (size_t)(colon - url);
-		for (size_t i = 0; i < ctx->nengines; i++)
-			for (const char *const *s = ctx->engines[i]->schemes; *s; s++)
-				if (strlen(*s) == n && strncmp(*s, url, n) == 0)
-					return ctx->engines[i];
-		char *masked = ferry_url_mask(url);
+	if (e->claim)
+		return e->claim(url);
+	size_t n = ferry_url_scheme(url);
+	for (const char *const *s = e->schemes; n && s && *s; s++)
+		if (strlen(*s) == n && strncmp(*s, url, n) == 0)
+			return FERRY_CLAIM_SCHEME;
+	return FERRY_CLAIM_NONE;
+}
+
+const ferry_engine *ferry__engine_claim(const ferry_ctx *ctx, const char *url)
+{
+	const ferry_engine *const *engines = ctx ? ctx->engines : builtin;
+	size_t n = ctx ? ctx->nengines : FERRY_ARRAY_LEN(builtin);
+	const ferry_engine *best = NULL;
+	int top = FERRY_CLAIM_NONE;
+	for (size_t i = 0; i < n; i++) {
+		int c = claim_of(engines[i], url);
+		if (c > top) {
+			top = c;
+			best = engines[i];
+		}
+	}
+	return best;
+}
+
+const ferry_engine *ferry__engine_for(const ferry_ctx *ctx, const char *url, ferry_err *err)
+{
+	const ferry_engine *e = ferry__engine_claim(ctx, url);
+	if (e)
+		return e;
+	/* Never the address as given: a conninfo string may hold a password. */
+	char *masked = ferry_url_mask(url);
+	size_t n = ferry_url_scheme(url);
+	if (n)
 		ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\": unknown scheme \"%.*s\"",
 		              masked ? masked : "?", (int)n, url);
-		free(masked);
-		return NULL;
-	}
-	ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\"", url);
+	else
+		ferry_err_set(err, FERRY_EUSAGE, "no engine for \"%s\"", masked ? masked : "?");
+	free(masked);
 	return NULL;
+}
+
+const ferry_engine *ferry__engine_named(const ferry_ctx *ctx, const char *name)
+{
+	const ferry_engine *const *engines = ctx ? ctx->engines : builtin;
+	size_t n = ctx ? ctx->nengines : FERRY_ARRAY_LEN(builtin);
+	for (size_t i = 0; name && i < n; i++)
+		if (strcmp(engines[i]->name, name) == 0)
+			return engines[i];
+	return NULL;
+}
+
+int ferry__url_resolve_by(char **out, const ferry_engine *e, const char *url, const char *base_dir,
+                          ferry_err *err)
+{
+	*out = NULL;
+	if (e->url_resolve)
+		return e->url_resolve(out, url, base_dir, err);
+	*out = ferry__strdup(url);
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
+int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const char *base_dir,
+                       ferry_err *err)
+{
+	*out = NULL;
+	const ferry_engine *e = ferry__engine_for(ctx, url, err);
+	return e ? ferry__url_resolve_by(out, e, url, base_dir, err) : err->code;
 }
 
 char *ferry_url_mask(const char *url)

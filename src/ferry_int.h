@@ -1,10 +1,12 @@
 /* ferry_int.h — the one internal header: utilities, the plan model, the context and the
- * pieces the pipeline shares with the CLI-facing API. Engines include ferry/engine.h and
- * this header's utility section only. */
+ * pieces the pipeline shares with the CLI-facing API. Engines include ferry/engine.h, which
+ * is all an engine built outside the tree has; the built-in ones may use this header's
+ * utility section too. */
 #ifndef FERRY_INT_H
 #define FERRY_INT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,58 +16,40 @@
 
 #define FERRY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- util/alloc.c: checked allocation ---------------------------------------------- */
-void *ferry__malloc(size_t n);
-void *ferry__calloc(size_t n, size_t size);
-void *ferry__realloc(void *p, size_t n);
-char *ferry__strdup(const char *s);
-char *ferry__strndup(const char *s, size_t n);
-char *ferry__sprintf(const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 1, 2)))
-#endif
-	;
-/* Grow *arr (of elem-sized items) so that index `need-1` fits; returns 0 or FERRY_ENOMEM. */
-int ferry__grow(void *arr, size_t *cap, size_t need, size_t elem);
-
-/* ---- util/arena.c: per-batch memory ------------------------------------------------ */
-/* Bump allocator reset after each batch. Built with FERRY_ARENA_MALLOC (debug/ASan builds)
- * every allocation is its own malloc so the sanitizer sees each one. */
-typedef struct ferry_arena ferry_arena;
-ferry_arena *ferry_arena_new(size_t block_size);
-void *ferry_arena_alloc(ferry_arena *a, size_t n);
-char *ferry_arena_strdup(ferry_arena *a, const char *s);
-char *ferry_arena_strndup(ferry_arena *a, const char *s, size_t n);
-void ferry_arena_reset(ferry_arena *a);
-void ferry_arena_free(ferry_arena *a);
-
-/* ---- util/buf.c: growable byte buffer with a hard cap ------------------------------- */
-typedef struct ferry_buf {
-	char *data;   /* always NUL-terminated when non-NULL */
-	size_t len;
-	size_t cap;
-	size_t max;   /* hard cap; 0 means 1 GiB */
-	int failed;   /* set once an append failed; the buffer was freed */
-} ferry_buf;
-#define FERRY_BUF_INIT {NULL, 0, 0, 0, 0}
-int ferry_buf_add(ferry_buf *b, const void *data, size_t len);
-int ferry_buf_puts(ferry_buf *b, const char *s);
-int ferry_buf_printf(ferry_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
-/* Append s as a JSON string literal (quotes and escapes). */
-int ferry_buf_json_str(ferry_buf *b, const char *s, size_t len);
-/* Append ident as SQL's standard quoted identifier ("name", inner quotes doubled), the form
- * SQLite and PostgreSQL share. */
-int ferry_buf_ident(ferry_buf *b, const char *ident);
-/* The same into buf (cap bytes, NUL-terminated); returns the bytes needed, like snprintf. */
-size_t ferry__quote_ident_std(char *buf, size_t cap, const char *ident);
-void ferry_buf_reset(ferry_buf *b);
-void ferry_buf_free(ferry_buf *b);
-/* Take ownership of the data (caller frees); the buffer is left empty. */
-char *ferry_buf_detach(ferry_buf *b);
+/* ---- helpers engines share: public in ferry/engine.h --------------------------------- */
+/* The internal names stay for the code written before the helpers became part of the
+ * engine API; both name the same function. */
+#define ferry__malloc ferry_malloc
+#define ferry__calloc ferry_calloc
+#define ferry__realloc ferry_realloc
+#define ferry__strdup ferry_strdup
+#define ferry__strndup ferry_strndup
+#define ferry__sprintf ferry_sprintf
+#define ferry__grow ferry_grow
+#define ferry__quote_ident_std ferry_quote_ident_std
+#define ferry__batch_arena ferry_batch_arena
+#define ferry__dbl_shortest ferry_dbl_shortest
+#define ferry__value_text ferry_value_text
+#define ferry__type_from_decl ferry_type_from_decl
+#define ferry__exact_kind ferry_exact_kind
+#define ferry__exact_decl ferry_exact_decl
+#define ferry__schema_new ferry_schema_new
+#define ferry__schema_free ferry_schema_free
+#define ferry__schema_copy_table ferry_schema_copy_table
+#define ferry__upsert_clause ferry_upsert_clause
+#define ferry__utc_iso ferry_utc_iso
+/* Arenas (engine.h, util/arena.c): built with FERRY_ARENA_MALLOC (debug/ASan builds) every
+ * arena allocation is its own malloc so the sanitizer sees each one. */
+/* Test hook (util/alloc.c): the nth wrapper allocation from now (1-based) returns NULL, and
+ * with persistent every later one too; n = 0 only counts, n < 0 turns the hook off (the
+ * start state). Resets both counters below. */
+void ferry__alloc_fail_at(long n, int persistent);
+/* Test hook: fn (or NULL) is called on the thread of each allocation the hook fails, before
+ * the NULL is returned (a test takes its backtrace there). */
+void ferry__alloc_on_fail(void (*fn)(void));
+/* Wrapper allocations since the last ferry__alloc_fail_at, and how many of them failed. */
+long ferry__alloc_count(void);
+long ferry__alloc_failures(void);
 
 /* ---- util/error.c ------------------------------------------------------------------ */
 /* The thread-local last error (ferry_error_last). */
@@ -79,7 +63,155 @@ void ferry__hash128_hex(char out[33], const void *data, size_t len);
 
 /* ---- util/time.c ------------------------------------------------------------------- */
 double ferry__now(void);              /* monotonic seconds */
-void ferry__utc_iso(char out[32]);    /* wall clock "2026-11-21T20:19:21Z" */
+
+/* ---- util/datetime.c: the proleptic Gregorian calendar (year 0 is 1 BC) ------------ */
+int ferry__is_leap(int64_t y);
+/* Days of month m (1-12) of year y; 0 for a month that does not exist. */
+int ferry__days_in_month(int64_t y, int m);
+/* Days since 1970-01-01 of y-m-d (m 1-12), and back; exact for every int64_t year. A day
+ * past its month's end counts on into the next (2023-02-30 is 2023-03-02). */
+int64_t ferry__days_from_civil(int64_t y, int64_t m, int64_t d);
+void ferry__civil_from_days(int64_t days, int64_t *y, int64_t *m, int64_t *d);
+/* Date and time text as written, read once for every reader; each reader then applies its own
+ * rules to what was read (the PostgreSQL engine PostgreSQL's, verify any engine's):
+ *   date: digits-digits-digits[( |T|t)time][zone][ BC]      time: time[zone]
+ *   time: digits:digits[:digits[.digits]]   zone: [ ](Z|z|UTC|(+|-)digits[:digits[:digits]])
+ * BC and UTC in any case. Each field keeps its value and how many digits were written. */
+typedef struct ferry_when {
+	int64_t year, month, day, hour, minute, second;
+	int nyear, nmonth, nday, nhour, nminute, nsecond; /* digits written; 0: absent */
+	const char *frac;          /* the fraction's digits as written (nfrac), NULL: no point */
+	size_t nfrac;
+	int has_time;
+	const char *time_end;      /* where the time of day ends */
+	int zone;                  /* 0 none; 'Z' Z or z; 'U' UTC; '+' an offset */
+	int zone_blank;            /* a blank stands before the zone */
+	int zone_neg;
+	int64_t zone_f[3];         /* the offset's runs of digits, separated by colons */
+	int zone_n[3];             /* digits of each run; 0: absent */
+	int zone_colons;
+	int zone_bad;              /* a sign or a colon of the offset without digits after it */
+	int bc;                    /* 0; 1 " BC" or " bc"; 2 the same in mixed case */
+	const char *end;           /* where reading stopped: the text ends there, or not */
+} ferry_when;
+enum { FERRY_WHEN_DATE = 0, FERRY_WHEN_TIME = 1 };
+/* Read s[0..n) as a date (and time) or, with FERRY_WHEN_TIME, a time of day: 0, or -1 when a
+ * '-', ':' or '.' of the date or time has no digits after it. */
+int ferry__when_scan(const char *s, size_t n, int what, ferry_when *w);
+
+/* ---- util/decimal.c: decimal numbers as text --------------------------------------- */
+/* A decimal as written: [+-] digits [. digits] [(e|E) [+-] digits], or a special. The digit
+ * pointers point into the parsed text. */
+typedef struct ferry_dec {
+	int neg;
+	int special;            /* 0, 'N' NaN, 'I' +Infinity, 'J' -Infinity */
+	const char *ip, *fp;    /* integer and fraction digits (as written) */
+	size_t il, fl;
+	long exp;               /* the exponent (saturated past 10^8) */
+} ferry_dec;
+/* Read all of s[0..n) (no blanks) into d: 0, or -1 when it is not such a number. NaN,
+ * [+-]Infinity and [+-]inf in any case are the specials. */
+int ferry__dec_parse(const char *s, size_t n, ferry_dec *d);
+/* The digit of d of weight 10^e (0 outside the digits written). */
+int ferry__dec_at(const ferry_dec *d, long e);
+/* The highest and lowest exponents holding a non-zero digit: 1, or 0 when d is zero. */
+int ferry__dec_range(const ferry_dec *d, long *hi, long *lo);
+/* Normalize decimal text (blanks around it allowed) into out: no sign for zero, no leading or
+ * trailing zeros, no exponent; "NaN", "Infinity", "-Infinity" for the specials. 0,
+ * FERRY_ENOMEM, or -1 when s is not a number or is past 4096 digits (or exponent 10^5). */
+int ferry__dec_normalize(ferry_buf *out, const char *s, size_t n);
+/* Read [+-]digits at the start of s[0..n) as an int64_t: 0 with *used the bytes read, -1 when
+ * there is no digit, -2 when out of range. *out and *used are set on success only. */
+int ferry__int_parse(const char *s, size_t n, int64_t *out, size_t *used);
+
+/* ---- util/utf8.c: UTF-8 (RFC 3629) ---------------------------------------------------- */
+/* 1 when s[0..n) is valid UTF-8 without NUL: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no sequence cut short. */
+int ferry__utf8_valid(const uint8_t *s, size_t n);
+/* The characters of (valid) UTF-8: the bytes that do not continue a character. */
+size_t ferry__utf8_chars(const uint8_t *s, size_t n);
+/* At most max bytes of s (len bytes), cut before a continuation byte so no character is split. */
+size_t ferry__utf8_cut(const uint8_t *s, size_t len, size_t max);
+
+/* ---- util/hex.c: hexadecimal and UUIDs ---------------------------------------------- */
+/* The value of hex digit c of either case, or -1. */
+int ferry__hex_digit(int c);
+/* n bytes from the 2n lower-case hex digits ferry writes: 0, or -1 (upper case included). */
+int ferry__hex_decode(uint8_t *out, const char *hex, size_t n);
+/* 2n lower-case hex digits of data and a NUL into out (2n + 1 bytes). */
+void ferry__hex_encode(char *out, const void *data, size_t n);
+/* Append 2n lower-case hex digits of data: 0 or FERRY_ENOMEM. */
+int ferry_buf_hex(ferry_buf *b, const void *data, size_t n);
+/* A UUID as 8-4-4-4-12 or 32 hex digits (either case), either in braces: 0, or -1. */
+int ferry__uuid_parse(const char *s, size_t n, uint8_t out[16]);
+/* The 36-character lower-case 8-4-4-4-12 form and a NUL; returns 36. */
+int ferry__uuid_format(char out[37], const uint8_t u[16]);
+
+/* ---- varints: LEB128 of the value encoding (inline: the row decoders are hot) --------- */
+/* 7 bits a byte, least significant first, the high bit saying another byte follows. */
+static inline size_t ferry__varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >>= 7)
+		n++;
+	return n;
+}
+/* Write v in the fewest bytes (at most 10); returns how many. */
+static inline size_t ferry__varint_put(uint8_t out[10], uint64_t v)
+{
+	size_t n = 0;
+	do {
+		uint8_t byte = v & 0x7f;
+		v >>= 7;
+		out[n++] = byte | (v ? 0x80 : 0);
+	} while (v);
+	return n;
+}
+/* Read the varint at d[*pos] (len bytes in all), moving *pos past it: 0, or -1 when it is cut
+ * short, passes 2^64 or is not in the fewest bytes (one value, one encoding). */
+static inline int ferry__varint_get(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 10; i++) {
+		if (*pos >= len)
+			return -1;
+		uint8_t b = d[(*pos)++];
+		if (i == 9 && b > 1)
+			return -1; /* past 2^64 */
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			if (b == 0 && i > 0)
+				return -1; /* not in the fewest bytes */
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+/* Signed integers as varints: zigzag, so small negative numbers stay short. */
+static inline uint64_t ferry__zigzag(int64_t i)
+{
+	return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+}
+static inline int64_t ferry__unzigzag(uint64_t u)
+{
+	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+}
+
+/* Fixed-width fields of ferry's own formats (the value encoding, label chunk files, canonical
+ * cells): n bytes of v, least significant first, whatever the machine; and back. */
+static inline void ferry__put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t ferry__get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
 
 /* ---- util/fs.c --------------------------------------------------------------------- */
 /* Read a whole file (capped at max bytes); *out NUL-terminated, caller frees. */
@@ -96,25 +228,10 @@ int ferry__list_dir(char ***out, size_t *n, const char *dir, const char *suffix,
 int ferry__value_equal(const ferry_value *a, const ferry_value *b);
 /* Render a value as JSON (for reject keys and reports). */
 int ferry__value_json(ferry_buf *b, const ferry_value *v);
-/* The shortest text that reads back as the finite double x: the fewest digits, and no
- * exponent for 1 <= |x| < 10^17 (100, 0.1, 5e-324, 1e+20). */
-void ferry__dbl_shortest(double x, char *out, size_t cap);
-/* Render a value as one-line text for messages (truncated to about 60 bytes). */
-int ferry__value_text(ferry_buf *b, const ferry_value *v);
+/* ferry_dbl_shortest (engine.h) writes no exponent for 1 <= |x| < 10^17 (1e+20). */
 
 /* ---- sqlgen.c: SQL engines share up to a few dialect words ---------------------------- */
-typedef struct ferry_upsert_dialect {
-	const char *existing;  /* how the row already there is named, quoted ("\"t\"", ferry_t) */
-	const char *least;     /* "min" (SQLite), "least" (PostgreSQL) */
-	const char *greatest;
-	const char *same;      /* " IS " or " IS NOT DISTINCT FROM " */
-} ferry_upsert_dialect;
-/* Append a merge's " ON CONFLICT (keys) DO UPDATE SET ... [WHERE ...]" (or " DO NOTHING"):
- * min/max/sum ignore NULLs, first keeps, last takes, error and unruled columns must be equal.
- * *conflict_msg (caller frees) is the reject reason for a conflicting row when some column has
- * the error rule (the statement then changes no row), NULL otherwise. */
-int ferry__upsert_clause(ferry_buf *b, const ferry_write_spec *spec, const ferry_upsert_dialect *d,
-                         char **conflict_msg, ferry_err *err);
+/* ferry_upsert_dialect and ferry_upsert_clause are in ferry/engine.h. */
 
 /* ---- batch.c ----------------------------------------------------------------------- */
 ferry_batch *ferry__batch_new(size_t ncols, size_t cap_rows);
@@ -122,33 +239,16 @@ void ferry__batch_reset(ferry_batch *b);
 void ferry__batch_free(ferry_batch *b);
 /* Keep only the first nrows rows. */
 void ferry__batch_truncate(ferry_batch *b, size_t nrows);
-ferry_arena *ferry__batch_arena(ferry_batch *b);
 
 /* ---- schema.c ---------------------------------------------------------------------- */
-ferry_schema *ferry__schema_new(void);
-void ferry__schema_free(ferry_schema *s);
-/* Deep-copy one table definition into s (under a new name when name is not NULL). */
-ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *t, const char *name);
 /* Foreign-key levels: level[i] = 0 for tables referencing no other table of s, else one
  * more than the highest level they reference; cycles are broken (the cycle shares a level).
  * level must hold ferry_schema_count(s) entries. */
 void ferry__schema_fk_levels(const ferry_schema *s, int *level);
-/* Canonical type from an SQL declared type, by SQLite's affinity rules refined with the
- * common names (DATE, TIMESTAMP, BOOLEAN, UUID, JSON, NUMERIC(p,s), ...). */
-ferry_type ferry__type_from_decl(const char *decl);
-/* The declared types ferry gives SQLite columns it creates for another engine's floats and
- * decimals, so that SQLite's affinity keeps their values exactly and the way back finds the
- * type again (docs/ENGINES.md): FLOAT8_BLOB and FLOAT4_BLOB have BLOB affinity (-0.0 keeps
- * its sign; NaN, which SQLite cannot bind, is stored as the text 'NaN'); NUMERIC_TEXT(p,s)
- * has TEXT affinity (the decimal's own text, never a rounded REAL). */
-enum { FERRY_EXACT_NONE, FERRY_EXACT_FLOAT8, FERRY_EXACT_FLOAT4, FERRY_EXACT_NUMERIC };
-/* Which of those decl is (FERRY_EXACT_*; case aside); *mod (may be NULL) receives the
- * type modifier of NUMERIC_TEXT ("(30,10)"), "" when none. */
-int ferry__exact_kind(const char *decl, const char **mod);
-/* The declared type for an SQLite column created from column c of another engine: one of
- * the exact types for a float or numeric column (a numeric keeps its "(p,s)"), else c's
- * own. The result is buf (cap bytes), a constant, or c's string. */
-const char *ferry__exact_decl(const ferry_column *c, char *buf, size_t cap);
+/* The exact types (ferry_exact_kind, engine.h): FLOAT8_BLOB and FLOAT4_BLOB have BLOB
+ * affinity (-0.0 keeps its sign; NaN, which SQLite cannot bind, is stored as the text
+ * 'NaN'); NUMERIC_TEXT(p,s) has TEXT affinity (the decimal's own text, never a rounded
+ * REAL). */
 
 /* ---- the plan model (plan/plan.c, plan/plan_yaml.c) -------------------------------- */
 typedef struct ferry_plan_column {
@@ -185,7 +285,7 @@ typedef struct ferry_plan_stage {
 
 typedef struct ferry_plan_source {
 	char *name;
-	char *url;         /* resolved: relative sqlite paths made relative to the plan's dir */
+	char *url;         /* resolved by its engine: relative paths made relative to the plan's dir */
 	int line, col;
 } ferry_plan_source;
 
@@ -207,13 +307,14 @@ struct ferry_plan {
 	char *label;               /* the label directory of export/import (resolved), or NULL */
 	size_t nschema;
 	char **schema_files;       /* target schema SQL files, in the order applied */
-	int threads;               /* 0 = one per CPU; default 0 */
-	int64_t chunk_rows;        /* default 50000 */
-	int64_t max_rejects;       /* default 0 */
+	/* Settings: their keys, bounds and defaults are the table ferry__plan_settings. */
+	int threads;               /* 0 = one per CPU */
+	int64_t chunk_rows;
+	int64_t max_rejects;
 	int strict;
-	int copy_others;           /* tables not named are copied as they are (default 1) */
+	int copy_others;           /* tables not named are copied as they are */
 	size_t nstages;
-	ferry_plan_stage *stages;  /* at least one ("main") */
+	ferry_plan_stage *stages;  /* at least one (ferry__plan_default_stage) */
 	size_t ntables;
 	ferry_plan_table *tables;
 	size_t nverify;
@@ -221,17 +322,53 @@ struct ferry_plan {
 	char run_digest[33];       /* xxh3-128 of the plan's bytes and resolved URLs */
 };
 
-/* Resolve a URL or bare path against base_dir (NULL: as given); caller frees. */
-char *ferry__url_resolve(const char *url, const char *base_dir);
+/* ---- plan/settings.c: the plan's settings and defaults, in one table ---------------- */
+typedef enum ferry_setting_kind {
+	FERRY_SETTING_INT,   /* an int field */
+	FERRY_SETTING_INT64, /* an int64_t field */
+	FERRY_SETTING_BOOL   /* an int field, 0 or 1 */
+} ferry_setting_kind;
+
+typedef struct ferry_plan_setting {
+	const char *name;        /* the plan key */
+	ferry_setting_kind kind;
+	size_t off;              /* the field of ferry_plan */
+	int64_t min, max;        /* the values a plan may give */
+	int64_t def;             /* the value of a plan that gives none */
+} ferry_plan_setting;
+
+/* Every setting, ended by an entry whose name is NULL. */
+extern const ferry_plan_setting ferry__plan_settings[];
+/* The stage of a plan that names none. */
+extern const char ferry__plan_default_stage[];
+
+/* The sample verify takes of a table with up to max_rows rows that no rule covers. */
+typedef struct ferry_coverage_default {
+	int64_t max_rows;
+	int per10k;              /* percent x 100 */
+	const char *rows;        /* the row range, for people: "101-10,000" */
+} ferry_coverage_default;
+extern const ferry_coverage_default ferry__coverage_defaults[];
+extern const size_t ferry__ncoverage_defaults;
+/* The default coverage of a table of rows rows. */
+const ferry_coverage_default *ferry__coverage_default(int64_t rows);
+
+/* The setting named name, or NULL. */
+const ferry_plan_setting *ferry__plan_setting(const char *name);
+int64_t ferry__plan_setting_get(const ferry_plan *p, const ferry_plan_setting *s);
+void ferry__plan_setting_put(ferry_plan *p, const ferry_plan_setting *s, int64_t v);
+/* Every setting of p from the table's defaults, or copied from plan from when not NULL. */
+void ferry__plan_settings_init(ferry_plan *p, const ferry_plan *from);
 /* Fill the digest of a plan from its bytes (the YAML text, or NULL) and its URLs. */
 void ferry__plan_digest(ferry_plan *p, const char *text, size_t len);
 /* The plan loader proper; errors name path:line:column. */
 int ferry__plan_parse(ferry_plan **out, const char *path, const char *text, size_t len,
                       ferry_err *err);
 /* The same with check_files = 1 when the text came from a file whose target_schema must
- * exist (ferry_plan_load); ferry__plan_parse passes 0. */
-int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, size_t len,
-                         int check_files, ferry_err *err);
+ * exist (ferry_plan_load); ferry__plan_parse passes 0. Addresses are checked against, and
+ * resolved by, ctx's engines (NULL: the built-in ones). */
+int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *path, const char *text,
+                         size_t len, int check_files, ferry_err *err);
 /* Checks after parsing that need no database (stage names, after cycles, duplicates). */
 int ferry__plan_check(const ferry_plan *p, ferry_err *err);
 const char *ferry__conflict_name(ferry_conflict c);
@@ -242,14 +379,28 @@ struct ferry_ctx {
 	const ferry_engine *engines[FERRY_MAX_ENGINES];
 	size_t nengines;
 	char errmsg[1024];
-	volatile int interrupted;   /* sig_atomic_t-like; set by ferry_interrupt */
+	/* Set by ferry_interrupt (from a signal handler too), cleared only by
+	 * ferry_interrupt_clear: an interrupt just before a call stops that call. */
+	atomic_int interrupted;
 };
 int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
-/* 1 when s is a libpq conninfo string ("host=h dbname=d"): it goes to PostgreSQL as is. */
-int ferry__is_conninfo(const char *s);
-/* The engine for a URL ("sqlite:x", "x.db", "postgresql://...", a conninfo string); NULL
- * with err set. */
-const ferry_engine *ferry__engine_for(ferry_ctx *ctx, const char *url, ferry_err *err);
+/* The engine that claims url most surely (ferry_engine.claim) among ctx's, or among the
+ * built-in engines when ctx is NULL; NULL when none does. */
+const ferry_engine *ferry__engine_claim(const ferry_ctx *ctx, const char *url);
+/* The same, with err set (the address masked) when no engine claims url. */
+const ferry_engine *ferry__engine_for(const ferry_ctx *ctx, const char *url, ferry_err *err);
+/* The registered engine of that name (a table's origin), or NULL. */
+const ferry_engine *ferry__engine_named(const ferry_ctx *ctx, const char *name);
+/* url in the form its engine e connects with, relative paths taken relative to base_dir
+ * (NULL: as given); *out is the caller's. FERRY_EUSAGE when url names no database. */
+int ferry__url_resolve_by(char **out, const ferry_engine *e, const char *url, const char *base_dir,
+                          ferry_err *err);
+/* The same for the engine that claims url (ctx NULL: the built-in ones); FERRY_EUSAGE, as
+ * ferry__engine_for says, when none does. */
+int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const char *base_dir,
+                       ferry_err *err);
+/* 1 once ferry_interrupt was called and not cleared since. */
+int ferry__interrupted(ferry_ctx *ctx);
 
 /* Built-in engines. */
 extern const ferry_engine ferry__sqlite_engine;

@@ -18,7 +18,7 @@ struct ferry_schema {
 
 ferry_schema *ferry__schema_new(void)
 {
-	return calloc(1, sizeof(ferry_schema));
+	return ferry__calloc(1, sizeof(ferry_schema));
 }
 
 static void free_strv(char **v, size_t n)
@@ -130,7 +130,7 @@ int ferry_table_set_pk(ferry_schema *s, ferry_table *t, const size_t *cols, size
 	t->npk = 0;
 	if (n == 0)
 		return 0;
-	t->pk = malloc(n * sizeof(size_t));
+	t->pk = ferry__malloc(n * sizeof(size_t));
 	if (!t->pk)
 		return FERRY_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -151,8 +151,8 @@ ferry_fkey *ferry_table_add_fkey(ferry_schema *s, ferry_table *t, const char *re
 	ferry_fkey *f = &t->fks[t->nfks];
 	memset(f, 0, sizeof(*f));
 	f->ref_table = ferry__strdup(ref_table);
-	f->cols = calloc(ncols ? ncols : 1, sizeof(char *));
-	f->ref_cols = calloc(ncols ? ncols : 1, sizeof(char *));
+	f->cols = ferry__calloc(ncols ? ncols : 1, sizeof(char *));
+	f->ref_cols = ferry__calloc(ncols ? ncols : 1, sizeof(char *));
 	if (!f->ref_table || !f->cols || !f->ref_cols) {
 		free(f->ref_table);
 		free(f->cols);
@@ -173,7 +173,7 @@ ferry_index *ferry_table_add_index(ferry_schema *s, ferry_table *t, const char *
 	ferry_index *x = &t->idx[t->nidx];
 	memset(x, 0, sizeof(*x));
 	x->name = ferry__strdup(name);
-	x->cols = calloc(ncols ? ncols : 1, sizeof(char *));
+	x->cols = ferry__calloc(ncols ? ncols : 1, sizeof(char *));
 	if (!x->name || !x->cols) {
 		free(x->name);
 		free(x->cols);
@@ -209,7 +209,7 @@ int ferry_table_column(const ferry_table *t, const char *name)
 
 static char **dup_strv(char *const *v, size_t n)
 {
-	char **d = calloc(n ? n : 1, sizeof(char *));
+	char **d = ferry__calloc(n ? n : 1, sizeof(char *));
 	if (!d)
 		return NULL;
 	for (size_t i = 0; i < n; i++)

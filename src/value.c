@@ -33,13 +33,7 @@ static int put(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t n)
 static int put_varint(uint8_t **buf, size_t *len, size_t *cap, uint64_t v)
 {
 	uint8_t tmp[10];
-	size_t n = 0;
-	do {
-		uint8_t byte = v & 0x7f;
-		v >>= 7;
-		tmp[n++] = byte | (v ? 0x80 : 0);
-	} while (v);
-	return put(buf, len, cap, tmp, n);
+	return put(buf, len, cap, tmp, ferry__varint_put(tmp, v));
 }
 
 int ferry_value_encode_row(uint8_t **buf, size_t *len, size_t *cap, const ferry_value *vals,
@@ -52,8 +46,7 @@ int ferry_value_encode_row(uint8_t **buf, size_t *len, size_t *cap, const ferry_
 			return FERRY_ENOMEM;
 		int rc = 0;
 		if (t == FERRY_INT || t == FERRY_BOOL) {
-			uint64_t u = ((uint64_t)v->v.i << 1) ^ (uint64_t)(v->v.i >> 63);
-			rc = put_varint(buf, len, cap, u);
+			rc = put_varint(buf, len, cap, ferry__zigzag(v->v.i));
 		} else if (t == FERRY_FLOAT) {
 			double d = v->v.f;
 			uint64_t bits;
@@ -62,8 +55,7 @@ int ferry_value_encode_row(uint8_t **buf, size_t *len, size_t *cap, const ferry_
 			else
 				memcpy(&bits, &d, 8);
 			uint8_t le[8];
-			for (int k = 0; k < 8; k++)
-				le[k] = (uint8_t)(bits >> (8 * k));
+			ferry__put_le(le, bits, 8);
 			rc = put(buf, len, cap, le, 8);
 		} else if (t == FERRY_BLOB || is_textlike(t)) {
 			rc = put_varint(buf, len, cap, v->len);
@@ -79,22 +71,6 @@ int ferry_value_encode_row(uint8_t **buf, size_t *len, size_t *cap, const ferry_
 	return 0;
 }
 
-static int get_varint(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (int shift = 0; shift < 64; shift += 7) {
-		if (*pos >= len)
-			return -1;
-		uint8_t b = d[(*pos)++];
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 int ferry_value_decode_row(ferry_value *out, size_t max, const uint8_t *data, size_t len)
 {
 	size_t pos = 0, n = 0;
@@ -108,19 +84,17 @@ int ferry_value_decode_row(ferry_value *out, size_t max, const uint8_t *data, si
 		uint64_t u;
 		if (t == FERRY_NULL) {
 		} else if (t == FERRY_INT || t == FERRY_BOOL) {
-			if (get_varint(data, len, &pos, &u) != 0)
+			if (ferry__varint_get(data, len, &pos, &u) != 0)
 				return FERRY_ECORRUPT;
-			v->v.i = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+			v->v.i = ferry__unzigzag(u);
 		} else if (t == FERRY_FLOAT) {
 			if (len - pos < 8)
 				return FERRY_ECORRUPT;
-			uint64_t bits = 0;
-			for (int k = 0; k < 8; k++)
-				bits |= (uint64_t)data[pos + k] << (8 * k);
+			uint64_t bits = ferry__get_le(data + pos, 8);
 			memcpy(&v->v.f, &bits, 8);
 			pos += 8;
 		} else if (t == FERRY_BLOB || is_textlike(t)) {
-			if (get_varint(data, len, &pos, &u) != 0 || u > len - pos || u > UINT32_MAX)
+			if (ferry__varint_get(data, len, &pos, &u) != 0 || u > len - pos || u > UINT32_MAX)
 				return FERRY_ECORRUPT;
 			v->len = (uint32_t)u;
 			if (t == FERRY_BLOB)
@@ -156,7 +130,6 @@ int ferry__value_equal(const ferry_value *a, const ferry_value *b)
 
 int ferry__value_json(ferry_buf *b, const ferry_value *v)
 {
-	static const char hex[] = "0123456789abcdef";
 	switch (v->type) {
 	case FERRY_NULL: return ferry_buf_puts(b, "null");
 	case FERRY_INT: return ferry_buf_printf(b, "%lld", (long long)v->v.i);
@@ -167,10 +140,8 @@ int ferry__value_json(ferry_buf *b, const ferry_value *v)
 		return ferry_buf_printf(b, "%.17g", v->v.f);
 	case FERRY_BLOB: {
 		int rc = ferry_buf_puts(b, "\"\\\\x");
-		for (uint32_t i = 0; i < v->len && rc == 0; i++) {
-			char h[2] = {hex[v->v.b[i] >> 4], hex[v->v.b[i] & 15]};
-			rc = ferry_buf_add(b, h, 2);
-		}
+		if (rc == 0)
+			rc = ferry_buf_hex(b, v->v.b, v->len);
 		return rc ? rc : ferry_buf_puts(b, "\"");
 	}
 	default:

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define FERRY_ENGINE_VERSION 1
+#define FERRY_ENGINE_VERSION 2
 
 /* ---- errors ------------------------------------------------------------------------ */
 
@@ -125,7 +125,8 @@ typedef struct ferry_table {
 	int64_t est_rows;   /* an estimate, -1 when unknown */
 	const char *origin; /* name of the engine the definition came from ("sqlite"), or NULL;
 	                       create_table trusts decl_type only from its own engine and maps
-	                       the canonical type otherwise (not owned) */
+	                       the canonical type otherwise, and ferry looks the origin's flags
+	                       up by this name (not owned) */
 	char *sql;          /* the engine's own CREATE TABLE text, or NULL. When a definition
 	                       handed to create_table carries it, the engine replays it (and the
 	                       indexes' own sql) verbatim: the table is copied unchanged between
@@ -278,6 +279,10 @@ typedef struct ferry_engine_capture {
 	            ferry_err *err);
 	/* Everything up to pos is committed in the target: the source may forget it. */
 	int (*ack)(ferry_capture *cap, uint64_t pos, ferry_err *err);
+	/* Optional. Wait until every change delivered so far is visible to a new read on
+	 * reader (a connection to the same database): the apply re-reads the rows a change
+	 * touched, and a commit may reach the stream a moment before other sessions see it. */
+	int (*settle)(ferry_capture *cap, ferry_conn *reader, ferry_err *err);
 	void (*close)(ferry_capture *cap);
 	/* Put a marker into run_id's stream through an ordinary connection; *pos (may be NULL)
 	 * receives its position when the engine knows it at once. */
@@ -324,6 +329,33 @@ typedef struct ferry_engine_switch {
 	void (*close)(void *h);
 } ferry_engine_switch;
 
+/* ---- optional: a run's record kept by the engine ----------------------------------- */
+
+/* An engine whose target is not a database (a label: its manifest and chunk files are the
+ * record) keeps a run's flags, chunk checkpoints and rejects itself. Every other engine
+ * leaves this NULL and ferry keeps them in its tables (ferry_runs, ferry_progress,
+ * ferry_rejects) through exec_params and the reader. */
+typedef struct ferry_engine_state {
+	unsigned version;              /* FERRY_ENGINE_VERSION */
+	int (*init)(ferry_conn *c, ferry_err *err);
+	/* Visit run_id's chunks in (job, chunk) order; cb's non-zero return stops and is returned. */
+	int (*load)(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud, ferry_err *err);
+	int (*add_chunks)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs, size_t n,
+	                  ferry_err *err);
+	/* Inside the chunk's transaction: mark it done with its counts. */
+	int (*chunk_done)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
+	                  ferry_err *err);
+	int (*reject)(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
+	              const char *table, const char *key, const char *reason, ferry_err *err);
+	/* Visit the rejects of a run: cb gets table, key JSON, reason. */
+	int (*rejects)(ferry_conn *c, const char *run_id,
+	               int (*cb)(void *ud, const char *table, const char *key, const char *reason),
+	               void *ud, ferry_err *err);
+	/* Run-level flags ("schema", "finished", "stage:NAME", ...): get returns 0/1 in *out. */
+	int (*get)(ferry_conn *c, const char *run_id, const char *flag, int *out, ferry_err *err);
+	int (*set)(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
+} ferry_engine_state;
+
 /* ---- the engine table -------------------------------------------------------------- */
 
 enum {
@@ -340,15 +372,34 @@ enum {
 /* A reader reads one chunk of plan_chunks at a time (spec->lo and hi are its bounds): a
  * whole-table read goes chunk by chunk (a label). */
 #define FERRY_ENGINE_CHUNKED_READ 2u
+/* The engine stores values by their own type rather than the column's, as SQLite does: a
+ * float written into a text column reads back as its 15-digit text, a TRUE default as 1 and
+ * a non-integer number literal as a float; verify predicts the target's cells that way. */
+#define FERRY_ENGINE_TEXT_FLOATS 4u
+/* A fixed-length character column (character(n), char(n), bpchar) reads back padded with
+ * blanks the engine's comparisons ignore (PostgreSQL): verify compares it without them. */
+#define FERRY_ENGINE_BLANK_PADDED_CHAR 8u
+/* A label: rows already carried through a plan's rules and kept for a later write step. As
+ * a source its tables are the jobs of that plan (a copy from it is an import), and their
+ * declared types are those of the engine each was read from, which introspect names as the
+ * table's origin when known. */
+#define FERRY_ENGINE_LABEL 16u
 
-typedef struct ferry_engine {
-	unsigned version;              /* FERRY_ENGINE_VERSION */
-	const char *name;              /* "sqlite" */
-	const char *const *schemes;    /* NULL-terminated URL schemes: "sqlite", ... */
-	int max_writers;               /* concurrent writer connections worth having; 1 for SQLite */
-	unsigned flags;                /* FERRY_ENGINE_* capabilities below */
+/* How surely an engine takes a URL (the claim callback); the highest claim wins. */
+enum {
+	FERRY_CLAIM_NONE = 0,
+	FERRY_CLAIM_FALLBACK = 1, /* anything without a scheme:// of its own (a bare path) */
+	FERRY_CLAIM_FORM = 2,     /* a form without a scheme only this engine uses (libpq's
+	                             "host=h dbname=d") */
+	FERRY_CLAIM_SCHEME = 3    /* its own scheme ("sqlite:x.db", "postgresql://h/d") */
+};
 
-	/* Mandatory. */
+/* The sub-tables: core, read and write are mandatory; migrate, types, state and capture
+ * are optional groups, each all of its callbacks or NULL (checked at registration, which
+ * names a missing callback). Inside a group a callback marked optional may be NULL. */
+
+/* Connections, transactions and plain statements. */
+typedef struct ferry_engine_core {
 	int (*connect)(ferry_conn **out, const char *url, int flags, ferry_err *err);
 	void (*close)(ferry_conn *c);
 	int (*introspect)(ferry_conn *c, ferry_schema *out, ferry_err *err);
@@ -359,8 +410,20 @@ typedef struct ferry_engine {
 	int (*commit)(ferry_conn *c, ferry_err *err);
 	int (*rollback)(ferry_conn *c, ferry_err *err);
 
+	/* Optional (needed when the engine has no state sub-table: ferry keeps a run's record
+	 * through it). Run one statement with values bound to its parameters, written $1, $2,
+	 * ... in the SQL (PostgreSQL's form; SQLite binds them by name). No result rows are
+	 * returned; *changed (may be NULL) receives the rows the statement changed. */
+	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
+	                   int64_t *changed, ferry_err *err);
+} ferry_engine_core;
+
+/* A source: one snapshot for every reader, chunk planning, reading. */
+typedef struct ferry_engine_read {
 	/* Snapshot: the coordinator exports one (*token owned by the conn), readers join it,
-	 * so every reader sees the same state of the source. */
+	 * so every reader sees the same state of the source. *token NULL: no other connection
+	 * can share the coordinator's state (an SQLite WAL file whose write lock another process
+	 * holds); the pipeline then reads with one connection, which joins with token NULL. */
 	int (*snapshot_export)(ferry_conn *c, const char **token, ferry_err *err);
 	int (*snapshot_join)(ferry_conn *c, const char *token, ferry_err *err);
 
@@ -375,7 +438,10 @@ typedef struct ferry_engine {
 	/* Fill b (reset by the caller) with up to its capacity; *eof set when no rows remain. */
 	int (*reader_next)(ferry_reader *r, ferry_batch *b, int *eof, ferry_err *err);
 	void (*reader_close)(ferry_reader *r);
+} ferry_engine_read;
 
+/* A target: writing, DDL, and the end of a load. */
+typedef struct ferry_engine_write {
 	int (*writer_open)(ferry_writer **out, ferry_conn *c, const ferry_write_spec *spec,
 	                   ferry_err *err);
 	/* Optional. Called right after begin for the chunk whose rows follow (a label writes
@@ -391,28 +457,6 @@ typedef struct ferry_engine {
 	int (*create_indexes)(ferry_conn *c, const ferry_table *def, ferry_err *err);
 	int (*table_rows)(ferry_conn *c, const char *table, int64_t *out, ferry_err *err);
 
-	/* Run state in the target (ferry_runs, ferry_progress, ferry_rejects). */
-	int (*state_init)(ferry_conn *c, ferry_err *err);
-	int (*state_load)(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud,
-	                  ferry_err *err);
-	int (*state_add_chunks)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs,
-	                        size_t n, ferry_err *err);
-	/* Inside the chunk's transaction: mark it done with its counts. */
-	int (*state_chunk_done)(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
-	                        ferry_err *err);
-	int (*state_reject)(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
-	                    const char *table, const char *key, const char *reason,
-	                    ferry_err *err);
-	/* Visit the rejects of a run: cb gets table, key JSON, reason. */
-	int (*state_rejects)(ferry_conn *c, const char *run_id,
-	                     int (*cb)(void *ud, const char *table, const char *key,
-	                               const char *reason),
-	                     void *ud, ferry_err *err);
-	/* Run-level flags ("schema", "finished"): get returns 0/1 in *out. */
-	int (*state_get)(ferry_conn *c, const char *run_id, const char *flag, int *out,
-	                 ferry_err *err);
-	int (*state_set)(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
-
 	/* Optional. Rows of table violating its foreign keys after a load. */
 	int (*fk_check)(ferry_conn *c, const char *table, int64_t *violations, ferry_err *err);
 	/* Optional. Called after a load finished (restore settings, analyze). */
@@ -420,14 +464,10 @@ typedef struct ferry_engine {
 	/* Optional. Close c and, when connect created the database and nothing was committed to
 	 * it, remove it: a run refused before it changed anything leaves no file behind. */
 	void (*discard)(ferry_conn *c);
+} ferry_engine_write;
 
-	/* ---- optional: versioned migrations (src/history) ---------------------------------- */
-
-	/* Run one statement with values bound to its parameters, written $1, $2, ... in the
-	 * SQL (PostgreSQL's form; SQLite binds them by name). No result rows are returned;
-	 * *changed (may be NULL) receives the rows the statement changed. */
-	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
-	                   int64_t *changed, ferry_err *err);
+/* Versioned migrations (src/history). */
+typedef struct ferry_engine_migrate {
 	/* Try to take the database's migration lock without waiting; *got = 1 when taken. When
 	 * another process holds it, holder receives one line saying who and since when (cap
 	 * bytes, NUL-terminated). The lock spans transactions and goes away with the connection,
@@ -442,16 +482,49 @@ typedef struct ferry_engine {
 	/* 1 when a statement cannot run inside a transaction (PostgreSQL: CREATE INDEX
 	 * CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before 12, ...). */
 	int (*needs_autocommit)(const char *stmt, size_t len);
+} ferry_engine_migrate;
 
-	/* ---- optional: types across engines ------------------------------------------------ */
-
+/* Types across engines. */
+typedef struct ferry_engine_types {
 	/* Does every non-NULL value of column `column` of `table` read as canonical type `type`
 	 * (a DATETIME column whose texts all parse as timestamps)? *all = 1 when so. Used when a
 	 * table is created in another engine, to pick the target type. */
 	int (*probe_type)(ferry_conn *c, const char *table, const char *column, ferry_type type,
 	                  int *all, ferry_err *err);
+} ferry_engine_types;
 
-	/* Optional: change capture (NULL when the engine has none), checked all-or-nothing. */
+typedef struct ferry_engine {
+	unsigned version;              /* FERRY_ENGINE_VERSION */
+	const char *name;              /* "sqlite" */
+	const char *const *schemes;    /* NULL-terminated URL schemes: "sqlite", ... */
+	int max_writers;               /* concurrent writer connections worth having; 1 for SQLite */
+	unsigned flags;                /* FERRY_ENGINE_* capabilities above */
+
+	/* The URL registry: which engine takes an address, and in what form. */
+	/* Optional. How surely this engine takes url (a URL, a conninfo string or a bare path):
+	 * FERRY_CLAIM_*. Of the registered engines the highest claim wins, the first registered
+	 * on a tie; none: the address is refused. NULL: FERRY_CLAIM_SCHEME when url's scheme
+	 * (ferry_url_scheme) is one of schemes, else FERRY_CLAIM_NONE. */
+	int (*claim)(const char *url);
+	/* Optional. url (which this engine claimed) in the form connect takes, a relative path
+	 * in it taken relative to base_dir (NULL or ".": as given), for a plan's addresses are
+	 * relative to the plan; *out is the caller's to free. FERRY_EUSAGE when url names no
+	 * database ("sqlite:"). NULL: url as given. */
+	int (*url_resolve)(char **out, const char *url, const char *base_dir, ferry_err *err);
+	/* Optional. The local file or directory url names (caller frees with ferry_free), where
+	 * ferry puts files that belong beside it (a copy's rejects file); NULL when it names
+	 * none (a server, an in-memory database) or when out of memory. */
+	char *(*url_path)(const char *url);
+
+	const ferry_engine_core *core;       /* mandatory */
+	const ferry_engine_read *read;       /* mandatory */
+	const ferry_engine_write *write;     /* mandatory */
+	const ferry_engine_migrate *migrate; /* optional: versioned migrations */
+	const ferry_engine_types *types;     /* optional: probing types across engines */
+	/* Optional: the run's record kept by the engine itself (see ferry_engine_state);
+	 * NULL: ferry keeps it in its tables through core->exec_params and the reader. */
+	const ferry_engine_state *state;
+	/* Optional: change capture for ferry sync. */
 	const ferry_engine_capture *capture;
 	/* Optional: a pooler switch this engine's servers sit behind (NULL when none). */
 	const ferry_engine_switch *pool_switch;
@@ -460,6 +533,114 @@ typedef struct ferry_engine {
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing
  * or the version is unknown. The engine table must outlive ctx. */
 int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *engine);
+
+/* ---- helpers for engines ------------------------------------------------------------ */
+/* What the built-in engines use, so an engine built outside ferry's tree needs nothing but
+ * this header (tests/ext/demo_engine.c is one). */
+
+/* Memory. NULL always means out of memory; release with ferry_free. Allocating through
+ * these puts an engine under ferry's allocation-failure tests too. */
+void *ferry_malloc(size_t n);
+void *ferry_calloc(size_t n, size_t size);
+void *ferry_realloc(void *p, size_t n);
+void ferry_free(void *p);
+char *ferry_strdup(const char *s);             /* NULL in, NULL out */
+char *ferry_strndup(const char *s, size_t n);  /* s need not be NUL-terminated */
+char *ferry_sprintf(const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 1, 2)))
+#endif
+	;
+/* Grow *arr (of elem-sized items, zero-filled) so that index need-1 fits; 0 or
+ * FERRY_ENOMEM (*arr unchanged then). */
+int ferry_grow(void *arr, size_t *cap, size_t need, size_t elem);
+
+/* Arenas: a bump allocator released all at once. A batch's arena is reset with the batch,
+ * so a reader puts the bytes of the values it hands out there. */
+typedef struct ferry_arena ferry_arena;
+ferry_arena *ferry_arena_new(size_t block_size);
+void *ferry_arena_alloc(ferry_arena *a, size_t n);
+char *ferry_arena_strdup(ferry_arena *a, const char *s);
+char *ferry_arena_strndup(ferry_arena *a, const char *s, size_t n);
+void ferry_arena_reset(ferry_arena *a);
+void ferry_arena_free(ferry_arena *a);
+ferry_arena *ferry_batch_arena(ferry_batch *b);
+
+/* A growable byte buffer with a hard cap; an append that fails frees it and sets failed,
+ * so a caller may append many times and check once. */
+typedef struct ferry_buf {
+	char *data;   /* always NUL-terminated when non-NULL */
+	size_t len;
+	size_t cap;
+	size_t max;   /* hard cap; 0 means 1 GiB */
+	int failed;   /* set once an append failed; the buffer was freed */
+} ferry_buf;
+#define FERRY_BUF_INIT {NULL, 0, 0, 0, 0}
+int ferry_buf_add(ferry_buf *b, const void *data, size_t len);
+int ferry_buf_puts(ferry_buf *b, const char *s);
+int ferry_buf_printf(ferry_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+/* Append s as a JSON string literal (quotes and escapes). */
+int ferry_buf_json_str(ferry_buf *b, const char *s, size_t len);
+/* Append ident as SQL's standard quoted identifier ("name", inner quotes doubled). */
+int ferry_buf_ident(ferry_buf *b, const char *ident);
+void ferry_buf_reset(ferry_buf *b);
+void ferry_buf_free(ferry_buf *b);
+/* Take ownership of the data (release with ferry_free); the buffer is left empty. */
+char *ferry_buf_detach(ferry_buf *b);
+/* SQL's standard quoted identifier into buf (cap bytes, NUL-terminated); returns the bytes
+ * needed, like snprintf: a quote_ident for any engine that quotes the standard way. */
+size_t ferry_quote_ident_std(char *buf, size_t cap, const char *ident);
+
+/* Values. The shortest text that reads back as the finite double x (100, 0.1, 5e-324). */
+void ferry_dbl_shortest(double x, char *out, size_t cap);
+/* A value as one-line text for messages such as reject reasons (about 60 bytes at most). */
+int ferry_value_text(ferry_buf *b, const ferry_value *v);
+
+/* Types. The canonical type of an SQL declared type, by SQLite's affinity rules refined
+ * with the common names (DATE, TIMESTAMP, BOOLEAN, UUID, JSON, NUMERIC(p,s), ...). */
+ferry_type ferry_type_from_decl(const char *decl);
+/* The declared types ferry gives a FERRY_ENGINE_NUMERIC_AFFINITY engine's columns created
+ * from another engine's floats and decimals, so their values stay exact and the way back
+ * finds the type again (docs/ENGINES.md): FLOAT8_BLOB, FLOAT4_BLOB, NUMERIC_TEXT(p,s). */
+enum { FERRY_EXACT_NONE, FERRY_EXACT_FLOAT8, FERRY_EXACT_FLOAT4, FERRY_EXACT_NUMERIC };
+/* Which of those decl is (FERRY_EXACT_*; case aside); *mod (may be NULL) receives the type
+ * modifier of NUMERIC_TEXT ("(30,10)"), "" when none. */
+int ferry_exact_kind(const char *decl, const char **mod);
+/* The exact declared type for a column created from column c of another engine (a numeric
+ * keeps its "(p,s)"), else c's own. The result is buf (cap bytes), a constant or c's. */
+const char *ferry_exact_decl(const ferry_column *c, char *buf, size_t cap);
+
+/* Schemas an engine keeps for itself (definitions it was given, say). */
+ferry_schema *ferry_schema_new(void);
+void ferry_schema_free(ferry_schema *s);
+/* Deep-copy one table definition into s (under a new name when name is not NULL). */
+ferry_table *ferry_schema_copy_table(ferry_schema *s, const ferry_table *t, const char *name);
+
+/* SQL merges. The words of an SQL dialect ferry_upsert_clause needs. */
+typedef struct ferry_upsert_dialect {
+	const char *existing;  /* how the row already there is named, quoted ("\"t\"", ferry_t) */
+	const char *least;     /* "min" (SQLite), "least" (PostgreSQL) */
+	const char *greatest;
+	const char *same;      /* " IS " or " IS NOT DISTINCT FROM " */
+} ferry_upsert_dialect;
+/* Append a merge's " ON CONFLICT (keys) DO UPDATE SET ... [WHERE ...]" (or " DO NOTHING")
+ * for spec: min/max/sum ignore NULLs, first keeps, last takes, error and unruled columns
+ * must be equal. *conflict_msg (caller frees) is the reject reason for a conflicting row
+ * when some column has the error rule (the statement then changes no row), else NULL. */
+int ferry_upsert_clause(ferry_buf *b, const ferry_write_spec *spec, const ferry_upsert_dialect *d,
+                        char **conflict_msg, ferry_err *err);
+
+/* Time: the wall clock as "2026-11-21T20:19:21Z", the form of every time ferry records. */
+void ferry_utc_iso(char out[32]);
+
+/* URLs. The length of url's scheme: the letters, digits, '+', '-' and '.' before its first
+ * ':', starting with a letter (RFC 3986); 0 when it has none ("x.db", "host=h", ":memory:").
+ * A claim callback's first question. */
+size_t ferry_url_scheme(const char *url);
 
 /* ---- canonical encoding ------------------------------------------------------------ */
 

@@ -12,7 +12,7 @@ struct ferry_sha256 {
 
 int ferry__sha256_new(ferry_sha256 **out, ferry_err *err)
 {
-	*out = calloc(1, sizeof(**out));
+	*out = ferry__calloc(1, sizeof(**out));
 	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 }
 
@@ -24,7 +24,6 @@ void ferry__sha256_free(ferry_sha256 *h)
 int ferry__sha256_hex(ferry_sha256 *h, char out[65], const void *data, size_t len,
                       ferry_err *err)
 {
-	static const char hex[] = "0123456789abcdef";
 	struct sha256_ctx ctx;
 	uint8_t md[SHA256_DIGEST_SIZE];
 	(void)h;
@@ -32,10 +31,6 @@ int ferry__sha256_hex(ferry_sha256 *h, char out[65], const void *data, size_t le
 	sha256_init(&ctx);
 	sha256_update(&ctx, len, data);
 	sha256_digest(&ctx, sizeof(md), md);
-	for (unsigned int i = 0; i < SHA256_DIGEST_SIZE; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	ferry__hex_encode(out, md, SHA256_DIGEST_SIZE);
 	return 0;
 }

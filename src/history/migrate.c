@@ -80,13 +80,12 @@ static int run_init(mig_run *r, ferry_ctx *ctx, const char *url,
 	r->ctx = ctx;
 	r->o = opts ? opts : defaults;
 	r->url = url;
-	ctx->interrupted = 0;
 	if (r->o->version != FERRY_MIGRATE_OPTIONS_VERSION)
 		return ferry_err_set(&r->err, FERRY_EUSAGE, "unknown ferry_migrate_options version %u",
 		                     r->o->version);
 	if (!url || !*url)
 		return ferry_err_set(&r->err, FERRY_EUSAGE, "no database given");
-	r->m = calloc(1, sizeof(*r->m));
+	r->m = ferry__calloc(1, sizeof(*r->m));
 	if (!r->m || !(r->m->db = ferry_url_mask(url)) ||
 	    !(r->m->dir = ferry__strdup(r->o->dir ? r->o->dir : "migrations")))
 		return OOM(&r->err);
@@ -101,16 +100,16 @@ static void run_close(mig_run *r)
 	ferry_err ignored = {0};
 	/* finish even when nothing was committed: connecting to write may have changed session
 	 * or file settings (SQLite's journal mode) that finish puts back. */
-	if (r->work && r->eng->finish)
-		r->eng->finish(r->work, &ignored);
+	if (r->work && r->eng->write->finish)
+		r->eng->write->finish(r->work, &ignored);
 	if (r->work && r->work != r->lockc)
-		r->eng->close(r->work);
+		r->eng->core->close(r->work);
 	r->work = NULL;
 	if (r->locked)
-		r->eng->lock_release(r->lockc, &ignored);
+		r->eng->migrate->lock_release(r->lockc, &ignored);
 	r->locked = 0;
 	if (r->lockc)
-		r->eng->close(r->lockc);
+		r->eng->core->close(r->lockc);
 	r->lockc = NULL;
 }
 
@@ -141,9 +140,8 @@ static int run_end(mig_run *r, int rc, ferry_migrations **out)
 static int need_callbacks(mig_run *r, int lock)
 {
 	const ferry_engine *e = r->eng;
-	const char *missing = !e->exec_params ? "exec_params"
-	                    : lock && !e->lock_try ? "lock_try"
-	                    : lock && !e->lock_release ? "lock_release" : NULL;
+	const char *missing = !e->core->exec_params ? "exec_params"
+	                    : lock && !e->migrate ? "migrate sub-table" : NULL;
 	if (missing)
 		return ferry_err_set(&r->err, FERRY_EUSAGE,
 		                     "cannot run migrations on \"%s\": engine \"%s\" has no %s",
@@ -203,7 +201,7 @@ static int with_scan(mig_run *r, int rc)
 /* Connect lockc; a database that does not exist is FERRY_ENOTFOUND with a message naming it. */
 static int open_conn(mig_run *r, ferry_conn **out, int flags)
 {
-	int rc = r->eng->connect(out, r->url, flags, &r->err);
+	int rc = r->eng->core->connect(out, r->url, flags, &r->err);
 	if (rc == FERRY_ENOTFOUND && (flags & FERRY_CONNECT_READONLY))
 		ferry_err_set(&r->err, FERRY_ENOTFOUND, "could not open database \"%s\": it does not exist",
 		              r->m->db);
@@ -224,7 +222,7 @@ static int take_lock(mig_run *r)
 	for (;;) {
 		int got = 0;
 		char holder[512] = "";
-		int rc = r->eng->lock_try(r->lockc, &got, holder, sizeof(holder), &r->err);
+		int rc = r->eng->migrate->lock_try(r->lockc, &got, holder, sizeof(holder), &r->err);
 		if (rc)
 			return rc;
 		if (got) {
@@ -245,7 +243,7 @@ static int take_lock(mig_run *r)
 			emit(r, FERRY_MIGRATE_WAIT, NULL, NULL, NULL, line, 0, 0, 0);
 			told = 1;
 		}
-		if (r->ctx->interrupted)
+		if (ferry__interrupted(r->ctx))
 			return ferry_err_set(&r->err, FERRY_EINTR,
 			                     "interrupted while waiting for the migration lock of \"%s\"",
 			                     r->m->db);
@@ -297,11 +295,11 @@ static int need_work(mig_run *r)
 	}
 	if (r->m->table_exists)
 		return 0;
-	if ((rc = r->eng->begin(r->work, &r->err)) == 0 &&
+	if ((rc = r->eng->core->begin(r->work, &r->err)) == 0 &&
 	    (rc = ferry__hist_create(r->work, r->eng, &r->err)) == 0)
-		rc = r->eng->commit(r->work, &r->err);
+		rc = r->eng->core->commit(r->work, &r->err);
 	if (rc) {
-		r->eng->rollback(r->work, &(ferry_err){0});
+		r->eng->core->rollback(r->work, &(ferry_err){0});
 		return rc;
 	}
 	r->m->table_exists = 1;
@@ -355,7 +353,7 @@ static int add_stmt(void *ud, const char *text, size_t len, int line)
 	if (!(s->text = ferry__strndup(text, len)))
 		return FERRY_ENOMEM;
 	s->line = line;
-	s->autocommit = l->eng->needs_autocommit ? l->eng->needs_autocommit(text, len) != 0 : 0;
+	s->autocommit = l->eng->migrate ? l->eng->migrate->needs_autocommit(text, len) != 0 : 0;
 	l->n++;
 	return 0;
 }
@@ -409,9 +407,9 @@ static int load_script(mig_run *r, const char *name, char **text, char sum[65], 
 		rc = ferry__sha256_new(&r->sha, &r->err);
 	if (rc == 0)
 		rc = ferry__sha256_hex(r->sha, sum, *text, len, &r->err);
-	if (rc == 0 && r->eng->split_sql) {
+	if (rc == 0 && r->eng->migrate) {
 		ferry_err e = {0};
-		rc = r->eng->split_sql(*text, add_stmt, l, &e);
+		rc = r->eng->migrate->split_sql(*text, add_stmt, l, &e);
 		if (rc == FERRY_ENOMEM && !e.code)
 			rc = OOM(&r->err);
 		else if (rc)
@@ -470,7 +468,7 @@ static int mark_done(mig_run *r, const ferry_hist_row *row)
 	p[3].v.s = row->version;
 	p[3].len = (uint32_t)strlen(row->version);
 	int64_t n = 0;
-	int rc = r->eng->exec_params(r->work, mark_done_sql, 4, p, &n, &r->err);
+	int rc = r->eng->core->exec_params(r->work, mark_done_sql, 4, p, &n, &r->err);
 	if (rc == 0 && n != 1)
 		rc = ferry_err_set(&r->err, FERRY_ECORRUPT,
 		                   "could not mark \"%s\" applied in the history of \"%s\": its row is gone",
@@ -535,55 +533,55 @@ static int apply_one(mig_run *r, const ferry_mig_file *f, int down)
 	double t0 = ferry__now();
 	int in_tx = 0;
 	if (!any_auto) {
-		rc = e->begin(r->work, &r->err);
+		rc = e->core->begin(r->work, &r->err);
 		in_tx = rc == 0;
 		for (size_t i = 0; rc == 0 && i < l.n; i++)
-			if ((rc = e->exec(r->work, l.v[i].text, &r->err)) != 0)
+			if ((rc = e->core->exec(r->work, l.v[i].text, &r->err)) != 0)
 				rc = stmt_failed(r, rc, name, l.v[i].line, "rolled back");
 		row.duration_ms = (int64_t)((ferry__now() - t0) * 1000);
 		if (rc == 0)
 			rc = ferry__hist_insert(r->work, e, &row, &r->err);
-		if (rc == 0 && (rc = e->commit(r->work, &r->err)) == 0)
+		if (rc == 0 && (rc = e->core->commit(r->work, &r->err)) == 0)
 			in_tx = 0;
 		if (rc && in_tx)
-			e->rollback(r->work, &(ferry_err){0});
+			e->core->rollback(r->work, &(ferry_err){0});
 		goto done;
 	}
 
 	/* Not atomic: a crash or failure from here on leaves the row saying "failed". */
 	row.success = 0;
-	if ((rc = e->begin(r->work, &r->err)) == 0 &&
+	if ((rc = e->core->begin(r->work, &r->err)) == 0 &&
 	    (rc = ferry__hist_insert(r->work, e, &row, &r->err)) == 0)
-		rc = e->commit(r->work, &r->err);
+		rc = e->core->commit(r->work, &r->err);
 	if (rc) {
-		e->rollback(r->work, &(ferry_err){0});
+		e->core->rollback(r->work, &(ferry_err){0});
 		goto done;
 	}
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		const stmt *s = &l.v[i];
 		if (s->autocommit && in_tx) {
-			if ((rc = e->commit(r->work, &r->err)) != 0)
+			if ((rc = e->core->commit(r->work, &r->err)) != 0)
 				break;
 			in_tx = 0;
 		} else if (!s->autocommit && !in_tx) {
-			if ((rc = e->begin(r->work, &r->err)) != 0)
+			if ((rc = e->core->begin(r->work, &r->err)) != 0)
 				break;
 			in_tx = 1;
 		}
-		if ((rc = e->exec(r->work, s->text, &r->err)) != 0)
+		if ((rc = e->core->exec(r->work, s->text, &r->err)) != 0)
 			rc = stmt_failed(r, rc, name, s->line,
 			                 s->autocommit ? "outside a transaction; recorded as failed"
 			                               : "its transaction rolled back and the version recorded as failed");
 	}
 	row.duration_ms = (int64_t)((ferry__now() - t0) * 1000);
-	if (rc == 0 && !in_tx && (rc = e->begin(r->work, &r->err)) == 0)
+	if (rc == 0 && !in_tx && (rc = e->core->begin(r->work, &r->err)) == 0)
 		in_tx = 1;
 	if (rc == 0)
 		rc = mark_done(r, &row);
-	if (rc == 0 && (rc = e->commit(r->work, &r->err)) == 0)
+	if (rc == 0 && (rc = e->core->commit(r->work, &r->err)) == 0)
 		in_tx = 0;
 	if (rc && in_tx)
-		e->rollback(r->work, &(ferry_err){0});
+		e->core->rollback(r->work, &(ferry_err){0});
 
 done:
 	if (rc == 0)
@@ -600,7 +598,7 @@ out:
 int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const char *path,
                                 const char *run_id, ferry_err *err)
 {
-	if (!eng->exec_params)
+	if (!eng->core->exec_params)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot record target schema \"%s\" in "
 		                     "ferry_history with engine \"%s\": it has no exec_params", path,
 		                     eng->name);
@@ -614,9 +612,9 @@ int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const ch
 	if (rc == 0 && (rc = ferry__sha256_new(&sha, err)) == 0)
 		rc = ferry__sha256_hex(sha, sum, text, len, err);
 	ferry__sha256_free(sha);
-	if (rc == 0 && eng->split_sql) {
+	if (rc == 0 && eng->migrate) {
 		ferry_err e = {0};
-		if ((rc = eng->split_sql(text, add_stmt, &l, &e)) != 0)
+		if ((rc = eng->migrate->split_sql(text, add_stmt, &l, &e)) != 0)
 			rc = ferry_err_set(err, rc, "could not read the statements of \"%s\": %s", path,
 			                   e.code ? e.msg : "out of memory");
 	} else if (rc == 0 && add_stmt(&l, text, len, 1) != 0) {
@@ -628,7 +626,7 @@ int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const ch
 			                   "run inside the run's transaction", path, l.v[i].line, l.v[i].text);
 	double t0 = ferry__now();
 	for (size_t i = 0; rc == 0 && i < l.n; i++)
-		if ((rc = eng->exec(c, l.v[i].text, err)) != 0) {
+		if ((rc = eng->core->exec(c, l.v[i].text, err)) != 0) {
 			char keep[sizeof(err->msg)];
 			memcpy(keep, err->msg, sizeof(keep));
 			ferry_err_set(err, rc, "could not apply target schema \"%s\" (line %d): %.700s", path,
@@ -725,7 +723,7 @@ int ferry_migrate(ferry_ctx *ctx, const char *url, const ferry_migrate_options *
 		const ferry_mig_entry *e = &m->entries[i];
 		if (e->state != FERRY_MIGRATION_PENDING || (to && ferry__version_cmp(e->version, to) > 0))
 			continue;
-		if (ctx->interrupted) {
+		if (ferry__interrupted(ctx)) {
 			rc = ferry_err_set(&r.err, FERRY_EINTR, "interrupted after %zu of %zu migrations of "
 			                   "\"%s\"; the rest are pending", done, todo, m->db);
 			break;
@@ -814,7 +812,7 @@ int ferry_migrate_down(ferry_ctx *ctx, const char *url, const ferry_migrate_opti
 		if ((e->state != FERRY_MIGRATION_APPLIED && e->state != FERRY_MIGRATION_IGNORED) ||
 		    ferry__version_cmp(e->version, to) <= 0)
 			continue;
-		if (ctx->interrupted) {
+		if (ferry__interrupted(ctx)) {
 			rc = ferry_err_set(&r.err, FERRY_EINTR, "interrupted after undoing %zu of %zu versions "
 			                   "of \"%s\"", done, todo, m->db);
 			break;
@@ -866,13 +864,13 @@ int ferry_migrate_baseline(ferry_ctx *ctx, const char *url, const char *version,
 	row.rows_moved = -1;
 	int in_tx = 0;
 	if (rc == 0)
-		in_tx = (rc = r.eng->begin(r.work, &r.err)) == 0;
+		in_tx = (rc = r.eng->core->begin(r.work, &r.err)) == 0;
 	if (rc == 0)
 		rc = ferry__hist_insert(r.work, r.eng, &row, &r.err);
-	if (rc == 0 && (rc = r.eng->commit(r.work, &r.err)) == 0)
+	if (rc == 0 && (rc = r.eng->core->commit(r.work, &r.err)) == 0)
 		in_tx = 0;
 	if (rc && in_tx)
-		r.eng->rollback(r.work, &(ferry_err){0});
+		r.eng->core->rollback(r.work, &(ferry_err){0});
 	if (rc == 0) {
 		note(&r, "baselined \"%s\" at version %s: versions up to %s count as applied", r.m->db,
 		     version, version);
@@ -913,13 +911,13 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 	} else if (rc == 0) {
 		int in_tx = 0;
 		if ((rc = need_work(&r)) == 0)
-			in_tx = (rc = r.eng->begin(r.work, &r.err)) == 0;
+			in_tx = (rc = r.eng->core->begin(r.work, &r.err)) == 0;
 		for (size_t i = 0; rc == 0 && i < m->nrows; i++) {
 			const ferry_hist_row *row = &m->rows[i];
 			if (row->success)
 				continue;
 			ferry_value p = {.type = FERRY_INT, .v.i = row->rank};
-			rc = r.eng->exec_params(r.work, delete_sql, 1, &p, NULL, &r.err);
+			rc = r.eng->core->exec_params(r.work, delete_sql, 1, &p, NULL, &r.err);
 			if (rc == 0)
 				note(&r, "removed the failed row of version %s (\"%s\", %s) from the history of "
 				     "\"%s\"", row->version ? row->version : "-", row->script ? row->script : "-",
@@ -939,16 +937,16 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 			}
 			p[3].type = FERRY_INT;
 			p[3].v.i = e->row->rank;
-			rc = r.eng->exec_params(r.work, recheck_sql, 4, p, NULL, &r.err);
+			rc = r.eng->core->exec_params(r.work, recheck_sql, 4, p, NULL, &r.err);
 			if (rc == 0)
 				note(&r, "took the current checksum of \"%s\" (sha256 %.12s, was %.12s) for version "
 				     "%s of \"%s\"", e->file->up, e->file->checksum,
 				     e->row->checksum ? e->row->checksum : "none", e->version, m->db);
 		}
-		if (rc == 0 && (rc = r.eng->commit(r.work, &r.err)) == 0)
+		if (rc == 0 && (rc = r.eng->core->commit(r.work, &r.err)) == 0)
 			in_tx = 0;
 		if (rc && in_tx)
-			r.eng->rollback(r.work, &(ferry_err){0});
+			r.eng->core->rollback(r.work, &(ferry_err){0});
 	}
 	return run_end(&r, rc, NULL);
 }

@@ -40,8 +40,8 @@ static int build_slots(const ferry_migrations *m, slot **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
-	vref *v = calloc(m->nrows ? m->nrows : 1, sizeof(*v));
-	slot *s = calloc(m->nrows ? m->nrows : 1, sizeof(*s));
+	vref *v = ferry__calloc(m->nrows ? m->nrows : 1, sizeof(*v));
+	slot *s = ferry__calloc(m->nrows ? m->nrows : 1, sizeof(*s));
 	if (!v || !s) {
 		free(v);
 		free(s);
@@ -54,7 +54,7 @@ static int build_slots(const ferry_migrations *m, slot **out, size_t *n)
 			v[nv++].row = &m->rows[i];
 			ksize += strlen(m->rows[i].version) + 1;
 		}
-	unsigned char *keys = malloc(ksize ? ksize : 1);
+	unsigned char *keys = ferry__malloc(ksize ? ksize : 1);
 	if (!keys) {
 		free(v);
 		free(s);

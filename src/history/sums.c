@@ -16,6 +16,7 @@
  * a temporary name and renamed, so readers see the old cache or the new one. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,7 +76,7 @@ static unsigned char *slurp(const char *path, size_t *len)
 	unsigned char *data = NULL;
 	size_t got = 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)MAX_CACHE &&
-	    (data = malloc((size_t)st.st_size + 1)) != NULL) {
+	    (data = ferry__malloc((size_t)st.st_size + 1)) != NULL) {
 		while (got < (size_t)st.st_size) {
 			ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
 			if (n < 0 && errno == EINTR)
@@ -120,13 +121,13 @@ static int valid(ferry_sums *s, size_t len)
 int ferry__sums_open(ferry_sums **out, const char *cache_dir, const char *dir)
 {
 	*out = NULL;
-	char *real = realpath(dir, NULL);
-	if (!real)
+	/* A buffer of our own, not realpath's malloc: every allocation goes through the wrappers. */
+	char real[PATH_MAX];
+	if (!realpath(dir, real))
 		return 0; /* no cache for a directory without a real path: not an error */
 	char key[33];
 	ferry__hash128_hex(key, real, strlen(real));
-	free(real);
-	ferry_sums *s = calloc(1, sizeof(*s));
+	ferry_sums *s = ferry__calloc(1, sizeof(*s));
 	if (!s || !(s->path = ferry__sprintf("%s/sums-%s", cache_dir, key))) {
 		free(s);
 		return FERRY_ENOMEM;
@@ -136,7 +137,7 @@ int ferry__sums_open(ferry_sums **out, const char *cache_dir, const char *dir)
 		s->count = 0;
 		s->recs = NULL;
 	}
-	if (s->count && !(s->used = calloc(s->count, 1))) {
+	if (s->count && !(s->used = ferry__calloc(s->count, 1))) {
 		ferry__sums_close(s, 0);
 		return FERRY_ENOMEM;
 	}
@@ -146,7 +147,6 @@ int ferry__sums_open(ferry_sums **out, const char *cache_dir, const char *dir)
 
 int ferry__sums_get(ferry_sums *s, const char *name, const struct stat *st, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint32_t lo = 0, hi = s->count;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -159,11 +159,7 @@ int ferry__sums_get(ferry_sums *s, const char *name, const struct stat *st, char
 			    r.ctime != ns_of(&st->st_ctim))
 				return 0;
 			s->used[mid] = 1; /* each name is asked for by one thread only */
-			for (int i = 0; i < 32; i++) {
-				out[2 * i] = hex[r.sum[i] >> 4];
-				out[2 * i + 1] = hex[r.sum[i] & 15];
-			}
-			out[64] = '\0';
+			ferry__hex_encode(out, r.sum, 32);
 			return 1;
 		}
 		if (c < 0)
@@ -174,24 +170,13 @@ int ferry__sums_get(ferry_sums *s, const char *name, const struct stat *st, char
 	return 0;
 }
 
-static int unhex(const char *h, unsigned char out[32])
-{
-	for (int i = 0; i < 64; i++) {
-		int v = h[i] >= '0' && h[i] <= '9' ? h[i] - '0' : h[i] >= 'a' && h[i] <= 'f' ? h[i] - 'a' + 10 : -1;
-		if (v < 0)
-			return -1;
-		out[i / 2] = (unsigned char)(i % 2 ? out[i / 2] | v : v << 4);
-	}
-	return 0;
-}
-
 int ferry__sums_put(ferry_sums *s, const char *name, const struct stat *st, const char *sum)
 {
 	if (ferry__grow(&s->add, &s->capadd, s->nadd + 1, sizeof(*s->add)) != 0)
 		return FERRY_ENOMEM;
 	add_entry *e = &s->add[s->nadd];
 	memset(e, 0, sizeof(*e));
-	if (unhex(sum, e->r.sum) != 0)
+	if (ferry__hex_decode(e->r.sum, sum, 32) != 0)
 		return 0; /* not a checksum: nothing to keep */
 	if (!(e->name = ferry__strdup(name)))
 		return FERRY_ENOMEM;

@@ -59,7 +59,7 @@ int ferry__hist_create(ferry_conn *c, const ferry_engine *eng, ferry_err *err)
 		rc = OOM(err);
 	if (rc == 0) {
 		t->has_rowid = 1;
-		rc = eng->create_table(c, t, err);
+		rc = eng->write->create_table(c, t, err);
 	}
 	ferry__schema_free(s);
 	return rc;
@@ -103,7 +103,7 @@ static void set_int(ferry_value *v, ferry_type t, int64_t i)
 int ferry__hist_insert(ferry_conn *c, const ferry_engine *eng, const ferry_hist_row *row,
                        ferry_err *err)
 {
-	if (!eng->exec_params)
+	if (!eng->core->exec_params)
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot write ferry_history with engine \"%s\": it has no exec_params",
 		                     eng->name);
@@ -129,7 +129,7 @@ int ferry__hist_insert(ferry_conn *c, const ferry_engine *eng, const ferry_hist_
 	else
 		set_text(&p[12], FERRY_INT, NULL);
 	set_text(&p[13], FERRY_TEXT, row->verdict);
-	return eng->exec_params(c, insert_sql, NCOLS - 1, p, NULL, err);
+	return eng->core->exec_params(c, insert_sql, NCOLS - 1, p, NULL, err);
 }
 
 /* ---- reading ----------------------------------------------------------------------- */
@@ -243,7 +243,7 @@ static int cmp_rank(const void *pa, const void *pb)
 static int probe_table(ferry_conn *c, const ferry_engine *eng, int *out, ferry_err *err)
 {
 	*out = 0;
-	int rc = eng->exec(c, "SAVEPOINT ferry_history_probe", err);
+	int rc = eng->core->exec(c, "SAVEPOINT ferry_history_probe", err);
 	if (rc)
 		return rc;
 	static const char *const one[] = {"installed_rank"};
@@ -255,32 +255,32 @@ static int probe_table(ferry_conn *c, const ferry_engine *eng, int *out, ferry_e
 	spec.filter = "1 = 0";
 	ferry_reader *r = NULL;
 	ferry_err e = {0};
-	if (eng->reader_open(&r, c, &spec, &e) == 0) {
+	if (eng->read->reader_open(&r, c, &spec, &e) == 0) {
 		/* Read to the end (no row): a read closed half-way is abandoned, and PostgreSQL's
 		 * engine must then give up the session (its COPY is cancelled). */
 		ferry_batch *b = ferry__batch_new(1, 16);
 		int eof = 0, e2 = b ? 0 : FERRY_ENOMEM;
 		while (e2 == 0 && !eof) {
 			ferry__batch_reset(b);
-			e2 = eng->reader_next(r, b, &eof, &e);
+			e2 = eng->read->reader_next(r, b, &eof, &e);
 		}
 		ferry__batch_free(b);
-		eng->reader_close(r);
+		eng->read->reader_close(r);
 		if (e2) {
-			eng->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", &(ferry_err){0});
-			eng->exec(c, "RELEASE SAVEPOINT ferry_history_probe", &(ferry_err){0});
+			eng->core->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", &(ferry_err){0});
+			eng->core->exec(c, "RELEASE SAVEPOINT ferry_history_probe", &(ferry_err){0});
 			return e2 == FERRY_ENOMEM && !e.code ? ferry_err_set(err, e2, "out of memory") : ferry__err_copy(err, &e);
 		}
 		*out = 1;
 	} else if (e.code == FERRY_ENOMEM) {
-		eng->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", &(ferry_err){0});
-		eng->exec(c, "RELEASE SAVEPOINT ferry_history_probe", &(ferry_err){0});
+		eng->core->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", &(ferry_err){0});
+		eng->core->exec(c, "RELEASE SAVEPOINT ferry_history_probe", &(ferry_err){0});
 		return ferry__err_copy(err, &e);
 	} else {
-		rc = eng->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", err);
+		rc = eng->core->exec(c, "ROLLBACK TO SAVEPOINT ferry_history_probe", err);
 	}
 	if (rc == 0)
-		rc = eng->exec(c, "RELEASE SAVEPOINT ferry_history_probe", err);
+		rc = eng->core->exec(c, "RELEASE SAVEPOINT ferry_history_probe", err);
 	return rc;
 }
 
@@ -303,7 +303,7 @@ int ferry__hist_read(ferry_hist_row **out, size_t *n, int *exists, int all,
 	ferry_reader *r = NULL;
 	/* A table that does not exist is FERRY_ENOTFOUND from reader_open (SQLite's "no such
 	 * table"; PostgreSQL's undefined_table, 42P01); any other failure is a failure. */
-	int rc = eng->reader_open(&r, c, &spec, err);
+	int rc = eng->read->reader_open(&r, c, &spec, err);
 	if (rc == FERRY_ENOTFOUND) {
 		memset(err, 0, sizeof(*err));
 		return 0;
@@ -319,7 +319,7 @@ int ferry__hist_read(ferry_hist_row **out, size_t *n, int *exists, int all,
 		rc = OOM(err);
 	while (rc == 0 && !eof) {
 		ferry__batch_reset(b);
-		rc = eng->reader_next(r, b, &eof, err);
+		rc = eng->read->reader_next(r, b, &eof, err);
 		size_t nr = rc == 0 ? ferry_batch_nrows(b) : 0;
 		if (nr && ferry__grow(&rows, &cap, cnt + nr, sizeof(*rows)) != 0)
 			rc = OOM(err);
@@ -330,7 +330,7 @@ int ferry__hist_read(ferry_hist_row **out, size_t *n, int *exists, int all,
 				cnt++;
 		}
 	}
-	eng->reader_close(r);
+	eng->read->reader_close(r);
 	ferry__batch_free(b);
 	if (rc) {
 		free(rows);
@@ -362,7 +362,7 @@ int ferry__history_record_data(ferry_conn *c, const ferry_engine *eng, const cha
                                const char *description, int64_t rows, const char *verdict,
                                ferry_err *err)
 {
-	if (!eng->exec_params)
+	if (!eng->core->exec_params)
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot record the run in ferry_history with engine \"%s\": it has "
 		                     "no exec_params", eng->name);

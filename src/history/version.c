@@ -247,9 +247,13 @@ static int read_at(int dfd, const char *dir, const char *name, char **buf, size_
 	for (;;) {
 		if (*len + 1 >= *cap) {
 			size_t ncap = *cap ? *cap * 2 : 65536;
-			char *nb = ncap <= FERRY_MIG_MAX_SCRIPT * 2u ? realloc(*buf, ncap) : NULL;
+			int big = ncap > FERRY_MIG_MAX_SCRIPT * 2u;
+			char *nb = big ? NULL : ferry__realloc(*buf, ncap);
 			if (!nb) {
 				close(fd);
+				if (!big)
+					return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s/%s\": out of memory",
+					                     dir, name);
 				return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s/%s\": larger than "
 				                     "%u bytes", dir, name, FERRY_MIG_MAX_SCRIPT);
 			}
@@ -409,7 +413,7 @@ static void *stat_run(void *arg)
 static int checksums(int dfd, const char *dir, ferry_sums *cache, ferry_mig_file *files,
                      size_t nf, ferry_err *err)
 {
-	size_t *todo = malloc((nf ? nf : 1) * sizeof(*todo));
+	size_t *todo = ferry__malloc((nf ? nf : 1) * sizeof(*todo));
 	struct stat *st = NULL;       /* of the files in todo, when cached */
 	size_t ntodo = 0;
 	int rc = todo ? 0 : OOM(err);
@@ -437,7 +441,7 @@ static int checksums(int dfd, const char *dir, ferry_sums *cache, ferry_mig_file
 		else if (nt > 1)
 			stat_run(&parts[1]);
 		/* Merge the misses back into file order. */
-		st = malloc((parts[0].nmiss + (nt > 1 ? parts[1].nmiss : 0) + 1) * sizeof(*st));
+		st = ferry__malloc((parts[0].nmiss + (nt > 1 ? parts[1].nmiss : 0) + 1) * sizeof(*st));
 		if (!st || parts[0].oom || (nt > 1 && parts[1].oom))
 			rc = OOM(err);
 		size_t a = 0, b = 0;
@@ -528,8 +532,8 @@ int ferry__mig_scan(ferry_mig_file **out, size_t *n, const char *dir, const char
 		closedir(dh);
 		return rc;
 	}
-	named *nm = calloc(np ? np : 1, sizeof(*nm));
-	ferry_mig_file *files = calloc(np ? np : 1, sizeof(*files));
+	named *nm = ferry__calloc(np ? np : 1, sizeof(*nm));
+	ferry_mig_file *files = ferry__calloc(np ? np : 1, sizeof(*files));
 	size_t nn = 0, nf = 0;
 	size_t bad = problems->n;
 	if (!nm || !files)
@@ -554,7 +558,7 @@ int ferry__mig_scan(ferry_mig_file **out, size_t *n, const char *dir, const char
 	size_t ksize = 0;
 	for (size_t i = 0; i < nn; i++)
 		ksize += strlen(nm[i].nm.version) + 1;
-	unsigned char *keys = rc == 0 ? malloc(ksize ? ksize : 1) : NULL;
+	unsigned char *keys = rc == 0 ? ferry__malloc(ksize ? ksize : 1) : NULL;
 	if (rc == 0 && !keys)
 		rc = OOM(err);
 	for (size_t i = 0, off = 0; rc == 0 && i < nn; i++) {

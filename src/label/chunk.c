@@ -25,14 +25,6 @@ static int is_textlike(unsigned t)
 	return t == FERRY_NUMERIC || t == FERRY_TEXT || (t >= FERRY_DATE && t <= FERRY_JSON);
 }
 
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >>= 7)
-		n++;
-	return n;
-}
-
 /* ==== writing ============================================================================ */
 
 struct ferry_chunk_writer {
@@ -143,15 +135,15 @@ int ferry__chunkw_open(ferry_chunk_writer **out, const char *path, const uint8_t
 	uint8_t h[HEADER_LEN];
 	memset(h, 0, sizeof(h));
 	memcpy(h, "FERRYCHK", 8);
-	ferry_label__put_le(h + 8, FERRY_LABEL_FORMAT, 2);
-	ferry_label__put_le(h + 10, 0, 2);
-	ferry_label__put_le(h + 12, HEADER_LEN, 4);
+	ferry__put_le(h + 8, FERRY_LABEL_FORMAT, 2);
+	ferry__put_le(h + 10, 0, 2);
+	ferry__put_le(h + 12, HEADER_LEN, 4);
 	memcpy(h + 16, label_id, 16);
-	ferry_label__put_le(h + 32, job, 8);
-	ferry_label__put_le(h + 40, chunk, 8);
-	ferry_label__put_le(h + 48, ncols, 4);
-	ferry_label__put_le(h + 52, 0, 4);
-	ferry_label__put_le(h + 56, XXH3_64bits(h, 56), 8);
+	ferry__put_le(h + 32, job, 8);
+	ferry__put_le(h + 40, chunk, 8);
+	ferry__put_le(h + 48, ncols, 4);
+	ferry__put_le(h + 52, 0, 4);
+	ferry__put_le(h + 56, XXH3_64bits(h, 56), 8);
 	int rc = wwrite(w, h, sizeof(h), err);
 	if (rc) {
 		ferry__chunkw_abort(w);
@@ -179,10 +171,10 @@ static int flush_block(ferry_chunk_writer *w, ferry_err *err)
 		return wfail(w, err, FERRY_ERROR, "zstd: %s", ZSTD_getErrorName(c));
 	uint8_t h[BLOCK_HEAD_LEN];
 	memcpy(h, "BLK1", 4);
-	ferry_label__put_le(h + 4, w->raw_len, 4);
-	ferry_label__put_le(h + 8, c, 4);
-	ferry_label__put_le(h + 12, w->blk_rows, 4);
-	ferry_label__put_le(h + 16, XXH3_64bits(w->comp, c), 8);
+	ferry__put_le(h + 4, w->raw_len, 4);
+	ferry__put_le(h + 8, c, 4);
+	ferry__put_le(h + 12, w->blk_rows, 4);
+	ferry__put_le(h + 16, XXH3_64bits(w->comp, c), 8);
 	int rc = wwrite(w, h, sizeof(h), err);
 	if (rc == 0)
 		rc = wwrite(w, w->comp, c, err);
@@ -219,12 +211,11 @@ int ferry__chunkw_add(ferry_chunk_writer *w, const ferry_batch *b, const size_t 
 				/* One value, one encoding: a bool is 0 or 1 whatever the engine put. */
 				if (v->type == FERRY_BOOL)
 					v->v.i = v->v.i != 0;
-				uint64_t u = ((uint64_t)v->v.i << 1) ^ (uint64_t)(v->v.i >> 63);
-				vs = 1 + varint_len(u);
+				vs = 1 + ferry__varint_len(ferry__zigzag(v->v.i));
 			} else if (v->type == FERRY_FLOAT) {
 				vs = 9;
 			} else if (v->type == FERRY_BLOB || is_textlike(v->type)) {
-				vs = 1 + varint_len(v->len) + v->len;
+				vs = 1 + ferry__varint_len(v->len) + v->len;
 			} else {
 				return wfail(w, err, FERRY_EUSAGE, "column %u of row %llu has an unknown value "
 				             "type %u", i + 1, (unsigned long long)w->info.rows + 1, v->type);
@@ -271,10 +262,10 @@ int ferry__chunkw_finish(ferry_chunk_writer *w, ferry_label_chunk_info *info, fe
 	if (rc == 0) {
 		uint8_t t[TRAILER_LEN];
 		memcpy(t, "END1", 4);
-		ferry_label__put_le(t + 4, w->info.rows, 8);
-		ferry_label__put_le(t + 12, w->info.blocks, 8);
-		ferry_label__put_le(t + 20, w->info.digest, 8);
-		ferry_label__put_le(t + 28, XXH3_64bits(t, 28), 8);
+		ferry__put_le(t + 4, w->info.rows, 8);
+		ferry__put_le(t + 12, w->info.blocks, 8);
+		ferry__put_le(t + 20, w->info.digest, 8);
+		ferry__put_le(t + 28, XXH3_64bits(t, 28), 8);
 		rc = wwrite(w, t, sizeof(t), err);
 	}
 	if (rc == 0 && fsync(w->fd) != 0)
@@ -405,27 +396,6 @@ static int grow_to(uint8_t **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-/* A varint as the format has it: at most 10 bytes, below 2^64, in the fewest bytes. */
-static int get_varint(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 10; i++) {
-		if (*pos >= len)
-			return -1;
-		uint8_t b = d[(*pos)++];
-		if (i == 9 && b > 1)
-			return -1;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			if (b == 0 && i > 0)
-				return -1;
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* Decode one value at *pos of a block; text and blobs point into d. -1 on damage, which
  * includes any encoding but the canonical one (so stored bytes and re-encoded values hash
  * alike). */
@@ -440,15 +410,15 @@ static int decode_value(const uint8_t *d, size_t len, size_t *pos, ferry_value *
 	if (t == FERRY_NULL)
 		return 0;
 	if (t == FERRY_INT || t == FERRY_BOOL) {
-		if (get_varint(d, len, pos, &u) != 0 || (t == FERRY_BOOL && u != 0 && u != 2))
+		if (ferry__varint_get(d, len, pos, &u) != 0 || (t == FERRY_BOOL && u != 0 && u != 2))
 			return -1; /* a bool is 0 or 1, zigzagged: 0 or 2 */
-		v->v.i = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+		v->v.i = ferry__unzigzag(u);
 		return 0;
 	}
 	if (t == FERRY_FLOAT) {
 		if (len - *pos < 8)
 			return -1;
-		uint64_t bits = ferry_label__get_le(d + *pos, 8);
+		uint64_t bits = ferry__get_le(d + *pos, 8);
 		*pos += 8;
 		if ((bits & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL &&
 		    (bits & 0x000fffffffffffffULL) != 0 && bits != NAN_BITS)
@@ -457,7 +427,7 @@ static int decode_value(const uint8_t *d, size_t len, size_t *pos, ferry_value *
 		return 0;
 	}
 	if (t == FERRY_BLOB || is_textlike(t)) {
-		if (get_varint(d, len, pos, &u) != 0 || u > UINT32_MAX || u > len - *pos)
+		if (ferry__varint_get(d, len, pos, &u) != 0 || u > UINT32_MAX || u > len - *pos)
 			return -1;
 		v->len = (uint32_t)u;
 		if (t == FERRY_BLOB)
@@ -485,10 +455,10 @@ static int load_block(ferry_chunk_reader *r, uint64_t k, XXH3_state_t *fsum, uin
 		return damaged(r, err, "truncated in block %llu", kk);
 	if (memcmp(h, "BLK1", 4) != 0)
 		return damaged(r, err, "block %llu has no BLK1 magic", kk);
-	uint32_t raw = (uint32_t)ferry_label__get_le(h + 4, 4);
-	uint32_t clen = (uint32_t)ferry_label__get_le(h + 8, 4);
-	uint32_t rows = (uint32_t)ferry_label__get_le(h + 12, 4);
-	uint64_t sum = ferry_label__get_le(h + 16, 8);
+	uint32_t raw = (uint32_t)ferry__get_le(h + 4, 4);
+	uint32_t clen = (uint32_t)ferry__get_le(h + 8, 4);
+	uint32_t rows = (uint32_t)ferry__get_le(h + 12, 4);
+	uint64_t sum = ferry__get_le(h + 16, 8);
 	if (raw == 0 || raw > FERRY_LABEL_MAX_BLOCK)
 		return damaged(r, err, "block %llu states %u uncompressed bytes (1 to %u allowed)", kk,
 		               raw, FERRY_LABEL_MAX_BLOCK);
@@ -513,7 +483,7 @@ static int load_block(ferry_chunk_reader *r, uint64_t k, XXH3_state_t *fsum, uin
 	}
 	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(r->comp, clen), sum))
 		return damaged(r, err, "block %llu checksum mismatch", kk);
-	if (clen < 4 || ferry_label__get_le(r->comp, 4) != ZSTD_MAGICNUMBER)
+	if (clen < 4 || ferry__get_le(r->comp, 4) != ZSTD_MAGICNUMBER)
 		return damaged(r, err, "block %llu does not hold a zstd frame", kk);
 	size_t fsz = ZSTD_findFrameCompressedSize(r->comp, clen);
 	if (ZSTD_isError(fsz) || fsz != clen)
@@ -567,26 +537,26 @@ static int check_all(ferry_chunk_reader *r, const uint8_t *label_id, uint64_t jo
 		rc = damaged(r, err, "header: no FERRYCHK magic");
 		goto out;
 	}
-	unsigned version = (unsigned)ferry_label__get_le(h + 8, 2);
+	unsigned version = (unsigned)ferry__get_le(h + 8, 2);
 	if (version != FERRY_LABEL_FORMAT) {
 		r->failed = 1;
 		rc = ferry_err_set(err, FERRY_ECORRUPT, "label chunk \"%s\" has format version %u; this "
 		                   "ferry reads version %d", r->name, version, FERRY_LABEL_FORMAT);
 		goto out;
 	}
-	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(h, 56), ferry_label__get_le(h + 56, 8))) {
+	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(h, 56), ferry__get_le(h + 56, 8))) {
 		rc = damaged(r, err, "header checksum mismatch");
 		goto out;
 	}
-	unsigned flags = (unsigned)ferry_label__get_le(h + 10, 2);
-	uint32_t hlen = (uint32_t)ferry_label__get_le(h + 12, 4);
-	uint64_t hjob = ferry_label__get_le(h + 32, 8), hchunk = ferry_label__get_le(h + 40, 8);
-	uint32_t hcols = (uint32_t)ferry_label__get_le(h + 48, 4);
+	unsigned flags = (unsigned)ferry__get_le(h + 10, 2);
+	uint32_t hlen = (uint32_t)ferry__get_le(h + 12, 4);
+	uint64_t hjob = ferry__get_le(h + 32, 8), hchunk = ferry__get_le(h + 40, 8);
+	uint32_t hcols = (uint32_t)ferry__get_le(h + 48, 4);
 	if (flags)
 		rc = damaged(r, err, "header: unknown flags 0x%04x", flags);
 	else if (hlen != HEADER_LEN)
 		rc = damaged(r, err, "header: header length %u, not %d", hlen, HEADER_LEN);
-	else if (ferry_label__get_le(h + 52, 4) != 0)
+	else if (ferry__get_le(h + 52, 4) != 0)
 		rc = damaged(r, err, "header: reserved field is not 0");
 	else if (hcols == 0 || hcols > MAX_COLS)
 		rc = damaged(r, err, "header: rows of %u columns (1 to %u allowed)", hcols, MAX_COLS);
@@ -596,8 +566,8 @@ static int check_all(ferry_chunk_reader *r, const uint8_t *label_id, uint64_t jo
 		goto out;
 	if (label_id && memcmp(label_id, h + 16, 16) != 0) {
 		char got[33], want[33];
-		ferry_label__hex(got, h + 16, 16);
-		ferry_label__hex(want, label_id, 16);
+		ferry__hex_encode(got, h + 16, 16);
+		ferry__hex_encode(want, label_id, 16);
 		rc = damaged(r, err, "belongs to label %s not %s", got, want);
 		goto out;
 	}
@@ -657,9 +627,9 @@ static int check_all(ferry_chunk_reader *r, const uint8_t *label_id, uint64_t jo
 	if (rc)
 		goto out;
 	XXH3_64bits_update(fsum, t, sizeof(t));
-	uint64_t trows = ferry_label__get_le(t + 4, 8), tblocks = ferry_label__get_le(t + 12, 8);
-	uint64_t tdigest = ferry_label__get_le(t + 20, 8);
-	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(t, 28), ferry_label__get_le(t + 28, 8)))
+	uint64_t trows = ferry__get_le(t + 4, 8), tblocks = ferry__get_le(t + 12, 8);
+	uint64_t tdigest = ferry__get_le(t + 20, 8);
+	if (!FERRY_LABEL_SUM_OK(XXH3_64bits(t, 28), ferry__get_le(t + 28, 8)))
 		rc = damaged(r, err, "trailer checksum mismatch");
 	else if (trows != r->info.rows)
 		rc = damaged(r, err, "trailer: %llu rows where the blocks hold %llu",

@@ -177,4 +177,28 @@ char *ferry__label_chunk_file(int64_t chunk);
 /* mkdir -p with mode 0700 for each directory created. */
 int ferry__label_mkdirs(const char *path, ferry_err *err);
 
+/* ---- the two-step migration (import.c, report.c) ----------------------------------------- */
+
+/* Record in DIR's manifest what its engine cannot know after a read step of plan: each
+ * source's name, engine (by ctx's registry) and URL without its password, and the order of
+ * the stages. */
+int ferry__label_describe(const ferry_ctx *ctx, const char *dir, const ferry_plan *plan,
+                          ferry_err *err);
+/* The write step's plan for the label in dir (*out is the caller's, ferry_plan_free): one
+ * source, the label; each of its jobs an entry renamed to its target table, in its stage,
+ * with its merge rules; the target, target schema and settings of user (NULL: target_url and
+ * the defaults). Refused (FERRY_EUSAGE, naming what is missing) when the read step of
+ * only_stage (NULL: every stage) has not finished. */
+int ferry__label_import_plan(ferry_plan **out, const char *dir, const char *only_stage,
+                             const ferry_plan *user, const char *target_url, ferry_err *err);
+/* `ferry label inspect` and `ferry label verify` of dir, as text or JSON, onto f. verify
+ * fails with FERRY_ECORRUPT when a chunk is damaged or missing, after the report. */
+int ferry__label_inspect(const char *dir, int json, FILE *f, ferry_err *err);
+int ferry__label_verify(const char *dir, int json, FILE *f, ferry_err *err);
+
+/* ---- the label engine (src/engines/label) ---------------------------------------------- */
+
+/* The address of the label in dir, which the label engine claims; caller frees. */
+char *ferry__label_url(const char *dir);
+
 #endif

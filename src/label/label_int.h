@@ -1,5 +1,5 @@
-/* label_int.h — helpers private to src/label: little-endian fields, hex, whole writes and
- * directory syncs shared by the chunk files and the manifest. Not for the label engine. */
+/* label_int.h — helpers private to src/label: whole writes and directory syncs shared by the
+ * chunk files and the manifest. Not for the label engine. */
 #ifndef FERRY_LABEL_INT_H
 #define FERRY_LABEL_INT_H
 
@@ -14,25 +14,6 @@
 #define FERRY_LABEL_SUM_OK(a, b) ((a) == (b))
 #endif
 
-/* n bytes of v, least significant first, whatever the machine. */
-static inline void ferry_label__put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t ferry_label__get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-/* Lower-case hex of n bytes into out (2n + 1 chars). */
-void ferry_label__hex(char *out, const uint8_t *data, size_t n);
-/* Decode exactly 2n lower-case hex digits; -1 on anything else. */
-int ferry_label__unhex(uint8_t *out, const char *hex, size_t n);
 /* write(2) all of it, retrying short writes and EINTR; -1 with errno on failure. */
 int ferry_label__write_all(int fd, const void *data, size_t n);
 /* fsync the directory holding path, so a rename in it is durable. -1 with errno. */

@@ -64,7 +64,7 @@ ferry_label_manifest *ferry__manifest_new(const char *plan_digest)
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits(&seed, sizeof(seed)));
 	memcpy(m->label_id, c.digest, 16);
-	ferry_label__hex(m->label_id_hex, m->label_id, 16);
+	ferry__hex_encode(m->label_id_hex, m->label_id, 16);
 	return m;
 }
 
@@ -336,7 +336,7 @@ static json_t *jhexbytes(jw *W, const uint8_t *p, size_t n)
 		W->bad = 1;
 		return NULL;
 	}
-	ferry_label__hex(s, p, n);
+	ferry__hex_encode(s, p, n);
 	json_t *j = json_string(s);
 	free(s);
 	return j;
@@ -424,7 +424,7 @@ static json_t *build(jw *W, const ferry_label_manifest *m)
 	put(W, root, "format_version", json_integer(m->format_version));
 	put(W, root, "ferry_version",
 	    jstr(W, m->ferry_version ? m->ferry_version : FERRY_VERSION, "ferry_version"));
-	ferry_label__hex(hex, m->label_id, 16);
+	ferry__hex_encode(hex, m->label_id, 16);
 	put(W, root, "label_id", json_string(hex));
 	put(W, root, "created_at", jstr(W, m->created_at ? m->created_at : "", "created_at"));
 	put(W, root, "plan_digest", jstr(W, m->plan_digest, "plan_digest"));
@@ -507,7 +507,7 @@ static int sum_of(const char *text, size_t len, size_t at, uint64_t *out)
 static int check_for_write(const ferry_label_manifest *m, const char *path, ferry_err *err)
 {
 	uint8_t pd[16];
-	if (strlen(m->plan_digest) != 32 || ferry_label__unhex(pd, m->plan_digest, 16) != 0)
+	if (strlen(m->plan_digest) != 32 || ferry__hex_decode(pd, m->plan_digest, 16) != 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "could not write label manifest \"%s\": "
 		                     "plan_digest \"%s\" is not 32 lower-case hex digits", path,
 		                     m->plan_digest);
@@ -518,6 +518,8 @@ static int check_for_write(const ferry_label_manifest *m, const char *path, ferr
 	for (size_t i = 0; i < m->ntables; i++) {
 		const ferry_label_table *t = &m->tables[i];
 		char *want = t->stage && t->name ? ferry__label_table_dir(t->stage, t->job, t->name) : NULL;
+		if (t->stage && t->name && !want)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		int same = want && t->dir && strcmp(want, t->dir) == 0;
 		free(want);
 		if (!same)
@@ -702,7 +704,7 @@ static int get_hex(jr *R, json_t *obj, const char *at, const char *key, size_t n
 	int rc = get(R, obj, at, key, J_STR, 0, &v);
 	if (rc)
 		return rc;
-	if (json_string_length(v) != 2 * n || ferry_label__unhex(out, json_string_value(v), n) != 0)
+	if (json_string_length(v) != 2 * n || ferry__hex_decode(out, json_string_value(v), n) != 0)
 		return corrupt(R, "%s is not %zu lower-case hex digits", fname(nm, sizeof(nm), at, key),
 		               2 * n);
 	return 0;
@@ -735,7 +737,7 @@ static int get_bound(jr *R, json_t *obj, const char *at, const char *key, uint8_
 	if (!(*out = ferry__malloc(hl / 2)))
 		return oom(R);
 	*len = hl / 2;
-	if (ferry_label__unhex(*out, json_string_value(v), hl / 2) != 0)
+	if (ferry__hex_decode(*out, json_string_value(v), hl / 2) != 0)
 		return corrupt(R, "%s is not hex", fname(nm, sizeof(nm), at, key));
 	return 0;
 }
@@ -912,11 +914,11 @@ static int parse_root(jr *R, json_t *root, ferry_label_manifest *m)
 	    (rc = get_hex(R, root, "", "label_id", 16, m->label_id)) != 0 ||
 	    (rc = get_str(R, root, "", "created_at", 0, &m->created_at)) != 0)
 		return rc;
-	ferry_label__hex(m->label_id_hex, m->label_id, 16);
+	ferry__hex_encode(m->label_id_hex, m->label_id, 16);
 	uint8_t pd[16];
 	if ((rc = get_hex(R, root, "", "plan_digest", 16, pd)) != 0)
 		return rc;
-	ferry_label__hex(m->plan_digest, pd, 16);
+	ferry__hex_encode(m->plan_digest, pd, 16);
 
 	if ((rc = get_array(R, root, "", "sources", &a, &n)) != 0)
 		return rc;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "online.h"
-#include "../pipeline/canon.h"
+#include "../verify/verify.h"
 
 int64_t ferry__wall_us(void)
 {
@@ -71,7 +71,7 @@ static int delete_key(sync_state *s, otarget *t, const ferry_value *tkey)
 	if (q->failed)
 		return OOM(&s->err);
 	int64_t n = 0;
-	int rc = s->teng->exec_params(s->tconn, q->data, t->ntk, tkey, &n, &s->err);
+	int rc = s->teng->core->exec_params(s->tconn, q->data, t->ntk, tkey, &n, &s->err);
 	if (rc == 0)
 		s->st.rows_deleted += n;
 	return rc;
@@ -133,19 +133,19 @@ static int reread(sync_state *s, ojob *oj, otarget *t, size_t from, size_t n)
 		.nparams = j->nparams, .params = j->params, .nmatch = n, .match = s->match,
 	};
 	ferry_reader *r = NULL;
-	int rc = o->eng->reader_open(&r, o->reread, &spec, &s->err);
+	int rc = o->eng->read->reader_open(&r, o->reread, &spec, &s->err);
 	int eof = 0;
 	while (rc == 0 && !eof) {
 		ferry_batch *b = hold_next(s, oj);
 		if (!b)
 			rc = FERRY_ENOMEM;
 		if (rc == 0)
-			rc = o->eng->reader_next(r, b, &eof, &s->err);
+			rc = o->eng->read->reader_next(r, b, &eof, &s->err);
 		if (rc == 0)
 			rc = mark_found(s, oj, t, b);
 	}
 	if (r)
-		o->eng->reader_close(r);
+		o->eng->read->reader_close(r);
 	return rc;
 }
 
@@ -212,7 +212,7 @@ static int on_reject(void *ud, size_t row, const char *reason)
 	}
 	ferry_buf_puts(&key, "]");
 	int e = key.failed ? OOM(&s->err)
-	                   : s->teng->state_reject(s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
+	                   : ferry__state_reject(s->teng, s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
 	                                           j->dst_table, key.data, reason, &s->err);
 	ferry_buf_free(&key);
 	s->st.rows_rejected++;
@@ -236,14 +236,14 @@ static int open_writer(sync_state *s, ojob *oj)
 		return OOM(&s->err);
 	if (!oj->retry2 && !(oj->retry2 = ferry__batch_new(j->nexprs, 2 * CHANGES_MAX)))
 		return OOM(&s->err);
-	return s->teng->writer_open(&oj->w, s->tconn, &spec, &s->err);
+	return s->teng->write->writer_open(&oj->w, s->tconn, &spec, &s->err);
 }
 
 /* Write one batch; refused rows go to into (or are rejected when into is NULL). */
 static int write_batch(sync_state *s, ojob *oj, const ferry_batch *b, ferry_batch *into, size_t *refused)
 {
 	reject_ctx rj = {s, oj, b, into, 0};
-	int rc = ferry_batch_nrows(b) ? s->teng->writer_write(oj->w, b, on_reject, &rj, &s->err) : 0;
+	int rc = ferry_batch_nrows(b) ? s->teng->write->writer_write(oj->w, b, on_reject, &rj, &s->err) : 0;
 	s->st.rows_upserted += (int64_t)(ferry_batch_nrows(b) - rj.refused);
 	*refused += rj.refused;
 	return rc;
@@ -385,7 +385,7 @@ static int truncate_for(sync_state *s, const otable *ot)
 		free(qt);
 		if (!sql)
 			return OOM(&s->err);
-		int rc = s->teng->exec(s->tconn, sql, &s->err);
+		int rc = s->teng->core->exec(s->tconn, sql, &s->err);
 		free(sql);
 		if (rc)
 			return rc;
@@ -417,7 +417,8 @@ static int collect(sync_state *s, osource *o, const ferry_change *c)
 		                     c->table, o->ntables);
 	const otable *ot = &o->otables[c->table];
 	if (c->op == FERRY_CHANGE_TRUNCATE) {
-		int rc = flush(s);
+		int rc = o->eng->capture->settle ? o->eng->capture->settle(o->cap, o->reread, &s->err) : 0;
+		rc = rc ? rc : flush(s);
 		return rc ? rc : truncate_for(s, ot);
 	}
 	int rc = c->old_key ? touch_key(s, ot, c->old_key) : 0;
@@ -448,7 +449,7 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	uint64_t end = 0;
 	int64_t commit_us = 0;
 	size_t applied = n;
-	int rc = s->teng->begin(s->tconn, &s->err);
+	int rc = s->teng->core->begin(s->tconn, &s->err);
 	if (rc)
 		return rc;
 	rc = collect_all(s, o, ch, n, &end, &commit_us);
@@ -457,7 +458,10 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	for (int round = 0; rc == 0; round++) {
 		s->defer = round < DEFER_ROUNDS;
 		s->deferred = 0;
-		rc = flush(s);
+		if (o->eng->capture->settle)
+			rc = o->eng->capture->settle(o->cap, o->reread, &s->err);
+		if (rc == 0)
+			rc = flush(s);
 		if (rc || !s->deferred)
 			break;
 		size_t m = 0;
@@ -471,10 +475,10 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	if (rc == 0 && end > o->pos)
 		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
 	if (rc == 0)
-		rc = s->teng->commit(s->tconn, &s->err);
+		rc = s->teng->core->commit(s->tconn, &s->err);
 	if (rc) {
 		ferry_err keep = s->err;
-		s->teng->rollback(s->tconn, &s->err);
+		s->teng->core->rollback(s->tconn, &s->err);
 		s->err = keep;
 		for (size_t i = 0; i < s->ntargets; i++) {
 			ferry__keyset_reset(&s->targets[i].touched);

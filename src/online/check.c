@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "online.h"
-#include "../pipeline/canon.h"
+#include "../verify/verify.h"
 
 /* Canonical cells of the first ncols values of each row, by key. */
 typedef struct side {
@@ -74,10 +74,10 @@ static int read_side(sync_state *s, const otarget *t, const ferry_engine *e, fer
 		spec->nmatch = n;
 		spec->match = s->match;
 		ferry_reader *r = NULL;
-		rc = rc ? rc : e->reader_open(&r, conn, spec, &s->err);
+		rc = rc ? rc : e->read->reader_open(&r, conn, spec, &s->err);
 		for (int eof = 0; rc == 0 && !eof;) {
 			ferry__batch_reset(b);
-			rc = e->reader_next(r, b, &eof, &s->err);
+			rc = e->read->reader_next(r, b, &eof, &s->err);
 			for (size_t row = 0; rc == 0 && row < ferry_batch_nrows(b); row++) {
 				const ferry_value *v = ferry_batch_crow(b, row);
 				for (size_t k = 0; k < t->ntk; k++)
@@ -86,7 +86,7 @@ static int read_side(sync_state *s, const otarget *t, const ferry_engine *e, fer
 			}
 		}
 		if (r)
-			e->reader_close(r);
+			e->read->reader_close(r);
 	}
 	ferry__batch_free(b);
 	return rc;

@@ -118,15 +118,15 @@ static int record_and_fence(sync_state *s, double pause_ms)
 {
 	char pos[32];
 	snprintf(pos, sizeof(pos), "%llu", (unsigned long long)s->os[0].pos);
-	int rc = s->teng->begin(s->tconn, &s->err);
+	int rc = s->teng->core->begin(s->tconn, &s->err);
 	if (rc == 0)
 		rc = record(s, s->teng, s->tconn, "new version", pause_ms, pos);
 	if (rc == 0)
-		rc = s->teng->state_set(s->tconn, s->splan.run_digest, "cutover", &s->err);
+		rc = ferry__state_set(s->teng, s->tconn, s->splan.run_digest, "cutover", &s->err);
 	if (rc == 0)
-		rc = s->teng->commit(s->tconn, &s->err);
+		rc = s->teng->core->commit(s->tconn, &s->err);
 	else
-		s->teng->rollback(s->tconn, &(ferry_err){0});
+		s->teng->core->rollback(s->tconn, &(ferry_err){0});
 	char *to = ferry_url_mask(s->plan->target);
 	char *msg = to ? ferry__sprintf("ferry: this database was upgraded and is read-only now: write to the new version at %s (run %s)",
 	                                to, s->splan.run_digest)

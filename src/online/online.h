@@ -5,6 +5,7 @@
 #define FERRY_ONLINE_H
 
 #include "../pipeline/pipeline.h"
+#include "../pipeline/state.h"
 
 /* A set of keys, each kept once in the order first added: known by their canonical cells
  * (by the target key's types), carrying the values a change gave (rows of n values, copied). */
@@ -26,14 +27,6 @@ long ferry__keyset_find(const ferry_keyset *s, const uint8_t *canon, size_t clen
 int ferry__keyset_get(const ferry_keyset *s, size_t i, ferry_value *out, size_t nvals);
 void ferry__keyset_reset(ferry_keyset *s);
 void ferry__keyset_free(ferry_keyset *s);
-
-/* A stream's committed position per (run, source) in the target, table ferry_positions.
- * get gives 0 when none is recorded and creates the table when the target has none (call it
- * before the first set, outside a transaction); set runs inside the caller's transaction. */
-int ferry__state_position_get(const ferry_engine *e, ferry_conn *c, const char *run_id,
-                              size_t source, uint64_t *pos, ferry_err *err);
-int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
-                              size_t source, uint64_t pos, ferry_err *err);
 
 /* ---- the state of one sync (sync.c resolves and runs it, apply.c applies changes) ---- */
 

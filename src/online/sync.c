@@ -246,7 +246,7 @@ static int connect_all(sync_state *s)
 			return err->code;
 	if (!(s->teng = ferry__engine_for(s->ctx, p->target, err)))
 		return err->code;
-	return s->teng->connect(&s->tconn, p->target, FERRY_CONNECT_CREATE, err);
+	return s->teng->core->connect(&s->tconn, p->target, FERRY_CONNECT_CREATE, err);
 }
 
 /* Open the capture of every source that has captured tables (installed, or reopened on a
@@ -259,12 +259,12 @@ static int open_captures(sync_state *s)
 		if (!o->ntables)
 			continue;
 		const char *url = s->plan->sources[i].url;
-		int rc = o->eng->connect(&o->admin, url, FERRY_CONNECT_LIVE, err);
+		int rc = o->eng->core->connect(&o->admin, url, FERRY_CONNECT_LIVE, err);
 		if (rc == 0)
 			rc = o->eng->capture->setup(&o->cap, o->admin, url, s->splan.run_digest, o->tables,
 			                            o->ntables, err);
 		if (rc == 0)
-			rc = o->eng->connect(&o->reread, url, FERRY_CONNECT_READONLY, err);
+			rc = o->eng->core->connect(&o->reread, url, FERRY_CONNECT_READONLY, err);
 		if (rc == 0)
 			rc = ferry__state_position_get(s->teng, s->tconn, s->splan.run_digest, i, &o->pos, err);
 		if (rc)
@@ -277,7 +277,7 @@ static void close_all(sync_state *s)
 {
 	for (size_t i = 0; s->ojobs && i < s->js.njobs; i++) {
 		if (s->ojobs[i].w)
-			s->teng->writer_close(s->ojobs[i].w);
+			s->teng->write->writer_close(s->ojobs[i].w);
 		for (size_t k = 0; k < s->ojobs[i].nheld; k++)
 			ferry__batch_free(s->ojobs[i].held[k]);
 		free(s->ojobs[i].held);
@@ -302,9 +302,9 @@ static void close_all(sync_state *s)
 		if (o->cap)
 			o->eng->capture->close(o->cap);
 		if (o->admin)
-			o->eng->close(o->admin);
+			o->eng->core->close(o->admin);
 		if (o->reread)
-			o->eng->close(o->reread);
+			o->eng->core->close(o->reread);
 		for (size_t t = 0; t < o->ntables; t++)
 			free(o->otables[t].jobs);
 		free(o->otables);
@@ -313,10 +313,10 @@ static void close_all(sync_state *s)
 	free(s->os);
 	/* Refused before capture started: leave no new target database behind. */
 	if (s->tconn && !s->installed && (s->err.code == FERRY_EUSAGE || s->err.code == FERRY_ENOTFOUND) &&
-	    s->teng->discard)
-		s->teng->discard(s->tconn);
+	    s->teng->write->discard)
+		s->teng->write->discard(s->tconn);
 	else if (s->tconn)
-		s->teng->close(s->tconn);
+		s->teng->core->close(s->tconn);
 	ferry__schema_free(s->tschema);
 	ferry__jobs_free(&s->js);
 	ferry_buf_free(&s->cells);
@@ -427,7 +427,7 @@ int ferry__sync_stream(sync_state *s, int until_caught_up)
 	ferry__sync_note(s, "streaming: applying the changes captured since the snapshot");
 	int wait_ms = ncap ? (int)(200 / ncap) : 200;
 	while (rc == 0) {
-		if (s->ctx->interrupted) {
+		if (ferry__interrupted(s->ctx)) {
 			rc = ferry_err_set(&s->err, FERRY_EINTR, "interrupted");
 			break;
 		}
@@ -469,17 +469,17 @@ static int finish(sync_state *s)
 		if (!o->ntables)
 			continue;
 		ferry_conn *c = NULL;
-		int rc = o->eng->connect(&c, p->sources[i].url, FERRY_CONNECT_LIVE, err);
+		int rc = o->eng->core->connect(&c, p->sources[i].url, FERRY_CONNECT_LIVE, err);
 		if (rc == 0)
 			rc = o->eng->capture->teardown(c, p->sources[i].url, s->splan.run_digest, err);
 		if (c)
-			o->eng->close(c);
+			o->eng->core->close(c);
 		if (rc)
 			return rc;
 	}
 	int64_t rows = 0;
 	uint64_t pos = 0;
-	int rc = s->teng->state_load(s->tconn, s->splan.run_digest, add_rows, &rows, err);
+	int rc = ferry__state_load(s->teng, s->tconn, s->splan.run_digest, add_rows, &rows, err);
 	if (rc == 0)
 		rc = ferry__state_position_get(s->teng, s->tconn, s->splan.run_digest, 0, &pos, err);
 	char *desc = p->path ? ferry__sprintf("ferry sync -p %s", p->path)
@@ -489,12 +489,12 @@ static int finish(sync_state *s)
 	if (rc == 0 && (!desc || !verdict))
 		rc = OOM(err);
 	if (rc == 0)
-		rc = s->teng->begin(s->tconn, err);
+		rc = s->teng->core->begin(s->tconn, err);
 	if (rc == 0) {
 		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict, err);
-		rc = rc ? rc : s->teng->commit(s->tconn, err);
+		rc = rc ? rc : s->teng->core->commit(s->tconn, err);
 		if (rc)
-			s->teng->rollback(s->tconn, &(ferry_err){0});
+			s->teng->core->rollback(s->tconn, &(ferry_err){0});
 	}
 	free(desc);
 	free(verdict);

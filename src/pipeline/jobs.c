@@ -2,7 +2,6 @@
  * per source table and target table, with the select list pushed into the source, the
  * version-resolution rules of DESIGN.md §2 applied, and every drop and default noted. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,7 +15,7 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 	va_end(ap);
 	if (len < 0 || ferry__grow(notes, cap, *n + 1, sizeof(char *)) != 0)
 		return FERRY_ENOMEM;
-	char *s = malloc((size_t)len + 1);
+	char *s = ferry__malloc((size_t)len + 1);
 	if (!s)
 		return FERRY_ENOMEM;
 	va_start(ap, fmt);
@@ -28,10 +27,10 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 
 char *ferry__qident(const ferry_engine *e, const char *name)
 {
-	size_t need = e->quote_ident(NULL, 0, name);
-	char *d = malloc(need + 1);
+	size_t need = e->core->quote_ident(NULL, 0, name);
+	char *d = ferry__malloc(need + 1);
 	if (d)
-		e->quote_ident(d, need + 1, name);
+		e->core->quote_ident(d, need + 1, name);
 	return d;
 }
 
@@ -253,9 +252,8 @@ char *ferry__sql_literal(const char *d, int *keep)
 	char *lit = ferry__strndup(d, n);
 	if (!lit)
 		return NULL;
-	char *end;
-	errno = 0;
-	if (n && (strtod(lit, &end), *end == '\0') && strspn(lit, "+-0123456789.eE") == n)
+	ferry_dec num;
+	if (ferry__dec_parse(lit, n, &num) == 0 && !num.special)
 		return lit;
 	if (n >= 2 && lit[0] == '\'' && lit[n - 1] == '\'') {
 		int ok = 1;
@@ -289,17 +287,13 @@ char *ferry__sql_literal(const char *d, int *keep)
  * engines (sc->eng is not the target's) the definition carries only what both understand:
  * the target picks its own row identity, defaults must be plain literals, and a date or
  * time column becomes text when the source's probe_type finds values that do not parse.
- * A target with SQLite's affinity (affinity set) declares another database engine's floats
- * and decimals with ferry's exact types, which keep -0.0, NaN and every digit. */
+ * With exact set (wants_exact) the floats and decimals get ferry's exact types, which keep
+ * -0.0, NaN and every digit. */
 static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
                                    const ferry_table *st, const ferry_plan_table *e,
-                                   const char *dst, int same_engine, int affinity,
+                                   const char *dst, int same_engine, int exact,
                                    const ferry_source_conn *sc, ferry_err *err)
 {
-	/* A label keeps the declared types of whatever it was read from, SQLite's included:
-	 * only a database engine's own definition is known not to be SQLite's. */
-	int exact = affinity && !same_engine && st->origin && strcmp(st->origin, "sqlite") != 0 &&
-	            strcmp(st->origin, "label") != 0;
 	ferry_schema *s = js->created;
 	/* Unchanged, between two databases of one engine: keep the engine's own DDL. */
 	int verbatim = st->sql && same_engine && strcmp(dst, st->name) == 0 && (!e || e->ncols == 0);
@@ -324,11 +318,11 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 		if (!name)
 			continue;
 		ferry_type type = c->type;
-		if (!same_engine && sc->eng->probe_type &&
+		if (!same_engine && sc->eng->types &&
 		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
 		     type == FERRY_TIMESTAMPTZ)) {
 			int all = 1;
-			if (sc->eng->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
+			if (sc->eng->types->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
 				return NULL;
 			if (!all) {
 				type = FERRY_TEXT;
@@ -447,15 +441,15 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 	const ferry_plan_table *e = j->entry;
 	char msg[900];
 	size_t ecap = 0, tcap = 0;
-	int *consumed = calloc(st->ncols + 1, sizeof(int));
+	int *consumed = ferry__calloc(st->ncols + 1, sizeof(int));
 	size_t pcap = 0;
 	int rc = 0;
 	if (!consumed)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-	j->ttypes = calloc(tt->ncols + 1, sizeof(ferry_type));
-	j->texact = calloc(tt->ncols + 1, 1);
-	j->conflict = calloc(tt->ncols + 1, 1);
-	j->map = calloc(tt->ncols + 1, sizeof(size_t));
+	j->ttypes = ferry__calloc(tt->ncols + 1, sizeof(ferry_type));
+	j->texact = ferry__calloc(tt->ncols + 1, 1);
+	j->conflict = ferry__calloc(tt->ncols + 1, 1);
+	j->map = ferry__calloc(tt->ncols + 1, sizeof(size_t));
 	if (!j->ttypes || !j->texact || !j->conflict || !j->map) {
 		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -472,8 +466,11 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 				goto out;
 			}
 			consumed[ferry_table_column(st, pc->name)] = 1;
-			ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
-			            j->name, pc->name);
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
+			                j->name, pc->name) != 0) {
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			continue;
 		}
 		int ti = ferry_table_column(tt, pc->name);
@@ -512,11 +509,11 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 				from_col = sc;
 				expr = ferry__qident(seng, tc->name);
 			} else if (pc && (pc->def || pc->def_null)) {
-				expr = ferry__strdup("?");
 				use_default = 1;
-				ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				            "%s: column \"%s\" is not in the source; set to %s by the plan",
-				            j->name, tc->name, pc->def_null ? "null" : pc->def);
+				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				                "%s: column \"%s\" is not in the source; set to %s by the plan",
+				                j->name, tc->name, pc->def_null ? "null" : pc->def) == 0)
+					expr = ferry__strdup("?");
 			} else {
 				/* Nothing supplies it: the target's own default, if it has one. */
 				int rowid_alias = tt->npk == 1 && tc->pk_pos == 1 && tc->type == FERRY_INT;
@@ -534,10 +531,13 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 					rc = entry_err(err, p, e, pc, msg);
 					goto out;
 				}
-				ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				            "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
-				            j->name, tc->name, tc->default_sql ? " " : "",
-				            tc->default_sql ? tc->default_sql : " (null)");
+				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				                "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
+				                j->name, tc->name, tc->default_sql ? " " : "",
+				                tc->default_sql ? tc->default_sql : " (null)") != 0) {
+					rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+					goto out;
+				}
 				continue;
 			}
 		}
@@ -548,10 +548,14 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 		/* A column whose declared kind changes on the way: each value is converted by the
 		 * target, and one that would not survive is refused (reject file), never altered. */
 		if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
-		    tc->type != FERRY_BLOB)
-			ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-			            "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
-			            j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type));
+		    tc->type != FERRY_BLOB &&
+		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
+		                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
+			free(expr);
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 		if (pc && (pc->def || pc->def_null) && !use_default) {
 			char *c = ferry__sprintf("coalesce(%s, ?)", expr);
 			free(expr);
@@ -629,8 +633,11 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 			rc = entry_err(err, p, e, NULL, msg);
 			goto out;
 		}
-		ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		            "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name);
+		if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 
 	/* The reporting key (for rejects) and the chunking key. */
@@ -688,9 +695,23 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp((*(ferry_table *const *)a)->name, (*(ferry_table *const *)b)->name);
 }
 
-int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
-                      const ferry_engine *teng, const ferry_schema *tschema, int strict,
-                      ferry_err *err)
+/* Does a table created in teng from st declare its floats and decimals with ferry's exact
+ * types? When teng stores values by affinity (SQLite) and st is known to come from another
+ * engine, one without that affinity. A label keeps the declared types of whatever it was
+ * read from, SQLite's included, so a label's table whose origin is unknown (the label
+ * itself) keeps its types too. */
+static int wants_exact(const ferry_ctx *ctx, const ferry_table *st, const ferry_engine *teng,
+                       int same_engine)
+{
+	if (!(teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) || same_engine)
+		return 0;
+	const ferry_engine *o = ferry__engine_named(ctx, st->origin);
+	return o && !(o->flags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
+}
+
+int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
+                      ferry_source_conn *sources, const ferry_engine *teng,
+                      const ferry_schema *tschema, int strict, ferry_err *err)
 {
 	char msg[900];
 	memset(js, 0, sizeof(*js));
@@ -707,8 +728,9 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 			return entry_err(err, p, e, NULL, msg);
 		}
 		if (e->skip) {
-			ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s.%s: skipped by the plan",
-			            p->sources[src].name, e->table);
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s.%s: skipped by the plan",
+			                p->sources[src].name, e->table) != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			continue;
 		}
 		if (!new_job(js, p, e, src, e->table, e->rename ? e->rename : e->table, e->stage))
@@ -717,7 +739,7 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 	if (p->copy_others) {
 		for (size_t s = 0; s < p->nsources; s++) {
 			size_t n = ferry_schema_count(sources[s].schema);
-			ferry_table **order = calloc(n + 1, sizeof(*order));
+			ferry_table **order = ferry__calloc(n + 1, sizeof(*order));
 			if (!order)
 				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			for (size_t t = 0; t < n; t++)
@@ -751,10 +773,9 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 		}
 		if (!tt) {
 			err->code = 0;
-			tt = define_created(js, p, j->src, st, j->entry, j->dst_table,
-			                    sources[j->src].eng == teng,
-			                    (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0,
-			                    &sources[j->src], err);
+			int same = sources[j->src].eng == teng;
+			tt = define_created(js, p, j->src, st, j->entry, j->dst_table, same,
+			                    wants_exact(ctx, st, teng, same), &sources[j->src], err);
 			if (!tt)
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
@@ -774,7 +795,7 @@ int ferry__jobs_build(jobset *js, const ferry_plan *p, ferry_source_conn *source
 	for (size_t i = 0; i < ferry_schema_count(js->created); i++)
 		if (!ferry__schema_copy_table(all, ferry_schema_table(js->created, i), NULL))
 			goto nomem;
-	int *level = calloc(ferry_schema_count(all) + 1, sizeof(int));
+	int *level = ferry__calloc(ferry_schema_count(all) + 1, sizeof(int));
 	if (!level)
 		goto nomem;
 	ferry__schema_fk_levels(all, level);
@@ -790,8 +811,9 @@ nomem:
 	return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 }
 
-int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
-                             const ferry_engine *teng, const char *dst, ferry_err *err)
+int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
+                             ferry_source_conn *sources, const ferry_engine *teng,
+                             const char *dst, ferry_err *err)
 {
 	if (!js->again && !(js->again = ferry__schema_new()))
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
@@ -806,9 +828,9 @@ int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn 
 		ferry_schema *keep = js->created;
 		js->created = js->again;
 		err->code = 0;
-		const ferry_table *t = define_created(js, p, j->src, st, j->entry, dst, sources[j->src].eng == teng,
-		                                      (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0,
-		                                      &sources[j->src], err);
+		int same = sources[j->src].eng == teng;
+		const ferry_table *t = define_created(js, p, j->src, st, j->entry, dst, same,
+		                                      wants_exact(ctx, st, teng, same), &sources[j->src], err);
 		js->created = keep;
 		if (!t)
 			return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");

@@ -40,14 +40,16 @@ typedef struct job {
 	int64_t rows_est, rows_resumed, rows_read, rows_written, rows_rejected, rows_skipped;
 	int64_t fk_violations;
 	double started, seconds;
-	int started_flag, done_flag;
+	int done_flag;
 } job;
 
 typedef struct ferry_source_conn {
 	const ferry_engine *eng;
 	ferry_conn *conn;
 	ferry_schema *schema;
-	const char *token;         /* snapshot token */
+	const char *token;         /* snapshot token; NULL: one reader (snapshot_export) */
+	int nojoin;                /* readers join no snapshot: each reads the state it finds
+	                              (an online copy, which converges through the replay) */
 } ferry_source_conn;
 
 struct ferry_summary {
@@ -75,14 +77,16 @@ typedef struct jobset {
 	size_t nnotes, notes_cap;
 } jobset;
 
-int ferry__jobs_build(jobset *js, const ferry_plan *plan, ferry_source_conn *sources,
-                      const ferry_engine *teng, const ferry_schema *tschema, int strict,
-                      ferry_err *err);
+/* ctx's registry names the engines tables come from (ferry_table.origin). */
+int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *plan,
+                      ferry_source_conn *sources, const ferry_engine *teng,
+                      const ferry_schema *tschema, int strict, ferry_err *err);
 void ferry__jobs_free(jobset *js);
 /* Define again (into js->again) target table dst as ferry created it in an earlier process
  * of this run, for its indexes and foreign keys; 0 when done or dst has no job. */
-int ferry__jobs_define_again(jobset *js, const ferry_plan *p, ferry_source_conn *sources,
-                             const ferry_engine *teng, const char *dst, ferry_err *err);
+int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
+                             ferry_source_conn *sources, const ferry_engine *teng,
+                             const char *dst, ferry_err *err);
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 4, 5)))
@@ -94,13 +98,6 @@ char *ferry__qident(const ferry_engine *e, const char *name);
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
 char *ferry__sql_literal(const char *d, int *keep);
 
-/* verify.c: the comparison itself (steps.c's ferry_verify picks the plan). */
-int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_plan *plan,
-                      const ferry_verify_options *o, ferry_err *err);
-/* The report as one JSON object (no newline), and a one-line verdict for ferry_history. */
-int ferry__verify_json(ferry_buf *b, const ferry_verify_report *r);
-char *ferry__verify_verdict(const ferry_verify_report *r);
-
 /* run.c: what ferry sync changes in a copy (src/online/sync.c). */
 typedef struct ferry__copy_hooks {
 	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
@@ -111,6 +108,33 @@ typedef struct ferry__copy_hooks {
 	int (*resolved)(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err);
 	void *ud;
 } ferry__copy_hooks;
+/* One ferry_copy (copy, export, import): what its parts share. */
+typedef struct copy_state {
+	ferry_ctx *ctx;
+	const ferry_plan *plan;
+	const ferry_copy_options *opts;
+	ferry_source_conn *sources;
+	const ferry_engine *teng;
+	ferry_conn *tconn;
+	ferry_schema *tschema;
+	jobset js;
+	int threads;
+	int64_t chunk_rows;
+	int changed;              /* something was committed to the target */
+	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
+	ferry_err err;
+} copy_state;
+
+/* target.c: the target's side of a run (see there). */
+int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum);
+int ferry__target_truncate(copy_state *cs);
+/* Refuse a fresh job whose target table holds rows the run did not write, or empty it
+ * (--truncate); shared: another job of the run already writes the table. */
+int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
+int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum);
+int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr);
+int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
+
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);
 

@@ -2,19 +2,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pipeline.h"
+#include "../verify/verify.h"
 
 ferry_summary *ferry__summary_new(const char *run_id)
 {
-	ferry_summary *s = calloc(1, sizeof(*s));
+	ferry_summary *s = ferry__calloc(1, sizeof(*s));
 	if (s)
 		snprintf(s->run_id, sizeof(s->run_id), "%s", run_id);
 	return s;
 }
 
-static const char *keep(ferry_summary *s, char *str)
+/* str kept by the summary; NULL (and *bad set) when it could not be. */
+static const char *keep(ferry_summary *s, char *str, int *bad)
 {
 	if (!str || ferry__grow(&s->strs, &s->strs_cap, s->nstrs + 1, sizeof(char *)) != 0) {
 		free(str);
+		*bad = 1;
 		return "";
 	}
 	s->strs[s->nstrs++] = str;
@@ -28,9 +31,10 @@ int ferry__summary_add(ferry_summary *s, const job *j)
 		return FERRY_ENOMEM;
 	ferry_table_stats *t = &s->stats[s->njobs++];
 	memset(t, 0, sizeof(*t));
-	t->stage = keep(s, ferry__strdup(j->stage));
-	t->target = keep(s, ferry__strdup(j->dst_table));
-	t->sources = keep(s, ferry__sprintf("%s.%s", j->source_name, j->src_table));
+	int bad = 0;
+	t->stage = keep(s, ferry__strdup(j->stage), &bad);
+	t->target = keep(s, ferry__strdup(j->dst_table), &bad);
+	t->sources = keep(s, ferry__sprintf("%s.%s", j->source_name, j->src_table), &bad);
 	t->rows_read = j->rows_read;
 	t->rows_written = j->rows_written;
 	t->rows_rejected = j->rows_rejected;
@@ -39,7 +43,7 @@ int ferry__summary_add(ferry_summary *s, const job *j)
 	t->chunks = j->chunks;
 	t->chunks_resumed = j->chunks_resumed;
 	t->seconds = j->seconds;
-	return 0;
+	return bad ? FERRY_ENOMEM : 0;
 }
 
 int ferry__summary_note(ferry_summary *s, const char *note)

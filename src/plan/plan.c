@@ -85,11 +85,31 @@ int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path)
 		ferry_err_set(&err, FERRY_ENOTFOUND, "plan \"%s\" does not exist", path);
 	if (rc != 0)
 		return fail_ctx(ctx, &err);
-	rc = ferry__plan_parse_ex(out, path, text, len, 1, &err);
+	rc = ferry__plan_parse_ex(out, ctx, path, text, len, 1, &err);
 	free(text);
 	if (rc != 0)
 		return fail_ctx(ctx, &err);
 	return 0;
+}
+
+/* A database's address as its engine connects with it. A label is the other end of export
+ * and import, which make their own plans: a copy from or to one would read its jobs as
+ * tables, or write one nobody described. */
+static int database_url(char **out, const ferry_ctx *ctx, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	const ferry_engine *e = ferry__engine_for(ctx, url, err);
+	if (!e)
+		return err->code;
+	if (e->flags & FERRY_ENGINE_LABEL) {
+		char *masked = ferry_url_mask(url);
+		ferry_err_set(err, FERRY_EUSAGE,
+		              "\"%s\" is a label, not a database: ferry export writes a label, ferry import reads one",
+		              masked ? masked : "?");
+		free(masked);
+		return FERRY_EUSAGE;
+	}
+	return ferry__url_resolve_by(out, e, url, NULL, err);
 }
 
 int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
@@ -108,8 +128,7 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 	ferry_plan *p = ferry__calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
-	p->chunk_rows = 50000;
-	p->copy_others = 1;
+	ferry__plan_settings_init(p, NULL);
 	p->dir = ferry__strdup(".");
 	p->sources = ferry__calloc(1, sizeof(*p->sources));
 	p->stages = ferry__calloc(1, sizeof(*p->stages));
@@ -117,12 +136,17 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 		goto nomem;
 	p->nsources = 1;
 	p->sources[0].name = ferry__strdup("source");
-	p->sources[0].url = ferry__url_resolve(source_url, NULL);
-	p->target = ferry__url_resolve(target_url, NULL);
 	p->nstages = 1;
-	p->stages[0].name = ferry__strdup("main");
-	if (!p->sources[0].name || !p->sources[0].url || !p->target || !p->stages[0].name)
+	p->stages[0].name = ferry__strdup(ferry__plan_default_stage);
+	if (!p->sources[0].name || !p->stages[0].name)
 		goto nomem;
+	int rc = database_url(&p->sources[0].url, ctx, source_url, &err);
+	if (rc == 0)
+		rc = database_url(&p->target, ctx, target_url, &err);
+	if (rc) {
+		ferry_plan_free(p);
+		return fail_ctx(ctx, &err);
+	}
 	ferry__plan_digest(p, NULL, 0);
 	*out = p;
 	return 0;
@@ -130,44 +154,6 @@ nomem:
 	ferry_plan_free(p);
 	ferry_err_set(&err, FERRY_ENOMEM, "out of memory");
 	return fail_ctx(ctx, &err);
-}
-
-/* ---- URLs --------------------------------------------------------------------------- */
-
-static int has_scheme(const char *u)
-{
-	const char *s = u;
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return 0;
-	while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-	       *s == '+' || *s == '.' || *s == '-')
-		s++;
-	return strncmp(s, "://", 3) == 0;
-}
-
-char *ferry__url_resolve(const char *url, const char *base_dir)
-{
-	const char *path;
-	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
-	    ferry__is_conninfo(url))
-		return ferry__strdup(url);
-	if (strncmp(url, "sqlite://", 9) == 0)
-		path = url + 9;
-	else if (strncmp(url, "sqlite:", 7) == 0)
-		path = url + 7;
-	else if (has_scheme(url))
-		return ferry__strdup(url); /* an engine we do not know; ferry__engine_for says so */
-	else
-		path = url;
-	if (path[0] == '\0' || path[0] == '/' || strcmp(path, ":memory:") == 0 || !base_dir ||
-	    strcmp(base_dir, ".") == 0 || base_dir[0] == '\0')
-		return ferry__sprintf("sqlite:%s", path);
-	char *full = ferry__path_join(base_dir, path);
-	if (!full)
-		return NULL;
-	char *r = ferry__sprintf("sqlite:%s", full);
-	free(full);
-	return r;
 }
 
 /* ---- digest ------------------------------------------------------------------------- */

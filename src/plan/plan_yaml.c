@@ -1,5 +1,6 @@
 /* plan_yaml.c — the plan loader: YAML text (through libyaml's event API) into a node tree
  * with positions, then into struct ferry_plan; every error names path:line:column. */
+#include <assert.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static void node_free(ynode *n)
 typedef struct pstate {
 	const char *path;        /* for messages: the plan file, or "<plan>" */
 	const char *base;        /* the directory URLs resolve against; NULL: as given */
+	const ferry_ctx *ctx;    /* whose engines claim the URLs; NULL: the built-in ones */
 	ferry_err *err;
 	ferry_plan *p;
 	const ynode *source_key, *sources_key, *target_val, *schema_val, *stages_val,
@@ -377,7 +379,8 @@ static int expect_kind(pstate *P, const ynode *val, int kind, const char *what)
 
 /* ---- mappings with known keys (one declarative table per mapping) -------------------- */
 
-enum { K_FN, K_STR, K_INT, K_INT64, K_BOOL };
+/* K_SETTING: a setting of ferry__plan_settings (kind, field and bounds from there). */
+enum { K_FN, K_STR, K_INT, K_INT64, K_BOOL, K_SETTING };
 
 typedef int (*key_fn)(pstate *P, void *obj, const ynode *key, const ynode *val,
                       const char *where);
@@ -480,6 +483,19 @@ static int walk_map(pstate *P, const ynode *m, const char *where, const key_def 
 		case K_BOOL:
 			rc = get_bool(P, v, d->name, w, (int *)field);
 			break;
+		case K_SETTING: {
+			const ferry_plan_setting *s = ferry__plan_setting(d->name);
+			int flag = 0;
+			assert(s && obj == P->p);
+			if (s->kind == FERRY_SETTING_BOOL) {
+				rc = get_bool(P, v, d->name, w, &flag);
+				v64 = flag;
+			} else
+				rc = get_int(P, v, d->name, w, s->min, s->max, &v64);
+			if (rc == 0)
+				ferry__plan_setting_put(P->p, s, v64);
+			break;
+		}
 		}
 		if (rc)
 			return rc;
@@ -498,24 +514,34 @@ static int get_url(pstate *P, const ynode *val, const char *name, const char *wh
 	int rc = get_str(P, val, name, where, "a database URL or path", &raw);
 	if (rc)
 		return rc;
-	if (strcmp(raw, "sqlite:") == 0 || strcmp(raw, "sqlite://") == 0) {
-		free(raw);
-		return fail(P, val, "expected a database URL or path for %s, found %s",
-		            key_label(lb, sizeof(lb), name, where), show(b, val, "nothing"));
-	}
-	/* scheme://... with a scheme no engine of ferry knows is a mistake in the plan. */
-	const char *sep = strstr(raw, "://");
-	if (sep && strcspn(raw, "/") > (size_t)(sep - raw) && strncmp(raw, "sqlite://", 9) != 0 &&
-	    strncmp(raw, "postgresql://", 13) != 0 && strncmp(raw, "postgres://", 11) != 0) {
-		int n = (int)(sep - raw);
-		rc = fail(P, val, "unknown database URL scheme \"%.*s\" for %s (expected sqlite:PATH, a path, or postgresql://...)",
-		          n > 40 ? 40 : n, raw, key_label(lb, sizeof(lb), name, where));
+	/* An address no engine claims is a mistake in the plan, told where it is. */
+	const ferry_engine *e = ferry__engine_claim(P->ctx, raw);
+	if (!e) {
+		int n = (int)ferry_url_scheme(raw);
+		if (n)
+			rc = fail(P, val, "unknown database URL scheme \"%.*s\" for %s (no engine of ferry takes it)",
+			          n > 40 ? 40 : n, raw, key_label(lb, sizeof(lb), name, where));
+		else
+			rc = fail(P, val, "no engine of ferry takes %s for %s", show(b, val, "it"),
+			          key_label(lb, sizeof(lb), name, where));
 		free(raw);
 		return rc;
 	}
-	*out = ferry__url_resolve(raw, P->base);
+	if (e->flags & FERRY_ENGINE_LABEL) {
+		rc = fail(P, val, "%s for %s is a label, not a database: a plan's label goes under \"label:\" (ferry export writes it, ferry import reads it)",
+		          show(b, val, "it"), key_label(lb, sizeof(lb), name, where));
+		free(raw);
+		return rc;
+	}
+	ferry_err e2 = {0};
+	rc = ferry__url_resolve_by(out, e, raw, P->base, &e2);
 	free(raw);
-	return *out ? 0 : nomem(P);
+	if (rc == FERRY_ENOMEM)
+		return nomem(P);
+	if (rc)
+		return fail(P, val, "expected a database URL or path for %s, found %s",
+		            key_label(lb, sizeof(lb), name, where), show(b, val, "nothing"));
+	return 0;
 }
 
 static int add_source(pstate *P, const ynode *at, const char *name, size_t nlen, char *url)
@@ -991,10 +1017,10 @@ static const key_def plan_keys[] = {
 	{"target", K_FN, 0, 0, 0, NULL, k_target, NULL},
 	{"target_schema", K_FN, 0, 0, 0, NULL, k_target_schema, NULL},
 	{"label", K_FN, 0, 0, 0, NULL, k_label, NULL},
-	{"threads", K_INT, offsetof(ferry_plan, threads), 0, 4096, NULL, NULL, NULL},
-	{"chunk_rows", K_INT64, offsetof(ferry_plan, chunk_rows), 1, INT64_MAX, NULL, NULL, NULL},
-	{"max_rejects", K_INT64, offsetof(ferry_plan, max_rejects), 0, INT64_MAX, NULL, NULL, NULL},
-	{"strict", K_BOOL, offsetof(ferry_plan, strict), 0, 1, NULL, NULL, NULL},
+	{"threads", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
+	{"chunk_rows", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
+	{"max_rejects", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
+	{"strict", K_SETTING, 0, 0, 0, NULL, NULL, NULL},
 	{"others", K_FN, 0, 0, 0, NULL, k_others, NULL},
 	{"stages", K_FN, 0, 0, 0, NULL, k_stages, NULL},
 	{"tables", K_FN, 0, 0, 0, NULL, k_tables, NULL},
@@ -1110,7 +1136,7 @@ static int finish(pstate *P, int check_files)
 		return fail(P, NULL, "the plan names no target");
 	if (p->nstages == 0) {
 		p->stages = ferry__calloc(1, sizeof(*p->stages));
-		if (!p->stages || !(p->stages[0].name = ferry__strdup("main")))
+		if (!p->stages || !(p->stages[0].name = ferry__strdup(ferry__plan_default_stage)))
 			return nomem(P);
 		p->nstages = 1;
 	}
@@ -1124,8 +1150,8 @@ static int finish(pstate *P, int check_files)
 	return 0;
 }
 
-int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, size_t len,
-                         int check_files, ferry_err *err)
+int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *path, const char *text,
+                         size_t len, int check_files, ferry_err *err)
 {
 	pstate st = {0};
 	pstate *P = &st;
@@ -1134,12 +1160,12 @@ int ferry__plan_parse_ex(ferry_plan **out, const char *path, const char *text, s
 	*out = NULL;
 	P->path = path ? path : "<plan>";
 	P->err = err;
+	P->ctx = ctx;
 	P->p = ferry__calloc(1, sizeof(*P->p));
 	if (!P->p)
 		return nomem(P);
 	ferry_plan *p = P->p;
-	p->chunk_rows = 50000;
-	p->copy_others = 1;
+	ferry__plan_settings_init(p, NULL);
 	if (path) {
 		if (!(p->path = ferry__strdup(path)) || !(p->dir = ferry__dirname(path))) {
 			rc = nomem(P);
@@ -1179,5 +1205,5 @@ fail:
 int ferry__plan_parse(ferry_plan **out, const char *path, const char *text, size_t len,
                       ferry_err *err)
 {
-	return ferry__plan_parse_ex(out, path, text, len, 0, err);
+	return ferry__plan_parse_ex(out, NULL, path, text, len, 0, err);
 }

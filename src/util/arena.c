@@ -18,7 +18,7 @@ struct ferry_arena {
 
 ferry_arena *ferry_arena_new(size_t block_size)
 {
-	ferry_arena *a = calloc(1, sizeof(*a));
+	ferry_arena *a = ferry__calloc(1, sizeof(*a));
 	if (a)
 		a->block_size = block_size ? block_size : 64 * 1024;
 	return a;
@@ -56,7 +56,7 @@ void *ferry_arena_alloc(ferry_arena *a, size_t n)
 #endif
 	if (size > SIZE_MAX - sizeof(arena_block))
 		return NULL;
-	arena_block *b = malloc(sizeof(arena_block) + size);
+	arena_block *b = ferry__malloc(sizeof(arena_block) + size);
 	if (!b)
 		return NULL;
 	b->size = size;

@@ -28,7 +28,7 @@ int ferry_buf_add(ferry_buf *b, const void *data, size_t len)
 			ncap *= 2;
 		if (ncap > max + 1)
 			ncap = max + 1;
-		char *n = realloc(b->data, ncap);
+		char *n = ferry__realloc(b->data, ncap);
 		if (!n)
 			return buf_fail(b);
 		b->data = n;
@@ -57,7 +57,7 @@ int ferry_buf_printf(ferry_buf *b, const char *fmt, ...)
 		return buf_fail(b);
 	if ((size_t)n < sizeof(small))
 		return ferry_buf_add(b, small, (size_t)n);
-	char *big = malloc((size_t)n + 1);
+	char *big = ferry__malloc((size_t)n + 1);
 	if (!big)
 		return buf_fail(b);
 	va_start(ap, fmt);

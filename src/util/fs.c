@@ -18,10 +18,13 @@ int ferry__read_file(char **out, size_t *len, const char *path, size_t max, ferr
 	char chunk[65536];
 	size_t n;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		size_t had = b.len;
 		if (ferry_buf_add(&b, chunk, n) != 0) {
 			fclose(f);
-			return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s\": larger than %zu bytes",
-			                     path, max);
+			if (n > max || had > max - n)
+				return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s\": larger than %zu bytes",
+				                     path, max);
+			return ferry_err_set(err, FERRY_ENOMEM, "could not read \"%s\": out of memory", path);
 		}
 	}
 	int bad = ferror(f);

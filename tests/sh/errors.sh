@@ -60,6 +60,12 @@ check "target in a missing directory: the directory is not created" "no" "$([ -e
 expect_error "target is a directory" 2 'ferry: ' copy src.db adir
 check "target is a directory: left empty" "" "$(ls -A adir)"
 expect_error "target with an unknown URL scheme" 2 'ferry: ' copy src.db ftp://host/t.db
+expect_error "target with a scheme but no //" 2 'ferry: ' copy src.db mysql:shop
+grep -q 'unknown scheme "mysql"' "$T/err" && ok "scheme without //: says so" || fail "scheme without //: says so: $(cat "$T/err")"
+# A label is the other end of export and import, not a database a copy reads or writes.
+expect_error "a label as a copy's source" 2 'ferry: ' copy label:some/dir t-label.db
+grep -q 'is a label, not a database' "$T/err" && ok "a label as a copy's source: says so" || fail "a label as a copy's source: says so: $(cat "$T/err")"
+check "a label as a copy's source: no target created" "no" "$([ -e t-label.db ] && echo yes || echo no)"
 
 # Root ignores file permissions: run the read-only cases as nobody when we are root.
 as_user=()
@@ -163,6 +169,7 @@ bad_plan "unknown rule key" ":6:12: " 'unknown key "frm"' "${H}"$'tables:\n  - t
 bad_plan "columns not a mapping" ":5:14: " 'expected a mapping for "columns"' "${H}"$'tables:\n  - table: a\n    columns: [v]\n'
 bad_plan "plan is a list" ":1:1: " 'expected a mapping for the plan' $'- just\n- a list\n'
 bad_plan "target with an unknown scheme" ":2:9: " 'ftp' $'source: src.db\ntarget: ftp://host/t.db\n'
+bad_plan "target that is a label" ":2:9: " 'is a label, not a database' $'source: src.db\ntarget: label:out\n'
 bad_plan "source table that does not exist" ":4:5: " '"nosuch"' "${H}"$'tables:\n  - table: nosuch\n'
 bad_plan "source column that does not exist" ":6:7: " '"nosuch"' "${H}"$'tables:\n  - table: a\n    columns:\n      w: { from: nosuch }\n'
 

@@ -39,7 +39,7 @@ fi
 # build whatever state the rest of the tree is in.
 srcs=(src/label/chunk.c src/label/manifest.c src/label/paths.c src/value.c src/batch.c
       src/util/alloc.c src/util/arena.c src/util/buf.c src/util/error.c src/util/hash.c
-      src/util/fs.c src/util/time.c)
+      src/util/fs.c src/util/time.c src/util/hex.c)
 common=(-std=c11 -g -O1 -D_GNU_SOURCE -DFERRY_ARENA_MALLOC -I"$SRC/src" -I"$SRC/include"
         -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 build() { # build OUT SANITIZERS DEFINES FILES...

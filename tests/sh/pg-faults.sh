@@ -38,7 +38,7 @@ grep -q "password authentication failed for user \"secret_user\"" e1.txt && ok "
 grep -q "database \"$db\" on 127.0.0.1:$PG_PORT" e1.txt && ok "the failure names database and host" \
 	|| fail "no database/host in: $(cat e1.txt)"
 if ls "$T"/host=* > /dev/null 2>&1; then
-	echo "todo - a libpq conninfo string given to the CLI is taken for an SQLite file name (src/plan/plan.c ferry__url_resolve, src/ctx.c ferry__engine_for); the engine itself takes it (test_pg_engine)"
+	echo "todo - a libpq conninfo string given to the CLI is taken for an SQLite file name (the PostgreSQL engine claims conninfo strings: pg_claim in src/engines/postgres/pg.c); the engine itself takes it (test_pg_engine)"
 else
 	ok "a conninfo string reaches the postgres engine"
 fi

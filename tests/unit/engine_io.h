@@ -12,19 +12,19 @@ static inline int engine_read_all(const ferry_engine *e, ferry_conn *c, const fe
                                   size_t batch_rows, row_fn fn, void *ud, ferry_err *err)
 {
 	ferry_reader *r;
-	int rc = e->reader_open(&r, c, spec, err);
+	int rc = e->read->reader_open(&r, c, spec, err);
 	if (rc)
 		return rc;
 	ferry_batch *b = ferry__batch_new(spec->nexprs, batch_rows);
 	int eof = 0;
 	while (!eof && rc == 0) {
 		ferry__batch_reset(b);
-		rc = e->reader_next(r, b, &eof, err);
+		rc = e->read->reader_next(r, b, &eof, err);
 		for (size_t i = 0; rc == 0 && i < ferry_batch_nrows(b); i++)
 			fn(ud, ferry_batch_crow(b, i), spec->nexprs);
 	}
 	ferry__batch_free(b);
-	e->reader_close(r);
+	e->read->reader_close(r);
 	return rc;
 }
 

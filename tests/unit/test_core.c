@@ -212,14 +212,118 @@ static void test_ctx(void)
 	ferry_ctx *ctx;
 	CHECK(ferry_ctx_new(&ctx) == 0);
 	ferry_engine broken = ferry__sqlite_engine;
-	broken.reader_next = NULL;
+	ferry_engine_read half_read = *ferry__sqlite_engine.read;
+	half_read.reader_next = NULL;
+	broken.read = &half_read;
 	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
-	CHECK(strstr(ferry_errmsg(ctx), "callback reader_next is missing") != NULL);
+	CHECK(strstr(ferry_errmsg(ctx), "callback read.reader_next is missing") != NULL);
+	broken = ferry__sqlite_engine;
+	broken.write = NULL;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "sub-table write is missing") != NULL);
+	/* Optional groups are all or nothing; an engine keeping no state of its own needs
+	 * exec_params for ferry's tables. */
+	ferry_engine_core no_params = *ferry__sqlite_engine.core;
+	no_params.exec_params = NULL;
+	broken = ferry__sqlite_engine;
+	broken.core = &no_params;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback core.exec_params is missing") != NULL);
+	ferry_engine_migrate half_migrate = *ferry__sqlite_engine.migrate;
+	half_migrate.split_sql = NULL;
+	broken = ferry__sqlite_engine;
+	broken.migrate = &half_migrate;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback migrate.split_sql is missing") != NULL);
+	broken.migrate = NULL; /* optional: none at all is fine */
+	CHECK(ferry_engine_register(ctx, &broken) == 0);
+	ferry_engine_state half_state = *ferry__label_engine.state;
+	half_state.rejects = NULL;
+	broken = ferry__label_engine;
+	broken.state = &half_state;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback state.rejects is missing") != NULL);
+	ferry_engine_capture half_capture = {.version = FERRY_ENGINE_VERSION};
+	broken = ferry__sqlite_engine;
+	broken.capture = &half_capture;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "callback capture.setup is missing") != NULL);
+	/* An interrupt stays until cleared: one made before a call is not lost. */
+	CHECK(!ferry__interrupted(ctx));
+	ferry_interrupt(ctx);
+	CHECK(ferry__interrupted(ctx));
+	CHECK(ferry__interrupted(ctx));
+	ferry_interrupt_clear(ctx);
+	CHECK(!ferry__interrupted(ctx));
 	ferry_err err = {0};
 	CHECK(ferry__engine_for(ctx, "data/x.db", &err) == &ferry__sqlite_engine);
 	CHECK(ferry__engine_for(ctx, "sqlite:x.db", &err) == &ferry__sqlite_engine);
 	CHECK(ferry__engine_for(ctx, "mysql://u:pw@h/db", &err) == NULL);
 	CHECK(strstr(err.msg, "pw") == NULL && strstr(err.msg, "mysql") != NULL);
+	ferry_ctx_free(ctx);
+}
+
+/* Engines claim addresses; the surest claim wins, so the core guesses nothing. */
+static int claim_tmp(const char *url)
+{
+	return strncmp(url, "/tmp/", 5) == 0 ? FERRY_CLAIM_FORM : FERRY_CLAIM_NONE;
+}
+
+static void test_claims(void)
+{
+	static const struct {
+		const char *url;
+		const ferry_engine *want;
+	} cases[] = {
+		{"x.db", &ferry__sqlite_engine},
+		{"data/x:y.db", &ferry__sqlite_engine},
+		{":memory:", &ferry__sqlite_engine},
+		{"sqlite:x.db", &ferry__sqlite_engine},
+		{"sqlite:///abs/x.db", &ferry__sqlite_engine},
+		{"postgresql://u@h/db", &ferry__postgres_engine},
+		{"postgres://h/db?sslmode=disable", &ferry__postgres_engine},
+		{"host=h dbname=d password=a:b", &ferry__postgres_engine},
+		{" dbname = d", &ferry__postgres_engine},
+		{"label:exports/v2", &ferry__label_engine},
+		{"label://exports/v2", &ferry__label_engine},
+		{"ftp://h/x.db", NULL},
+		{"mysql:db", NULL},
+	};
+	ferry_ctx *ctx;
+	if (!CHECK(ferry_ctx_new(&ctx) == 0))
+		return;
+	ferry_err err = {0};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(cases); i++)
+		if (!CHECK(ferry__engine_for(ctx, cases[i].url, &err) == cases[i].want))
+			printf("  engine_for(%s)\n", cases[i].url);
+	CHECK(ferry__engine_for(ctx, "mysql:db", &err) == NULL);
+	CHECK_STR(err.msg, "no engine for \"mysql:db\": unknown scheme \"mysql\"");
+	CHECK(ferry__engine_for(NULL, "label:x", &err) == &ferry__label_engine); /* built-ins */
+	CHECK(ferry_url_scheme("postgresql://h") == 10 && ferry_url_scheme("host=h") == 0 &&
+	      ferry_url_scheme("C:x") == 1 && ferry_url_scheme("1a:b") == 0 && ferry_url_scheme(":x") == 0);
+
+	/* A registered engine's surer claim takes a path from SQLite's fallback; a tie goes to
+	 * the engine registered first. */
+	ferry_engine tmp = ferry__sqlite_engine;
+	tmp.name = "tmp";
+	tmp.claim = claim_tmp;
+	CHECK(ferry_engine_register(ctx, &tmp) == 0);
+	CHECK(ferry__engine_for(ctx, "/tmp/x.db", &err) == &tmp);
+	CHECK(ferry__engine_for(ctx, "/srv/x.db", &err) == &ferry__sqlite_engine);
+	CHECK(ferry__engine_for(ctx, "host=h dbname=d", &err) == &ferry__postgres_engine);
+	CHECK(ferry__engine_named(ctx, "tmp") == &tmp);
+	CHECK(ferry__engine_named(ctx, "nope") == NULL);
+
+	/* Without claim, the schemes; neither: refused. */
+	ferry_engine plain = ferry__sqlite_engine;
+	plain.name = "plain";
+	plain.claim = NULL;
+	static const char *const plain_schemes[] = {"plain", NULL};
+	plain.schemes = plain_schemes;
+	CHECK(ferry_engine_register(ctx, &plain) == 0);
+	CHECK(ferry__engine_for(ctx, "plain:x", &err) == &plain);
+	plain.schemes = NULL;
+	CHECK(ferry_engine_register(ctx, &plain) == FERRY_EUSAGE);
 	ferry_ctx_free(ctx);
 }
 
@@ -231,5 +335,6 @@ int main(void)
 	test_schema();
 	test_mask();
 	test_ctx();
+	test_claims();
 	return check_summary();
 }

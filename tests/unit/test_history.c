@@ -410,7 +410,7 @@ static void test_split(void)
 		"END;\n"
 		"SELECT [br;acket], `back;tick` FROM a\n"
 		"-- trailing comment";
-	CHECK(E->split_sql(sql, on_stmt, &o, &err) == 0);
+	CHECK(E->migrate->split_sql(sql, on_stmt, &o, &err) == 0);
 	CHECK(o.n == 4);
 	CHECK_STR(o.stmt[0], "CREATE TABLE a(x TEXT DEFAULT 'a;b', \"we;ird\" INT)");
 	CHECK(o.line[0] == 2);
@@ -423,17 +423,17 @@ static void test_split(void)
 	CHECK(o.line[3] == 9);
 
 	memset(&o, 0, sizeof(o));
-	CHECK(E->split_sql("  -- only a comment\n ; ;\n", on_stmt, &o, &err) == 0);
+	CHECK(E->migrate->split_sql("  -- only a comment\n ; ;\n", on_stmt, &o, &err) == 0);
 	CHECK(o.n == 0);
 
-	CHECK(E->needs_autocommit("VACUUM", 6) == 1);
-	CHECK(E->needs_autocommit("vacuum into 'x.db'", 18) == 1);
-	CHECK(E->needs_autocommit("PRAGMA foreign_keys = ON", 24) == 1);
-	CHECK(E->needs_autocommit("pragma main.journal_mode=wal", 28) == 1);
-	CHECK(E->needs_autocommit("PRAGMA user_version = 3", 23) == 0);
-	CHECK(E->needs_autocommit("CREATE TABLE vacuum_log(x)", 26) == 0);
-	CHECK(E->needs_autocommit("VACUUMX", 7) == 0);
-	CHECK(E->needs_autocommit("CREATE INDEX i ON t(x)", 22) == 0);
+	CHECK(E->migrate->needs_autocommit("VACUUM", 6) == 1);
+	CHECK(E->migrate->needs_autocommit("vacuum into 'x.db'", 18) == 1);
+	CHECK(E->migrate->needs_autocommit("PRAGMA foreign_keys = ON", 24) == 1);
+	CHECK(E->migrate->needs_autocommit("pragma main.journal_mode=wal", 28) == 1);
+	CHECK(E->migrate->needs_autocommit("PRAGMA user_version = 3", 23) == 0);
+	CHECK(E->migrate->needs_autocommit("CREATE TABLE vacuum_log(x)", 26) == 0);
+	CHECK(E->migrate->needs_autocommit("VACUUMX", 7) == 0);
+	CHECK(E->migrate->needs_autocommit("CREATE INDEX i ON t(x)", 22) == 0);
 }
 
 static void test_engine(void)
@@ -443,13 +443,13 @@ static void test_engine(void)
 	snprintf(path, sizeof(path), "%s/e.db", dir);
 	snprintf(url, sizeof(url), "sqlite:%s", path);
 	ferry_conn *a = NULL, *b = NULL;
-	CHECK(E->connect(&a, url, FERRY_CONNECT_CREATE, &err) == 0);
-	CHECK(E->connect(&b, url, FERRY_CONNECT_READONLY, &err) == 0);
+	CHECK(E->core->connect(&a, url, FERRY_CONNECT_CREATE, &err) == 0);
+	CHECK(E->core->connect(&b, url, FERRY_CONNECT_READONLY, &err) == 0);
 	if (!a || !b)
 		return;
 
 	/* exec_params: $n parameters, in any order and repeated; a wrong count is refused. */
-	CHECK(E->exec(a, "CREATE TABLE p(a, b, c)", &err) == 0);
+	CHECK(E->core->exec(a, "CREATE TABLE p(a, b, c)", &err) == 0);
 	ferry_value v[2];
 	memset(v, 0, sizeof(v));
 	v[0].type = FERRY_TEXT;
@@ -458,31 +458,31 @@ static void test_engine(void)
 	v[1].type = FERRY_INT;
 	v[1].v.i = 42;
 	int64_t changed = -1;
-	CHECK(E->exec_params(a, "INSERT INTO p VALUES ($2, $1, $2)", 2, v, &changed, &err) == 0);
+	CHECK(E->core->exec_params(a, "INSERT INTO p VALUES ($2, $1, $2)", 2, v, &changed, &err) == 0);
 	CHECK(changed == 1);
-	CHECK(E->exec_params(a, "UPDATE p SET c = c + 1 WHERE a = $1", 1, &v[1], &changed, &err) == 0);
+	CHECK(E->core->exec_params(a, "UPDATE p SET c = c + 1 WHERE a = $1", 1, &v[1], &changed, &err) == 0);
 	CHECK(changed == 1);
-	CHECK(E->exec_params(a, "INSERT INTO p VALUES ($1, $2, $3)", 2, v, NULL, &err) == FERRY_EUSAGE);
-	CHECK(E->exec_params(a, "SELECT 1; SELECT 2", 0, NULL, NULL, &err) == FERRY_EUSAGE);
+	CHECK(E->core->exec_params(a, "INSERT INTO p VALUES ($1, $2, $3)", 2, v, NULL, &err) == FERRY_EUSAGE);
+	CHECK(E->core->exec_params(a, "SELECT 1; SELECT 2", 0, NULL, NULL, &err) == FERRY_EUSAGE);
 
 	/* The lock: a second connection is refused and told who holds it, until release. */
 	int got = 0;
 	char holder[512];
-	CHECK(E->lock_try(a, &got, holder, sizeof(holder), &err) == 0 && got == 1);
-	CHECK(E->lock_try(a, &got, holder, sizeof(holder), &err) == 0 && got == 1); /* again */
-	CHECK(E->lock_try(b, &got, holder, sizeof(holder), &err) == 0 && got == 0);
+	CHECK(E->migrate->lock_try(a, &got, holder, sizeof(holder), &err) == 0 && got == 1);
+	CHECK(E->migrate->lock_try(a, &got, holder, sizeof(holder), &err) == 0 && got == 1); /* again */
+	CHECK(E->migrate->lock_try(b, &got, holder, sizeof(holder), &err) == 0 && got == 0);
 	char pid[32];
 	snprintf(pid, sizeof(pid), "pid %ld on ", (long)getpid());
 	CHECK_HAS(holder, pid);
 	CHECK_HAS(holder, "since ");
 	CHECK_HAS(holder, ".ferry-lock");
-	CHECK(E->lock_release(a, &err) == 0);
-	CHECK(E->lock_try(b, &got, holder, sizeof(holder), &err) == 0 && got == 1);
+	CHECK(E->migrate->lock_release(a, &err) == 0);
+	CHECK(E->migrate->lock_try(b, &got, holder, sizeof(holder), &err) == 0 && got == 1);
 	/* Closing a connection releases its lock. */
-	E->close(b);
+	E->core->close(b);
 	b = NULL;
-	CHECK(E->lock_try(a, &got, holder, sizeof(holder), &err) == 0 && got == 1);
-	CHECK(E->lock_release(a, &err) == 0);
+	CHECK(E->migrate->lock_try(a, &got, holder, sizeof(holder), &err) == 0 && got == 1);
+	CHECK(E->migrate->lock_release(a, &err) == 0);
 
 	/* ferry_history: created from the neutral definition, written and read back. */
 	ferry_arena *ar = ferry_arena_new(0);
@@ -490,7 +490,7 @@ static void test_engine(void)
 	size_t n = 0;
 	int exists = 1;
 	CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, a, E, &err) == 0 && exists == 0 && n == 0);
-	CHECK(E->begin(a, &err) == 0);
+	CHECK(E->core->begin(a, &err) == 0);
 	CHECK(ferry__hist_create(a, E, &err) == 0);
 	ferry_hist_row r;
 	memset(&r, 0, sizeof(r));
@@ -506,7 +506,7 @@ static void test_engine(void)
 	CHECK(ferry__history_record_data(a, E, "run1", "copy plan.yaml", 1234, "complete", &err) == 0);
 	if (err.code)
 		printf("    %s\n", err.msg);
-	CHECK(E->commit(a, &err) == 0);
+	CHECK(E->core->commit(a, &err) == 0);
 	CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, a, E, &err) == 0 && exists == 1 && n == 2);
 	if (n == 2) {
 		CHECK(rows[0].rank == 1 && rows[1].rank == 2);
@@ -525,27 +525,27 @@ static void test_engine(void)
 	}
 	free(rows);
 	rows = NULL;
-	E->close(a);
+	E->core->close(a);
 
 	/* A data run recorded in a database without ferry_history creates it, inside the
 	 * caller's transaction, and a rollback takes both away. */
 	ferry_conn *d = NULL;
 	snprintf(url, sizeof(url), "sqlite:%s/data.db", dir);
-	CHECK(E->connect(&d, url, FERRY_CONNECT_CREATE, &err) == 0);
+	CHECK(E->core->connect(&d, url, FERRY_CONNECT_CREATE, &err) == 0);
 	if (d) {
-		CHECK(E->begin(d, &err) == 0);
+		CHECK(E->core->begin(d, &err) == 0);
 		CHECK(ferry__history_record_data(d, E, "r", NULL, 5, "complete", &err) == 0);
-		CHECK(E->rollback(d, &err) == 0);
+		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && exists == 0);
-		CHECK(E->begin(d, &err) == 0);
+		CHECK(E->core->begin(d, &err) == 0);
 		CHECK(ferry__history_record_data(d, E, "r", NULL, 5, "complete", &err) == 0);
 		CHECK(ferry__history_record_data(d, E, "r2", NULL, 6, "rejected rows", &err) == 0);
-		CHECK(E->commit(d, &err) == 0);
+		CHECK(E->core->commit(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && exists == 1 && n == 2);
 		if (n == 2)
 			CHECK_STR(rows[0].description, "data migration");
 		free(rows);
-		E->close(d);
+		E->core->close(d);
 	}
 
 	/* A plan's target schema: applied and recorded in the caller's transaction. */
@@ -555,22 +555,22 @@ static void test_engine(void)
 	write_file("plan", "vacuum.sql", "CREATE TABLE s3(x);\nVACUUM;\n");
 	snprintf(url, sizeof(url), "sqlite:%s/plan.db", dir);
 	char sp[512];
-	CHECK(E->connect(&d, url, FERRY_CONNECT_CREATE, &err) == 0);
+	CHECK(E->core->connect(&d, url, FERRY_CONNECT_CREATE, &err) == 0);
 	if (d) {
-		CHECK(E->begin(d, &err) == 0);
+		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/schema.sql", dir);
 		CHECK(ferry__history_apply_schema(d, E, sp, "run7", &err) == 0);
-		CHECK(E->commit(d, &err) == 0);
-		CHECK(E->begin(d, &err) == 0);
+		CHECK(E->core->commit(d, &err) == 0);
+		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/bad.sql", dir);
 		CHECK(ferry__history_apply_schema(d, E, sp, "run8", &err) == FERRY_ERROR);
 		CHECK_HAS(err.msg, "bad.sql\" (line 2)");
-		CHECK(E->rollback(d, &err) == 0);
-		CHECK(E->begin(d, &err) == 0);
+		CHECK(E->core->rollback(d, &err) == 0);
+		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/vacuum.sql", dir);
 		CHECK(ferry__history_apply_schema(d, E, sp, "run9", &err) == FERRY_EUSAGE);
 		CHECK_HAS(err.msg, "line 2");
-		CHECK(E->rollback(d, &err) == 0);
+		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && n == 1);
 		if (n == 1) {
 			CHECK(rows[0].version == NULL);
@@ -580,16 +580,16 @@ static void test_engine(void)
 			CHECK(rows[0].checksum && strlen(rows[0].checksum) == 64);
 		}
 		free(rows);
-		E->close(d);
+		E->core->close(d);
 	}
 	ferry_arena_free(ar);
 
 	/* An in-memory database needs no lock file. */
 	ferry_conn *m = NULL;
-	CHECK(E->connect(&m, "sqlite::memory:", FERRY_CONNECT_CREATE, &err) == 0);
-	CHECK(m && E->lock_try(m, &got, holder, sizeof(holder), &err) == 0 && got == 1);
+	CHECK(E->core->connect(&m, "sqlite::memory:", FERRY_CONNECT_CREATE, &err) == 0);
+	CHECK(m && E->migrate->lock_try(m, &got, holder, sizeof(holder), &err) == 0 && got == 1);
 	if (m)
-		E->close(m);
+		E->core->close(m);
 }
 
 static void remove_tree(const char *path)

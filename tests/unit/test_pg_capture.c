@@ -62,7 +62,7 @@ static ferry_conn *open_db(int flags)
 {
 	ferry_conn *c = NULL;
 	ferry_err err = {0};
-	if (!OK(E->connect(&c, db_url, flags, &err)))
+	if (!OK(E->core->connect(&c, db_url, flags, &err)))
 		exit(1);
 	return c;
 }
@@ -183,13 +183,13 @@ static void read_row(ferry_conn *reader, const char *table, const char *filter,
 	ferry_read_spec spec = {.table = table, .nexprs = n, .exprs = cols, .filter = filter};
 	ferry_reader *r = NULL;
 	*keep = ferry__batch_new(n, 4);
-	if (!OK(E->reader_open(&r, reader, &spec, &err)))
+	if (!OK(E->read->reader_open(&r, reader, &spec, &err)))
 		return;
 	int eof = 0;
-	OK(E->reader_next(r, *keep, &eof, &err));
+	OK(E->read->reader_next(r, *keep, &eof, &err));
 	if (CHECK_INT(ferry_batch_nrows(*keep), 1))
 		memcpy(out, ferry_batch_crow(*keep, 0), n * sizeof(*out));
-	E->reader_close(r);
+	E->read->reader_close(r);
 }
 
 /* ---- the exported snapshot against the stream -------------------------------------- */
@@ -217,9 +217,9 @@ static void test_snapshot(void)
 	sql("INSERT INTO snap VALUES (5, 'after')");
 
 	ferry_conn *reader = open_db(FERRY_CONNECT_READONLY);
-	if (OK(E->snapshot_join(reader, token, &err))) {
+	if (OK(E->read->snapshot_join(reader, token, &err))) {
 		int64_t rows = 0;
-		OK(E->table_rows(reader, "snap", &rows, &err));
+		OK(E->write->table_rows(reader, "snap", &rows, &err));
 		CHECK_INT(rows, 3);
 		/* The update committed after setup is not seen either. */
 		const char *ex[] = {"id", "v"};
@@ -230,9 +230,9 @@ static void test_snapshot(void)
 			CHECK(row[1].len == 6 && memcmp(row[1].v.s, "before", 6) == 0);
 		ferry__batch_free(b);
 		ferry_err e2 = {0};
-		E->rollback(reader, &e2);
+		E->core->rollback(reader, &e2);
 	}
-	E->close(reader);
+	E->core->close(reader);
 	CHECK_STR(q1("SELECT count(*) FROM snap"), "5");
 
 	got g = {FERRY_BUF_INIT, 0, {0}, {0}, {0}};
@@ -245,7 +245,7 @@ static void test_snapshot(void)
 	ferry_buf_free(&g.text);
 	C->close(cap);
 	OK(C->teardown(c, db_url, run, &err));
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ---- every kind of change ---------------------------------------------------------- */
@@ -334,7 +334,7 @@ static void test_changes(void)
 
 	C->close(cap);
 	OK(C->teardown(c, db_url, run, &err));
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE k1, \"K 2\", kfull, ktypes");
 }
 
@@ -408,13 +408,13 @@ static void test_canonical(void)
 				}
 			}
 			ferry__batch_free(b);
-			E->close(reader);
+			E->core->close(reader);
 		}
 		C->close(cap);
 		OK(C->teardown(c, db_url, run, &err));
 	}
 	OK(C->teardown(c, db_url, tabs[0].table, &err));   /* nothing installed: not an error */
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE canon; DROP TYPE mood; DROP DOMAIN dint");
 }
 
@@ -511,7 +511,7 @@ static void test_resume(void)
 	OK(C->teardown(c, db_url, run, &err));
 	CHECK_INT(installed(run, "slot"), 0);
 	CHECK_INT(installed(run, "pub"), 0);
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE res, res2");
 }
 
@@ -555,7 +555,7 @@ static void test_refusals(void)
 		C->close(cap);
 		OK(C->teardown(c, db_url, run, &err));
 	}
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE nokey, nothing, partkey");
 }
 
@@ -595,7 +595,7 @@ static void test_ddl(void)
 	ferry_buf_free(&g.text);
 	C->close(cap);
 	OK(C->teardown(c, db_url, run, &err));
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE ddl");
 }
 
@@ -659,8 +659,8 @@ static void test_teardown(void)
 		CHECK_INT(installed(run, "slot"), 0);
 		CHECK_INT(installed(run, "pub"), 0);
 	}
-	E->close(other);
-	E->close(c);
+	E->core->close(other);
+	E->core->close(c);
 	sql("DROP TABLE td");
 }
 
@@ -681,7 +681,7 @@ static void test_conninfo(void)
 	PQconninfoFree(opts);
 	sql("CREATE TABLE ci (id int PRIMARY KEY)");
 	ferry_conn *c = NULL;
-	if (!OK(E->connect(&c, conninfo, FERRY_CONNECT_READONLY, &err)))
+	if (!OK(E->core->connect(&c, conninfo, FERRY_CONNECT_READONLY, &err)))
 		return;
 	const char *keys[] = {"id"};
 	ferry_capture_table tabs[] = {{"ci", 1, keys}};
@@ -700,7 +700,7 @@ static void test_conninfo(void)
 		OK(C->teardown(c, conninfo, run, &err));
 	}
 	CHECK_INT(installed(run, "slot"), 0);
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE ci");
 }
 
@@ -768,12 +768,12 @@ static void test_concurrent(void)
 	const char *ex[] = {"id"};
 	ferry_read_spec spec = {.table = "conc", .nexprs = 1, .exprs = ex};
 	size_t in_snapshot = 0, in_stream = 0;
-	if (OK(E->snapshot_join(reader, token, &err)) &&
+	if (OK(E->read->snapshot_join(reader, token, &err)) &&
 	    OK(engine_read_all(E, reader, &spec, 256, collect_ids, seen, &err))) {
 		for (int i = 1; i <= w.last; i++)
 			in_snapshot += seen[i];
 	}
-	E->close(reader);
+	E->core->close(reader);
 	if (OK(C->start(cap, pos, &err))) {
 		ferry_change out[256];
 		size_t n = 1;
@@ -793,7 +793,7 @@ static void test_concurrent(void)
 	free(seen);
 	C->close(cap);
 	OK(C->teardown(c, db_url, run, &err));
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE conc");
 }
 
@@ -845,7 +845,7 @@ static void test_many(void)
 	C->close(cap);
 	CHECK_INT(slot_confirmed(run), last + 1);
 	OK(C->teardown(c, db_url, run, &err));
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE many");
 }
 

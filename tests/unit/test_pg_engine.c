@@ -10,6 +10,7 @@
 #include "ferry_int.h"
 #include "check.h"
 #include "engine_io.h"
+#include "pipeline/state.h"
 
 static const ferry_engine *E = &ferry__postgres_engine;
 static char base_url[512], db_name[64];
@@ -62,7 +63,7 @@ static ferry_conn *open_db(int flags)
 	url_for(url, sizeof(url), db_name, NULL);
 	ferry_conn *c = NULL;
 	ferry_err err = {0};
-	if (!OK(E->connect(&c, url, flags, &err)))
+	if (!OK(E->core->connect(&c, url, flags, &err)))
 		exit(1);
 	return c;
 }
@@ -108,7 +109,7 @@ static int write_rows(ferry_conn *c, const char *table, size_t ncols, const char
 	}
 	ferry_write_spec spec = {.table = table, .ncols = ncols, .cols = cols, .types = types, .map = map};
 	ferry_writer *w;
-	int rc = E->writer_open(&w, c, &spec, err);
+	int rc = E->write->writer_open(&w, c, &spec, err);
 	if (rc)
 		return rc;
 	ferry_batch *b = ferry__batch_new(ncols, nrows + 1);
@@ -117,8 +118,8 @@ static int write_rows(ferry_conn *c, const char *table, size_t ncols, const char
 		for (size_t i = 0; i < ncols; i++)
 			row[i] = vals[r * ncols + i];
 	}
-	rc = E->writer_write(w, b, on_reject, rj, err);
-	E->writer_close(w);
+	rc = E->write->writer_write(w, b, on_reject, rj, err);
+	E->write->writer_close(w);
 	ferry__batch_free(b);
 	return rc;
 }
@@ -182,7 +183,7 @@ static void test_connect(void)
 	char url[600];
 
 	url_for(url, sizeof(url), "ferry_no_such_db", NULL);
-	CHECK_INT(E->connect(&c, url, FERRY_CONNECT_CREATE, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->core->connect(&c, url, FERRY_CONNECT_CREATE, &err), FERRY_ENOTFOUND);
 	CHECK(c == NULL);
 	CHECK(strstr(err.msg, "database \"ferry_no_such_db\"") != NULL);
 	CHECK(strstr(err.msg, "does not exist") != NULL);
@@ -195,7 +196,7 @@ static void test_connect(void)
 	size_t hl = strcspn(hostpart, "/?");
 	snprintf(url, sizeof(url), "postgresql://someone:Sekr%%zzit@%.*s/x", (int)hl, hostpart);
 	memset(&err, 0, sizeof(err));
-	CHECK(E->connect(&c, url, 0, &err) != 0);
+	CHECK(E->core->connect(&c, url, 0, &err) != 0);
 	CHECK(strstr(err.msg, "Sekr") == NULL);
 	CHECK(strstr(err.msg, "zzit") == NULL);
 
@@ -209,28 +210,28 @@ static void test_connect(void)
 			snprintf(ci + strlen(ci), sizeof(ci) - strlen(ci), "%s='%s' ", o->keyword, o->val);
 	PQconninfoFree(opts);
 	memset(&err, 0, sizeof(err));
-	if (OK(E->connect(&c, ci, 0, &err)))
-		E->close(c);
+	if (OK(E->core->connect(&c, ci, 0, &err)))
+		E->core->close(c);
 
 	/* A schema named by search_path: a target creates it, a source must find it. */
 	url_for(url, sizeof(url), db_name, "options=-csearch_path%3Dnew_schema");
-	CHECK_INT(E->connect(&c, url, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->core->connect(&c, url, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
 	CHECK(strstr(err.msg, "schema \"new_schema\"") != NULL);
-	if (OK(E->connect(&c, url, FERRY_CONNECT_CREATE, &err)))
-		E->discard(c); /* created and empty: dropped again */
+	if (OK(E->core->connect(&c, url, FERRY_CONNECT_CREATE, &err)))
+		E->write->discard(c); /* created and empty: dropped again */
 	CHECK_STR(q1("SELECT count(*) FROM pg_namespace WHERE nspname = 'new_schema'"), "0");
 
 	/* A source is read-only. */
 	c = open_db(FERRY_CONNECT_READONLY);
-	CHECK(E->exec(c, "CREATE TABLE nope(a int)", &err) != 0);
+	CHECK(E->core->exec(c, "CREATE TABLE nope(a int)", &err) != 0);
 	CHECK(strstr(err.msg, "read-only") != NULL);
-	E->close(c);
+	E->core->close(c);
 }
 
 static void test_quote(void)
 {
 	char buf[64];
-	CHECK_INT(E->quote_ident(buf, sizeof(buf), "a\"b"), 6);
+	CHECK_INT(E->core->quote_ident(buf, sizeof(buf), "a\"b"), 6);
 	CHECK_STR(buf, "\"a\"\"b\"");
 }
 
@@ -265,7 +266,7 @@ static void test_introspect(void)
 	ferry_conn *c = open_db(FERRY_CONNECT_READONLY);
 	ferry_schema *s = ferry__schema_new();
 	ferry_err err = {0};
-	OK(E->introspect(c, s, &err));
+	OK(E->core->introspect(c, s, &err));
 	CHECK(ferry_schema_find(s, "part_1") == NULL);
 	CHECK(ferry_schema_find(s, "ferry_runs") == NULL);
 	ferry_table *t = find(s, "Mixed Case");
@@ -327,7 +328,7 @@ static void test_introspect(void)
 	if (t)
 		CHECK_INT(t->ncols, 2);
 	ferry__schema_free(s);
-	E->close(c);
+	E->core->close(c);
 	sql("DROP TABLE ferry_runs");
 }
 
@@ -370,9 +371,9 @@ static void test_values(void)
 	memcpy(rows + NC, r2, sizeof(r2));
 	memcpy(rows + 2 * NC, r3, sizeof(r3));
 	rejects rj = {0};
-	OK(E->begin(c, &err));
+	OK(E->core->begin(c, &err));
 	OK(write_rows(c, "vals", NC, cols, rows, 3, &rj, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_INT(rj.n, 0);
 	for (size_t i = 0; i < rj.n && i < 4; i++)
 		fprintf(stderr, "    unexpected reject %zu: %s\n", rj.rows[i], rj.reasons[i]);
@@ -408,9 +409,9 @@ static void test_values(void)
 		v_int(23), v_null(), v_int(-7), v_float(2.5), v_text("-0.50"), v_text("ab"), v_text("2020-1-5"), v_text("2020-01-01"), v_null(), v_text("yes"), v_float(0.1), v_text("tx"),
 	};
 	memset(&rj, 0, sizeof(rj));
-	OK(E->begin(c, &err));
+	OK(E->core->begin(c, &err));
 	OK(write_rows(c, "vals", 12, c2, bad, 14, &rj, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_INT(rj.n, 13);
 	static const char *const want[] = {
 		"integer 40000 is out of range for smallint column \"i2\"",
@@ -433,7 +434,7 @@ static void test_values(void)
 	}
 	CHECK_STR(q1("SELECT i4 || '|' || f4 || '|' || n2 || '|' || vc || '|' || d || '|' || ts || '|' || bo || '|' || t || '|' || encode(b, 'escape') FROM vals WHERE id = 23"),
 	          "-7|2.5|-0.50|ab|2020-01-05|2020-01-01 00:00:00|true|0.1|tx");
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ---- rejects: a refused batch is cut down to exactly the refused rows ---------------- */
@@ -455,9 +456,9 @@ static void test_rejects(void)
 		rows[i * 3 + 2] = v_text(i == 77 ? "taken" : i == 78 ? "u3" : us[i]);
 	}
 	rejects rj = {0};
-	OK(E->begin(c, &err));
+	OK(E->core->begin(c, &err));
 	OK(write_rows(c, "uniq", 3, cols, rows, N, &rj, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_INT(rj.n, 4);
 	size_t want[] = {5, 40, 77, 78};
 	for (size_t i = 0; i < rj.n && i < 4; i++)
@@ -471,7 +472,7 @@ static void test_rejects(void)
 	OK(write_rows(c, "uniq", 3, cols, more, 2, &rj, &err));
 	CHECK_INT(rj.n, 1);
 	CHECK_INT(rj.rows[0], 1);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ---- merges ------------------------------------------------------------------------ */
@@ -489,7 +490,7 @@ static void test_merge(void)
 	ferry_write_spec spec = {.table = "m", .ncols = 7, .cols = cols, .types = types, .map = map,
 	                         .merge = 1, .conflict = rules};
 	ferry_writer *w;
-	if (!OK(E->writer_open(&w, c, &spec, &err)))
+	if (!OK(E->write->writer_open(&w, c, &spec, &err)))
 		return;
 	ferry_batch *b = ferry__batch_new(7, 8);
 	ferry_value data[][7] = {
@@ -503,9 +504,9 @@ static void test_merge(void)
 	for (size_t r = 0; r < 6; r++)
 		memcpy(ferry_batch_add_row(b), data[r], sizeof(data[r]));
 	rejects rj = {0};
-	OK(E->begin(c, &err));
-	OK(E->writer_write(w, b, on_reject, &rj, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(E->write->writer_write(w, b, on_reject, &rj, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_INT(rj.n, 2);
 	CHECK_INT(rj.rows[0], 5);
 	CHECK(strstr(rj.reasons[0], "is not a whole number for integer column \"lo\"") != NULL);
@@ -513,9 +514,9 @@ static void test_merge(void)
 	CHECK(strstr(rj.reasons[1], "column(s) e (rule error)") != NULL);
 	CHECK_STR(q1("SELECT string_agg(concat_ws(',', k, lo, hi, s, f, l, e), ';' ORDER BY k) FROM m"),
 	          "a,3,5,3,f1,l2,e;b,0,1,2,x,y2");
-	E->writer_close(w);
+	E->write->writer_close(w);
 	ferry__batch_free(b);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ---- chunks and reading ----------------------------------------------------------------- */
@@ -601,7 +602,7 @@ static void test_chunks(void)
 	ferry_err err = {0};
 	static const char *const keys[] = {"a", "b"};
 	chunk_list l = {0};
-	OK(E->plan_chunks(c, "ck", 2, keys, 300, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "ck", 2, keys, 300, collect, &l, &err));
 	CHECK_INT(l.n, 4);
 	CHECK_INT(l.est[0] + l.est[1] + l.est[2] + l.est[3], 1000);
 	CHECK_INT(l.est[3], 100);
@@ -610,7 +611,7 @@ static void test_chunks(void)
 	chunks_free(&l);
 
 	memset(&l, 0, sizeof(l));
-	OK(E->plan_chunks(c, "nk", 0, NULL, 700, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "nk", 0, NULL, 700, collect, &l, &err));
 	CHECK(l.n >= 4);
 	int64_t sum = 0;
 	for (size_t i = 0; i < l.n; i++)
@@ -621,12 +622,12 @@ static void test_chunks(void)
 	chunks_free(&l);
 
 	memset(&l, 0, sizeof(l));
-	OK(E->plan_chunks(c, "pp", 0, NULL, 500, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "pp", 0, NULL, 500, collect, &l, &err));
 	read_chunks(c, "pp", 0, NULL, &l, NULL, 3000);
 	chunks_free(&l);
 
 	memset(&l, 0, sizeof(l));
-	OK(E->plan_chunks(c, "empty", 0, NULL, 500, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "empty", 0, NULL, 500, collect, &l, &err));
 	CHECK_INT(l.n, 1);
 	CHECK_INT(l.est[0], 0);
 	chunks_free(&l);
@@ -642,9 +643,9 @@ static void test_chunks(void)
 	CHECK_STR(t.s, "i:-5|t:it'sx|t:?|i:7;");
 	spec.nparams = 1;
 	ferry_reader *r;
-	CHECK_INT(E->reader_open(&r, c, &spec, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->reader_open(&r, c, &spec, &err), FERRY_EUSAGE);
 	CHECK(strstr(err.msg, "2 parameters but 1 values") != NULL);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* A 10 MB value streams through (batches stop growing past their byte cap). */
@@ -658,26 +659,26 @@ static void test_big_value(void)
 	static const char *const ex[] = {"id", "b"};
 	ferry_read_spec spec = {.table = "big", .nexprs = 2, .exprs = ex};
 	ferry_reader *r;
-	if (!OK(E->reader_open(&r, c, &spec, &err)))
+	if (!OK(E->read->reader_open(&r, c, &spec, &err)))
 		return;
 	ferry_batch *b = ferry__batch_new(2, 4096);
 	int eof = 0, batches = 0;
 	int64_t rows = 0, bytes = 0;
 	while (!eof) {
 		ferry__batch_reset(b);
-		if (!OK(E->reader_next(r, b, &eof, &err)))
+		if (!OK(E->read->reader_next(r, b, &eof, &err)))
 			break;
 		batches += ferry_batch_nrows(b) > 0;
 		for (size_t i = 0; i < ferry_batch_nrows(b); i++)
 			bytes += ferry_batch_crow(b, i)[1].len;
 		rows += (int64_t)ferry_batch_nrows(b);
 	}
-	E->reader_close(r);
+	E->read->reader_close(r);
 	CHECK_INT(rows, 12);
 	CHECK(batches >= 2);
 	CHECK_INT(bytes, 4 * (10 * 1024 * 1024 / 2 + 10 * 1024 * 1024 / 3 + 10 * 1024 * 1024));
 	ferry__batch_free(b);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ---- snapshots ---------------------------------------------------------------------- */
@@ -688,15 +689,15 @@ static void test_snapshot(void)
 	ferry_conn *coord = open_db(FERRY_CONNECT_READONLY), *rd = open_db(FERRY_CONNECT_READONLY);
 	ferry_err err = {0};
 	const char *tok = NULL;
-	OK(E->snapshot_export(coord, &tok, &err));
+	OK(E->read->snapshot_export(coord, &tok, &err));
 	CHECK(tok && strlen(tok) > 5);
 	sql("INSERT INTO snap VALUES (3)");
-	OK(E->snapshot_join(rd, tok, &err));
+	OK(E->read->snapshot_join(rd, tok, &err));
 	static const char *const ex[] = {"count(*)"};
 	CHECK_STR(read_text(rd, "snap", 1, ex), "i:2;");
-	CHECK_INT(E->snapshot_join(rd, "x'; DROP TABLE snap; --", &err), FERRY_EUSAGE);
-	E->close(rd);
-	E->close(coord);
+	CHECK_INT(E->read->snapshot_join(rd, "x'; DROP TABLE snap; --", &err), FERRY_EUSAGE);
+	E->core->close(rd);
+	E->core->close(coord);
 	CHECK_STR(q1("SELECT count(*) FROM snap"), "3");
 }
 
@@ -731,36 +732,120 @@ static void test_state(void)
 	ferry_conn *c = open_db(FERRY_CONNECT_CREATE);
 	ferry_err err = {0};
 	loaded l = {0};
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 0);
 	int got = 1;
-	OK(E->state_get(c, "run1", "finished", &got, &err));
+	OK(ferry__state_get(E, c, "run1", "finished", &got, &err));
 	CHECK_INT(got, 0);
-	OK(E->state_init(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->core->commit(c, &err));
 	uint8_t key[3] = {1, 0, 200};
 	ferry_chunk_rec recs[2] = {
 		{.job = 0, .chunk = 0, .job_name = "main/s.t->t", .hi = key, .hi_len = 3, .est_rows = 10},
 		{.job = 0, .chunk = 1, .job_name = "main/s.t->t", .lo = key, .lo_len = 3, .est_rows = 4}};
-	OK(E->state_add_chunks(c, "run1", recs, 2, &err));
-	OK(E->begin(c, &err));
+	OK(ferry__state_add_chunks(E, c, "run1", recs, 2, &err));
+	OK(E->core->begin(c, &err));
 	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 4, .rows_written = 3, .rows_rejected = 1};
-	OK(E->state_reject(c, "run1", 0, 1, "t", "{\"id\":3}", "bad", &err));
-	OK(E->state_chunk_done(c, "run1", &d, &err));
-	OK(E->commit(c, &err));
-	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_reject(E, c, "run1", 0, 1, "t", "{\"id\":3}", "bad", &err));
+	OK(ferry__state_chunk_done(E, c, "run1", &d, &err));
+	OK(E->core->commit(c, &err));
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 2);
 	CHECK_INT(l.done, 1);
 	CHECK_INT(l.rows_written, 3);
 	CHECK_INT(l.lo_len, 3);
 	char out[512] = "";
-	OK(E->state_rejects(c, "run1", on_rej, out, &err));
+	OK(ferry__state_rejects(E, c, "run1", on_rej, out, &err));
 	CHECK_STR(out, "t {\"id\":3} bad;");
-	OK(E->state_set(c, "run1", "finished", &err));
-	OK(E->state_set(c, "run1", "finished", &err));
-	OK(E->state_get(c, "run1", "finished", &got, &err));
+	OK(ferry__state_set(E, c, "run1", "finished", &err));
+	OK(ferry__state_set(E, c, "run1", "finished", &err));
+	OK(ferry__state_get(E, c, "run1", "finished", &got, &err));
 	CHECK_INT(got, 1);
-	E->close(c);
+	E->core->close(c);
+}
+
+/* Stream positions on PostgreSQL: every uint64 round-trips through bigint; a position
+ * commits or rolls back with the transaction that wrote it. */
+static void test_positions(void)
+{
+	ferry_conn *c = open_db(FERRY_CONNECT_CREATE);
+	ferry_err err = {0};
+	uint64_t pos = 5;
+	sql("DROP TABLE IF EXISTS ferry_positions");
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 42, &err));
+	OK(ferry__state_position_set(E, c, "run1", 3, UINT64_MAX, &err));
+	OK(ferry__state_position_set(E, c, "run2", 0, (uint64_t)1 << 63, &err));
+	OK(E->core->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 43, &err));
+	OK(E->core->commit(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	OK(ferry__state_position_get(E, c, "run1", 3, &pos, &err));
+	CHECK(pos == UINT64_MAX);
+	OK(ferry__state_position_get(E, c, "run2", 0, &pos, &err));
+	CHECK(pos == (uint64_t)1 << 63);
+	OK(ferry__state_position_get(E, c, "run2", 3, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 99, &err));
+	OK(E->core->rollback(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	CHECK_STR(q1("SELECT pos FROM ferry_positions WHERE run_id = 'run1' AND source = 3"), "-1");
+	CHECK_STR(q1("SELECT count(*) FROM ferry_leases"), "0");
+	E->core->close(c);
+}
+
+/* Tables the per-engine state code of earlier versions made (an identity id on the rejects,
+ * integer done) still resume: rows read back, new ones land beside, rejects in order. */
+static void test_state_legacy(void)
+{
+	sql("DROP TABLE IF EXISTS ferry_runs, ferry_progress, ferry_rejects");
+	sql("CREATE TABLE ferry_runs(run_id text NOT NULL, flag text NOT NULL, set_at text NOT NULL, "
+	    "PRIMARY KEY (run_id, flag))");
+	sql("CREATE TABLE ferry_progress(run_id text NOT NULL, job bigint NOT NULL, chunk bigint NOT NULL, "
+	    "job_name text NOT NULL, target text, lo bytea, hi bytea, est_rows bigint NOT NULL, "
+	    "done integer NOT NULL DEFAULT 0, rows_read bigint NOT NULL DEFAULT 0, "
+	    "rows_written bigint NOT NULL DEFAULT 0, rows_rejected bigint NOT NULL DEFAULT 0, "
+	    "rows_skipped bigint NOT NULL DEFAULT 0, done_at text, PRIMARY KEY (run_id, job, chunk))");
+	sql("CREATE TABLE ferry_rejects(id bigint GENERATED ALWAYS AS IDENTITY, run_id text NOT NULL, "
+	    "job bigint NOT NULL, chunk bigint NOT NULL, table_name text NOT NULL, row_key text, "
+	    "reason text NOT NULL)");
+	sql("INSERT INTO ferry_runs VALUES ('r', 'schema', '2026-01-01T00:00:00Z')");
+	sql("INSERT INTO ferry_progress(run_id, job, chunk, job_name, target, hi, est_rows, done, rows_written) "
+	    "VALUES ('r', 0, 0, 'main/a->a', 'a', '\\x0114', 5, 1, 5), ('r', 0, 1, 'main/a->a', 'a', NULL, 3, 0, 0)");
+	sql("INSERT INTO ferry_rejects(run_id, job, chunk, table_name, row_key, reason) "
+	    "VALUES ('r', 0, 0, 'a', '{\"id\":1}', 'first')");
+	ferry_conn *c = open_db(0);
+	ferry_err err = {0};
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->core->commit(c, &err));
+	int flag = 0;
+	OK(ferry__state_get(E, c, "r", "schema", &flag, &err));
+	CHECK_INT(flag, 1);
+	loaded l = {0};
+	OK(ferry__state_load(E, c, "r", on_loaded, &l, &err));
+	CHECK_INT(l.n, 2);
+	CHECK_INT(l.done, 1);
+	CHECK_INT(l.rows_written, 5);
+	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 3, .rows_written = 2, .rows_rejected = 1};
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_reject(E, c, "r", 0, 1, "a", NULL, "second", &err));
+	OK(ferry__state_chunk_done(E, c, "r", &d, &err));
+	OK(E->core->commit(c, &err));
+	char out[512] = "";
+	OK(ferry__state_rejects(E, c, "r", on_rej, out, &err));
+	CHECK_STR(out, "a {\"id\":1} first;a - second;");
+	CHECK_STR(q1("SELECT count(*) FROM ferry_progress WHERE done = 1"), "2");
+	E->core->close(c);
 }
 
 /* ---- DDL, foreign keys, finish ---------------------------------------------------------- */
@@ -790,33 +875,33 @@ static void test_ddl(void)
 	ferry_fkey *fk = ferry_table_add_fkey(s, k, "p", 1);
 	fk->cols[0] = ferry__strdup("pid");
 	p = ferry_schema_find(s, "p");
-	OK(E->begin(c, &err));
-	OK(E->create_table(c, k, &err));
-	OK(E->create_table(c, p, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(E->write->create_table(c, k, &err));
+	OK(E->write->create_table(c, p, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_STR(q1("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attidentity::text, ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'p'::regclass AND attnum > 0"),
 	          "id bigint d, name text , flag boolean , raw bytea ");
 	CHECK_STR(q1("SELECT string_agg(pg_get_expr(adbin, adrelid), ', ' ORDER BY adnum) FROM pg_attrdef WHERE adrelid = 'p'::regclass"),
 	          "'x'::text, true");
 	sql("INSERT INTO p VALUES (7, 'a', true, NULL), (8, 'b', true, NULL); INSERT INTO k VALUES (7), (9)");
 	/* The child's key waits for the parent's index; both come after the rows. */
-	OK(E->create_indexes(c, k, &err));
-	OK(E->create_indexes(c, p, &err));
+	OK(E->write->create_indexes(c, k, &err));
+	OK(E->write->create_indexes(c, p, &err));
 	int64_t v = -1;
-	OK(E->fk_check(c, "k", &v, &err));
+	OK(E->write->fk_check(c, "k", &v, &err));
 	CHECK_INT(v, 1);
 	CHECK_STR(q1("SELECT convalidated FROM pg_constraint WHERE conname = 'k_pid_fkey'"), "f");
 	sql("DELETE FROM k WHERE pid = 9");
-	OK(E->fk_check(c, "k", &v, &err));
+	OK(E->write->fk_check(c, "k", &v, &err));
 	CHECK_INT(v, 0);
 	CHECK_STR(q1("SELECT convalidated FROM pg_constraint WHERE conname = 'k_pid_fkey'"), "t");
 	CHECK_STR(q1("SELECT indexdef FROM pg_indexes WHERE tablename = 'p' AND indexname = 'p_name_key'"),
 	          "CREATE UNIQUE INDEX p_name_key ON public.p USING btree (name)");
-	OK(E->create_indexes(c, p, &err)); /* again after a resume: nothing new, no error */
-	OK(E->finish(c, &err));
+	OK(E->write->create_indexes(c, p, &err)); /* again after a resume: nothing new, no error */
+	OK(E->write->finish(c, &err));
 	CHECK_STR(q1("INSERT INTO p(name) VALUES ('new') RETURNING id"), "9");
 	ferry__schema_free(s);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ---- migration callbacks ------------------------------------------------------------- */
@@ -846,7 +931,7 @@ static void test_sql(void)
 		"BEGIN ATOMIC SELECT CASE WHEN $1 > 0 THEN 1 ELSE 2 END; SELECT 3; END;\n"
 		"SELECT \"we;ird\" FROM a;;\n"
 		"SELECT $1";
-	OK(E->split_sql(script, on_stmt, &o, &err));
+	OK(E->migrate->split_sql(script, on_stmt, &o, &err));
 	CHECK_STR(o.s,
 	          "2<CREATE TABLE a(x text DEFAULT 'semi;colon')>"
 	          "3<INSERT INTO a VALUES (E'it\\'s;'), ('x''y;')>"
@@ -856,7 +941,7 @@ static void test_sql(void)
 	          "BEGIN ATOMIC SELECT CASE WHEN $1 > 0 THEN 1 ELSE 2 END; SELECT 3; END>"
 	          "8<SELECT \"we;ird\" FROM a>"
 	          "9<SELECT $1>");
-	CHECK(E->split_sql("SELECT 'open", on_stmt, &o, &err) == FERRY_EUSAGE);
+	CHECK(E->migrate->split_sql("SELECT 'open", on_stmt, &o, &err) == FERRY_EUSAGE);
 	CHECK(strstr(err.msg, "line 1") != NULL);
 
 	static const struct { const char *s; int want; } ac[] = {
@@ -867,7 +952,7 @@ static void test_sql(void)
 		{"ALTER TYPE mood ADD VALUE 'meh'", 1}, {"ALTER TYPE mood RENAME VALUE 'a' TO 'b'", 0},
 		{"ALTER TABLE t DETACH PARTITION p CONCURRENTLY", 1}, {"SELECT 'VACUUM'", 0}};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(ac); i++)
-		if (!CHECK_INT(E->needs_autocommit(ac[i].s, strlen(ac[i].s)), ac[i].want))
+		if (!CHECK_INT(E->migrate->needs_autocommit(ac[i].s, strlen(ac[i].s)), ac[i].want))
 			fprintf(stderr, "    for: %s\n", ac[i].s);
 
 	ferry_conn *c = open_db(FERRY_CONNECT_CREATE), *c2 = open_db(0);
@@ -875,27 +960,27 @@ static void test_sql(void)
 	ferry_value p[] = {v_int(4), v_text("x"), {.type = FERRY_BLOB, .len = 2, .v.b = (const uint8_t *)"\0\1"},
 	                   v_typed(FERRY_DATE, "2020-02-29"), v_float(0.25)};
 	int64_t changed = -1;
-	OK(E->exec_params(c, "INSERT INTO hist VALUES ($1, $2, $3, $4, $5)", 5, p, &changed, &err));
+	OK(E->core->exec_params(c, "INSERT INTO hist VALUES ($1, $2, $3, $4, $5)", 5, p, &changed, &err));
 	CHECK_INT(changed, 1);
-	OK(E->exec_params(c, "UPDATE hist SET v = v + $1 WHERE s = $2", 2, p, &changed, &err));
+	OK(E->core->exec_params(c, "UPDATE hist SET v = v + $1 WHERE s = $2", 2, p, &changed, &err));
 	CHECK_INT(changed, 1);
 	CHECK_STR(q1("SELECT v || s || encode(b, 'hex') || d || f FROM hist"), "8x00012020-02-290.25");
 
 	int got = 0;
 	char holder[256];
-	OK(E->lock_try(c, &got, holder, sizeof(holder), &err));
+	OK(E->migrate->lock_try(c, &got, holder, sizeof(holder), &err));
 	CHECK_INT(got, 1);
-	OK(E->lock_try(c2, &got, holder, sizeof(holder), &err));
+	OK(E->migrate->lock_try(c2, &got, holder, sizeof(holder), &err));
 	CHECK_INT(got, 0);
 	CHECK(strncmp(holder, "pid ", 4) == 0 && strstr(holder, "application ferry") != NULL);
-	OK(E->lock_release(c, &err));
-	OK(E->lock_try(c2, &got, holder, sizeof(holder), &err));
+	OK(E->migrate->lock_release(c, &err));
+	OK(E->migrate->lock_try(c2, &got, holder, sizeof(holder), &err));
 	CHECK_INT(got, 1);
-	E->close(c2); /* the lock goes with the connection (once its backend has exited) */
-	for (int i = 0; i < 50 && OK(E->lock_try(c, &got, holder, sizeof(holder), &err)) && !got; i++)
+	E->core->close(c2); /* the lock goes with the connection (once its backend has exited) */
+	for (int i = 0; i < 50 && OK(E->migrate->lock_try(c, &got, holder, sizeof(holder), &err)) && !got; i++)
 		usleep(100 * 1000);
 	CHECK_INT(got, 1);
-	E->close(c);
+	E->core->close(c);
 }
 
 int main(void)
@@ -934,6 +1019,8 @@ int main(void)
 	test_big_value();
 	test_snapshot();
 	test_state();
+	test_positions();
+	test_state_legacy();
 	test_ddl();
 	test_sql();
 

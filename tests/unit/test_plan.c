@@ -48,6 +48,15 @@ static char *read_text(const char *path, size_t *len)
 	return text;
 }
 
+/* A context on the stack with the built-in engines, which claim the plans' addresses. */
+static void ctx_init(ferry_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	CHECK(ferry_engine_register(c, &ferry__sqlite_engine) == 0);
+	CHECK(ferry_engine_register(c, &ferry__postgres_engine) == 0);
+	CHECK(ferry_engine_register(c, &ferry__label_engine) == 0);
+}
+
 /* ---- URLs --------------------------------------------------------------------------- */
 
 static void test_url_resolve(void)
@@ -71,13 +80,23 @@ static void test_url_resolve(void)
 		{"postgresql://ferry:pw@db.example/shop", "plans", "postgresql://ferry:pw@db.example/shop"},
 		{"postgres://localhost/shop?sslmode=disable", NULL,
 		 "postgres://localhost/shop?sslmode=disable"},
-		{"mysql://localhost/shop", "plans", "mysql://localhost/shop"},
+		{"host=db.example dbname=shop", "plans", "host=db.example dbname=shop"},
+		{"label:exports/x", "plans", "label:exports/x"},
 	};
+	ferry_err err = {0};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(cases); i++) {
-		char *got = ferry__url_resolve(cases[i].url, cases[i].base);
+		char *got = NULL;
+		CHECK(ferry__url_resolve(&got, NULL, cases[i].url, cases[i].base, &err) == 0);
 		CHECK_STR(got, cases[i].want);
 		free(got);
 	}
+	/* No engine claims it: refused, the password masked; an empty SQLite address names no
+	 * database. */
+	char *got = NULL;
+	CHECK(ferry__url_resolve(&got, NULL, "mysql://u:pw@localhost/shop", "plans", &err) == FERRY_EUSAGE);
+	CHECK(got == NULL && strstr(err.msg, "\"mysql\"") && !strstr(err.msg, "pw"));
+	CHECK(ferry__url_resolve(&got, NULL, "sqlite:", "plans", &err) == FERRY_EUSAGE);
+	CHECK(got == NULL);
 }
 
 /* ---- a full plan ------------------------------------------------------------------- */
@@ -103,7 +122,7 @@ static void test_good_full(void)
 	char *dir = ferry__sprintf("%s/tests/unit/plans", src_root);
 	char *want;
 	ferry_ctx ctx;
-	memset(&ctx, 0, sizeof(ctx));
+	ctx_init(&ctx);
 	ferry_plan *p = NULL;
 	int rc = ferry_plan_load(&p, &ctx, path);
 	if (!CHECK(rc == 0 && p)) {
@@ -457,12 +476,59 @@ static void test_bad_plans(void)
 	CHECK_STR(err.msg, "<plan>:1:10: \"threads\" must be a whole number >= 0, not \"x\"");
 }
 
+/* The settings table is the one source of defaults and bounds: a plan that gives no
+ * setting has every default, and the loader takes each setting's bounds from the table. */
+static void test_settings(void)
+{
+	static const char base[] = "source: a.db\ntarget: b.db\n";
+	ferry_err err = {0, ""};
+	ferry_plan *p = NULL;
+	if (!CHECK(ferry__plan_parse(&p, "plan.yaml", base, strlen(base), &err) == 0))
+		return;
+	size_t n = 0;
+	for (const ferry_plan_setting *s = ferry__plan_settings; s->name; s++, n++)
+		CHECK_INT(ferry__plan_setting_get(p, s), s->def);
+	CHECK(n == 5);
+	CHECK_STR(p->stages[0].name, ferry__plan_default_stage);
+	ferry_plan *q = NULL;
+	CHECK(ferry_plan_simple(&q, NULL, "a.db", "b.db") == 0);
+	for (const ferry_plan_setting *s = ferry__plan_settings; q && s->name; s++)
+		CHECK_INT(ferry__plan_setting_get(q, s), s->def);
+	ferry_plan_free(q);
+	ferry_plan_free(p);
+	for (const ferry_plan_setting *s = ferry__plan_settings; s->name; s++) {
+		if (s->kind == FERRY_SETTING_BOOL)
+			continue; /* "others" takes words, "strict" true/false: tested above */
+		char text[200];
+		/* the bounds are accepted */
+		for (int edge = 0; edge < 2; edge++) {
+			snprintf(text, sizeof(text), "%s%s: %lld\n", base, s->name,
+			         (long long)(edge ? s->max : s->min));
+			p = NULL;
+			if (CHECK(ferry__plan_parse(&p, "plan.yaml", text, strlen(text), &err) == 0))
+				CHECK_INT(ferry__plan_setting_get(p, s), edge ? s->max : s->min);
+			ferry_plan_free(p);
+		}
+		/* one below the minimum is refused */
+		snprintf(text, sizeof(text), "%s%s: %lld\n", base, s->name, (long long)s->min - 1);
+		p = NULL;
+		CHECK(ferry__plan_parse(&p, "plan.yaml", text, strlen(text), &err) == FERRY_EUSAGE);
+		CHECK(p == NULL);
+	}
+	/* verify's default coverage: tiers by row count, the last one without bound */
+	CHECK_INT(ferry__coverage_default(0)->per10k, 10000);
+	CHECK_INT(ferry__coverage_default(100)->per10k, 10000);
+	CHECK_INT(ferry__coverage_default(101)->per10k, 2100);
+	CHECK_INT(ferry__coverage_default(10001)->per10k, 500);
+	CHECK_INT(ferry__coverage_default(INT64_MAX)->per10k, 500);
+}
+
 /* ---- ferry_plan_load and ferry_plan_simple ------------------------------------------- */
 
 static void test_load(void)
 {
 	ferry_ctx ctx;
-	memset(&ctx, 0, sizeof(ctx));
+	ctx_init(&ctx);
 	ferry_plan *p = (ferry_plan *)&ctx;
 	char *path = ferry__sprintf("%s/tests/unit/plans/no-such-plan.yaml", src_root);
 	char *want = ferry__sprintf("plan \"%s\" does not exist", path);
@@ -521,7 +587,7 @@ static void test_load(void)
 static void test_simple(void)
 {
 	ferry_ctx ctx;
-	memset(&ctx, 0, sizeof(ctx));
+	ctx_init(&ctx);
 	ferry_plan *p = NULL, *q = NULL;
 	CHECK(ferry_plan_simple(&p, &ctx, "old.db", "postgresql://h/new") == 0);
 	CHECK(ferry_plan_simple(&q, &ctx, "sqlite:old.db", "postgresql://h/other") == 0);
@@ -546,6 +612,13 @@ static void test_simple(void)
 	CHECK(ferry_plan_simple(&p, &ctx, "old.db", "") == FERRY_EUSAGE);
 	CHECK(p == NULL);
 	CHECK_STR(ctx.errmsg, "no target database given");
+	/* Addresses are the engines': none takes "mysql:", and a label is no database. */
+	CHECK(ferry_plan_simple(&p, &ctx, "mysql:shop", "new.db") == FERRY_EUSAGE);
+	CHECK_STR(ctx.errmsg, "no engine for \"mysql:shop\": unknown scheme \"mysql\"");
+	CHECK(ferry_plan_simple(&p, &ctx, "old.db", "label:out") == FERRY_EUSAGE);
+	CHECK_STR(ctx.errmsg, "\"label:out\" is a label, not a database: ferry export writes a label, ferry import reads one");
+	CHECK(ferry_plan_simple(&p, &ctx, "sqlite:", "new.db") == FERRY_EUSAGE);
+	CHECK(p == NULL);
 }
 
 /* ferry__plan_check on a model changed after parsing: its own locations. */
@@ -739,6 +812,7 @@ int main(void)
 	test_url_resolve();
 	test_good_full();
 	test_bad_plans();
+	test_settings();
 	test_load();
 	test_simple();
 	test_check_model();

@@ -143,7 +143,7 @@ static ferry_conn *ferry_open(const char *path)
 {
 	ferry_conn *c = NULL;
 	ferry_err err = {0};
-	OK(E->connect(&c, path, 0, &err));
+	OK(E->core->connect(&c, path, 0, &err));
 	return c;
 }
 
@@ -177,7 +177,7 @@ static void test_writes(void)
 		goto out;
 	/* What the capture installed is not the application's: introspection leaves it out. */
 	ferry_schema *sch = ferry__schema_new();
-	if (sch && OK(E->introspect(c, sch, &err))) {
+	if (sch && OK(E->core->introspect(c, sch, &err))) {
 		CHECK_INT(ferry_schema_count(sch), 4);
 		for (size_t i = 0; i < ferry_schema_count(sch); i++)
 			CHECK(strncmp(ferry_schema_table(sch, i)->name, "ferry", 5) != 0);
@@ -279,7 +279,7 @@ static void test_writes(void)
 out:
 	C->close(cap);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	sqlite3_close(app);
 }
 
@@ -367,7 +367,7 @@ out:
 	C->close(cap);
 	OK(C->teardown(c, path, "run-resume", &err));
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	sqlite3_close(app);
 }
 
@@ -410,7 +410,7 @@ out:
 	C->close(cap);
 	if (c) {
 		OK(C->teardown(c, path, "run-backlog", &err));
-		E->close(c);
+		E->core->close(c);
 	}
 	sqlite3_close(app);
 }
@@ -455,15 +455,15 @@ static void test_refusals(void)
 	CHECK_HAS(err.msg, "\"gone\"");
 
 	ferry_conn *mem = NULL;
-	if (OK(E->connect(&mem, ":memory:", 0, &err))) {
+	if (OK(E->core->connect(&mem, ":memory:", 0, &err))) {
 		ferry_capture_table one[] = {{"t", 1, keys_t}};
 		CHECK_INT(C->setup(&cap, mem, ":memory:", "run-refuse", one, 1, &err), FERRY_EUSAGE);
 		CHECK_HAS(err.msg, "only a database file on disk");
-		E->close(mem);
+		E->core->close(mem);
 	}
 	CHECK_INT(query_int(app, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'ferry%'"), 0);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	sqlite3_close(app);
 }
 
@@ -539,7 +539,7 @@ out:
 	OK(C->teardown(c, path, "run-damage", &err));
 	CHECK_INT(query_int(app, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'ferry%'"), 0);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	sqlite3_close(app);
 }
 
@@ -603,7 +603,7 @@ static void test_marker_origin_teardown(void)
 out:
 	C->close(cap);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	sqlite3_close(app);
 }
 
@@ -644,7 +644,7 @@ out:
 	C->close(cap);
 	if (c) {
 		OK(C->teardown(c, path, "run-proc", &err));
-		E->close(c);
+		E->core->close(c);
 	}
 	sqlite3_close(app);
 }
@@ -718,7 +718,7 @@ out:
 	C->close(cap);
 	if (c) {
 		OK(C->teardown(c, path, "run-wal", &err));
-		E->close(c);
+		E->core->close(c);
 	}
 	sqlite3_close(app);
 }
@@ -739,7 +739,7 @@ static void test_rollback_journal(void)
 	ferry_capture *cap = NULL;
 	ferry_err err = {0};
 	uint64_t last = 0;
-	if (!OK(E->connect(&c, path, FERRY_CONNECT_READONLY, &err)) ||
+	if (!OK(E->core->connect(&c, path, FERRY_CONNECT_READONLY, &err)) ||
 	    !OK(C->setup(&cap, c, path, "run-journal", tables, 1, &err)) || !OK(C->start(cap, 0, &err)))
 		goto out;
 	APP(app, "INSERT INTO t VALUES (1, 'a'); UPDATE t SET v = 'b'");
@@ -751,11 +751,11 @@ static void test_rollback_journal(void)
 out:
 	C->close(cap);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 	/* Removal needs a connection that writes. */
-	if (OK(E->connect(&c, path, 0, &err))) {
+	if (OK(E->core->connect(&c, path, 0, &err))) {
 		OK(C->teardown(c, path, "run-journal", &err));
-		E->close(c);
+		E->core->close(c);
 	}
 	CHECK_INT(query_int(app, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'ferry%'"), 0);
 	sqlite3_close(app);

@@ -12,6 +12,7 @@
 #include "ferry_int.h"
 #include "check.h"
 #include "engine_io.h"
+#include "pipeline/state.h"
 
 static const ferry_engine *E = &ferry__sqlite_engine;
 static char dir[256];
@@ -70,7 +71,7 @@ static ferry_conn *open_db(const char *path, int flags)
 {
 	ferry_conn *c = NULL;
 	ferry_err err = {0};
-	if (!OK(E->connect(&c, path, flags, &err)))
+	if (!OK(E->core->connect(&c, path, flags, &err)))
 		return NULL;
 	return c;
 }
@@ -106,7 +107,7 @@ static void test_connect(void)
 	char want[1024];
 
 	const char *missing = path_of("missing.db");
-	CHECK_INT(E->connect(&c, missing, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->core->connect(&c, missing, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
 	CHECK(c == NULL);
 	snprintf(want, sizeof(want), "could not open source database \"%s\": no such file", missing);
 	CHECK_STR(err.msg, want);
@@ -114,7 +115,7 @@ static void test_connect(void)
 	/* The sqlite: scheme forms name the path only. */
 	char url[600];
 	snprintf(url, sizeof(url), "sqlite://%s", missing);
-	CHECK_INT(E->connect(&c, url, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->core->connect(&c, url, FERRY_CONNECT_READONLY, &err), FERRY_ENOTFOUND);
 	CHECK_STR(err.msg, want);
 
 	const char *junk = path_of("junk.db");
@@ -123,9 +124,9 @@ static void test_connect(void)
 		fputs("this is not a database at all, just some text\n", f);
 	fclose(f);
 	snprintf(want, sizeof(want), "could not open database \"%s\": file is not a database", junk);
-	CHECK(E->connect(&c, junk, FERRY_CONNECT_READONLY, &err) < 0);
+	CHECK(E->core->connect(&c, junk, FERRY_CONNECT_READONLY, &err) < 0);
 	CHECK_STR(err.msg, want);
-	CHECK(E->connect(&c, junk, FERRY_CONNECT_CREATE, &err) < 0);
+	CHECK(E->core->connect(&c, junk, FERRY_CONNECT_CREATE, &err) < 0);
 	CHECK_STR(err.msg, want);
 	CHECK(c == NULL);
 
@@ -136,9 +137,9 @@ static void test_connect(void)
 	CHECK(c != NULL);
 	if (c) {
 		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "wal");
-		OK(E->exec(c, "CREATE TABLE t(a)", &err));
-		OK(E->finish(c, &err));
-		E->close(c);
+		OK(E->core->exec(c, "CREATE TABLE t(a)", &err));
+		OK(E->write->finish(c, &err));
+		E->core->close(c);
 		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "delete");
 	}
 	/* Another connection holding the file keeps it in WAL until the last one closes. */
@@ -146,27 +147,27 @@ static void test_connect(void)
 	c = open_db(newdb, FERRY_CONNECT_CREATE);
 	if (c && c2) {
 		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "wal");
-		OK(E->finish(c2, &err));
-		OK(E->finish(c, &err));
+		OK(E->write->finish(c2, &err));
+		OK(E->write->finish(c, &err));
 		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "wal");
-		E->close(c);
-		E->close(c2);
+		E->core->close(c);
+		E->core->close(c2);
 		CHECK_STR(query_text(newdb, "PRAGMA journal_mode"), "delete");
 	}
 	/* A source connection cannot write. */
 	c = open_db(newdb, FERRY_CONNECT_READONLY);
 	if (c) {
-		CHECK(E->exec(c, "INSERT INTO t VALUES (1)", &err) < 0);
+		CHECK(E->core->exec(c, "INSERT INTO t VALUES (1)", &err) < 0);
 		CHECK(strstr(err.msg, newdb) != NULL);
-		E->close(c);
+		E->core->close(c);
 	}
 	/* A missing target without CREATE is not made up. */
-	CHECK_INT(E->connect(&c, path_of("nocreate.db"), 0, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->core->connect(&c, path_of("nocreate.db"), 0, &err), FERRY_ENOTFOUND);
 
 	/* A write-protected target fails at connect, naming the file (root ignores modes). */
 	if (geteuid() != 0) {
 		chmod(newdb, 0444);
-		CHECK(E->connect(&c, newdb, FERRY_CONNECT_CREATE, &err) < 0);
+		CHECK(E->core->connect(&c, newdb, FERRY_CONNECT_CREATE, &err) < 0);
 		CHECK(strstr(err.msg, newdb) != NULL);
 		chmod(newdb, 0644);
 	}
@@ -174,17 +175,17 @@ static void test_connect(void)
 	c = open_db(":memory:", FERRY_CONNECT_CREATE);
 	CHECK(c != NULL);
 	if (c)
-		E->close(c);
+		E->core->close(c);
 }
 
 static void test_quote(void)
 {
 	char buf[64];
-	CHECK_INT(E->quote_ident(buf, sizeof(buf), "my \"odd\" table"), 18);
+	CHECK_INT(E->core->quote_ident(buf, sizeof(buf), "my \"odd\" table"), 18);
 	CHECK_STR(buf, "\"my \"\"odd\"\" table\"");
-	CHECK_INT(E->quote_ident(buf, 4, "abcdef"), 8);
+	CHECK_INT(E->core->quote_ident(buf, 4, "abcdef"), 8);
 	CHECK_STR(buf, "\"ab");
-	CHECK_INT(E->quote_ident(NULL, 0, "user"), 6);
+	CHECK_INT(E->core->quote_ident(NULL, 0, "user"), 6);
 }
 
 /* ---- introspection and DDL --------------------------------------------------------- */
@@ -236,8 +237,8 @@ static void test_introspect(void)
 	if (!c)
 		return;
 	ferry_schema *s = ferry__schema_new();
-	OK(E->introspect(c, s, &err));
-	E->close(c);
+	OK(E->core->introspect(c, s, &err));
+	E->core->close(c);
 	CHECK_INT(ferry_schema_count(s), 8);
 	CHECK_STR(ferry_schema_table(s, 0)->name, "user");
 	CHECK_STR(ferry_schema_table(s, 7)->name, "gen");
@@ -357,11 +358,11 @@ static void test_introspect(void)
 		ferry_conn *vc = open_db(vq, FERRY_CONNECT_CREATE);
 		ferry_table *gen = ferry_schema_find(s, "gen");
 		if (vc && gen && CHECK(gen->sql != NULL)) {
-			OK(E->create_table(vc, gen, &err));
-			OK(E->create_indexes(vc, gen, &err));
-			OK(E->create_indexes(vc, gen, &err)); /* twice is harmless */
+			OK(E->write->create_table(vc, gen, &err));
+			OK(E->write->create_indexes(vc, gen, &err));
+			OK(E->write->create_indexes(vc, gen, &err)); /* twice is harmless */
 			ferry_schema *vs = ferry__schema_new();
-			OK(E->introspect(vc, vs, &err));
+			OK(E->core->introspect(vc, vs, &err));
 			ferry_table *back = ferry_schema_find(vs, "gen");
 			if (CHECK(back != NULL)) {
 				CHECK_STR(back->sql, gen->sql);
@@ -371,7 +372,7 @@ static void test_introspect(void)
 			ferry__schema_free(vs);
 		}
 		if (vc)
-			E->close(vc);
+			E->core->close(vc);
 	}
 
 	/* Recreate every table from its column list in a new file and read the copy back: the
@@ -387,14 +388,14 @@ static void test_introspect(void)
 		return;
 	}
 	for (size_t i = 0; i < ferry_schema_count(s); i++)
-		OK(E->create_table(c, ferry_schema_table(s, i), &err));
+		OK(E->write->create_table(c, ferry_schema_table(s, i), &err));
 	for (size_t i = 0; i < ferry_schema_count(s); i++)
-		OK(E->create_indexes(c, ferry_schema_table(s, i), &err));
+		OK(E->write->create_indexes(c, ferry_schema_table(s, i), &err));
 	/* Twice is harmless (a resumed run). */
 	for (size_t i = 0; i < ferry_schema_count(s); i++)
-		OK(E->create_indexes(c, ferry_schema_table(s, i), &err));
+		OK(E->write->create_indexes(c, ferry_schema_table(s, i), &err));
 	ferry_schema *s2 = ferry__schema_new();
-	OK(E->introspect(c, s2, &err));
+	OK(E->core->introspect(c, s2, &err));
 	CHECK_INT(ferry_schema_count(s2), ferry_schema_count(s));
 	for (size_t i = 0; i < ferry_schema_count(s); i++) {
 		ferry_table *a = ferry_schema_table(s, i);
@@ -450,7 +451,7 @@ static void test_introspect(void)
 	/* WITHOUT ROWID and INTEGER PRIMARY KEY survive as such. */
 	CHECK_STR(query_text(q, "SELECT sql FROM sqlite_schema WHERE name = 'wr'"),
 	          "CREATE TABLE \"wr\"(\"k\" TEXT NOT NULL, \"v\", PRIMARY KEY(\"k\")) WITHOUT ROWID");
-	OK(E->exec(c, "INSERT INTO \"user\"(name) VALUES ('a')", &err));
+	OK(E->core->exec(c, "INSERT INTO \"user\"(name) VALUES ('a')", &err));
 	CHECK_STR(query_text(q, "SELECT rowid = id FROM \"user\""), "1");
 
 	/* An index name held by another table is an error, not a silent skip. */
@@ -458,13 +459,13 @@ static void test_introspect(void)
 	if (g) {
 		ferry_table copy = *g;
 		copy.name = "st";
-		CHECK(E->create_indexes(c, &copy, &err) < 0);
+		CHECK(E->write->create_indexes(c, &copy, &err) < 0);
 		CHECK(strstr(err.msg, "an index of that name exists on table \"nopk\"") != NULL);
 	}
 	/* Expression and partial indexes of a renamed table are skipped (the caller reports). */
 	g = ferry_schema_find(s, "gen");
 	if (g && find_index(g, "gen_expr") && find_index(g, "gen_part")) {
-		OK(E->exec(c, "CREATE TABLE gen2(a INT, d REAL)", &err));
+		OK(E->core->exec(c, "CREATE TABLE gen2(a INT, d REAL)", &err));
 		ferry_table copy = *g;
 		copy.name = "gen2";
 		copy.nidx = 0;
@@ -473,11 +474,11 @@ static void test_introspect(void)
 		only[1] = *find_index(g, "gen_part");
 		copy.idx = only;
 		copy.nidx = 2;
-		OK(E->create_indexes(c, &copy, &err));
+		OK(E->write->create_indexes(c, &copy, &err));
 		CHECK_INT(query_int(q, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'gen2' "
 		                       "AND type = 'index'"), 0);
 	}
-	E->close(c);
+	E->core->close(c);
 	ferry__schema_free(s2);
 	ferry__schema_free(s);
 }
@@ -598,17 +599,17 @@ static void test_chunks(void)
 	} cases[] = {{0, 1, 0}, {1, 1, 1}, {10, 1, 10}, {11, 2, 1}, {95, 10, 5}, {100, 10, 10}};
 	const char *idk[] = {"id"};
 	for (size_t k = 0; k < FERRY_ARRAY_LEN(cases); k++) {
-		OK(E->exec(wc, "DELETE FROM t", &err));
+		OK(E->core->exec(wc, "DELETE FROM t", &err));
 		char sql[200];
 		snprintf(sql, sizeof(sql),
 		         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
 		         "INSERT INTO t SELECT i, 'v' || i FROM n WHERE %d > 0", cases[k].rows,
 		         cases[k].rows);
-		OK(E->exec(wc, sql, &err));
+		OK(E->core->exec(wc, sql, &err));
 		for (int bykey = 0; bykey < 2; bykey++) {
 			chunk_list l;
 			memset(&l, 0, sizeof(l));
-			OK(E->plan_chunks(c, "t", bykey, idk, 10, collect_chunk, &l, &err));
+			OK(E->read->plan_chunks(c, "t", bykey, idk, 10, collect_chunk, &l, &err));
 			if (CHECK_INT(l.n, cases[k].nchunks)) {
 				CHECK_INT(l.est[l.n - 1], cases[k].last);
 				CHECK(l.lo[0] == NULL && l.hi[l.n - 1] == NULL);
@@ -623,43 +624,43 @@ static void test_chunks(void)
 		}
 	}
 	/* A composite key: row values, key order. */
-	OK(E->exec(wc, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 49) "
+	OK(E->core->exec(wc, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 49) "
 	               "INSERT INTO c SELECT i % 7, 'k' || (i / 7), i FROM n", &err));
 	const char *ck[] = {"a", "b"};
 	chunk_list l;
 	memset(&l, 0, sizeof(l));
-	OK(E->plan_chunks(c, "c", 2, ck, 5, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "c", 2, ck, 5, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 10);
 	read_chunks(c, "c", 2, ck, "id", &l, 49);
 	chunks_free(&l);
 	/* The same table by row id. */
-	OK(E->plan_chunks(c, "c", 0, NULL, 5, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "c", 0, NULL, 5, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 10);
 	read_chunks(c, "c", 0, NULL, "id", &l, 49);
 	chunks_free(&l);
 	/* WITHOUT ROWID by its key; text keys. */
-	OK(E->exec(wc, "INSERT INTO w SELECT printf('%04d', id), id FROM c", &err));
+	OK(E->core->exec(wc, "INSERT INTO w SELECT printf('%04d', id), id FROM c", &err));
 	const char *wk[] = {"k"};
-	OK(E->plan_chunks(c, "w", 1, wk, 8, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "w", 1, wk, 8, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 7);
 	read_chunks(c, "w", 1, wk, "id", &l, 49);
 	chunks_free(&l);
-	CHECK_INT(E->plan_chunks(c, "w", 0, NULL, 8, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->plan_chunks(c, "w", 0, NULL, 8, collect_chunk, &l, &err), FERRY_EUSAGE);
 
 	/* Row id names shadowed by columns. */
-	CHECK_INT(E->plan_chunks(c, "shadow", 0, NULL, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->plan_chunks(c, "shadow", 0, NULL, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
 	CHECK_STR(err.msg, "cannot chunk table \"shadow\": rowid, _rowid_ and oid are all column names");
-	OK(E->plan_chunks(c, "half", 0, NULL, 2, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "half", 0, NULL, 2, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 2);
 	read_chunks(c, "half", 0, NULL, "x", &l, 3);
 	chunks_free(&l);
 	/* A NULL in a key column would fall outside every range. */
-	CHECK_INT(E->plan_chunks(c, "nk", 1, wk, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->plan_chunks(c, "nk", 1, wk, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
 	CHECK(strstr(err.msg, "NULL") != NULL);
-	CHECK_INT(E->plan_chunks(c, "nosuch", 0, NULL, 10, collect_chunk, &l, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->read->plan_chunks(c, "nosuch", 0, NULL, 10, collect_chunk, &l, &err), FERRY_ENOTFOUND);
 	chunks_free(&l);
-	E->close(wc);
-	E->close(c);
+	E->core->close(wc);
+	E->core->close(c);
 }
 
 /* ---- reading ----------------------------------------------------------------------- */
@@ -722,14 +723,14 @@ static void test_reader(void)
 	/* A wrong count of parameters is the caller's mistake. */
 	spec.nparams = 3;
 	ferry_reader *r = NULL;
-	CHECK_INT(E->reader_open(&r, c, &spec, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->reader_open(&r, c, &spec, &err), FERRY_EUSAGE);
 	CHECK(r == NULL);
 	const char *bad[] = {"id", "nope"};
 	ferry_read_spec sb = {.table = "t", .nexprs = 2, .exprs = bad};
-	CHECK_INT(E->reader_open(&r, c, &sb, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->reader_open(&r, c, &sb, &err), FERRY_EUSAGE);
 	CHECK_STR(err.msg, "could not read table \"t\": no such column: nope");
 	sb.table = "nosuch";
-	CHECK(E->reader_open(&r, c, &sb, &err) < 0);
+	CHECK(E->read->reader_open(&r, c, &sb, &err) < 0);
 	/* A runtime error is not a usage error. */
 	const char *boom[] = {"CASE WHEN id = 3 THEN json('{') ELSE id END"};
 	ferry_read_spec sr = {.table = "t", .nexprs = 1, .exprs = boom};
@@ -737,10 +738,10 @@ static void test_reader(void)
 	CHECK_INT(read_all(c, &sr, 10, row_text, &g, &err), FERRY_ERROR);
 	CHECK(strstr(err.msg, "could not read table \"t\"") != NULL);
 	int64_t n = 0;
-	OK(E->table_rows(c, "t", &n, &err));
+	OK(E->write->table_rows(c, "t", &n, &err));
 	CHECK_INT(n, 4);
-	CHECK_INT(E->table_rows(c, "nosuch", &n, &err), FERRY_ENOTFOUND);
-	E->close(c);
+	CHECK_INT(E->write->table_rows(c, "nosuch", &n, &err), FERRY_ENOTFOUND);
+	E->core->close(c);
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
@@ -769,7 +770,7 @@ static void test_values(void)
 	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
 	if (!c)
 		return;
-	OK(E->exec(c, "CREATE TABLE v(id INTEGER PRIMARY KEY, i INT, f REAL, t TEXT, b BLOB, x)",
+	OK(E->core->exec(c, "CREATE TABLE v(id INTEGER PRIMARY KEY, i INT, f REAL, t TEXT, b BLOB, x)",
 	           &err));
 	static const char utf8[] = "h\xc3\xa9llo \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac "
 	                           "\xf0\x9f\x9a\x80";
@@ -819,12 +820,12 @@ static void test_values(void)
 	ferry_writer *w = NULL;
 	rejects rj;
 	memset(&rj, 0, sizeof(rj));
-	OK(E->begin(c, &err));
-	if (OK(E->writer_open(&w, c, &ws, &err))) {
-		OK(E->writer_write(w, b, on_reject, &rj, &err));
-		E->writer_close(w);
+	OK(E->core->begin(c, &err));
+	if (OK(E->write->writer_open(&w, c, &ws, &err))) {
+		OK(E->write->writer_write(w, b, on_reject, &rj, &err));
+		E->write->writer_close(w);
 	}
-	OK(E->commit(c, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_INT(rj.n, 0);
 	CHECK_STR(query_text(p, "SELECT typeof(t) || typeof(b) || typeof(x) FROM v WHERE id = 1"),
 	          "nullnullnull");
@@ -843,8 +844,8 @@ static void test_values(void)
 	ferry_reader *r;
 	ferry_batch *rb = ferry__batch_new(5, 16);
 	int eof = 0;
-	if (OK(E->reader_open(&r, c, &rs, &err))) {
-		OK(E->reader_next(r, rb, &eof, &err));
+	if (OK(E->read->reader_open(&r, c, &rs, &err))) {
+		OK(E->read->reader_next(r, rb, &eof, &err));
 		CHECK(eof);
 		if (CHECK_INT(ferry_batch_nrows(rb), 5)) {
 			const ferry_value *r0 = ferry_batch_crow(rb, 0), *r1 = ferry_batch_crow(rb, 1),
@@ -862,13 +863,13 @@ static void test_values(void)
 			      memcmp(r2[3].v.b, bytes, 4) == 0);
 			CHECK(r2[4].type == FERRY_TEXT && r2[4].len == 10);
 		}
-		OK(E->reader_next(r, rb, &eof, &err));
+		OK(E->read->reader_next(r, rb, &eof, &err));
 		CHECK(eof);
-		E->reader_close(r);
+		E->read->reader_close(r);
 	}
 	ferry__batch_free(rb);
 	ferry__batch_free(b);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* ferry's exact types (FLOAT8_BLOB, FLOAT4_BLOB, NUMERIC_TEXT): -0.0 keeps its sign, NaN is
@@ -881,10 +882,10 @@ static void test_exact_types(void)
 	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
 	if (!c)
 		return;
-	OK(E->exec(c, "CREATE TABLE e(id INTEGER PRIMARY KEY, d FLOAT8_BLOB, f float4_blob, "
+	OK(E->core->exec(c, "CREATE TABLE e(id INTEGER PRIMARY KEY, d FLOAT8_BLOB, f float4_blob, "
 	              "n NUMERIC_TEXT(30,10), r REAL)", &err));
 	ferry_schema *s = ferry__schema_new();
-	if (OK(E->introspect(c, s, &err))) {
+	if (OK(E->core->introspect(c, s, &err))) {
 		ferry_table *t = ferry_schema_find(s, "e");
 		if (CHECK(t && t->ncols == 5)) {
 			CHECK_INT(t->cols[1].type, FERRY_FLOAT);
@@ -921,12 +922,12 @@ static void test_exact_types(void)
 	ferry_writer *w = NULL;
 	rejects rj;
 	memset(&rj, 0, sizeof(rj));
-	OK(E->begin(c, &err));
-	if (OK(E->writer_open(&w, c, &ws, &err))) {
-		OK(E->writer_write(w, b, on_reject, &rj, &err));
-		E->writer_close(w);
+	OK(E->core->begin(c, &err));
+	if (OK(E->write->writer_open(&w, c, &ws, &err))) {
+		OK(E->write->writer_write(w, b, on_reject, &rj, &err));
+		E->write->writer_close(w);
 	}
-	OK(E->commit(c, &err));
+	OK(E->core->commit(c, &err));
 	CHECK_INT(rj.n, 0);
 	CHECK_STR(query_text(p, "SELECT group_concat(typeof(d) || ':' || typeof(f) || ':' || "
 	                        "quote(n), ' ') FROM e"),
@@ -943,8 +944,8 @@ static void test_exact_types(void)
 	ferry_reader *r;
 	ferry_batch *rb = ferry__batch_new(4, 16);
 	int eof = 0;
-	if (OK(E->reader_open(&r, c, &rs, &err))) {
-		OK(E->reader_next(r, rb, &eof, &err));
+	if (OK(E->read->reader_open(&r, c, &rs, &err))) {
+		OK(E->read->reader_next(r, rb, &eof, &err));
 		if (CHECK_INT(ferry_batch_nrows(rb), 6)) {
 			const ferry_value *r0 = ferry_batch_crow(rb, 0), *r1 = ferry_batch_crow(rb, 1),
 			                  *r3 = ferry_batch_crow(rb, 3), *r5 = ferry_batch_crow(rb, 5);
@@ -958,7 +959,7 @@ static void test_exact_types(void)
 			CHECK(r5[0].type == FERRY_FLOAT && isnan(r5[0].v.f));
 			CHECK(r5[2].type == FERRY_TEXT && r5[2].len == 33);
 		}
-		E->reader_close(r);
+		E->read->reader_close(r);
 	}
 	ferry__batch_free(rb);
 
@@ -967,17 +968,17 @@ static void test_exact_types(void)
 	                            FERRY_CONFLICT_MAX, FERRY_CONFLICT_SUM};
 	ws.merge = 1;
 	ws.conflict = conflict;
-	CHECK_INT(E->writer_open(&w, c, &ws, &err), FERRY_EUSAGE);
+	CHECK_INT(E->write->writer_open(&w, c, &ws, &err), FERRY_EUSAGE);
 	CHECK_STR(err.msg, "cannot merge column \"n\" of table \"e\" with rule max: SQLite cannot "
 	                   "compute it exactly on a column of ferry's exact NUMERIC_TEXT type "
 	                   "(declare the column in a target_schema)");
 	const uint8_t conflict2[] = {FERRY_CONFLICT_KEY, FERRY_CONFLICT_MAX, FERRY_CONFLICT_LAST,
 	                             FERRY_CONFLICT_LAST, FERRY_CONFLICT_SUM};
 	ws.conflict = conflict2;
-	if (OK(E->writer_open(&w, c, &ws, &err)))
-		E->writer_close(w);
+	if (OK(E->write->writer_open(&w, c, &ws, &err)))
+		E->write->writer_close(w);
 	ferry__batch_free(b);
-	E->close(c);
+	E->core->close(c);
 }
 
 static int in_list(size_t v, const size_t *list, size_t n)
@@ -995,7 +996,7 @@ static void test_rejects(void)
 	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
 	if (!c)
 		return;
-	OK(E->exec(c, "CREATE TABLE r(id INTEGER PRIMARY KEY, name TEXT NOT NULL, code TEXT UNIQUE, "
+	OK(E->core->exec(c, "CREATE TABLE r(id INTEGER PRIMARY KEY, name TEXT NOT NULL, code TEXT UNIQUE, "
 	              "n INT CHECK (n >= 0))", &err));
 	static const size_t nulls[] = {5, 42, 79, 130, 197};     /* NOT NULL name */
 	static const size_t dups[] = {21, 100, 150, 199};        /* code of an earlier row */
@@ -1016,12 +1017,12 @@ static void test_rejects(void)
 	ferry_writer *w = NULL;
 	rejects rj;
 	memset(&rj, 0, sizeof(rj));
-	OK(E->begin(c, &err));
-	if (OK(E->writer_open(&w, c, &ws, &err))) {
-		OK(E->writer_write(w, b, on_reject, &rj, &err));
-		E->writer_close(w);
+	OK(E->core->begin(c, &err));
+	if (OK(E->write->writer_open(&w, c, &ws, &err))) {
+		OK(E->write->writer_write(w, b, on_reject, &rj, &err));
+		E->write->writer_close(w);
 	}
-	OK(E->commit(c, &err));
+	OK(E->core->commit(c, &err));
 	if (CHECK_INT(rj.n, 10)) {
 		int exact = 1;
 		for (size_t i = 0; i < rj.n; i++) {
@@ -1048,36 +1049,36 @@ static void test_rejects(void)
 	row[1] = v_text("again");
 	row[2] = v_text("zz");
 	row[3] = v_int(0);
-	if (OK(E->writer_open(&w, c, &ws, &err))) {
-		CHECK_INT(E->writer_write(w, b, NULL, NULL, &err), FERRY_EREJECT);
-		E->writer_close(w);
+	if (OK(E->write->writer_open(&w, c, &ws, &err))) {
+		CHECK_INT(E->write->writer_write(w, b, NULL, NULL, &err), FERRY_EREJECT);
+		E->write->writer_close(w);
 	}
 	/* Any other failure stops the write, naming the table and the file. */
-	OK(E->exec(c, "PRAGMA query_only = 1", &err));
+	OK(E->core->exec(c, "PRAGMA query_only = 1", &err));
 	ferry__batch_reset(b);
 	row = ferry_batch_add_row(b);
 	row[0] = v_int(1000);
 	row[1] = v_text("new");
 	row[2] = v_text("new");
 	row[3] = v_int(0);
-	if (OK(E->writer_open(&w, c, &ws, &err))) {
+	if (OK(E->write->writer_open(&w, c, &ws, &err))) {
 		memset(&rj, 0, sizeof(rj));
-		CHECK_INT(E->writer_write(w, b, on_reject, &rj, &err), FERRY_ERROR);
+		CHECK_INT(E->write->writer_write(w, b, on_reject, &rj, &err), FERRY_ERROR);
 		char want[700];
 		snprintf(want, sizeof(want), "could not write to table \"r\" in \"%s\": attempt to "
 		         "write a readonly database", p);
 		CHECK_STR(err.msg, want);
 		CHECK_INT(rj.n, 0);
-		E->writer_close(w);
+		E->write->writer_close(w);
 	}
-	OK(E->exec(c, "PRAGMA query_only = 0", &err));
+	OK(E->core->exec(c, "PRAGMA query_only = 0", &err));
 	/* Writing to a missing column is the caller's mistake. */
 	const char *badcols[] = {"id", "nope"};
 	ferry_write_spec bad = {.table = "r", .ncols = 2, .cols = badcols, .map = map};
-	CHECK_INT(E->writer_open(&w, c, &bad, &err), FERRY_EUSAGE);
+	CHECK_INT(E->write->writer_open(&w, c, &bad, &err), FERRY_EUSAGE);
 	CHECK(strstr(err.msg, "no column named nope") != NULL);
 	ferry__batch_free(b);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* Merge one row (k, mn, mx, fi, la, su, er) into m. */
@@ -1090,9 +1091,9 @@ static void merge_row(ferry_conn *c, ferry_writer *w, ferry_batch *b, rejects *r
 	row[0] = v_int(k);
 	for (int i = 0; i < 6; i++)
 		row[i + 1] = vals[i];
-	OK(E->begin(c, &err));
-	OK(E->writer_write(w, b, on_reject, rj, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(E->write->writer_write(w, b, on_reject, rj, &err));
+	OK(E->core->commit(c, &err));
 }
 
 static void test_merge(void)
@@ -1102,7 +1103,7 @@ static void test_merge(void)
 	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
 	if (!c)
 		return;
-	OK(E->exec(c, "CREATE TABLE m(k INTEGER PRIMARY KEY, mn INT, mx INT, fi TEXT, la TEXT, "
+	OK(E->core->exec(c, "CREATE TABLE m(k INTEGER PRIMARY KEY, mn INT, mx INT, fi TEXT, la TEXT, "
 	              "su INT, er TEXT NOT NULL);"
 	              "CREATE TABLE m2(k TEXT PRIMARY KEY, v TEXT);"
 	              "CREATE TABLE m3(k INT PRIMARY KEY, e TEXT)", &err));
@@ -1114,8 +1115,8 @@ static void test_merge(void)
 	ferry_write_spec ws = {.table = "m", .ncols = 7, .cols = cols, .map = map, .merge = 1,
 	                       .conflict = rules};
 	ferry_writer *w = NULL;
-	if (!OK(E->writer_open(&w, c, &ws, &err))) {
-		E->close(c);
+	if (!OK(E->write->writer_open(&w, c, &ws, &err))) {
+		E->core->close(c);
 		return;
 	}
 	ferry_batch *b = ferry__batch_new(7, 4);
@@ -1153,7 +1154,7 @@ static void test_merge(void)
 	CHECK_STR(query_text(p, "SELECT typeof(mn) || mx || fi || la || typeof(su) FROM m "
 	                        "WHERE k = 3"), "null1flnull");
 	CHECK_INT(rj.n, 2);
-	E->writer_close(w);
+	E->write->writer_close(w);
 	ferry__batch_free(b);
 
 	/* Only first: DO NOTHING, and a conflict is no reject. */
@@ -1164,14 +1165,14 @@ static void test_merge(void)
 	b = ferry__batch_new(2, 4);
 	const char *vals[] = {"one", "two", "three"};
 	memset(&rj, 0, sizeof(rj));
-	if (OK(E->writer_open(&w, c, &w2, &err))) {
+	if (OK(E->write->writer_open(&w, c, &w2, &err))) {
 		for (int i = 0; i < 3; i++) {
 			ferry_value *row = ferry_batch_add_row(b);
 			row[0] = v_text("k");
 			row[1] = v_text(vals[i]);
 		}
-		OK(E->writer_write(w, b, on_reject, &rj, &err));
-		E->writer_close(w);
+		OK(E->write->writer_write(w, b, on_reject, &rj, &err));
+		E->write->writer_close(w);
 	}
 	CHECK_STR(query_text(p, "SELECT v FROM m2"), "one");
 	CHECK_INT(rj.n, 0);
@@ -1184,14 +1185,14 @@ static void test_merge(void)
 	                       .conflict = r3};
 	b = ferry__batch_new(2, 4);
 	const char *ev[] = {"same", "same", "other"};
-	if (OK(E->writer_open(&w, c, &w3, &err))) {
+	if (OK(E->write->writer_open(&w, c, &w3, &err))) {
 		for (int i = 0; i < 3; i++) {
 			ferry_value *row = ferry_batch_add_row(b);
 			row[0] = v_int(7);
 			row[1] = v_text(ev[i]);
 		}
-		OK(E->writer_write(w, b, on_reject, &rj, &err));
-		E->writer_close(w);
+		OK(E->write->writer_write(w, b, on_reject, &rj, &err));
+		E->write->writer_close(w);
 	}
 	if (CHECK_INT(rj.n, 1)) {
 		CHECK_INT(rj.row[0], 2);
@@ -1203,8 +1204,8 @@ static void test_merge(void)
 	/* No key column: cannot merge. */
 	const uint8_t r4[] = {FERRY_CONFLICT_LAST, FERRY_CONFLICT_LAST};
 	w3.conflict = r4;
-	CHECK_INT(E->writer_open(&w, c, &w3, &err), FERRY_EUSAGE);
-	E->close(c);
+	CHECK_INT(E->write->writer_open(&w, c, &w3, &err), FERRY_EUSAGE);
+	E->core->close(c);
 }
 
 /* ---- run state --------------------------------------------------------------------- */
@@ -1255,26 +1256,28 @@ static void test_state(void)
 		return;
 	/* Before state_init a target simply has no state. */
 	int flag = -1;
-	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	OK(ferry__state_get(E, c, "run1", "schema", &flag, &err));
 	CHECK_INT(flag, 0);
 	loaded l;
 	memset(&l, 0, sizeof(l));
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 0);
 
-	OK(E->state_init(c, &err));
-	OK(E->state_init(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->core->commit(c, &err));
 	static const uint8_t lo1[] = {1, 20};
 	ferry_chunk_rec recs[3] = {
 		{.job = 1, .chunk = 0, .job_name = "main/a->a", .hi = lo1, .hi_len = 2, .est_rows = 10},
 		{.job = 1, .chunk = 1, .job_name = "main/a->a", .lo = lo1, .lo_len = 2, .est_rows = 3},
 		{.job = 0, .chunk = 0, .job_name = "main/b->b", .est_rows = 0},
 	};
-	OK(E->begin(c, &err));
-	OK(E->state_add_chunks(c, "run1", recs, 3, &err));
-	OK(E->state_add_chunks(c, "run2", recs, 1, &err));
-	OK(E->commit(c, &err));
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_add_chunks(E, c, "run1", recs, 3, &err));
+	OK(ferry__state_add_chunks(E, c, "run2", recs, 1, &err));
+	OK(E->core->commit(c, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	if (CHECK_INT(l.n, 3)) {
 		CHECK(l.rec[0].job == 0 && l.rec[1].job == 1 && l.rec[2].chunk == 1);
 		CHECK_STR(l.name[1], "main/a->a");
@@ -1289,18 +1292,18 @@ static void test_state(void)
 	d.rows_written = 8;
 	d.rows_rejected = 1;
 	d.rows_skipped = 1;
-	OK(E->begin(c, &err));
-	OK(E->state_reject(c, "run1", 1, 0, "a", "[1]", "NOT NULL constraint failed: a.x", &err));
-	OK(E->state_reject(c, "run1", 1, 0, "a", NULL, "second", &err));
-	OK(E->state_reject(c, "run2", 1, 0, "a", "[9]", "other run", &err));
-	OK(E->state_chunk_done(c, "run1", &d, &err));
-	OK(E->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_reject(E, c, "run1", 1, 0, "a", "[1]", "NOT NULL constraint failed: a.x", &err));
+	OK(ferry__state_reject(E, c, "run1", 1, 0, "a", NULL, "second", &err));
+	OK(ferry__state_reject(E, c, "run2", 1, 0, "a", "[9]", "other run", &err));
+	OK(ferry__state_chunk_done(E, c, "run1", &d, &err));
+	OK(E->core->commit(c, &err));
 	/* Exactly once: a second time is refused, as is an unknown chunk. */
-	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
 	d.chunk = 9;
-	CHECK_INT(E->state_chunk_done(c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
 	memset(&l, 0, sizeof(l));
-	OK(E->state_load(c, "run1", on_loaded, &l, &err));
+	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	if (CHECK_INT(l.n, 3)) {
 		CHECK(l.rec[1].done && !l.rec[2].done);
 		CHECK(l.rec[1].rows_read == 10 && l.rec[1].rows_written == 8 &&
@@ -1309,28 +1312,132 @@ static void test_state(void)
 	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_progress WHERE done_at LIKE '20%Z'"), 1);
 	memset(&l, 0, sizeof(l));
 	l.stop_at = 2;
-	CHECK_INT(E->state_load(c, "run1", on_loaded, &l, &err), 42);
+	CHECK_INT(ferry__state_load(E, c, "run1", on_loaded, &l, &err), 42);
 	rej_list rl;
 	memset(&rl, 0, sizeof(rl));
-	OK(E->state_rejects(c, "run1", on_rej, &rl, &err));
+	OK(ferry__state_rejects(E, c, "run1", on_rej, &rl, &err));
 	if (CHECK_INT(rl.n, 2)) {
 		CHECK_STR(rl.line[0], "a [1] NOT NULL constraint failed: a.x");
 		CHECK_STR(rl.line[1], "a - second");
 	}
-	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	OK(ferry__state_get(E, c, "run1", "schema", &flag, &err));
 	CHECK_INT(flag, 0);
-	OK(E->state_set(c, "run1", "schema", &err));
-	OK(E->state_set(c, "run1", "schema", &err));
-	OK(E->state_get(c, "run1", "schema", &flag, &err));
+	OK(ferry__state_set(E, c, "run1", "schema", &err));
+	OK(ferry__state_set(E, c, "run1", "schema", &err));
+	OK(ferry__state_get(E, c, "run1", "schema", &flag, &err));
 	CHECK_INT(flag, 1);
-	OK(E->state_get(c, "run2", "schema", &flag, &err));
+	OK(ferry__state_get(E, c, "run2", "schema", &flag, &err));
 	CHECK_INT(flag, 0);
 	/* The state tables are not data. */
 	ferry_schema *s = ferry__schema_new();
-	OK(E->introspect(c, s, &err));
+	OK(E->core->introspect(c, s, &err));
 	CHECK_INT(ferry_schema_count(s), 0);
 	ferry__schema_free(s);
-	E->close(c);
+	E->core->close(c);
+}
+
+/* Stream positions: none, set, replaced, per (run, source), every uint64 exactly, and only
+ * with the transaction that wrote them. */
+static void test_positions(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("positions.db");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_CREATE);
+	if (!c)
+		return;
+	uint64_t pos = 7;
+	/* Before the tables exist: no position. */
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->core->commit(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 0);
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 42, &err));
+	OK(ferry__state_position_set(E, c, "run1", 1, UINT64_MAX, &err));
+	OK(ferry__state_position_set(E, c, "run2", 0, (uint64_t)1 << 63, &err));
+	OK(E->core->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 43, &err));
+	OK(E->core->commit(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	OK(ferry__state_position_get(E, c, "run1", 1, &pos, &err));
+	CHECK(pos == UINT64_MAX);
+	OK(ferry__state_position_get(E, c, "run2", 0, &pos, &err));
+	CHECK(pos == (uint64_t)1 << 63);
+	OK(ferry__state_position_get(E, c, "run2", 1, &pos, &err));
+	CHECK(pos == 0);
+	/* Rolled back with its rows. */
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_position_set(E, c, "run1", 0, 99, &err));
+	OK(E->core->rollback(c, &err));
+	OK(ferry__state_position_get(E, c, "run1", 0, &pos, &err));
+	CHECK(pos == 43);
+	CHECK_INT(ferry__state_position_set(E, c, "run1", 0, 0, &err), FERRY_EUSAGE);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_positions"), 3);
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_leases"), 0);
+	E->core->close(c);
+}
+
+/* A target written by the per-engine state code of earlier versions (its exact DDL) still
+ * resumes: its chunks, flags and rejects read back, and chunks recorded now land beside. */
+static void test_state_legacy(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("legacy-state.db");
+	sql_on(p,
+	       "CREATE TABLE ferry_runs(run_id TEXT NOT NULL, flag TEXT NOT NULL, "
+	       "set_at TEXT NOT NULL, PRIMARY KEY(run_id, flag));"
+	       "CREATE TABLE ferry_progress(run_id TEXT NOT NULL, job INTEGER NOT NULL, "
+	       "chunk INTEGER NOT NULL, job_name TEXT NOT NULL, lo BLOB, hi BLOB, "
+	       "est_rows INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, "
+	       "rows_read INTEGER NOT NULL DEFAULT 0, rows_written INTEGER NOT NULL DEFAULT 0, "
+	       "rows_rejected INTEGER NOT NULL DEFAULT 0, rows_skipped INTEGER NOT NULL DEFAULT 0, "
+	       "done_at TEXT, PRIMARY KEY(run_id, job, chunk));"
+	       "CREATE TABLE ferry_rejects(run_id TEXT NOT NULL, job INTEGER NOT NULL, "
+	       "chunk INTEGER NOT NULL, table_name TEXT NOT NULL, row_key TEXT, reason TEXT NOT NULL);"
+	       "INSERT INTO ferry_runs VALUES ('r', 'schema', '2026-01-01T00:00:00Z');"
+	       "INSERT INTO ferry_progress(run_id, job, chunk, job_name, hi, est_rows, done, rows_read, "
+	       "rows_written) VALUES ('r', 0, 0, 'main/a->a', x'0114', 5, 1, 5, 5);"
+	       "INSERT INTO ferry_progress(run_id, job, chunk, job_name, lo, est_rows) "
+	       "VALUES ('r', 0, 1, 'main/a->a', x'0114', 3);"
+	       "INSERT INTO ferry_rejects VALUES ('r', 0, 0, 'a', '{\"id\":1}', 'first');"
+	       "INSERT INTO ferry_rejects VALUES ('r', 0, 0, 'a', NULL, 'second');");
+	ferry_conn *c = open_db(p, 0);
+	if (!c)
+		return;
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_init(E, c, &err));
+	OK(E->core->commit(c, &err));
+	int flag = 0;
+	OK(ferry__state_get(E, c, "r", "schema", &flag, &err));
+	CHECK_INT(flag, 1);
+	loaded l;
+	memset(&l, 0, sizeof(l));
+	OK(ferry__state_load(E, c, "r", on_loaded, &l, &err));
+	if (CHECK_INT(l.n, 2)) {
+		CHECK(l.rec[0].done && l.rec[0].rows_written == 5 && l.rec[0].hi_len == 2);
+		CHECK(!l.rec[1].done && l.rec[1].lo_len == 2 && memcmp(l.lo[1], "\x01\x14", 2) == 0);
+	}
+	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 3, .rows_written = 3};
+	OK(E->core->begin(c, &err));
+	OK(ferry__state_reject(E, c, "r", 0, 1, "a", NULL, "third", &err));
+	OK(ferry__state_chunk_done(E, c, "r", &d, &err));
+	ferry_chunk_rec more = {.job = 1, .chunk = 0, .job_name = "main/b->b", .table = "b", .est_rows = 1};
+	OK(ferry__state_add_chunks(E, c, "r", &more, 1, &err));
+	OK(E->core->commit(c, &err));
+	rej_list rl;
+	memset(&rl, 0, sizeof(rl));
+	OK(ferry__state_rejects(E, c, "r", on_rej, &rl, &err));
+	if (CHECK_INT(rl.n, 3)) {
+		CHECK_STR(rl.line[0], "a {\"id\":1} first");
+		CHECK_STR(rl.line[2], "a - third");
+	}
+	CHECK_INT(query_int(p, "SELECT count(*) FROM ferry_progress WHERE target = 'b'"), 1);
+	E->core->close(c);
 }
 
 /* ---- snapshots, foreign keys, durability ------------------------------------------- */
@@ -1345,18 +1452,18 @@ static void test_snapshot(void)
 	ferry_conn *c = open_db(p, FERRY_CONNECT_READONLY), *r = open_db(p, FERRY_CONNECT_READONLY);
 	if (!c || !r)
 		return;
-	OK(E->snapshot_export(c, &tok, &err));
+	OK(E->read->snapshot_export(c, &tok, &err));
 	CHECK_STR(tok, "shared");
-	OK(E->snapshot_join(r, tok, &err));
+	OK(E->read->snapshot_join(r, tok, &err));
 	sqlite3 *db;
 	sqlite3_open(p, &db);
 	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_BUSY);
 	int64_t n = 0;
-	OK(E->table_rows(r, "t", &n, &err));
+	OK(E->write->table_rows(r, "t", &n, &err));
 	CHECK_INT(n, 2);
-	CHECK_INT(E->snapshot_join(r, "bogus", &err), FERRY_EUSAGE);
-	E->close(r);
-	E->close(c);
+	CHECK_INT(E->read->snapshot_join(r, "bogus", &err), FERRY_EUSAGE);
+	E->core->close(r);
+	E->core->close(c);
 	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 
@@ -1366,18 +1473,18 @@ static void test_snapshot(void)
 	c = open_db(p, FERRY_CONNECT_READONLY);
 	if (!c)
 		return;
-	OK(E->snapshot_export(c, &tok, &err));
+	OK(E->read->snapshot_export(c, &tok, &err));
 	CHECK_STR(tok, "locked");
 	sqlite3_open(p, &db);
 	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_BUSY);
 	r = open_db(p, FERRY_CONNECT_READONLY);
 	if (r) {
-		OK(E->snapshot_join(r, tok, &err));
-		OK(E->table_rows(r, "t", &n, &err));
+		OK(E->read->snapshot_join(r, tok, &err));
+		OK(E->write->table_rows(r, "t", &n, &err));
 		CHECK_INT(n, 2);
-		E->close(r);
+		E->core->close(r);
 	}
-	E->close(c);
+	E->core->close(c);
 	CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (3)", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 
@@ -1386,17 +1493,17 @@ static void test_snapshot(void)
 	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	c = open_db(p, FERRY_CONNECT_READONLY);
 	if (c) {
-		OK(E->snapshot_export(c, &tok, &err));
-		CHECK_STR(tok, "single");
-		E->close(c);
+		OK(E->read->snapshot_export(c, &tok, &err));
+		CHECK(tok == NULL); /* no other connection can share the state: one reader */
+		E->core->close(c);
 	}
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
 	c = open_db(":memory:", FERRY_CONNECT_READONLY);
 	if (c) {
-		OK(E->snapshot_export(c, &tok, &err));
-		CHECK_STR(tok, "single");
-		E->close(c);
+		OK(E->read->snapshot_export(c, &tok, &err));
+		CHECK(tok == NULL); /* no other connection can share the state: one reader */
+		E->core->close(c);
 	}
 }
 
@@ -1408,16 +1515,16 @@ static void test_fk_check(void)
 	if (!c)
 		return;
 	/* Foreign keys are off during the load: the dangling rows get in and are counted. */
-	OK(E->exec(c, "CREATE TABLE p(id INTEGER PRIMARY KEY);"
+	OK(E->core->exec(c, "CREATE TABLE p(id INTEGER PRIMARY KEY);"
 	              "CREATE TABLE \"my child\"(x INT REFERENCES p(id), y INT REFERENCES p);"
 	              "INSERT INTO p VALUES (1);"
 	              "INSERT INTO \"my child\" VALUES (1, 1), (2, 1), (1, 3), (NULL, NULL)", &err));
 	int64_t n = -1;
-	OK(E->fk_check(c, "my child", &n, &err));
+	OK(E->write->fk_check(c, "my child", &n, &err));
 	CHECK_INT(n, 2);
-	OK(E->fk_check(c, "p", &n, &err));
+	OK(E->write->fk_check(c, "p", &n, &err));
 	CHECK_INT(n, 0);
-	E->close(c);
+	E->core->close(c);
 }
 
 /* A committed transaction survives kill -9 of the writing process. */
@@ -1428,14 +1535,14 @@ static void test_durability(void)
 	if (pid == 0) {
 		ferry_err err = {0};
 		ferry_conn *c = NULL;
-		if (E->connect(&c, p, FERRY_CONNECT_CREATE, &err) != 0)
+		if (E->core->connect(&c, p, FERRY_CONNECT_CREATE, &err) != 0)
 			_exit(2);
-		E->exec(c, "CREATE TABLE t(a)", &err);
-		E->begin(c, &err);
-		E->exec(c, "INSERT INTO t VALUES (1), (2), (3)", &err);
-		E->commit(c, &err);
-		E->begin(c, &err);
-		E->exec(c, "INSERT INTO t VALUES (4)", &err); /* never committed */
+		E->core->exec(c, "CREATE TABLE t(a)", &err);
+		E->core->begin(c, &err);
+		E->core->exec(c, "INSERT INTO t VALUES (1), (2), (3)", &err);
+		E->core->commit(c, &err);
+		E->core->begin(c, &err);
+		E->core->exec(c, "INSERT INTO t VALUES (4)", &err); /* never committed */
 		raise(SIGKILL);
 		_exit(3);
 	}
@@ -1471,6 +1578,8 @@ int main(void)
 	test_rejects();
 	test_merge();
 	test_state();
+	test_positions();
+	test_state_legacy();
 	test_snapshot();
 	test_fk_check();
 	test_durability();

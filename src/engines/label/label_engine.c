@@ -73,7 +73,7 @@ static int lb_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	const char *dir = url_dir(url);
 	if (!*dir)
 		return ferry_err_set(err, FERRY_EUSAGE, "no label directory in \"%s\"", url);
-	lb_conn *c = calloc(1, sizeof(*c));
+	lb_conn *c = ferry__calloc(1, sizeof(*c));
 	if (!c || !(c->dir = ferry__strdup(dir)) || !(c->defs = ferry__schema_new())) {
 		lb_close((ferry_conn *)(void *)c);
 		return oom(err);
@@ -136,7 +136,7 @@ static char *unquote(const char *q)
 	size_t n = strlen(q);
 	if (n < 2 || q[0] != '"' || q[n - 1] != '"')
 		return NULL;
-	char *d = malloc(n);
+	char *d = ferry__malloc(n);
 	if (!d)
 		return NULL;
 	size_t k = 0;
@@ -326,8 +326,8 @@ static int lb_reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	if (!lc)
 		return ferry_err_set(err, FERRY_ECORRUPT, "label \"%s\" has no chunk %lld of table \"%s\"",
 		                     c->dir, (long long)chunk, t->name);
-	lb_reader *r = calloc(1, sizeof(*r));
-	if (!r || !(r->map = calloc(spec->nexprs + 1, sizeof(size_t)))) {
+	lb_reader *r = ferry__calloc(1, sizeof(*r));
+	if (!r || !(r->map = ferry__calloc(spec->nexprs + 1, sizeof(size_t)))) {
 		free(r);
 		return oom(err);
 	}
@@ -338,9 +338,10 @@ static int lb_reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 		while (name && k < t->ncols && strcmp(t->cols[k].name, name) != 0)
 			k++;
 		if (!name || k == t->ncols) {
-			int rc = ferry_err_set(err, FERRY_EUSAGE,
-			                       "cannot compute %s while reading label \"%s\": only columns of table \"%s\" can be read",
-			                       spec->exprs[i], c->dir, t->name);
+			int rc = !name ? oom(err)
+			               : ferry_err_set(err, FERRY_EUSAGE,
+			                               "cannot compute %s while reading label \"%s\": only columns of table \"%s\" can be read",
+			                               spec->exprs[i], c->dir, t->name);
 			free(name);
 			free(r->map);
 			free(r);
@@ -426,8 +427,8 @@ static int lb_writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 {
 	lb_conn *c = LB(conn);
 	*out = NULL;
-	lb_writer *w = calloc(1, sizeof(*w));
-	if (!w || !(w->map = calloc(spec->ncols + 1, sizeof(size_t)))) {
+	lb_writer *w = ferry__calloc(1, sizeof(*w));
+	if (!w || !(w->map = ferry__calloc(spec->ncols + 1, sizeof(size_t)))) {
 		free(w);
 		return oom(err);
 	}
@@ -632,8 +633,10 @@ static int lb_state_add_chunks(ferry_conn *conn, const char *run_id, const ferry
 		char *src = NULL;
 		if (r->job_name) {
 			const char *a = strchr(r->job_name, '/'), *b = strstr(r->job_name, "->");
-			if (a && b && b > a)
-				src = ferry__strndup(a + 1, (size_t)(b - a - 1));
+			if (a && b && b > a && !(src = ferry__strndup(a + 1, (size_t)(b - a - 1)))) {
+				rc = oom(err);
+				break;
+			}
 		}
 		if (!ferry__manifest_add_stage(m, r->stage)) {
 			free(src);
@@ -663,9 +666,9 @@ static int lb_state_add_chunks(ferry_conn *conn, const char *run_id, const ferry
 			break;
 		}
 		ch->est_rows = r->est_rows;
-		if (r->lo && (ch->lo = malloc(r->lo_len ? r->lo_len : 1)) != NULL)
+		if (r->lo && (ch->lo = ferry__malloc(r->lo_len ? r->lo_len : 1)) != NULL)
 			memcpy(ch->lo, r->lo, r->lo_len), ch->lo_len = r->lo_len;
-		if (r->hi && (ch->hi = malloc(r->hi_len ? r->hi_len : 1)) != NULL)
+		if (r->hi && (ch->hi = ferry__malloc(r->hi_len ? r->hi_len : 1)) != NULL)
 			memcpy(ch->hi, r->hi, r->hi_len), ch->hi_len = r->hi_len;
 		if ((r->lo && !ch->lo) || (r->hi && !ch->hi))
 			rc = oom(err);
@@ -785,27 +788,51 @@ static int lb_state_set(ferry_conn *conn, const char *run_id, const char *flag, 
 		t->complete = complete;
 		all &= complete;
 	}
-	if (rc == 0 && st) {
+	if (rc == 0 && !st)
+		rc = oom(err);
+	if (rc == 0) {
 		st->complete = all;
 		if (all && !st->read_at) {
 			char now[32];
 			ferry__utc_iso(now);
-			st->read_at = ferry__strdup(now);
+			if (!(st->read_at = ferry__strdup(now)))
+				rc = oom(err);
 		}
-		rc = ferry__manifest_write(m, c->dir, err);
+		if (rc == 0)
+			rc = ferry__manifest_write(m, c->dir, err);
 	}
 	ferry__manifest_free(m);
 	return rc;
 }
 
+/* A label is its own record: the manifest and the chunk files, not ferry's tables. */
+static const ferry_engine_state lb_state = {
+	.version = FERRY_ENGINE_VERSION,
+	.init = lb_state_init,
+	.load = lb_state_load,
+	.add_chunks = lb_state_add_chunks,
+	.chunk_done = lb_state_chunk_done,
+	.reject = lb_state_reject,
+	.rejects = lb_state_rejects,
+	.get = lb_state_get,
+	.set = lb_state_set,
+};
+
 static const char *const lb_schemes[] = {"label", NULL};
 
-const ferry_engine ferry__label_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "label",
-	.schemes = lb_schemes,
-	.max_writers = 1,
-	.flags = FERRY_ENGINE_CHUNKED_READ,
+/* The label's directory. */
+static char *lb_url_path(const char *url)
+{
+	const char *dir = url_dir(url);
+	return *dir ? ferry__strdup(dir) : NULL;
+}
+
+char *ferry__label_url(const char *dir)
+{
+	return ferry__sprintf("label:%s", dir);
+}
+
+static const ferry_engine_core lb_core = {
 	.connect = lb_connect,
 	.close = lb_close,
 	.introspect = lb_introspect,
@@ -814,12 +841,18 @@ const ferry_engine ferry__label_engine = {
 	.begin = lb_begin,
 	.commit = lb_commit,
 	.rollback = lb_rollback,
+};
+
+static const ferry_engine_read lb_read = {
 	.snapshot_export = lb_snapshot_export,
 	.snapshot_join = lb_snapshot_join,
 	.plan_chunks = lb_plan_chunks,
 	.reader_open = lb_reader_open,
 	.reader_next = lb_reader_next,
 	.reader_close = lb_reader_close,
+};
+
+static const ferry_engine_write lb_write = {
 	.writer_open = lb_writer_open,
 	.chunk_begin = lb_chunk_begin,
 	.writer_write = lb_writer_write,
@@ -827,12 +860,17 @@ const ferry_engine ferry__label_engine = {
 	.create_table = lb_create_table,
 	.create_indexes = lb_create_indexes,
 	.table_rows = lb_table_rows,
-	.state_init = lb_state_init,
-	.state_load = lb_state_load,
-	.state_add_chunks = lb_state_add_chunks,
-	.state_chunk_done = lb_state_chunk_done,
-	.state_reject = lb_state_reject,
-	.state_rejects = lb_state_rejects,
-	.state_get = lb_state_get,
-	.state_set = lb_state_set,
+};
+
+const ferry_engine ferry__label_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "label",
+	.schemes = lb_schemes,
+	.max_writers = 1,
+	.flags = FERRY_ENGINE_CHUNKED_READ | FERRY_ENGINE_LABEL,
+	.url_path = lb_url_path,
+	.state = &lb_state,
+	.core = &lb_core,
+	.read = &lb_read,
+	.write = &lb_write,
 };

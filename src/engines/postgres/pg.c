@@ -1,6 +1,6 @@
 /* pg.c — the PostgreSQL engine (libpq): the engine table, connections and their schema,
  * transactions, the exported snapshot, and helpers shared by the engine's other files
- * (pg_schema.c, pg_rw.c, pg_types.c, pg_state.c, pg_sql.c). */
+ * (pg_schema.c, pg_rw.c, pg_types.c, pg_sql.c). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,7 +352,7 @@ static int pg_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	if (loaded)
 		return loaded;
 	int ro = (flags & FERRY_CONNECT_READONLY) != 0;
-	pg_conn *c = calloc(1, sizeof(*c));
+	pg_conn *c = ferry__calloc(1, sizeof(*c));
 	if (!c)
 		return OOM(err);
 	c->readonly = ro;
@@ -594,11 +594,35 @@ static size_t pg_quote_ident(char *buf, size_t cap, const char *ident)
 
 static const char *const pg_schemes[] = {"postgresql", "postgres", NULL};
 
-const ferry_engine ferry__postgres_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "postgres",
-	.schemes = pg_schemes,
-	.max_writers = 4,
+/* A libpq conninfo string ("host=h dbname=d ..."): a keyword and '=' first, no scheme. */
+static int is_conninfo(const char *s)
+{
+	if (strstr(s, "://"))
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	const char *k = s;
+	while ((*s >= 'a' && *s <= 'z') || *s == '_')
+		s++;
+	if (s == k)
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '=';
+}
+
+/* postgresql:// and postgres:// URLs, and conninfo strings, which go to libpq as they are:
+ * never a file name, for a conninfo string may hold a password. */
+static int pg_claim(const char *url)
+{
+	size_t n = ferry_url_scheme(url);
+	for (const char *const *s = pg_schemes; n && *s; s++)
+		if (strlen(*s) == n && strncmp(*s, url, n) == 0)
+			return FERRY_CLAIM_SCHEME;
+	return is_conninfo(url) ? FERRY_CLAIM_FORM : FERRY_CLAIM_NONE;
+}
+
+static const ferry_engine_core pg_core = {
 	.connect = pg_connect,
 	.close = pg_close,
 	.introspect = ferry_pg__introspect,
@@ -607,12 +631,19 @@ const ferry_engine ferry__postgres_engine = {
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
+	.exec_params = ferry_pg__exec_params,
+};
+
+static const ferry_engine_read pg_read = {
 	.snapshot_export = pg_snapshot_export,
 	.snapshot_join = pg_snapshot_join,
 	.plan_chunks = ferry_pg__plan_chunks,
 	.reader_open = ferry_pg__reader_open,
 	.reader_next = ferry_pg__reader_next,
 	.reader_close = ferry_pg__reader_close,
+};
+
+static const ferry_engine_write pg_write = {
 	.writer_open = ferry_pg__writer_open,
 	.chunk_begin = pg_chunk_begin,
 	.writer_write = ferry_pg__writer_write,
@@ -620,22 +651,29 @@ const ferry_engine ferry__postgres_engine = {
 	.create_table = ferry_pg__create_table,
 	.create_indexes = ferry_pg__create_indexes,
 	.table_rows = pg_table_rows,
-	.state_init = ferry_pg__state_init,
-	.state_load = ferry_pg__state_load,
-	.state_add_chunks = ferry_pg__state_add_chunks,
-	.state_chunk_done = ferry_pg__state_chunk_done,
-	.state_reject = ferry_pg__state_reject,
-	.state_rejects = ferry_pg__state_rejects,
-	.state_get = ferry_pg__state_get,
-	.state_set = ferry_pg__state_set,
 	.fk_check = ferry_pg__fk_check,
 	.finish = ferry_pg__finish,
 	.discard = pg_discard,
-	.exec_params = ferry_pg__exec_params,
+};
+
+static const ferry_engine_migrate pg_migrate = {
 	.lock_try = ferry_pg__lock_try,
 	.lock_release = ferry_pg__lock_release,
 	.split_sql = ferry_pg__split_sql,
 	.needs_autocommit = ferry_pg__needs_autocommit,
-	.pool_switch = &ferry__pg_bouncer,
+};
+
+const ferry_engine ferry__postgres_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "postgres",
+	.schemes = pg_schemes,
+	.max_writers = 4,
+	.flags = FERRY_ENGINE_BLANK_PADDED_CHAR,
+	.claim = pg_claim,
+	.core = &pg_core,
+	.read = &pg_read,
+	.write = &pg_write,
+	.migrate = &pg_migrate,
 	.capture = &ferry__pg_capture,
+	.pool_switch = &ferry__pg_bouncer,
 };

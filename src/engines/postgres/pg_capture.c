@@ -52,6 +52,10 @@ struct ferry_capture {
 	int in_txn;
 	uint64_t txn_pos;
 	int64_t txn_us;
+	/* The xids of the transactions delivered since the last settle: the apply re-reads
+	 * their rows, which must be visible first (see settle). */
+	uint32_t *xids;
+	size_t nx, xcap;
 	/* Decoded changes not yet delivered; the last is held back while its transaction is
 	 * open (open_last), because only the commit says it is the transaction's last. */
 	ferry_change *q;
@@ -128,6 +132,7 @@ static void cap_free(ferry_capture *cap)
 	}
 	free(cap->t);
 	free(cap->q);
+	free(cap->xids);
 	for (int i = 0; i < 2; i++)
 		if (cap->a[i])
 			ferry_arena_free(cap->a[i]);
@@ -879,9 +884,12 @@ static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err
 	case 'B':
 		cap->txn_pos = rd64(&r);
 		cap->txn_us = (int64_t)rd64(&r);
-		(void)rd32(&r);
+		uint32_t xid = rd32(&r);
 		if (r.bad || cap->txn_pos == 0)
 			return malformed(cap, kind, err);
+		if (ferry__grow(&cap->xids, &cap->xcap, cap->nx + 1, sizeof(uint32_t)) != 0)
+			return OOM(err);
+		cap->xids[cap->nx++] = xid;
 		cap->txn_us += PG_EPOCH_US;
 		cap->in_txn = 1;
 		return 0;
@@ -1282,6 +1290,49 @@ static int pg_cap_teardown(ferry_conn *conn, const char *url, const char *run_id
 	return rc;
 }
 
+/* The walsender sends a commit once its WAL is flushed, a moment before the transaction
+ * leaves the server's list of running ones: a snapshot taken in between does not see it yet.
+ * Wait until every transaction delivered so far is visible to a new snapshot on reader.
+ * The 32-bit xids are widened against the snapshot's xmax (a signed distance, so the epoch
+ * wraps right). */
+static int pg_cap_settle(ferry_capture *cap, ferry_conn *reader, ferry_err *err)
+{
+	if (cap->nx == 0)
+		return 0;
+	ferry_buf arr = FERRY_BUF_INIT;
+	ferry_buf_puts(&arr, "{");
+	for (size_t i = 0; i < cap->nx; i++)
+		ferry_buf_printf(&arr, "%s%u", i ? "," : "", cap->xids[i]);
+	ferry_buf_puts(&arr, "}");
+	if (arr.failed)
+		return OOM(err);
+	static const char q[] =
+		"SELECT count(*) FROM unnest($1::bigint[]) x, txid_current_snapshot() s "
+		"WHERE NOT txid_visible_in_snapshot(txid_snapshot_xmax(s) + "
+		"((x - (txid_snapshot_xmax(s) % 4294967296) + 6442450944) % 4294967296) - 2147483648, s)";
+	const char *params[1] = {arr.data};
+	int rc = 0;
+	double until = ferry__now() + 30;
+	for (int n = 0;; n++) {
+		PGresult *res = NULL;
+		rc = ferry_pg__query(PGC(reader), &res, q, 1, params, err, "wait for the captured transactions to be visible");
+		long left = rc == 0 ? atol(PQgetvalue(res, 0, 0)) : 0;
+		PQclear(res);
+		if (rc || left == 0)
+			break;
+		if (ferry__now() > until) {
+			rc = ferry_err_set(err, FERRY_ERROR, "captured transactions of %s stayed invisible for 30 s", cap->c->label);
+			break;
+		}
+		struct timespec ts = {0, (n < 10 ? 100 : 2000) * 1000L};
+		nanosleep(&ts, NULL);
+	}
+	ferry_buf_free(&arr);
+	if (rc == 0)
+		cap->nx = 0;
+	return rc;
+}
+
 const ferry_engine_capture ferry__pg_capture = {
 	.version = FERRY_ENGINE_VERSION,
 	.setup = pg_cap_setup,
@@ -1291,6 +1342,7 @@ const ferry_engine_capture ferry__pg_capture = {
 	.ack = pg_cap_ack,
 	.close = pg_cap_close,
 	.marker = pg_cap_marker,
+	.settle = pg_cap_settle,
 	.teardown = pg_cap_teardown,
 	.freeze = ferry_pg__freeze,
 	.fence = ferry_pg__fence,

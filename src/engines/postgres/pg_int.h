@@ -116,7 +116,7 @@ int ferry_pg__from_text(Oid oid, char typtype, const char *s, size_t n, ferry_va
 int ferry_pg__encode(const pg_col *col, const ferry_value *v, int text, ferry_buf *out,
                      char *reason, size_t cap);
 
-/* ---- pg.c, pg_schema.c, pg_rw.c, pg_state.c, pg_sql.c ----------------------------- */
+/* ---- pg.c, pg_schema.c, pg_rw.c, pg_sql.c ----------------------------- */
 int ferry_pg__introspect(ferry_conn *c, ferry_schema *out, ferry_err *err);
 int ferry_pg__create_table(ferry_conn *c, const ferry_table *def, ferry_err *err);
 int ferry_pg__create_indexes(ferry_conn *c, const ferry_table *def, ferry_err *err);
@@ -145,24 +145,6 @@ int ferry_pg__writer_write(ferry_writer *w, const ferry_batch *b, ferry_reject_c
 void ferry_pg__writer_close(ferry_writer *w);
 /* Append v as an SQL literal (for chunk bounds and plan defaults). */
 int ferry_pg__buf_value_literal(ferry_buf *b, const ferry_value *v);
-
-int ferry_pg__state_init(ferry_conn *c, ferry_err *err);
-int ferry_pg__state_load(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud,
-                         ferry_err *err);
-int ferry_pg__state_add_chunks(ferry_conn *c, const char *run_id, const ferry_chunk_rec *recs,
-                               size_t n, ferry_err *err);
-int ferry_pg__state_chunk_done(ferry_conn *c, const char *run_id, const ferry_chunk_rec *rec,
-                               ferry_err *err);
-int ferry_pg__state_reject(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
-                           const char *table, const char *key, const char *reason,
-                           ferry_err *err);
-int ferry_pg__state_rejects(ferry_conn *c, const char *run_id,
-                            int (*cb)(void *ud, const char *table, const char *key,
-                                      const char *reason),
-                            void *ud, ferry_err *err);
-int ferry_pg__state_get(ferry_conn *c, const char *run_id, const char *flag, int *out,
-                        ferry_err *err);
-int ferry_pg__state_set(ferry_conn *c, const char *run_id, const char *flag, ferry_err *err);
 
 int ferry_pg__exec_params(ferry_conn *c, const char *sql, size_t nparams,
                           const ferry_value *params, int64_t *changed, ferry_err *err);

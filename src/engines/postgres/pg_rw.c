@@ -16,7 +16,6 @@ static const char copy_sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\
 
 int ferry_pg__buf_value_literal(ferry_buf *b, const ferry_value *v)
 {
-	static const char hex[] = "0123456789abcdef";
 	switch (v->type) {
 	case FERRY_NULL:
 		return ferry_buf_puts(b, "NULL");
@@ -32,10 +31,8 @@ int ferry_pg__buf_value_literal(ferry_buf *b, const ferry_value *v)
 		return ferry_buf_printf(b, "'%.17g'::float8", v->v.f);
 	case FERRY_BLOB: {
 		int rc = ferry_buf_puts(b, "'\\x");
-		for (uint32_t i = 0; i < v->len && rc == 0; i++) {
-			char h[2] = {hex[v->v.b[i] >> 4], hex[v->v.b[i] & 15]};
-			rc = ferry_buf_add(b, h, 2);
-		}
+		if (rc == 0)
+			rc = ferry_buf_hex(b, v->v.b, v->len);
 		return rc ? rc : ferry_buf_puts(b, "'::bytea");
 	}
 	default:
@@ -339,7 +336,7 @@ static int describe(pg_conn *c, const char *key, const char *sql, const char *ta
 	free(c->desc_key);
 	free(c->desc_oids);
 	c->desc_key = ferry__strdup(key);
-	c->desc_oids = malloc(ncols * sizeof(Oid));
+	c->desc_oids = ferry__malloc(ncols * sizeof(Oid));
 	c->desc_n = ncols;
 	if (!c->desc_key || !c->desc_oids) {
 		free(c->desc_key);
@@ -360,8 +357,8 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	const char *table = spec->table;
 	if (spec->nexprs == 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot read table \"%s\": no columns", table);
-	pg_reader *r = calloc(1, sizeof(*r));
-	if (!r || !(r->oids = calloc(spec->nexprs, sizeof(Oid)))) {
+	pg_reader *r = ferry__calloc(1, sizeof(*r));
+	if (!r || !(r->oids = ferry__calloc(spec->nexprs, sizeof(Oid)))) {
 		free(r);
 		return OOM(err);
 	}
@@ -372,7 +369,7 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	/* The select list with the plan's `?` values written in as literals: COPY takes no
 	 * parameters. */
 	ferry_buf list = FERRY_BUF_INIT, b = FERRY_BUF_INIT;
-	char **exprs = calloc(spec->nexprs, sizeof(char *));
+	char **exprs = ferry__calloc(spec->nexprs, sizeof(char *));
 	size_t used = 0;
 	int rc = exprs ? 0 : OOM(err);
 	for (size_t i = 0; i < spec->nexprs && rc == 0; i++) {
@@ -384,6 +381,13 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 		if (!exprs[i] && rc == 0)
 			rc = OOM(err);
 	}
+	/* The filter's `?` take the values after the select list's, as SQLite binds them. */
+	ferry_buf filter = FERRY_BUF_INIT;
+	ferry_buf_puts(&filter, "");
+	if (rc == 0 && spec->filter && bind_params(&filter, spec->filter, spec->params, spec->nparams, &used) != 0)
+		rc = OOM(err);
+	if (rc == 0 && filter.failed)
+		rc = OOM(err);
 	if (rc == 0 && used != spec->nparams)
 		rc = ferry_err_set(err, FERRY_EUSAGE,
 		                   "could not read table \"%s\": the expressions have %zu parameters but %zu values were given",
@@ -421,7 +425,7 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 		ferry_pg__buf_table(&b, c, table);
 		const char *and = " WHERE ";
 		if (spec->filter) {
-			ferry_buf_printf(&b, "%s(%s)", and, spec->filter);
+			ferry_buf_printf(&b, "%s(%s)", and, filter.data);
 			and = " AND ";
 		}
 		if (spec->nkeys == 0) {
@@ -483,6 +487,7 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 	free(exprs);
 	ferry_buf_free(&list);
 	ferry_buf_free(&b);
+	ferry_buf_free(&filter);
 	if (rc) {
 		ferry_pg__reader_close((ferry_reader *)(void *)r);
 		return rc;
@@ -785,7 +790,7 @@ int ferry_pg__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 	if (spec->ncols == 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot write to table \"%s\": no columns",
 		                     spec->table);
-	pg_writer *w = calloc(1, sizeof(*w));
+	pg_writer *w = ferry__calloc(1, sizeof(*w));
 	if (!w)
 		return OOM(err);
 	w->c = c;
@@ -838,10 +843,10 @@ int ferry_pg__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 static int grow_rows(pg_writer *w, size_t n)
 {
 	if (n > w->rows_cap) {
-		size_t *r = realloc(w->rows, n * sizeof(size_t));
+		size_t *r = ferry__realloc(w->rows, n * sizeof(size_t));
 		if (r)
 			w->rows = r;
-		size_t *sv = realloc(w->saved, n * sizeof(size_t));
+		size_t *sv = ferry__realloc(w->saved, n * sizeof(size_t));
 		if (sv)
 			w->saved = sv;
 		if (!r || !sv)
@@ -1101,8 +1106,8 @@ static int merge_params(pg_writer *w, const ferry_batch *b, size_t *n)
 	ferry_buf_reset(d);
 	size_t need = *n * w->ncols;
 	if (need > w->offs_cap) {
-		size_t *o = realloc(w->offs, need * sizeof(size_t));
-		const char **p = realloc(w->pv, need * sizeof(char *));
+		size_t *o = ferry__realloc(w->offs, need * sizeof(size_t));
+		const char **p = ferry__realloc(w->pv, need * sizeof(char *));
 		if (o)
 			w->offs = o;
 		if (p)
@@ -1154,7 +1159,7 @@ static int merge_round(pg_writer *w, size_t *rows, size_t n, const ferry_batch *
                        ferry_reject_cb reject, void *ud, ferry_err *err)
 {
 	pg_conn *c = w->c;
-	size_t *conflicts = malloc((n ? n : 1) * sizeof(size_t));
+	size_t *conflicts = ferry__malloc((n ? n : 1) * sizeof(size_t));
 	if (!conflicts)
 		return OOM(err);
 	int rc = 0;
@@ -1248,7 +1253,7 @@ static int merge_round(pg_writer *w, size_t *rows, size_t n, const ferry_batch *
 static int write_merge(pg_writer *w, const ferry_batch *b, size_t n, ferry_reject_cb reject,
                        void *ud, ferry_err *err)
 {
-	size_t *rows = malloc((n ? n : 1) * sizeof(size_t));
+	size_t *rows = ferry__malloc((n ? n : 1) * sizeof(size_t));
 	if (!rows)
 		return OOM(err);
 	int rc = 0;

@@ -63,7 +63,8 @@ static const char tables_sql[] =
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
 	"AND lower(c.relname) NOT IN ('ferry_runs', 'ferry_progress', 'ferry_rejects', "
-	"'ferry_history', 'ferry_changes', 'ferry_keys') ORDER BY c.oid";
+	"'ferry_history', 'ferry_changes', 'ferry_keys', 'ferry_positions', 'ferry_leases') "
+	"ORDER BY c.oid";
 
 static const char columns_sql[] =
 	"SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), "
@@ -333,7 +334,7 @@ int ferry_pg__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err)
 	if (rc)
 		return rc;
 	size_t nt = (size_t)PQntuples(res);
-	tinfo *ts = calloc(nt + 1, sizeof(tinfo));
+	tinfo *ts = ferry__calloc(nt + 1, sizeof(tinfo));
 	if (!ts) {
 		PQclear(res);
 		return OOM(err);
@@ -442,12 +443,7 @@ static int run_ddl(pg_conn *c, ferry_buf *sql, ferry_err *err, const char *what,
  * boundary. */
 static void pg_name(char *out, const char *in)
 {
-	size_t n = strlen(in);
-	if (n > NAMEDATALEN - 1) {
-		n = NAMEDATALEN - 1;
-		while (n > 0 && ((unsigned char)in[n] & 0xC0) == 0x80)
-			n--;
-	}
+	size_t n = ferry__utf8_cut((const uint8_t *)in, strlen(in), NAMEDATALEN - 1);
 	memcpy(out, in, n);
 	out[n] = '\0';
 }

@@ -23,10 +23,10 @@ int ferry_pg__exec_params(ferry_conn *conn, const char *sql, size_t nparams,
 	if (nparams > 65535)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot run a statement with %zu parameters", nparams);
 	size_t n = nparams ? nparams : 1;
-	Oid *types = calloc(n, sizeof(Oid));
-	const char **vals = calloc(n, sizeof(char *));
-	int *lens = calloc(n, sizeof(int)), *fmts = calloc(n, sizeof(int));
-	char (*num)[40] = calloc(n, sizeof(*num));
+	Oid *types = ferry__calloc(n, sizeof(Oid));
+	const char **vals = ferry__calloc(n, sizeof(char *));
+	int *lens = ferry__calloc(n, sizeof(int)), *fmts = ferry__calloc(n, sizeof(int));
+	char (*num)[40] = ferry__calloc(n, sizeof(*num));
 	int rc = types && vals && lens && fmts && num ? 0 : OOM(err);
 	for (size_t i = 0; rc == 0 && i < nparams; i++) {
 		const ferry_value *v = &params[i];
@@ -75,7 +75,7 @@ int ferry_pg__exec_params(ferry_conn *conn, const char *sql, size_t nparams,
 		}
 	}
 	/* Text parameters are read up to their NUL: the values are NUL-terminated copies. */
-	char **own = rc == 0 ? calloc(n, sizeof(char *)) : NULL;
+	char **own = rc == 0 ? ferry__calloc(n, sizeof(char *)) : NULL;
 	if (rc == 0 && !own)
 		rc = OOM(err);
 	for (size_t i = 0; rc == 0 && i < nparams; i++)

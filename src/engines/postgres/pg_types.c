@@ -46,53 +46,18 @@ static int put64(ferry_buf *b, uint64_t v)
 	return rc ? rc : put32(b, (uint32_t)v);
 }
 
-/* ---- calendar (PostgreSQL's date2j/j2date, proleptic Gregorian) --------------------- */
+/* ---- calendar (src/util/datetime.c): julian days, as PostgreSQL counts ------------- */
 
-static int64_t date2j(int64_t y, int64_t m, int64_t d)
-{
-	if (m > 2) {
-		m += 1;
-		y += 4800;
-	} else {
-		m += 13;
-		y += 4799;
-	}
-	int64_t century = y / 100;
-	int64_t j = y * 365 - 32167;
-	j += y / 4 - century + century / 4;
-	j += 7834 * m / 256 + d;
-	return j;
-}
-
-static void j2date(int64_t jd, int *year, int *month, int *day)
-{
-	uint64_t julian = (uint64_t)jd + 32044;
-	uint64_t quad = julian / 146097;
-	uint64_t extra = (julian - quad * 146097) * 4 + 3;
-	julian += 60 + quad * 3 + extra / 146097;
-	quad = julian / 1461;
-	julian -= quad * 1461;
-	int64_t y = (int64_t)(julian * 4 / 1461);
-	julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366)) + 123;
-	y += (int64_t)quad * 4;
-	*year = (int)(y - 4800);
-	quad = julian * 2141 / 65536;
-	*day = (int)(julian - 7834 * quad / 256);
-	*month = (int)((quad + 10) % 12 + 1);
-}
-
-static int is_leap(int64_t y)
-{
-	return (y % 4 == 0) && ((y % 100 != 0) || (y % 400 == 0));
-}
+#define UNIX_EPOCH_JD 2440588     /* 1970-01-01 */
 
 /* "2024-05-06" or "0044-03-15 BC" for julian day jd; returns the length. */
 static int fmt_jd(char *o, size_t cap, int64_t jd, int *bc)
 {
-	int y, m, d;
-	j2date(jd, &y, &m, &d);
+	int64_t y, m, d;
+	ferry__civil_from_days(jd - UNIX_EPOCH_JD, &y, &m, &d);
 	*bc = y <= 0;
-	return snprintf(o, cap, "%04d-%02d-%02d", *bc ? 1 - y : y, m, d);
+	return snprintf(o, cap, "%04lld-%02lld-%02lld", (long long)(*bc ? 1 - y : y), (long long)m,
+	                (long long)d);
 }
 
 /* "HH:MM:SS[.ffffff]" with trailing zeros of the fraction dropped, as PostgreSQL does. */
@@ -142,20 +107,6 @@ static int fmt_ts(char *o, size_t cap, int64_t us, int tz)
 		n += snprintf(o + n, cap - (size_t)n, "+00");
 	if (bc)
 		n += snprintf(o + n, cap - (size_t)n, " BC");
-	return n;
-}
-
-static int fmt_uuid(char *o, const uint8_t *u)
-{
-	static const char hex[] = "0123456789abcdef";
-	int n = 0;
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			o[n++] = '-';
-		o[n++] = hex[u[i] >> 4];
-		o[n++] = hex[u[i] & 15];
-	}
-	o[n] = '\0';
 	return n;
 }
 
@@ -339,7 +290,7 @@ int ferry_pg__decode(Oid oid, const uint8_t *p, size_t n, ferry_value *out, ferr
 	case PG_UUID:
 		if (n != 16)
 			return bad(reason, cap, "uuid", n);
-		k = fmt_uuid(tmp, p);
+		k = ferry__uuid_format(tmp, p);
 		return text_value(out, FERRY_UUID, (const uint8_t *)tmp, (size_t)k, b);
 	default:
 		snprintf(reason, cap, "type %u has no binary decoder", (unsigned)oid);
@@ -405,146 +356,8 @@ static int ieq(const char *s, size_t n, const char *word)
 	return strlen(word) == n && strncasecmp(s, word, n) == 0;
 }
 
-/* Is s a well-formed UTF-8 string without NUL bytes? */
-static int utf8_ok(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = s[i];
-		if (c < 0x80) {
-			if (c == 0)
-				return 0;
-			i++;
-			continue;
-		}
-		size_t k;
-		uint32_t cp;
-		if (c >= 0xC2 && c <= 0xDF) {
-			k = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			k = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + k >= n)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xC0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3F);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
-static size_t utf8_chars(const uint8_t *s, size_t n)
-{
-	size_t c = 0;
-	for (size_t i = 0; i < n; i++)
-		c += (s[i] & 0xC0) != 0x80;
-	return c;
-}
-
-/* A decimal number as written: [+-] digits [. digits] [e [+-] digits], or a special. */
-typedef struct dec {
-	int neg;
-	int special;            /* 0, 'N' NaN, 'I' +Infinity, 'J' -Infinity */
-	const char *ip, *fp;    /* integer and fraction digits (as written) */
-	size_t il, fl;
-	long exp;               /* the exponent */
-} dec;
-
-static int parse_dec(const char *s, size_t n, dec *d)
-{
-	memset(d, 0, sizeof(*d));
-	if (ieq(s, n, "NaN")) {
-		d->special = 'N';
-		return 0;
-	}
-	if (ieq(s, n, "Infinity") || ieq(s, n, "+Infinity") || ieq(s, n, "inf") || ieq(s, n, "+inf")) {
-		d->special = 'I';
-		return 0;
-	}
-	if (ieq(s, n, "-Infinity") || ieq(s, n, "-inf")) {
-		d->special = 'J';
-		return 0;
-	}
-	size_t i = 0;
-	if (i < n && (s[i] == '+' || s[i] == '-'))
-		d->neg = s[i++] == '-';
-	d->ip = s + i;
-	while (i < n && isdigit((unsigned char)s[i]))
-		i++;
-	d->il = (size_t)(s + i - d->ip);
-	if (i < n && s[i] == '.') {
-		i++;
-		d->fp = s + i;
-		while (i < n && isdigit((unsigned char)s[i]))
-			i++;
-		d->fl = (size_t)(s + i - d->fp);
-	}
-	if (d->il + d->fl == 0)
-		return -1;
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		i++;
-		int eneg = 0;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			eneg = s[i++] == '-';
-		if (i >= n || !isdigit((unsigned char)s[i]))
-			return -1;
-		long e = 0;
-		while (i < n && isdigit((unsigned char)s[i])) {
-			if (e < 100000000)
-				e = e * 10 + (s[i] - '0');
-			i++;
-		}
-		d->exp = eneg ? -e : e;
-	}
-	return i == n ? 0 : -1;
-}
-
-/* Digit k of the digits as written (integer part then fraction). */
-static int dec_digit(const dec *d, long k)
-{
-	if (k < 0 || (size_t)k >= d->il + d->fl)
-		return 0;
-	return (size_t)k < d->il ? d->ip[k] - '0' : d->fp[(size_t)k - d->il] - '0';
-}
-
-/* The digit of weight 10^e. */
-static int dec_at(const dec *d, long e)
-{
-	return dec_digit(d, (long)d->il + d->exp - 1 - e);
-}
-
-/* Highest and lowest exponents holding a non-zero digit; 0 when the value is zero. */
-static int dec_range(const dec *d, long *hi, long *lo)
-{
-	long total = (long)(d->il + d->fl), first = -1, last = -1;
-	for (long k = 0; k < total; k++)
-		if (dec_digit(d, k)) {
-			if (first < 0)
-				first = k;
-			last = k;
-		}
-	if (first < 0)
-		return 0;
-	*hi = (long)d->il + d->exp - 1 - first;
-	*lo = (long)d->il + d->exp - 1 - last;
-	return 1;
-}
-
 /* Fraction digits as written after the exponent (the numeric's display scale). */
-static long dec_dscale(const dec *d)
+static long dec_dscale(const ferry_dec *d)
 {
 	long s = (long)d->fl - d->exp;
 	return s > 0 ? s : 0;
@@ -552,26 +365,26 @@ static long dec_dscale(const dec *d)
 
 /* Normalized significant digits (at most cap-1) and the exponent of the first; returns
  * the count, 0 for zero, -1 when there are more than cap-1. */
-static int dec_norm(const dec *d, char *dig, size_t cap, long *e10)
+static int dec_norm(const ferry_dec *d, char *dig, size_t cap, long *e10)
 {
 	long hi, lo;
-	if (!dec_range(d, &hi, &lo))
+	if (!ferry__dec_range(d, &hi, &lo))
 		return 0;
 	if (hi - lo + 1 >= (long)cap)
 		return -1;
 	int n = 0;
 	for (long e = hi; e >= lo; e--)
-		dig[n++] = (char)('0' + dec_at(d, e));
+		dig[n++] = (char)('0' + ferry__dec_at(d, e));
 	dig[n] = '\0';
 	*e10 = hi;
 	return n;
 }
 
 /* Is the decimal d exactly what shortest-form text t says (same number)? */
-static int dec_same(const dec *d, const char *t)
+static int dec_same(const ferry_dec *d, const char *t)
 {
-	dec o;
-	if (parse_dec(t, strlen(t), &o) != 0)
+	ferry_dec o;
+	if (ferry__dec_parse(t, strlen(t), &o) != 0)
 		return 0;
 	char a[40], b[40];
 	long ea = 0, eb = 0;
@@ -594,22 +407,15 @@ static void flt_shortest(float x, char *out, size_t cap)
 	}
 }
 
-/* Strict integer text: [+-]digits, optionally followed by a point and zeros only. */
+/* Strict integer text: [+-]digits, optionally followed by a point and zeros only; -2 when it
+ * is out of range. */
 static int parse_int_text(const char *s, size_t n, int64_t *out)
 {
-	size_t i = 0;
-	int neg = 0;
-	if (i < n && (s[i] == '+' || s[i] == '-'))
-		neg = s[i++] == '-';
-	if (i >= n || !isdigit((unsigned char)s[i]))
-		return -1;
-	uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-	while (i < n && isdigit((unsigned char)s[i])) {
-		uint64_t dgt = (uint64_t)(s[i++] - '0');
-		if (v > (lim - dgt) / 10)
-			return -2;
-		v = v * 10 + dgt;
-	}
+	int64_t v;
+	size_t i;
+	int rc = ferry__int_parse(s, n, &v, &i);
+	if (rc)
+		return rc;
 	if (i < n && s[i] == '.') {
 		i++;
 		while (i < n && s[i] == '0')
@@ -617,153 +423,82 @@ static int parse_int_text(const char *s, size_t n, int64_t *out)
 	}
 	if (i != n)
 		return -1;
-	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	*out = v;
 	return 0;
 }
 
 /* ---- dates and times --------------------------------------------------------------- */
 
-typedef struct cur {
-	const char *p, *e;
-} cur;
-
-static int num(cur *c, int min, int max, int64_t *out)
-{
-	int k = 0;
-	int64_t v = 0;
-	while (c->p < c->e && isdigit((unsigned char)*c->p) && k < max) {
-		v = v * 10 + (*c->p++ - '0');
-		k++;
-	}
-	if (k < min || (c->p < c->e && isdigit((unsigned char)*c->p)))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int lit(cur *c, char ch)
-{
-	if (c->p < c->e && *c->p == ch) {
-		c->p++;
-		return 1;
-	}
-	return 0;
-}
-
 enum { T_OK = 0, T_BAD, T_ZONE, T_RANGE, T_PRECISION, T_HASTIME };
 
-/* Time of day "HH:MM[:SS[.ffffff]]" into microseconds. */
-static int parse_tod(cur *c, int64_t *us)
+/* The time of day of w (read by ferry__when_scan) as PostgreSQL takes it, in microseconds:
+ * H or HH, then MM and SS; a fraction past microseconds must be zeros; 24:00:00 only. */
+static int tod_of(const ferry_when *w, int64_t *us)
 {
-	int64_t h, mi, s = 0, f = 0;
-	if (num(c, 1, 2, &h) || !lit(c, ':') || num(c, 2, 2, &mi))
+	if (w->nhour > 2 || w->nminute != 2 || (w->nsecond && w->nsecond != 2))
 		return T_BAD;
-	if (lit(c, ':')) {
-		if (num(c, 2, 2, &s))
-			return T_BAD;
-		if (lit(c, '.')) {
-			int k = 0;
-			const char *start = c->p;
-			while (c->p < c->e && isdigit((unsigned char)*c->p)) {
-				if (k < 6) {
-					f = f * 10 + (*c->p - '0');
-					k++;
-				} else if (*c->p != '0') {
-					return T_PRECISION;
-				}
-				c->p++;
-			}
-			if (c->p == start)
-				return T_BAD;
-			while (k++ < 6)
-				f *= 10;
-		}
+	int64_t f = 0;
+	for (size_t k = 0; k < w->nfrac; k++) {
+		if (k < 6)
+			f = f * 10 + (w->frac[k] - '0');
+		else if (w->frac[k] != '0')
+			return T_PRECISION;
 	}
+	for (size_t k = w->nfrac; k < 6; k++)
+		f *= 10;
+	int64_t h = w->hour, mi = w->minute, s = w->second;
 	if (mi > 59 || s > 59 || h > 24 || (h == 24 && (mi || s || f)))
 		return T_BAD;
 	*us = ((h * 60 + mi) * 60 + s) * 1000000 + f;
 	return T_OK;
 }
 
-/* "YYYY-MM-DD" (year of four or more digits) into a julian day; bc read by the caller. */
-static int parse_ymd(cur *c, int64_t *y, int64_t *m, int64_t *d)
+static int check_ymd(int64_t y, int64_t m, int64_t d)
 {
-	if (num(c, 4, 7, y) || !lit(c, '-') || num(c, 1, 2, m) || !lit(c, '-') || num(c, 1, 2, d))
+	if (y == 0 || m < 1 || m > 12 || d < 1)
 		return T_BAD;
+	return d <= ferry__days_in_month(y, (int)m) ? T_OK : T_BAD;
+}
+
+/* The zone of w as PostgreSQL's output has it: Z, UTC, +HH, +HH:MM, +HH:MM:SS (optionally
+ * after a blank); *secs is its offset east of UTC. Returns 0, or -1 for a malformed one. */
+static int zone_of(const ferry_when *w, int64_t *secs)
+{
+	*secs = 0;
+	if (w->zone != '+')
+		return 0;
+	const int *n = w->zone_n;
+	if (w->zone_bad || n[0] != 2 || (w->zone_colons >= 1 && n[1] != 2) ||
+	    (w->zone_colons >= 2 && n[2] != 2))
+		return -1;
+	int64_t h = w->zone_f[0], m = w->zone_colons >= 1 ? w->zone_f[1] : 0;
+	int64_t s = w->zone_colons >= 2 ? w->zone_f[2] : 0;
+	*secs = (w->zone_neg ? -1 : 1) * (h * 3600 + m * 60 + s);
+	return h > 15 || m > 59 || s > 59 ? -1 : 0;
+}
+
+/* A time of day (K_TIME: µs); a zone after it is T_ZONE. */
+static int parse_time(const char *s, size_t n, int64_t *out)
+{
+	ferry_when w;
+	int64_t tod;
+	if (ferry__when_scan(s, n, FERRY_WHEN_TIME, &w) != 0)
+		return T_BAD;
+	int rc = tod_of(&w, &tod);
+	if (rc)
+		return rc;
+	if (w.time_end != s + n)
+		return w.zone ? T_ZONE : T_BAD;
+	*out = tod;
 	return T_OK;
 }
 
-static int check_ymd(int64_t y, int64_t m, int64_t d)
-{
-	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (y == 0 || m < 1 || m > 12 || d < 1)
-		return T_BAD;
-	return d <= mdays[m - 1] + (m == 2 && is_leap(y)) ? T_OK : T_BAD;
-}
-
-static int parse_bc(cur *c)
-{
-	if (c->e - c->p >= 3 && c->p[0] == ' ' && (c->p[1] == 'B' || c->p[1] == 'b') &&
-	    (c->p[2] == 'C' || c->p[2] == 'c')) {
-		c->p += 3;
-		return 1;
-	}
-	return 0;
-}
-
-/* A zone suffix: Z, +HH, +HHMM, +HH:MM, +HH:MM:SS (optionally after a space), or " UTC";
- * *secs is its offset east of UTC. Returns 1 when one was read. */
-static int parse_zone(cur *c, int64_t *secs, int *bad_zone)
-{
-	cur save = *c;
-	*bad_zone = 0;
-	lit(c, ' ');
-	if (c->p < c->e && (*c->p == 'Z' || *c->p == 'z')) {
-		c->p++;
-		*secs = 0;
-		return 1;
-	}
-	if (c->e - c->p >= 3 && strncasecmp(c->p, "UTC", 3) == 0) {
-		c->p += 3;
-		*secs = 0;
-		return 1;
-	}
-	if (c->p < c->e && (*c->p == '+' || *c->p == '-')) {
-		int neg = *c->p++ == '-';
-		int64_t h, m = 0, s = 0;
-		if (num(c, 2, 2, &h)) {
-			*bad_zone = 1;
-			return 1;
-		}
-		int colon = lit(c, ':');
-		if (c->p < c->e && isdigit((unsigned char)*c->p)) {
-			if (num(c, 2, 2, &m)) {
-				*bad_zone = 1;
-				return 1;
-			}
-			if ((colon ? lit(c, ':') : 0) && num(c, 2, 2, &s)) {
-				*bad_zone = 1;
-				return 1;
-			}
-		} else if (colon) {
-			*bad_zone = 1;
-			return 1;
-		}
-		if (h > 15 || m > 59 || s > 59)
-			*bad_zone = 1;
-		*secs = (neg ? -1 : 1) * (h * 3600 + m * 60 + s);
-		return 1;
-	}
-	*c = save;
-	return 0;
-}
-
 /* Parse a date (want K_DATE: *out days), a time (K_TIME: µs) or a timestamp (K_TIMESTAMP,
- * K_TIMESTAMPTZ: µs since 2000-01-01 UTC). */
+ * K_TIMESTAMPTZ: µs since 2000-01-01 UTC): YYYY-M-D (years of 4 to 7 digits) [time [zone]]
+ * [ BC]. */
 static int parse_when(const char *s, size_t n, pg_kind want, int64_t *out)
 {
-	cur c = {s, s + n};
-	int64_t y, m, d, tod = 0, zone = 0;
+	int64_t tod = 0, zone = 0;
 	if (ieq(s, n, "infinity") || ieq(s, n, "+infinity") || ieq(s, n, "-infinity")) {
 		if (want == K_TIME)
 			return T_BAD;
@@ -774,40 +509,26 @@ static int parse_when(const char *s, size_t n, pg_kind want, int64_t *out)
 			*out = neg ? INT64_MIN : INT64_MAX;
 		return T_OK;
 	}
-	if (want == K_TIME) {
-		int rc = parse_tod(&c, &tod);
-		if (rc)
-			return rc;
-		if (c.p != c.e) {
-			int bz;
-			return parse_zone(&c, &zone, &bz) ? T_ZONE : T_BAD;
-		}
-		*out = tod;
-		return T_OK;
-	}
-	int rc = parse_ymd(&c, &y, &m, &d);
+	if (want == K_TIME)
+		return parse_time(s, n, out);
+	ferry_when w;
+	if (ferry__when_scan(s, n, FERRY_WHEN_DATE, &w) != 0 || w.nyear < 4 || w.nyear > 7 ||
+	    w.nmonth > 2 || w.nday > 2)
+		return T_BAD;
+	int rc = w.has_time ? tod_of(&w, &tod) : T_OK;
 	if (rc)
 		return rc;
-	int has_time = 0, has_zone = 0, bad_zone = 0;
-	if (c.p < c.e && (*c.p == ' ' || *c.p == 'T' || *c.p == 't') && c.p + 1 < c.e &&
-	    isdigit((unsigned char)c.p[1])) {
-		c.p++;
-		if ((rc = parse_tod(&c, &tod)) != 0)
-			return rc;
-		has_time = 1;
-		has_zone = parse_zone(&c, &zone, &bad_zone);
-	}
-	int bc = parse_bc(&c);
-	if (c.p != c.e || bad_zone)
+	/* a zone only after a time */
+	if (w.end != s + n || (w.zone && (!w.has_time || zone_of(&w, &zone) != 0)))
 		return T_BAD;
-	if (want == K_DATE && has_time)
+	if (want == K_DATE && w.has_time)
 		return T_HASTIME;
-	if (want == K_TIMESTAMP && has_zone)
+	if (want == K_TIMESTAMP && w.zone)
 		return T_ZONE;
-	int64_t yy = bc ? 1 - y : y;
-	if (y == 0 || check_ymd(yy, m, d) != T_OK)
+	int64_t y = w.year, yy = w.bc ? 1 - y : y;
+	if (y == 0 || check_ymd(yy, w.month, w.day) != T_OK)
 		return T_BAD;
-	int64_t jd = date2j(yy, m, d);
+	int64_t jd = ferry__days_from_civil(yy, w.month, w.day) + UNIX_EPOCH_JD;
 	if (want == K_DATE) {
 		if (jd < 0 || jd >= DATE_END_JD)
 			return T_RANGE;
@@ -821,42 +542,6 @@ static int parse_when(const char *s, size_t n, pg_kind want, int64_t *out)
 		return T_RANGE;
 	*out = us;
 	return T_OK;
-}
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* 8-4-4-4-12 hex, 32 hex digits, or either in braces. */
-static int parse_uuid(const char *s, size_t n, uint8_t *u)
-{
-	if (n >= 2 && s[0] == '{' && s[n - 1] == '}') {
-		s++;
-		n -= 2;
-	}
-	if (n != 36 && n != 32)
-		return -1;
-	int k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
-			if (s[i] != '-')
-				return -1;
-			continue;
-		}
-		int a = hexval((unsigned char)s[i]), b = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-		if (a < 0 || b < 0)
-			return -1;
-		u[k++] = (uint8_t)(a * 16 + b);
-		i++;
-	}
-	return k == 16 ? 0 : -1;
 }
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -967,8 +652,8 @@ static int enc_float(const pg_col *col, const ferry_value *v, int mode, ferry_bu
 		if (!exact || (f4 && (double)(float)d != d))
 			return refuse(reason, cap, v, col, "would be rounded in");
 	} else if (textlike(v)) {
-		dec dd;
-		if (parse_dec(v->v.s, v->len, &dd) != 0)
+		ferry_dec dd;
+		if (ferry__dec_parse(v->v.s, v->len, &dd) != 0)
 			return refuse(reason, cap, v, col, "is not a number for");
 		if (dd.special) {
 			d = dd.special == 'N' ? NAN : dd.special == 'I' ? INFINITY : -INFINITY;
@@ -1039,11 +724,11 @@ static int enc_numeric(const pg_col *col, const ferry_value *v, int mode, ferry_
 	} else {
 		return refuse(reason, cap, v, col, "cannot be stored in");
 	}
-	dec d;
-	if (parse_dec(s, n, &d) != 0)
+	ferry_dec d;
+	if (ferry__dec_parse(s, n, &d) != 0)
 		return refuse(reason, cap, v, col, "is not a number for");
 	long hi = 0, lo = 0;
-	int nonzero = d.special ? 0 : dec_range(&d, &hi, &lo);
+	int nonzero = d.special ? 0 : ferry__dec_range(&d, &hi, &lo);
 	long dscale = d.special ? 0 : dec_dscale(&d);
 	if (col->typmod >= 4) {
 		int32_t tm = col->typmod - 4;
@@ -1071,11 +756,11 @@ static int enc_numeric(const pg_col *col, const ferry_value *v, int mode, ferry_
 		ferry_buf_puts(out, d.neg && nonzero ? "-" : "");
 		long top = nonzero && hi > 0 ? hi : 0;
 		for (long e = top; e >= 0; e--)
-			ferry_buf_add(out, &"0123456789"[dec_at(&d, e)], 1);
+			ferry_buf_add(out, &"0123456789"[ferry__dec_at(&d, e)], 1);
 		if (dscale > 0) {
 			ferry_buf_add(out, ".", 1);
 			for (long e = -1; e >= -dscale; e--)
-				ferry_buf_add(out, &"0123456789"[dec_at(&d, e)], 1);
+				ferry_buf_add(out, &"0123456789"[ferry__dec_at(&d, e)], 1);
 		}
 		return out->failed ? FERRY_ENOMEM : 0;
 	}
@@ -1095,7 +780,7 @@ static int enc_numeric(const pg_col *col, const ferry_value *v, int mode, ferry_
 	for (long g = wg; g >= lg && rc == 0; g--) {
 		int val = 0;
 		for (int j = 3; j >= 0; j--)
-			val = val * 10 + dec_at(&d, 4 * g + j);
+			val = val * 10 + ferry__dec_at(&d, 4 * g + j);
 		rc = put16(out, (uint16_t)val);
 	}
 	return rc ? FERRY_ENOMEM : 0;
@@ -1136,9 +821,9 @@ static int enc_text(const pg_col *col, const ferry_value *v, int mode, ferry_buf
 		return refuse(reason, cap, v, col, "cannot be stored in");
 	if (scalar_text(v, tmp, sizeof(tmp), &s, &n) != 0)
 		return refuse(reason, cap, v, col, "cannot be stored in (convert it with an expr rule)");
-	if (!utf8_ok((const uint8_t *)s, n))
+	if (!ferry__utf8_valid((const uint8_t *)s, n))
 		return refuse(reason, cap, v, col, "is not valid UTF-8 (or holds a NUL byte) for");
-	if (col->kind == K_TEXT && col->typmod >= 4 && utf8_chars((const uint8_t *)s, n) > (size_t)(col->typmod - 4))
+	if (col->kind == K_TEXT && col->typmod >= 4 && ferry__utf8_chars((const uint8_t *)s, n) > (size_t)(col->typmod - 4))
 		return refuse(reason, cap, v, col, "is longer than the length of");
 	if (mode == MODE_BIN && col->kind == K_JSONB && ferry_buf_add(out, "\1", 1) != 0)
 		return FERRY_ENOMEM;
@@ -1153,15 +838,8 @@ static int enc_bytea(const pg_col *col, const ferry_value *v, int mode, ferry_bu
 	const uint8_t *p = v->type == FERRY_BLOB ? v->v.b : (const uint8_t *)v->v.s;
 	if (mode == MODE_BIN)
 		return ferry_buf_add(out, p, v->len);
-	static const char hex[] = "0123456789abcdef";
 	int rc = ferry_buf_puts(out, mode == MODE_COPY ? "\\\\x" : "\\x");
-	char pair[2];
-	for (uint32_t i = 0; i < v->len && rc == 0; i++) {
-		pair[0] = hex[p[i] >> 4];
-		pair[1] = hex[p[i] & 15];
-		rc = ferry_buf_add(out, pair, 2);
-	}
-	return rc;
+	return rc ? rc : ferry_buf_hex(out, p, v->len);
 }
 
 static int enc_bool(const pg_col *col, const ferry_value *v, int mode, ferry_buf *out,
@@ -1228,12 +906,12 @@ static int enc_uuid(const pg_col *col, const ferry_value *v, int mode, ferry_buf
 	uint8_t u[16];
 	if (v->type == FERRY_BLOB && v->len == 16)
 		memcpy(u, v->v.b, 16);
-	else if (!textlike(v) || parse_uuid(v->v.s, v->len, u) != 0)
+	else if (!textlike(v) || ferry__uuid_parse(v->v.s, v->len, u) != 0)
 		return refuse(reason, cap, v, col, "is not a uuid for");
 	if (mode == MODE_BIN)
 		return ferry_buf_add(out, u, 16);
 	char t[40];
-	fmt_uuid(t, u);
+	ferry__uuid_format(t, u);
 	return put_str(out, t, mode);
 }
 
@@ -1318,7 +996,7 @@ int ferry_pg__from_text(Oid oid, char typtype, const char *s, size_t n, ferry_va
 		if (!d)
 			return FERRY_ENOMEM;
 		for (size_t i = 2, k = 0; i < n; i += 2, k++) {
-			int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
+			int hi = ferry__hex_digit((unsigned char)s[i]), lo = ferry__hex_digit((unsigned char)s[i + 1]);
 			if (hi < 0 || lo < 0) {
 				snprintf(reason, cap, "malformed bytea text of %zu bytes", n);
 				return -1;

@@ -1,6 +1,6 @@
 /* sqlite.c — the SQLite engine: the engine table, connections, transactions, the source
  * snapshot, and helpers shared by the engine's other files (sqlite_schema.c, sqlite_rw.c,
- * sqlite_state.c). */
+ * sqlite_migrate.c). */
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -160,14 +160,55 @@ static const char *url_path(const char *url)
 	return url;
 }
 
+/* sqlite:PATH and sqlite://PATH are ours; so is any address without a scheme:// of
+ * another engine (a bare path, ":memory:"), unless an engine claims it more surely (a
+ * libpq conninfo string, "label:DIR"). */
+static int sq_claim(const char *url)
+{
+	size_t n = ferry_url_scheme(url);
+	if (n == 6 && strncmp(url, "sqlite", 6) == 0)
+		return FERRY_CLAIM_SCHEME;
+	if (n)
+		return FERRY_CLAIM_NONE;
+	return FERRY_CLAIM_FALLBACK;
+}
+
+/* Always "sqlite:PATH", so the address says its engine; a relative path is made relative to
+ * the plan's directory. */
+static int sq_url_resolve(char **out, const char *url, const char *base_dir, ferry_err *err)
+{
+	*out = NULL;
+	const char *path = url_path(url);
+	if (!*path)
+		return ferry_err_set(err, FERRY_EUSAGE, "no database path in \"%s\"", url);
+	if (path[0] == '/' || strcmp(path, ":memory:") == 0 || !base_dir || !*base_dir ||
+	    strcmp(base_dir, ".") == 0) {
+		*out = ferry__sprintf("sqlite:%s", path);
+	} else {
+		char *full = ferry__path_join(base_dir, path);
+		*out = full ? ferry__sprintf("sqlite:%s", full) : NULL;
+		free(full);
+	}
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
+/* The database file, beside which a copy's rejects file goes; none for memory. */
+static char *sq_url_path(const char *url)
+{
+	const char *path = url_path(url);
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	if (!*path || strcmp(path, ":memory:") == 0)
+		return NULL;
+	return ferry__strdup(path);
+}
+
 static void restore_journal(sq_conn *c, int wait_ms);
 
 static void conn_free(sq_conn *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < SQ_ST_COUNT; i++)
-		sqlite3_finalize(c->st[i]);
 	if (c->finished && c->db && sqlite3_get_autocommit(c->db))
 		restore_journal(c, 0);
 	if (c->lock_db)
@@ -228,6 +269,8 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	if (create && !memory && stat(path, &sb) != 0 && errno == ENOENT) {
 		char *dir = ferry__dirname(path);
 		struct stat db;
+		if (!dir)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		int ok = dir && stat(dir, &db) == 0 && S_ISDIR(db.st_mode);
 		if (!ok && dir) {
 			ferry_err_set(err, FERRY_ENOTFOUND,
@@ -238,7 +281,7 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 		free(dir);
 		created = 1;
 	}
-	sq_conn *c = calloc(1, sizeof(*c));
+	sq_conn *c = ferry__calloc(1, sizeof(*c));
 	if (!c || !(c->path = ferry__strdup(path))) {
 		free(c);
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
@@ -373,13 +416,13 @@ static int begin_read(sq_conn *c, ferry_err *err)
 
 /* Without sqlite3_snapshot, readers see one state only when no writer can commit while
  * they start: a rollback-journal database is held by our SHARED lock ("shared"); a WAL
- * database needs a write lock held by a second connection ("locked"); failing that the
- * pipeline reads with one connection ("single"). */
+ * database needs a write lock held by a second connection ("locked"); failing that no
+ * connection can share our state (token NULL), and the pipeline reads with one. */
 static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
 	*token = NULL;
-	if (c->token) {
+	if (c->exported) {
 		*token = c->token;
 		return 0;
 	}
@@ -392,17 +435,17 @@ static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *e
 		return rc;
 	const char *tok = "shared";
 	if (c->memory) {
-		tok = "single";
+		tok = NULL;
 	} else if (strcmp(mode, "wal") == 0) {
 		/* The write lock first, then the read: no commit can fall between them. */
-		tok = "single";
+		tok = NULL;
 		if (sqlite3_open_v2(c->path, &c->lock_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 		                    NULL) == SQLITE_OK) {
 			sqlite3_busy_timeout(c->lock_db, 1000);
 			if (sqlite3_exec(c->lock_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
 				tok = "locked";
 		}
-		if (strcmp(tok, "locked") != 0 && c->lock_db) {
+		if (!tok && c->lock_db) {
 			sqlite3_close(c->lock_db);
 			c->lock_db = NULL;
 		}
@@ -415,6 +458,7 @@ static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *e
 		return rc;
 	}
 	c->token = tok;
+	c->exported = 1;
 	*token = tok;
 	return 0;
 }
@@ -422,8 +466,8 @@ static int sq_snapshot_export(ferry_conn *conn, const char **token, ferry_err *e
 static int sq_snapshot_join(ferry_conn *conn, const char *token, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
-	if (!token || (strcmp(token, "shared") != 0 && strcmp(token, "locked") != 0 &&
-	               strcmp(token, "single") != 0))
+	/* NULL: the one reader of a database no other connection could share a state of. */
+	if (token && strcmp(token, "shared") != 0 && strcmp(token, "locked") != 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot join snapshot \"%s\" on \"%s\"",
 		                     token ? token : "(null)", c->path);
 	return begin_read(c, err);
@@ -511,12 +555,7 @@ static size_t sq_quote_ident(char *buf, size_t cap, const char *ident)
 
 static const char *const sq_schemes[] = {"sqlite", NULL};
 
-const ferry_engine ferry__sqlite_engine = {
-	.version = FERRY_ENGINE_VERSION,
-	.name = "sqlite",
-	.schemes = sq_schemes,
-	.max_writers = 1,
-	.flags = FERRY_ENGINE_NUMERIC_AFFINITY,
+static const ferry_engine_core sq_core = {
 	.connect = sq_connect,
 	.close = sq_close,
 	.introspect = ferry_sqlite__introspect,
@@ -525,34 +564,54 @@ const ferry_engine ferry__sqlite_engine = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.exec_params = ferry_sqlite__exec_params,
+};
+
+static const ferry_engine_read sq_read = {
 	.snapshot_export = sq_snapshot_export,
 	.snapshot_join = sq_snapshot_join,
 	.plan_chunks = ferry_sqlite__plan_chunks,
 	.reader_open = ferry_sqlite__reader_open,
 	.reader_next = ferry_sqlite__reader_next,
 	.reader_close = ferry_sqlite__reader_close,
+};
+
+static const ferry_engine_write sq_write = {
 	.writer_open = ferry_sqlite__writer_open,
 	.writer_write = ferry_sqlite__writer_write,
 	.writer_close = ferry_sqlite__writer_close,
 	.create_table = ferry_sqlite__create_table,
 	.create_indexes = ferry_sqlite__create_indexes,
 	.table_rows = sq_table_rows,
-	.state_init = ferry_sqlite__state_init,
-	.state_load = ferry_sqlite__state_load,
-	.state_add_chunks = ferry_sqlite__state_add_chunks,
-	.state_chunk_done = ferry_sqlite__state_chunk_done,
-	.state_reject = ferry_sqlite__state_reject,
-	.state_rejects = ferry_sqlite__state_rejects,
-	.state_get = ferry_sqlite__state_get,
-	.state_set = ferry_sqlite__state_set,
 	.fk_check = sq_fk_check,
 	.finish = sq_finish,
 	.discard = sq_discard,
-	.exec_params = ferry_sqlite__exec_params,
+};
+
+static const ferry_engine_migrate sq_migrate = {
 	.lock_try = ferry_sqlite__lock_try,
 	.lock_release = ferry_sqlite__lock_release,
 	.split_sql = ferry_sqlite__split_sql,
 	.needs_autocommit = ferry_sqlite__needs_autocommit,
+};
+
+static const ferry_engine_types sq_types = {
 	.probe_type = ferry_sqlite__probe_type,
+};
+
+const ferry_engine ferry__sqlite_engine = {
+	.version = FERRY_ENGINE_VERSION,
+	.name = "sqlite",
+	.schemes = sq_schemes,
+	.max_writers = 1,
+	.flags = FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_TEXT_FLOATS,
+	.claim = sq_claim,
+	.url_resolve = sq_url_resolve,
+	.url_path = sq_url_path,
+	.core = &sq_core,
+	.read = &sq_read,
+	.write = &sq_write,
+	.migrate = &sq_migrate,
+	.types = &sq_types,
 	.capture = &ferry_sqlite__capture,
 };

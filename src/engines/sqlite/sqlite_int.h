@@ -6,18 +6,6 @@
 #include <sqlite3.h>
 #include "../../ferry_int.h"
 
-/* Cached statements of the run state (sqlite_state.c), finalized in close. */
-enum {
-	SQ_ST_LOAD,
-	SQ_ST_ADD,
-	SQ_ST_DONE,
-	SQ_ST_REJECT,
-	SQ_ST_REJECTS,
-	SQ_ST_GET,
-	SQ_ST_SET,
-	SQ_ST_COUNT
-};
-
 typedef struct sq_conn {
 	sqlite3 *db;
 	char *path;              /* the file as given, for messages */
@@ -28,7 +16,7 @@ typedef struct sq_conn {
 	int finished;            /* finish ran: close retries a journal restore that was busy */
 	sqlite3 *lock_db;        /* WAL snapshot: a second connection holding BEGIN IMMEDIATE */
 	const char *token;       /* the exported snapshot token (a constant string) */
-	sqlite3_stmt *st[SQ_ST_COUNT];
+	int exported;            /* snapshot_export ran: token is its answer, NULL included */
 	struct sq_migrate *mig;  /* migration lock state (sqlite_migrate.c), NULL until used */
 } sq_conn;
 
@@ -76,26 +64,6 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *c, const ferry_wri
 int ferry_sqlite__writer_write(ferry_writer *w, const ferry_batch *b, ferry_reject_cb reject,
                                void *ud, ferry_err *err);
 void ferry_sqlite__writer_close(ferry_writer *w);
-
-/* sqlite_state.c */
-int ferry_sqlite__state_init(ferry_conn *c, ferry_err *err);
-int ferry_sqlite__state_load(ferry_conn *c, const char *run_id, ferry_chunk_cb cb, void *ud,
-                             ferry_err *err);
-int ferry_sqlite__state_add_chunks(ferry_conn *c, const char *run_id,
-                                   const ferry_chunk_rec *recs, size_t n, ferry_err *err);
-int ferry_sqlite__state_chunk_done(ferry_conn *c, const char *run_id,
-                                   const ferry_chunk_rec *rec, ferry_err *err);
-int ferry_sqlite__state_reject(ferry_conn *c, const char *run_id, int64_t job, int64_t chunk,
-                               const char *table, const char *key, const char *reason,
-                               ferry_err *err);
-int ferry_sqlite__state_rejects(ferry_conn *c, const char *run_id,
-                                int (*cb)(void *ud, const char *table, const char *key,
-                                          const char *reason),
-                                void *ud, ferry_err *err);
-int ferry_sqlite__state_get(ferry_conn *c, const char *run_id, const char *flag, int *out,
-                            ferry_err *err);
-int ferry_sqlite__state_set(ferry_conn *c, const char *run_id, const char *flag,
-                            ferry_err *err);
 
 /* sqlite_migrate.c */
 int ferry_sqlite__exec_params(ferry_conn *c, const char *sql, size_t nparams,

@@ -116,7 +116,7 @@ int ferry_sqlite__lock_try(ferry_conn *conn, int *got, char *holder, size_t cap,
 		return 0;
 	}
 	if (!c->mig) {
-		if (!(c->mig = calloc(1, sizeof(*c->mig))))
+		if (!(c->mig = ferry__calloc(1, sizeof(*c->mig))))
 			return OOM(err);
 		c->mig->lock_fd = -1;
 	}
@@ -224,7 +224,7 @@ static const char *skip_space(const char *p, const char *end, int *line)
 static int complete(const char *s, size_t len, char **tmp, size_t *tmpcap)
 {
 	if (len + 1 > *tmpcap) {
-		char *n = realloc(*tmp, len + 1);
+		char *n = ferry__realloc(*tmp, len + 1);
 		if (!n)
 			return -1;
 		*tmp = n;

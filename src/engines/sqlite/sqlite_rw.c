@@ -384,7 +384,7 @@ static int find_nan_columns(sq_reader *r)
 		int kind = ferry__exact_kind(sqlite3_column_decltype(r->st, i), NULL);
 		if (kind != FERRY_EXACT_FLOAT8 && kind != FERRY_EXACT_FLOAT4)
 			continue;
-		if (!r->nan && !(r->nan = calloc((size_t)n, 1)))
+		if (!r->nan && !(r->nan = ferry__calloc((size_t)n, 1)))
 			return FERRY_ENOMEM;
 		r->nan[i] = 1;
 	}
@@ -460,7 +460,7 @@ int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_
 	if (b.failed)
 		return OOM(err);
 
-	sq_reader *r = calloc(1, sizeof(*r));
+	sq_reader *r = ferry__calloc(1, sizeof(*r));
 	if (!r) {
 		ferry_buf_free(&b);
 		return OOM(err);
@@ -693,7 +693,7 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 	if (spec->merge && !spec->conflict)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot merge into table \"%s\": no rules",
 		                     spec->table);
-	sq_writer *w = calloc(1, sizeof(*w));
+	sq_writer *w = ferry__calloc(1, sizeof(*w));
 	if (!w)
 		return OOM(err);
 	w->c = c;
