@@ -17,6 +17,10 @@ extern const char cmd_copy_usage[];
 extern const char cli_exit_codes[];
 int cmd_copy(int argc, char **argv);
 extern const char cmd_verify_usage[];
+extern const char cmd_sync_usage[];
+extern const char cmd_cutover_usage[];
+int cmd_cutover(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 
 /* Versioned migrations (cmd_migrate.c and its siblings). */

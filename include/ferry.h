@@ -236,6 +236,102 @@ int ferry_verify_report_write_text(const ferry_verify_report *r, FILE *f);
 int ferry_verify_report_write_json(const ferry_verify_report *r, FILE *f);
 void ferry_verify_report_free(ferry_verify_report *r);
 
+/* ---- online upgrade: ferry sync (docs/ONLINE.md) ----------------------------------------
+ * Capture every change made to the sources first, then copy a snapshot of them through the
+ * plan, then keep applying the captured changes through the same plan while the sources stay
+ * in use. A rerun of the same plan resumes where the last one committed. */
+
+typedef enum ferry_sync_phase {
+	FERRY_SYNC_CAPTURE = 0,   /* installing change capture on the sources */
+	FERRY_SYNC_SNAPSHOT = 1,  /* the snapshot copy (its progress comes as copy progress) */
+	FERRY_SYNC_STREAMING = 2, /* applying captured changes */
+	FERRY_SYNC_CAUGHT_UP = 3, /* a heartbeat came through with the lag under the bound */
+	FERRY_SYNC_STOPPED = 4,   /* stopped on request; a rerun resumes */
+	FERRY_SYNC_FINISHED = 5   /* --finish: capture removed from the sources, run recorded */
+} ferry_sync_phase;
+
+/* What a sync reports, on the calling thread; strings are the library's, valid during the
+ * call only. */
+typedef struct ferry_sync_status {
+	ferry_sync_phase phase;
+	int64_t rows_copied;      /* by the snapshot copy, this process */
+	int64_t changes_applied;  /* changes applied since this process started */
+	int64_t rows_upserted;    /* target rows written by the stream */
+	int64_t rows_deleted;     /* target rows deleted by the stream */
+	int64_t rows_rejected;    /* rows the target refused in the stream */
+	double apply_rate;        /* changes per second over the last interval */
+	double lag_seconds;       /* source commit to target commit of the newest change applied,
+	                             or of the last heartbeat when idle; -1 until known */
+	double lag_p50, lag_p99;  /* over the last 4,096 applied batches (the newest change of
+	                             each, source commit to target commit); -1 until known */
+	double elapsed;           /* seconds since this process started the sync */
+	const char *position;     /* the committed position of the first source, for people */
+	const char *message;      /* a note, or NULL */
+} ferry_sync_status;
+typedef void (*ferry_sync_fn)(void *ud, const ferry_sync_status *st);
+
+#define FERRY_SYNC_OPTIONS_VERSION 1
+typedef struct ferry_sync_options {
+	unsigned version;         /* FERRY_SYNC_OPTIONS_VERSION */
+	ferry_copy_options copy;  /* the snapshot copy's options (threads, chunk rows, progress) */
+	int until_caught_up;      /* return 0 once the snapshot is in and a heartbeat sent after it
+	                             came through with a lag under max_lag */
+	double max_lag;           /* seconds; 0: 1 */
+	double heartbeat;         /* seconds between heartbeats through the stream; 0: 1 */
+	int finish;               /* remove what the sync installed on the sources and record the
+	                             run in ferry_history; applies nothing */
+	ferry_sync_fn status;     /* may be NULL */
+	void *status_ud;
+	double status_interval;   /* seconds between status calls; 0: 1 */
+} ferry_sync_options;
+#define FERRY_SYNC_OPTIONS_INIT {FERRY_SYNC_OPTIONS_VERSION, FERRY_COPY_OPTIONS_INIT, 0, 0, 0, 0, NULL, NULL, 0}
+
+/* Run the sync of plan until it is caught up (opts->until_caught_up), interrupted
+ * (FERRY_EINTR, ferry_interrupt: everything applied so far is committed; a rerun resumes) or
+ * failed. A plan feature that cannot work online, or a source engine without change capture,
+ * is refused before anything is installed (FERRY_EUSAGE, naming the table and the reason). */
+int ferry_sync(ferry_ctx *ctx, const ferry_plan *plan, const ferry_sync_options *opts);
+
+/* ---- the cut-over: ferry cutover (docs/ONLINE.md) --------------------------------------
+ * Catch up, block writes on the sources (reads go on), drain the stream to the exact point
+ * where writes stopped, record the cut-over in ferry_history of both versions, fence the old
+ * version (a write to it then fails at once with a message naming the new one) and release
+ * the block. The pause is what an application's write waited. */
+
+#define FERRY_CUTOVER_OPTIONS_VERSION 1
+typedef struct ferry_cutover_options {
+	unsigned version;         /* FERRY_CUTOVER_OPTIONS_VERSION */
+	ferry_sync_options sync;  /* the catch-up before the block (max_lag bounds it) */
+	int max_pause_ms;         /* the longest writes may wait; past it the block is released,
+	                             nothing is lost and the cut-over is tried again; 0: 2000 */
+	int attempts;             /* tries before giving up (FERRY_ERROR, nothing changed); 0: 3 */
+	int keep_old_writable;    /* do not fence the old version */
+	const char *switch_url;   /* a pooler the applications reach the old version through,
+	                             repointed to the new one inside the pause
+	                             ("pgbouncer://USER@HOST:PORT/ENTRY?config=PATH"), or NULL */
+} ferry_cutover_options;
+#define FERRY_CUTOVER_OPTIONS_INIT {FERRY_CUTOVER_OPTIONS_VERSION, FERRY_SYNC_OPTIONS_INIT, 0, 0, 0, NULL}
+
+/* Where the time of a cut-over went, in milliseconds. */
+typedef struct ferry_cutover_result {
+	double catchup_ms;        /* before the block: snapshot (if still due) and catch-up */
+	double pause_ms;          /* writes blocked: from the block's request to its release */
+	double lock_ms;           /* of the pause: taking the block */
+	double drain_ms;          /* of the pause: applying what was committed before it */
+	double check_ms;          /* of the pause: re-reading the rows the drain wrote, both sides */
+	double record_ms;         /* of the pause: ferry_history rows and the fence */
+	int attempts;             /* 1 when the first block was short enough */
+	int64_t rows_checked;     /* rows the drain wrote, compared source against target */
+	char position[64];        /* the first source's position where writes stopped */
+} ferry_cutover_result;
+
+/* Cut the plan's sync over to the target. *out (may be NULL) receives the times. Returns
+ * FERRY_ERROR when no block of at most max_pause_ms could be had in the attempts allowed
+ * (each released with nothing lost, the old version still writable), FERRY_EUSAGE when the
+ * plan has no sync to cut over or cannot be synced. */
+int ferry_cutover(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *plan,
+                  const ferry_cutover_options *opts);
+
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */
 char *ferry_url_mask(const char *url);

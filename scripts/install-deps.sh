@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libyaml-dev libzstd-dev libxxhash-dev
-      libpq-dev nettle-dev libjansson-dev sqlite3 postgresql time python3 clang libclang-rt-14-dev)
+      libpq-dev nettle-dev libjansson-dev sqlite3 postgresql time python3 python3-psycopg2 pgbouncer clang libclang-rt-14-dev)
 [ "${FERRY_BENCH_DEPS:-0}" = 1 ] && pkgs+=(pgloader sqlite3-tools)
 
 missing=()

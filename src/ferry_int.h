@@ -406,5 +406,7 @@ int ferry__interrupted(ferry_ctx *ctx);
 extern const ferry_engine ferry__sqlite_engine;
 extern const ferry_engine ferry__label_engine;
 extern const ferry_engine ferry__postgres_engine;
+/* The PostgreSQL engine's change capture (src/engines/postgres/pg_capture.c). */
+extern const ferry_engine_capture ferry__pg_capture;
 
 #endif

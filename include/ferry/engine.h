@@ -187,6 +187,11 @@ typedef struct ferry_read_spec {
 	const ferry_value *hi;      /* inclusive; NULL: none */
 	size_t nparams;
 	const ferry_value *params;  /* values for the `?` parameters in exprs, in order */
+	/* Only the rows whose keys (nkeys > 0 columns named by keys) equal one of nmatch tuples
+	 * of match (nmatch x nkeys values, row-major); 0: no such condition. The online apply
+	 * re-reads the rows a change touched this way. Used without lo and hi. */
+	size_t nmatch;
+	const ferry_value *match;
 } ferry_read_spec;
 
 typedef struct ferry_reader ferry_reader;
@@ -274,6 +279,10 @@ typedef struct ferry_engine_capture {
 	            ferry_err *err);
 	/* Everything up to pos is committed in the target: the source may forget it. */
 	int (*ack)(ferry_capture *cap, uint64_t pos, ferry_err *err);
+	/* Optional. Wait until every change delivered so far is visible to a new read on
+	 * reader (a connection to the same database): the apply re-reads the rows a change
+	 * touched, and a commit may reach the stream a moment before other sessions see it. */
+	int (*settle)(ferry_capture *cap, ferry_conn *reader, ferry_err *err);
 	void (*close)(ferry_capture *cap);
 	/* Put a marker into run_id's stream through an ordinary connection; *pos (may be NULL)
 	 * receives its position when the engine knows it at once. */
@@ -282,7 +291,43 @@ typedef struct ferry_engine_capture {
 	/* Remove everything setup installed for run_id (triggers, log, slot, publication);
 	 * nothing installed is not an error. */
 	int (*teardown)(ferry_conn *c, const char *url, const char *run_id, ferry_err *err);
+
+	/* The cut-over (optional: all four or none). freeze blocks every write to the tables in
+	 * a transaction it opens on c (reads go on), waiting at most wait_ms for the lock, and
+	 * gives *pos: a change committed before the block has a position below it, and the
+	 * stream delivers a marker of that text at *pos (PostgreSQL) or nothing at or after it
+	 * until thaw (SQLite: *pos is one past the last change). Writes wait while frozen. */
+	int (*freeze)(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+	              size_t ntables, int wait_ms, const char *text, uint64_t *pos, ferry_err *err);
+	/* Inside a freeze: from its commit on, every write to the tables fails at once with
+	 * message, except those of ferry's own connections (see fence_exempt). */
+	int (*fence)(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+	             size_t ntables, const char *message, ferry_err *err);
+	/* End the freeze: commit = 1 keeps what was done in it (the fence, history rows), 0 rolls
+	 * it back. Writes go on (or fail on the fence) from here. */
+	int (*thaw)(ferry_conn *c, int commit, ferry_err *err);
+	/* Remove run_id's fence (a rollback of a cut-over); none is not an error. */
+	int (*unfence)(ferry_conn *c, const char *run_id, ferry_err *err);
+	/* Mark connection c as ferry's own: the fence lets its writes through. */
+	int (*fence_exempt)(ferry_conn *c, ferry_err *err);
 } ferry_engine_capture;
+
+/* ---- optional: the switch for applications (the cut-over's "same address") -------- */
+
+/* A connection pooler in front of the old version, repointed to the new one inside the
+ * cut-over's pause: applications keep the address they have. Chosen by the scheme of the
+ * --switch URL ("pgbouncer://..."). */
+typedef struct ferry_engine_switch {
+	const char *scheme;          /* the URL scheme it takes */
+	int (*open)(void **out, const char *url, ferry_err *err);
+	/* Hold new transactions of the applications (they wait); returns when none runs. */
+	int (*pause)(void *h, ferry_err *err);
+	/* Point the applications' entry at target_url (the new version). */
+	int (*repoint)(void *h, const char *target_url, ferry_err *err);
+	/* Let the applications go on (a paused pooler is resumed by close too). */
+	int (*resume)(void *h, ferry_err *err);
+	void (*close)(void *h);
+} ferry_engine_switch;
 
 /* ---- optional: a run's record kept by the engine ----------------------------------- */
 
@@ -315,7 +360,10 @@ typedef struct ferry_engine_state {
 
 enum {
 	FERRY_CONNECT_READONLY = 1, /* a source: never write */
-	FERRY_CONNECT_CREATE = 2    /* a target: create the database if it does not exist */
+	FERRY_CONNECT_CREATE = 2,   /* a target: create the database if it does not exist */
+	FERRY_CONNECT_LIVE = 4      /* a live source ferry writes its own objects to (capture,
+	                               markers, the cut-over's fence): read-write, but no setting
+	                               of the database is changed (no journal mode, no pragma) */
 };
 
 /* The target converts text that reads as a number into that number in numeric columns
@@ -478,6 +526,8 @@ typedef struct ferry_engine {
 	const ferry_engine_state *state;
 	/* Optional: change capture for ferry sync. */
 	const ferry_engine_capture *capture;
+	/* Optional: a pooler switch this engine's servers sit behind (NULL when none). */
+	const ferry_engine_switch *pool_switch;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

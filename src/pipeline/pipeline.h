@@ -48,6 +48,8 @@ typedef struct ferry_source_conn {
 	ferry_conn *conn;
 	ferry_schema *schema;
 	const char *token;         /* snapshot token; NULL: one reader (snapshot_export) */
+	int nojoin;                /* readers join no snapshot: each reads the state it finds
+	                              (an online copy, which converges through the replay) */
 } ferry_source_conn;
 
 struct ferry_summary {
@@ -96,6 +98,16 @@ char *ferry__qident(const ferry_engine *e, const char *name);
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
 char *ferry__sql_literal(const char *d, int *keep);
 
+/* run.c: what ferry sync changes in a copy (src/online/sync.c). */
+typedef struct ferry__copy_hooks {
+	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
+	int no_history;            /* the copy writes no ferry_history row (the sync records itself) */
+	/* Called once the jobs are resolved against the target (its target schema applied in
+	 * the still open transaction): non-zero refuses the run with err set, and the copy rolls
+	 * back. It may take *js (copy it and zero it) and *tschema (set it NULL) to keep them. */
+	int (*resolved)(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err);
+	void *ud;
+} ferry__copy_hooks;
 /* One ferry_copy (copy, export, import): what its parts share. */
 typedef struct copy_state {
 	ferry_ctx *ctx;
@@ -109,6 +121,7 @@ typedef struct copy_state {
 	int threads;
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
+	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	ferry_err err;
 } copy_state;
 
@@ -121,6 +134,9 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
 int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum);
 int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr);
 int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
+
+int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                       const ferry_copy_options *opts, const ferry__copy_hooks *hooks);
 
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);

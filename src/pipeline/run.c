@@ -18,7 +18,7 @@ static void worker_counts(const copy_state *cs, size_t nwork, int *nreaders, int
 	*nreaders = cs->threads;
 	*nwriters = cs->teng->max_writers;
 	for (size_t s = 0; s < cs->plan->nsources; s++)
-		if (!cs->sources[s].token) /* no other connection can share its snapshot */
+		if (!cs->sources[s].token && !cs->sources[s].nojoin) /* no other connection can share its snapshot */
 			*nreaders = 1;
 	if ((size_t)*nreaders > nwork)
 		*nreaders = (int)nwork;
@@ -116,8 +116,15 @@ static int connect_all(copy_state *cs)
 		if (!s->eng)
 			return err->code;
 		int rc = s->eng->core->connect(&s->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
-		if (rc == 0)
+		if (rc == 0 && cs->hooks) {
+			/* ferry sync: the capture chose the snapshot, or none (the replay converges). */
+			s->token = cs->hooks->tokens[i];
+			s->nojoin = !s->token;
+			if (s->token)
+				rc = s->eng->read->snapshot_join(s->conn, s->token, err);
+		} else if (rc == 0) {
 			rc = s->eng->read->snapshot_export(s->conn, &s->token, err);
+		}
 		if (rc == 0 && !(s->schema = ferry__schema_new()))
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc == 0)
@@ -302,6 +309,12 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                const ferry_copy_options *opts)
 {
+	return ferry__copy_hooked(out, ctx, plan, opts, NULL);
+}
+
+int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                       const ferry_copy_options *opts, const ferry__copy_hooks *hooks)
+{
 	*out = NULL;
 	ferry_copy_options defaults = FERRY_COPY_OPTIONS_INIT;
 	if (!opts)
@@ -313,6 +326,7 @@ int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	cs.ctx = ctx;
 	cs.plan = plan;
 	cs.opts = opts;
+	cs.hooks = hooks;
 	int64_t max_rejects = 0;
 	int strict = 0, finished = 0;
 	int rc = check_options(&cs, &max_rejects, &strict);

@@ -144,7 +144,7 @@ static int reader_conn(reader_ctx *rc, size_t src, ferry_conn **out, ferry_err *
 		                         FERRY_CONNECT_READONLY, err);
 		if (e)
 			return e;
-		e = sc->eng->read->snapshot_join(rc->conns[src], sc->token, err);
+		e = sc->nojoin ? 0 : sc->eng->read->snapshot_join(rc->conns[src], sc->token, err);
 		if (e)
 			return e;
 	}

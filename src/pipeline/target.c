@@ -233,6 +233,8 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
 	}
+	if (rc == 0 && cs->hooks && cs->hooks->resolved)
+		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)
 		rc = create_tables(cs);
 	if (rc == 0 && !cs->opts->check_only) {
@@ -324,7 +326,7 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 	int rc = cs->teng->core->begin(cs->tconn, err);
 	if (rc)
 		return rc;
-	if (cs->teng->core->exec_params) {
+	if (cs->teng->core->exec_params && !(cs->hooks && cs->hooks->no_history)) {
 		/* The whole run's rows, from its checkpoints: earlier processes (a resumed crash,
 		 * stages run one at a time) moved some of them. */
 		run_rows rr = {0, 0};

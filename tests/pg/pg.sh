@@ -56,6 +56,8 @@ pg_cleanup() {
 		rm -rf "$PG_DIR"
 	else
 		for d in "${pg_dbs[@]}"; do
+			# A logical replication slot left on a database keeps it from being dropped.
+			pgq "$pg_admin_db" "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$d'" >/dev/null 2>&1 || true
 			pgq "$pg_admin_db" "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
 		done
 	fi

@@ -674,4 +674,6 @@ const ferry_engine ferry__postgres_engine = {
 	.read = &pg_read,
 	.write = &pg_write,
 	.migrate = &pg_migrate,
+	.capture = &ferry__pg_capture,
+	.pool_switch = &ferry__pg_bouncer,
 };

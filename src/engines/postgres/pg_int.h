@@ -104,6 +104,12 @@ ferry_type ferry_pg__canonical(Oid oid, char typtype);
 /* The write kind of a column of base type oid / typtype. */
 pg_kind ferry_pg__kind(Oid oid, char typtype);
 
+/* Convert the server's text output s (n bytes) of a value of base type oid / typtype into
+ * out, as ferry_pg__decode would have from the binary form (strings in a). Returns 0, -1
+ * with reason filled when the text is malformed, or FERRY_ENOMEM. */
+int ferry_pg__from_text(Oid oid, char typtype, const char *s, size_t n, ferry_value *out,
+                        ferry_arena *a, char *reason, size_t cap);
+
 /* Append v converted for column col to out: binary COPY field bytes (without the length)
  * when text is 0, else its text form. On a value that does not fit, returns 1 with reason
  * (one line) filled and out unchanged; 0 on success; FERRY_ENOMEM. */
@@ -148,5 +154,16 @@ int ferry_pg__split_sql(const char *sql, int (*cb)(void *ud, const char *stmt, s
                                                    int line),
                         void *ud, ferry_err *err);
 int ferry_pg__needs_autocommit(const char *stmt, size_t len);
+
+/* ---- pg_fence.c: the cut-over (the capture sub-table's freeze, fence, thaw, ...) ---- */
+int ferry_pg__freeze(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+                     size_t ntables, int wait_ms, const char *text, uint64_t *pos, ferry_err *err);
+int ferry_pg__fence(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+                    size_t ntables, const char *message, ferry_err *err);
+int ferry_pg__thaw(ferry_conn *c, int commit, ferry_err *err);
+int ferry_pg__unfence(ferry_conn *c, const char *run_id, ferry_err *err);
+int ferry_pg__fence_exempt(ferry_conn *c, ferry_err *err);
+/* pg_bouncer.c */
+extern const ferry_engine_switch ferry__pg_bouncer;
 
 #endif

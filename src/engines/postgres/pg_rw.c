@@ -445,6 +445,24 @@ int ferry_pg__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_read
 			if (spec->hi) {
 				ferry_buf_puts(&b, and);
 				key_cmp(&b, spec->keys, spec->nkeys, "<=", spec->hi);
+				and = " AND ";
+			}
+			if (spec->nmatch) {
+				/* The keys a change touched (COPY takes no parameters: escaped literals,
+				 * which take the key column's type). */
+				ferry_buf_printf(&b, "%s(", and);
+				key_list(&b, spec->keys, spec->nkeys);
+				ferry_buf_puts(&b, ") IN (");
+				for (size_t m = 0; m < spec->nmatch; m++) {
+					ferry_buf_puts(&b, m ? ", (" : "(");
+					for (size_t i = 0; i < spec->nkeys; i++) {
+						if (i)
+							ferry_buf_puts(&b, ", ");
+						ferry_pg__buf_value_literal(&b, &spec->match[m * spec->nkeys + i]);
+					}
+					ferry_buf_puts(&b, ")");
+				}
+				ferry_buf_puts(&b, ")");
 			}
 			ferry_buf_puts(&b, " ORDER BY ");
 			key_list(&b, spec->keys, spec->nkeys);

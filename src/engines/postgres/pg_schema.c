@@ -178,9 +178,18 @@ static int load_indexes(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry
 		tinfo *ti = find_oid(ts, nt, (Oid)strtoul(PQgetvalue(res, r, 0), NULL, 10));
 		const char *ioid = PQgetvalue(res, r, 1);
 		int nk = atoi(PQgetvalue(res, r, 5));
-		/* This index's key columns in cols, which is ordered by index oid too. */
-		while (cr < ncr && strtoul(PQgetvalue(cols, cr, 0), NULL, 10) < strtoul(ioid, NULL, 10))
-			cr++;
+		/* This index's key columns in cols, which is ordered by index oid; res is ordered by
+		 * table first, so the index oids in it go up and down: search. */
+		unsigned long want = strtoul(ioid, NULL, 10);
+		int lo = 0, hi = ncr;
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2;
+			if (strtoul(PQgetvalue(cols, mid, 0), NULL, 10) < want)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cr = lo;
 		int first = cr;
 		while (cr < ncr && strcmp(PQgetvalue(cols, cr, 0), ioid) == 0)
 			cr++;

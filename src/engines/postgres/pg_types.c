@@ -941,3 +941,81 @@ int ferry_pg__encode(const pg_col *col, const ferry_value *v, int text, ferry_bu
 	}
 	return rc;
 }
+
+/* ---- text output of the server ------------------------------------------------------- */
+
+/* The session that produced s runs with the settings connect gives every session
+ * (DateStyle ISO, TimeZone UTC, bytea_output hex, extra_float_digits 3), so the text of a
+ * date, time, timestamp, numeric, uuid or json value is already the canonical text the
+ * binary decoder writes; only numbers, booleans and bytea need converting. */
+int ferry_pg__from_text(Oid oid, char typtype, const char *s, size_t n, ferry_value *out,
+                        ferry_arena *a, char *reason, size_t cap)
+{
+	memset(out, 0, sizeof(*out));
+	ferry_type t = ferry_pg__canonical(oid, typtype);
+	char tmp[128];
+	switch (t) {
+	case FERRY_INT:
+		if (parse_int_text(s, n, &out->v.i) != 0) {
+			snprintf(reason, cap, "malformed integer text of %zu bytes", n);
+			return -1;
+		}
+		out->type = FERRY_INT;
+		return 0;
+	case FERRY_FLOAT: {
+		if (n == 0 || n >= sizeof(tmp)) {
+			snprintf(reason, cap, "malformed float text of %zu bytes", n);
+			return -1;
+		}
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		char *end;
+		errno = 0;
+		out->v.f = strtod(tmp, &end);
+		if (*end != '\0') {
+			snprintf(reason, cap, "malformed float text \"%s\"", tmp);
+			return -1;
+		}
+		out->type = FERRY_FLOAT;
+		return 0;
+	}
+	case FERRY_BOOL:
+		if (n != 1 || (s[0] != 't' && s[0] != 'f')) {
+			snprintf(reason, cap, "malformed boolean text of %zu bytes", n);
+			return -1;
+		}
+		out->type = FERRY_BOOL;
+		out->v.i = s[0] == 't';
+		return 0;
+	case FERRY_BLOB: {
+		if (n < 2 || s[0] != '\\' || s[1] != 'x' || (n - 2) % 2 != 0) {
+			snprintf(reason, cap, "bytea text of %zu bytes is not in hex form", n);
+			return -1;
+		}
+		uint8_t *d = ferry_arena_alloc(a, (n - 2) / 2 + 1);
+		if (!d)
+			return FERRY_ENOMEM;
+		for (size_t i = 2, k = 0; i < n; i += 2, k++) {
+			int hi = ferry__hex_digit((unsigned char)s[i]), lo = ferry__hex_digit((unsigned char)s[i + 1]);
+			if (hi < 0 || lo < 0) {
+				snprintf(reason, cap, "malformed bytea text of %zu bytes", n);
+				return -1;
+			}
+			d[k] = (uint8_t)(hi * 16 + lo);
+		}
+		out->type = FERRY_BLOB;
+		out->v.b = d;
+		out->len = (uint32_t)((n - 2) / 2);
+		return 0;
+	}
+	default: {
+		char *d = ferry_arena_strndup(a, s, n);
+		if (!d)
+			return FERRY_ENOMEM;
+		out->type = (uint8_t)t;
+		out->v.s = d;
+		out->len = (uint32_t)n;
+		return 0;
+	}
+	}
+}

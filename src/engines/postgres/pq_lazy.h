@@ -11,14 +11,15 @@
 
 /* Every libpq function ferry calls (keep in step with the #defines below). */
 #define FERRY_PQ_FUNCS(X) \
-	X(PQcancel) X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdbParams) X(PQdb) \
+	X(PQcancel) X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdbParams) X(PQconsumeInput) \
+	X(PQconninfoFree) X(PQconninfoParse) X(PQdb) X(PQflush) \
 	X(PQenterPipelineMode) X(PQerrorMessage) X(PQexec) X(PQexecParams) \
 	X(PQexitPipelineMode) X(PQfinish) X(PQfreeCancel) X(PQfreemem) X(PQftype) \
 	X(PQgetCancel) X(PQgetCopyData) X(PQgetResult) X(PQgetisnull) X(PQgetlength) \
 	X(PQgetvalue) X(PQhost) X(PQnfields) X(PQntuples) X(PQpipelineSync) X(PQport) \
 	X(PQprepare) X(PQputCopyData) X(PQputCopyEnd) X(PQresultErrorField) \
 	X(PQresultErrorMessage) X(PQresultStatus) X(PQsendQueryPrepared) \
-	X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus)
+	X(PQserverVersion) X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) X(PQtransactionStatus)
 
 /* Pointers typed from libpq-fe.h's own prototypes, so a call is checked as a direct one. */
 typedef struct ferry_pg__pq_api {
@@ -40,13 +41,17 @@ int ferry_pg__pq_load(ferry_err *err);
 #define PQclear (ferry_pg__pq.PQclear)
 #define PQcmdStatus (ferry_pg__pq.PQcmdStatus)
 #define PQcmdTuples (ferry_pg__pq.PQcmdTuples)
+#define PQconninfoFree (ferry_pg__pq.PQconninfoFree)
+#define PQconninfoParse (ferry_pg__pq.PQconninfoParse)
 #define PQconnectdbParams (ferry_pg__pq.PQconnectdbParams)
+#define PQconsumeInput (ferry_pg__pq.PQconsumeInput)
 #define PQdb (ferry_pg__pq.PQdb)
 #define PQenterPipelineMode (ferry_pg__pq.PQenterPipelineMode)
 #define PQerrorMessage (ferry_pg__pq.PQerrorMessage)
 #define PQexec (ferry_pg__pq.PQexec)
 #define PQexecParams (ferry_pg__pq.PQexecParams)
 #define PQexitPipelineMode (ferry_pg__pq.PQexitPipelineMode)
+#define PQflush (ferry_pg__pq.PQflush)
 #define PQfinish (ferry_pg__pq.PQfinish)
 #define PQfreeCancel (ferry_pg__pq.PQfreeCancel)
 #define PQfreemem (ferry_pg__pq.PQfreemem)
@@ -69,7 +74,9 @@ int ferry_pg__pq_load(ferry_err *err);
 #define PQresultErrorMessage (ferry_pg__pq.PQresultErrorMessage)
 #define PQresultStatus (ferry_pg__pq.PQresultStatus)
 #define PQsendQueryPrepared (ferry_pg__pq.PQsendQueryPrepared)
+#define PQserverVersion (ferry_pg__pq.PQserverVersion)
 #define PQsetNoticeProcessor (ferry_pg__pq.PQsetNoticeProcessor)
+#define PQsocket (ferry_pg__pq.PQsocket)
 #define PQstatus (ferry_pg__pq.PQstatus)
 #define PQtransactionStatus (ferry_pg__pq.PQtransactionStatus)
 #endif

@@ -328,7 +328,7 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 			conn_free(c);
 			return FERRY_ERROR;
 		}
-		if ((rc = setup_target(c, err)) != 0) {
+		if (!(flags & FERRY_CONNECT_LIVE) && (rc = setup_target(c, err)) != 0) {
 			conn_free(c);
 			return rc;
 		}
@@ -613,4 +613,5 @@ const ferry_engine ferry__sqlite_engine = {
 	.write = &sq_write,
 	.migrate = &sq_migrate,
 	.types = &sq_types,
+	.capture = &ferry_sqlite__capture,
 };

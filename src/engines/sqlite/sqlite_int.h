@@ -77,8 +77,23 @@ int ferry_sqlite__needs_autocommit(const char *stmt, size_t len);
 /* Release the migration lock, if held, and its state (from conn_free). */
 void ferry_sqlite__migrate_free(sq_conn *c);
 
+/* sqlite_capture.c: change capture for ferry sync (the engine table's .capture) */
+extern const ferry_engine_capture ferry_sqlite__capture;
+
 /* sqlite_probe.c */
 int ferry_sqlite__probe_type(ferry_conn *c, const char *table, const char *column,
                              ferry_type type, int *all, ferry_err *err);
+
+/* ---- sqlite_fence.c: the cut-over (the capture sub-table's freeze, fence, thaw, ...) ---- */
+int ferry_sqlite__freeze(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+                         size_t ntables, int wait_ms, const char *text, uint64_t *pos,
+                         ferry_err *err);
+int ferry_sqlite__fence(ferry_conn *c, const char *run_id, const ferry_capture_table *tables,
+                        size_t ntables, const char *message, ferry_err *err);
+int ferry_sqlite__thaw(ferry_conn *c, int commit, ferry_err *err);
+int ferry_sqlite__unfence(ferry_conn *c, const char *run_id, ferry_err *err);
+int ferry_sqlite__fence_exempt(ferry_conn *c, ferry_err *err);
+/* sqlite_capture.c: the position of the last change run_id's log holds (0: none). */
+int ferry_sqlite__capture_last(sq_conn *c, const char *run_id, uint64_t *pos, ferry_err *err);
 
 #endif

@@ -436,7 +436,22 @@ int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_
 		key_row(&b, keys, nk);
 		ferry_buf_puts(&b, " <= ");
 		param_row(&b, ":ferry_hi", 1, nk);
+		and = " AND ";
 		nmine += (int)nk;
+	}
+	if (spec->nmatch && nk) {
+		/* The keys a change touched: a row value IN a VALUES list, bound by name. */
+		ferry_buf_puts(&b, and);
+		key_row(&b, keys, nk);
+		ferry_buf_puts(&b, " IN (VALUES ");
+		for (size_t m = 0; m < spec->nmatch; m++) {
+			ferry_buf_puts(&b, m ? ", (" : "(");
+			for (size_t i = 0; i < nk; i++)
+				ferry_buf_printf(&b, "%s:ferry_m%zu", i ? ", " : "", m * nk + i + 1);
+			ferry_buf_puts(&b, ")");
+		}
+		ferry_buf_puts(&b, ")");
+		nmine += (int)(spec->nmatch * nk);
 	}
 	if (nk) {
 		ferry_buf_puts(&b, " ORDER BY ");
@@ -475,6 +490,11 @@ int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_
 	for (size_t i = 0; i < spec->nparams && rc == SQLITE_OK; i++)
 		rc = ferry_sqlite__bind(r->st, (int)i + 1, &spec->params[i], 1);
 	char name[32];
+	for (size_t i = 0; spec->nmatch && i < spec->nmatch * nk && rc == SQLITE_OK; i++) {
+		snprintf(name, sizeof(name), ":ferry_m%zu", i + 1);
+		rc = ferry_sqlite__bind(r->st, sqlite3_bind_parameter_index(r->st, name),
+		                        &spec->match[i], 1);
+	}
 	for (size_t i = 0; i < nk && rc == SQLITE_OK; i++) {
 		if (spec->lo) {
 			snprintf(name, sizeof(name), ":ferry_lo%zu", i + 1);

@@ -1,0 +1,238 @@
+/* cmd_sync.c — `ferry sync`: keep the new version current while the old one keeps serving.
+ * Capture first, then the snapshot copy, then the captured changes applied through the plan;
+ * --until-caught-up returns once the lag is under a bound, --finish removes the capture. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+const char cmd_sync_usage[] =
+	"usage: ferry sync [options] -p PLAN.yaml\n"
+	"       ferry sync [options] SOURCE TARGET\n"
+	"\n"
+	"Carry the sources into the target while they stay in use: change capture starts\n"
+	"first (SQLite: triggers writing a change log into the source file; PostgreSQL: a\n"
+	"logical replication slot and a publication), then the sources are copied through the\n"
+	"plan, then every captured change is applied through the same plan, in commit order,\n"
+	"with its position committed in the target. It runs until stopped (SIGINT, SIGTERM),\n"
+	"or with --until-caught-up until the target is current. Rerun the same command to\n"
+	"resume; --finish removes what ferry installed on the sources (docs/ONLINE.md).\n"
+	"\n"
+	"Options:\n"
+	"  -p, --plan FILE        the migration plan (YAML; see docs/PLAN-REFERENCE.md)\n"
+	"  -j, --threads N        reader threads of the snapshot copy (0 = one per CPU)\n"
+	"      --chunk-rows N     rows per chunk of the snapshot copy\n"
+	"      --strict           refuse to drop source columns or default target columns\n"
+	"      --max-rejects N    rows the target may refuse before the sync stops (default 0)\n"
+	"      --until-caught-up  exit 0 once the snapshot is in and a heartbeat sent after it\n"
+	"                         came through with the lag under --max-lag\n"
+	"      --max-lag SECONDS  the bound of --until-caught-up (default 1)\n"
+	"      --heartbeat SECONDS  time between heartbeats through the stream (default 1)\n"
+	"      --finish           remove the triggers, change log, slot and publication ferry\n"
+	"                         installed on the sources and record the run in ferry_history\n"
+	"      --json             status as JSON lines on stdout\n"
+	"  -q, --quiet            no progress output\n"
+	"  -h, --help             this help\n"
+	"\n"
+	"Examples:\n"
+	"  ferry sync -p examples/shop/plan.yaml --until-caught-up\n"
+	"  ferry sync -p plan.yaml              # streams until Ctrl-C; rerun to resume\n"
+	"  ferry sync -p plan.yaml --finish\n"
+	"\n";
+
+static const char *const phase_names[] = {"capture", "snapshot", "streaming", "caught up",
+                                           "stopped", "finished"};
+
+typedef struct sync_view {
+	int json, quiet, tty;
+	int drawn;                 /* a status line is on the terminal, not yet ended */
+} sync_view;
+
+static void json_status(const ferry_sync_status *st)
+{
+	printf("{\"event\":\"status\",\"phase\":\"%s\",\"rows_copied\":%lld,\"changes_applied\":%lld,"
+	       "\"rows_upserted\":%lld,\"rows_deleted\":%lld,\"rows_rejected\":%lld,"
+	       "\"apply_rate\":%.1f,\"lag_seconds\":%.3f,\"lag_p50\":%.3f,\"lag_p99\":%.3f,"
+	       "\"elapsed\":%.3f,\"position\":\"%s\"",
+	       phase_names[st->phase], (long long)st->rows_copied, (long long)st->changes_applied,
+	       (long long)st->rows_upserted, (long long)st->rows_deleted, (long long)st->rows_rejected,
+	       st->apply_rate, st->lag_seconds, st->lag_p50, st->lag_p99, st->elapsed,
+	       st->position ? st->position : "");
+	if (st->message) {
+		fputs(",\"message\":\"", stdout);
+		for (const char *p = st->message; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				putchar('\\');
+			if ((unsigned char)*p >= 0x20)
+				putchar(*p);
+		}
+		putchar('"');
+	}
+	fputs("}\n", stdout);
+	fflush(stdout);
+}
+
+static void on_status(void *ud, const ferry_sync_status *st)
+{
+	sync_view *v = ud;
+	if (v->json) {
+		json_status(st);
+		return;
+	}
+	if (v->quiet)
+		return;
+	if (st->message) {
+		fprintf(stderr, "%s%s\n", v->drawn ? "\r\033[K" : "", st->message);
+		v->drawn = 0;
+		return;
+	}
+	if (st->phase != FERRY_SYNC_STREAMING && st->phase != FERRY_SYNC_CAUGHT_UP)
+		return;
+	char lag[32];
+	if (st->lag_seconds < 0)
+		snprintf(lag, sizeof(lag), "-");
+	else
+		snprintf(lag, sizeof(lag), "%.2f s", st->lag_seconds);
+	/* One line, under 80 columns, redrawn in place on a terminal; a line per interval
+	 * when piped. */
+	fprintf(stderr, "%s%-9s %10lld changes %8.0f/s  lag %-9s  +%lld -%lld%s",
+	        v->tty ? "\r\033[K" : "", phase_names[st->phase], (long long)st->changes_applied,
+	        st->apply_rate, lag, (long long)st->rows_upserted, (long long)st->rows_deleted,
+	        v->tty ? "" : "\n");
+	v->drawn = v->tty;
+	fflush(stderr);
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || !(v > 0) || v > 86400)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_count(const char *s, long long min, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < min)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse the options into o and v; -1 to go on, or an exit code. */
+static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, const char **plan)
+{
+	static const struct option longopts[] = {
+		{"plan", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
+		{"chunk-rows", required_argument, NULL, 'c'}, {"strict", no_argument, NULL, 'S'},
+		{"max-rejects", required_argument, NULL, 'm'},
+		{"until-caught-up", no_argument, NULL, 'U'}, {"max-lag", required_argument, NULL, 'L'},
+		{"heartbeat", required_argument, NULL, 'H'}, {"finish", no_argument, NULL, 'F'},
+		{"json", no_argument, NULL, 'J'}, {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	};
+	int c;
+	long long n;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:j:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': *plan = optarg; break;
+		case 'j':
+			if (parse_count(optarg, 0, &n) != 0 || n > 4096) {
+				cli_error("--threads must be a whole number from 0 to 4096, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o->copy.threads = (int)n;
+			break;
+		case 'c':
+			if (parse_count(optarg, 1, &n) != 0) {
+				cli_error("--chunk-rows must be a whole number >= 1, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o->copy.chunk_rows = n;
+			break;
+		case 'S': o->copy.strict = 1; break;
+		case 'm':
+			if (parse_count(optarg, 0, &n) != 0) {
+				cli_error("--max-rejects must be a whole number >= 0, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o->copy.max_rejects = n;
+			break;
+		case 'U': o->until_caught_up = 1; break;
+		case 'L':
+		case 'H':
+			if (parse_seconds(optarg, c == 'L' ? &o->max_lag : &o->heartbeat) != 0) {
+				cli_error("%s takes seconds above 0 (e.g. 0.5), not \"%s\"",
+				          c == 'L' ? "--max-lag" : "--heartbeat", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			break;
+		case 'F': o->finish = 1; break;
+		case 'J': v->json = 1; break;
+		case 'q': v->quiet = 1; break;
+		case 'h':
+			fputs(cmd_sync_usage, stdout);
+			fputs(cli_exit_codes, stdout);
+			return 0;
+		case ':':
+			cli_error("option %s needs a value (see 'ferry sync --help')", argv[optind - 1]);
+			return FERRY_EXIT_USAGE;
+		default:
+			cli_error("unknown option \"%s\" (see 'ferry sync --help')", argv[optind - 1]);
+			return FERRY_EXIT_USAGE;
+		}
+	}
+	if (o->finish && o->until_caught_up) {
+		cli_error("--finish and --until-caught-up cannot be used together");
+		return FERRY_EXIT_USAGE;
+	}
+	return -1;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	ferry_sync_options o = FERRY_SYNC_OPTIONS_INIT;
+	sync_view v = {0};
+	const char *plan_path = NULL;
+	int rc = parse(argc, argv, &o, &v, &plan_path);
+	if (rc >= 0)
+		return rc;
+	int npos = argc - optind;
+	if (plan_path ? npos != 0 : npos != 2) {
+		cli_error(plan_path ? "a plan names its ends: give -p PLAN or SOURCE TARGET, not both"
+		                    : "sync needs SOURCE TARGET, or -p PLAN (see 'ferry sync --help')");
+		return FERRY_EXIT_USAGE;
+	}
+	ferry_ctx *ctx;
+	ferry_plan *plan;
+	rc = cli_open(&ctx, &plan, plan_path, plan_path ? NULL : argv[optind],
+	              plan_path ? NULL : argv[optind + 1]);
+	if (rc >= 0)
+		return rc;
+	v.tty = isatty(fileno(stderr));
+	o.status = on_status;
+	o.status_ud = &v;
+	o.status_interval = v.tty ? 0.5 : 5;
+	cli_progress *pr = cli_progress_new(stderr, v.quiet || v.json);
+	o.copy.progress = cli_progress_event;
+	o.copy.progress_ud = pr;
+	cli_trap_signals(ctx);
+	rc = ferry_sync(ctx, plan, &o);
+	cli_trap_signals(NULL);
+	cli_progress_finish(pr);
+	if (v.drawn)
+		fputc('\n', stderr);
+	if (rc != 0)
+		cli_error("%s", ferry_errmsg(ctx));
+	cli_progress_free(pr);
+	ferry_plan_free(plan);
+	ferry_ctx_free(ctx);
+	return cli_exit_for(rc);
+}

@@ -1,0 +1,135 @@
+/* sqlite_fence.c — the cut-over's part of SQLite capture: freeze (the write lock, taken with
+ * BEGIN IMMEDIATE: readers go on under WAL, writers wait on their busy timeout), the fence
+ * (BEFORE triggers that abort every write with a message naming the new version), and the
+ * exemption of ferry's own connections: a connection that attached a database named
+ * ferry_origin, which the fence's WHEN clause looks for in pragma_database_list. */
+#include <stdlib.h>
+#include <string.h>
+#include "sqlite_int.h"
+
+#define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
+
+/* The first 16 hex digits of the run id name everything of a run's fence. */
+static void run_tag(char out[17], const char *run_id)
+{
+	snprintf(out, 17, "%.16s", run_id);
+}
+
+int ferry_sqlite__freeze(ferry_conn *conn, const char *run_id, const ferry_capture_table *tables,
+                         size_t ntables, int wait_ms, const char *text, uint64_t *pos,
+                         ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	(void)tables;
+	(void)ntables;
+	(void)text;
+	*pos = 0;
+	sqlite3_busy_timeout(c->db, wait_ms > 0 ? wait_ms : 1);
+	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return ferry_sqlite__fail(c, rc, err,
+		                          "could not block writes to \"%s\" within %d ms (another writer holds the lock)",
+		                          c->path, wait_ms);
+	uint64_t last = 0;
+	int e = ferry_sqlite__capture_last(c, run_id, &last, err);
+	if (e) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return e;
+	}
+	*pos = last + 1;
+	return 0;
+}
+
+/* Append the fence trigger of one table and one operation. */
+static int fence_trigger(ferry_buf *b, const char *tag, size_t i, const char *op, const char *table,
+                         const char *message)
+{
+	ferry_buf_printf(b, "CREATE TRIGGER \"ferry_fence_%s_%zu_%s\" BEFORE %s ON ", tag, i, op, op);
+	ferry_sqlite__buf_ident(b, table);
+	ferry_buf_puts(b, " WHEN NOT EXISTS (SELECT 1 FROM pragma_database_list WHERE name = 'ferry_origin')"
+	                  " BEGIN SELECT RAISE(ABORT, '");
+	for (const char *p = message; *p; p++)
+		ferry_buf_add(b, *p == '\'' ? "''" : p, *p == '\'' ? 2 : 1);
+	return ferry_buf_puts(b, "'); END;\n");
+}
+
+int ferry_sqlite__fence(ferry_conn *conn, const char *run_id, const ferry_capture_table *tables,
+                        size_t ntables, const char *message, ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	char tag[17];
+	run_tag(tag, run_id);
+	static const char *const ops[] = {"INSERT", "UPDATE", "DELETE"};
+	ferry_buf b = FERRY_BUF_INIT;
+	for (size_t i = 0; i < ntables; i++)
+		for (size_t k = 0; k < FERRY_ARRAY_LEN(ops); k++)
+			fence_trigger(&b, tag, i, ops[k], tables[i].table, message);
+	if (b.failed)
+		return OOM(err);
+	int rc = ntables ? ferry_sqlite__exec(c, b.data, err) : 0;
+	ferry_buf_free(&b);
+	return rc;
+}
+
+int ferry_sqlite__thaw(ferry_conn *conn, int commit, ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	int rc = sqlite3_exec(c->db, commit ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_busy_timeout(c->db, 30000);
+	if (rc != SQLITE_OK)
+		return ferry_sqlite__fail(c, rc, err, "could not %s the cut-over on \"%s\"",
+		                          commit ? "commit" : "roll back", c->path);
+	return 0;
+}
+
+int ferry_sqlite__unfence(ferry_conn *conn, const char *run_id, ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	char tag[17], like[64];
+	run_tag(tag, run_id);
+	snprintf(like, sizeof(like), "ferry_fence_%s_%%", tag);
+	sqlite3_stmt *st;
+	int rc = ferry_sqlite__prepare(c, &st, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?1",
+	                               0, err, "list the fence's triggers");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
+	ferry_buf b = FERRY_BUF_INIT;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ferry_buf_puts(&b, "DROP TRIGGER IF EXISTS ");
+		ferry_sqlite__buf_ident(&b, (const char *)sqlite3_column_text(st, 0));
+		ferry_buf_puts(&b, ";\n");
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		ferry_buf_free(&b);
+		return ferry_sqlite__fail(c, rc, err, "could not list the fence's triggers");
+	}
+	if (b.failed)
+		return OOM(err);
+	rc = b.data ? ferry_sqlite__exec(c, b.data, err) : 0;
+	ferry_buf_free(&b);
+	return rc;
+}
+
+int ferry_sqlite__fence_exempt(ferry_conn *conn, ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	return ferry_sqlite__exec(c, "ATTACH DATABASE ':memory:' AS ferry_origin", err);
+}
+
+int ferry_sqlite__capture_last(sq_conn *c, const char *run_id, uint64_t *pos, ferry_err *err)
+{
+	/* The log's name, as sqlite_capture.c makes it. */
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(seq), 0) FROM \"ferry_changes_%016llx\"",
+	         (unsigned long long)ferry__hash64(run_id, strlen(run_id), 0));
+	sqlite3_stmt *st;
+	int rc = ferry_sqlite__prepare(c, &st, sql, 0, err, "read the end of the change log");
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	*pos = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : ferry_sqlite__fail(c, rc, err, "could not read the end of the change log");
+}

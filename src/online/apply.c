@@ -1,0 +1,499 @@
+/* apply.c — captured changes applied through the plan, in one target transaction per call:
+ * the keys the changes touched are collected per target table, re-read from the source
+ * through each feeding job's select list (so renames, expressions, defaults and the where
+ * are the copy's own), upserted, and deleted where the source no longer has them. Parents
+ * are written before children and children deleted before parents. A merged table's
+ * touched rows are deleted and rebuilt from every source by its conflict rules. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include "online.h"
+#include "../verify/verify.h"
+
+int64_t ferry__wall_us(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The canonical cells of a target key, by the target key's column types. */
+static int key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
+{
+	ferry_buf_reset(b);
+	for (size_t k = 0; k < t->ntk; k++)
+		if (ferry__canon_cell(b, t->tktypes[k], &tkey[k]) != 0)
+			return FERRY_ENOMEM;
+	return b->failed ? FERRY_ENOMEM : 0;
+}
+
+/* A change's key (the source key, in the captured table's key order) into every target
+ * table a job of that table writes. */
+static int touch_key(sync_state *s, const otable *ot, const ferry_value *key)
+{
+	ferry_value tkey[64];
+	for (size_t q = 0; q < ot->njobs; q++) {
+		ojob *oj = &s->ojobs[ot->jobs[q]];
+		otarget *t = &s->targets[oj->target];
+		if (t->ntk > 64)
+			return ferry_err_set(&s->err, FERRY_EUSAGE, "target table \"%s\" has a key of more than 64 columns",
+			                     t->name);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = key[oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0 ||
+		    ferry__keyset_add(&t->touched, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk,
+		                      NULL) != 0)
+			return OOM(&s->err);
+	}
+	return 0;
+}
+
+static int cmp_level(const void *a, const void *b, void *ud)
+{
+	const sync_state *s = ud;
+	int la = s->targets[*(const size_t *)a].level, lb = s->targets[*(const size_t *)b].level;
+	return la < lb ? -1 : la > lb;
+}
+
+/* Delete one target row by its key, inside the open transaction. */
+static int delete_key(sync_state *s, otarget *t, const ferry_value *tkey)
+{
+	ferry_buf *q = &s->sql;
+	ferry_buf_reset(q);
+	char *qt = ferry__qident(s->teng, t->name);
+	ferry_buf_printf(q, "DELETE FROM %s WHERE ", qt ? qt : "");
+	free(qt);
+	for (size_t k = 0; k < t->ntk; k++) {
+		char *qc = ferry__qident(s->teng, t->tk[k]);
+		ferry_buf_printf(q, "%s%s = $%zu", k ? " AND " : "", qc ? qc : "", k + 1);
+		free(qc);
+	}
+	if (q->failed)
+		return OOM(&s->err);
+	int64_t n = 0;
+	int rc = s->teng->core->exec_params(s->tconn, q->data, t->ntk, tkey, &n, &s->err);
+	if (rc == 0)
+		s->st.rows_deleted += n;
+	return rc;
+}
+
+/* The next free batch of oj's held rows. */
+static ferry_batch *hold_next(sync_state *s, ojob *oj)
+{
+	if (oj->used == oj->nheld) {
+		ferry_batch *b = ferry__batch_new(oj->j->nexprs, 1024);
+		if (!b || ferry__grow(&oj->held, &oj->held_cap, oj->nheld + 1, sizeof(ferry_batch *)) != 0) {
+			ferry__batch_free(b);
+			OOM(&s->err);
+			return NULL;
+		}
+		oj->held[oj->nheld++] = b;
+	}
+	ferry_batch *b = oj->held[oj->used++];
+	ferry__batch_reset(b);
+	return b;
+}
+
+/* Mark the touched keys that rows of batch b hold (their source key read back). */
+static int mark_found(sync_state *s, ojob *oj, otarget *t, const ferry_batch *b)
+{
+	ferry_value tkey[64];
+	job *j = oj->j;
+	for (size_t r = 0; r < ferry_batch_nrows(b); r++) {
+		const ferry_value *row = ferry_batch_crow(b, r);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = row[j->ntcols + oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0)
+			return OOM(&s->err);
+		long at = ferry__keyset_find(&t->touched, (const uint8_t *)s->cells.data, s->cells.len);
+		if (at >= 0)
+			t->found[at] = 1;
+	}
+	return 0;
+}
+
+/* Re-read keys [from, from + n) of t's touched set through job oj and hold what the source
+ * has. */
+static int reread(sync_state *s, ojob *oj, otarget *t, size_t from, size_t n)
+{
+	job *j = oj->j;
+	osource *o = &s->os[j->src];
+	ferry_value tkey[64];
+	if (ferry__grow(&s->match, &s->match_cap, n * j->nkeys, sizeof(ferry_value)) != 0)
+		return OOM(&s->err);
+	for (size_t i = 0; i < n; i++) {
+		if (ferry__keyset_get(&t->touched, from + i, tkey, t->ntk) != 0)
+			return ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+		for (size_t k = 0; k < t->ntk; k++)
+			s->match[i * j->nkeys + oj->src_of_tk[k]] = tkey[k];
+	}
+	ferry_read_spec spec = {
+		.table = j->src_table, .nexprs = j->nexprs, .exprs = (const char *const *)j->exprs,
+		.filter = j->filter, .nkeys = j->nkeys, .keys = (const char *const *)j->keynames,
+		.nparams = j->nparams, .params = j->params, .nmatch = n, .match = s->match,
+	};
+	ferry_reader *r = NULL;
+	int rc = o->eng->read->reader_open(&r, o->reread, &spec, &s->err);
+	int eof = 0;
+	while (rc == 0 && !eof) {
+		ferry_batch *b = hold_next(s, oj);
+		if (!b)
+			rc = FERRY_ENOMEM;
+		if (rc == 0)
+			rc = o->eng->read->reader_next(r, b, &eof, &s->err);
+		if (rc == 0)
+			rc = mark_found(s, oj, t, b);
+	}
+	if (r)
+		o->eng->read->reader_close(r);
+	return rc;
+}
+
+/* Re-read every touched key of t, job by job, holding the rows. */
+static int reread_target(sync_state *s, otarget *t)
+{
+	if (ferry__grow(&t->found, &t->found_cap, t->touched.n, 1) != 0)
+		return OOM(&s->err);
+	memset(t->found, 0, t->touched.n);
+	for (size_t q = 0; q < t->njobs; q++) {
+		ojob *oj = &s->ojobs[t->jobs[q]];
+		oj->used = 0;
+		int rc = 0;
+		for (size_t from = 0; rc == 0 && from < t->touched.n; from += MATCH_MAX) {
+			size_t n = t->touched.n - from < MATCH_MAX ? t->touched.n - from : MATCH_MAX;
+			rc = reread(s, oj, t, from, n);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A row the target refused: kept to be tried again once the other rows are written (a
+ * unique value moving from one row to another), and rejected only if it still fails then. */
+typedef struct reject_ctx {
+	sync_state *s;
+	ojob *oj;
+	const ferry_batch *b;
+	ferry_batch *into;         /* where refused rows go; NULL: the last round, reject them */
+	size_t refused;
+} reject_ctx;
+
+static int copy_row(ferry_batch *dst, const ferry_value *src, size_t ncols)
+{
+	ferry_value *row = ferry_batch_add_row(dst);
+	if (!row)
+		return FERRY_ENOMEM;
+	for (size_t c = 0; c < ncols; c++) {
+		row[c] = src[c];
+		if ((src[c].type != FERRY_NULL && src[c].type != FERRY_INT && src[c].type != FERRY_FLOAT &&
+		     src[c].type != FERRY_BOOL) &&
+		    !(row[c].v.s = ferry_batch_copy(dst, src[c].v.s, src[c].len)))
+			return FERRY_ENOMEM;
+	}
+	return 0;
+}
+
+static int on_reject(void *ud, size_t row, const char *reason)
+{
+	reject_ctx *rc = ud;
+	sync_state *s = rc->s;
+	job *j = rc->oj->j;
+	const ferry_value *v = ferry_batch_crow(rc->b, row);
+	rc->refused++;
+	if (rc->into)
+		return copy_row(rc->into, v, j->nexprs) ? OOM(&s->err) : 0;
+	ferry_buf key = FERRY_BUF_INIT;
+	ferry_buf_puts(&key, "[");
+	for (size_t k = 0; k < j->nkeys; k++) {
+		if (k)
+			ferry_buf_puts(&key, ",");
+		ferry__value_json(&key, &v[j->ntcols + k]);
+	}
+	ferry_buf_puts(&key, "]");
+	int e = key.failed ? OOM(&s->err)
+	                   : ferry__state_reject(s->teng, s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
+	                                           j->dst_table, key.data, reason, &s->err);
+	ferry_buf_free(&key);
+	s->st.rows_rejected++;
+	if (e == 0 && s->st.rows_rejected > s->max_rejects)
+		e = ferry_err_set(&s->err, FERRY_EREJECT,
+		                  "%lld rows were rejected by the target while streaming (allowed: %lld); the last: %s: %s",
+		                  (long long)s->st.rows_rejected, (long long)s->max_rejects, j->dst_table, reason);
+	return e;
+}
+
+static int open_writer(sync_state *s, ojob *oj)
+{
+	job *j = oj->j;
+	if (oj->w)
+		return 0;
+	ferry_write_spec spec = {
+		.table = j->dst_table, .ncols = j->ntcols, .cols = (const char *const *)j->tcols,
+		.types = j->ttypes, .map = j->map, .merge = 1, .conflict = oj->rules,
+	};
+	if (!oj->retry && !(oj->retry = ferry__batch_new(j->nexprs, 2 * CHANGES_MAX)))
+		return OOM(&s->err);
+	if (!oj->retry2 && !(oj->retry2 = ferry__batch_new(j->nexprs, 2 * CHANGES_MAX)))
+		return OOM(&s->err);
+	return s->teng->write->writer_open(&oj->w, s->tconn, &spec, &s->err);
+}
+
+/* Write one batch; refused rows go to into (or are rejected when into is NULL). */
+static int write_batch(sync_state *s, ojob *oj, const ferry_batch *b, ferry_batch *into, size_t *refused)
+{
+	reject_ctx rj = {s, oj, b, into, 0};
+	int rc = ferry_batch_nrows(b) ? s->teng->write->writer_write(oj->w, b, on_reject, &rj, &s->err) : 0;
+	s->st.rows_upserted += (int64_t)(ferry_batch_nrows(b) - rj.refused);
+	*refused += rj.refused;
+	return rc;
+}
+
+/* Rows still refused when nothing else helps: most often the re-read ran ahead of the stream
+ * (the row now holds a unique value another row gives up in a change not applied yet), so
+ * their keys are kept to be applied again together with the changes that follow. */
+static int defer_rows(sync_state *s, ojob *oj, otarget *t)
+{
+	ferry_value tkey[64];
+	const ferry_batch *b = oj->retry;
+	for (size_t r = 0; r < ferry_batch_nrows(b); r++) {
+		const ferry_value *row = ferry_batch_crow(b, r);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0 ||
+		    ferry__keyset_add(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
+			return OOM(&s->err);
+		s->deferred++;
+	}
+	return 0;
+}
+
+/* The deferred keys touched again, for the next round. */
+static int requeue(sync_state *s)
+{
+	ferry_value tkey[64];
+	for (size_t i = 0; i < s->ntargets; i++) {
+		otarget *t = &s->targets[i];
+		for (size_t k = 0; k < t->again.n; k++)
+			if (ferry__keyset_get(&t->again, k, tkey, t->ntk) != 0 ||
+			    ferry__keyset_add(&t->touched, t->again.bytes + t->again.off[k], t->again.clen[k], tkey,
+			                      t->ntk, NULL) != 0)
+				return OOM(&s->err);
+		ferry__keyset_reset(&t->again);
+	}
+	return 0;
+}
+
+/* Write the held rows of every job of t, then the refused ones again while that helps. */
+static int upsert_target(sync_state *s, otarget *t)
+{
+	for (size_t q = 0; q < t->njobs; q++) {
+		ojob *oj = &s->ojobs[t->jobs[q]];
+		int rc = open_writer(s, oj);
+		size_t refused = 0;
+		if (rc == 0)
+			ferry__batch_reset(oj->retry);
+		for (size_t i = 0; rc == 0 && i < oj->used; i++)
+			rc = write_batch(s, oj, oj->held[i], oj->retry, &refused);
+		/* Each round writes what it can; a round that writes nothing ends it. */
+		while (rc == 0 && refused) {
+			size_t before = ferry_batch_nrows(oj->retry), again = 0;
+			ferry__batch_reset(oj->retry2);
+			rc = write_batch(s, oj, oj->retry, oj->retry2, &again);
+			ferry_batch *tmp = oj->retry;
+			oj->retry = oj->retry2;
+			oj->retry2 = tmp;
+			refused = again;
+			if (rc == 0 && again == before) {
+				size_t none = 0;
+				rc = s->defer ? defer_rows(s, oj, t) : write_batch(s, oj, oj->retry, NULL, &none);
+				refused = 0;
+			}
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Delete t's touched keys: all of them (a rebuilt merge), or those no source row holds. */
+static int delete_target(sync_state *s, otarget *t, int all)
+{
+	ferry_value tkey[64];
+	for (size_t i = 0; i < t->touched.n; i++) {
+		if (!all && t->found[i])
+			continue;
+		if (ferry__keyset_get(&t->touched, i, tkey, t->ntk) != 0)
+			return ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+		int rc = delete_key(s, t, tkey);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Apply every key touched so far: every key re-read from the sources first; then deletes,
+ * children first (a rebuilt merge loses all its touched rows, the others those no source
+ * holds), so a unique value a deleted row held is free; then the rows written, parents
+ * first. */
+static int flush(sync_state *s)
+{
+	size_t order[256], n = 0;
+	for (size_t i = 0; i < s->ntargets && n < FERRY_ARRAY_LEN(order); i++)
+		if (s->targets[i].touched.n)
+			order[n++] = i;
+	if (n == 0)
+		return 0;
+	qsort_r(order, n, sizeof(size_t), cmp_level, s);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = reread_target(s, &s->targets[order[i]]);
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		rc = delete_target(s, &s->targets[order[i]], s->targets[order[i]].rebuild);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = upsert_target(s, &s->targets[order[i]]);
+	for (size_t i = 0; rc == 0 && s->checking && i < n; i++) {
+		otarget *t = &s->targets[order[i]];
+		ferry_value tkey[64];
+		for (size_t k = 0; rc == 0 && k < t->touched.n; k++) {
+			rc = ferry__keyset_get(&t->touched, k, tkey, t->ntk);
+			if (rc == 0)
+				rc = ferry__keyset_add(&t->drained, t->touched.bytes + t->touched.off[k], t->touched.clen[k],
+				                       tkey, t->ntk, NULL);
+		}
+		if (rc)
+			rc = OOM(&s->err);
+	}
+	for (size_t i = 0; i < n; i++)
+		ferry__keyset_reset(&s->targets[order[i]].touched);
+	return rc;
+}
+
+/* TRUNCATE of a source table: the target tables its jobs write are emptied, unless another
+ * job also writes them (then the rows cannot be told apart). */
+static int truncate_for(sync_state *s, const otable *ot)
+{
+	for (size_t q = 0; q < ot->njobs; q++) {
+		ojob *oj = &s->ojobs[ot->jobs[q]];
+		otarget *t = &s->targets[oj->target];
+		if (t->njobs > 1 || oj->j->filter)
+			return ferry_err_set(&s->err, FERRY_EUSAGE,
+			                     "source table \"%s\" was truncated: target table \"%s\" also holds rows %s, so ferry cannot tell which to remove; rerun the copy of that table",
+			                     ot->name, t->name, t->njobs > 1 ? "of other sources" : "the plan's where leaves alone");
+		char *qt = ferry__qident(s->teng, t->name);
+		char *sql = qt ? ferry__sprintf("DELETE FROM %s", qt) : NULL;
+		free(qt);
+		if (!sql)
+			return OOM(&s->err);
+		int rc = s->teng->core->exec(s->tconn, sql, &s->err);
+		free(sql);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A heartbeat's text is "hb <microseconds since the epoch>": its trip is the lag. */
+static void on_marker(sync_state *s, osource *o, const ferry_change *c)
+{
+	long long sent = 0;
+	if (c->marker && s->freeze_text[0] && strcmp(c->marker, s->freeze_text) == 0)
+		o->freeze_seen = 1;
+	if (!c->marker || sscanf(c->marker, "hb %lld", &sent) != 1)
+		return;
+	s->st.lag_seconds = (double)(ferry__wall_us() - sent) / 1e6;
+	if (s->beat_sent[0] && strcmp(c->marker, s->beat_sent) == 0)
+		o->beat_seen = 1;
+}
+
+static int collect(sync_state *s, osource *o, const ferry_change *c)
+{
+	if (c->op == FERRY_CHANGE_MARKER) {
+		on_marker(s, o, c);
+		return 0;
+	}
+	if (c->table >= o->ntables)
+		return ferry_err_set(&s->err, FERRY_ECORRUPT, "a captured change names table %zu of %zu",
+		                     c->table, o->ntables);
+	const otable *ot = &o->otables[c->table];
+	if (c->op == FERRY_CHANGE_TRUNCATE) {
+		int rc = o->eng->capture->settle ? o->eng->capture->settle(o->cap, o->reread, &s->err) : 0;
+		rc = rc ? rc : flush(s);
+		return rc ? rc : truncate_for(s, ot);
+	}
+	int rc = c->old_key ? touch_key(s, ot, c->old_key) : 0;
+	if (rc == 0 && c->new_key)
+		rc = touch_key(s, ot, c->new_key);
+	return rc;
+}
+
+/* Collect n changes of o: their keys into the targets' touched sets, the position of the
+ * last complete source transaction into *end, the newest commit time into *commit_us. */
+static int collect_all(sync_state *s, osource *o, const ferry_change *ch, size_t n, uint64_t *end,
+                       int64_t *commit_us)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = collect(s, o, &ch[i]);
+		if (ch[i].txn_end)
+			*end = ch[i].pos;
+		if (ch[i].commit_us && ch[i].op != FERRY_CHANGE_MARKER)
+			*commit_us = ch[i].commit_us;
+	}
+	return rc;
+}
+
+int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
+{
+	osource *o = &s->os[src];
+	uint64_t end = 0;
+	int64_t commit_us = 0;
+	size_t applied = n;
+	int rc = s->teng->core->begin(s->tconn, &s->err);
+	if (rc)
+		return rc;
+	rc = collect_all(s, o, ch, n, &end, &commit_us);
+	/* Rows refused only for now are applied again with the changes that follow, a few
+	 * rounds; what is still refused then is rejected. */
+	for (int round = 0; rc == 0; round++) {
+		s->defer = round < DEFER_ROUNDS;
+		s->deferred = 0;
+		if (o->eng->capture->settle)
+			rc = o->eng->capture->settle(o->cap, o->reread, &s->err);
+		if (rc == 0)
+			rc = flush(s);
+		if (rc || !s->deferred)
+			break;
+		size_t m = 0;
+		rc = requeue(s);
+		if (rc == 0)
+			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &m, 50, &s->err);
+		if (rc == 0)
+			rc = collect_all(s, o, ch, m, &end, &commit_us);
+		applied += m;
+	}
+	if (rc == 0 && end > o->pos)
+		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
+	if (rc == 0)
+		rc = s->teng->core->commit(s->tconn, &s->err);
+	if (rc) {
+		ferry_err keep = s->err;
+		s->teng->core->rollback(s->tconn, &s->err);
+		s->err = keep;
+		for (size_t i = 0; i < s->ntargets; i++) {
+			ferry__keyset_reset(&s->targets[i].touched);
+			ferry__keyset_reset(&s->targets[i].again);
+		}
+		return rc;
+	}
+	if (commit_us) {
+		s->st.lag_seconds = (double)(ferry__wall_us() - commit_us) / 1e6;
+		s->lags[s->nlags++ % FERRY_ARRAY_LEN(s->lags)] = (float)s->st.lag_seconds;
+	}
+	s->st.changes_applied += (int64_t)applied;
+	if (end > o->pos) {
+		o->pos = end;
+		rc = o->eng->capture->ack(o->cap, end, &s->err);
+	}
+	return rc;
+}

@@ -1,0 +1,155 @@
+/* online.h — shared between the files of ferry sync (src/online/): the set of keys a batch
+ * of changes touched, and the positions a stream has committed in the target. Nothing
+ * outside src/online includes it. */
+#ifndef FERRY_ONLINE_H
+#define FERRY_ONLINE_H
+
+#include "../pipeline/pipeline.h"
+#include "../pipeline/state.h"
+
+/* A set of keys, each kept once in the order first added: known by their canonical cells
+ * (by the target key's types), carrying the values a change gave (rows of n values, copied). */
+typedef struct ferry_keyset {
+	uint8_t *bytes;            /* per key: its canonical cells, then its values encoded */
+	size_t blen, bcap;
+	size_t *off, *clen;        /* where key i starts, and its cells' length */
+	size_t n, cap, ccap;
+	uint32_t *slots;           /* open addressing: key index + 1, 0 when empty */
+	size_t nslots;
+} ferry_keyset;
+
+/* Add a key; *added (may be NULL) is 1 when it was new. */
+int ferry__keyset_add(ferry_keyset *s, const uint8_t *canon, size_t clen, const ferry_value *raw,
+                      size_t nraw, int *added);
+/* The index of the key with these cells, or -1. */
+long ferry__keyset_find(const ferry_keyset *s, const uint8_t *canon, size_t clen);
+/* The values of key i into out (nvals values, text pointing into the set). */
+int ferry__keyset_get(const ferry_keyset *s, size_t i, ferry_value *out, size_t nvals);
+void ferry__keyset_reset(ferry_keyset *s);
+void ferry__keyset_free(ferry_keyset *s);
+
+/* ---- the state of one sync (sync.c resolves and runs it, apply.c applies changes) ---- */
+
+#define MATCH_MAX 256          /* keys re-read by one statement */
+#define CHANGES_MAX 4096       /* changes taken from a capture at once */
+#define DEFER_ROUNDS 20        /* rounds a refused row waits for the changes that free it */
+
+/* A target table the stream writes. */
+typedef struct otarget {
+	const char *name;
+	int level;                 /* foreign-key level: parents are written first */
+	size_t ntk;
+	char **tk;                 /* its primary key columns */
+	ferry_type *tktypes;
+	size_t *jobs;              /* jobs feeding it, in plan order */
+	size_t njobs, jcap;
+	int rebuild;               /* some job merges: touched rows are deleted and rebuilt */
+	int truncated;             /* a TRUNCATE of a feeding table is pending in this batch */
+	ferry_keyset touched;      /* target keys a batch touched */
+	ferry_keyset drained;      /* target keys the cut-over's drain touched, for its check */
+	ferry_keyset again;        /* keys of rows refused for now, applied again next round */
+	uint8_t *found;            /* per touched key: a source row holds it */
+	size_t found_cap;
+} otarget;
+
+/* What the stream needs of a job. */
+typedef struct ojob {
+	job *j;
+	size_t target;             /* index into otargets */
+	size_t *src_of_tk;         /* target key column k is the job's source key column src_of_tk[k] */
+	uint8_t *rules;            /* the upsert's conflict rules, or the job's own for a merge */
+	ferry_writer *w;
+	ferry_batch **held;        /* its re-read rows of the batch being applied */
+	size_t nheld, held_cap, used;
+	ferry_batch *retry;        /* rows the target refused, tried again after the others */
+	ferry_batch *retry2;
+} ojob;
+
+/* One captured source table. */
+typedef struct otable {
+	const char *name;
+	size_t *jobs;
+	size_t njobs, jcap;
+} otable;
+
+/* One source's capture. */
+typedef struct osource {
+	const ferry_engine *eng;
+	ferry_conn *admin;         /* read-write: capture setup, markers, teardown */
+	ferry_conn *reread;        /* read-only: the apply's re-reads */
+	ferry_capture *cap;
+	ferry_capture_table *tables;
+	otable *otables;
+	size_t ntables, tcap;
+	uint64_t pos;              /* committed in the target */
+	int started;
+	int beat_seen;             /* the heartbeat --until-caught-up waits for came through */
+	int frozen;                /* the cut-over's freeze is open on admin */
+	int drained;               /* everything committed before the freeze is applied */
+	int freeze_seen;           /* the freeze's marker came through the stream */
+	uint64_t freeze_pos;
+} osource;
+
+typedef struct sync_state {
+	ferry_ctx *ctx;
+	const ferry_plan *plan;    /* the user's plan, under the sync's run id */
+	ferry_plan splan;
+	const ferry_sync_options *o;
+	const ferry_cutover_options *co; /* ferry cutover's, or NULL */
+	char freeze_text[64];      /* the marker of the cut-over's freeze */
+	const ferry_engine_switch *sw; /* --switch's pooler, and its handle */
+	void *swh;
+	int checking;              /* the drain: keep the keys it touches for the check */
+	int defer;                 /* refused rows are deferred (this round), not rejected */
+	size_t deferred;
+	const ferry_engine *teng;
+	ferry_conn *tconn;
+	ferry_schema *tschema;
+	jobset js;
+	ojob *ojobs;
+	otarget *targets;
+	size_t ntargets, tcap;
+	osource *os;
+	ferry_sync_status st;
+	char posbuf[64];
+	double started, last_status, last_beat, rate_t;
+	int64_t rate_n;
+	int64_t max_rejects;
+	int installed;             /* capture was opened: the sources or the target may have changed */
+	char beat_sent[32];        /* the heartbeat --until-caught-up waits for, "" when none */
+	ferry_buf cells, sql;      /* scratch: a key's canonical cells, a statement */
+	float lags[4096];          /* ring of the lags of applied batches, seconds */
+	size_t nlags;
+	ferry_value *match;        /* scratch: the keys of one re-read */
+	size_t match_cap;
+	ferry_err err;
+} sync_state;
+
+#define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
+
+/* sync.c: the phases, for ferry_sync and ferry_cutover. init fills s (FERRY_EUSAGE on a bad
+ * options version); start resolves (refusing what cannot work online before anything is
+ * installed), opens capture and runs the snapshot copy (stops after resolving with
+ * check_only or finish); stream applies changes until interrupted, or, with
+ * until_caught_up, until a heartbeat sent at its start came through with the lag under
+ * max_lag; close releases everything. */
+int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
+                     const ferry_sync_options *opts);
+int ferry__sync_start(sync_state *s);
+int ferry__sync_stream(sync_state *s, int until_caught_up);
+void ferry__sync_close(sync_state *s);
+/* Report a phase change or note through the status callback. */
+void ferry__sync_note(sync_state *s, const char *msg);
+
+/* apply.c: apply n changes of source src in one target transaction (committing the position
+ * of the last complete source transaction among them). ch (CHANGES_MAX entries) may be
+ * refilled from the capture when rows wait for later changes. */
+int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n);
+/* check.c: compare, source against target, the rows the cut-over's drain touched (tables fed
+ * by one job; a merge is compared by the verify after the switch); a difference is an
+ * error naming the table and key. *rows counts the rows compared. */
+int ferry__sync_check(sync_state *s, int64_t *rows);
+/* Wall-clock microseconds since the epoch. */
+int64_t ferry__wall_us(void);
+
+#endif

@@ -1,0 +1,577 @@
+/* sync.c — ferry sync (DESIGN.md §8, docs/ONLINE.md). Change capture starts on every source
+ * first; then the snapshot copy runs through ferry_copy's pipeline (its readers join the
+ * capture's snapshot, or, where the engine has none, converge through the replay); then the
+ * captured changes are applied through the plan: the keys a change touched are re-read
+ * through the job's own select list and upserted, or deleted from the target when the source
+ * no longer has them or the plan's where no longer takes them. The stream's position commits
+ * in the same target transaction as the rows it covers, so a replay is harmless. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include "online.h"
+#include "../history/history.h"
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* p50 and p99 of the lags kept (a copy sorted: the ring stays in arrival order). */
+static void lag_quantiles(sync_state *s)
+{
+	size_t n = s->nlags < FERRY_ARRAY_LEN(s->lags) ? s->nlags : FERRY_ARRAY_LEN(s->lags);
+	s->st.lag_p50 = s->st.lag_p99 = -1;
+	if (n == 0)
+		return;
+	float sorted[FERRY_ARRAY_LEN(s->lags)];
+	memcpy(sorted, s->lags, n * sizeof(float));
+	qsort(sorted, n, sizeof(float), cmp_float);
+	s->st.lag_p50 = sorted[(n - 1) / 2];
+	s->st.lag_p99 = sorted[(size_t)((double)(n - 1) * 0.99)];
+}
+
+static void status(sync_state *s, int force)
+{
+	double now = ferry__now();
+	double every = s->o->status_interval > 0 ? s->o->status_interval : 1.0;
+	if (!s->o->status || (!force && now - s->last_status < every))
+		return;
+	if (now > s->rate_t) {
+		s->st.apply_rate = (double)(s->st.changes_applied - s->rate_n) / (now - s->rate_t);
+		s->rate_n = s->st.changes_applied;
+		s->rate_t = now;
+	}
+	s->last_status = now;
+	s->st.elapsed = now - s->started;
+	lag_quantiles(s);
+	snprintf(s->posbuf, sizeof(s->posbuf), "%llu", s->os ? (unsigned long long)s->os[0].pos : 0ULL);
+	s->st.position = s->posbuf;
+	s->o->status(s->o->status_ud, &s->st);
+	s->st.message = NULL;
+}
+
+void ferry__sync_note(sync_state *s, const char *msg)
+{
+	s->st.message = msg;
+	status(s, 1);
+}
+
+/* ---- resolution: what each job and target table needs online ---------------------------- */
+
+static otarget *target_for(sync_state *s, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < s->ntargets; i++)
+		if (strcmp(s->targets[i].name, name) == 0) {
+			*idx = i;
+			return &s->targets[i];
+		}
+	if (ferry__grow(&s->targets, &s->tcap, s->ntargets + 1, sizeof(otarget)) != 0)
+		return NULL;
+	otarget *t = &s->targets[s->ntargets];
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	*idx = s->ntargets++;
+	return t;
+}
+
+static const ferry_table *target_def(sync_state *s, const char *name)
+{
+	const ferry_table *t = ferry_schema_find(s->tschema, name);
+	if (!t && s->js.created)
+		t = ferry_schema_find(s->js.created, name);
+	return t;
+}
+
+/* The target's key columns, and for each the job's source key column carried into it as is. */
+static int map_keys(sync_state *s, ojob *oj, otarget *t, const ferry_table *tt)
+{
+	job *j = oj->j;
+	ferry_err *err = &s->err;
+	const ferry_engine *seng = s->os[j->src].eng;
+	if (j->nkeys == 0)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot sync source table \"%s\": it has no primary key, so a change cannot name the row it touched (add one, or leave the table out with skip: true)",
+		                     j->src_table);
+	if (tt->npk == 0)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot sync target table \"%s\": it has no primary key, so a change cannot name the row it touched (give it one in the target schema)",
+		                     t->name);
+	if (!t->tk) {
+		t->ntk = tt->npk;
+		if (!(t->tk = ferry__calloc(tt->npk, sizeof(char *))) ||
+		    !(t->tktypes = ferry__calloc(tt->npk, sizeof(ferry_type))))
+			return OOM(err);
+		for (size_t k = 0; k < tt->npk; k++) {
+			t->tk[k] = tt->cols[tt->pk[k]].name;
+			t->tktypes[k] = tt->cols[tt->pk[k]].type;
+		}
+	}
+	if (!(oj->src_of_tk = ferry__calloc(t->ntk, sizeof(size_t))))
+		return OOM(err);
+	for (size_t k = 0; k < t->ntk; k++) {
+		size_t c = 0;
+		while (c < j->ntcols && strcmp(j->tcols[c], t->tk[k]) != 0)
+			c++;
+		size_t m = j->nkeys;
+		for (size_t q = 0; c < j->ntcols && q < j->nkeys; q++) {
+			char *qi = ferry__qident(seng, j->keynames[q]);
+			if (!qi)
+				return OOM(err);
+			if (strcmp(j->exprs[c], qi) == 0)
+				m = q;
+			free(qi);
+		}
+		if (m == j->nkeys)
+			return ferry_err_set(err, FERRY_EUSAGE,
+			                     "cannot sync %s: key column \"%s\" of target table \"%s\" is not a key column of source table \"%s\" carried as it is, so a change cannot name the target row it touched",
+			                     j->name, t->tk[k], t->name, j->src_table);
+		oj->src_of_tk[k] = m;
+	}
+	if (j->nkeys != t->ntk)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot sync %s: source table \"%s\" has %zu key columns and target table \"%s\" %zu, so a change cannot name the target row it touched",
+		                     j->name, j->src_table, j->nkeys, t->name, t->ntk);
+	return 0;
+}
+
+/* The upsert's rules: the target's key, every other column taken from the source row; a
+ * merge keeps its own rules (its rows are rebuilt from every source). */
+static int job_rules(sync_state *s, ojob *oj, otarget *t)
+{
+	job *j = oj->j;
+	if (!(oj->rules = ferry__calloc(j->ntcols ? j->ntcols : 1, 1)))
+		return OOM(&s->err);
+	for (size_t c = 0; c < j->ntcols; c++) {
+		if (j->merge) {
+			oj->rules[c] = j->conflict[c];
+			continue;
+		}
+		oj->rules[c] = FERRY_CONFLICT_LAST;
+		for (size_t k = 0; k < t->ntk; k++)
+			if (strcmp(j->tcols[c], t->tk[k]) == 0)
+				oj->rules[c] = FERRY_CONFLICT_KEY;
+	}
+	if (j->merge)
+		t->rebuild = 1;
+	return 0;
+}
+
+static int add_index(size_t **arr, size_t *n, size_t *cap, size_t v)
+{
+	if (ferry__grow(arr, cap, *n + 1, sizeof(size_t)) != 0)
+		return FERRY_ENOMEM;
+	(*arr)[(*n)++] = v;
+	return 0;
+}
+
+/* Which captured table of source src, adding it with the job's key columns when new. */
+static int capture_table(sync_state *s, size_t src, job *j, size_t *out)
+{
+	osource *o = &s->os[src];
+	for (size_t i = 0; i < o->ntables; i++)
+		if (strcmp(o->otables[i].name, j->src_table) == 0) {
+			*out = i;
+			return 0;
+		}
+	size_t cap = o->tcap;
+	if (ferry__grow(&o->otables, &o->tcap, o->ntables + 1, sizeof(otable)) != 0 ||
+	    ferry__grow(&o->tables, &cap, o->ntables + 1, sizeof(ferry_capture_table)) != 0)
+		return OOM(&s->err);
+	o->tcap = cap < o->tcap ? cap : o->tcap;
+	memset(&o->otables[o->ntables], 0, sizeof(otable));
+	o->otables[o->ntables].name = j->src_table;
+	o->tables[o->ntables] = (ferry_capture_table){
+		.table = j->src_table, .nkeys = j->nkeys, .keys = (const char *const *)j->keynames};
+	*out = o->ntables++;
+	return 0;
+}
+
+static int resolve_online(sync_state *s)
+{
+	ferry_err *err = &s->err;
+	size_t njobs = s->js.njobs;
+	if (!(s->ojobs = ferry__calloc(njobs ? njobs : 1, sizeof(ojob))))
+		return OOM(err);
+	for (size_t i = 0; i < njobs; i++) {
+		ojob *oj = &s->ojobs[i];
+		oj->j = &s->js.jobs[i];
+		const ferry_table *tt = target_def(s, oj->j->dst_table);
+		size_t ti = 0;
+		otarget *t = target_for(s, oj->j->dst_table, &ti);
+		if (!t)
+			return OOM(err);
+		if (!tt)
+			return ferry_err_set(err, FERRY_ENOTFOUND, "cannot sync %s: target table \"%s\" is not defined",
+			                     oj->j->name, oj->j->dst_table);
+		oj->target = ti;
+		t->level = oj->j->level;
+		int rc = map_keys(s, oj, t, tt);
+		if (rc == 0)
+			rc = job_rules(s, oj, t);
+		if (rc == 0 && add_index(&t->jobs, &t->njobs, &t->jcap, i) != 0)
+			rc = OOM(err);
+		size_t ct = 0;
+		if (rc == 0)
+			rc = capture_table(s, oj->j->src, oj->j, &ct);
+		otable *ot = rc ? NULL : &s->os[oj->j->src].otables[ct];
+		if (rc == 0 && add_index(&ot->jobs, &ot->njobs, &ot->jcap, i) != 0)
+			rc = OOM(err);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < s->plan->nsources; i++)
+		if (s->os[i].ntables && !s->os[i].eng->capture)
+			return ferry_err_set(err, FERRY_EUSAGE,
+			                     "cannot sync from source \"%s\": its engine (%s) cannot capture changes",
+			                     s->plan->sources[i].name, s->os[i].eng->name);
+	return 0;
+}
+
+/* ---- connections ----------------------------------------------------------------------- */
+
+/* The engines of every end and a connection to the target; the sources are read by the
+ * copy and, once capture is open, by the capture's own connections. */
+static int connect_all(sync_state *s)
+{
+	ferry_err *err = &s->err;
+	const ferry_plan *p = s->plan;
+	if (!(s->os = ferry__calloc(p->nsources + 1, sizeof(osource))))
+		return OOM(err);
+	for (size_t i = 0; i < p->nsources; i++)
+		if (!(s->os[i].eng = ferry__engine_for(s->ctx, p->sources[i].url, err)))
+			return err->code;
+	if (!(s->teng = ferry__engine_for(s->ctx, p->target, err)))
+		return err->code;
+	return s->teng->core->connect(&s->tconn, p->target, FERRY_CONNECT_CREATE, err);
+}
+
+/* Open the capture of every source that has captured tables (installed, or reopened on a
+ * rerun), each with its own read-write connection. */
+static int open_captures(sync_state *s)
+{
+	ferry_err *err = &s->err;
+	for (size_t i = 0; i < s->plan->nsources; i++) {
+		osource *o = &s->os[i];
+		if (!o->ntables)
+			continue;
+		const char *url = s->plan->sources[i].url;
+		int rc = o->eng->core->connect(&o->admin, url, FERRY_CONNECT_LIVE, err);
+		if (rc == 0)
+			rc = o->eng->capture->setup(&o->cap, o->admin, url, s->splan.run_digest, o->tables,
+			                            o->ntables, err);
+		if (rc == 0)
+			rc = o->eng->core->connect(&o->reread, url, FERRY_CONNECT_READONLY, err);
+		if (rc == 0)
+			rc = ferry__state_position_get(s->teng, s->tconn, s->splan.run_digest, i, &o->pos, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void close_all(sync_state *s)
+{
+	for (size_t i = 0; s->ojobs && i < s->js.njobs; i++) {
+		if (s->ojobs[i].w)
+			s->teng->write->writer_close(s->ojobs[i].w);
+		for (size_t k = 0; k < s->ojobs[i].nheld; k++)
+			ferry__batch_free(s->ojobs[i].held[k]);
+		free(s->ojobs[i].held);
+		ferry__batch_free(s->ojobs[i].retry);
+		ferry__batch_free(s->ojobs[i].retry2);
+		free(s->ojobs[i].src_of_tk);
+		free(s->ojobs[i].rules);
+	}
+	free(s->ojobs);
+	for (size_t i = 0; i < s->ntargets; i++) {
+		free(s->targets[i].tk);
+		free(s->targets[i].tktypes);
+		free(s->targets[i].jobs);
+		free(s->targets[i].found);
+		ferry__keyset_free(&s->targets[i].touched);
+		ferry__keyset_free(&s->targets[i].drained);
+		ferry__keyset_free(&s->targets[i].again);
+	}
+	free(s->targets);
+	for (size_t i = 0; s->os && i < s->plan->nsources; i++) {
+		osource *o = &s->os[i];
+		if (o->cap)
+			o->eng->capture->close(o->cap);
+		if (o->admin)
+			o->eng->core->close(o->admin);
+		if (o->reread)
+			o->eng->core->close(o->reread);
+		for (size_t t = 0; t < o->ntables; t++)
+			free(o->otables[t].jobs);
+		free(o->otables);
+		free(o->tables);
+	}
+	free(s->os);
+	/* Refused before capture started: leave no new target database behind. */
+	if (s->tconn && !s->installed && (s->err.code == FERRY_EUSAGE || s->err.code == FERRY_ENOTFOUND) &&
+	    s->teng->write->discard)
+		s->teng->write->discard(s->tconn);
+	else if (s->tconn)
+		s->teng->core->close(s->tconn);
+	ferry__schema_free(s->tschema);
+	ferry__jobs_free(&s->js);
+	ferry_buf_free(&s->cells);
+	ferry_buf_free(&s->sql);
+	free(s->match);
+}
+
+
+/* ---- the phases ------------------------------------------------------------------------ */
+
+/* The pre-flight copy's resolution, kept: the jobs against the target as its target schema
+ * makes it, checked for what cannot work online before anything is installed. */
+static int take_jobs(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err)
+{
+	sync_state *s = ud;
+	s->js = *js;
+	memset(js, 0, sizeof(*js));
+	s->tschema = *tschema;
+	*tschema = NULL;
+	int rc = resolve_online(s);
+	if (rc)
+		ferry__err_copy(err, &s->err);
+	return rc;
+}
+
+/* The snapshot copy: ferry_copy's pipeline under the sync's run id, each source's readers
+ * joined to its capture's snapshot (or none), with no history row of its own. check_only
+ * resolves and checks the target without writing (the pre-flight before capture starts). */
+static int snapshot_copy(sync_state *s, int check_only)
+{
+	const ferry_plan *p = s->plan;
+	const char **tokens = ferry__calloc(p->nsources + 1, sizeof(char *));
+	if (!tokens)
+		return OOM(&s->err);
+	for (size_t i = 0; i < p->nsources; i++) {
+		uint64_t pos = 0;
+		osource *o = &s->os[i];
+		tokens[i] = o->cap ? o->eng->capture->snapshot(o->cap, &pos) : NULL;
+	}
+	ferry__copy_hooks hooks = {.tokens = tokens, .no_history = 1,
+	                           .resolved = check_only ? take_jobs : NULL, .ud = s};
+	ferry_copy_options co = s->o->copy;
+	co.check_only = check_only;
+	ferry_summary *sum = NULL;
+	int rc = ferry__copy_hooked(&sum, s->ctx, &s->splan, &co, &hooks);
+	free(tokens);
+	for (size_t i = 0; sum && !check_only && i < ferry_summary_count(sum); i++) {
+		ferry_table_stats t;
+		if (ferry_summary_table(&t, sum, i) == 0)
+			s->st.rows_copied += t.rows_written;
+	}
+	ferry_summary_free(sum);
+	if (rc)
+		ferry_err_set(&s->err, rc, "%s", ferry_errmsg(s->ctx));
+	return rc;
+}
+
+static int send_heartbeat(sync_state *s, int wait_for_it)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "hb %lld", (long long)ferry__wall_us());
+	for (size_t i = 0; i < s->plan->nsources; i++) {
+		osource *o = &s->os[i];
+		if (!o->cap)
+			continue;
+		int rc = o->eng->capture->marker(o->admin, s->splan.run_digest, text, NULL, &s->err);
+		if (rc)
+			return rc;
+		if (wait_for_it)
+			o->beat_seen = 0;
+	}
+	if (wait_for_it)
+		snprintf(s->beat_sent, sizeof(s->beat_sent), "%s", text);
+	s->last_beat = ferry__now();
+	return 0;
+}
+
+static int caught_up(sync_state *s)
+{
+	if (!s->beat_sent[0])
+		return 0;
+	for (size_t i = 0; i < s->plan->nsources; i++)
+		if (s->os[i].cap && !s->os[i].beat_seen)
+			return 0;
+	double bound = s->o->max_lag > 0 ? s->o->max_lag : 1.0;
+	return s->st.lag_seconds >= 0 && s->st.lag_seconds <= bound;
+}
+
+int ferry__sync_stream(sync_state *s, int until_caught_up)
+{
+	ferry_change *ch = ferry__calloc(CHANGES_MAX, sizeof(ferry_change));
+	if (!ch)
+		return OOM(&s->err);
+	int rc = 0;
+	size_t ncap = 0;
+	for (size_t i = 0; rc == 0 && i < s->plan->nsources; i++) {
+		osource *o = &s->os[i];
+		if (!o->cap)
+			continue;
+		ncap++;
+		rc = o->eng->capture->start(o->cap, o->pos, &s->err);
+		o->started = rc == 0;
+	}
+	double every = s->o->heartbeat > 0 ? s->o->heartbeat : 1.0;
+	if (rc == 0)
+		rc = send_heartbeat(s, until_caught_up);
+	s->st.phase = FERRY_SYNC_STREAMING;
+	ferry__sync_note(s, "streaming: applying the changes captured since the snapshot");
+	int wait_ms = ncap ? (int)(200 / ncap) : 200;
+	while (rc == 0) {
+		if (ferry__interrupted(s->ctx)) {
+			rc = ferry_err_set(&s->err, FERRY_EINTR, "interrupted");
+			break;
+		}
+		for (size_t i = 0; rc == 0 && i < s->plan->nsources; i++) {
+			osource *o = &s->os[i];
+			size_t n = 0;
+			if (!o->cap)
+				continue;
+			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &n, wait_ms, &s->err);
+			if (rc == 0 && n)
+				rc = ferry__sync_apply(s, i, ch, n);
+		}
+		if (rc == 0 && ferry__now() - s->last_beat >= every)
+			rc = send_heartbeat(s, until_caught_up && !s->beat_sent[0]);
+		status(s, 0);
+		if (rc == 0 && until_caught_up && caught_up(s)) {
+			s->st.phase = FERRY_SYNC_CAUGHT_UP;
+			ferry__sync_note(s, "caught up: the snapshot is in and the lag is under the bound");
+			break;
+		}
+	}
+	free(ch);
+	return rc;
+}
+
+static int add_rows(void *ud, const ferry_chunk_rec *rec)
+{
+	*(int64_t *)ud += rec->rows_written;
+	return 0;
+}
+
+/* --finish: remove the capture from every source, then record the run in the target. */
+static int finish(sync_state *s)
+{
+	ferry_err *err = &s->err;
+	const ferry_plan *p = s->plan;
+	for (size_t i = 0; i < p->nsources; i++) {
+		osource *o = &s->os[i];
+		if (!o->ntables)
+			continue;
+		ferry_conn *c = NULL;
+		int rc = o->eng->core->connect(&c, p->sources[i].url, FERRY_CONNECT_LIVE, err);
+		if (rc == 0)
+			rc = o->eng->capture->teardown(c, p->sources[i].url, s->splan.run_digest, err);
+		if (c)
+			o->eng->core->close(c);
+		if (rc)
+			return rc;
+	}
+	int64_t rows = 0;
+	uint64_t pos = 0;
+	int rc = ferry__state_load(s->teng, s->tconn, s->splan.run_digest, add_rows, &rows, err);
+	if (rc == 0)
+		rc = ferry__state_position_get(s->teng, s->tconn, s->splan.run_digest, 0, &pos, err);
+	char *desc = p->path ? ferry__sprintf("ferry sync -p %s", p->path)
+	                     : ferry__sprintf("ferry sync of %zu source%s", p->nsources, p->nsources == 1 ? "" : "s");
+	char *verdict = ferry__sprintf("sync finished at position %llu; capture removed from the sources",
+	                               (unsigned long long)pos);
+	if (rc == 0 && (!desc || !verdict))
+		rc = OOM(err);
+	if (rc == 0)
+		rc = s->teng->core->begin(s->tconn, err);
+	if (rc == 0) {
+		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict, err);
+		rc = rc ? rc : s->teng->core->commit(s->tconn, err);
+		if (rc)
+			s->teng->core->rollback(s->tconn, &(ferry_err){0});
+	}
+	free(desc);
+	free(verdict);
+	if (rc == 0) {
+		s->st.phase = FERRY_SYNC_FINISHED;
+		ferry__sync_note(s, "finished: capture removed from the sources and the run recorded in ferry_history");
+	}
+	return rc;
+}
+
+int ferry__sync_start(sync_state *s)
+{
+	int rc = connect_all(s);
+	/* Resolution and everything the copy would refuse, before the sources are touched. */
+	if (rc == 0)
+		rc = snapshot_copy(s, 1);
+	if (rc == 0 && !s->js.jobs)
+		rc = ferry_err_set(&s->err, FERRY_EUSAGE, "the plan carries no table: nothing to sync");
+	if (rc || s->o->copy.check_only || s->o->finish)
+		return rc;
+	s->st.phase = FERRY_SYNC_CAPTURE;
+	ferry__sync_note(s, "capture: recording every change to the sources from now on");
+	s->installed = 1;
+	rc = open_captures(s);
+	if (rc)
+		return rc;
+	s->st.phase = FERRY_SYNC_SNAPSHOT;
+	ferry__sync_note(s, "snapshot: copying the sources through the plan");
+	return snapshot_copy(s, 0);
+}
+
+int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
+                     const ferry_sync_options *opts)
+{
+	memset(s, 0, sizeof(*s));
+	s->ctx = ctx;
+	s->plan = plan;
+	s->o = opts;
+	if (opts->version != FERRY_SYNC_OPTIONS_VERSION || opts->copy.version != FERRY_COPY_OPTIONS_VERSION)
+		return ferry_err_set(&s->err, FERRY_EUSAGE, "unknown ferry_sync_options version %u", opts->version);
+	s->splan = *plan;
+	/* The sync is its own run: a copy of the same plan into the same target is another. */
+	char id[64];
+	int n = snprintf(id, sizeof(id), "%s:sync", plan->run_digest);
+	ferry__hash128_hex(s->splan.run_digest, id, (size_t)n);
+	s->max_rejects = opts->copy.max_rejects >= 0 ? opts->copy.max_rejects : plan->max_rejects;
+	s->st.lag_seconds = -1;
+	s->started = s->rate_t = ferry__now();
+	return 0;
+}
+
+void ferry__sync_close(sync_state *s)
+{
+	status(s, 1);
+	close_all(s);
+}
+
+int ferry_sync(ferry_ctx *ctx, const ferry_plan *plan, const ferry_sync_options *opts)
+{
+	ferry_sync_options defaults = FERRY_SYNC_OPTIONS_INIT;
+	sync_state *s = ferry__calloc(1, sizeof(*s));
+	if (!s)
+		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_ENOMEM, "out of memory"});
+	int rc = ferry__sync_init(s, ctx, plan, opts ? opts : &defaults);
+	if (rc == 0)
+		rc = ferry__sync_start(s);
+	if (rc == 0 && s->o->finish)
+		rc = finish(s);
+	else if (rc == 0 && !s->o->copy.check_only)
+		rc = ferry__sync_stream(s, s->o->until_caught_up);
+	if (rc == FERRY_EINTR) {
+		s->st.phase = FERRY_SYNC_STOPPED;
+		ferry__sync_note(s, "stopped: everything applied so far is committed; rerun to resume");
+	}
+	ferry__sync_close(s);
+	if (rc)
+		rc = ferry__ctx_fail(ctx, &s->err);
+	free(s);
+	return rc;
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# sync.sh — ferry sync SQLite -> SQLite with a random application writing through the
+# snapshot and the stream (inserts, updates, deletes, key updates, REPLACE evictions, rows
+# moving across the plan's where), kill -9 of the sync at random moments, then resume; at
+# the end the target must equal the source through the plan, by ferry verify --full and by
+# an independent SQL comparison. Also: refusals that change nothing, and --finish.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sync-lib.sh"
+
+cd "$T"
+sync_sqlite_source "$T/src.db" 3000
+sync_plan "$T" "sqlite:src.db" "sqlite:dst.db"
+
+# 1. Nothing writes: the sync catches up at once and the target is the source through the plan.
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> sync.err || { cat sync.err; exit 1; }
+check "quiet source: target equals the source through the plan" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
+check "capture installed on the source (triggers)" "1" \
+	"$(sqlite3 src.db "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ferry%'")"
+
+# 2. A writer running through the stream; the sync killed at random moments and rerun.
+$PY "$WRITER" sqlite src.db --seconds 6 --seed 7 > writer.out 2> writer.err &
+wpid=$!
+for round in 1 2 3; do
+	"$FERRY" sync -q -p plan.yaml > /dev/null 2>> sync.err &
+	spid=$!
+	sleep "0.$((RANDOM % 9 + 5))"
+	kill -9 "$spid" 2> /dev/null || true
+	wait "$spid" 2> /dev/null || true
+done
+# A sync that streams while the writer finishes, stopped cleanly by SIGTERM.
+"$FERRY" sync -q -p plan.yaml > /dev/null 2>> sync.err &
+spid=$!
+wait "$wpid" || { cat writer.err; fail "the writer failed"; }
+kill -TERM "$spid" 2> /dev/null || true
+set +e
+wait "$spid"
+code=$?
+set -e
+check "SIGTERM stops the sync cleanly (exit 130, a rerun resumes)" "130" "$code"
+[ "$code" = 130 ] || tail -3 sync.err
+check "the writer wrote" "1" "$([ "$(cat writer.out)" -gt 100 ] && echo 1 || echo 0)"
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2>> sync.err || { cat sync.err; exit 1; }
+check "after kills and a writer: target equals the source through the plan" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "after kills and a writer: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
+
+# 3. A writer while the snapshot copy itself runs (fresh target), killed during the copy.
+"$FERRY" sync -q -p plan.yaml --finish > /dev/null 2>> sync.err || { cat sync.err; exit 1; }
+rm -f dst.db*
+$PY "$WRITER" sqlite src.db --seconds 4 --seed 11 > writer.out 2> writer.err &
+wpid=$!
+set +e
+FERRY_FAULT=kill-after-commit:3 "$FERRY" sync -q --chunk-rows 100 -p plan.yaml > /dev/null 2>> sync.err
+code=$?
+set -e
+check "the sync was killed inside its snapshot copy" "137" "$code"
+"$FERRY" sync -q --chunk-rows 100 -p plan.yaml > /dev/null 2>> sync.err &
+spid=$!
+wait "$wpid"
+sleep 0.5
+kill -TERM "$spid" 2> /dev/null || true; wait "$spid" 2> /dev/null || true
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2>> sync.err || { cat sync.err; exit 1; }
+check "writer during the snapshot: target equals the source" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "writer during the snapshot: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
+
+# 4. --finish removes everything ferry installed on the source and records the run.
+"$FERRY" sync -q -p plan.yaml --finish > /dev/null 2>> sync.err || { cat sync.err; exit 1; }
+check "--finish: nothing of ferry's left in the source" "0" \
+	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry%'")"
+check "--finish: the run is in the target's ferry_history" "1" \
+	"$(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE description LIKE 'ferry sync -p %'")"
+
+# 5. Refusals change nothing: a source table without a primary key.
+sqlite3 nokey.db "PRAGMA journal_mode=WAL; CREATE TABLE log(msg TEXT, n INTEGER); INSERT INTO log VALUES ('a', 1);" > /dev/null
+before=$(sqlite3 nokey.db .dump | md5sum)
+set +e
+"$FERRY" sync -q nokey.db nokey-dst.db --until-caught-up > /dev/null 2> refuse.err
+code=$?
+set -e
+check "a table without a key is refused (exit 2)" "2" "$code"
+check "the refusal names the table and the reason" "1" "$(grep -c 'source table "log": it has no primary key' refuse.err)"
+check "the refused source is unchanged" "$before" "$(sqlite3 nokey.db .dump | md5sum)"
+check "the refused run left no target behind" "0" "$(ls nokey-dst.db 2> /dev/null | wc -l)"
+
+finish
