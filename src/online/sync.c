@@ -417,6 +417,8 @@ int ferry__sync_stream(sync_state *s, int until_caught_up)
 		if (!o->cap)
 			continue;
 		ncap++;
+		if (o->started) /* a cut-over catching up again after a released attempt */
+			continue;
 		rc = o->eng->capture->start(o->cap, o->pos, &s->err);
 		o->started = rc == 0;
 	}

@@ -40,6 +40,10 @@ def q(sql):
     return sql.replace("?", PH)
 
 
+class Fenced(Exception):
+    pass
+
+
 def run(stmts):
     """Run (sql, args) pairs in one transaction; retry when the database is busy."""
     for attempt in range(50):
@@ -61,6 +65,8 @@ def run(stmts):
                 continue
             if "unique" in msg or "duplicate" in msg:
                 return False
+            if "was upgraded" in msg:  # the cut-over fenced this version: stop writing
+                raise Fenced(str(e))
             raise
     return False
 
@@ -147,9 +153,15 @@ def op_pairs():
 
 end = time.time() + a.seconds
 n = 0
+fenced = None
 while time.time() < end and (a.ops == 0 or n < a.ops):
     kind, table, key, stmts = rnd.choice([op_items, op_items, op_users, op_pairs])()
-    if run(stmts) and log:
+    try:
+        done = run(stmts)
+    except Fenced as e:
+        fenced = e
+        break
+    if done and log:
         log.write("ok %s %s %s\n" % (kind, table, key))
     n += 1
     if a.rate > 0:
@@ -157,3 +169,5 @@ while time.time() < end and (a.ops == 0 or n < a.ops):
 if log:
     log.close()
 print(n)
+if fenced:
+    print("fenced: " + str(fenced).strip().splitlines()[0], file=sys.stderr)
