@@ -121,4 +121,52 @@ fi
 echo
 echo "The older events wait in v1; to carry them later:"
 echo "  $(rel "$FERRY") copy -p $(rel "$here/plan-later.yaml") --append"
+
+# ---- online: the application keeps writing to v1 while v2 is loaded and switched to ------
+[[ $rc -eq 0 ]] || exit "$rc"
+online=$here/plan-online.yaml
+py=python3
+[[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+echo
+echo "== online: an application writes to v1's content_items while ferry syncs and cuts over"
+mkdir -p "$out/live"
+sqlite3 "$v1/catalog.db" ".backup '$out/live/catalog.db'"
+sqlite3 "$out/live/catalog.db" "PRAGMA journal_mode=WAL" > /dev/null
+# The application: new items, renamed items, deleted items, one small transaction each, until
+# the cut-over fences v1 (its writes then fail with a message naming v2).
+"$py" - "$out/live/catalog.db" > "$out/app.log" 2>&1 <<'PY' &
+import random, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+rnd, n, end = random.Random(1), 0, time.time() + 60
+while time.time() < end:
+    top = db.execute("SELECT max(id) FROM content_items").fetchone()[0]
+    try:
+        k = rnd.random()
+        if k < 0.5:
+            db.execute("INSERT INTO content_items VALUES (?, ?, 'app', '2026-12-03T10:00:00Z', 0)",
+                       (top + 1, "New item %d" % (top + 1)))
+        elif k < 0.9:
+            db.execute("UPDATE content_items SET name = ? WHERE id = ?", ("Renamed %d" % n, rnd.randrange(1, top)))
+        else:
+            db.execute("DELETE FROM content_items WHERE id = ?", (rnd.randrange(1, top),))
+        n += 1
+    except sqlite3.DatabaseError as e:
+        print("application: %d writes, then: %s" % (n, e))
+        break
+    time.sleep(0.002)
+PY
+app=$!
+echo "-- $(rel "$FERRY") sync -p $(rel "$online") --until-caught-up"
+"$FERRY" sync -p "$online" --until-caught-up || rc=$?
+sleep 1
+echo "-- $(rel "$FERRY") cutover -p $(rel "$online")"
+"$FERRY" cutover -p "$online" || rc=$?
+wait "$app" || true
+cat "$out/app.log"
+sqlite3 -bail "$out/v2/shop-online.db" "ATTACH '$out/live/catalog.db' AS c;
+SELECT 'v1 ' || (SELECT count(*) FROM c.content_items) || ' items, v2 ' || (SELECT count(*) FROM main.items) ||
+       ' items, ' || (SELECT count(*) FROM (SELECT id, name FROM c.content_items EXCEPT SELECT id, title FROM main.items)) ||
+       ' differ: every write the application made before the switch is in v2';"
+echo "-- $(rel "$FERRY") sync -p $(rel "$online") --finish"
+"$FERRY" sync -q -p "$online" --finish || rc=$?
 exit "$rc"

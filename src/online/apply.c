@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "online.h"
+#include "../pipeline/sched.h"
 #include "../verify/verify.h"
 
 int64_t ferry__wall_us(void)
@@ -240,10 +241,18 @@ static int open_writer(sync_state *s, ojob *oj)
 }
 
 /* Write one batch; refused rows go to into (or are rejected when into is NULL). */
-static int write_batch(sync_state *s, ojob *oj, const ferry_batch *b, ferry_batch *into, size_t *refused)
+static int write_batch(sync_state *s, ojob *oj, ferry_batch *b, ferry_batch *into, size_t *refused)
 {
+	int rc = 0;
+	/* The copy's guard first: a value SQLite's affinity would change is rejected, never
+	 * deferred (no later change makes it fit). */
+	if (s->teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) {
+		reject_ctx gj = {s, oj, b, NULL, 0};
+		rc = ferry__guard_check(oj->j, b, on_reject, &gj, &s->err);
+	}
 	reject_ctx rj = {s, oj, b, into, 0};
-	int rc = ferry_batch_nrows(b) ? s->teng->write->writer_write(oj->w, b, on_reject, &rj, &s->err) : 0;
+	if (rc == 0 && ferry_batch_nrows(b))
+		rc = s->teng->write->writer_write(oj->w, b, on_reject, &rj, &s->err);
 	s->st.rows_upserted += (int64_t)(ferry_batch_nrows(b) - rj.refused);
 	*refused += rj.refused;
 	return rc;

@@ -15,6 +15,9 @@ check "demo exits 0" "0" "$code"
 check "demo's independent check passes" "1" "$(grep -c '^shop check: OK' "$T/demo.out")"
 check "demo prints the summary" "1" "$(grep -c '^total ' "$T/demo.out")"
 check "demo's ferry verify --full passes" "1" "$(grep -c '^verify: OK, 4 tables, .* rows compared (full)$' "$T/demo.out")"
+check "demo's online part: the pause of the cut-over is printed" "1" "$(grep -c '^cut over: writes paused [0-9.]* ms' "$T/demo.out")"
+check "demo's online part: the application was fenced by the switch" "1" "$(grep -c '^application: [0-9]* writes, then: ferry: this database was upgraded' "$T/demo.out")"
+check "demo's online part: every write before the switch is in v2" "1" "$(grep -c ' 0 differ: every write' "$T/demo.out")"
 
 "$FERRY" copy --quiet -p "$T/shop/plan-later.yaml" --append > /dev/null
 set +e
