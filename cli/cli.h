@@ -78,6 +78,8 @@ int cmd_label(int argc, char **argv);
 int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
              const char *dst);
 
+/* A whole number >= min from s (all of it) into *out: 0, or -1 when s is not one. */
+int cli_parse_count(const char *s, long long min, long long *out);
 /* Exit code for a library error code. */
 int cli_exit_for(int rc);
 /* Print "ferry: message" to stderr. */

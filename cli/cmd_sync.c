@@ -114,16 +114,6 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
-static int parse_count(const char *s, long long min, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < min)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* Parse the options into o and v; -1 to go on, or an exit code. */
 static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, const char **plan)
 {
@@ -144,14 +134,14 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 		switch (c) {
 		case 'p': *plan = optarg; break;
 		case 'j':
-			if (parse_count(optarg, 0, &n) != 0 || n > 4096) {
+			if (cli_parse_count(optarg, 0, &n) != 0 || n > 4096) {
 				cli_error("--threads must be a whole number from 0 to 4096, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}
 			o->copy.threads = (int)n;
 			break;
 		case 'c':
-			if (parse_count(optarg, 1, &n) != 0) {
+			if (cli_parse_count(optarg, 1, &n) != 0) {
 				cli_error("--chunk-rows must be a whole number >= 1, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}
@@ -159,7 +149,7 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 			break;
 		case 'S': o->copy.strict = 1; break;
 		case 'm':
-			if (parse_count(optarg, 0, &n) != 0) {
+			if (cli_parse_count(optarg, 0, &n) != 0) {
 				cli_error("--max-rejects must be a whole number >= 0, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}

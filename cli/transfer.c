@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include "cli.h"
 
-static int parse_count(const char *s, long long min, long long *out)
+int cli_parse_count(const char *s, long long min, long long *out)
 {
 	char *end;
 	long long v = strtoll(s, &end, 10);
@@ -56,14 +56,14 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 			label = optarg;
 			break;
 		case 'j':
-			if (parse_count(optarg, 0, &v) != 0 || v > 4096) {
+			if (cli_parse_count(optarg, 0, &v) != 0 || v > 4096) {
 				cli_error("--threads must be a whole number from 0 to 4096, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}
 			o.threads = (int)v;
 			break;
 		case 'c':
-			if (parse_count(optarg, 1, &v) != 0) {
+			if (cli_parse_count(optarg, 1, &v) != 0) {
 				cli_error("--chunk-rows must be a whole number >= 1, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}
@@ -74,7 +74,7 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		case 'T': o.truncate = 1; break;
 		case 'A': o.append = 1; break;
 		case 'm':
-			if (parse_count(optarg, 0, &v) != 0) {
+			if (cli_parse_count(optarg, 0, &v) != 0) {
 				cli_error("--max-rejects must be a whole number >= 0, not \"%s\"", optarg);
 				return FERRY_EXIT_USAGE;
 			}
