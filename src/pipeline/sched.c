@@ -28,6 +28,7 @@ typedef struct sched {
 	int fault_kind;           /* FERRY_FAULT: 1 kill before a commit, 2 after one */
 	int64_t fault_at;         /* ... the Nth commit of this process */
 	int64_t fault_seen;       /* commit attempts so far (under mu) */
+	const char *fault_cmd;    /* exec-after-commit's command */
 	pthread_mutex_t mu;
 	pthread_mutex_t take_mu;  /* one reader at a time asks the source */
 	pthread_cond_t cv_space;  /* readers wait here: a free stream or ring slot */
@@ -76,7 +77,8 @@ static int over(const sched *s)
 
 /* Test-only fault injection, from the environment: FERRY_FAULT=kill-before-commit:N or
  * kill-after-commit:N kills the process with SIGKILL at the Nth commit, so the resume
- * tests can stop a run at exact points. */
+ * tests can stop a run at exact points; exec-after-commit:N:CMD runs the shell command CMD
+ * right after the Nth commit (the online tests change the source between two chunks). */
 static void fault_parse(sched *s)
 {
 	const char *f = getenv("FERRY_FAULT");
@@ -88,6 +90,11 @@ static void fault_parse(sched *s)
 	} else if (strncmp(f, "kill-after-commit:", 18) == 0) {
 		s->fault_kind = 2;
 		s->fault_at = strtoll(f + 18, NULL, 10);
+	} else if (strncmp(f, "exec-after-commit:", 18) == 0) {
+		char *end;
+		s->fault_kind = 3;
+		s->fault_at = strtoll(f + 18, &end, 10);
+		s->fault_cmd = *end == ':' ? end + 1 : NULL;
 	}
 }
 
@@ -477,6 +484,8 @@ static int commit_item(writer_ctx *wc)
 	int e = s->cfg->teng->core->commit(wc->conn, wc->err);
 	if (e == 0 && s->fault_kind == 2 && nth == s->fault_at)
 		raise(SIGKILL); /* committed, not yet counted by this process */
+	if (e == 0 && s->fault_kind == 3 && nth == s->fault_at && s->fault_cmd && system(s->fault_cmd) != 0)
+		e = ferry_err_set(wc->err, FERRY_ERROR, "FERRY_FAULT exec-after-commit: the command failed");
 	return e;
 }
 

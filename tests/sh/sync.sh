@@ -70,7 +70,31 @@ check "--finish: nothing of ferry's left in the source" "0" \
 check "--finish: the run is in the target's ferry_history" "1" \
 	"$(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE description LIKE 'ferry sync -p %'")"
 
-# 5. A merged table fed by two sources (min over the rows that enable trials), both written
+# 5. Interleavings of a change and the copy of its chunk: the source changed right after the
+# first chunk committed (chunks of 100 rows, one reader): a row of a chunk already copied, a
+# row of a chunk not copied yet, the highest key deleted, a key moved past the last chunk, a
+# row moved out of and one into the where, a new row past the end.
+sync_sqlite_source "$T/ia.db" 500
+mkdir -p il
+sync_plan "$T/il" "sqlite:$T/ia.db" "sqlite:$T/il/dst.db"
+cat > il/change.sql <<'SQL'
+UPDATE items SET name = 'copied, then changed' WHERE id = 5;
+UPDATE items SET name = 'changed before its chunk' WHERE id = 450;
+DELETE FROM items WHERE id = (SELECT max(id) FROM items);
+UPDATE items SET id = 9000 WHERE id = 7;
+UPDATE items SET qty = -1 WHERE id = 8;
+UPDATE items SET qty = 5 WHERE id = (SELECT min(id) FROM items WHERE qty < 0);
+INSERT INTO items VALUES (9500, 'new past the end', 1.5, 2, 's', NULL);
+SQL
+FERRY_FAULT="exec-after-commit:1:sqlite3 $T/ia.db < $T/il/change.sql" \
+	"$FERRY" sync -q -j 1 --chunk-rows 100 -p il/plan.yaml --until-caught-up > /dev/null 2> il.err || cat il.err
+check "interleavings: the change ran between two chunks" "1" "$(sqlite3 ia.db "SELECT count(*) FROM items WHERE id = 9500")"
+check "interleavings: target equals the source" "equal" "$(sync_compare sqlite:ia.db sqlite:il/dst.db)"
+check "interleavings: the highest key's delete arrived" "0" "$(sqlite3 il/dst.db "SELECT count(*) FROM products WHERE id = 500")"
+check "interleavings: the moved key left its old place" "0 1" \
+	"$(sqlite3 il/dst.db "SELECT (SELECT count(*) FROM products WHERE id = 7) || ' ' || (SELECT count(*) FROM products WHERE id = 9000)")"
+
+# 6. A merged table fed by two sources (min over the rows that enable trials), both written
 # while the sync streams: each touched row is rebuilt from both sources by its rule.
 for x in a b; do
 	sqlite3 "m$x.db" "PRAGMA journal_mode=WAL;" > /dev/null
@@ -127,7 +151,7 @@ check "a merged table through the stream: every row rebuilt by its rule from bot
 check "a merged table: ferry verify --full agrees" "exit=0" "$(vj --full -p merge.yaml)"
 "$FERRY" sync -q -p merge.yaml --finish > /dev/null 2>> merge.err || cat merge.err
 
-# 6. Refusals change nothing: a source table without a primary key.
+# 7. Refusals change nothing: a source table without a primary key.
 sqlite3 nokey.db "PRAGMA journal_mode=WAL; CREATE TABLE log(msg TEXT, n INTEGER); INSERT INTO log VALUES ('a', 1);" > /dev/null
 before=$(sqlite3 nokey.db .dump | md5sum)
 set +e
