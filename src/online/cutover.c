@@ -5,6 +5,7 @@
  * version and release the block. A pause that would pass its budget is released with
  * nothing changed and tried again after another catch-up. */
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include "online.h"
 #include "../history/history.h"
@@ -112,21 +113,13 @@ static int record(sync_state *s, const ferry_engine *e, ferry_conn *c, const cha
 	return rc;
 }
 
-/* Inside the freeze: the target's record (its own transaction), each source's record and
- * fence (in the freeze's transaction, so they commit with its release). */
+/* Inside the freeze: each source's record and fence, in the freeze's transaction, so they
+ * commit with its release (a kill before that leaves the old version as it was). */
 static int record_and_fence(sync_state *s, double pause_ms)
 {
 	char pos[32];
 	snprintf(pos, sizeof(pos), "%llu", (unsigned long long)s->os[0].pos);
-	int rc = s->teng->core->begin(s->tconn, &s->err);
-	if (rc == 0)
-		rc = record(s, s->teng, s->tconn, "new version", pause_ms, pos);
-	if (rc == 0)
-		rc = ferry__state_set(s->teng, s->tconn, s->splan.run_digest, "cutover", &s->err);
-	if (rc == 0)
-		rc = s->teng->core->commit(s->tconn, &s->err);
-	else
-		s->teng->core->rollback(s->tconn, &(ferry_err){0});
+	int rc = 0;
 	char *to = ferry_url_mask(s->plan->target);
 	char *msg = to ? ferry__sprintf("ferry: this database was upgraded and is read-only now: write to the new version at %s (run %s)",
 	                                to, s->splan.run_digest)
@@ -166,6 +159,32 @@ static int open_switch(sync_state *s, const char *url)
 	return ferry_err_set(&s->err, FERRY_EUSAGE, "--switch \"%s\": no engine knows this kind of pooler (pgbouncer://...)", url);
 }
 
+/* After the release: the new version's record. A kill before it leaves the old version
+ * fenced and this row missing; a rerun of the cut-over (the fence is idempotent) adds it. */
+static int record_target(sync_state *s, double pause_ms)
+{
+	char pos[32];
+	snprintf(pos, sizeof(pos), "%llu", (unsigned long long)s->os[0].pos);
+	int rc = s->teng->core->begin(s->tconn, &s->err);
+	if (rc == 0)
+		rc = record(s, s->teng, s->tconn, "new version", pause_ms, pos);
+	if (rc == 0)
+		rc = ferry__state_set(s->teng, s->tconn, s->splan.run_digest, "cutover", &s->err);
+	if (rc == 0)
+		return s->teng->core->commit(s->tconn, &s->err);
+	s->teng->core->rollback(s->tconn, &(ferry_err){0});
+	return rc;
+}
+
+/* Test-only: FERRY_FAULT=kill-in-cutover:PHASE kills the process at that point of the
+ * pause (frozen, drained, fenced, released), for the tests that prove a rerun completes. */
+static void fault_point(const char *phase)
+{
+	const char *f = getenv("FERRY_FAULT");
+	if (f && strncmp(f, "kill-in-cutover:", 16) == 0 && strcmp(f + 16, phase) == 0)
+		raise(SIGKILL);
+}
+
 /* One try: block, drain, check, record, fence, release. *late when the budget ran out
  * (everything released, nothing changed). */
 static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int budget_ms, int *late)
@@ -185,6 +204,7 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 		return 0;
 	}
 	r->lock_ms = ms_since(t0);
+	fault_point("frozen");
 	double t1 = ferry__now();
 	s->checking = 1;
 	rc = drain(s, ch, t0, budget_ms, late);
@@ -202,8 +222,11 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 		s->err = keep;
 		return rc;
 	}
+	fault_point("drained");
 	double t3 = ferry__now();
 	rc = record_and_fence(s, ms_since(t0));
+	if (rc == 0)
+		fault_point("fenced");
 	/* The applications' entry points at the new version before anything is released. */
 	if (rc == 0 && s->sw)
 		rc = s->sw->repoint(s->swh, s->plan->target, &s->err);
@@ -219,6 +242,10 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 	if (rc == 0 && s->sw)
 		rc = s->sw->resume(s->swh, &s->err);
 	r->pause_ms = ms_since(t0);
+	if (rc == 0)
+		fault_point("released");
+	if (rc == 0)
+		rc = record_target(s, r->pause_ms);
 	snprintf(r->position, sizeof(r->position), "%llu", (unsigned long long)s->os[0].pos);
 	return rc;
 }

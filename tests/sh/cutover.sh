@@ -40,4 +40,28 @@ check "reads of the old version go on" "1" "$([ "$(sqlite3 src.db 'SELECT count(
 check "--finish: the change log and its triggers are gone" "0" \
 	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR (type = 'trigger' AND name NOT LIKE 'ferry_fence%')")"
 
+# 4. kill -9 at each phase of the pause, with the application writing: the rerun completes;
+# never both versions writable after it, nothing lost.
+for phase in frozen drained fenced released; do
+	rm -rf "k-$phase" && mkdir "k-$phase"
+	sync_sqlite_source "$T/k-$phase/src.db" 500
+	sync_plan "$T/k-$phase" "sqlite:src.db" "sqlite:dst.db"
+	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/sync.err" || { cat "k-$phase/sync.err"; fail "$phase: sync"; }
+	$PY "$WRITER" sqlite "k-$phase/src.db" --seconds 20 --seed 3 > "k-$phase/w.out" 2> "k-$phase/w.err" &
+	wpid=$!
+	sleep 0.5
+	set +e
+	FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover -q -p "k-$phase/plan.yaml" > /dev/null 2>&1
+	code=$?
+	set -e
+	check "kill -9 $phase: the cut-over was killed" "137" "$code"
+	"$FERRY" cutover -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/co.err" || { cat "k-$phase/co.err"; fail "$phase: the rerun"; }
+	wait "$wpid" || { cat "k-$phase/w.err"; fail "$phase: the writer failed"; }
+	check "kill -9 $phase: the rerun fenced the old version" "1" "$(grep -c '^fenced: ' "k-$phase/w.err")"
+	check "kill -9 $phase: every write before the switch is in the new version" "equal" \
+		"$(sync_compare "sqlite:k-$phase/src.db" "sqlite:k-$phase/dst.db")"
+	check "kill -9 $phase: the new version records the cut-over" "1" \
+		"$([ "$(sqlite3 "k-$phase/dst.db" "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'")" -ge 1 ] && echo 1 || echo 0)"
+done
+
 finish

@@ -75,6 +75,10 @@ int ferry_pg__fence(ferry_conn *conn, const char *run_id, const ferry_capture_ta
 	ferry_pg__buf_literal(&b, message, strlen(message));
 	ferry_buf_puts(&b, "; END IF; RETURN NULL; END $ferry$;\n");
 	for (size_t i = 0; i < ntables; i++) {
+		/* Dropped first: a cut-over killed after its fence committed is rerun to the end. */
+		ferry_buf_printf(&b, "DROP TRIGGER IF EXISTS \"ferry_fence_%s\" ON ", tag);
+		ferry_pg__buf_table(&b, c, tables[i].table);
+		ferry_buf_puts(&b, ";\n");
 		ferry_buf_printf(&b, "CREATE TRIGGER \"ferry_fence_%s\" BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ", tag);
 		ferry_pg__buf_table(&b, c, tables[i].table);
 		ferry_buf_puts(&b, " FOR EACH STATEMENT EXECUTE FUNCTION ");

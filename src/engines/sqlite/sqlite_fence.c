@@ -44,7 +44,8 @@ int ferry_sqlite__freeze(ferry_conn *conn, const char *run_id, const ferry_captu
 static int fence_trigger(ferry_buf *b, const char *tag, size_t i, const char *op, const char *table,
                          const char *message)
 {
-	ferry_buf_printf(b, "CREATE TRIGGER \"ferry_fence_%s_%zu_%s\" BEFORE %s ON ", tag, i, op, op);
+	/* IF NOT EXISTS: a cut-over killed after its fence committed is rerun to the end. */
+	ferry_buf_printf(b, "CREATE TRIGGER IF NOT EXISTS \"ferry_fence_%s_%zu_%s\" BEFORE %s ON ", tag, i, op, op);
 	ferry_sqlite__buf_ident(b, table);
 	ferry_buf_puts(b, " WHEN NOT EXISTS (SELECT 1 FROM pragma_database_list WHERE name = 'ferry_origin')"
 	                  " BEGIN SELECT RAISE(ABORT, '");
