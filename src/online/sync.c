@@ -507,9 +507,31 @@ static int finish(sync_state *s)
 	return rc;
 }
 
+/* One applier per target: the sync (or cut-over) holds the target's lock while it runs, so
+ * a second one, or a migration, is refused with who holds it instead of applying twice. The
+ * lock goes with the connection, so a killed holder frees it. */
+static int hold_target(sync_state *s)
+{
+	if (!s->teng->migrate)
+		return 0;
+	char holder[256] = "";
+	int got = 0;
+	int rc = s->teng->migrate->lock_try(s->tconn, &got, holder, sizeof(holder), &s->err);
+	if (rc == 0 && !got) {
+		char *m = ferry_url_mask(s->plan->target);
+		rc = ferry_err_set(&s->err, FERRY_EUSAGE,
+		                   "another ferry process holds target %s (%s): stop it first; a sync and a cut-over of one plan cannot run at once",
+		                   m ? m : "?", holder[0] ? holder : "its holder is unknown");
+		free(m);
+	}
+	return rc;
+}
+
 int ferry__sync_start(sync_state *s)
 {
 	int rc = connect_all(s);
+	if (rc == 0 && !s->o->copy.check_only)
+		rc = hold_target(s);
 	/* Resolution and everything the copy would refuse, before the sources are touched. */
 	if (rc == 0)
 		rc = snapshot_copy(s, 1);

@@ -18,6 +18,19 @@ check "ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
 check "capture installed on the source (triggers)" "1" \
 	"$(sqlite3 src.db "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ferry%'")"
 
+# A second sync (or a cut-over) of the plan while one streams is refused with the holder.
+"$FERRY" sync -q -p plan.yaml > /dev/null 2>> sync.err &
+spid=$!
+sleep 1
+set +e
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> second.err
+code=$?
+set -e
+kill -TERM "$spid" 2> /dev/null || true
+wait "$spid" 2> /dev/null || true
+check "a second sync of the plan is refused (exit 2) naming the holder" "2 1" \
+	"$code $(grep -c "another ferry process holds target .*pid $spid" second.err)"
+
 # 2. A writer running through the stream; the sync killed at random moments and rerun.
 $PY "$WRITER" sqlite src.db --seconds 6 --seed 7 > writer.out 2> writer.err &
 wpid=$!
