@@ -53,11 +53,11 @@ static void json_status(const ferry_sync_status *st)
 {
 	printf("{\"event\":\"status\",\"phase\":\"%s\",\"rows_copied\":%lld,\"changes_applied\":%lld,"
 	       "\"rows_upserted\":%lld,\"rows_deleted\":%lld,\"rows_rejected\":%lld,"
-	       "\"apply_rate\":%.1f,\"lag_seconds\":%.3f,\"lag_p50\":%.3f,\"lag_p99\":%.3f,"
+	       "\"apply_rate\":%.1f,\"lag_changes\":%lld,\"lag_seconds\":%.3f,\"lag_p50\":%.3f,\"lag_p99\":%.3f,"
 	       "\"elapsed\":%.3f,\"position\":\"%s\"",
 	       phase_names[st->phase], (long long)st->rows_copied, (long long)st->changes_applied,
 	       (long long)st->rows_upserted, (long long)st->rows_deleted, (long long)st->rows_rejected,
-	       st->apply_rate, st->lag_seconds, st->lag_p50, st->lag_p99, st->elapsed,
+	       st->apply_rate, (long long)st->lag_changes, st->lag_seconds, st->lag_p50, st->lag_p99, st->elapsed,
 	       st->position ? st->position : "");
 	if (st->message) {
 		fputs(",\"message\":\"", stdout);
@@ -89,14 +89,16 @@ static void on_status(void *ud, const ferry_sync_status *st)
 	}
 	if (st->phase != FERRY_SYNC_STREAMING && st->phase != FERRY_SYNC_CAUGHT_UP)
 		return;
-	char lag[32];
+	char lag[48];
 	if (st->lag_seconds < 0)
 		snprintf(lag, sizeof(lag), "-");
+	else if (st->lag_changes >= 0)
+		snprintf(lag, sizeof(lag), "%.2f s %lld ch", st->lag_seconds, (long long)st->lag_changes);
 	else
 		snprintf(lag, sizeof(lag), "%.2f s", st->lag_seconds);
 	/* One line, under 80 columns, redrawn in place on a terminal; a line per interval
 	 * when piped. */
-	fprintf(stderr, "%s%-9s %10lld changes %8.0f/s  lag %-9s  +%lld -%lld%s",
+	fprintf(stderr, "%s%-9s %10lld changes %8.0f/s  lag %-16s +%lld -%lld%s",
 	        v->tty ? "\r\033[K" : "", phase_names[st->phase], (long long)st->changes_applied,
 	        st->apply_rate, lag, (long long)st->rows_upserted, (long long)st->rows_deleted,
 	        v->tty ? "" : "\n");

@@ -262,6 +262,8 @@ typedef struct ferry_sync_status {
 	double apply_rate;        /* changes per second over the last interval */
 	double lag_seconds;       /* source commit to target commit of the newest change applied,
 	                             or of the last heartbeat when idle; -1 until known */
+	int64_t lag_changes;      /* captured changes not applied yet, summed over the sources
+	                             whose engine counts them (SQLite); -1 when none does */
 	double lag_p50, lag_p99;  /* over the last 4,096 applied batches (the newest change of
 	                             each, source commit to target commit); -1 until known */
 	double elapsed;           /* seconds since this process started the sync */

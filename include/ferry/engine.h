@@ -283,6 +283,9 @@ typedef struct ferry_engine_capture {
 	 * reader (a connection to the same database): the apply re-reads the rows a change
 	 * touched, and a commit may reach the stream a moment before other sessions see it. */
 	int (*settle)(ferry_capture *cap, ferry_conn *reader, ferry_err *err);
+	/* Optional. *n receives how many captured changes lie after position pos (the lag in
+	 * changes), for an engine that can count them cheaply. */
+	int (*backlog)(ferry_capture *cap, uint64_t pos, int64_t *n, ferry_err *err);
 	void (*close)(ferry_capture *cap);
 	/* Put a marker into run_id's stream through an ordinary connection; *pos (may be NULL)
 	 * receives its position when the engine knows it at once. */

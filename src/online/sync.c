@@ -48,6 +48,14 @@ static void status(sync_state *s, int force)
 	s->last_status = now;
 	s->st.elapsed = now - s->started;
 	lag_quantiles(s);
+	s->st.lag_changes = -1;
+	for (size_t i = 0; s->os && i < s->plan->nsources; i++) {
+		osource *o = &s->os[i];
+		int64_t n = 0;
+		if (o->cap && o->started && o->eng->capture->backlog &&
+		    o->eng->capture->backlog(o->cap, o->pos, &n, &(ferry_err){0}) == 0)
+			s->st.lag_changes = (s->st.lag_changes < 0 ? 0 : s->st.lag_changes) + n;
+	}
 	snprintf(s->posbuf, sizeof(s->posbuf), "%llu", s->os ? (unsigned long long)s->os[0].pos : 0ULL);
 	s->st.position = s->posbuf;
 	s->o->status(s->o->status_ud, &s->st);

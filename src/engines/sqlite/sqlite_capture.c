@@ -1591,6 +1591,20 @@ static int sq_cap_teardown(ferry_conn *c, const char *url, const char *run_id, f
 	return rc;
 }
 
+/* The changes after pos in the log: a range count on its key. */
+static int sq_cap_backlog(ferry_capture *cap, uint64_t pos, int64_t *n, ferry_err *err)
+{
+	char num[24];
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)pos);
+	char *sql = ferry__sprintf("SELECT count(*) FROM %s WHERE seq > CAST(?1 AS INTEGER) AND op <> %d",
+	                           cap->log_q, FERRY_CHANGE_MARKER);
+	if (!sql)
+		return oom(err);
+	int rc = db_int(cap->db, cap->path, sql, num, NULL, n, NULL, err, "count the changes not applied");
+	free(sql);
+	return rc;
+}
+
 const ferry_engine_capture ferry_sqlite__capture = {
 	.version = FERRY_ENGINE_VERSION,
 	.setup = sq_cap_setup,
@@ -1601,6 +1615,7 @@ const ferry_engine_capture ferry_sqlite__capture = {
 	.close = sq_cap_close,
 	.marker = sq_cap_marker,
 	.teardown = sq_cap_teardown,
+	.backlog = sq_cap_backlog,
 	.freeze = ferry_sqlite__freeze,
 	.fence = ferry_sqlite__fence,
 	.thaw = ferry_sqlite__thaw,
