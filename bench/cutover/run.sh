@@ -18,7 +18,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$here/../lib.sh"
-# shellcheck source=../tests/sh/sync-lib.sh
+# shellcheck source-path=SCRIPTDIR source=../../tests/sh/sync-lib.sh
 . "$bench_root/tests/sh/sync-lib.sh"
 
 n=10
