@@ -282,6 +282,136 @@ char *ferry__sql_literal(const char *d, int *keep)
 	return NULL;
 }
 
+/* Add to created table t the columns of st that survive entry e (with their types, notes and
+ * defaults as define_created describes) and the plan's own new columns; 0, or -1 on failure. */
+static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
+                           const ferry_plan_table *e, const char *dst, int same_engine,
+                           int exact, const ferry_source_conn *sc, ferry_err *err)
+{
+	ferry_schema *s = js->created;
+	for (size_t i = 0; i < st->ncols; i++) {
+		const ferry_column *c = &st->cols[i];
+		if (c->generated &&
+		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "generated column \"%s\" of \"%s\" is not created in \"%s\": its expression cannot be carried to another definition",
+		                c->name, st->name, dst) != 0)
+			return -1;
+		const char *name = c->generated ? NULL : created_name(e, st, c->name);
+		if (!name)
+			continue;
+		ferry_type type = c->type;
+		if (!same_engine && sc->eng->types &&
+		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
+		     type == FERRY_TIMESTAMPTZ)) {
+			int all = 1;
+			if (sc->eng->types->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
+				return -1;
+			if (!all) {
+				type = FERRY_TEXT;
+				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				                "column \"%s\" of \"%s\" is declared %s but not every value is a valid %s: created as text in \"%s\"",
+				                c->name, st->name, c->decl_type, ferry_type_name(c->type), dst) != 0)
+					return -1;
+			}
+		}
+		char buf[64];
+		const char *decl = type != c->type ? "TEXT"
+		                   : exact ? ferry__exact_decl(c, buf, sizeof(buf)) : c->decl_type;
+		ferry_column *d = ferry_table_add_column(s, t, name, decl, type);
+		if (!d)
+			return -1;
+		d->notnull = c->notnull;
+		if (c->default_sql && same_engine) {
+			if (!(d->default_sql = ferry__strdup(c->default_sql)))
+				return -1;
+		} else if (c->default_sql) {
+			int keep;
+			d->default_sql = ferry__sql_literal(c->default_sql, &keep);
+			if (!d->default_sql && keep == 0 &&
+			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "default %s of column \"%s\" of \"%s\" is not created in \"%s\": it is SQL of the source's engine",
+			                c->default_sql, c->name, st->name, dst) != 0)
+				return -1;
+		}
+	}
+	if (e)
+		for (size_t i = 0; i < e->ncols; i++) {
+			const ferry_plan_column *pc = &e->cols[i];
+			if (pc->drop || ferry_table_column(t, pc->name) >= 0)
+				continue;
+			if (!ferry_table_add_column(s, t, pc->name, "", FERRY_BLOB))
+				return -1;
+		}
+	return 0;
+}
+
+/* Give created table t the primary key, foreign keys and indexes of st whose columns all
+ * survive entry e, noting each index left behind; 0, or -1 on failure. */
+static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t src,
+                        const ferry_table *st, const ferry_plan_table *e, const char *dst)
+{
+	ferry_schema *s = js->created;
+	size_t pk[64], npk = 0;
+	for (size_t i = 0; i < st->npk && i < 64; i++) {
+		const char *n = created_name(e, st, st->cols[st->pk[i]].name);
+		int ci = n ? ferry_table_column(t, n) : -1;
+		if (ci < 0) {
+			npk = 0;
+			break;
+		}
+		pk[npk++] = (size_t)ci;
+	}
+	if (npk == st->npk && ferry_table_set_pk(s, t, pk, npk) != 0)
+		return -1;
+	if (npk != st->npk || (!st->has_rowid && npk == 0))
+		t->has_rowid = 1;
+	for (size_t f = 0; f < st->nfks; f++) {
+		const ferry_fkey *k = &st->fks[f];
+		int ok = 1;
+		for (size_t c = 0; c < k->ncols; c++)
+			if (!created_name(e, st, k->cols[c]))
+				ok = 0;
+		if (!ok)
+			continue;
+		ferry_fkey *d = ferry_table_add_fkey(s, t, renamed(p, src, k->ref_table), k->ncols);
+		if (!d)
+			return -1;
+		for (size_t c = 0; c < k->ncols; c++) {
+			d->cols[c] = ferry__strdup(created_name(e, st, k->cols[c]));
+			d->ref_cols[c] = ferry__strdup(k->ref_cols[c]);
+		}
+		d->on_delete = ferry__strdup(k->on_delete);
+		d->on_update = ferry__strdup(k->on_update);
+	}
+	for (size_t x = 0; x < st->nidx; x++) {
+		const ferry_index *k = &st->idx[x];
+		int ok = !k->exprs && !k->where;
+		for (size_t c = 0; ok && c < k->ncols; c++)
+			if (!created_name(e, st, k->cols[c]) ||
+			    strcmp(created_name(e, st, k->cols[c]), k->cols[c]) != 0)
+				ok = 0;
+		if (!ok && (k->exprs || k->where) && strcmp(dst, st->name) == 0 && k->sql)
+			ok = 1; /* same table name: the engine replays its own DDL */
+		if (!ok) {
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "index \"%s\" of \"%s\" is not created: its columns were renamed or dropped",
+			                k->name, st->name) != 0)
+				return -1;
+			continue;
+		}
+		ferry_index *d = ferry_table_add_index(s, t, k->name, k->ncols);
+		if (!d)
+			return -1;
+		d->unique = k->unique;
+		d->exprs = k->exprs;
+		d->where = ferry__strdup(k->where);
+		d->sql = ferry__strdup(k->sql);
+		for (size_t c = 0; c < k->ncols; c++)
+			d->cols[c] = ferry__strdup(k->cols[c]);
+	}
+	return 0;
+}
+
 /* Define the target table ferry creates when the target lacks it and the plan gives no
  * target schema: the source's definition through the entry's renames and rules. Across
  * engines (sc->eng is not the target's) the definition carries only what both understand:
@@ -307,118 +437,11 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	t->origin = st->origin;
 	t->has_rowid = same_engine ? st->has_rowid : 1;
 	t->strict = st->strict;
-	for (size_t i = 0; i < st->ncols; i++) {
-		const ferry_column *c = &st->cols[i];
-		if (c->generated &&
-		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		                "generated column \"%s\" of \"%s\" is not created in \"%s\": its expression cannot be carried to another definition",
-		                c->name, st->name, dst) != 0)
-			return NULL;
-		const char *name = c->generated ? NULL : created_name(e, st, c->name);
-		if (!name)
-			continue;
-		ferry_type type = c->type;
-		if (!same_engine && sc->eng->types &&
-		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
-		     type == FERRY_TIMESTAMPTZ)) {
-			int all = 1;
-			if (sc->eng->types->probe_type(sc->conn, st->name, c->name, type, &all, err) != 0)
-				return NULL;
-			if (!all) {
-				type = FERRY_TEXT;
-				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				                "column \"%s\" of \"%s\" is declared %s but not every value is a valid %s: created as text in \"%s\"",
-				                c->name, st->name, c->decl_type, ferry_type_name(c->type), dst) != 0)
-					return NULL;
-			}
-		}
-		char buf[64];
-		const char *decl = type != c->type ? "TEXT"
-		                   : exact ? ferry__exact_decl(c, buf, sizeof(buf)) : c->decl_type;
-		ferry_column *d = ferry_table_add_column(s, t, name, decl, type);
-		if (!d)
-			return NULL;
-		d->notnull = c->notnull;
-		if (c->default_sql && same_engine) {
-			if (!(d->default_sql = ferry__strdup(c->default_sql)))
-				return NULL;
-		} else if (c->default_sql) {
-			int keep;
-			d->default_sql = ferry__sql_literal(c->default_sql, &keep);
-			if (!d->default_sql && keep == 0 &&
-			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-			                "default %s of column \"%s\" of \"%s\" is not created in \"%s\": it is SQL of the source's engine",
-			                c->default_sql, c->name, st->name, dst) != 0)
-				return NULL;
-		}
-	}
-	if (e)
-		for (size_t i = 0; i < e->ncols; i++) {
-			const ferry_plan_column *pc = &e->cols[i];
-			if (pc->drop || ferry_table_column(t, pc->name) >= 0)
-				continue;
-			if (!ferry_table_add_column(s, t, pc->name, "", FERRY_BLOB))
-				return NULL;
-		}
-	/* Keys, foreign keys and indexes survive when all their columns do. */
-	size_t pk[64], npk = 0;
-	for (size_t i = 0; i < st->npk && i < 64; i++) {
-		const char *n = created_name(e, st, st->cols[st->pk[i]].name);
-		int ci = n ? ferry_table_column(t, n) : -1;
-		if (ci < 0) {
-			npk = 0;
-			break;
-		}
-		pk[npk++] = (size_t)ci;
-	}
-	if (npk == st->npk && ferry_table_set_pk(s, t, pk, npk) != 0)
+	if (created_columns(js, t, st, e, dst, same_engine, exact, sc, err) != 0)
 		return NULL;
-	if (npk != st->npk || (!st->has_rowid && npk == 0))
-		t->has_rowid = 1;
-	for (size_t f = 0; f < st->nfks; f++) {
-		const ferry_fkey *k = &st->fks[f];
-		int ok = 1;
-		for (size_t c = 0; c < k->ncols; c++)
-			if (!created_name(e, st, k->cols[c]))
-				ok = 0;
-		if (!ok)
-			continue;
-		ferry_fkey *d = ferry_table_add_fkey(s, t, renamed(p, src, k->ref_table), k->ncols);
-		if (!d)
-			return NULL;
-		for (size_t c = 0; c < k->ncols; c++) {
-			d->cols[c] = ferry__strdup(created_name(e, st, k->cols[c]));
-			d->ref_cols[c] = ferry__strdup(k->ref_cols[c]);
-		}
-		d->on_delete = ferry__strdup(k->on_delete);
-		d->on_update = ferry__strdup(k->on_update);
-	}
-	for (size_t x = 0; x < st->nidx; x++) {
-		const ferry_index *k = &st->idx[x];
-		int ok = !k->exprs && !k->where;
-		for (size_t c = 0; ok && c < k->ncols; c++)
-			if (!created_name(e, st, k->cols[c]) ||
-			    strcmp(created_name(e, st, k->cols[c]), k->cols[c]) != 0)
-				ok = 0;
-		if (!ok && (k->exprs || k->where) && strcmp(dst, st->name) == 0 && k->sql)
-			ok = 1; /* same table name: the engine replays its own DDL */
-		if (!ok) {
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-			                "index \"%s\" of \"%s\" is not created: its columns were renamed or dropped",
-			                k->name, st->name) != 0)
-				return NULL;
-			continue;
-		}
-		ferry_index *d = ferry_table_add_index(s, t, k->name, k->ncols);
-		if (!d)
-			return NULL;
-		d->unique = k->unique;
-		d->exprs = k->exprs;
-		d->where = ferry__strdup(k->where);
-		d->sql = ferry__strdup(k->sql);
-		for (size_t c = 0; c < k->ncols; c++)
-			d->cols[c] = ferry__strdup(k->cols[c]);
-	}
+	/* Keys, foreign keys and indexes survive when all their columns do. */
+	if (created_keys(js, t, p, src, st, e, dst) != 0)
+		return NULL;
 	return t;
 }
 
@@ -431,6 +454,193 @@ static int entry_err(ferry_err *err, const ferry_plan *p, const ferry_plan_table
 	if (e && e->line > 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "%s:%d:%d: %s", plan_path(p), e->line, e->col, msg);
 	return ferry_err_set(err, FERRY_EUSAGE, "%s", msg);
+}
+
+/* Check that entry e's rules name real columns (a drop one of st, any other one of tt and its
+ * from one of st), marking each dropped source column consumed and noting it; 0 or an error. */
+static int check_rules(jobset *js, const job *j, const ferry_plan *p, const ferry_table *st,
+                       const ferry_table *tt, int *consumed, ferry_err *err)
+{
+	const ferry_plan_table *e = j->entry;
+	char msg[900];
+	for (size_t i = 0; e && i < e->ncols; i++) {
+		const ferry_plan_column *pc = &e->cols[i];
+		if (pc->drop) {
+			if (ferry_table_column(st, pc->name) < 0) {
+				snprintf(msg, sizeof(msg), "cannot drop column \"%s\": source table \"%s\" has no such column",
+				         pc->name, st->name);
+				return entry_err(err, p, e, pc, msg);
+			}
+			consumed[ferry_table_column(st, pc->name)] = 1;
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
+			                j->name, pc->name) != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		}
+		int ti = ferry_table_column(tt, pc->name);
+		if (ti < 0 || tt->cols[ti].generated) {
+			snprintf(msg, sizeof(msg), "column \"%s\" is not a column of target table \"%s\"",
+			         pc->name, tt->name);
+			return entry_err(err, p, e, pc, msg);
+		}
+		if (pc->from && ferry_table_column(st, pc->from) < 0) {
+			snprintf(msg, sizeof(msg), "column \"%s\" not found in source table \"%s\"", pc->from,
+			         st->name);
+			return entry_err(err, p, e, pc, msg);
+		}
+	}
+	return 0;
+}
+
+/* Resolve target column ti of tt for job j: find what supplies it (a rule, the source column
+ * of its name, the plan's default or the target's own), append its expression, parameter and
+ * types to j, mark the source column consumed and note what changes; 0 or an error. */
+static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const ferry_engine *seng,
+                                 const ferry_table *st, const ferry_table *tt, size_t ti,
+                                 int strict, int *consumed, size_t *ecap, size_t *tcap,
+                                 size_t *pcap, ferry_err *err)
+{
+	const ferry_plan_table *e = j->entry;
+	char msg[900];
+	const ferry_column *tc = &tt->cols[ti];
+	const ferry_plan_column *pc = rule_for(e, tc->name);
+	char *expr = NULL;
+	int use_default = 0;
+	int from_col = -1;
+	if (pc && pc->from) {
+		from_col = ferry_table_column(st, pc->from);
+		consumed[from_col] = 1;
+		expr = ferry__qident(seng, pc->from);
+	} else if (pc && pc->expr) {
+		expr = ferry__sprintf("(%s)", pc->expr);
+	} else {
+		int sc = ferry_table_column(st, tc->name);
+		if (sc >= 0 && !dropped_by_rule(e, tc->name) && !st->cols[sc].generated) {
+			consumed[sc] = 1;
+			from_col = sc;
+			expr = ferry__qident(seng, tc->name);
+		} else if (pc && (pc->def || pc->def_null)) {
+			use_default = 1;
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "%s: column \"%s\" is not in the source; set to %s by the plan",
+			                j->name, tc->name, pc->def_null ? "null" : pc->def) == 0)
+				expr = ferry__strdup("?");
+		} else {
+			/* Nothing supplies it: the target's own default, if it has one. */
+			int rowid_alias = tt->npk == 1 && tc->pk_pos == 1 && tc->type == FERRY_INT;
+			if (tc->notnull && !tc->default_sql && !rowid_alias) {
+				snprintf(msg, sizeof(msg),
+				         "target column \"%s\".\"%s\" is NOT NULL without a default and source table \"%s\" has no value for it (give it a rule in the plan: from, expr or default)",
+				         tt->name, tc->name, st->name);
+				return entry_err(err, p, e, pc, msg);
+			}
+			if (strict) {
+				snprintf(msg, sizeof(msg),
+				         "--strict: target column \"%s\".\"%s\" has no value in source table \"%s\" and would take its default",
+				         tt->name, tc->name, st->name);
+				return entry_err(err, p, e, pc, msg);
+			}
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
+			                j->name, tc->name, tc->default_sql ? " " : "",
+			                tc->default_sql ? tc->default_sql : " (null)") != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			return 0;
+		}
+	}
+	if (!expr)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	/* A column whose declared kind changes on the way: each value is converted by the
+	 * target, and one that would not survive is refused (reject file), never altered. */
+	if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
+	    tc->type != FERRY_BLOB &&
+	    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+	                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
+	                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
+		free(expr);
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	if (pc && (pc->def || pc->def_null) && !use_default) {
+		char *c = ferry__sprintf("coalesce(%s, ?)", expr);
+		free(expr);
+		if (!c)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		expr = c;
+		use_default = 1;
+	}
+	if (use_default) {
+		if (ferry__grow(&j->params, pcap, j->nparams + 1, sizeof(ferry_value)) != 0 ||
+		    param_from_default(&j->params[j->nparams], pc) != 0) {
+			free(expr);
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		j->nparams++;
+	}
+	size_t k = j->ntcols;
+	if (add_str(&j->exprs, &j->nexprs, ecap, expr) != 0 ||
+	    add_str(&j->tcols, &j->ntcols, tcap, ferry__strdup(tc->name)) != 0)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	j->ttypes[k] = tc->type;
+	j->texact[k] = (uint8_t)ferry__exact_kind(tc->decl_type, NULL);
+	j->map[k] = k;
+	j->conflict[k] = pc ? (uint8_t)pc->conflict : FERRY_CONFLICT_NONE;
+	if (pc && pc->conflict != FERRY_CONFLICT_NONE)
+		j->merge = 1;
+	return 0;
+}
+
+/* Mark the key columns of tt among job j's target columns as the merge's conflict key,
+ * refusing a merge into a table without a primary key or without a value for one of its
+ * key columns; 0 or an error. */
+static int merge_keys(job *j, const ferry_plan *p, const ferry_table *tt, ferry_err *err)
+{
+	const ferry_plan_table *e = j->entry;
+	char msg[900];
+	if (tt->npk == 0) {
+		snprintf(msg, sizeof(msg), "conflict rules need a primary key on target table \"%s\"", tt->name);
+		return entry_err(err, p, e, NULL, msg);
+	}
+	for (size_t k = 0; k < tt->npk; k++) {
+		const char *kn = tt->cols[tt->pk[k]].name;
+		size_t c = 0;
+		while (c < j->ntcols && strcmp(j->tcols[c], kn) != 0)
+			c++;
+		if (c == j->ntcols) {
+			snprintf(msg, sizeof(msg), "conflict rules need a value for key column \"%s\" of \"%s\"",
+			         kn, tt->name);
+			return entry_err(err, p, e, NULL, msg);
+		}
+		j->conflict[c] = FERRY_CONFLICT_KEY;
+	}
+	return 0;
+}
+
+/* Note each source column of st that nothing consumed and neither the filter nor a rule's
+ * expression mentions as dropped (refuse it with strict); 0 or an error. */
+static int note_unconsumed(jobset *js, const job *j, const ferry_plan *p, const ferry_table *st,
+                           const ferry_table *tt, int strict, const int *consumed, ferry_err *err)
+{
+	const ferry_plan_table *e = j->entry;
+	char msg[900];
+	for (size_t sc = 0; sc < st->ncols; sc++) {
+		if (consumed[sc] || st->cols[sc].generated)
+			continue;
+		int used = sql_mentions(j->filter, st->cols[sc].name);
+		for (size_t k = 0; !used && e && k < e->ncols; k++)
+			used = e->cols[k].expr && sql_mentions(e->cols[k].expr, st->cols[sc].name);
+		if (used)
+			continue;
+		if (strict) {
+			snprintf(msg, sizeof(msg),
+			         "--strict: source column \"%s\".\"%s\" is not in target table \"%s\" and would be dropped",
+			         st->name, st->cols[sc].name, tt->name);
+			return entry_err(err, p, e, NULL, msg);
+		}
+		if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name) != 0)
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 /* Resolve one job's columns against source table st and target table tt. */
@@ -455,138 +665,15 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 		goto out;
 	}
 
-	/* Rules must name real columns. */
-	for (size_t i = 0; e && i < e->ncols; i++) {
-		const ferry_plan_column *pc = &e->cols[i];
-		if (pc->drop) {
-			if (ferry_table_column(st, pc->name) < 0) {
-				snprintf(msg, sizeof(msg), "cannot drop column \"%s\": source table \"%s\" has no such column",
-				         pc->name, st->name);
-				rc = entry_err(err, p, e, pc, msg);
-				goto out;
-			}
-			consumed[ferry_table_column(st, pc->name)] = 1;
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
-			                j->name, pc->name) != 0) {
-				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-				goto out;
-			}
-			continue;
-		}
-		int ti = ferry_table_column(tt, pc->name);
-		if (ti < 0 || tt->cols[ti].generated) {
-			snprintf(msg, sizeof(msg), "column \"%s\" is not a column of target table \"%s\"",
-			         pc->name, tt->name);
-			rc = entry_err(err, p, e, pc, msg);
-			goto out;
-		}
-		if (pc->from && ferry_table_column(st, pc->from) < 0) {
-			snprintf(msg, sizeof(msg), "column \"%s\" not found in source table \"%s\"", pc->from,
-			         st->name);
-			rc = entry_err(err, p, e, pc, msg);
-			goto out;
-		}
-	}
+	if ((rc = check_rules(js, j, p, st, tt, consumed, err)) != 0)
+		goto out;
 
 	for (size_t ti = 0; ti < tt->ncols; ti++) {
-		const ferry_column *tc = &tt->cols[ti];
-		if (tc->generated)
+		if (tt->cols[ti].generated)
 			continue;
-		const ferry_plan_column *pc = rule_for(e, tc->name);
-		char *expr = NULL;
-		int use_default = 0;
-		int from_col = -1;
-		if (pc && pc->from) {
-			from_col = ferry_table_column(st, pc->from);
-			consumed[from_col] = 1;
-			expr = ferry__qident(seng, pc->from);
-		} else if (pc && pc->expr) {
-			expr = ferry__sprintf("(%s)", pc->expr);
-		} else {
-			int sc = ferry_table_column(st, tc->name);
-			if (sc >= 0 && !dropped_by_rule(e, tc->name) && !st->cols[sc].generated) {
-				consumed[sc] = 1;
-				from_col = sc;
-				expr = ferry__qident(seng, tc->name);
-			} else if (pc && (pc->def || pc->def_null)) {
-				use_default = 1;
-				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				                "%s: column \"%s\" is not in the source; set to %s by the plan",
-				                j->name, tc->name, pc->def_null ? "null" : pc->def) == 0)
-					expr = ferry__strdup("?");
-			} else {
-				/* Nothing supplies it: the target's own default, if it has one. */
-				int rowid_alias = tt->npk == 1 && tc->pk_pos == 1 && tc->type == FERRY_INT;
-				if (tc->notnull && !tc->default_sql && !rowid_alias) {
-					snprintf(msg, sizeof(msg),
-					         "target column \"%s\".\"%s\" is NOT NULL without a default and source table \"%s\" has no value for it (give it a rule in the plan: from, expr or default)",
-					         tt->name, tc->name, st->name);
-					rc = entry_err(err, p, e, pc, msg);
-					goto out;
-				}
-				if (strict) {
-					snprintf(msg, sizeof(msg),
-					         "--strict: target column \"%s\".\"%s\" has no value in source table \"%s\" and would take its default",
-					         tt->name, tc->name, st->name);
-					rc = entry_err(err, p, e, pc, msg);
-					goto out;
-				}
-				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-				                "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
-				                j->name, tc->name, tc->default_sql ? " " : "",
-				                tc->default_sql ? tc->default_sql : " (null)") != 0) {
-					rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-					goto out;
-				}
-				continue;
-			}
-		}
-		if (!expr) {
-			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		if ((rc = resolve_target_column(js, j, p, seng, st, tt, ti, strict, consumed, &ecap, &tcap,
+		                                &pcap, err)) != 0)
 			goto out;
-		}
-		/* A column whose declared kind changes on the way: each value is converted by the
-		 * target, and one that would not survive is refused (reject file), never altered. */
-		if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
-		    tc->type != FERRY_BLOB &&
-		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
-		                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
-			free(expr);
-			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (pc && (pc->def || pc->def_null) && !use_default) {
-			char *c = ferry__sprintf("coalesce(%s, ?)", expr);
-			free(expr);
-			if (!c) {
-				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-				goto out;
-			}
-			expr = c;
-			use_default = 1;
-		}
-		if (use_default) {
-			if (ferry__grow(&j->params, &pcap, j->nparams + 1, sizeof(ferry_value)) != 0 ||
-			    param_from_default(&j->params[j->nparams], pc) != 0) {
-				free(expr);
-				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-				goto out;
-			}
-			j->nparams++;
-		}
-		size_t k = j->ntcols;
-		if (add_str(&j->exprs, &j->nexprs, &ecap, expr) != 0 ||
-		    add_str(&j->tcols, &j->ntcols, &tcap, ferry__strdup(tc->name)) != 0) {
-			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-		j->ttypes[k] = tc->type;
-		j->texact[k] = (uint8_t)ferry__exact_kind(tc->decl_type, NULL);
-		j->map[k] = k;
-		j->conflict[k] = pc ? (uint8_t)pc->conflict : FERRY_CONFLICT_NONE;
-		if (pc && pc->conflict != FERRY_CONFLICT_NONE)
-			j->merge = 1;
 	}
 	if (j->ntcols == 0) {
 		snprintf(msg, sizeof(msg), "nothing to write: no column of source table \"%s\" reaches target table \"%s\"",
@@ -596,49 +683,12 @@ static int resolve_columns(jobset *js, job *j, const ferry_plan *p, const ferry_
 	}
 
 	/* Merges resolve conflicts on the target's primary key. */
-	if (j->merge) {
-		if (tt->npk == 0) {
-			snprintf(msg, sizeof(msg), "conflict rules need a primary key on target table \"%s\"", tt->name);
-			rc = entry_err(err, p, e, NULL, msg);
-			goto out;
-		}
-		for (size_t k = 0; k < tt->npk; k++) {
-			const char *kn = tt->cols[tt->pk[k]].name;
-			size_t c = 0;
-			while (c < j->ntcols && strcmp(j->tcols[c], kn) != 0)
-				c++;
-			if (c == j->ntcols) {
-				snprintf(msg, sizeof(msg), "conflict rules need a value for key column \"%s\" of \"%s\"",
-				         kn, tt->name);
-				rc = entry_err(err, p, e, NULL, msg);
-				goto out;
-			}
-			j->conflict[c] = FERRY_CONFLICT_KEY;
-		}
-	}
+	if (j->merge && (rc = merge_keys(j, p, tt, err)) != 0)
+		goto out;
 
 	/* Source columns nothing consumed are dropped: say so (or refuse, with --strict). */
-	for (size_t sc = 0; sc < st->ncols; sc++) {
-		if (consumed[sc] || st->cols[sc].generated)
-			continue;
-		int used = sql_mentions(j->filter, st->cols[sc].name);
-		for (size_t k = 0; !used && e && k < e->ncols; k++)
-			used = e->cols[k].expr && sql_mentions(e->cols[k].expr, st->cols[sc].name);
-		if (used)
-			continue;
-		if (strict) {
-			snprintf(msg, sizeof(msg),
-			         "--strict: source column \"%s\".\"%s\" is not in target table \"%s\" and would be dropped",
-			         st->name, st->cols[sc].name, tt->name);
-			rc = entry_err(err, p, e, NULL, msg);
-			goto out;
-		}
-		if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		                "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name) != 0) {
-			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
+	if ((rc = note_unconsumed(js, j, p, st, tt, strict, consumed, err)) != 0)
+		goto out;
 
 	/* The reporting key (for rejects) and the chunking key. */
 	size_t kcap = 0, ccap = 0;
