@@ -143,3 +143,19 @@ bench_pg_fresh() {
     bench_pgq postgres "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
     bench_pgq postgres "CREATE DATABASE $1" >/dev/null
 }
+
+# bench_online_cleanup_on_exit: on exit, drop every PostgreSQL database named in the array
+# pgdbs (their inactive replication slots first) and remove $work (bench/sync, bench/cutover).
+pgdbs=()
+bench_online_cleanup_on_exit() {
+    _bench_online_cleanup() {
+        local d
+        for d in "${pgdbs[@]}"; do
+            bench_pgq postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                                WHERE database = '$d' AND NOT active" >/dev/null 2>&1 || true
+            bench_pgq postgres "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
+        done
+        rm -rf "$work"
+    }
+    trap _bench_online_cleanup EXIT
+}

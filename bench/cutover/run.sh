@@ -33,28 +33,12 @@ ferry=$(bench_ferry)
 bench_pg_base=${FERRY_BENCH_PG:-postgresql://postgres@127.0.0.1:55440/postgres}
 bench_pg_base=${bench_pg_base%/*}
 work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/ferry-cutover.XXXXXX")
-pgdbs=()
-cleanup() {
-    local d
-    for d in "${pgdbs[@]}"; do
-        bench_pgq postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-                            WHERE database = '$d' AND NOT active" >/dev/null 2>&1 || true
-        bench_pgq postgres "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_online_cleanup_on_exit
 
-pg_source() {
+pg_source() { # DB
     bench_pg_fresh "$1"
     pgdbs+=("$1")
-    bench_pgq "$1" "CREATE TABLE items(id bigint PRIMARY KEY, name text NOT NULL, price double precision,
-                 qty integer, secret text, cat text);
-               CREATE TABLE users(id bigint PRIMARY KEY, email text UNIQUE, score integer);
-               CREATE TABLE pairs(a text, b integer, v bytea, PRIMARY KEY (a, b));
-               INSERT INTO items SELECT i, 'item ' || i, (i % 97) * 1.25, (i % 23) - 3, 'x' || i, 'c'
-                 FROM generate_series(1, 2000) i;
-               INSERT INTO users SELECT i, 'u' || i || '@example.org', i % 50 FROM generate_series(1, 200) i;" >/dev/null
+    bench_pgq "$1" "$(sync_pg_source_sql 2000)" >/dev/null
 }
 
 # pct P V...: the nearest-rank P-th percentile.

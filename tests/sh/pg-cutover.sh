@@ -9,15 +9,7 @@ source "$(dirname "$0")/../pg/pg.sh"
 source "$(dirname "$0")/sync-lib.sh"
 cd "$T"
 
-pg_source() {
-	pgq "$1" "CREATE TABLE items(id bigint PRIMARY KEY, name text NOT NULL, price double precision,
-	             qty integer, secret text, cat text);
-	           CREATE TABLE users(id bigint PRIMARY KEY, email text UNIQUE, score integer);
-	           CREATE TABLE pairs(a text, b integer, v bytea, PRIMARY KEY (a, b));
-	           INSERT INTO items SELECT i, 'item ' || i, (i % 97) * 1.25, (i % 23) - 3, 'x' || i, 'c'
-	             FROM generate_series(1, 1000) i;
-	           INSERT INTO users SELECT i, 'u' || i || '@example.org', i % 50 FROM generate_series(1, 200) i;" > /dev/null
-}
+pg_source() { pgq "$1" "$(sync_pg_source_sql 1000)" > /dev/null; } # DB
 
 pg_newdb s1
 pg_newdb d1

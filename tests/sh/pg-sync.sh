@@ -9,16 +9,7 @@ source "$(dirname "$0")/../pg/pg.sh"
 source "$(dirname "$0")/sync-lib.sh"
 cd "$T"
 
-pg_source() { # pg_source DB ITEMS: the old version in PostgreSQL
-	pgq "$1" "CREATE TABLE items(id bigint PRIMARY KEY, name text NOT NULL, price double precision,
-	             qty integer, secret text, cat text);
-	           CREATE TABLE users(id bigint PRIMARY KEY, email text UNIQUE, score integer);
-	           CREATE TABLE pairs(a text, b integer, v bytea, PRIMARY KEY (a, b));
-	           INSERT INTO items SELECT i, 'item ' || i, (i % 97) * 1.25, (i % 23) - 3, 'x' || i,
-	             CASE i % 4 WHEN 0 THEN NULL ELSE 'cat' || (i % 4) END FROM generate_series(1, $2) i;
-	           INSERT INTO users SELECT i, 'u' || i || '@example.org', i % 50 FROM generate_series(1, 200) i;
-	           INSERT INTO pairs SELECT 'a', i, decode(repeat('ab', i % 5), 'hex') FROM generate_series(0, 29) i;" > /dev/null
-}
+pg_source() { pgq "$1" "$(sync_pg_source_sql "$2")" > /dev/null; } # DB ITEMS
 
 # pair NAME SRC_URL DST_URL WRITER_ENGINE WRITER_DB
 pair() {

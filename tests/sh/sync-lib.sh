@@ -17,6 +17,21 @@ CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT UNIQUE, score INTEGER);
 CREATE TABLE pairs(a TEXT, b INTEGER, v BLOB, PRIMARY KEY (a, b)) WITHOUT ROWID;
 "
 
+# sync_pg_source_sql ITEMS: the same old version for PostgreSQL, as SQL (every tests/sh/pg-*
+# online test and bench/sync, bench/cutover make their sources with it).
+sync_pg_source_sql() {
+	cat <<SQL
+CREATE TABLE items(id bigint PRIMARY KEY, name text NOT NULL, price double precision,
+                   qty integer, secret text, cat text);
+CREATE TABLE users(id bigint PRIMARY KEY, email text UNIQUE, score integer);
+CREATE TABLE pairs(a text, b integer, v bytea, PRIMARY KEY (a, b));
+INSERT INTO items SELECT i, 'item ' || i, (i % 97) * 1.25, (i % 23) - 3, 'x' || i,
+  CASE i % 4 WHEN 0 THEN NULL ELSE 'cat' || (i % 4) END FROM generate_series(1, $1) i;
+INSERT INTO users SELECT i, 'u' || i || '@example.org', i % 50 FROM generate_series(1, 200) i;
+INSERT INTO pairs SELECT 'a', i, decode(repeat('ab', i % 5), 'hex') FROM generate_series(0, 29) i;
+SQL
+}
+
 # sync_sqlite_source DB ITEMS: the old version in WAL mode with ITEMS items.
 sync_sqlite_source() {
 	sqlite3 "$1" "PRAGMA journal_mode=WAL;" > /dev/null

@@ -1591,6 +1591,19 @@ static int sq_cap_teardown(ferry_conn *c, const char *url, const char *run_id, f
 	return rc;
 }
 
+/* The position of the last change run_id's log holds (0: none), on an ordinary connection
+ * (the cut-over's freeze reads it under the write lock). */
+int ferry_sqlite__capture_last(sq_conn *c, const char *run_id, uint64_t *pos, ferry_err *err)
+{
+	char hex[17], sql[128];
+	names_of(run_id, hex);
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(seq), 0) FROM \"ferry_changes_%s\"", hex);
+	int64_t v = 0;
+	int rc = db_int(c->db, c->path, sql, NULL, NULL, &v, NULL, err, "read the end of the change log");
+	*pos = (uint64_t)v;
+	return rc;
+}
+
 /* The changes after pos in the log: a range count on its key. */
 static int sq_cap_backlog(ferry_capture *cap, uint64_t pos, int64_t *n, ferry_err *err)
 {

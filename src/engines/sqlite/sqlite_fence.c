@@ -118,19 +118,3 @@ int ferry_sqlite__fence_exempt(ferry_conn *conn, ferry_err *err)
 	sq_conn *c = SQ(conn);
 	return ferry_sqlite__exec(c, "ATTACH DATABASE ':memory:' AS ferry_origin", err);
 }
-
-int ferry_sqlite__capture_last(sq_conn *c, const char *run_id, uint64_t *pos, ferry_err *err)
-{
-	/* The log's name, as sqlite_capture.c makes it. */
-	char sql[128];
-	snprintf(sql, sizeof(sql), "SELECT coalesce(max(seq), 0) FROM \"ferry_changes_%016llx\"",
-	         (unsigned long long)ferry__hash64(run_id, strlen(run_id), 0));
-	sqlite3_stmt *st;
-	int rc = ferry_sqlite__prepare(c, &st, sql, 0, err, "read the end of the change log");
-	if (rc)
-		return rc;
-	rc = sqlite3_step(st);
-	*pos = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : ferry_sqlite__fail(c, rc, err, "could not read the end of the change log");
-}
