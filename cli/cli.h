@@ -20,6 +20,8 @@ extern const char cmd_verify_usage[];
 extern const char cmd_sync_usage[];
 extern const char cmd_cutover_usage[];
 int cmd_cutover(int argc, char **argv);
+extern const char cmd_rollback_usage[];
+int cmd_rollback(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 

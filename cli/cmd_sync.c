@@ -18,6 +18,10 @@ const char cmd_sync_usage[] =
 	"with its position committed in the target. It runs until stopped (SIGINT, SIGTERM),\n"
 	"or with --until-caught-up until the target is current. Rerun the same command to\n"
 	"resume; --finish removes what ferry installed on the sources (docs/ONLINE.md).\n"
+	"After `ferry cutover`, the same command carries the way back: every change made to\n"
+	"the new version is applied to the old one through the plan's inverse, so that\n"
+	"`ferry rollback` can switch back with nothing lost; after a rollback it streams\n"
+	"forward again.\n"
 	"\n"
 	"Options:\n"
 	"  -p, --plan FILE        the migration plan (YAML; see docs/PLAN-REFERENCE.md)\n"
@@ -30,7 +34,9 @@ const char cmd_sync_usage[] =
 	"      --max-lag SECONDS  the bound of --until-caught-up (default 1)\n"
 	"      --heartbeat SECONDS  time between heartbeats through the stream (default 1)\n"
 	"      --finish           remove the triggers, change log, slot and publication ferry\n"
-	"                         installed on the sources and record the run in ferry_history\n"
+	"                         installed on the sources (and, after a cut-over, on the new\n"
+	"                         version for the way back) and record the run in\n"
+	"                         ferry_history; a fenced version stays fenced\n"
 	"      --json             status as JSON lines on stdout\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this help\n"
@@ -54,11 +60,11 @@ static void json_status(const ferry_sync_status *st)
 	printf("{\"event\":\"status\",\"phase\":\"%s\",\"rows_copied\":%lld,\"changes_applied\":%lld,"
 	       "\"rows_upserted\":%lld,\"rows_deleted\":%lld,\"rows_rejected\":%lld,"
 	       "\"apply_rate\":%.1f,\"lag_changes\":%lld,\"lag_seconds\":%.3f,\"lag_p50\":%.3f,\"lag_p99\":%.3f,"
-	       "\"elapsed\":%.3f,\"position\":\"%s\"",
+	       "\"elapsed\":%.3f,\"position\":\"%s\",\"way_back\":%s",
 	       phase_names[st->phase], (long long)st->rows_copied, (long long)st->changes_applied,
 	       (long long)st->rows_upserted, (long long)st->rows_deleted, (long long)st->rows_rejected,
 	       st->apply_rate, (long long)st->lag_changes, st->lag_seconds, st->lag_p50, st->lag_p99, st->elapsed,
-	       st->position ? st->position : "");
+	       st->position ? st->position : "", st->way_back ? "true" : "false");
 	if (st->message) {
 		fputs(",\"message\":\"", stdout);
 		for (const char *p = st->message; *p; p++) {
@@ -99,7 +105,9 @@ static void on_status(void *ud, const ferry_sync_status *st)
 	/* One line, under 80 columns, redrawn in place on a terminal; a line per interval
 	 * when piped. */
 	fprintf(stderr, "%s%-9s %10lld changes %8.0f/s  lag %-16s +%lld -%lld%s",
-	        v->tty ? "\r\033[K" : "", phase_names[st->phase], (long long)st->changes_applied,
+	        v->tty ? "\r\033[K" : "",
+	        st->way_back && st->phase == FERRY_SYNC_STREAMING ? "way back" : phase_names[st->phase],
+	        (long long)st->changes_applied,
 	        st->apply_rate, lag, (long long)st->rows_upserted, (long long)st->rows_deleted,
 	        v->tty ? "" : "\n");
 	v->drawn = v->tty;

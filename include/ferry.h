@@ -269,6 +269,8 @@ typedef struct ferry_sync_status {
 	double elapsed;           /* seconds since this process started the sync */
 	const char *position;     /* the committed position of the first source, for people */
 	const char *message;      /* a note, or NULL */
+	int way_back;             /* 1: after a cut-over, carrying the new version's changes back
+	                             into the old one */
 } ferry_sync_status;
 typedef void (*ferry_sync_fn)(void *ud, const ferry_sync_status *st);
 
@@ -311,8 +313,13 @@ typedef struct ferry_cutover_options {
 	const char *switch_url;   /* a pooler the applications reach the old version through,
 	                             repointed to the new one inside the pause
 	                             ("pgbouncer://USER@HOST:PORT/ENTRY?config=PATH"), or NULL */
+	int no_way_back;          /* cut over without the way back (no capture of the new version;
+	                             ferry_rollback is then refused) */
+	int verify;               /* inside the pause, after the drain's check: 1 ferry_verify of
+	                             the plan by its coverage rules, 2 every row; a difference
+	                             releases the block with nothing switched (FERRY_ECORRUPT) */
 } ferry_cutover_options;
-#define FERRY_CUTOVER_OPTIONS_INIT {FERRY_CUTOVER_OPTIONS_VERSION, FERRY_SYNC_OPTIONS_INIT, 0, 0, 0, NULL}
+#define FERRY_CUTOVER_OPTIONS_INIT {FERRY_CUTOVER_OPTIONS_VERSION, FERRY_SYNC_OPTIONS_INIT, 0, 0, 0, NULL, 0, 0}
 
 /* Where the time of a cut-over went, in milliseconds. */
 typedef struct ferry_cutover_result {
@@ -325,6 +332,9 @@ typedef struct ferry_cutover_result {
 	int attempts;             /* 1 when the first block was short enough */
 	int64_t rows_checked;     /* rows the drain wrote, compared source against target */
 	char position[64];        /* the first source's position where writes stopped */
+	int completed;            /* nothing to switch: an earlier process had switched, or a
+	                             kill had stopped it between its halves and this call
+	                             completed it */
 } ferry_cutover_result;
 
 /* Cut the plan's sync over to the target. *out (may be NULL) receives the times. Returns
@@ -333,6 +343,14 @@ typedef struct ferry_cutover_result {
  * plan has no sync to cut over or cannot be synced. */
 int ferry_cutover(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *plan,
                   const ferry_cutover_options *opts);
+
+/* The cut-over the other way (docs/ONLINE.md, "The way back"): with the way back caught up,
+ * block writes on the new version, drain, check, fence the new version, make the old one
+ * writable again and start the forward stream at that point. Same options (keep_old_writable
+ * keeps the new version writable; no_way_back is ignored) and the same guarantees; refused
+ * (FERRY_EUSAGE) when the plan is not cut over or was cut over with no way back. */
+int ferry_rollback(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *plan,
+                   const ferry_cutover_options *opts);
 
 /* Mask the password of a URL or conninfo string for display: the result is owned by the
  * caller (free). Returns NULL only when out of memory. */

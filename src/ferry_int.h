@@ -270,6 +270,8 @@ typedef struct ferry_plan_table {
 	int skip;          /* not retained: neither copied nor created */
 	size_t ncols;
 	ferry_plan_column *cols;
+	size_t nrev;       /* reverse: the way back's rules after a cut-over (docs/ONLINE.md): */
+	ferry_plan_column *rev; /* a source column name to its rule over the target table */
 	char *stage;       /* the stage this entry belongs to */
 	int line, col;
 } ferry_plan_table;

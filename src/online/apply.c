@@ -69,6 +69,9 @@ static int delete_key(sync_state *s, otarget *t, const ferry_value *tkey)
 		ferry_buf_printf(q, "%s%s = $%zu", k ? " AND " : "", qc ? qc : "", k + 1);
 		free(qc);
 	}
+	/* The way back leaves the rows the forward plan's where never carried. */
+	if (t->guard)
+		ferry_buf_printf(q, " AND (%s)", t->guard);
 	if (q->failed)
 		return OOM(&s->err);
 	int64_t n = 0;
@@ -150,12 +153,68 @@ static int reread(sync_state *s, ojob *oj, otarget *t, size_t from, size_t n)
 	return rc;
 }
 
+/* The way back: which touched keys of t name an old row the forward plan's where leaves
+ * alone (it was never carried, so the new version's row of that key is another row). */
+static int find_outside(sync_state *s, otarget *t, size_t from, size_t n)
+{
+	ferry_value tkey[64];
+	char **cols = ferry__calloc(t->ntk, sizeof(char *));
+	char *filter = ferry__sprintf("CASE WHEN (%s) THEN 0 ELSE 1 END = 1", t->guard);
+	int rc = cols && filter ? 0 : OOM(&s->err);
+	for (size_t k = 0; rc == 0 && k < t->ntk; k++)
+		if (!(cols[k] = ferry__qident(s->teng, t->tk[k])))
+			rc = OOM(&s->err);
+	if (rc == 0 && ferry__grow(&s->match, &s->match_cap, n * t->ntk, sizeof(ferry_value)) != 0)
+		rc = OOM(&s->err);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (ferry__keyset_get(&t->touched, from + i, &s->match[i * t->ntk], t->ntk) != 0)
+			rc = ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+	ferry_read_spec spec = {
+		.table = t->name, .nexprs = t->ntk, .exprs = (const char *const *)cols, .filter = filter,
+		.nkeys = t->ntk, .keys = (const char *const *)t->tk, .nmatch = n, .match = s->match,
+	};
+	ferry_reader *r = NULL;
+	ferry_batch *b = rc ? NULL : ferry__batch_new(t->ntk, 256);
+	if (rc == 0 && !b)
+		rc = OOM(&s->err);
+	if (rc == 0)
+		rc = s->teng->read->reader_open(&r, s->tconn, &spec, &s->err);
+	int eof = 0;
+	while (rc == 0 && !eof) {
+		ferry__batch_reset(b);
+		rc = s->teng->read->reader_next(r, b, &eof, &s->err);
+		for (size_t i = 0; rc == 0 && i < ferry_batch_nrows(b); i++) {
+			const ferry_value *row = ferry_batch_crow(b, i);
+			for (size_t k = 0; k < t->ntk; k++)
+				tkey[k] = row[k];
+			if (key_cells(&s->cells, t, tkey) != 0 ||
+			    ferry__keyset_add(&t->outside, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
+				rc = OOM(&s->err);
+		}
+	}
+	if (r)
+		s->teng->read->reader_close(r);
+	ferry__batch_free(b);
+	for (size_t k = 0; cols && k < t->ntk; k++)
+		free(cols[k]);
+	free(cols);
+	free(filter);
+	return rc;
+}
+
 /* Re-read every touched key of t, job by job, holding the rows. */
 static int reread_target(sync_state *s, otarget *t)
 {
 	if (ferry__grow(&t->found, &t->found_cap, t->touched.n, 1) != 0)
 		return OOM(&s->err);
 	memset(t->found, 0, t->touched.n);
+	ferry__keyset_reset(&t->outside);
+	for (size_t from = 0; t->guard && from < t->touched.n; from += MATCH_MAX) {
+		size_t n = t->touched.n - from < MATCH_MAX ? t->touched.n - from : MATCH_MAX;
+		int rc = find_outside(s, t, from, n);
+		if (rc)
+			return rc;
+	}
 	for (size_t q = 0; q < t->njobs; q++) {
 		ojob *oj = &s->ojobs[t->jobs[q]];
 		oj->used = 0;
@@ -240,13 +299,50 @@ static int open_writer(sync_state *s, ojob *oj)
 	return s->teng->write->writer_open(&oj->w, s->tconn, &spec, &s->err);
 }
 
+/* The way back leaves an old row outside the forward plan's where alone: the new version's
+ * row of that key is refused, by name, instead of overwriting it. */
+static int keep_outside(sync_state *s, ojob *oj, ferry_batch *b)
+{
+	otarget *t = &s->targets[oj->target];
+	if (!t->outside.n)
+		return 0;
+	reject_ctx rj = {s, oj, b, NULL, 0};
+	ferry_value tkey[64];
+	size_t n = ferry_batch_nrows(b), keep = 0;
+	char *why = ferry__sprintf("the old version's row of this key lies outside the plan's where (%s), which the way back leaves alone",
+	                           t->guard);
+	if (!why)
+		return OOM(&s->err);
+	int rc = 0;
+	for (size_t r = 0; rc == 0 && r < n; r++) {
+		ferry_value *row = ferry_batch_row(b, r);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
+		if (key_cells(&s->cells, t, tkey) != 0) {
+			rc = OOM(&s->err);
+			break;
+		}
+		if (ferry__keyset_find(&t->outside, (const uint8_t *)s->cells.data, s->cells.len) >= 0) {
+			rc = on_reject(&rj, r, why);
+			continue;
+		}
+		if (keep != r)
+			memcpy(ferry_batch_row(b, keep), row, ferry_batch_ncols(b) * sizeof(ferry_value));
+		keep++;
+	}
+	free(why);
+	if (rc == 0)
+		ferry__batch_truncate(b, keep);
+	return rc;
+}
+
 /* Write one batch; refused rows go to into (or are rejected when into is NULL). */
 static int write_batch(sync_state *s, ojob *oj, ferry_batch *b, ferry_batch *into, size_t *refused)
 {
-	int rc = 0;
+	int rc = keep_outside(s, oj, b);
 	/* The copy's guard first: a value SQLite's affinity would change is rejected, never
 	 * deferred (no later change makes it fit). */
-	if (s->teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) {
+	if (rc == 0 && (s->teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY)) {
 		reject_ctx gj = {s, oj, b, NULL, 0};
 		rc = ferry__guard_check(oj->j, b, on_reject, &gj, &s->err);
 	}
@@ -385,7 +481,7 @@ static int truncate_for(sync_state *s, const otable *ot)
 	for (size_t q = 0; q < ot->njobs; q++) {
 		ojob *oj = &s->ojobs[ot->jobs[q]];
 		otarget *t = &s->targets[oj->target];
-		if (t->njobs > 1 || oj->j->filter)
+		if (t->njobs > 1 || oj->j->filter || t->guard)
 			return ferry_err_set(&s->err, FERRY_EUSAGE,
 			                     "source table \"%s\" was truncated: target table \"%s\" also holds rows %s, so ferry cannot tell which to remove; rerun the copy of that table",
 			                     ot->name, t->name, t->njobs > 1 ? "of other sources" : "the plan's where leaves alone");

@@ -45,9 +45,12 @@ typedef struct otarget {
 	size_t njobs, jcap;
 	int rebuild;               /* some job merges: touched rows are deleted and rebuilt */
 	int truncated;             /* a TRUNCATE of a feeding table is pending in this batch */
+	const char *guard;         /* the way back: the forward plan's where over this (old)
+	                              table; rows outside it are never deleted */
 	ferry_keyset touched;      /* target keys a batch touched */
 	ferry_keyset drained;      /* target keys the cut-over's drain touched, for its check */
 	ferry_keyset again;        /* keys of rows refused for now, applied again next round */
+	ferry_keyset outside;      /* the way back: touched keys whose old row is outside guard */
 	uint8_t *found;            /* per touched key: a source row holds it */
 	size_t found_cap;
 } otarget;
@@ -92,6 +95,11 @@ typedef struct osource {
 
 typedef struct sync_state {
 	ferry_ctx *ctx;
+	int back;                  /* the way back: new version -> old, after a cut-over */
+	ferry_plan *inv;           /* the way back's plan (owned), derived from the forward one */
+	struct sync_state *way;    /* the cut-over's stream the other way, or NULL */
+	const char *fwd_run;       /* the forward sync's run id: the switches are numbered in it */
+	const ferry_plan *fwd_plan; /* the user's plan (--verify compares through it) */
 	const ferry_plan *plan;    /* the user's plan, under the sync's run id */
 	ferry_plan splan;
 	const ferry_sync_options *o;
@@ -136,6 +144,12 @@ typedef struct sync_state {
 int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
                      const ferry_sync_options *opts);
 int ferry__sync_start(sync_state *s);
+/* start in two parts: prepare connects, holds the target and resolves (nothing installed);
+ * open installs or reopens capture and runs the snapshot (none on the way back). */
+int ferry__sync_prepare(sync_state *s);
+int ferry__sync_open(sync_state *s);
+/* Open (or reopen) the capture of every source, reading the positions the target keeps. */
+int ferry__sync_open_captures(sync_state *s);
 int ferry__sync_stream(sync_state *s, int until_caught_up);
 void ferry__sync_close(sync_state *s);
 /* Report a phase change or note through the status callback. */
@@ -149,6 +163,23 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n);
  * by one job; a merge is compared by the verify after the switch); a difference is an
  * error naming the table and key. *rows counts the rows compared. */
 int ferry__sync_check(sync_state *s, int64_t *rows);
+/* inverse.c: the way back's plan from forward sync f (prepared): one source (f's target)
+ * into f's source, or FERRY_EUSAGE naming what does not invert. */
+int ferry__inverse_plan(ferry_plan **out, sync_state *f, ferry_err *err);
+/* After the way back b is prepared: refuse an expr whose inputs do not come back. */
+int ferry__inverse_check(sync_state *f, sync_state *b, ferry_err *err);
+/* Prepare and open the way back b of forward sync f (prepared): its plan, resolution, the
+ * capture of the new version. Errors go to f->err. */
+int ferry__back_open(sync_state *b, sync_state *f);
+
+/* cutover.c: the switches of a plan. n_old and n_new: the number of the last switch each
+ * version recorded (odd: cut over, even: rolled back or never switched). */
+int ferry__switch_epochs(sync_state *f, int *n_old, int *n_new);
+/* The half of a switch a kill interrupted, completed (nothing when n_old == n_new). */
+int ferry__switch_complete(sync_state *f, int n_old, int n_new);
+/* The way back's run id, from the forward sync f. */
+void ferry__back_run_id(char out[33], const sync_state *f);
+
 /* Wall-clock microseconds since the epoch. */
 int64_t ferry__wall_us(void);
 

@@ -259,7 +259,7 @@ static int connect_all(sync_state *s)
 
 /* Open the capture of every source that has captured tables (installed, or reopened on a
  * rerun), each with its own read-write connection. */
-static int open_captures(sync_state *s)
+int ferry__sync_open_captures(sync_state *s)
 {
 	ferry_err *err = &s->err;
 	for (size_t i = 0; i < s->plan->nsources; i++) {
@@ -303,6 +303,7 @@ static void close_all(sync_state *s)
 		ferry__keyset_free(&s->targets[i].touched);
 		ferry__keyset_free(&s->targets[i].drained);
 		ferry__keyset_free(&s->targets[i].again);
+		ferry__keyset_free(&s->targets[i].outside);
 	}
 	free(s->targets);
 	for (size_t i = 0; s->os && i < s->plan->nsources; i++) {
@@ -469,7 +470,9 @@ static int add_rows(void *ud, const ferry_chunk_rec *rec)
 	return 0;
 }
 
-/* --finish: remove the capture from every source, then record the run in the target. */
+/* --finish: remove the capture from every source (and the way back's from the target), then
+ * record the run in the target. The fence of a version a switch left behind stays: that
+ * version must not take writes nobody carries. */
 static int finish(sync_state *s)
 {
 	ferry_err *err = &s->err;
@@ -487,9 +490,27 @@ static int finish(sync_state *s)
 		if (rc)
 			return rc;
 	}
+	/* The way back: its capture of the new version, its position in the old one. */
+	char back[33];
+	ferry__back_run_id(back, s);
+	int rc = s->teng->capture ? s->teng->capture->teardown(s->tconn, p->target, back, err) : 0;
+	if (rc == 0 && p->nsources == 1 && s->os[0].eng->core->exec_params) {
+		ferry_conn *c = NULL;
+		ferry_value v = {.type = FERRY_TEXT, .v.s = back, .len = 32};
+		int made = 0;
+		rc = s->os[0].eng->core->connect(&c, p->sources[0].url, FERRY_CONNECT_LIVE, err);
+		if (rc == 0)
+			rc = ferry__state_get(s->os[0].eng, c, s->splan.run_digest, "switch:1", &made, err);
+		if (rc == 0 && made)
+			rc = s->os[0].eng->core->exec_params(c, "DELETE FROM ferry_positions WHERE run_id = $1", 1, &v, NULL, err);
+		if (c)
+			s->os[0].eng->core->close(c);
+	}
+	if (rc)
+		return rc;
 	int64_t rows = 0;
 	uint64_t pos = 0;
-	int rc = ferry__state_load(s->teng, s->tconn, s->splan.run_digest, add_rows, &rows, err);
+	rc = ferry__state_load(s->teng, s->tconn, s->splan.run_digest, add_rows, &rows, err);
 	if (rc == 0)
 		rc = ferry__state_position_get(s->teng, s->tconn, s->splan.run_digest, 0, &pos, err);
 	char *desc = p->path ? ferry__sprintf("ferry sync -p %s", p->path)
@@ -502,6 +523,8 @@ static int finish(sync_state *s)
 		rc = s->teng->core->begin(s->tconn, err);
 	if (rc == 0) {
 		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict, err);
+		if (rc == 0)
+			rc = ferry__state_set(s->teng, s->tconn, s->splan.run_digest, "sync-finished", err);
 		rc = rc ? rc : s->teng->core->commit(s->tconn, err);
 		if (rc)
 			s->teng->core->rollback(s->tconn, &(ferry_err){0});
@@ -535,7 +558,7 @@ static int hold_target(sync_state *s)
 	return rc;
 }
 
-int ferry__sync_start(sync_state *s)
+int ferry__sync_prepare(sync_state *s)
 {
 	int rc = connect_all(s);
 	if (rc == 0 && !s->o->copy.check_only)
@@ -545,17 +568,35 @@ int ferry__sync_start(sync_state *s)
 		rc = snapshot_copy(s, 1);
 	if (rc == 0 && !s->js.jobs)
 		rc = ferry_err_set(&s->err, FERRY_EUSAGE, "the plan carries no table: nothing to sync");
-	if (rc || s->o->copy.check_only || s->o->finish)
-		return rc;
+	return rc;
+}
+
+int ferry__sync_open(sync_state *s)
+{
 	s->st.phase = FERRY_SYNC_CAPTURE;
-	ferry__sync_note(s, "capture: recording every change to the sources from now on");
+	if (s->back)
+		ferry__sync_note(s, "the way back: capturing every change to the new version");
+	else
+		ferry__sync_note(s, "capture: recording every change to the sources from now on");
 	s->installed = 1;
-	rc = open_captures(s);
-	if (rc)
+	int rc = ferry__sync_open_captures(s);
+	/* The way back writes into the old version, which the cut-over fenced; after a
+	 * rollback the forward stream writes into the new one, which the rollback fenced. */
+	if (rc == 0 && s->teng->capture && s->teng->capture->fence_exempt)
+		rc = s->teng->capture->fence_exempt(s->tconn, &s->err);
+	if (rc || s->back) /* the way back starts equal: the cut-over compared both sides */
 		return rc;
 	s->st.phase = FERRY_SYNC_SNAPSHOT;
 	ferry__sync_note(s, "snapshot: copying the sources through the plan");
 	return snapshot_copy(s, 0);
+}
+
+int ferry__sync_start(sync_state *s)
+{
+	int rc = ferry__sync_prepare(s);
+	if (rc || s->o->copy.check_only || s->o->finish)
+		return rc;
+	return ferry__sync_open(s);
 }
 
 int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
@@ -572,6 +613,8 @@ int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
 	char id[64];
 	int n = snprintf(id, sizeof(id), "%s:sync", plan->run_digest);
 	ferry__hash128_hex(s->splan.run_digest, id, (size_t)n);
+	s->fwd_run = s->splan.run_digest;
+	s->fwd_plan = plan;
 	s->max_rejects = opts->copy.max_rejects >= 0 ? opts->copy.max_rejects : plan->max_rejects;
 	s->st.lag_seconds = -1;
 	s->started = s->rate_t = ferry__now();
@@ -584,22 +627,62 @@ void ferry__sync_close(sync_state *s)
 	close_all(s);
 }
 
+/* Which way to stream: forward until a cut-over, back after one (and forward again after a
+ * rollback); a switch a kill interrupted is completed first. */
+static int sync_run(sync_state *f, sync_state *b)
+{
+	int rc = ferry__sync_prepare(f);
+	if (rc || f->o->copy.check_only)
+		return rc;
+	int n_old = 0, n_new = 0, done = 0, none = 0;
+	rc = ferry__switch_epochs(f, &n_old, &n_new);
+	if (rc == 0 && n_old != n_new)
+		rc = ferry__switch_complete(f, n_old, n_new);
+	int n = n_old > n_new ? n_old : n_new;
+	if (rc == 0 && n)
+		rc = ferry__state_get(f->teng, f->tconn, f->splan.run_digest, "sync-finished", &done, &f->err);
+	if (rc == 0 && done && !f->o->finish)
+		return ferry_err_set(&f->err, FERRY_EUSAGE,
+		                     "this plan's sync was finished after its cut-over (ferry sync --finish): nothing captures changes any more; a new sync needs a new target");
+	if (rc || f->o->finish)
+		return rc ? rc : finish(f);
+	if (n % 2 == 0) {
+		rc = ferry__sync_open(f);
+		return rc ? rc : ferry__sync_stream(f, f->o->until_caught_up);
+	}
+	rc = ferry__state_get(f->teng, f->tconn, f->splan.run_digest, "no-way-back", &none, &f->err);
+	if (rc == 0 && none)
+		return ferry_err_set(&f->err, FERRY_EUSAGE,
+		                     "this plan was cut over with --no-way-back: there is no way back to carry (ferry sync --finish removes the capture)");
+	if (rc == 0)
+		rc = ferry__back_open(b, f);
+	if (rc == 0) {
+		rc = ferry__sync_stream(b, f->o->until_caught_up);
+		if (rc)
+			ferry__err_copy(&f->err, &b->err);
+		f->st.phase = b->st.phase;
+	}
+	return rc;
+}
+
 int ferry_sync(ferry_ctx *ctx, const ferry_plan *plan, const ferry_sync_options *opts)
 {
 	ferry_sync_options defaults = FERRY_SYNC_OPTIONS_INIT;
-	sync_state *s = ferry__calloc(1, sizeof(*s));
+	sync_state *s = ferry__calloc(2, sizeof(*s));
 	if (!s)
 		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_ENOMEM, "out of memory"});
+	sync_state *b = &s[1];
 	int rc = ferry__sync_init(s, ctx, plan, opts ? opts : &defaults);
 	if (rc == 0)
-		rc = ferry__sync_start(s);
-	if (rc == 0 && s->o->finish)
-		rc = finish(s);
-	else if (rc == 0 && !s->o->copy.check_only)
-		rc = ferry__sync_stream(s, s->o->until_caught_up);
+		rc = sync_run(s, b);
+	sync_state *live = b->plan ? b : s;
 	if (rc == FERRY_EINTR) {
-		s->st.phase = FERRY_SYNC_STOPPED;
-		ferry__sync_note(s, "stopped: everything applied so far is committed; rerun to resume");
+		live->st.phase = FERRY_SYNC_STOPPED;
+		ferry__sync_note(live, "stopped: everything applied so far is committed; rerun to resume");
+	}
+	if (b->plan) {
+		ferry__sync_close(b);
+		ferry_plan_free(b->inv);
 	}
 	ferry__sync_close(s);
 	if (rc)

@@ -40,14 +40,15 @@ void ferry_plan_free(ferry_plan *p)
 		free(t->rename);
 		free(t->where);
 		free(t->stage);
-		for (size_t j = 0; j < t->ncols; j++) {
-			ferry_plan_column *c = &t->cols[j];
+		for (size_t j = 0; j < t->ncols + t->nrev; j++) {
+			ferry_plan_column *c = j < t->ncols ? &t->cols[j] : &t->rev[j - t->ncols];
 			free(c->name);
 			free(c->from);
 			free(c->expr);
 			free(c->def);
 		}
 		free(t->cols);
+		free(t->rev);
 	}
 	free(p->tables);
 	for (size_t i = 0; i < p->nverify; i++)

@@ -807,26 +807,26 @@ static const key_def rule_keys[] = {
 	{"conflict", K_FN, 0, 0, 0, NULL, k_conflict, NULL},
 };
 
-static int k_columns(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+/* A mapping of column names to rules (columns:, reverse:) into *cols. */
+static int parse_rules(pstate *P, const ynode *val, const char *name, const char *w,
+                       ferry_plan_column **cols, size_t *ncols)
 {
-	ferry_plan_table *t = obj;
 	char b[SHOW_MAX], wb[SHOW_MAX + 40], lb[300];
-	(void)key;
 	if (is_null(val))
 		return 0;
-	int rc = expect_kind(P, val, N_MAP, key_label(lb, sizeof(lb), "columns", w));
+	int rc = expect_kind(P, val, N_MAP, key_label(lb, sizeof(lb), name, w));
 	if (rc || (rc = check_keys(P, val, lb)) != 0)
 		return rc;
 	size_t n = val->n / 2;
 	if (n == 0)
 		return 0;
-	t->cols = ferry__calloc(n, sizeof(*t->cols));
-	if (!t->cols)
+	*cols = ferry__calloc(n, sizeof(**cols));
+	if (!*cols)
 		return nomem(P);
 	for (size_t i = 0; i < n; i++) {
 		const ynode *k = val->kids[2 * i], *v = val->kids[2 * i + 1];
-		ferry_plan_column *c = &t->cols[i];
-		t->ncols = i + 1;
+		ferry_plan_column *c = &(*cols)[i];
+		*ncols = i + 1;
 		c->line = k->line;
 		c->col = k->col;
 		if (!(c->name = ferry__strndup(k->s, k->len)))
@@ -846,6 +846,22 @@ static int k_columns(pstate *P, void *obj, const ynode *key, const ynode *val, c
 	return 0;
 }
 
+static int k_columns(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan_table *t = obj;
+	(void)key;
+	return parse_rules(P, val, "columns", w, &t->cols, &t->ncols);
+}
+
+/* reverse: the way back's rules, by the same syntax with the roles swapped: a column of the
+ * source table, filled from the target table's columns (in the target's dialect). */
+static int k_reverse(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan_table *t = obj;
+	(void)key;
+	return parse_rules(P, val, "reverse", w, &t->rev, &t->nrev);
+}
+
 static const key_def entry_keys[] = {
 	{"table", K_STR, offsetof(ferry_plan_table, table), 0, 0, "the source table name", NULL, NULL},
 	{"source", K_STR, offsetof(ferry_plan_table, source), 0, 0, "a source name", NULL, NULL},
@@ -857,6 +873,7 @@ static const key_def entry_keys[] = {
 	{"where", K_STR, offsetof(ferry_plan_table, where), 0, 0, "an SQL condition", NULL, NULL},
 	{"skip", K_BOOL, offsetof(ferry_plan_table, skip), 0, 1, NULL, NULL, NULL},
 	{"columns", K_FN, 0, 0, 0, NULL, k_columns, NULL},
+	{"reverse", K_FN, 0, 0, 0, NULL, k_reverse, NULL},
 };
 
 static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)

@@ -21,6 +21,9 @@ p.add_argument("--seed", type=int, default=1)
 p.add_argument("--rate", type=float, default=0.0, help="transactions per second, 0: flat out")
 p.add_argument("--ops", type=int, default=0, help="stop after this many transactions")
 p.add_argument("--log")
+p.add_argument("--new", action="store_true",
+               help="write the new version (sync-lib.sh's v2.sql) as its application would: "
+                    "items are products, total = price * qty, status 'new', qty >= 0")
 a = p.parse_args()
 rnd = random.Random(a.seed)
 
@@ -65,7 +68,7 @@ def run(stmts):
                 continue
             if "unique" in msg or "duplicate" in msg:
                 return False
-            if "was upgraded" in msg:  # the cut-over fenced this version: stop writing
+            if "read-only now" in msg:  # a cut-over or rollback fenced this version: stop
                 raise Fenced(str(e))
             raise
     return False
@@ -94,6 +97,8 @@ def some_id(table, col="id"):
 
 
 def op_items():
+    if a.new:
+        return op_products()
     k = rnd.random()
     if k < 0.35:
         i = (one("SELECT max(id) FROM items") or 0) + 1 + rnd.randrange(3)
@@ -115,6 +120,34 @@ def op_items():
     return "multi", "items", j, [("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", item_row(j)),
                                  ("UPDATE items SET qty = qty + 1 WHERE id = ?", (i,)),
                                  ("DELETE FROM items WHERE id = ?", (some_id("items"),))]
+
+
+def product_row(i):
+    price, qty = round(rnd.uniform(0, 99), 2), rnd.randrange(0, 20)
+    return (i, rnd.choice(NAMES) + " " + str(rnd.randrange(1000)), price, qty, rnd.choice(CATS),
+            price * qty)
+
+
+def op_products():
+    """The new version's application: the same mix on products, keeping the plan's rules."""
+    k = rnd.random()
+    ins = "INSERT INTO products(id, title, price, qty, cat, total, status) VALUES (?, ?, ?, ?, ?, ?, 'new')"
+    if k < 0.35:
+        i = (one("SELECT max(id) FROM products") or 0) + 1 + rnd.randrange(3)
+        return "insert", "products", i, [(ins, product_row(i))]
+    i = some_id("products")
+    if k < 0.65:
+        price, qty = round(rnd.uniform(0, 99), 2), rnd.randrange(0, 20)
+        return "update", "products", i, [("UPDATE products SET price = ?, qty = ?, title = ?, total = ? WHERE id = ?",
+                                          (price, qty, rnd.choice(NAMES), price * qty, i))]
+    if k < 0.75:
+        j = (one("SELECT max(id) FROM products") or 0) + 1000 + rnd.randrange(1000)
+        return "rekey", "products", j, [("UPDATE products SET id = ? WHERE id = ?", (j, i))]
+    if k < 0.90:
+        return "delete", "products", i, [("DELETE FROM products WHERE id = ?", (i,))]
+    j = (one("SELECT max(id) FROM products") or 0) + 1
+    return "multi", "products", j, [(ins, product_row(j)),
+                                    ("DELETE FROM products WHERE id = ?", (some_id("products"),))]
 
 
 def op_users():

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# wayback.sh — the way back, SQLite -> SQLite, with an application writing at full speed at
+# every step: cut-over, the new version's changes carried back into the old one through the
+# plan's inverse (renamed, dropped, computed and defaulted columns; rows outside the where
+# left alone), rollback (the new version fenced, the old one writable again), the forward
+# stream resumed, and a second cut-over. After each: the independent comparison, and
+# ferry verify --full. Also: the plans that have no inverse are refused before anything is
+# blocked, reverse: rules, --no-way-back, and --finish on both sides.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sync-lib.sh"
+cd "$T"
+sync_sqlite_source "$T/src.db" 2000
+# A row the plan's where never carries (qty < 0): the way back must leave it as it is.
+sqlite3 src.db "INSERT INTO items VALUES (900000, 'outside', 1.5, -7, 'keep me', 'book')"
+sync_plan "$T" "sqlite:src.db" "sqlite:dst.db"
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> sync.err || { cat sync.err; fail "sync"; }
+
+# 1. The cut-over, with the old version's application writing.
+$PY "$WRITER" sqlite src.db --seconds 6 --seed 21 --log old1.log > w.out 2> w.err &
+wpid=$!
+sleep 1
+"$FERRY" cutover -q -p plan.yaml --json > co1.json 2> co1.err || { cat co1.err; fail "cutover 1"; }
+wait "$wpid" || { cat w.err; fail "writer 1"; }
+check "cut-over 1: the old version's writer was fenced" "1" "$(grep -c '^fenced: ' w.err)"
+check "cut-over 1: every write before it is in the new version" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "cut-over 1: --json says the way back started" "true" \
+	"$($PY -c 'import json; print(str(json.load(open("co1.json"))["way_back"]).lower())')"
+
+# 2. The way back: the new version's application writes while ferry sync carries it back.
+"$FERRY" sync -q -p plan.yaml > back.out 2> back.err &
+spid=$!
+$PY "$WRITER" sqlite dst.db --new --seconds 4 --seed 22 --log new1.log > w.out 2> w.err || { cat w.err; fail "writer 2"; }
+# The colliding key: the new version inserts (and then deletes) a product under the key of
+# the old row outside the where; the way back refuses it by name instead of overwriting.
+sqlite3 dst.db "INSERT INTO products(id, title, price, qty, cat, total, status) VALUES (900000, 'new one', 1, 1, NULL, 1, 'new')"
+sleep 1.5
+kill -TERM "$spid" 2> /dev/null || true; wait "$spid" 2> /dev/null || true
+check "the way back stopped on the colliding key, naming it and the where" "1" \
+	"$(grep -c 'outside the plan.s where (qty >= 0)' back.err)"
+sqlite3 dst.db "DELETE FROM products WHERE id = 900000"
+"$FERRY" sync -q -p plan.yaml --until-caught-up --max-rejects 1 > /dev/null 2> back2.err || { cat back2.err; fail "the way back, caught up"; }
+check "the way back: the new version's writes are in the old one" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "the way back: the old row outside the where is untouched" "outside|-7|keep me" \
+	"$(sqlite3 src.db "SELECT name, qty, secret FROM items WHERE id = 900000")"
+check "the way back: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
+check "the writer wrote to the new version" "1" "$([ "$(wc -l < new1.log)" -gt 20 ] && echo 1 || echo 0)"
+set +e
+sqlite3 src.db "INSERT INTO users VALUES (777777, 'x@example.org', 1)" 2> late.err
+code=$?
+set -e
+check "the old version stays fenced while the way back writes into it" "1" "$([ "$code" -ne 0 ] && echo 1 || echo 0)"
+
+# 3. Rollback, with the new version's application writing flat out.
+$PY "$WRITER" sqlite dst.db --new --seconds 6 --seed 23 --log new2.log > w.out 2> w.err &
+wpid=$!
+sleep 1
+"$FERRY" rollback -p plan.yaml --json > rb.json 2> rb.err || { cat rb.err; fail "rollback"; }
+wait "$wpid" || { cat w.err; fail "writer 3"; }
+check "rollback: the new version's writer was fenced" "1" "$(grep -c '^fenced: .*rolled back' w.err)"
+check "rollback: every write before it is in the old version" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "rollback: --json reports the pause" "ok" \
+	"$($PY -c 'import json; r=json.load(open("rb.json")); print("ok" if r["ok"] and r["pause_ms"] > 0 and r["new_version"] == "fenced" else r)')"
+check "rollback: both histories record it" "1 1" \
+	"$(sqlite3 src.db "SELECT count(*) FROM ferry_history WHERE kind = 'rollback'") $(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE kind = 'rollback'")"
+check "rollback: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
+check "rollback again: refused, already rolled back" "2" \
+	"$(set +e; "$FERRY" rollback -q -p plan.yaml > /dev/null 2>&1; echo $?)"
+
+# 4. The old version is live again: its writes flow forward; then the second cut-over.
+$PY "$WRITER" sqlite src.db --seconds 3 --seed 24 --log old2.log > w.out 2> w.err || { cat w.err; fail "writer 4"; }
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> fwd.err || { cat fwd.err; fail "forward again"; }
+check "forward again: the old version's new writes are in the new one" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+$PY "$WRITER" sqlite src.db --seconds 6 --seed 25 > w.out 2> w.err &
+wpid=$!
+sleep 1
+"$FERRY" cutover -q -p plan.yaml --verify=full > /dev/null 2> co2.err || { cat co2.err; fail "cutover 2"; }
+wait "$wpid" || { cat w.err; fail "writer 5"; }
+check "cut-over 2: the old version's writer was fenced" "1" "$(grep -c '^fenced: ' w.err)"
+check "cut-over 2: every write is in the new version" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "cut-over 2: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
+$PY "$WRITER" sqlite dst.db --new --seconds 2 --seed 26 > w.out 2> w.err || { cat w.err; fail "writer 6"; }
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> back3.err || { cat back3.err; fail "the way back 2"; }
+check "the second way back: equal" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
+check "cut-over again: nothing to do, exit 0" "0" "$(set +e; "$FERRY" cutover -q -p plan.yaml > /dev/null 2>&1; echo $?)"
+
+# 5. --finish ends the way back on both sides; the fence of the old version stays.
+"$FERRY" sync -q -p plan.yaml --finish > /dev/null 2> fin.err || { cat fin.err; fail "--finish"; }
+check "--finish: no change log or capture trigger left in the old version" "0" \
+	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR name LIKE 'ferry_origin%' OR (type = 'trigger' AND name NOT LIKE 'ferry_fence%')")"
+check "--finish: none in the new version either (nor a fence)" "0" \
+	"$(sqlite3 dst.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR name LIKE 'ferry_origin%' OR type = 'trigger'")"
+check "--finish: the old version's fence stays" "1" \
+	"$(set +e; sqlite3 src.db "INSERT INTO users VALUES (888888, NULL, 1)" 2>&1 | grep -c "read-only now")"
+check "after --finish a sync is refused with the reason" "2" \
+	"$(set +e; "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2>&1; echo $?)"
+
+# 6. Plans without an inverse: refused before anything is blocked (exit 2, nothing changed),
+# unless reverse: rules say how or --no-way-back.
+mkdir nw && cd nw
+sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT);
+INSERT INTO people VALUES (1, 'Ann', 'Dupont'), (2, 'Kenji', 'Sato');"
+cat > v2.sql <<'SQL'
+CREATE TABLE people(id INTEGER PRIMARY KEY, full_name TEXT);
+SQL
+cat > plan.yaml <<'YAML'
+source: sqlite:a.db
+target: sqlite:b.db
+target_schema: v2.sql
+tables:
+  - table: people
+    columns:
+      full_name: { expr: "first || ' ' || last" }
+      first: { drop: true }
+      last: { drop: true }
+YAML
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nw: sync"; }
+sqlite3 a.db .dump > before.sql
+set +e
+"$FERRY" cutover -q -p plan.yaml > /dev/null 2> co.err
+code=$?
+set -e
+check "no inverse: the cut-over is refused (exit 2)" "2" "$code"
+check "... naming the column and the way out" "1" \
+	"$(grep -c 'no way back for .*people.*computed from source column "first".*reverse:.*--no-way-back' co.err)"
+check "... and nothing of the old version changed" "same" \
+	"$(sqlite3 a.db .dump | cmp -s - before.sql && echo same || echo changed)"
+cd ..
+
+# reverse: rules say how the way back fills what does not invert.
+mkdir nwr && cd nwr
+cp ../nw/v2.sql .
+sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT);
+INSERT INTO people VALUES (1, 'Ann', 'Dupont'), (2, 'Kenji', 'Sato');"
+cat ../nw/plan.yaml - > plan.yaml <<'YAML'
+    reverse:
+      first: { expr: "substr(full_name, 1, instr(full_name, ' ') - 1)" }
+      last: { expr: "substr(full_name, instr(full_name, ' ') + 1)" }
+YAML
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwr: sync with reverse"; }
+"$FERRY" cutover -q -p plan.yaml > /dev/null 2> co.err || { cat co.err; fail "nwr: cutover with reverse rules"; }
+sqlite3 b.db "UPDATE people SET full_name = 'Mere Ngata' WHERE id = 2; INSERT INTO people VALUES (3, 'Ana Lima')"
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwr: the way back"; }
+check "reverse: rules carry the computed column back" "1|Ann|Dupont 2|Mere|Ngata 3|Ana|Lima" \
+	"$(sqlite3 a.db "SELECT id, first, last FROM people ORDER BY id" | tr '\n' ' ' | sed 's/ $//')"
+"$FERRY" sync -q -p plan.yaml --finish > /dev/null 2> s.err || { cat s.err; fail "nwr: finish"; }
+cd ..
+
+mkdir nwb && cd nwb
+cp ../nw/v2.sql .
+sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT); INSERT INTO people VALUES (1, 'Ann', 'Dupont');"
+cp ../nw/plan.yaml .
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwb: sync"; }
+"$FERRY" cutover -q -p plan.yaml --no-way-back > /dev/null 2> co.err || { cat co.err; fail "nwb: --no-way-back"; }
+check "--no-way-back: no capture of the new version" "0" \
+	"$(sqlite3 b.db "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")"
+set +e
+"$FERRY" rollback -q -p plan.yaml > /dev/null 2> rb.err
+code=$?
+set -e
+check "--no-way-back: rollback refused with the reason" "2 1" "$code $(grep -c 'no-way-back' rb.err)"
+cd ..
+
+finish
