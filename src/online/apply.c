@@ -558,10 +558,14 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	if (rc)
 		return rc;
 	rc = collect_all(s, o, ch, n, &end, &commit_us);
-	/* Rows refused only for now are applied again with the changes that follow, a few
-	 * rounds; what is still refused then is rejected. */
+	/* Rows refused only for now are applied again with the changes that follow: the change
+	 * that frees a unique value a re-read row holds committed before that row's state was
+	 * read, so it is on its way. Rounds go on while the stream brings changes (a slow
+	 * stream brings them a few at a time), up to a bound; a row still refused once the
+	 * stream has been idle twice, or at the bound, is rejected. */
+	int idle = 0;
 	for (int round = 0; rc == 0; round++) {
-		s->defer = round < DEFER_ROUNDS;
+		s->defer = round < DEFER_ROUNDS && idle < 2;
 		s->deferred = 0;
 		if (o->eng->capture->settle)
 			rc = o->eng->capture->settle(o->cap, o->reread, &s->err);
@@ -575,6 +579,7 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &m, 50, &s->err);
 		if (rc == 0)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
+		idle = m ? 0 : idle + 1;
 		applied += m;
 	}
 	if (rc == 0 && end > o->pos)

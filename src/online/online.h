@@ -32,7 +32,8 @@ void ferry__keyset_free(ferry_keyset *s);
 
 #define MATCH_MAX 256          /* keys re-read by one statement */
 #define CHANGES_MAX 4096       /* changes taken from a capture at once */
-#define DEFER_ROUNDS 20        /* rounds a refused row waits for the changes that free it */
+#define DEFER_ROUNDS 200       /* at most, rounds a refused row waits for the changes that
+                                  free it (each takes up to CHANGES_MAX more) */
 
 /* A target table the stream writes. */
 typedef struct otarget {

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# pg-wayback.sh — the way back with PostgreSQL: PostgreSQL -> PostgreSQL and SQLite ->
+# PostgreSQL (the way back then runs PostgreSQL -> SQLite). An application writes at full
+# speed across the cut-over, the way back, the rollback and a second cut-over; after each the
+# independent comparison and ferry verify --full agree; --finish leaves no slot and no
+# publication on either side.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../pg/pg.sh"
+source "$(dirname "$0")/sync-lib.sh"
+cd "$T"
+
+# round NAME OLD_ENGINE OLD_URL NEW_ENGINE NEW_URL (the plan is in NAME/)
+round() {
+	local n=$1 oe=$2 old=$3 ne=$4 new=$5 wpid
+	local wold=$old wnew=$new
+	[ "$oe" = sqlite ] && wold=${old#sqlite:}
+	[ "$ne" = sqlite ] && wnew=${new#sqlite:}
+	"$FERRY" sync -q -p "$n/plan.yaml" --until-caught-up > /dev/null 2> "$n/s.err" || { cat "$n/s.err"; fail "$n: sync"; }
+	$PY "$WRITER" "$oe" "$wold" --seconds 6 --seed 31 > "$n/w.out" 2> "$n/w.err" &
+	wpid=$!
+	sleep 1
+	"$FERRY" cutover -q -p "$n/plan.yaml" > /dev/null 2> "$n/co.err" || { cat "$n/co.err"; fail "$n: cutover"; }
+	wait "$wpid" || { cat "$n/w.err"; fail "$n: writer 1"; }
+	check "$n: cut-over: the old version's writer was fenced" "1" "$(grep -c '^fenced: ' "$n/w.err")"
+	check "$n: cut-over: equal" "equal" "$(sync_compare "$old" "$new")"
+	# The way back, running while the new version's application writes.
+	"$FERRY" sync -q -p "$n/plan.yaml" > /dev/null 2> "$n/back.err" &
+	local spid=$!
+	$PY "$WRITER" "$ne" "$wnew" --new --seconds 3 --seed 32 > "$n/w.out" 2> "$n/w.err" || { cat "$n/w.err"; fail "$n: writer 2"; }
+	kill -TERM "$spid" 2> /dev/null || true; wait "$spid" 2> /dev/null || true
+	"$FERRY" sync -q -p "$n/plan.yaml" --until-caught-up > /dev/null 2> "$n/back.err" || { cat "$n/back.err"; fail "$n: the way back"; }
+	check "$n: the way back: equal" "equal" "$(sync_compare "$old" "$new")"
+	check "$n: the way back: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
+	# Rollback with the new version's application writing.
+	$PY "$WRITER" "$ne" "$wnew" --new --seconds 6 --seed 33 > "$n/w.out" 2> "$n/w.err" &
+	wpid=$!
+	sleep 1
+	"$FERRY" rollback -q -p "$n/plan.yaml" > /dev/null 2> "$n/rb.err" || { cat "$n/rb.err"; fail "$n: rollback"; }
+	wait "$wpid" || { cat "$n/w.err"; fail "$n: writer 3"; }
+	check "$n: rollback: the new version's writer was fenced" "1" "$(grep -c '^fenced: .*rolled back' "$n/w.err")"
+	check "$n: rollback: equal" "equal" "$(sync_compare "$old" "$new")"
+	check "$n: rollback: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
+	# Forward again, then the second cut-over.
+	$PY "$WRITER" "$oe" "$wold" --seconds 2 --seed 34 > "$n/w.out" 2> "$n/w.err" || { cat "$n/w.err"; fail "$n: writer 4"; }
+	"$FERRY" sync -q -p "$n/plan.yaml" --until-caught-up > /dev/null 2> "$n/f.err" || { cat "$n/f.err"; fail "$n: forward"; }
+	$PY "$WRITER" "$oe" "$wold" --seconds 6 --seed 35 > "$n/w.out" 2> "$n/w.err" &
+	wpid=$!
+	sleep 1
+	"$FERRY" cutover -q -p "$n/plan.yaml" > /dev/null 2> "$n/co2.err" || { cat "$n/co2.err"; fail "$n: cutover 2"; }
+	wait "$wpid" || { cat "$n/w.err"; fail "$n: writer 5"; }
+	check "$n: cut-over 2: equal" "equal" "$(sync_compare "$old" "$new")"
+	check "$n: cut-over 2: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
+	"$FERRY" sync -q -p "$n/plan.yaml" --finish > /dev/null 2> "$n/fin.err" || { cat "$n/fin.err"; fail "$n: --finish"; }
+}
+
+pg_source() { pgq "$1" "$(sync_pg_source_sql 1000)" > /dev/null; } # DB
+nslots() { pgq "$1" "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) || ' ' || (SELECT count(*) FROM pg_publication)"; }
+
+pg_newdb s1
+pg_newdb d1
+pg_source "$s1"
+mkdir pp
+sync_plan "$T/pp" "$(pg_url "$s1")" "$(pg_url "$d1")"
+round pp postgres "$(pg_url "$s1")" postgres "$(pg_url "$d1")"
+check "pp: --finish left no slot and no publication on either side" "0 0 0 0" "$(nslots "$s1") $(nslots "$d1")"
+
+pg_newdb d2
+mkdir sp
+sync_sqlite_source "$T/sp/src.db" 1000
+sync_plan "$T/sp" "sqlite:src.db" "$(pg_url "$d2")"
+round sp sqlite "sqlite:$T/sp/src.db" postgres "$(pg_url "$d2")"
+check "sp: --finish left no slot and no publication in the new version" "0 0" "$(nslots "$d2")"
+check "sp: --finish left no capture trigger in the old version" "0" \
+	"$(sqlite3 sp/src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR (type = 'trigger' AND name NOT LIKE 'ferry_fence%')")"
+
+finish
