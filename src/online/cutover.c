@@ -436,6 +436,13 @@ static int run_cutover(sync_state *f, sync_state *b, ferry_cutover_result *r, in
 	if (rc == 0)
 		rc = ferry__switch_epochs(f, &n_old, &n_new);
 	int n = n_old > n_new ? n_old : n_new;
+	int done = 0;
+	if (rc == 0 && n)
+		rc = ferry__state_get(f->teng, f->tconn, f->splan.run_digest, "sync-finished", &done, &f->err);
+	if (rc == 0 && done)
+		return ferry_err_set(&f->err, FERRY_EUSAGE,
+		                     "this plan's sync was finished after its cut-over (ferry sync --finish): nothing carries changes between the versions any more, so there is nothing to %s",
+		                     rollback ? "roll back" : "cut over");
 	if (rc == 0 && n_old != n_new) { /* a kill between the halves of switch n */
 		rc = ferry__switch_complete(f, n_old, n_new);
 		if (rc == 0 && (n % 2 == 1) == !rollback) {

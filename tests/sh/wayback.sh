@@ -93,8 +93,53 @@ check "--finish: the old version's fence stays" "1" \
 	"$(set +e; sqlite3 src.db "INSERT INTO users VALUES (888888, NULL, 1)" 2>&1 | grep -c "read-only now")"
 check "after --finish a sync is refused with the reason" "2" \
 	"$(set +e; "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2>&1; echo $?)"
+check "after --finish a rollback is refused with the reason" "2 1" \
+	"$(set +e; "$FERRY" rollback -q -p plan.yaml > /dev/null 2> fin-rb.err; echo $?) $(grep -c 'was finished' fin-rb.err)"
 
-# 6. Plans without an inverse: refused before anything is blocked (exit 2, nothing changed),
+# 6. kill -9 at each phase of a rollback, with the new version's application writing, and
+# of a cut-over with the way back: the rerun completes the switch; nothing is lost either way.
+for phase in frozen drained fenced released; do
+	d="k-$phase"
+	mkdir "$d"
+	sync_sqlite_source "$T/$d/src.db" 300
+	sqlite3 "$d/src.db" "UPDATE items SET qty = abs(qty)"
+	sync_plan "$T/$d" "sqlite:src.db" "sqlite:dst.db"
+	"$FERRY" sync -q -p "$d/plan.yaml" --until-caught-up > /dev/null 2> "$d/s.err" || { cat "$d/s.err"; fail "$d: sync"; }
+	set +e
+	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover -q -p "$d/plan.yaml") > /dev/null 2>&1
+	code=$?
+	set -e
+	check "kill -9 in the cut-over at $phase" "137" "$code"
+	# The application may already write to the new version; the rerun completes the switch
+	# (or makes it), and the way back then carries every one of those writes.
+	# (Killed before "released", nothing committed: the rerun is the cut-over.)
+	if [ "$phase" = released ]; then
+		$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 1 --seed 41 > "$d/w.out" 2> "$d/w.err" || { cat "$d/w.err"; fail "$d: writer on the new version"; }
+	fi
+	"$FERRY" cutover -q -p "$d/plan.yaml" > /dev/null 2> "$d/co.err" || { cat "$d/co.err"; fail "$d: the cut-over's rerun"; }
+	"$FERRY" sync -q -p "$d/plan.yaml" --until-caught-up > /dev/null 2> "$d/b.err" || { cat "$d/b.err"; fail "$d: the way back"; }
+	check "kill -9 in the cut-over at $phase: the way back carried everything" "equal" \
+		"$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
+	$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 15 --seed 42 > "$d/w.out" 2> "$d/w.err" &
+	wpid=$!
+	sleep 0.5
+	set +e
+	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback -q -p "$d/plan.yaml") > /dev/null 2>&1
+	code=$?
+	set -e
+	check "kill -9 in the rollback at $phase" "137" "$code"
+	"$FERRY" rollback -q -p "$d/plan.yaml" > /dev/null 2> "$d/rb.err" || { cat "$d/rb.err"; fail "$d: the rollback's rerun"; }
+	wait "$wpid" || { cat "$d/w.err"; fail "$d: the writer"; }
+	check "kill -9 in the rollback at $phase: the new version's writer was fenced" "1" "$(grep -c '^fenced: ' "$d/w.err")"
+	check "kill -9 in the rollback at $phase: every write is in the old version" "equal" \
+		"$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
+	check "kill -9 in the rollback at $phase: the old version takes writes again" "0" \
+		"$(set +e; sqlite3 "$d/src.db" "INSERT INTO users VALUES (999999, NULL, 1)" > /dev/null 2>&1; echo $?)"
+	"$FERRY" sync -q -p "$d/plan.yaml" --until-caught-up > /dev/null 2> "$d/f.err" || { cat "$d/f.err"; fail "$d: forward again"; }
+	check "kill -9 in the rollback at $phase: forward again, equal" "equal" "$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
+done
+
+# 7. Plans without an inverse: refused before anything is blocked (exit 2, nothing changed),
 # unless reverse: rules say how or --no-way-back.
 mkdir nw && cd nw
 sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT);
