@@ -167,6 +167,18 @@ sqlite3 -bail "$out/v2/shop-online.db" "ATTACH '$out/live/catalog.db' AS c;
 SELECT 'v1 ' || (SELECT count(*) FROM c.content_items) || ' items, v2 ' || (SELECT count(*) FROM main.items) ||
        ' items, ' || (SELECT count(*) FROM (SELECT id, name FROM c.content_items EXCEPT SELECT id, title FROM main.items)) ||
        ' differ: every write the application made before the switch is in v2';"
+# ---- the way back: v2 is live; its changes flow back into v1, so a rollback loses nothing --
+echo
+echo "== the way back: v2's application writes; ferry sync carries its changes into the fenced v1"
+sqlite3 -bail "$out/v2/shop-online.db" "
+INSERT INTO items(id, title, category, created_at, slug)
+  VALUES ((SELECT max(id) + 1 FROM items), 'Made in v2', 'app', '2026-12-03T11:00:00Z', 'made-in-v2');
+UPDATE items SET title = 'Renamed in v2' WHERE id = (SELECT min(id) FROM items);"
+echo "-- $(rel "$FERRY") sync -p $(rel "$online") --until-caught-up"
+"$FERRY" sync -q -p "$online" --until-caught-up || rc=$?
+sqlite3 -bail "$out/live/catalog.db" "SELECT 'v1 now holds: ' || group_concat(id || ' ' || name, ', ') FROM content_items WHERE name LIKE '% in v2'"
+echo "-- $(rel "$FERRY") rollback -p $(rel "$online")      # v1 live again, v2 fenced"
+"$FERRY" rollback -p "$online" || rc=$?
 echo "-- $(rel "$FERRY") sync -p $(rel "$online") --finish"
 "$FERRY" sync -q -p "$online" --finish || rc=$?
 exit "$rc"

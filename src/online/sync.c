@@ -435,7 +435,8 @@ int ferry__sync_stream(sync_state *s, int until_caught_up)
 	if (rc == 0)
 		rc = send_heartbeat(s, until_caught_up);
 	s->st.phase = FERRY_SYNC_STREAMING;
-	ferry__sync_note(s, "streaming: applying the changes captured since the snapshot");
+	ferry__sync_note(s, s->back ? "the way back: applying the new version's changes to the old one"
+	                            : "streaming: applying the changes captured since the snapshot");
 	int wait_ms = ncap ? (int)(200 / ncap) : 200;
 	while (rc == 0) {
 		if (ferry__interrupted(s->ctx)) {
@@ -456,7 +457,8 @@ int ferry__sync_stream(sync_state *s, int until_caught_up)
 		status(s, 0);
 		if (rc == 0 && until_caught_up && caught_up(s)) {
 			s->st.phase = FERRY_SYNC_CAUGHT_UP;
-			ferry__sync_note(s, "caught up: the snapshot is in and the lag is under the bound");
+			ferry__sync_note(s, s->back ? "caught up: the old version holds every change of the new one, the lag under the bound"
+			                            : "caught up: the snapshot is in and the lag is under the bound");
 			break;
 		}
 	}
@@ -575,7 +577,7 @@ int ferry__sync_open(sync_state *s)
 {
 	s->st.phase = FERRY_SYNC_CAPTURE;
 	if (s->back)
-		ferry__sync_note(s, "the way back: capturing every change to the new version");
+		ferry__sync_note(s, "the way back: capturing every change to the new version (the old one follows it)");
 	else
 		ferry__sync_note(s, "capture: recording every change to the sources from now on");
 	s->installed = 1;

@@ -18,6 +18,8 @@ check "demo's ferry verify --full passes" "1" "$(grep -c '^verify: OK, 4 tables,
 check "demo's online part: the pause of the cut-over is printed" "1" "$(grep -c '^cut over: writes paused [0-9.]* ms' "$T/demo.out")"
 check "demo's online part: the application was fenced by the switch" "1" "$(grep -c '^application: [0-9]* writes, then: ferry: this database was upgraded' "$T/demo.out")"
 check "demo's online part: every write before the switch is in v2" "1" "$(grep -c ' 0 differ: every write' "$T/demo.out")"
+check "demo's way back: v2's writes are in v1" "1" "$(grep -c '^v1 now holds: .*Renamed in v2.*Made in v2\|^v1 now holds: .*Made in v2.*Renamed in v2' "$T/demo.out")"
+check "demo's rollback: its pause is printed" "1" "$(grep -c '^rolled back: writes paused [0-9.]* ms' "$T/demo.out")"
 
 "$FERRY" copy --quiet -p "$T/shop/plan-later.yaml" --append > /dev/null
 set +e

@@ -31,6 +31,19 @@ round() {
 	"$FERRY" sync -q -p "$n/plan.yaml" --until-caught-up > /dev/null 2> "$n/back.err" || { cat "$n/back.err"; fail "$n: the way back"; }
 	check "$n: the way back: equal" "equal" "$(sync_compare "$old" "$new")"
 	check "$n: the way back: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
+	# A lock held on the new version past --max-pause: the rollback gives up, nothing changed.
+	if [ "$ne" = postgres ]; then
+		PGCONNECT_TIMEOUT=10 psql -X -q "$new" -c "BEGIN; UPDATE users SET score = score WHERE id = (SELECT min(id) FROM users); SELECT pg_sleep(3); COMMIT;" > /dev/null 2>&1 &
+		local lpid=$!
+		sleep 0.5
+		local code=0
+		"$FERRY" rollback -q -p "$n/plan.yaml" --max-pause 200 --attempts 2 > /dev/null 2> "$n/lock.err" || code=$?
+		wait "$lpid" || true
+		check "$n: a held lock: the rollback gives up (exit 1), nothing lost" "1 1" \
+			"$code $(grep -c 'could not roll back within --max-pause 200 ms in 2 attempts.*nothing lost' "$n/lock.err")"
+		check "$n: a held lock: the new version is still the live one" "0" \
+			"$(set +e; psql -X -qAt -v ON_ERROR_STOP=1 "$new" -c "INSERT INTO users VALUES (9999999, NULL, 1)" > /dev/null 2>&1; echo $?)"
+	fi
 	# Rollback with the new version's application writing.
 	$PY "$WRITER" "$ne" "$wnew" --new --seconds 6 --seed 33 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
