@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # bench/cutover/run.sh [--n N | --20]
 #
-# ferry cutover (block writes, drain, check, fence; docs/ONLINE.md): N (default 10; --20 for 20)
-# cut-overs, SQLite->SQLite and PostgreSQL->PostgreSQL side by side, each on a fresh small
-# source (tests/sh/sync-lib.sh's schema, 2,000 items) and target, under tests/sh/writer.py at about
-# 1,000 transactions/s (--rate BENCH_RATE, default 1400: writer.py sleeps 1/rate after each): `ferry sync --until-caught-up`, start the writer, `ferry cutover --json`, record
-# its pause_ms. Reports pause p50, p99 (nearest rank: with N < 100, the max),
-# max, and the writes lost, checked by tests/sh/sync-compare.py printing "equal" after each.
+# ferry cutover (block writes, drain, check, fence; docs/ONLINE.md) and ferry rollback: N
+# (default 10; --20 for 20) cut-overs and N rollbacks, SQLite->SQLite and
+# PostgreSQL->PostgreSQL side by side, each on a fresh small source (tests/sh/sync-lib.sh's
+# schema, 2,000 items) and target, under tests/sh/writer.py at about 1,000 transactions/s
+# (--rate BENCH_RATE, default 1400: writer.py sleeps 1/rate after each): `ferry sync
+# --until-caught-up`, start the writer on the old version, `ferry cutover --json`; then the
+# writer on the new version (writer.py --new), `ferry rollback --json`. Records each pause_ms.
+# Reports pause p50, p99 (nearest rank: with N < 100, the max), max, and the writes lost,
+# checked by tests/sh/sync-compare.py printing "equal" after each switch.
 # Goals: SQLite p99 <= 50 ms, PostgreSQL p99 <= 300 ms.
 # Prints "ratio ..." lines; the same lines go to bench/out/cutover.txt.
 #
@@ -46,10 +49,10 @@ pct() { local p=$1; shift; printf '%s\n' "$@" | sort -n | awk -v p="$p" '{ v[NR]
 
 bench_result_open cutover
 bench_say "$(bench_env "$ferry")"
-bench_say "# $n cut-overs per engine, each on a fresh source (2000 items, tests/sh/sync-lib.sh schema) under writer.py --rate ${BENCH_RATE:-1400} (about 1,000 transactions/s reached)"
+bench_say "# $n cut-overs and $n rollbacks per engine, each on a fresh source (2000 items, tests/sh/sync-lib.sh schema) under writer.py --rate ${BENCH_RATE:-1400} (about 1,000 transactions/s reached)"
 
 for eng in ${BENCH_ENGINES:-sqlite postgres}; do
-    pauses=() lost=0 wrote=0
+    pauses=() rpauses=() lost=0 wrote=0
     for ((i = 1; i <= n; i++)); do
         d=$work/$eng$i
         mkdir -p "$d"
@@ -79,12 +82,32 @@ for eng in ${BENCH_ENGINES:-sqlite postgres}; do
         pauses+=("$p")
         wrote=$((wrote + $(head -n 1 "$d/w.out" 2>/dev/null || echo 0)))
         c=$(sync_compare "$src" "$dst" 2>&1 || true)
-        [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i: $c" >&2; }
-        [[ $eng == postgres ]] && { "$ferry" sync -q -p "$d/plan.yaml" --finish >/dev/null 2>&1 || true; }
+        [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i cutover: $c" >&2; }
+        # The rollback, with the new version's application writing at the same rate.
+        wdst=$dst
+        [[ $eng == sqlite ]] && wdst=$d/dst.db
+        "$PY" "$WRITER" "$eng" "$wdst" --new --seconds 30 --rate "${BENCH_RATE:-1400}" --seed "$((i + 100))" >"$d/w2.out" 2>"$d/w2.err" &
+        wpid=$!
+        sleep 1.5
+        "$ferry" rollback -p "$d/plan.yaml" --json >"$d/rb.json" 2>"$d/rb.err" ||
+            { kill "$wpid" 2>/dev/null || true; wait "$wpid" || true; cat "$d/rb.err" >&2; bench_die "$eng #$i: rollback failed"; }
+        for _ in $(seq 50); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.1; done
+        kill "$wpid" 2>/dev/null || true
+        wait "$wpid" || true
+        p=$(grep -o '"pause_ms":[0-9.]*' "$d/rb.json" | tail -n 1 | cut -d: -f2)
+        [[ -n $p ]] || { cat "$d/rb.json" >&2; bench_die "$eng #$i: no pause_ms in rollback --json"; }
+        rpauses+=("$p")
+        wrote=$((wrote + $(head -n 1 "$d/w2.out" 2>/dev/null || echo 0)))
+        c=$(sync_compare "$src" "$dst" 2>&1 || true)
+        [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i rollback: $c" >&2; }
+        "$ferry" sync -q -p "$d/plan.yaml" --finish >/dev/null 2>&1 || true
     done
+    bench_say "$eng rollback pause_ms: ${rpauses[*]}"
+    bench_say "$eng rollback pause p50 $(pct 50 "${rpauses[@]}") ms, p99 $(pct 99 "${rpauses[@]}") ms, max $(bench_maxof "${rpauses[@]}") ms"
     bench_say "$eng pause_ms: ${pauses[*]}"
     bench_say "$eng pause p50 $(pct 50 "${pauses[@]}") ms, p99 $(pct 99 "${pauses[@]}") ms, max $(bench_maxof "${pauses[@]}") ms; writer transactions before the fences: $wrote"
-    bench_say "$eng writes lost: $lost cut-overs of $n not equal (sync-compare.py)"
+    bench_say "$eng writes lost: $lost switches of $((2 * n)) not equal (sync-compare.py)"
     goal=50; [[ $eng == postgres ]] && goal=300
     bench_say "ratio $eng pause p99/goal($goal ms) $(awk -v a="$(pct 99 "${pauses[@]}")" -v b=$goal 'BEGIN { printf "%.2f", a / b }')"
+    bench_say "ratio $eng rollback pause p99/goal($goal ms) $(awk -v a="$(pct 99 "${rpauses[@]}")" -v b=$goal 'BEGIN { printf "%.2f", a / b }')"
 done
