@@ -98,6 +98,19 @@ INI
 	moved=$(pgq "$d2" "SELECT count(*) FROM items") kept=$(pgq "$s2" "SELECT count(*) FROM items")
 	check "the client's later writes landed in the new version" "1" \
 		"$([ "$newer" != "$older" ] || [ "$moved" != "$kept" ] && echo 1 || echo 0)"
+	# And back: the rollback repoints the entry to the old version inside its pause; the
+	# client keeps writing through it and ends up on the old version, never fenced.
+	$PY "$WRITER" postgres "$app" --seconds 5 --seed 10 --log app2.log > app2.out 2> app2.err &
+	wpid=$!
+	sleep 1.5
+	"$FERRY" rollback -q "$(pg_url "$s2")" "$(pg_url "$d2")" \
+		--switch "pgbouncer://postgres@127.0.0.1:$pgb_port/app?config=$T/bouncer/pgbouncer.ini" > rb2.out 2> rb2.err ||
+		{ cat rb2.err; fail "rollback with --switch"; }
+	wait "$wpid" || { cat app2.err; fail "the client through PgBouncer failed (rollback)"; }
+	check "rollback: the client through PgBouncer was never fenced" "0" "$(grep -c '^fenced: ' app2.err)"
+	check "rollback: the entry names the old version again" "1" "$(grep -c "^app = .*dbname=$s2" bouncer/pgbouncer.ini)"
+	check "rollback: the old version took the client's later writes" "1" \
+		"$([ "$(pgq "$s2" "SELECT count(*) FROM users")" != "$(pgq "$d2" "SELECT count(*) FROM users")" ] || [ "$(pgq "$s2" "SELECT count(*) FROM items")" != "$(pgq "$d2" "SELECT count(*) FROM items")" ] && echo 1 || echo 0)"
 	kill "$(cat bouncer/pgbouncer.pid)" 2> /dev/null || true
 	"$FERRY" sync -q "$(pg_url "$s2")" "$(pg_url "$d2")" --finish > /dev/null 2>&1 || true
 else
