@@ -389,6 +389,49 @@ static int requeue(sync_state *s)
 	return 0;
 }
 
+/* Whether another target table references t by a foreign key (then a row of t is never
+ * deleted to be written again: the reference would refuse it, or cascade). */
+static int referenced(sync_state *s, const otarget *t)
+{
+	const ferry_schema *sc[2] = {s->tschema, s->js.created};
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; sc[k] && i < ferry_schema_count(sc[k]); i++) {
+			const ferry_table *tt = ferry_schema_table(sc[k], i);
+			for (size_t f = 0; f < tt->nfks; f++)
+				if (strcmp(tt->fks[f].ref_table, t->name) == 0)
+					return 1;
+		}
+	return 0;
+}
+
+/* Rows that refuse each other: unique values moved around a cycle between rows the batch
+ * touched (Q: E -> X, R: F -> E, Q: X -> F). Re-read, each holds its final value, and each
+ * upsert meets the other's old one. Their target rows are deleted (each is about to be
+ * written whole) and the rows written again; what still fails goes on as before. */
+static int break_cycle(sync_state *s, ojob *oj, otarget *t, size_t *refused)
+{
+	ferry_value tkey[64];
+	const ferry_batch *b = oj->retry;
+	if (ferry_batch_nrows(b) < 2 || referenced(s, t))
+		return 0;
+	for (size_t r = 0; r < ferry_batch_nrows(b); r++) {
+		const ferry_value *row = ferry_batch_crow(b, r);
+		for (size_t k = 0; k < t->ntk; k++)
+			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
+		int rc = delete_key(s, t, tkey);
+		if (rc)
+			return rc;
+	}
+	ferry__batch_reset(oj->retry2);
+	size_t again = 0;
+	int rc = write_batch(s, oj, oj->retry, oj->retry2, &again);
+	ferry_batch *tmp = oj->retry;
+	oj->retry = oj->retry2;
+	oj->retry2 = tmp;
+	*refused = again;
+	return rc;
+}
+
 /* Write the held rows of every job of t, then the refused ones again while that helps. */
 static int upsert_target(sync_state *s, otarget *t)
 {
@@ -409,7 +452,11 @@ static int upsert_target(sync_state *s, otarget *t)
 			oj->retry = oj->retry2;
 			oj->retry2 = tmp;
 			refused = again;
-			if (rc == 0 && again == before) {
+			if (rc == 0 && again && again == before && !t->rebuild) {
+				rc = break_cycle(s, oj, t, &again);
+				refused = again;
+			}
+			if (rc == 0 && again && again == before) {
 				size_t none = 0;
 				rc = s->defer ? defer_rows(s, oj, t) : write_batch(s, oj, oj->retry, NULL, &none);
 				refused = 0;

@@ -335,7 +335,10 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 	if (rc == 0 && !*late) {
 		double t2 = ferry__now();
 		rc = ferry__sync_check(s, &r->rows_checked);
-		if (rc == 0 && s->co->verify)
+		/* The budget bounds the pause, not only the drain: past it, release and try again. */
+		if (rc == 0 && ms_since(t0) > budget_ms)
+			*late = 1;
+		if (rc == 0 && !*late && s->co->verify)
 			rc = verify_in_pause(s, &r->rows_checked);
 		r->check_ms = ms_since(t2);
 	}

@@ -10,11 +10,28 @@ sync_sqlite_source "$T/src.db" 2000
 sync_plan "$T" "sqlite:src.db" "sqlite:dst.db"
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> sync.err || { cat sync.err; exit 1; }
 
+# 1. A drain that cannot reach the point where writes stopped within --max-pause (1 ms, with
+# the application writing flat out): every attempt is released with nothing changed, the old
+# version stays writable, and the refusal says so.
+$PY "$WRITER" sqlite src.db --seconds 3 --seed 6 > writer.out 2> writer.err &
+wpid=$!
+sleep 0.5
+set +e
+"$FERRY" cutover -q -p plan.yaml --max-pause 1 --attempts 2 > /dev/null 2> late.err
+code=$?
+set -e
+wait "$wpid" || { cat writer.err; fail "the writer failed"; }
+check "a drain past --max-pause: the cut-over gives up (exit 1), saying nothing was lost" "1 1" \
+	"$code $(grep -c 'could not cut over within --max-pause 1 ms in 2 attempts.*nothing lost' late.err)"
+check "... the application was never fenced" "0" "$(grep -c '^fenced: ' writer.err)"
+check "... no switch was recorded" "0 0" \
+	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name = 'ferry_history'") $(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'")"
+
 # 2. The cut-over with the application writing flat out.
 $PY "$WRITER" sqlite src.db --seconds 20 --seed 5 --log writes.log > writer.out 2> writer.err &
 wpid=$!
 sleep 1.5
-"$FERRY" cutover -p plan.yaml --json --max-pause 2000 > co.json 2> co.err || { cat co.err; fail "cutover"; }
+"$FERRY" cutover -p plan.yaml --json --max-pause 30000 > co.json 2> co.err || { cat co.err; fail "cutover"; }
 wait "$wpid" || { cat writer.err; fail "the writer failed"; }
 check "the writer was fenced by the cut-over (writes after the switch fail)" "1" "$(grep -c '^fenced: ' writer.err)"
 check "the fence's message names the new version" "1" "$(grep -c 'write to the new version at .*dst.db' writer.err)"
@@ -51,11 +68,11 @@ for phase in frozen drained fenced released; do
 	wpid=$!
 	sleep 0.5
 	set +e
-	FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover -q -p "k-$phase/plan.yaml" > /dev/null 2>&1
+	FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml" > /dev/null 2>&1
 	code=$?
 	set -e
 	check "kill -9 $phase: the cut-over was killed" "137" "$code"
-	"$FERRY" cutover -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/co.err" || { cat "k-$phase/co.err"; fail "$phase: the rerun"; }
+	"$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/co.err" || { cat "k-$phase/co.err"; fail "$phase: the rerun"; }
 	wait "$wpid" || { cat "k-$phase/w.err"; fail "$phase: the writer failed"; }
 	check "kill -9 $phase: the rerun fenced the old version" "1" "$(grep -c '^fenced: ' "k-$phase/w.err")"
 	check "kill -9 $phase: every write before the switch is in the new version" "equal" \

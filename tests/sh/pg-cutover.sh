@@ -37,7 +37,7 @@ check "a held lock: the old version is still writable" "1" "$(pgq "$s1" "SELECT 
 $PY "$WRITER" postgres "$(pg_url "$s1")" --seconds 20 --seed 4 --log writes.log > writer.out 2> writer.err &
 wpid=$!
 sleep 1.5
-"$FERRY" cutover -p plan.yaml --json > co.json 2> co.err || { cat co.err; fail "cutover"; }
+"$FERRY" cutover --max-pause 30000 -p plan.yaml --json > co.json 2> co.err || { cat co.err; fail "cutover"; }
 wait "$wpid" || { cat writer.err; fail "the writer failed"; }
 check "the writer was fenced by the cut-over" "1" "$(grep -c '^fenced: ' writer.err)"
 check "every write before the switch is in the new version" "equal" "$(sync_compare "$(pg_url "$s1")" "$(pg_url "$d1")")"
@@ -88,7 +88,7 @@ INI
 	$PY "$WRITER" postgres "$app" --seconds 5 --seed 9 --log app.log > app.out 2> app.err &
 	wpid=$!
 	sleep 1.5
-	"$FERRY" cutover -q "$(pg_url "$s2")" "$(pg_url "$d2")" \
+	"$FERRY" cutover --max-pause 30000 -q "$(pg_url "$s2")" "$(pg_url "$d2")" \
 		--switch "pgbouncer://postgres@127.0.0.1:$pgb_port/app?config=$T/bouncer/pgbouncer.ini" > co2.out 2> co2.err ||
 		{ cat co2.err; fail "cutover with --switch"; }
 	wait "$wpid" || { cat app.err; fail "the client through PgBouncer failed"; }
@@ -103,7 +103,7 @@ INI
 	$PY "$WRITER" postgres "$app" --seconds 5 --seed 10 --log app2.log > app2.out 2> app2.err &
 	wpid=$!
 	sleep 1.5
-	"$FERRY" rollback -q "$(pg_url "$s2")" "$(pg_url "$d2")" \
+	"$FERRY" rollback --max-pause 30000 -q "$(pg_url "$s2")" "$(pg_url "$d2")" \
 		--switch "pgbouncer://postgres@127.0.0.1:$pgb_port/app?config=$T/bouncer/pgbouncer.ini" > rb2.out 2> rb2.err ||
 		{ cat rb2.err; fail "rollback with --switch"; }
 	wait "$wpid" || { cat app2.err; fail "the client through PgBouncer failed (rollback)"; }

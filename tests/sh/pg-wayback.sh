@@ -19,7 +19,7 @@ round() {
 	$PY "$WRITER" "$oe" "$wold" --seconds 6 --seed 31 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
 	sleep 1
-	"$FERRY" cutover -q -p "$n/plan.yaml" > /dev/null 2> "$n/co.err" || { cat "$n/co.err"; fail "$n: cutover"; }
+	"$FERRY" cutover --max-pause 30000 -q -p "$n/plan.yaml" > /dev/null 2> "$n/co.err" || { cat "$n/co.err"; fail "$n: cutover"; }
 	wait "$wpid" || { cat "$n/w.err"; fail "$n: writer 1"; }
 	check "$n: cut-over: the old version's writer was fenced" "1" "$(grep -c '^fenced: ' "$n/w.err")"
 	check "$n: cut-over: equal" "equal" "$(sync_compare "$old" "$new")"
@@ -48,7 +48,7 @@ round() {
 	$PY "$WRITER" "$ne" "$wnew" --new --seconds 6 --seed 33 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
 	sleep 1
-	"$FERRY" rollback -q -p "$n/plan.yaml" > /dev/null 2> "$n/rb.err" || { cat "$n/rb.err"; fail "$n: rollback"; }
+	"$FERRY" rollback --max-pause 30000 -q -p "$n/plan.yaml" > /dev/null 2> "$n/rb.err" || { cat "$n/rb.err"; fail "$n: rollback"; }
 	wait "$wpid" || { cat "$n/w.err"; fail "$n: writer 3"; }
 	check "$n: rollback: the new version's writer was fenced" "1" "$(grep -c '^fenced: .*rolled back' "$n/w.err")"
 	check "$n: rollback: equal" "equal" "$(sync_compare "$old" "$new")"
@@ -59,7 +59,7 @@ round() {
 	$PY "$WRITER" "$oe" "$wold" --seconds 6 --seed 35 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
 	sleep 1
-	"$FERRY" cutover -q -p "$n/plan.yaml" > /dev/null 2> "$n/co2.err" || { cat "$n/co2.err"; fail "$n: cutover 2"; }
+	"$FERRY" cutover --max-pause 30000 -q -p "$n/plan.yaml" > /dev/null 2> "$n/co2.err" || { cat "$n/co2.err"; fail "$n: cutover 2"; }
 	wait "$wpid" || { cat "$n/w.err"; fail "$n: writer 5"; }
 	check "$n: cut-over 2: equal" "equal" "$(sync_compare "$old" "$new")"
 	check "$n: cut-over 2: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
@@ -85,5 +85,38 @@ round sp sqlite "sqlite:$T/sp/src.db" postgres "$(pg_url "$d2")"
 check "sp: --finish left no slot and no publication in the new version" "0 0" "$(nslots "$d2")"
 check "sp: --finish left no capture trigger in the old version" "0" \
 	"$(sqlite3 sp/src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR (type = 'trigger' AND name NOT LIKE 'ferry_fence%')")"
+
+# kill -9 at each phase of a PostgreSQL cut-over and rollback: the rerun completes it, the way
+# back carries what the new version's application wrote after the switch, nothing is lost.
+for phase in frozen drained fenced released; do
+	pg_newdb ks
+	pg_newdb kd
+	pgq "$ks" "$(sync_pg_source_sql 300)" > /dev/null
+	pgq "$ks" "UPDATE items SET qty = abs(qty)" > /dev/null
+	mkdir "k-$phase"
+	o=$(pg_url "$ks") nv=$(pg_url "$kd")
+	sync_plan "$T/k-$phase" "$o" "$nv"
+	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/s.err" || { cat "k-$phase/s.err"; fail "$phase: sync"; }
+	code=0
+	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml") > /dev/null 2>&1 || code=$?
+	check "pg: kill -9 in the cut-over at $phase" "137" "$code"
+	if [ "$phase" = released ]; then
+		$PY "$WRITER" postgres "$nv" --new --seconds 1 --seed 51 > "k-$phase/w.out" 2> "k-$phase/w.err" || { cat "k-$phase/w.err"; fail "$phase: writer"; }
+	fi
+	"$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/co.err" || { cat "k-$phase/co.err"; fail "$phase: the cut-over's rerun"; }
+	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/b.err" || { cat "k-$phase/b.err"; fail "$phase: the way back"; }
+	check "pg: kill -9 in the cut-over at $phase: the way back carried everything" "equal" "$(sync_compare "$o" "$nv")"
+	$PY "$WRITER" postgres "$nv" --new --seconds 15 --seed 52 > "k-$phase/w.out" 2> "k-$phase/w.err" &
+	wpid=$!
+	sleep 0.5
+	code=0
+	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback --max-pause 30000 -q -p "k-$phase/plan.yaml") > /dev/null 2>&1 || code=$?
+	check "pg: kill -9 in the rollback at $phase" "137" "$code"
+	"$FERRY" rollback --max-pause 30000 -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/rb.err" || { cat "k-$phase/rb.err"; fail "$phase: the rollback's rerun"; }
+	wait "$wpid" || { cat "k-$phase/w.err"; fail "$phase: the writer"; }
+	check "pg: kill -9 in the rollback at $phase: the writer was fenced, nothing lost" "1 equal" \
+		"$(grep -c '^fenced: ' "k-$phase/w.err") $(sync_compare "$o" "$nv")"
+	"$FERRY" sync -q -p "k-$phase/plan.yaml" --finish > /dev/null 2>&1 || true
+done
 
 finish

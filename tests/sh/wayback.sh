@@ -19,7 +19,7 @@ sync_plan "$T" "sqlite:src.db" "sqlite:dst.db"
 $PY "$WRITER" sqlite src.db --seconds 6 --seed 21 --log old1.log > w.out 2> w.err &
 wpid=$!
 sleep 1
-"$FERRY" cutover -q -p plan.yaml --json > co1.json 2> co1.err || { cat co1.err; fail "cutover 1"; }
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml --json > co1.json 2> co1.err || { cat co1.err; fail "cutover 1"; }
 wait "$wpid" || { cat w.err; fail "writer 1"; }
 check "cut-over 1: the old version's writer was fenced" "1" "$(grep -c '^fenced: ' w.err)"
 check "cut-over 1: every write before it is in the new version" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
@@ -54,7 +54,7 @@ check "the old version stays fenced while the way back writes into it" "1" "$([ 
 $PY "$WRITER" sqlite dst.db --new --seconds 6 --seed 23 --log new2.log > w.out 2> w.err &
 wpid=$!
 sleep 1
-"$FERRY" rollback -p plan.yaml --json > rb.json 2> rb.err || { cat rb.err; fail "rollback"; }
+"$FERRY" rollback --max-pause 30000 -p plan.yaml --json > rb.json 2> rb.err || { cat rb.err; fail "rollback"; }
 wait "$wpid" || { cat w.err; fail "writer 3"; }
 check "rollback: the new version's writer was fenced" "1" "$(grep -c '^fenced: .*rolled back' w.err)"
 check "rollback: every write before it is in the old version" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
@@ -64,7 +64,7 @@ check "rollback: both histories record it" "1 1" \
 	"$(sqlite3 src.db "SELECT count(*) FROM ferry_history WHERE kind = 'rollback'") $(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE kind = 'rollback'")"
 check "rollback: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yaml)"
 check "rollback again: refused, already rolled back" "2" \
-	"$(set +e; "$FERRY" rollback -q -p plan.yaml > /dev/null 2>&1; echo $?)"
+	"$(set +e; "$FERRY" rollback --max-pause 30000 -q -p plan.yaml > /dev/null 2>&1; echo $?)"
 
 # 4. The old version is live again: its writes flow forward; then the second cut-over.
 $PY "$WRITER" sqlite src.db --seconds 3 --seed 24 --log old2.log > w.out 2> w.err || { cat w.err; fail "writer 4"; }
@@ -73,7 +73,7 @@ check "forward again: the old version's new writes are in the new one" "equal" "
 $PY "$WRITER" sqlite src.db --seconds 6 --seed 25 > w.out 2> w.err &
 wpid=$!
 sleep 1
-"$FERRY" cutover -q -p plan.yaml --verify=full > /dev/null 2> co2.err || { cat co2.err; fail "cutover 2"; }
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml --verify=full > /dev/null 2> co2.err || { cat co2.err; fail "cutover 2"; }
 wait "$wpid" || { cat w.err; fail "writer 5"; }
 check "cut-over 2: the old version's writer was fenced" "1" "$(grep -c '^fenced: ' w.err)"
 check "cut-over 2: every write is in the new version" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
@@ -81,7 +81,7 @@ check "cut-over 2: ferry verify --full agrees" "exit=0" "$(vj --full -p plan.yam
 $PY "$WRITER" sqlite dst.db --new --seconds 2 --seed 26 > w.out 2> w.err || { cat w.err; fail "writer 6"; }
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> back3.err || { cat back3.err; fail "the way back 2"; }
 check "the second way back: equal" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
-check "cut-over again: nothing to do, exit 0" "0" "$(set +e; "$FERRY" cutover -q -p plan.yaml > /dev/null 2>&1; echo $?)"
+check "cut-over again: nothing to do, exit 0" "0" "$(set +e; "$FERRY" cutover --max-pause 30000 -q -p plan.yaml > /dev/null 2>&1; echo $?)"
 
 # 5. --finish ends the way back on both sides; the fence of the old version stays.
 "$FERRY" sync -q -p plan.yaml --finish > /dev/null 2> fin.err || { cat fin.err; fail "--finish"; }
@@ -94,7 +94,7 @@ check "--finish: the old version's fence stays" "1" \
 check "after --finish a sync is refused with the reason" "2" \
 	"$(set +e; "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2>&1; echo $?)"
 check "after --finish a rollback is refused with the reason" "2 1" \
-	"$(set +e; "$FERRY" rollback -q -p plan.yaml > /dev/null 2> fin-rb.err; echo $?) $(grep -c 'was finished' fin-rb.err)"
+	"$(set +e; "$FERRY" rollback --max-pause 30000 -q -p plan.yaml > /dev/null 2> fin-rb.err; echo $?) $(grep -c 'was finished' fin-rb.err)"
 
 # 6. kill -9 at each phase of a rollback, with the new version's application writing, and
 # of a cut-over with the way back: the rerun completes the switch; nothing is lost either way.
@@ -106,7 +106,7 @@ for phase in frozen drained fenced released; do
 	sync_plan "$T/$d" "sqlite:src.db" "sqlite:dst.db"
 	"$FERRY" sync -q -p "$d/plan.yaml" --until-caught-up > /dev/null 2> "$d/s.err" || { cat "$d/s.err"; fail "$d: sync"; }
 	set +e
-	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover -q -p "$d/plan.yaml") > /dev/null 2>&1
+	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "$d/plan.yaml") > /dev/null 2>&1
 	code=$?
 	set -e
 	check "kill -9 in the cut-over at $phase" "137" "$code"
@@ -116,7 +116,7 @@ for phase in frozen drained fenced released; do
 	if [ "$phase" = released ]; then
 		$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 1 --seed 41 > "$d/w.out" 2> "$d/w.err" || { cat "$d/w.err"; fail "$d: writer on the new version"; }
 	fi
-	"$FERRY" cutover -q -p "$d/plan.yaml" > /dev/null 2> "$d/co.err" || { cat "$d/co.err"; fail "$d: the cut-over's rerun"; }
+	"$FERRY" cutover --max-pause 30000 -q -p "$d/plan.yaml" > /dev/null 2> "$d/co.err" || { cat "$d/co.err"; fail "$d: the cut-over's rerun"; }
 	"$FERRY" sync -q -p "$d/plan.yaml" --until-caught-up > /dev/null 2> "$d/b.err" || { cat "$d/b.err"; fail "$d: the way back"; }
 	check "kill -9 in the cut-over at $phase: the way back carried everything" "equal" \
 		"$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
@@ -124,11 +124,11 @@ for phase in frozen drained fenced released; do
 	wpid=$!
 	sleep 0.5
 	set +e
-	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback -q -p "$d/plan.yaml") > /dev/null 2>&1
+	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback --max-pause 30000 -q -p "$d/plan.yaml") > /dev/null 2>&1
 	code=$?
 	set -e
 	check "kill -9 in the rollback at $phase" "137" "$code"
-	"$FERRY" rollback -q -p "$d/plan.yaml" > /dev/null 2> "$d/rb.err" || { cat "$d/rb.err"; fail "$d: the rollback's rerun"; }
+	"$FERRY" rollback --max-pause 30000 -q -p "$d/plan.yaml" > /dev/null 2> "$d/rb.err" || { cat "$d/rb.err"; fail "$d: the rollback's rerun"; }
 	wait "$wpid" || { cat "$d/w.err"; fail "$d: the writer"; }
 	check "kill -9 in the rollback at $phase: the new version's writer was fenced" "1" "$(grep -c '^fenced: ' "$d/w.err")"
 	check "kill -9 in the rollback at $phase: every write is in the old version" "equal" \
@@ -161,7 +161,7 @@ YAML
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nw: sync"; }
 sqlite3 a.db .dump > before.sql
 set +e
-"$FERRY" cutover -q -p plan.yaml > /dev/null 2> co.err
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml > /dev/null 2> co.err
 code=$?
 set -e
 check "no inverse: the cut-over is refused (exit 2)" "2" "$code"
@@ -182,7 +182,7 @@ cat ../nw/plan.yaml - > plan.yaml <<'YAML'
       last: { expr: "substr(full_name, instr(full_name, ' ') + 1)" }
 YAML
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwr: sync with reverse"; }
-"$FERRY" cutover -q -p plan.yaml > /dev/null 2> co.err || { cat co.err; fail "nwr: cutover with reverse rules"; }
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml > /dev/null 2> co.err || { cat co.err; fail "nwr: cutover with reverse rules"; }
 sqlite3 b.db "UPDATE people SET full_name = 'Mere Ngata' WHERE id = 2; INSERT INTO people VALUES (3, 'Ana Lima')"
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwr: the way back"; }
 check "reverse: rules carry the computed column back" "1|Ann|Dupont 2|Mere|Ngata 3|Ana|Lima" \
@@ -195,11 +195,11 @@ cp ../nw/v2.sql .
 sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT); INSERT INTO people VALUES (1, 'Ann', 'Dupont');"
 cp ../nw/plan.yaml .
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwb: sync"; }
-"$FERRY" cutover -q -p plan.yaml --no-way-back > /dev/null 2> co.err || { cat co.err; fail "nwb: --no-way-back"; }
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml --no-way-back > /dev/null 2> co.err || { cat co.err; fail "nwb: --no-way-back"; }
 check "--no-way-back: no capture of the new version" "0" \
 	"$(sqlite3 b.db "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")"
 set +e
-"$FERRY" rollback -q -p plan.yaml > /dev/null 2> rb.err
+"$FERRY" rollback --max-pause 30000 -q -p plan.yaml > /dev/null 2> rb.err
 code=$?
 set -e
 check "--no-way-back: rollback refused with the reason" "2 1" "$code $(grep -c 'no-way-back' rb.err)"
