@@ -139,7 +139,28 @@ for phase in frozen drained fenced released; do
 	check "kill -9 in the rollback at $phase: forward again, equal" "equal" "$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
 done
 
-# 7. Plans without an inverse: refused before anything is blocked (exit 2, nothing changed),
+# 7. --verify inside the pause finds a row the stream would never fix (changed by hand in the
+# new version): exit 5, nothing switched, the old version still writable.
+mkdir vf && cd vf
+sqlite3 a.db "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three');" > /dev/null
+printf 'source: sqlite:a.db\ntarget: sqlite:b.db\n' > plan.yaml
+"$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "vf: sync"; }
+sqlite3 b.db "UPDATE t SET v = 'changed by hand' WHERE id = 2"
+set +e
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml --verify=full > /dev/null 2> co.err
+code=$?
+set -e
+check "--verify=full finds the difference inside the pause: exit 5, naming the table" "5 1" "$code $(grep -c 'verify found differences inside the pause (table "t"' co.err)"
+check "... nothing switched: the old version takes writes" "0" \
+	"$(set +e; sqlite3 a.db "INSERT INTO t VALUES (4, 'four')" > /dev/null 2>&1; echo $?)"
+sqlite3 b.db "UPDATE t SET v = 'two' WHERE id = 2"
+"$FERRY" cutover --max-pause 30000 -q -p plan.yaml --verify > /dev/null 2> co.err || { cat co.err; fail "vf: cutover --verify"; }
+check "once fixed, the cut-over with --verify goes through" "1|one 2|two 3|three 4|four" \
+	"$(sqlite3 b.db "SELECT id || '|' || v FROM t ORDER BY id" | tr '\n' ' ' | sed 's/ $//')"
+cd ..
+
+# 8. Plans without an inverse: refused before anything is blocked (exit 2, nothing changed),
 # unless reverse: rules say how or --no-way-back.
 mkdir nw && cd nw
 sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT);
