@@ -468,11 +468,27 @@ static int run_cutover(sync_state *f, sync_state *b, ferry_cutover_result *r, in
 		if (rc == 0 && none)
 			rc = ferry_err_set(&f->err, FERRY_EUSAGE, "cannot roll back: the cut-over ran with --no-way-back, so the old version did not follow the new one");
 	}
-	/* The way back: its plan and capture, before anything is blocked. */
-	if (rc == 0 && way)
-		rc = ferry__back_open(b, f);
+	/* The way back: its plan and capture, before anything is blocked. Its resolution reads
+	 * the new version's tables, so a cut-over that runs the first sync itself opens the
+	 * forward stream first (a refusal then leaves that sync in place, which a rerun or
+	 * ferry sync --finish takes from there: exit 1, not 2). */
+	uint64_t synced = 0;
 	if (rc == 0 && !rollback)
-		rc = ferry__sync_open(f);
+		rc = ferry__state_position_get(f->teng, f->tconn, f->splan.run_digest, 0, &synced, &f->err);
+	if (rc == 0 && way && !rollback && !synced) {
+		ferry_plan *probe = NULL;
+		rc = ferry__inverse_plan(&probe, f, &f->err); /* what needs no table refuses now */
+		ferry_plan_free(probe);
+		if (rc == 0)
+			rc = ferry__sync_open(f);
+		if (rc == 0 && (rc = ferry__back_open(b, f)) == FERRY_EUSAGE)
+			rc = f->err.code = FERRY_ERROR;
+	} else {
+		if (rc == 0 && way)
+			rc = ferry__back_open(b, f);
+		if (rc == 0 && !rollback)
+			rc = ferry__sync_open(f);
+	}
 	if (rc)
 		return rc;
 	sync_state *s = rollback ? b : f;

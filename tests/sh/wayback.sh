@@ -160,6 +160,14 @@ check "once fixed, the cut-over with --verify goes through" "1|one 2|two 3|three
 	"$(sqlite3 b.db "SELECT id || '|' || v FROM t ORDER BY id" | tr '\n' ' ' | sed 's/ $//')"
 cd ..
 
+# A cut-over with no sync before it runs the first one itself; the way back works after it.
+mkdir first && sync_sqlite_source "$T/first/src.db" 300 && sync_plan "$T/first" "sqlite:src.db" "sqlite:dst.db"
+"$FERRY" cutover --max-pause 30000 -q -p first/plan.yaml > /dev/null 2> first/co.err || { cat first/co.err; fail "first: cutover with no sync before"; }
+$PY "$WRITER" sqlite first/dst.db --new --seconds 1 --seed 61 > first/w.out 2> first/w.err || { cat first/w.err; fail "first: writer"; }
+"$FERRY" sync -q -p first/plan.yaml --until-caught-up > /dev/null 2> first/b.err || { cat first/b.err; fail "first: the way back"; }
+check "a cut-over with no sync before it: the way back carries the new version's writes" "equal" \
+	"$(sync_compare sqlite:first/src.db sqlite:first/dst.db)"
+
 # 8. Plans without an inverse: refused before anything is blocked (exit 2, nothing changed),
 # unless reverse: rules say how or --no-way-back.
 mkdir nw && cd nw
