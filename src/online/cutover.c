@@ -86,13 +86,16 @@ static int drain(sync_state *s, ferry_change *ch, double t0, int budget_ms, int 
 static int record(sync_state *s, const ferry_engine *e, ferry_conn *c, const char *kind,
                   const char *side, double pause_ms, const char *pos)
 {
-	char *from = ferry_url_mask(s->plan->nsources ? s->plan->sources[0].url : "");
-	char *to = ferry_url_mask(s->plan->target);
+	/* A rollback completed by the forward sync's state names its ends the other way. */
+	int swap = strcmp(kind, "rollback") == 0 && !s->back;
+	const char *src = s->plan->nsources ? s->plan->sources[0].url : "";
+	char *from = ferry_url_mask(swap ? s->plan->target : src);
+	char *to = ferry_url_mask(swap ? src : s->plan->target);
 	char *desc = from && to ? ferry__sprintf("%s from %s%s to %s (%s side)", kind, from,
 	                                         s->plan->nsources > 1 ? " and more" : "", to, side)
 	                        : NULL;
 	char *verdict = ferry__sprintf("writes stopped at position %s; pause %.1f ms%s%s", pos, pause_ms,
-	                               s->co->keep_old_writable ? "; left writable" : "; fenced",
+	                               s->co && s->co->keep_old_writable ? "; left writable" : "; fenced",
 	                               s->way ? "" : "; no way back");
 	int rc = desc && verdict ? ferry__hist_ensure(c, e, &s->err) : OOM(&s->err);
 	if (rc == 0) {
