@@ -80,6 +80,9 @@ for eng in ${BENCH_ENGINES:-sqlite postgres}; do
         p=$(grep -o '"pause_ms":[0-9.]*' "$d/co.json" | tail -n 1 | cut -d: -f2)
         [[ -n $p ]] || { cat "$d/co.json" >&2; bench_die "$eng #$i: no pause_ms in cutover --json"; }
         pauses+=("$p")
+        # A pause past the goal: say where its time went.
+        awk -v a="$p" -v g="$([[ $eng == postgres ]] && echo 300 || echo 50)" 'BEGIN { exit !(a > g) }' &&
+            bench_say "$eng #$i cut-over past the goal: $(cat "$d/co.json")"
         wrote=$((wrote + $(head -n 1 "$d/w.out" 2>/dev/null || echo 0)))
         c=$(sync_compare "$src" "$dst" 2>&1 || true)
         [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i cutover: $c" >&2; }
@@ -97,6 +100,8 @@ for eng in ${BENCH_ENGINES:-sqlite postgres}; do
         p=$(grep -o '"pause_ms":[0-9.]*' "$d/rb.json" | tail -n 1 | cut -d: -f2)
         [[ -n $p ]] || { cat "$d/rb.json" >&2; bench_die "$eng #$i: no pause_ms in rollback --json"; }
         rpauses+=("$p")
+        awk -v a="$p" -v g="$([[ $eng == postgres ]] && echo 300 || echo 50)" 'BEGIN { exit !(a > g) }' &&
+            bench_say "$eng #$i rollback past the goal: $(cat "$d/rb.json")"
         wrote=$((wrote + $(head -n 1 "$d/w2.out" 2>/dev/null || echo 0)))
         c=$(sync_compare "$src" "$dst" 2>&1 || true)
         [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i rollback: $c" >&2; }
