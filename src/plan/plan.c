@@ -486,8 +486,8 @@ int ferry__plan_check(const ferry_plan *p, ferry_err *err)
 			             t->stage);
 			goto out;
 		}
-		if (t->skip && (t->ncols || t->where || t->rename)) {
-			const char *what = t->ncols ? "columns" : t->where ? "where" : "rename";
+		if (t->skip && (t->ncols || t->where || t->rename || t->nrev)) {
+			const char *what = t->ncols ? "columns" : t->where ? "where" : t->rename ? "rename" : "reverse";
 			rc = fail_at(err, p, t->line, t->col,
 			             "table \"%s\" is skipped, so it cannot have \"%s\"", t->table, what);
 			goto out;
