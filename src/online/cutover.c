@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include "online.h"
 #include "../history/history.h"
 
@@ -57,6 +58,14 @@ static int freeze_all(sync_state *s, int wait_ms)
 static int drain(sync_state *s, ferry_change *ch, double t0, int budget_ms, int *late)
 {
 	*late = 0;
+	/* Test-only: FERRY_FAULT=drain-delay:MS makes every drain take that long (a stream that
+	 * cannot reach the point where writes stopped within --max-pause). */
+	const char *f = getenv("FERRY_FAULT");
+	if (f && strncmp(f, "drain-delay:", 12) == 0) {
+		long ms = strtol(f + 12, NULL, 10);
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	for (;;) {
 		int all = 1;
 		for (size_t i = 0; i < s->plan->nsources; i++) {

@@ -10,19 +10,19 @@ sync_sqlite_source "$T/src.db" 2000
 sync_plan "$T" "sqlite:src.db" "sqlite:dst.db"
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> sync.err || { cat sync.err; exit 1; }
 
-# 1. A drain that cannot reach the point where writes stopped within --max-pause (1 ms, with
-# the application writing flat out): every attempt is released with nothing changed, the old
-# version stays writable, and the refusal says so.
+# 1. A drain that cannot reach the point where writes stopped within --max-pause (a test
+# fault makes it take 300 ms, with the application writing): every attempt is released with
+# nothing changed, the old version stays writable, and the refusal says so.
 $PY "$WRITER" sqlite src.db --seconds 3 --seed 6 > writer.out 2> writer.err &
 wpid=$!
 sleep 0.5
 set +e
-"$FERRY" cutover -q -p plan.yaml --max-pause 1 --attempts 2 > /dev/null 2> late.err
+FERRY_FAULT=drain-delay:300 "$FERRY" cutover -q -p plan.yaml --max-pause 200 --attempts 2 > /dev/null 2> late.err
 code=$?
 set -e
 wait "$wpid" || { cat writer.err; fail "the writer failed"; }
 check "a drain past --max-pause: the cut-over gives up (exit 1), saying nothing was lost" "1 1" \
-	"$code $(grep -c 'could not cut over within --max-pause 1 ms in 2 attempts.*nothing lost' late.err)"
+	"$code $(grep -c 'could not cut over within --max-pause 200 ms in 2 attempts.*nothing lost' late.err)"
 check "... the application was never fenced" "0" "$(grep -c '^fenced: ' writer.err)"
 check "... no switch was recorded" "0 0" \
 	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name = 'ferry_history'") $(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'")"
