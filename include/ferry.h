@@ -309,7 +309,8 @@ typedef struct ferry_cutover_options {
 	int max_pause_ms;         /* the longest writes may wait; past it the block is released,
 	                             nothing is lost and the cut-over is tried again; 0: 2000 */
 	int attempts;             /* tries before giving up (FERRY_ERROR, nothing changed); 0: 3 */
-	int keep_old_writable;    /* do not fence the old version */
+	int keep_old_writable;    /* do not fence the old version (only with no_way_back: the way
+	                             back writes into it) */
 	const char *switch_url;   /* a pooler the applications reach the old version through,
 	                             repointed to the new one inside the pause
 	                             ("pgbouncer://USER@HOST:PORT/ENTRY?config=PATH"), or NULL */
@@ -347,8 +348,9 @@ int ferry_cutover(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *p
 /* The cut-over the other way (docs/ONLINE.md, "The way back"): with the way back caught up,
  * block writes on the new version, drain, check, fence the new version, make the old one
  * writable again and start the forward stream at that point. Same options (keep_old_writable
- * keeps the new version writable; no_way_back is ignored) and the same guarantees; refused
- * (FERRY_EUSAGE) when the plan is not cut over or was cut over with no way back. */
+ * is refused: the forward stream writes into the new version; no_way_back is ignored) and the
+ * same guarantees; refused (FERRY_EUSAGE) when the plan is not cut over or was cut over with
+ * no way back. */
 int ferry_rollback(ferry_cutover_result *out, ferry_ctx *ctx, const ferry_plan *plan,
                    const ferry_cutover_options *opts);
 

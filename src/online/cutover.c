@@ -444,6 +444,12 @@ static int run_switch(sync_state *s, ferry_cutover_result *r, int n, const char 
 static int run_cutover(sync_state *f, sync_state *b, ferry_cutover_result *r, int rollback)
 {
 	const ferry_cutover_options *co = f->co;
+	/* A version left writable takes writes nobody carries once the other stream writes into
+	 * it too: the way back (or, after a rollback, the forward stream) would overwrite them. */
+	if (co->keep_old_writable && (rollback || !co->no_way_back))
+		return ferry_err_set(&f->err, FERRY_EUSAGE, rollback
+		                     ? "--keep-old-writable cannot be used with ferry rollback: the forward stream writes into the new version from the rollback on, so it must not take the applications' writes"
+		                     : "--keep-old-writable needs --no-way-back: the way back writes into the old version, so it must not take the applications' writes too");
 	int rc = co->switch_url ? open_switch(f, co->switch_url) : 0;
 	if (rc == 0)
 		rc = ferry__sync_prepare(f);

@@ -144,6 +144,17 @@ for phase in frozen drained fenced released; do
 	check "kill -9 in the rollback at $phase: forward again, equal" "equal" "$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
 done
 
+# --keep-old-writable: refused with the way back (it would write into a version applications
+# write too), and with --no-way-back the old version stays writable.
+mkdir kw && sync_sqlite_source "$T/kw/src.db" 100 && sync_plan "$T/kw" "sqlite:src.db" "sqlite:dst.db"
+"$FERRY" sync -q -p kw/plan.yaml --until-caught-up > /dev/null 2> kw/s.err || { cat kw/s.err; fail "kw: sync"; }
+check "--keep-old-writable without --no-way-back: refused (exit 2) with the reason" "2 1" \
+	"$(set +e; "$FERRY" cutover -q -p kw/plan.yaml --keep-old-writable > /dev/null 2> kw/co.err; echo $?) $(grep -c 'needs --no-way-back' kw/co.err)"
+"$FERRY" cutover --max-pause 30000 -q -p kw/plan.yaml --keep-old-writable --no-way-back > /dev/null 2> kw/co.err || { cat kw/co.err; fail "kw: cutover"; }
+check "--keep-old-writable --no-way-back: the old version still takes writes" "0" \
+	"$(set +e; sqlite3 kw/src.db "INSERT INTO users VALUES (555555, NULL, 1)" > /dev/null 2>&1; echo $?)"
+check "... and its history says so" "1" "$(sqlite3 kw/src.db "SELECT count(*) FROM ferry_history WHERE kind = 'cutover' AND verdict LIKE '%left writable%'")"
+
 # 7. --verify inside the pause finds a row the stream would never fix (changed by hand in the
 # new version): exit 5, nothing switched, the old version still writable.
 mkdir vf && cd vf
@@ -230,6 +241,8 @@ sqlite3 a.db "CREATE TABLE people(id INTEGER PRIMARY KEY, first TEXT, last TEXT)
 cp ../nw/plan.yaml .
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> s.err || { cat s.err; fail "nwb: sync"; }
 "$FERRY" cutover --max-pause 30000 -q -p plan.yaml --no-way-back > /dev/null 2> co.err || { cat co.err; fail "nwb: --no-way-back"; }
+check "--no-way-back: the old version is fenced all the same" "1" \
+	"$(set +e; sqlite3 a.db "INSERT INTO people VALUES (9, 'x', 'y')" 2>&1 | grep -c 'read-only now')"
 check "--no-way-back: no capture of the new version" "0" \
 	"$(sqlite3 b.db "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")"
 set +e
