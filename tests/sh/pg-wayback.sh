@@ -76,6 +76,8 @@ mkdir pp
 sync_plan "$T/pp" "$(pg_url "$s1")" "$(pg_url "$d1")"
 round pp postgres "$(pg_url "$s1")" postgres "$(pg_url "$d1")"
 check "pp: --finish left no slot and no publication on either side" "0 0 0 0" "$(nslots "$s1") $(nslots "$d1")"
+check "pp: --finish: of ferry's tables the old version keeps only the record" "ferry_history ferry_runs" \
+	"$(pgq "$s1" "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'ferry%'")"
 
 pg_newdb d2
 mkdir sp

@@ -89,6 +89,8 @@ check "--finish: no change log or capture trigger left in the old version" "0" \
 	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR name LIKE 'ferry_origin%' OR (type = 'trigger' AND name NOT LIKE 'ferry_fence%')")"
 check "--finish: none in the new version either (nor a fence)" "0" \
 	"$(sqlite3 dst.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR name LIKE 'ferry_origin%' OR type = 'trigger'")"
+check "--finish: of ferry's tables the old version keeps only the record" "ferry_history ferry_runs" \
+	"$(sqlite3 src.db "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ferry%' ORDER BY name)")"
 check "--finish: the old version's fence stays" "1" \
 	"$(set +e; sqlite3 src.db "INSERT INTO users VALUES (888888, NULL, 1)" 2>&1 | grep -c "read-only now")"
 check "after --finish a sync is refused with the reason" "2" \
