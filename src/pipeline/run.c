@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "../history/history.h"
 #include "../verify/verify.h"
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 
@@ -45,6 +46,7 @@ static int run_stage(copy_state *cs, const char *stage)
 		ferry_sched_config cfg = {
 			.ctx = cs->ctx, .plan = cs->plan, .run_id = cs->plan->run_digest,
 			.sources = cs->sources, .teng = cs->teng, .js = js, .stage = stage, .opts = cs->opts,
+			.lease = cs->lease,
 		};
 		worker_counts(cs, cl.nwork, &cfg.nreaders, &cfg.nwriters);
 		ferry_work_source src;
@@ -68,16 +70,13 @@ static int run_stage(copy_state *cs, const char *stage)
 /* ---- ferry_copy ----------------------------------------------------------------------- */
 
 /* Stages in the order they run: each after the stages it names (the plan checked that
- * there are no cycles). out holds nstages indexes. */
-static void stage_order(const ferry_plan *p, size_t *out)
+ * there are no cycles). out holds nstages indexes; FERRY_ENOMEM when it cannot be made. */
+static int stage_order(const ferry_plan *p, size_t *out)
 {
 	size_t n = 0;
 	int *placed = ferry__calloc(p->nstages + 1, sizeof(int));
-	if (!placed) {
-		for (size_t i = 0; i < p->nstages; i++)
-			out[i] = i;
-		return;
-	}
+	if (!placed)
+		return FERRY_ENOMEM;
 	while (n < p->nstages) {
 		size_t before = n;
 		for (size_t i = 0; i < p->nstages; i++) {
@@ -101,9 +100,74 @@ static void stage_order(const ferry_plan *p, size_t *out)
 				}
 	}
 	free(placed);
+	return 0;
 }
 
-static int connect_all(copy_state *cs)
+/* The target first: the run's lease is taken before any source is touched (a standby may
+ * wait for hours, and a source's exported snapshot would hold back its cleanup that long). */
+static int connect_target(copy_state *cs)
+{
+	cs->teng = ferry__engine_for(cs->ctx, cs->plan->target, &cs->err);
+	if (!cs->teng)
+		return cs->err.code;
+	return cs->teng->core->connect(&cs->tconn, cs->plan->target, FERRY_CONNECT_CREATE, &cs->err);
+}
+
+static void lease_note(void *ud, const char *msg)
+{
+	copy_state *cs = ud;
+	ferry__sched_emit(cs->opts, FERRY_PROGRESS_LEASE, NULL, msg);
+}
+
+/* The run's lease: one holder per run (lease.c). Not for --check (it writes nothing), nor for
+ * a target that keeps its record itself (a label: export), nor inside ferry sync (whose
+ * lease this copy uses). */
+static int take_lease(copy_state *cs, ferry_summary *sum)
+{
+	const ferry_copy_options *o = cs->opts;
+	if (cs->hooks) {
+		cs->lease = cs->hooks->lease;
+		return 0;
+	}
+	if (o->check_only)
+		return 0;
+	if (cs->teng->state || !cs->teng->core->exec_params) {
+		if (o->standby || o->join)
+			return ferry_err_set(&cs->err, FERRY_EUSAGE,
+			                     "--standby and --join need a target database that keeps the run's lease: the target \"%s\" keeps its record in its own files (export's chunk files), so two exports of one label must not run at once",
+			                     cs->teng->name);
+		return 0;
+	}
+	if (o->join)
+		return ferry_err_set(&cs->err, FERRY_EUSAGE, "--join is not supported by this build yet: run one process, or --standby to wait");
+	const ferry_engine *se = NULL;
+	if (cs->plan->nsources && !(se = ferry__engine_for(cs->ctx, cs->plan->sources[0].url, &cs->err)))
+		return cs->err.code;
+	ferry_lease_config lc = {
+		.url = cs->plan->target, .run_id = cs->plan->run_digest,
+		.kind = se && (se->flags & FERRY_ENGINE_LABEL) ? "import" : "copy",
+		.plan = cs->plan->path, .ttl_ms = o->lease_ms, .standby = o->standby, .ctx = cs->ctx,
+		.note = lease_note, .note_ud = cs,
+	};
+	int rc = ferry__lease_take(&cs->lease, cs->teng, &lc, &cs->err);
+	if (rc)
+		return rc;
+	cs->own_lease = 1;
+	int shared = 0;
+	rc = ferry__lease_visible(cs->lease, cs->tconn, &shared, &cs->err);
+	if (rc == 0 && !shared) {
+		/* Its connections do not share one database (in-memory): nobody else can come. */
+		rc = ferry__lease_release(cs->lease, 1, &cs->err);
+		cs->lease = NULL;
+		cs->own_lease = 0;
+	}
+	const char *note = ferry__lease_note(cs->lease);
+	if (rc == 0 && note && ferry__summary_note(sum, note) != 0)
+		rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int connect_sources(copy_state *cs)
 {
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
@@ -132,10 +196,7 @@ static int connect_all(copy_state *cs)
 		if (rc)
 			return rc;
 	}
-	cs->teng = ferry__engine_for(cs->ctx, p->target, err);
-	if (!cs->teng)
-		return err->code;
-	return cs->teng->core->connect(&cs->tconn, p->target, FERRY_CONNECT_CREATE, err);
+	return 0;
 }
 
 static int stage_done(copy_state *cs, const char *stage, int *out)
@@ -218,9 +279,10 @@ static int run_stages(copy_state *cs)
 {
 	const ferry_plan *plan = cs->plan;
 	size_t *order = ferry__calloc(plan->nstages + 1, sizeof(size_t));
-	if (!order)
+	if (!order || stage_order(plan, order) != 0) {
+		free(order);
 		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
-	stage_order(plan, order);
+	}
 	int rc = 0;
 	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[order[k]];
@@ -279,6 +341,15 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	}
 	if (rc == 0 && sum->total_rejected > 0)
 		rc = ferry__target_rejects_file(cs, sum);
+	/* Given up before the target's connection goes (a new file may be discarded), and
+	 * whatever the outcome, so a standby or a rerun takes over at once. */
+	if (cs->own_lease) {
+		ferry_err e2 = {0};
+		int r2 = ferry__lease_release(cs->lease, !cs->changed, &e2);
+		if (r2 && rc == 0)
+			rc = ferry__err_copy(&cs->err, &e2);
+	}
+	cs->lease = NULL;
 	if (cs->tconn) {
 		if (rc == 0 && cs->teng->write->finish && !opts->check_only)
 			rc = cs->teng->write->finish(cs->tconn, &cs->err);
@@ -336,7 +407,11 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc)
 		return ferry__ctx_fail(ctx, &cs.err);
 	sum->max_rejects = max_rejects;
-	rc = connect_all(&cs);
+	rc = connect_target(&cs);
+	if (rc == 0)
+		rc = take_lease(&cs, sum);
+	if (rc == 0)
+		rc = connect_sources(&cs);
 	if (rc == 0)
 		rc = ferry__state_get(cs.teng, cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
 	if (rc == 0)

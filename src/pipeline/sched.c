@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 
@@ -461,10 +462,12 @@ static int checkpoint(writer_ctx *wc, const ferry_chunk_rec *rec)
 {
 	const ferry_sched_config *cfg = wc->s->cfg;
 	ferry_work *w = wc->w;
-	if (w->pos)
-		return ferry__state_position_set(cfg->teng, wc->conn, cfg->run_id, w->source, w->pos,
-		                                 wc->err);
-	return ferry__state_chunk_done(cfg->teng, wc->conn, cfg->run_id, rec, wc->err);
+	int e = w->pos ? ferry__state_position_set(cfg->teng, wc->conn, cfg->run_id, w->source,
+	                                           w->pos, wc->err)
+	               : ferry__state_chunk_done(cfg->teng, wc->conn, cfg->run_id, rec, wc->err);
+	/* Last before the commit: the lease row stays locked (PostgreSQL) for the shortest time,
+	 * and a holder that was paused since it began finds out here and commits nothing. */
+	return e ? e : ferry__lease_fence(cfg->lease, wc->conn, wc->err);
 }
 
 /* Commit, with the test-only kill points around it. */
@@ -617,6 +620,12 @@ static void watch(sched *s, workers *wk)
 		if (ferry__interrupted(s->cfg->ctx) && !s->failed) {
 			s->failed = 1;
 			ferry_err_set(&s->err, FERRY_EINTR, "interrupted; committed chunks are kept and the next run resumes after them");
+			wake(s, WAKE_ALL);
+		}
+		ferry_err lost = {0};
+		if (!s->failed && ferry__lease_check(s->cfg->lease, &lost) != 0) {
+			s->failed = 1;
+			s->err = lost;
 			wake(s, WAKE_ALL);
 		}
 		pthread_mutex_unlock(&s->mu);

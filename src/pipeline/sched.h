@@ -54,6 +54,7 @@ typedef struct ferry_sched_config {
 	const char *stage;                /* jobs of this stage get progress events */
 	int nreaders, nwriters;
 	const ferry_copy_options *opts;   /* progress callback */
+	struct ferry_lease *lease;        /* every commit checks it; NULL: no lease kept */
 } ferry_sched_config;
 
 /* Run src to exhaustion (or the first failure, or an interrupt): each item's rows and its

@@ -9,13 +9,23 @@
  *                  rows_read, rows_written, rows_rejected, rows_skipped, done_at)
  *   ferry_rejects(run_id, job, chunk, table_name, row_key, reason)   in insertion order
  *   ferry_positions(run_id, source, pos, updated_at)        pos: uint64 as int64 bits
- *   ferry_leases(run_id, holder, epoch, heartbeat, expires)  one holder per run; the lease
- *       logic (take, renew, fence by epoch) comes with the online runs. */
+ *   ferry_leases(run_id, holder, epoch, heartbeat, expires, since, expires_ms, ttl_ms,
+ *                beats, state, kind, plan)    one holder per run (lease.c takes, renews and
+ *       fences by epoch; times as ISO text for people and expires_ms for arithmetic) */
 #include <stdlib.h>
 #include <string.h>
 #include "state.h"
 
 #define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
+
+/* The lease table. Its first layout (five columns) was created but never written: a
+ * target that has it gets this one instead (state_init drops the empty old table). */
+#define LEASES_DDL \
+	"CREATE TABLE IF NOT EXISTS ferry_leases(run_id text NOT NULL PRIMARY KEY, " \
+	"holder text NOT NULL, epoch bigint NOT NULL, heartbeat text NOT NULL, " \
+	"expires text NOT NULL, since text NOT NULL, expires_ms bigint NOT NULL, " \
+	"ttl_ms bigint NOT NULL, beats bigint NOT NULL, state text NOT NULL, " \
+	"kind text NOT NULL, plan text)"
 
 /* bytea: PostgreSQL's binary type; to SQLite a name with NUMERIC affinity, which stores a
  * blob as it is (files made before this kept BLOB: the same values). */
@@ -32,9 +42,7 @@ static const char *const ddl[] = {
 	"chunk bigint NOT NULL, table_name text NOT NULL, row_key text, reason text NOT NULL)",
 	"CREATE TABLE IF NOT EXISTS ferry_positions(run_id text NOT NULL, source bigint NOT NULL, "
 	"pos bigint NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run_id, source))",
-	"CREATE TABLE IF NOT EXISTS ferry_leases(run_id text NOT NULL PRIMARY KEY, "
-	"holder text NOT NULL, epoch bigint NOT NULL, heartbeat text NOT NULL, "
-	"expires text NOT NULL)",
+	LEASES_DDL,
 };
 
 static ferry_value v_text(const char *s)
@@ -138,6 +146,17 @@ static int read_rows(const ferry_engine *e, ferry_conn *c, const query *q, row_c
 	return rc ? rc : stop;
 }
 
+int ferry__state_query(const ferry_engine *e, ferry_conn *c, const char *table,
+                       const char *const *exprs, size_t nexprs, const char *filter,
+                       const ferry_value *params, size_t nparams, const char *const *order,
+                       size_t norder, int (*cb)(void *ud, const ferry_value *row), void *ud,
+                       ferry_err *err)
+{
+	query q = {.table = table, .exprs = exprs, .nexprs = nexprs, .filter = filter,
+	           .params = params, .nparams = nparams, .order = order, .norder = norder};
+	return read_rows(e, c, &q, cb, ud, err);
+}
+
 static int need_sql(const ferry_engine *e, const char *what, ferry_err *err)
 {
 	if (e->core->exec_params)
@@ -155,16 +174,17 @@ static int count_row(void *ud, const ferry_value *row)
 	return 0;
 }
 
-/* Does ferry_progress have its target column? Files made before it was written on every
- * engine lack it. Asked under a savepoint: a failed read spoils PostgreSQL's transaction. */
-static int has_target_column(const ferry_engine *e, ferry_conn *c, int *out, ferry_err *err)
+/* Does table have column col? Files made before a column was written on every engine lack
+ * it. Asked under a savepoint: a failed read spoils PostgreSQL's transaction. */
+static int has_column(const ferry_engine *e, ferry_conn *c, const char *table, const char *col,
+                      int *out, ferry_err *err)
 {
 	*out = 0;
 	int rc = e->core->exec(c, "SAVEPOINT ferry_state_probe", err);
 	if (rc)
 		return rc;
-	static const char *const col[] = {"target"};
-	query q = {.table = "ferry_progress", .exprs = col, .nexprs = 1, .filter = "1 = 0"};
+	const char *const cols[] = {col};
+	query q = {.table = table, .exprs = cols, .nexprs = 1, .filter = "1 = 0"};
 	int64_t n = 0;
 	ferry_err e2 = {0};
 	int got = read_rows(e, c, &q, count_row, &n, &e2);
@@ -190,10 +210,17 @@ int ferry__state_init(const ferry_engine *e, ferry_conn *c, ferry_err *err)
 		rc = e->core->exec(c, ddl[i], err);
 	int have = 0;
 	if (rc == 0)
-		rc = has_target_column(e, c, &have, err);
+		rc = has_column(e, c, "ferry_progress", "target", &have, err);
 	/* SQLite files of earlier versions: the column every engine now writes. */
 	if (rc == 0 && !have)
 		rc = e->core->exec(c, "ALTER TABLE ferry_progress ADD COLUMN target text", err);
+	/* The lease table's first layout was never written to: replaced, not altered. */
+	if (rc == 0)
+		rc = has_column(e, c, "ferry_leases", "beats", &have, err);
+	if (rc == 0 && !have)
+		rc = e->core->exec(c, "DROP TABLE ferry_leases", err);
+	if (rc == 0 && !have)
+		rc = e->core->exec(c, LEASES_DDL, err);
 	if (rc) {
 		char keep[sizeof(err->msg)];
 		memcpy(keep, err->msg, sizeof(keep));

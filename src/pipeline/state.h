@@ -49,4 +49,14 @@ int ferry__state_position_get(const ferry_engine *e, ferry_conn *c, const char *
 int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
                               size_t source, uint64_t pos, ferry_err *err);
 
+/* Visit the rows of `SELECT exprs FROM table WHERE filter ORDER BY order` (filter with `?`
+ * for params, in order; NULL: every row); a missing table has none. A non-zero return of
+ * cb stops the visit and is returned. For bookkeeping tables only: the read goes through
+ * the engine's reader, which a dialect-free query needs. */
+int ferry__state_query(const ferry_engine *e, ferry_conn *c, const char *table,
+                       const char *const *exprs, size_t nexprs, const char *filter,
+                       const ferry_value *params, size_t nparams, const char *const *order,
+                       size_t norder, int (*cb)(void *ud, const ferry_value *row), void *ud,
+                       ferry_err *err);
+
 #endif

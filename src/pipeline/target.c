@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 #include "../history/history.h"
@@ -237,6 +238,8 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)
 		rc = create_tables(cs);
+	if (rc == 0 && !cs->opts->check_only)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (rc == 0 && !cs->opts->check_only) {
 		rc = cs->teng->core->commit(cs->tconn, err);
 		cs->changed = rc == 0;
@@ -292,6 +295,8 @@ int ferry__target_truncate(copy_state *cs)
 		rc = sql ? cs->teng->core->exec(cs->tconn, sql, err) : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		free(sql);
 	}
+	if (n && rc == 0)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (n && rc == 0)
 		rc = cs->teng->core->commit(cs->tconn, err);
 	else if (n)
@@ -366,6 +371,9 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 	}
 	if (rc == 0)
 		rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "finished", err);
+	/* A holder that lost the run records nothing: the one that holds it records it once. */
+	if (rc == 0)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (rc == 0)
 		return cs->teng->core->commit(cs->tconn, err);
 	cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
