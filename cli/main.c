@@ -18,6 +18,8 @@ static const cli_command commands[] = {
 	 cmd_sync, cmd_sync_usage},
 	{"cutover", "switch to the new version: block writes for milliseconds, drain, fence the old",
 	 cmd_cutover, cmd_cutover_usage},
+	{"runs", "list the runs a target records: kind, state, lease holder, progress",
+	 cmd_runs, cmd_runs_usage},
 	{"verify", "compare the target with what the plan says it should hold (sampled or --full)",
 	 cmd_verify, cmd_verify_usage},
 	{"migrate", "apply the pending versioned migrations of a directory to a database",

@@ -75,6 +75,8 @@ int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path);
 int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
                       const char *target_url);
 void ferry_plan_free(ferry_plan *plan);
+/* The plan's target URL, owned by plan. */
+const char *ferry_plan_target(const ferry_plan *plan);
 
 /* A progress event, delivered on the thread that called ferry_copy. Strings are owned by
  * the library and valid during the call only. */

@@ -328,6 +328,28 @@ static int init_tables(ferry_lease *l, ferry_err *err)
 	return rc;
 }
 
+/* A standby keeps waiting through a failed take: the holder it waits for may hold the
+ * whole database's write lock (a paused SQLite writer) for longer than a busy wait. Said
+ * once; running out of memory, or an interrupt, ends the wait. */
+static int standby_retry(ferry_lease *l, const ferry_lease_config *cfg, int rc, int *said,
+                         ferry_err *err)
+{
+	if (rc == 0 || !cfg->standby || rc == FERRY_ENOMEM || rc == FERRY_EUSAGE)
+		return rc;
+	if (!*said) {
+		char msg[900];
+		snprintf(msg, sizeof(msg), "standby: could not take the lease yet (%.700s); trying again", err->msg);
+		say(cfg, msg);
+		*said = 1;
+	}
+	if (ferry__interrupted(cfg->ctx))
+		return ferry_err_set(err, FERRY_EINTR, "interrupted while waiting to take over run %.12s", l->run_id);
+	struct timespec ts = {0, 200 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	memset(err, 0, sizeof(*err));
+	return 0;
+}
+
 static int refuse(ferry_lease *l, const lease_row *r, ferry_err *err)
 {
 	char sid[24];
@@ -375,7 +397,7 @@ int ferry__lease_take(ferry_lease **out, const ferry_engine *e, const ferry_leas
 	 * this process's clock means it stopped renewing. */
 	int64_t seen_epoch = -1, seen_beats = -1;
 	double seen_at = ferry__now();
-	int waiting = 0, took = 0;
+	int waiting = 0, took = 0, errors_said = 0;
 	while (rc == 0 && !took) {
 		lease_row r;
 		rc = read_row(e, l->conn, l->run_id, &r, err);
@@ -383,6 +405,7 @@ int ferry__lease_take(ferry_lease **out, const ferry_engine *e, const ferry_leas
 			break;
 		if (!r.found) {
 			rc = insert_row(l, cfg, &took, err);
+			rc = standby_retry(l, cfg, rc, &errors_said, err);
 			continue; /* someone else inserted first: read theirs */
 		}
 		int released = strcmp(r.state, "held") != 0;
@@ -402,6 +425,7 @@ int ferry__lease_take(ferry_lease **out, const ferry_engine *e, const ferry_leas
 		              (cfg->standby ? quiet * 1000.0 >= (double)ttl : r.expires_ms <= wall_ms()));
 		if (lapsed) {
 			rc = cas_row(l, cfg, &r, &took, err);
+			rc = standby_retry(l, cfg, rc, &errors_said, err);
 			if (rc == 0 && took && !released) {
 				if (gone)
 					snprintf(l->note, sizeof(l->note),

@@ -462,12 +462,17 @@ static int checkpoint(writer_ctx *wc, const ferry_chunk_rec *rec)
 {
 	const ferry_sched_config *cfg = wc->s->cfg;
 	ferry_work *w = wc->w;
-	int e = w->pos ? ferry__state_position_set(cfg->teng, wc->conn, cfg->run_id, w->source,
-	                                           w->pos, wc->err)
-	               : ferry__state_chunk_done(cfg->teng, wc->conn, cfg->run_id, rec, wc->err);
-	/* Last before the commit: the lease row stays locked (PostgreSQL) for the shortest time,
-	 * and a holder that was paused since it began finds out here and commits nothing. */
-	return e ? e : ferry__lease_fence(cfg->lease, wc->conn, wc->err);
+	/* The lease first: a holder that was paused since the item began finds out here, before
+	 * the checkpoint could say the item is no longer pending (done by the one that took
+	 * over), and commits nothing. At the end of the transaction, so the lease row stays
+	 * locked (PostgreSQL) for the shortest time. */
+	int e = ferry__lease_fence(cfg->lease, wc->conn, wc->err);
+	if (e)
+		return e;
+	if (w->pos)
+		return ferry__state_position_set(cfg->teng, wc->conn, cfg->run_id, w->source, w->pos,
+		                                  wc->err);
+	return ferry__state_chunk_done(cfg->teng, wc->conn, cfg->run_id, rec, wc->err);
 }
 
 /* Commit, with the test-only kill points around it. */
