@@ -31,6 +31,10 @@ const char cmd_sync_usage[] =
 	"      --heartbeat SECONDS  time between heartbeats through the stream (default 1)\n"
 	"      --finish           remove the triggers, change log, slot and publication ferry\n"
 	"                         installed on the sources and record the run in ferry_history\n"
+	"      --standby          another process applies this sync: wait, and take over\n"
+	"                         (resuming the stream from its committed position) when its\n"
+	"                         lease lapses; without it the second is refused (exit 6)\n"
+	"      --lease TIME       the run's lease time to live (default 10s)\n"
 	"      --json             status as JSON lines on stdout\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this help\n"
@@ -126,7 +130,8 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 		{"until-caught-up", no_argument, NULL, 'U'}, {"max-lag", required_argument, NULL, 'L'},
 		{"heartbeat", required_argument, NULL, 'H'}, {"finish", no_argument, NULL, 'F'},
 		{"json", no_argument, NULL, 'J'}, {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'}, {"standby", no_argument, NULL, 'W'},
+		{"lease", required_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
 	};
 	int c;
 	long long n;
@@ -167,6 +172,14 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 			}
 			break;
 		case 'F': o->finish = 1; break;
+		case 'W': o->copy.standby = 1; break;
+		case 'E':
+			if (cli_parse_duration_ms(optarg, 300, 3600000, &n) != 0) {
+				cli_error("--lease must be a time from 300ms to 1h (10s, 500ms, 2m), not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o->copy.lease_ms = n;
+			break;
 		case 'J': v->json = 1; break;
 		case 'q': v->quiet = 1; break;
 		case 'h':

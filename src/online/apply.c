@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "online.h"
+#include "../pipeline/lease.h"
 #include "../pipeline/sched.h"
 #include "../verify/verify.h"
 
@@ -481,6 +482,9 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
 		applied += m;
 	}
+	/* A sync that was paused or cut off while another took the run over commits nothing. */
+	if (rc == 0)
+		rc = ferry__lease_fence(s->lease, s->tconn, &s->err);
 	if (rc == 0 && end > o->pos)
 		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
 	if (rc == 0)

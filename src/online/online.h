@@ -122,6 +122,7 @@ typedef struct sync_state {
 	size_t nlags;
 	ferry_value *match;        /* scratch: the keys of one re-read */
 	size_t match_cap;
+	struct ferry_lease *lease; /* the run's lease: every apply commit checks it (lease.h) */
 	ferry_err err;
 } sync_state;
 

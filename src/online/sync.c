@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include "online.h"
 #include "../history/history.h"
+#include "../pipeline/lease.h"
 
 /* ---- status ---------------------------------------------------------------------------- */
 
@@ -365,7 +367,8 @@ static int snapshot_copy(sync_state *s, int check_only)
 		tokens[i] = o->cap ? o->eng->capture->snapshot(o->cap, &pos) : NULL;
 	}
 	ferry__copy_hooks hooks = {.tokens = tokens, .no_history = 1,
-	                           .resolved = check_only ? take_jobs : NULL, .ud = s};
+	                           .resolved = check_only ? take_jobs : NULL, .ud = s,
+	                           .lease = s->lease};
 	ferry_copy_options co = s->o->copy;
 	co.check_only = check_only;
 	ferry_summary *sum = NULL;
@@ -535,11 +538,56 @@ static int hold_target(sync_state *s)
 	return rc;
 }
 
+static void lease_note(void *ud, const char *msg)
+{
+	ferry__sync_note(ud, msg);
+}
+
+/* The run's lease (one applier per run, fenced at every commit; see lease.h). A standby
+ * waits for it first, then for the target's lock, which its old holder keeps until it
+ * finds itself fenced and stops; a plain start is refused by the lock as before. */
+static int take_lease(sync_state *s)
+{
+	if (s->teng->state || !s->teng->core->exec_params)
+		return 0;
+	ferry_lease_config lc = {
+		.url = s->plan->target, .run_id = s->splan.run_digest, .kind = "sync",
+		.plan = s->plan->path, .ttl_ms = s->o->copy.lease_ms, .standby = s->o->copy.standby,
+		.ctx = s->ctx, .note = lease_note, .note_ud = s,
+	};
+	return ferry__lease_take(&s->lease, s->teng, &lc, &s->err);
+}
+
+static int hold_target_waiting(sync_state *s)
+{
+	int said = 0;
+	for (;;) {
+		int rc = hold_target(s);
+		if (rc != FERRY_EUSAGE || !s->o->copy.standby)
+			return rc;
+		if (!said)
+			ferry__sync_note(s, "standby: waiting for the target's lock, which the old holder keeps until it stops");
+		said = 1;
+		memset(&s->err, 0, sizeof(s->err));
+		if (ferry__interrupted(s->ctx))
+			return ferry_err_set(&s->err, FERRY_EINTR, "interrupted");
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 int ferry__sync_start(sync_state *s)
 {
 	int rc = connect_all(s);
-	if (rc == 0 && !s->o->copy.check_only)
+	if (rc == 0 && !s->o->copy.check_only && s->o->copy.standby) {
+		rc = take_lease(s);
+		if (rc == 0)
+			rc = hold_target_waiting(s);
+	} else if (rc == 0 && !s->o->copy.check_only) {
 		rc = hold_target(s);
+		if (rc == 0)
+			rc = take_lease(s);
+	}
 	/* Resolution and everything the copy would refuse, before the sources are touched. */
 	if (rc == 0)
 		rc = snapshot_copy(s, 1);
@@ -581,6 +629,8 @@ int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
 void ferry__sync_close(sync_state *s)
 {
 	status(s, 1);
+	ferry__lease_release(s->lease, 0, NULL);
+	s->lease = NULL;
 	close_all(s);
 }
 

@@ -20,6 +20,7 @@ typedef struct run_info {
 	char finished[40];         /* the "finished" flag's time, "" when not */
 	char kind[16], plan[512], holder[300], since[40], heartbeat[40], lstate[16];
 	int has_lease;
+	int recorded;              /* a data row of ferry_history names it: the run is over */
 	int64_t epoch, expires_ms, ttl_ms;
 	int64_t chunks, chunks_done, rows_written, rows_est, rows_rejected;
 	int64_t stages_done;
@@ -121,6 +122,17 @@ static int lease_row(void *ud, const ferry_value *v)
 	return 0;
 }
 
+static int history_row(void *ud, const ferry_value *v)
+{
+	runs *rs = ud;
+	char id[80];
+	cell(id, sizeof(id), &v[0]);
+	for (size_t i = 0; i < rs->n; i++)
+		if (strcmp(rs->r[i].id, id) == 0)
+			rs->r[i].recorded = 1;
+	return 0;
+}
+
 static int pos_row(void *ud, const ferry_value *v)
 {
 	runs *rs = ud;
@@ -144,9 +156,13 @@ static int64_t wall_ms(void)
 /* finished; running (held, lease live); stalled (held, lease expired: its holder died or
  * was cut off, and the next process takes over); stopped (released before the end);
  * incomplete (recorded before leases were kept, not finished). */
+static const char *kind_of(const run_info *r);
+
 static const char *state_of(const run_info *r, int64_t now)
 {
-	if (r->finished[0])
+	/* A sync's snapshot copy sets the flag; the sync is over when --finish recorded it. */
+	int sync = strcmp(kind_of(r), "sync") == 0;
+	if (sync ? r->recorded : r->finished[0] != '\0')
 		return "finished";
 	if (!r->has_lease)
 		return "incomplete";
@@ -291,6 +307,10 @@ static int collect(const ferry_engine *e, ferry_conn *c, runs *rs, ferry_err *er
 		rc = ferry__state_query(e, c, "ferry_leases", lcols, 10, NULL, NULL, 0, NULL, 0, lease_row, rs, err);
 	if (rc == 0)
 		rc = ferry__state_query(e, c, "ferry_positions", pcols, 4, NULL, NULL, 0, porder, 2, pos_row, rs, err);
+	static const char *const hcols[] = {"run_id"};
+	if (rc == 0)
+		rc = ferry__state_query(e, c, "ferry_history", hcols, 1, "run_id IS NOT NULL AND kind = 'data'", NULL, 0,
+		                        NULL, 0, history_row, rs, err);
 	return rc;
 }
 

@@ -83,15 +83,16 @@ check "... saying why" "1" "$(grep -c 'a label keeps its record in its own files
 # ---- 2. kill -9 of the holder with standbys waiting, repeated ----------------------------
 # Each round kills whoever holds the run at two moments (by chunks committed, different in
 # every round); the last process standing finishes it.
+SMALL=("$FERRY" copy --quiet --chunk-rows 500 -j 1) # 300 chunks: time to kill two holders
 for round in 1 2 3; do
 	rm -f t3.db*
 	pids=()
-	"${COPY[@]}" src.db t3.db > /dev/null 2> p0.err &
+	"${SMALL[@]}" src.db t3.db > /dev/null 2> p0.err &
 	pids+=($!)
 	for _ in $(seq 1 100); do [ -n "$(holder_pid t3.db)" ] && break; sleep 0.02; done
-	"${COPY[@]}" --standby --lease 1s src.db t3.db > /dev/null 2> p1.err &
+	"${SMALL[@]}" --standby --lease 1s src.db t3.db > /dev/null 2> p1.err &
 	pids+=($!)
-	"${COPY[@]}" --standby --lease 1s src.db t3.db > /dev/null 2> p2.err &
+	"${SMALL[@]}" --standby --lease 1s src.db t3.db > /dev/null 2> p2.err &
 	pids+=($!)
 	kills=0
 	for at in $((round * 17)) $((round * 17 + 45)); do

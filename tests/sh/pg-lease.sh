@@ -22,7 +22,7 @@ fingerprint() {
 state() { pgq "$1" "SELECT (SELECT count(*) FROM big) || ' ' || (SELECT count(*) FROM bag) || ' ' || (SELECT count(*) FROM ferry_progress WHERE done = 1) || ' ' || (SELECT count(*) FROM ferry_history)"; }
 holder_pid() { pgq "$1" "SELECT split_part(holder, ':', 2) FROM ferry_leases WHERE state = 'held'" 2> /dev/null || true; }
 done_chunks() { pgq "$1" "SELECT count(*) FROM ferry_progress WHERE done = 1" 2> /dev/null || echo 0; }
-COPY=("$FERRY" copy --quiet --chunk-rows 1000 -j 1)
+COPY=("$FERRY" copy --quiet --chunk-rows 500 -j 1)
 
 # ---- a second process is refused at once -------------------------------------------------
 pg_newdb db
@@ -40,7 +40,7 @@ check "the second process exits 6" "6" "$code"
 check "... naming the holder, since when and the expiry" "1" \
 	"$(grep -cE "^ferry: run [0-9a-f]{12}… is held by $(hostname):$h since [0-9:]{8} UTC \(lease expires in [0-9]+ s\); --standby waits to take over, --join shares its work$" r.err)"
 check "the holder finished exactly" "0 $want" "$hcode $(fingerprint "$db")"
-check "ferry runs: finished, released, 80 chunks" "copy finished False 80/80" \
+check "ferry runs: finished, released, 160 chunks" "copy finished False 160/160" \
 	"$("$FERRY" runs --json "$url" | python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; print(r["kind"], r["state"], r["lease"]["held"], "%d/%d" % (r["chunks_done"], r["chunks"]))')"
 
 # ---- kill -9 of successive holders with standbys waiting ---------------------------------
@@ -84,7 +84,7 @@ for _ in $(seq 1 300); do [ "$(awk '{print $3}' "/proc/$old/stat")" = T ] && bre
 check "the holder is paused" "T" "$(awk '{print $3}' "/proc/$old/stat")"
 check "ferry runs names it as the holder" "1" "$("$FERRY" runs "$url" | grep -c " $(hostname):$old ")"
 set +e
-"$FERRY" copy --chunk-rows 1000 -j 1 --standby --json src.db "$url" > sb.json 2> sb.err
+"$FERRY" copy --chunk-rows 500 -j 1 --standby --json src.db "$url" > sb.json 2> sb.err
 scode=$?
 set -e
 check "the standby finished" "0" "$scode"
