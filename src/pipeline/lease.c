@@ -43,7 +43,7 @@ struct ferry_lease {
 /* One lease row as read. */
 typedef struct lease_row {
 	int found;
-	char holder[300], since[40], state[16];
+	char holder[300], since[40], state[16], kind[24];
 	int64_t epoch, expires_ms, ttl_ms, beats;
 } lease_row;
 
@@ -108,6 +108,7 @@ static int row_cb(void *ud, const ferry_value *v)
 	r->ttl_ms = cell_int(&v[4]);
 	r->beats = cell_int(&v[5]);
 	cell_text(r->state, sizeof(r->state), &v[6]);
+	cell_text(r->kind, sizeof(r->kind), &v[7]);
 	return 0;
 }
 
@@ -115,7 +116,7 @@ static int read_row(const ferry_engine *e, ferry_conn *c, const char *run_id, le
                     ferry_err *err)
 {
 	static const char *const cols[] = {"holder", "epoch", "since", "expires_ms", "ttl_ms",
-	                                   "beats", "state"};
+	                                   "beats", "state", "kind"};
 	memset(out, 0, sizeof(*out));
 	ferry_value id = v_text(run_id);
 	return ferry__state_query(e, c, "ferry_leases", cols, FERRY_ARRAY_LEN(cols), "run_id = ?",
@@ -443,6 +444,17 @@ int ferry__lease_take(ferry_lease **out, const ferry_engine *e, const ferry_leas
 			}
 			continue;
 		}
+		size_t kl = strlen(r.kind);
+		if (cfg->join && kl > 5 && strcmp(r.kind + kl - 5, "+join") == 0) {
+			*cfg->joined = 1; /* a live holder that shares its run: work beside it */
+			break;
+		}
+		if (cfg->join) {
+			rc = ferry_err_set(err, FERRY_EHELD,
+			                   "run %s is held by %s since %.8s UTC, which does not share its work (it was not started with --join): start every process of a shared run with --join, or use --standby",
+			                   sid, r.holder, time_of(r.since));
+			break;
+		}
 		if (!cfg->standby) {
 			rc = refuse(l, &r, err);
 			break;
@@ -462,6 +474,10 @@ int ferry__lease_take(ferry_lease **out, const ferry_engine *e, const ferry_leas
 		int64_t poll = ttl / 4 < 500 ? ttl / 4 : 500;
 		struct timespec ts = {(time_t)(poll / 1000), (long)(poll % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
+	}
+	if (rc == 0 && !took) { /* joined: no lease of its own */
+		ferry__lease_release(l, 0, NULL);
+		return 0;
 	}
 	if (rc == 0 && l->note[0])
 		say(cfg, l->note);

@@ -19,6 +19,9 @@ typedef struct ferry_lease_config {
 	int64_t ttl_ms;           /* 0: FERRY_LEASE_TTL_MS */
 	int standby;              /* wait for a live holder to go, then take over */
 	ferry_ctx *ctx;           /* its interrupt ends a standby's wait */
+	int join;                 /* --join: a live holder that shares its run (kind "...+join")
+	                             is joined, not refused: *joined = 1 and no lease is taken */
+	int *joined;
 	/* Told what the lease does (waiting, taken over), one line each; may be NULL. */
 	void (*note)(void *ud, const char *msg);
 	void *note_ud;

@@ -41,6 +41,7 @@ typedef struct job {
 	int64_t fk_violations;
 	double started, seconds;
 	int done_flag;
+	int started_stage;         /* scratch of run.c's --join figures */
 } job;
 
 typedef struct ferry_source_conn {
@@ -126,6 +127,10 @@ typedef struct copy_state {
 	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	struct ferry_lease *lease; /* the run's lease (its own, or the sync's); NULL: none kept */
 	int own_lease;            /* this copy took it and releases it */
+	struct ferry_join *join;  /* --join: this process's claims (join.c), or NULL */
+	int joiner;               /* --join beside a live holder: no lease, no planning, no finish */
+	int64_t join_rows;        /* --join: rows this process wrote */
+	int join_said;            /* --join: the joining was told */
 	ferry_err err;
 } copy_state;
 

@@ -11,7 +11,9 @@
  *   ferry_positions(run_id, source, pos, updated_at)        pos: uint64 as int64 bits
  *   ferry_leases(run_id, holder, epoch, heartbeat, expires, since, expires_ms, ttl_ms,
  *                beats, state, kind, plan)    one holder per run (lease.c takes, renews and
- *       fences by epoch; times as ISO text for people and expires_ms for arithmetic) */
+ *       fences by epoch; times as ISO text for people and expires_ms for arithmetic)
+ *   ferry_claims(run_id, job, chunk, holder)   --join: a chunk is claimed by locking its row
+ *       (join.c) */
 #include <stdlib.h>
 #include <string.h>
 #include "state.h"
@@ -43,6 +45,8 @@ static const char *const ddl[] = {
 	"CREATE TABLE IF NOT EXISTS ferry_positions(run_id text NOT NULL, source bigint NOT NULL, "
 	"pos bigint NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run_id, source))",
 	LEASES_DDL,
+	"CREATE TABLE IF NOT EXISTS ferry_claims(run_id text NOT NULL, job bigint NOT NULL, "
+	"chunk bigint NOT NULL, holder text, PRIMARY KEY (run_id, job, chunk))",
 };
 
 static ferry_value v_text(const char *s)
@@ -304,8 +308,10 @@ int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *ru
 }
 
 int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *run_id,
-                            const ferry_chunk_rec *rec, ferry_err *err)
+                            const ferry_chunk_rec *rec, int *done_elsewhere, ferry_err *err)
 {
+	if (done_elsewhere)
+		*done_elsewhere = 0;
 	if (e->state)
 		return e->state->chunk_done(c, run_id, rec, err);
 	/* done = 0: a chunk is recorded done exactly once. */
@@ -329,6 +335,10 @@ int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *ru
 		return ferry_err_set(err, rc, "could not record chunk %lld of table \"%s\" as done: %.800s",
 		                     (long long)rec->chunk,
 		                     rec->table ? rec->table : rec->job_name ? rec->job_name : "?", keep);
+	}
+	if (changed != 1 && done_elsewhere) {
+		*done_elsewhere = 1;
+		return 0;
 	}
 	if (changed != 1)
 		return ferry_err_set(err, FERRY_ECORRUPT,
@@ -417,11 +427,11 @@ int ferry__state_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
 {
 	if (e->state)
 		return e->state->set(c, run_id, flag, err);
-	/* Set once: a flag already there keeps its first time. Only the coordinator sets
-	 * flags, so the check and the insert do not race. */
+	/* Set once: a flag already there keeps its first time. Processes of one run (--join)
+	 * may set the same flag at once: the conflict, not a check before it, decides. */
 	static const char sql[] =
-		"INSERT INTO ferry_runs(run_id, flag, set_at) SELECT $1, $2, $3 WHERE NOT EXISTS "
-		"(SELECT 1 FROM ferry_runs WHERE run_id = $1 AND flag = $2)";
+		"INSERT INTO ferry_runs(run_id, flag, set_at) VALUES ($1, $2, $3) "
+		"ON CONFLICT (run_id, flag) DO NOTHING";
 	int rc = need_sql(e, "a run's state", err);
 	if (rc)
 		return rc;

