@@ -490,6 +490,12 @@ static int checkpoint(writer_ctx *wc, const ferry_chunk_rec *rec, int *elsewhere
 	 * over), and commits nothing. At the end of the transaction, so the lease row stays
 	 * locked (PostgreSQL) for the shortest time. */
 	int e = ferry__lease_fence(cfg->lease, wc->conn, wc->err);
+	if (e && e != FERRY_EHELD && !w->pos) {
+		char keep[sizeof(wc->err->msg)];
+		memcpy(keep, wc->err->msg, sizeof(keep));
+		return ferry_err_set(wc->err, e, "could not record chunk %lld of table \"%s\" as done: %.800s",
+		                     (long long)rec->chunk, rec->table ? rec->table : "?", keep);
+	}
 	if (e)
 		return e;
 	if (w->pos)
