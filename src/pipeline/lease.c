@@ -158,6 +158,11 @@ static int holder_state(const char *holder)
 	return rp[2] == 'T' || rp[2] == 't' ? PROC_STOPPED : PROC_RUNNING;
 }
 
+int ferry__lease_holder_gone(const char *holder)
+{
+	return holder_state(holder) == PROC_GONE;
+}
+
 /* "3f2a9c01d2e4…": enough of a run id for people. */
 static void short_id(char out[24], const char *run_id)
 {

@@ -49,6 +49,10 @@ int ferry__lease_check(ferry_lease *l, ferry_err *err);
  * process to keep out. */
 int ferry__lease_visible(ferry_lease *l, ferry_conn *c, int *out, ferry_err *err);
 
+/* 1 when holder ("host:pid") is a process of this host that is gone (its lease lapses at
+ * once); 0 when it runs, or runs elsewhere. */
+int ferry__lease_holder_gone(const char *holder);
+
 /* A line saying how the lease was taken (taken over from whom), or NULL for a plain take. */
 const char *ferry__lease_note(const ferry_lease *l);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lease.h"
 #include "state.h"
 
 #define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
@@ -153,8 +154,8 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* finished; running (held, lease live); stalled (held, lease expired: its holder died or
- * was cut off, and the next process takes over); stopped (released before the end);
+/* finished; running (held, lease live); stalled (held, lease expired, or its holder is a
+ * process of this host that is gone: the next process takes over); stopped (released before the end);
  * incomplete (recorded before leases were kept, not finished). */
 static const char *kind_of(const run_info *r);
 
@@ -168,7 +169,7 @@ static const char *state_of(const run_info *r, int64_t now)
 		return "incomplete";
 	if (strcmp(r->lstate, "held") != 0)
 		return "stopped";
-	return r->expires_ms > now ? "running" : "stalled";
+	return r->expires_ms > now && !ferry__lease_holder_gone(r->holder) ? "running" : "stalled";
 }
 
 static const char *kind_of(const run_info *r)

@@ -119,6 +119,20 @@ for round in 1 2 3; do
 		"$("$FERRY" runs --json t3.db | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["state"])')"
 done
 
+# A holder killed with no standby: ferry runs says the run is stalled (the pid is gone), and
+# a plain rerun takes over at once.
+rm -f t5.db*
+"${COPY[@]}" src.db t5.db > /dev/null 2>&1 &
+k=$!
+for _ in $(seq 1 300); do [ "$(done_chunks t5.db)" -ge 5 ] && break; sleep 0.02; done
+kill -9 "$k"
+wait "$k" 2> /dev/null || true
+check "ferry runs: a run whose holder was killed is stalled" "stalled $(hostname):$k" \
+	"$("$FERRY" runs --json t5.db | python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; print(r["state"], r["lease"]["holder"])')"
+"${COPY[@]}" src.db t5.db > /dev/null 2> t5.err
+check "a plain rerun takes over at once and finishes exactly" "1 big=same bag=same" \
+	"$(grep -c "took over run .* from $(hostname):$k (that process is gone)" t5.err) $(exact t5.db)"
+
 # ---- 3. A paused holder: the standby takes over; resumed, the old one commits nothing ----
 rm -f t4.db*
 # The holder stops itself (SIGSTOP) right after its third commit, between two transactions.

@@ -72,6 +72,21 @@ for victim in joiner holder; do
 done
 echo "joined processes print:"; cat e0.err e1.err e2.err | grep -- '--join' | head -4
 
+# A holder started without --join does not share its run: a joiner is refused (exit 6).
+pg_newdb db
+url="$(pg_url "$db")"
+FERRY_FAULT='exec-after-commit:2:sleep 2' "$FERRY" copy -q --chunk-rows 5000 -j 1 src.db "$url" > /dev/null 2>&1 &
+plain=$!
+for _ in $(seq 1 200); do [ "$(done_chunks "$db")" -ge 2 ] && break; sleep 0.02; done
+set +e
+"$FERRY" copy -q --join src.db "$url" > /dev/null 2> nj.err
+code=$?
+wait "$plain"
+pcode=$?
+set -e
+check "a joiner of a holder that does not share is refused (exit 6), saying so; the holder finishes" "6 1 0" \
+	"$code $(grep -c "held by $(hostname):$plain since .* which does not share its work" nj.err) $pcode"
+
 set +e
 "$FERRY" copy --join src.db dst.db > /dev/null 2> sq.err
 code=$?
