@@ -24,6 +24,8 @@ extern const char cmd_rollback_usage[];
 int cmd_rollback(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+extern const char cmd_runs_usage[];
+int cmd_runs(int argc, char **argv);
 
 /* Versioned migrations (cmd_migrate.c and its siblings). */
 extern const char cmd_migrate_usage[], cmd_status_usage[], cmd_history_usage[],
@@ -80,6 +82,9 @@ int cmd_label(int argc, char **argv);
 int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
              const char *dst);
 
+/* A time ("10s", "500ms", "2m", a bare number of seconds) in milliseconds within
+ * [min_ms, max_ms] into *out: 0, or -1 when s is not one. */
+int cli_parse_duration_ms(const char *s, long long min_ms, long long max_ms, long long *out);
 /* A whole number >= min from s (all of it) into *out: 0, or -1 when s is not one. */
 int cli_parse_count(const char *s, long long min, long long *out);
 /* Exit code for a library error code. */

@@ -37,6 +37,11 @@ const char cmd_sync_usage[] =
 	"                         installed on the sources (and, after a cut-over, on the new\n"
 	"                         version for the way back) and record the run in\n"
 	"                         ferry_history; a fenced version stays fenced\n"
+	"      --standby          another process applies this sync: wait, and take over\n"
+	"                         (resuming the stream from its committed position) when its\n"
+	"                         lease lapses; without it a second sync of the plan is\n"
+	"                         refused by the target's lock (exit 2)\n"
+	"      --lease TIME       the run's lease time to live (default 10s)\n"
 	"      --json             status as JSON lines on stdout\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this help\n"
@@ -134,7 +139,8 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 		{"until-caught-up", no_argument, NULL, 'U'}, {"max-lag", required_argument, NULL, 'L'},
 		{"heartbeat", required_argument, NULL, 'H'}, {"finish", no_argument, NULL, 'F'},
 		{"json", no_argument, NULL, 'J'}, {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'}, {"standby", no_argument, NULL, 'W'},
+		{"lease", required_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
 	};
 	int c;
 	long long n;
@@ -175,6 +181,14 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 			}
 			break;
 		case 'F': o->finish = 1; break;
+		case 'W': o->copy.standby = 1; break;
+		case 'E':
+			if (cli_parse_duration_ms(optarg, 300, 3600000, &n) != 0) {
+				cli_error("--lease must be a time from 300ms to 1h (10s, 500ms, 2m), not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o->copy.lease_ms = n;
+			break;
 		case 'J': v->json = 1; break;
 		case 'q': v->quiet = 1; break;
 		case 'h':

@@ -20,6 +20,8 @@ static const cli_command commands[] = {
 	 cmd_cutover, cmd_cutover_usage},
 	{"rollback", "switch back to the old version after a cut-over, with the same guarantees",
 	 cmd_rollback, cmd_rollback_usage},
+	{"runs", "list the runs a target records: kind, state, lease holder, progress",
+	 cmd_runs, cmd_runs_usage},
 	{"verify", "compare the target with what the plan says it should hold (sampled or --full)",
 	 cmd_verify, cmd_verify_usage},
 	{"migrate", "apply the pending versioned migrations of a directory to a database",
@@ -46,6 +48,8 @@ const char cli_exit_codes[] =
 	"  3    the run finished but some rows did not arrive (rejected, or foreign keys left dangling)\n"
 	"  4    ferry status: migrations are pending\n"
 	"  5    ferry verify (or --verify): the target differs from what the plan says it should hold\n"
+	"  6    another process holds the run (refused at once), or took it over from this one,\n"
+	"       which then committed nothing more; --standby waits, --join shares (ferry runs)\n"
 	"  130  interrupted; a rerun resumes\n";
 
 static void usage(FILE *f)
@@ -69,6 +73,7 @@ int cli_exit_for(int rc)
 		return FERRY_EXIT_USAGE;
 	case FERRY_EREJECT: return FERRY_EXIT_ROWS;
 	case FERRY_EINTR: return FERRY_EXIT_INTERRUPTED;
+	case FERRY_EHELD: return FERRY_EXIT_HELD;
 	default: return FERRY_EXIT_FAILURE;
 	}
 }

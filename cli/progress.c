@@ -118,6 +118,15 @@ static active *find(cli_progress *p, const char *key, int create)
 void cli_progress_event(void *ud, const ferry_progress *e)
 {
 	cli_progress *p = ud;
+	if (p && e->kind == FERRY_PROGRESS_LEASE && e->message) {
+		/* Who holds the run, and a takeover, are said even with --quiet: they are not
+		 * progress but what this process is doing instead of the run, or why it resumes. */
+		if (p->tty)
+			clear_bars(p);
+		fprintf(p->out, "ferry: %s\n", e->message);
+		fflush(p->out);
+		return;
+	}
 	if (!p || p->quiet)
 		return;
 	if (e->kind == FERRY_PROGRESS_NOTE)

@@ -16,6 +16,26 @@ int cli_parse_count(const char *s, long long min, long long *out)
 	return 0;
 }
 
+int cli_parse_duration_ms(const char *s, long long min_ms, long long max_ms, long long *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v < 0)
+		return -1;
+	double mul = 1000.0;
+	if (strcmp(end, "ms") == 0)
+		mul = 1.0;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mul = 60000.0;
+	else if (*end && strcmp(end, "s") != 0)
+		return -1;
+	double ms = v * mul;
+	if (ms < (double)min_ms || ms > (double)max_ms)
+		return -1;
+	*out = (long long)ms;
+	return 0;
+}
+
 static const char *const mode_names[] = {"copy", "export", "import"};
 
 int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
@@ -36,6 +56,9 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		{"json", no_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
+		{"standby", no_argument, NULL, 'W'},
+		{"join", no_argument, NULL, 'N'},
+		{"lease", required_argument, NULL, 'E'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = mode_names[mode];
@@ -95,6 +118,15 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 			break;
 		case 'J': json = 1; break;
 		case 'q': quiet = 1; break;
+		case 'W': o.standby = 1; break;
+		case 'N': o.join = 1; break;
+		case 'E':
+			if (cli_parse_duration_ms(optarg, 300, 3600000, &v) != 0) {
+				cli_error("--lease must be a time from 300ms to 1h (10s, 500ms, 2m), not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o.lease_ms = v;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			fputs(cli_exit_codes, stdout);
@@ -114,6 +146,14 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 			cli_error("a plan names its ends: give -p PLAN or %s, not both", forms[mode]);
 		else
 			cli_error("%s needs %s, or -p PLAN (see 'ferry %s --help')", name, forms[mode], name);
+		return FERRY_EXIT_USAGE;
+	}
+	if (o.standby && o.join) {
+		cli_error("--standby and --join cannot be used together: a standby waits for the run, a joiner shares it");
+		return FERRY_EXIT_USAGE;
+	}
+	if (mode == CLI_EXPORT && (o.standby || o.join)) {
+		cli_error("export takes no --standby or --join: a label keeps its record in its own files, not in a database that could hold the run's lease (run one export of a label at a time)");
 		return FERRY_EXIT_USAGE;
 	}
 	if (mode == CLI_EXPORT && (o.truncate || o.append || o.check_only)) {

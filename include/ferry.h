@@ -23,7 +23,9 @@ enum {
 	FERRY_ENOTFOUND = -4, /* a file, table or column does not exist */
 	FERRY_ECORRUPT = -5,  /* stored state or a file is damaged */
 	FERRY_EREJECT = -6,   /* rows were refused by the target beyond the allowance */
-	FERRY_EINTR = -7      /* the run was interrupted (ferry_interrupt) */
+	FERRY_EINTR = -7,     /* the run was interrupted (ferry_interrupt) */
+	FERRY_EHELD = -8      /* another live process holds the run's lease, or took it from
+	                         this one (which then commits nothing more) */
 };
 
 /* Exit codes of the ferry command (documented in `ferry --help`). */
@@ -36,6 +38,8 @@ enum {
 	FERRY_EXIT_PENDING = 4,  /* ferry status: migrations are pending (none failed or changed) */
 	FERRY_EXIT_DIFFERENT = 5, /* ferry verify (or --verify): the target does not hold what the
 	                             plan says it should; the report names the rows */
+	FERRY_EXIT_HELD = 6,     /* another process holds the run (refused at once), or took it
+	                            over from this one; --standby waits, --join shares */
 	FERRY_EXIT_INTERRUPTED = 130
 };
 
@@ -71,6 +75,8 @@ int ferry_plan_load(ferry_plan **out, ferry_ctx *ctx, const char *path);
 int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
                       const char *target_url);
 void ferry_plan_free(ferry_plan *plan);
+/* The plan's target URL, owned by plan. */
+const char *ferry_plan_target(const ferry_plan *plan);
 
 /* A progress event, delivered on the thread that called ferry_copy. Strings are owned by
  * the library and valid during the call only. */
@@ -78,7 +84,8 @@ typedef enum ferry_progress_kind {
 	FERRY_PROGRESS_START = 0, /* a table's work begins; rows_total is an estimate */
 	FERRY_PROGRESS_ROWS = 1,  /* rows were committed */
 	FERRY_PROGRESS_DONE = 2,  /* a table's work is finished */
-	FERRY_PROGRESS_NOTE = 3   /* a message for the user (message is set) */
+	FERRY_PROGRESS_NOTE = 3,  /* a message for the user (message is set) */
+	FERRY_PROGRESS_LEASE = 4  /* the run's lease: waiting for a holder, taken over (message) */
 } ferry_progress_kind;
 
 typedef struct ferry_progress {
@@ -119,9 +126,15 @@ typedef struct ferry_copy_options {
 	                           (rows rejected beyond the allowance, an interrupt, an error)
 	                           stores the summary of what it did here (the caller frees it);
 	                           NULL when it failed before starting or succeeded */
+	/* The run's lease in the target (docs/RUNS.md): one holder per run. */
+	int standby;            /* another process holds the run: wait, and take over when its
+	                           lease lapses (else FERRY_EHELD at once) */
+	int join;               /* share the run's chunks with the processes that run it already
+	                           (PostgreSQL targets; SQLite: processes of one machine) */
+	int64_t lease_ms;       /* the lease's time to live; 0: 10000. Renewed every third of it */
 } ferry_copy_options;
 
-#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0, NULL}
+#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0, NULL, 0, 0, 0}
 
 /* Run the plan: source -> transform -> target, resumable. On success *out holds the
  * summary, which the caller frees; on failure *out is NULL and the summary of a run that
@@ -507,6 +520,12 @@ typedef enum ferry_migrations_view {
 /* Write a view as a human-readable table, or as one JSON object followed by a newline. */
 int ferry_migrations_write_text(const ferry_migrations *m, ferry_migrations_view view, FILE *f);
 int ferry_migrations_write_json(const ferry_migrations *m, ferry_migrations_view view, FILE *f);
+
+/* ---- runs recorded in a target (docs/RUNS.md) -----------------------------------------
+ * Every run whose bookkeeping a target keeps: its kind, plan, state, the holder of its lease,
+ * its progress and, for a sync, its stream position and lag. Written to f as a table, or as
+ * one JSON object followed by a newline. A target that keeps no runs lists none. */
+int ferry_runs_write(ferry_ctx *ctx, const char *target_url, int json, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -387,6 +387,10 @@ enum {
  * declared types are those of the engine each was read from, which introspect names as the
  * table's origin when known. */
 #define FERRY_ENGINE_LABEL 16u
+/* One writer at a time for the whole database, which lives on one host (SQLite): a run's
+ * lease is renewed by its commits only (a write from another connection of the holder would
+ * spoil its open read transactions there), and its holder's liveness is its process. */
+#define FERRY_ENGINE_ONE_WRITER 32u
 
 /* How surely an engine takes a URL (the claim callback); the highest claim wins. */
 enum {

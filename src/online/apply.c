@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "online.h"
+#include "../pipeline/lease.h"
 #include "../pipeline/sched.h"
 #include "../verify/verify.h"
 
@@ -551,6 +552,8 @@ static void on_marker(sync_state *s, osource *o, const ferry_change *c)
 	long long sent = 0;
 	if (c->marker && s->freeze_text[0] && strcmp(c->marker, s->freeze_text) == 0)
 		o->freeze_seen = 1;
+	if (c->marker && s->defer_text[0] && strcmp(c->marker, s->defer_text) == 0)
+		s->defer_seen = 1;
 	if (!c->marker || sscanf(c->marker, "hb %lld", &sent) != 1)
 		return;
 	s->st.lag_seconds = (double)(ferry__wall_us() - sent) / 1e6;
@@ -607,12 +610,16 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	rc = collect_all(s, o, ch, n, &end, &commit_us);
 	/* Rows refused only for now are applied again with the changes that follow: the change
 	 * that frees a unique value a re-read row holds committed before that row's state was
-	 * read, so it is on its way. Rounds go on while the stream brings changes (a slow
-	 * stream brings them a few at a time), up to a bound; a row still refused once the
-	 * stream has been idle twice, or at the bound, is rejected. */
-	int idle = 0;
+	 * read, so it is on its way, however slowly the stream brings it. A marker is sent
+	 * through the stream at the first refusal: once it is back, every change committed
+	 * before the re-read has been collected, and a row still refused then is rejected. A
+	 * frozen source (the cut-over's drain) has its freeze for a marker. */
+	int marked = 0;
+	s->defer_seen = 0;
 	for (int round = 0; rc == 0; round++) {
-		s->defer = round < DEFER_ROUNDS && idle < 2;
+		int all_in = o->frozen ? o->freeze_seen || (o->freeze_pos && end + 1 >= o->freeze_pos)
+		                       : s->defer_seen;
+		s->defer = round < DEFER_ROUNDS && !all_in;
 		s->deferred = 0;
 		if (o->eng->capture->settle)
 			rc = o->eng->capture->settle(o->cap, o->reread, &s->err);
@@ -626,9 +633,17 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &m, 50, &s->err);
 		if (rc == 0)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
-		idle = m ? 0 : idle + 1;
 		applied += m;
+		if (rc == 0 && !marked && !o->frozen) {
+			snprintf(s->defer_text, sizeof(s->defer_text), "defer %lld", (long long)ferry__wall_us());
+			rc = o->eng->capture->marker(o->admin, s->splan.run_digest, s->defer_text, NULL, &s->err);
+			marked = 1;
+		}
 	}
+	s->defer_text[0] = '\0';
+	/* A sync that was paused or cut off while another took the run over commits nothing. */
+	if (rc == 0)
+		rc = ferry__lease_fence(s->lease, s->tconn, &s->err);
 	if (rc == 0 && end > o->pos)
 		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
 	if (rc == 0)

@@ -396,6 +396,12 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 	r->pause_ms = ms_since(t0);
 	if (rc == 0)
 		fault_point("released");
+	/* After the pause: what the record's tables still wait for in the version just fenced
+	 * (PostgreSQL builds ferry_history's key after its first rows, as for any table ferry
+	 * creates). */
+	for (size_t i = 0; rc == 0 && i < s->plan->nsources; i++)
+		if (s->os[i].cap && s->os[i].eng->write->finish)
+			rc = s->os[i].eng->write->finish(s->os[i].admin, &s->err);
 	snprintf(r->position, sizeof(r->position), "%llu", (unsigned long long)s->os[0].pos);
 	if (rc == 0)
 		rc = live_side(s, s->teng, s->tconn, NULL, n, kind, r->pause_ms, r->position, 0);
@@ -514,7 +520,9 @@ static int run_cutover(sync_state *f, sync_state *b, ferry_cutover_result *r, in
 	if (s->way)
 		s->way->installed = 1;
 	if (rollback) { /* the forward stream's capture of the old version must still be there */
-		rc = ferry__sync_open_captures(f);
+		rc = ferry__sync_lease(b);
+		if (rc == 0)
+			rc = ferry__sync_open_captures(f);
 		if (rc)
 			return rc;
 		s->sw = f->sw;

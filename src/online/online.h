@@ -32,8 +32,8 @@ void ferry__keyset_free(ferry_keyset *s);
 
 #define MATCH_MAX 256          /* keys re-read by one statement */
 #define CHANGES_MAX 4096       /* changes taken from a capture at once */
-#define DEFER_ROUNDS 200       /* at most, rounds a refused row waits for the changes that
-                                  free it (each takes up to CHANGES_MAX more) */
+#define DEFER_ROUNDS 2000      /* at most, rounds a refused row waits for the changes that
+                                  free it (each takes up to CHANGES_MAX more, or waits 50 ms) */
 
 /* A target table the stream writes. */
 typedef struct otarget {
@@ -106,6 +106,8 @@ typedef struct sync_state {
 	const ferry_sync_options *o;
 	const ferry_cutover_options *co; /* ferry cutover's, or NULL */
 	char freeze_text[64];      /* the marker of the cut-over's freeze */
+	char defer_text[48];       /* the marker a deferral waits for, "" when none */
+	int defer_seen;            /* it came through: every change before it is collected */
 	const ferry_engine_switch *sw; /* --switch's pooler, and its handle */
 	void *swh;
 	int checking;              /* the drain: keep the keys it touches for the check */
@@ -131,6 +133,7 @@ typedef struct sync_state {
 	size_t nlags;
 	ferry_value *match;        /* scratch: the keys of one re-read */
 	size_t match_cap;
+	struct ferry_lease *lease; /* the run's lease: every apply commit checks it (lease.h) */
 	ferry_err err;
 } sync_state;
 
@@ -149,6 +152,8 @@ int ferry__sync_start(sync_state *s);
  * open installs or reopens capture and runs the snapshot (none on the way back). */
 int ferry__sync_prepare(sync_state *s);
 int ferry__sync_open(sync_state *s);
+/* The run's lease, for the way back once it applies (the forward sync takes it in prepare). */
+int ferry__sync_lease(sync_state *s);
 /* Open (or reopen) the capture of every source, reading the positions the target keeps. */
 int ferry__sync_open_captures(sync_state *s);
 int ferry__sync_stream(sync_state *s, int until_caught_up);

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include "online.h"
 #include "../history/history.h"
+#include "../pipeline/lease.h"
 
 /* ---- status ---------------------------------------------------------------------------- */
 
@@ -366,7 +368,8 @@ static int snapshot_copy(sync_state *s, int check_only)
 		tokens[i] = o->cap ? o->eng->capture->snapshot(o->cap, &pos) : NULL;
 	}
 	ferry__copy_hooks hooks = {.tokens = tokens, .no_history = 1,
-	                           .resolved = check_only ? take_jobs : NULL, .ud = s};
+	                           .resolved = check_only ? take_jobs : NULL, .ud = s,
+	                           .lease = s->lease};
 	ferry_copy_options co = s->o->copy;
 	co.check_only = check_only;
 	ferry_summary *sum = NULL;
@@ -476,7 +479,8 @@ static int add_rows(void *ud, const ferry_chunk_rec *rec)
  * dropped, so that what ferry leaves there is the record (ferry_history, ferry_runs). */
 static int drop_empty_state(const ferry_engine *e, ferry_conn *c, ferry_err *err)
 {
-	static const char *const tables[] = {"ferry_positions", "ferry_progress", "ferry_rejects", "ferry_leases"};
+	static const char *const tables[] = {"ferry_positions", "ferry_progress", "ferry_rejects",
+	                                     "ferry_leases", "ferry_claims", "ferry_keys"};
 	static const char *const one[] = {"1"};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(tables); i++) {
 		ferry_read_spec spec = {.table = tables[i], .nexprs = 1, .exprs = one};
@@ -547,6 +551,10 @@ static int finish(sync_state *s)
 			rc = ferry__state_get(s->os[0].eng, c, s->splan.run_digest, "switch:1", &made, err);
 		if (rc == 0 && made)
 			rc = s->os[0].eng->core->exec_params(c, "DELETE FROM ferry_positions WHERE run_id = $1", 1, &v, NULL, err);
+		/* The way back's lease, released by now (a version with no lease table has none). */
+		if (rc == 0 && made &&
+		    s->os[0].eng->core->exec_params(c, "DELETE FROM ferry_leases WHERE run_id = $1", 1, &v, NULL, err) != 0)
+			memset(err, 0, sizeof(*err));
 		if (rc == 0 && made)
 			rc = drop_empty_state(s->os[0].eng, c, err);
 		if (c)
@@ -604,11 +612,58 @@ static int hold_target(sync_state *s)
 	return rc;
 }
 
+static void lease_note(void *ud, const char *msg)
+{
+	ferry__sync_note(ud, msg);
+}
+
+/* The run's lease (one applier per run, fenced at every commit; see lease.h). A standby
+ * waits for it first, then for the target's lock, which its old holder keeps until it
+ * finds itself fenced and stops; a plain start is refused by the lock as before. */
+static int take_lease(sync_state *s)
+{
+	if (s->teng->state || !s->teng->core->exec_params)
+		return 0;
+	ferry_lease_config lc = {
+		.url = s->plan->target, .run_id = s->splan.run_digest, .kind = "sync",
+		.plan = s->plan->path, .ttl_ms = s->o->copy.lease_ms, .standby = s->o->copy.standby,
+		.ctx = s->ctx, .note = lease_note, .note_ud = s,
+	};
+	return ferry__lease_take(&s->lease, s->teng, &lc, &s->err);
+}
+
+static int hold_target_waiting(sync_state *s)
+{
+	int said = 0;
+	for (;;) {
+		int rc = hold_target(s);
+		if (rc != FERRY_EUSAGE || !s->o->copy.standby)
+			return rc;
+		if (!said)
+			ferry__sync_note(s, "standby: waiting for the target's lock, which the old holder keeps until it stops");
+		said = 1;
+		memset(&s->err, 0, sizeof(s->err));
+		if (ferry__interrupted(s->ctx))
+			return ferry_err_set(&s->err, FERRY_EINTR, "interrupted");
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 int ferry__sync_prepare(sync_state *s)
 {
 	int rc = connect_all(s);
-	if (rc == 0 && !s->o->copy.check_only)
-		rc = hold_target(s);
+	/* The way back takes its lease when it applies (ferry__sync_lease): a cut-over that
+	 * prepares it and then refuses must leave the old version as it was. */
+	if (rc == 0 && !s->o->copy.check_only && s->o->copy.standby && !s->back) {
+		rc = take_lease(s);
+		if (rc == 0)
+			rc = hold_target_waiting(s);
+	} else if (rc == 0 && !s->o->copy.check_only) {
+		rc = s->back && s->o->copy.standby ? hold_target_waiting(s) : hold_target(s);
+		if (rc == 0 && !s->back)
+			rc = take_lease(s);
+	}
 	/* Resolution and everything the copy would refuse, before the sources are touched. */
 	if (rc == 0)
 		rc = snapshot_copy(s, 1);
@@ -635,6 +690,11 @@ int ferry__sync_open(sync_state *s)
 	s->st.phase = FERRY_SYNC_SNAPSHOT;
 	ferry__sync_note(s, "snapshot: copying the sources through the plan");
 	return snapshot_copy(s, 0);
+}
+
+int ferry__sync_lease(sync_state *s)
+{
+	return s->lease ? 0 : take_lease(s);
 }
 
 int ferry__sync_start(sync_state *s)
@@ -670,6 +730,8 @@ int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
 void ferry__sync_close(sync_state *s)
 {
 	status(s, 1);
+	ferry__lease_release(s->lease, 0, NULL);
+	s->lease = NULL;
 	close_all(s);
 }
 
@@ -702,6 +764,8 @@ static int sync_run(sync_state *f, sync_state *b)
 		                     "this plan was cut over with --no-way-back: there is no way back to carry (ferry sync --finish removes the capture)");
 	if (rc == 0)
 		rc = ferry__back_open(b, f);
+	if (rc == 0)
+		rc = ferry__sync_lease(b);
 	if (rc == 0) {
 		rc = ferry__sync_stream(b, f->o->until_caught_up);
 		if (rc)

@@ -41,6 +41,7 @@ typedef struct job {
 	int64_t fk_violations;
 	double started, seconds;
 	int done_flag;
+	int started_stage;         /* scratch of run.c's --join figures */
 } job;
 
 typedef struct ferry_source_conn {
@@ -102,6 +103,8 @@ char *ferry__sql_literal(const char *d, int *keep);
 typedef struct ferry__copy_hooks {
 	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
 	int no_history;            /* the copy writes no ferry_history row (the sync records itself) */
+	struct ferry_lease *lease; /* the sync's lease of the run, which the copy's commits check;
+	                              NULL: none */
 	/* Called once the jobs are resolved against the target (its target schema applied in
 	 * the still open transaction): non-zero refuses the run with err set, and the copy rolls
 	 * back. It may take *js (copy it and zero it) and *tschema (set it NULL) to keep them. */
@@ -122,6 +125,12 @@ typedef struct copy_state {
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
 	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
+	struct ferry_lease *lease; /* the run's lease (its own, or the sync's); NULL: none kept */
+	int own_lease;            /* this copy took it and releases it */
+	struct ferry_join *join;  /* --join: this process's claims (join.c), or NULL */
+	int joiner;               /* --join beside a live holder: no lease, no planning, no finish */
+	int64_t join_rows;        /* --join: rows this process wrote */
+	int join_said;            /* --join: the joining was told */
 	ferry_err err;
 } copy_state;
 

@@ -4,6 +4,7 @@
  * the same set of keys in every run. Queue order: foreign-key level, job, chunk. */
 #include <stdlib.h>
 #include <string.h>
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 
@@ -108,20 +109,28 @@ static void plan_ctx_clear(plan_ctx *pc)
 	memset(pc, 0, sizeof(*pc));
 }
 
-/* Plan a fresh job's chunks in the source, store them in one target transaction, queue them. */
-static int plan_job(copy_state *cs, job *j, load_ctx *lc)
+/* Plan a fresh job's chunks in the source and store them in one target transaction with the
+ * refusal of (or --truncate's emptying of) rows it did not write, then queue them. The
+ * transaction checks the run's lease: a holder paused here cannot empty a table after
+ * another process took over and loaded it. */
+static int plan_job(copy_state *cs, job *j, int sibling, load_ctx *lc)
 {
 	ferry_err *err = &cs->err;
 	plan_ctx pc = {0};
 	pc.j = j;
 	pc.err = err;
 	const ferry_engine *seng = cs->sources[j->src].eng;
-	int rc = seng->read->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
-	                           (const char *const *)j->chunk_keys, cs->chunk_rows, plan_row, &pc, err);
+	int rc = cs->teng->core->begin(cs->tconn, err);
+	if (rc)
+		return rc;
+	rc = ferry__target_check_empty(cs, j, sibling);
 	if (rc == 0)
-		rc = cs->teng->core->begin(cs->tconn, err);
+		rc = seng->read->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
+		                             (const char *const *)j->chunk_keys, cs->chunk_rows, plan_row, &pc, err);
 	if (rc == 0)
 		rc = ferry__state_add_chunks(cs->teng, cs->tconn, cs->plan->run_digest, pc.recs, pc.n, err);
+	if (rc == 0)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (rc == 0)
 		rc = cs->teng->core->commit(cs->tconn, err);
 	else
@@ -195,9 +204,7 @@ int ferry__chunks_build(ferry_chunk_list *cl, copy_state *cs, const char *stage)
 		for (size_t k = 0; k < js->njobs; k++)
 			if (k != i && has_chunks[k] && strcmp(js->jobs[k].dst_table, j->dst_table) == 0)
 				sibling = 1;
-		rc = ferry__target_check_empty(cs, j, sibling);
-		if (rc == 0)
-			rc = plan_job(cs, j, &lc);
+		rc = plan_job(cs, j, sibling, &lc);
 		if (rc == 0)
 			has_chunks[i] = 1;
 	}

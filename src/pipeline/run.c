@@ -3,9 +3,11 @@
  * export and import are this with other ends. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "../history/history.h"
 #include "../verify/verify.h"
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 
@@ -26,12 +28,142 @@ static void worker_counts(const copy_state *cs, size_t nwork, int *nreaders, int
 		*nwriters = cs->threads;
 }
 
+/* --join, after a stage: a joiner's figures become its share (what it committed); the
+ * holder's, the whole run's, from the checkpoints every process wrote. */
+static int add_stage_chunk(void *ud, const ferry_chunk_rec *rec)
+{
+	copy_state *cs = ud;
+	if (rec->job < 0 || (size_t)rec->job >= cs->js.njobs || !rec->done)
+		return 0;
+	job *j = &cs->js.jobs[rec->job];
+	if (!j->started_stage)
+		return 0;
+	j->rows_read += rec->rows_read;
+	j->rows_written += rec->rows_written;
+	j->rows_rejected += rec->rows_rejected;
+	j->rows_skipped += rec->rows_skipped;
+	j->chunks_done++;
+	return 0;
+}
+
+static int join_figures(copy_state *cs, const char *stage, const int64_t *base)
+{
+	jobset *js = &cs->js;
+	for (size_t i = 0; i < js->njobs; i++) {
+		job *j = &js->jobs[i];
+		j->started_stage = strcmp(j->stage, stage) == 0;
+		if (!j->started_stage)
+			continue;
+		if (cs->joiner) {
+			j->rows_read -= base[i * 4];
+			j->rows_written -= base[i * 4 + 1];
+			j->rows_rejected -= base[i * 4 + 2];
+			j->rows_skipped -= base[i * 4 + 3];
+			j->chunks_done -= j->chunks_resumed;
+			j->chunks_resumed = 0;
+			j->rows_resumed = 0;
+		} else {
+			j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
+			j->chunks_done = 0;
+		}
+	}
+	int rc = cs->joiner ? 0 : ferry__state_load(cs->teng, cs->tconn, cs->plan->run_digest,
+	                                            add_stage_chunk, cs, &cs->err);
+	for (size_t i = 0; i < js->njobs; i++)
+		js->jobs[i].started_stage = 0;
+	return rc;
+}
+
+/* A joiner that took the run over at its end: its summary becomes the whole run's. */
+static int recount_run(copy_state *cs)
+{
+	jobset *js = &cs->js;
+	for (size_t i = 0; i < js->njobs; i++) {
+		job *j = &js->jobs[i];
+		j->started_stage = !cs->opts->stage || strcmp(cs->opts->stage, j->stage) == 0;
+		if (j->started_stage) {
+			j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
+			j->chunks_done = 0;
+		}
+	}
+	int rc = ferry__state_load(cs->teng, cs->tconn, cs->plan->run_digest, add_stage_chunk, cs, &cs->err);
+	for (size_t i = 0; i < js->njobs; i++)
+		js->jobs[i].started_stage = 0;
+	return rc;
+}
+
+/* Has every job of stage (NULL: any job) chunks recorded? Joiners wait for the holder to
+ * plan them; a joiner never plans. */
+typedef struct planned_ctx {
+	copy_state *cs;
+	const char *stage;
+	int *has;
+} planned_ctx;
+
+static int planned_row(void *ud, const ferry_chunk_rec *rec)
+{
+	planned_ctx *pc = ud;
+	if (rec->job >= 0 && (size_t)rec->job < pc->cs->js.njobs)
+		pc->has[rec->job] = 1;
+	else if (rec->job >= 0 && !pc->stage)
+		pc->has[0] = 1;
+	return 0;
+}
+
+static int is_planned(copy_state *cs, const char *stage, int *out)
+{
+	*out = 0;
+	int *has = ferry__calloc(cs->js.njobs + 1, sizeof(int));
+	if (!has)
+		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	planned_ctx pc = {cs, stage, has};
+	int rc = ferry__state_load(cs->teng, cs->tconn, cs->plan->run_digest, planned_row, &pc, &cs->err);
+	int all = 1, any = 0;
+	for (size_t i = 0; i < cs->js.njobs; i++) {
+		any |= has[i];
+		if (stage && strcmp(cs->js.jobs[i].stage, stage) == 0 && !has[i])
+			all = 0;
+	}
+	*out = rc == 0 && (stage ? all : any || has[0]);
+	free(has);
+	return rc;
+}
+
+/* A joiner waits until the holder has planned what it shares (stage NULL: anything, so its
+ * target schema and tables are in); if the holder is gone meanwhile, it takes the run's lease
+ * and goes on as the holder. */
+static int take_lease(copy_state *cs, ferry_summary *sum);
+static int joiner_wait(copy_state *cs, const char *stage, ferry_summary *sum)
+{
+	for (int round = 0; cs->joiner; round++) {
+		int ok = 0;
+		int rc = is_planned(cs, stage, &ok);
+		if (rc || ok)
+			return rc;
+		if (round % 10 == 9) { /* every two seconds: is the holder still there? */
+			cs->joiner = 0;
+			if ((rc = take_lease(cs, sum)) != 0)
+				return rc;
+			if (!cs->joiner)
+				return 0; /* the holder now: it plans */
+		}
+		if (ferry__interrupted(cs->ctx))
+			return ferry_err_set(&cs->err, FERRY_EINTR, "interrupted while waiting for the holder of run %.12s to plan its chunks", cs->plan->run_digest);
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 /* Run one stage's pending chunks through the scheduler. */
-static int run_stage(copy_state *cs, const char *stage)
+static int run_stage(copy_state *cs, const char *stage, ferry_summary *sum)
 {
 	jobset *js = &cs->js;
 	ferry_chunk_list cl;
-	int rc = ferry__chunks_build(&cl, cs, stage);
+	memset(&cl, 0, sizeof(cl));
+	int rc = cs->joiner ? joiner_wait(cs, stage, sum) : 0;
+	if (rc == 0)
+		rc = ferry__chunks_build(&cl, cs, stage);
 	if (rc) {
 		ferry__chunks_clear(&cl);
 		return rc;
@@ -41,15 +173,37 @@ static int run_stage(copy_state *cs, const char *stage)
 			js->jobs[i].started = ferry__now();
 			ferry__sched_emit(cs->opts, FERRY_PROGRESS_START, &js->jobs[i], NULL);
 		}
-	if (cl.nwork > 0) {
+	int64_t *base = NULL; /* a joiner's figures before the stage: its share is the rest */
+	if (rc == 0 && cs->join && !(base = ferry__calloc(js->njobs * 4 + 1, sizeof(int64_t))))
+		rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; base && i < js->njobs; i++) {
+		base[i * 4] = js->jobs[i].rows_read;
+		base[i * 4 + 1] = js->jobs[i].rows_written;
+		base[i * 4 + 2] = js->jobs[i].rows_rejected;
+		base[i * 4 + 3] = js->jobs[i].rows_skipped;
+	}
+	if (rc == 0 && cl.nwork > 0) {
 		ferry_sched_config cfg = {
 			.ctx = cs->ctx, .plan = cs->plan, .run_id = cs->plan->run_digest,
 			.sources = cs->sources, .teng = cs->teng, .js = js, .stage = stage, .opts = cs->opts,
+			.lease = cs->lease, .shared = cs->join != NULL,
 		};
 		worker_counts(cs, cl.nwork, &cfg.nreaders, &cfg.nwriters);
 		ferry_work_source src;
-		ferry__chunks_source(&cl, &src);
-		rc = ferry__sched_run(&cfg, &src, &cs->err);
+		if (cs->join)
+			rc = ferry__join_stage(cs->join, &cl, stage, cs->tconn, &src, &cs->err);
+		else
+			ferry__chunks_source(&cl, &src);
+		if (rc == 0)
+			rc = ferry__sched_run(&cfg, &src, &cs->err);
+	}
+	if (base) {
+		for (size_t i = 0; i < js->njobs; i++)
+			if (strcmp(js->jobs[i].stage, stage) == 0)
+				cs->join_rows += js->jobs[i].rows_written - base[i * 4 + 1];
+		if (rc == 0)
+			rc = join_figures(cs, stage, base);
+		free(base);
 	}
 	for (size_t i = 0; i < js->njobs; i++) {
 		job *j = &js->jobs[i];
@@ -68,16 +222,13 @@ static int run_stage(copy_state *cs, const char *stage)
 /* ---- ferry_copy ----------------------------------------------------------------------- */
 
 /* Stages in the order they run: each after the stages it names (the plan checked that
- * there are no cycles). out holds nstages indexes. */
-static void stage_order(const ferry_plan *p, size_t *out)
+ * there are no cycles). out holds nstages indexes; FERRY_ENOMEM when it cannot be made. */
+static int stage_order(const ferry_plan *p, size_t *out)
 {
 	size_t n = 0;
 	int *placed = ferry__calloc(p->nstages + 1, sizeof(int));
-	if (!placed) {
-		for (size_t i = 0; i < p->nstages; i++)
-			out[i] = i;
-		return;
-	}
+	if (!placed)
+		return FERRY_ENOMEM;
 	while (n < p->nstages) {
 		size_t before = n;
 		for (size_t i = 0; i < p->nstages; i++) {
@@ -101,9 +252,87 @@ static void stage_order(const ferry_plan *p, size_t *out)
 				}
 	}
 	free(placed);
+	return 0;
 }
 
-static int connect_all(copy_state *cs)
+/* The target first: the run's lease is taken before any source is touched (a standby may
+ * wait for hours, and a source's exported snapshot would hold back its cleanup that long). */
+static int connect_target(copy_state *cs)
+{
+	cs->teng = ferry__engine_for(cs->ctx, cs->plan->target, &cs->err);
+	if (!cs->teng)
+		return cs->err.code;
+	return cs->teng->core->connect(&cs->tconn, cs->plan->target, FERRY_CONNECT_CREATE, &cs->err);
+}
+
+static void lease_note(void *ud, const char *msg)
+{
+	copy_state *cs = ud;
+	ferry__sched_emit(cs->opts, FERRY_PROGRESS_LEASE, NULL, msg);
+}
+
+/* The run's lease: one holder per run (lease.c). Not for --check (it writes nothing), nor for
+ * a target that keeps its record itself (a label: export), nor inside ferry sync (whose
+ * lease this copy uses). */
+static int take_lease(copy_state *cs, ferry_summary *sum)
+{
+	const ferry_copy_options *o = cs->opts;
+	if (cs->hooks) {
+		cs->lease = cs->hooks->lease;
+		return 0;
+	}
+	if (o->check_only)
+		return 0;
+	if (cs->teng->state || !cs->teng->core->exec_params) {
+		if (o->standby || o->join)
+			return ferry_err_set(&cs->err, FERRY_EUSAGE,
+			                     "--standby and --join need a target database that keeps the run's lease: the target \"%s\" keeps its record in its own files (export's chunk files), so two exports of one label must not run at once",
+			                     cs->teng->name);
+		return 0;
+	}
+	if (o->join && (cs->teng->flags & FERRY_ENGINE_ONE_WRITER))
+		return ferry_err_set(&cs->err, FERRY_EUSAGE,
+		                     "--join needs a target that takes several writers at once (PostgreSQL): the target \"%s\" has one writer at a time, so joined processes would only queue behind each other",
+		                     cs->teng->name);
+	const ferry_engine *se = NULL;
+	if (cs->plan->nsources && !(se = ferry__engine_for(cs->ctx, cs->plan->sources[0].url, &cs->err)))
+		return cs->err.code;
+	int import = se && (se->flags & FERRY_ENGINE_LABEL), joined = 0;
+	ferry_lease_config lc = {
+		.url = cs->plan->target, .run_id = cs->plan->run_digest,
+		.kind = o->join ? (import ? "import+join" : "copy+join") : import ? "import" : "copy",
+		.plan = cs->plan->path, .ttl_ms = o->lease_ms, .standby = o->standby, .ctx = cs->ctx,
+		.join = o->join, .joined = &joined, .note = lease_note, .note_ud = cs,
+	};
+	int rc = ferry__lease_take(&cs->lease, cs->teng, &lc, &cs->err);
+	if (rc)
+		return rc;
+	if (joined) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "--join: run %.12s\xe2\x80\xa6 is held by another process that shares it: claiming its chunks beside it",
+		         cs->plan->run_digest);
+		if (!cs->join_said)
+			ferry__sched_emit(o, FERRY_PROGRESS_LEASE, NULL, msg);
+		cs->join_said = 1;
+		cs->joiner = 1;
+		return 0;
+	}
+	cs->own_lease = 1;
+	int shared = 0;
+	rc = ferry__lease_visible(cs->lease, cs->tconn, &shared, &cs->err);
+	if (rc == 0 && !shared) {
+		/* Its connections do not share one database (in-memory): nobody else can come. */
+		rc = ferry__lease_release(cs->lease, 1, &cs->err);
+		cs->lease = NULL;
+		cs->own_lease = 0;
+	}
+	const char *note = ferry__lease_note(cs->lease);
+	if (rc == 0 && note && ferry__summary_note(sum, note) != 0)
+		rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int connect_sources(copy_state *cs)
 {
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
@@ -132,10 +361,7 @@ static int connect_all(copy_state *cs)
 		if (rc)
 			return rc;
 	}
-	cs->teng = ferry__engine_for(cs->ctx, p->target, err);
-	if (!cs->teng)
-		return err->code;
-	return cs->teng->core->connect(&cs->tconn, p->target, FERRY_CONNECT_CREATE, err);
+	return 0;
 }
 
 static int stage_done(copy_state *cs, const char *stage, int *out)
@@ -214,19 +440,20 @@ static int check_run(copy_state *cs, int finished)
 }
 
 /* Every stage the run covers, in dependency order, each flagged done when it is. */
-static int run_stages(copy_state *cs)
+static int run_stages(copy_state *cs, ferry_summary *sum)
 {
 	const ferry_plan *plan = cs->plan;
 	size_t *order = ferry__calloc(plan->nstages + 1, sizeof(size_t));
-	if (!order)
+	if (!order || stage_order(plan, order) != 0) {
+		free(order);
 		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
-	stage_order(plan, order);
+	}
 	int rc = 0;
 	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[order[k]];
 		if ((cs->opts->stage && strcmp(cs->opts->stage, st->name) != 0) || st->absent)
 			continue;
-		rc = run_stage(cs, st->name);
+		rc = run_stage(cs, st->name, sum);
 		char flag[600];
 		snprintf(flag, sizeof(flag), "stage:%s", st->name);
 		if (rc == 0)
@@ -265,6 +492,21 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 	return rc;
 }
 
+/* --join: what this process did of the shared run, in its summary. */
+static int join_note(copy_state *cs, ferry_summary *sum)
+{
+	int64_t chunks = 0, rows = 0;
+	ferry__join_share(cs->join, &chunks, &rows);
+	char msg[300];
+	snprintf(msg, sizeof(msg),
+	         "--join: this process committed %lld chunks (%lld rows) of run %.12s\xe2\x80\xa6; %s",
+	         (long long)chunks, (long long)cs->join_rows, cs->plan->run_digest,
+	         cs->joiner ? "its holder finishes the run and records it once"
+	                    : "the figures above are the whole run's, every process's chunks");
+	ferry__sched_emit(cs->opts, FERRY_PROGRESS_LEASE, NULL, msg);
+	return ferry__summary_note(sum, msg) ? ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory") : 0;
+}
+
 /* The summary's figures, the reject file, the engine's finish; then every connection. */
 static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 {
@@ -279,6 +521,17 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	}
 	if (rc == 0 && sum->total_rejected > 0)
 		rc = ferry__target_rejects_file(cs, sum);
+	/* Given up before the target's connection goes (a new file may be discarded), and
+	 * whatever the outcome, so a standby or a rerun takes over at once. */
+	ferry__join_close(cs->join);
+	cs->join = NULL;
+	if (cs->own_lease) {
+		ferry_err e2 = {0};
+		int r2 = ferry__lease_release(cs->lease, !cs->changed, &e2);
+		if (r2 && rc == 0)
+			rc = ferry__err_copy(&cs->err, &e2);
+	}
+	cs->lease = NULL;
 	if (cs->tconn) {
 		if (rc == 0 && cs->teng->write->finish && !opts->check_only)
 			rc = cs->teng->write->finish(cs->tconn, &cs->err);
@@ -336,20 +589,38 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc)
 		return ferry__ctx_fail(ctx, &cs.err);
 	sum->max_rejects = max_rejects;
-	rc = connect_all(&cs);
+	rc = connect_target(&cs);
+	if (rc == 0)
+		rc = take_lease(&cs, sum);
+	if (rc == 0)
+		rc = connect_sources(&cs);
 	if (rc == 0)
 		rc = ferry__state_get(cs.teng, cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
 	if (rc == 0)
 		rc = check_run(&cs, finished);
+	if (rc == 0 && cs.joiner) /* the holder's target schema and tables first */
+		rc = joiner_wait(&cs, NULL, sum);
 	if (rc == 0)
 		rc = ferry__target_prepare(&cs, strict, sum);
 	if (rc == 0 && !opts->check_only) {
 		sum->was_complete = finished;
 		if (opts->truncate && !finished)
 			rc = ferry__target_truncate(&cs);
+		if (rc == 0 && opts->join)
+			rc = ferry__join_open(&cs.join, cs.teng, plan->target, plan->run_digest, &cs.js, &cs.err);
 		if (rc == 0)
-			rc = run_stages(&cs);
-		if (rc == 0)
+			rc = run_stages(&cs, sum);
+		/* A joiner whose holder is gone takes the run over to finish it; else the holder
+		 * finishes it and the joiner reports its share. */
+		if (rc == 0 && cs.joiner) {
+			cs.joiner = 0;
+			rc = take_lease(&cs, sum);
+			if (rc == 0 && !cs.joiner)
+				rc = recount_run(&cs);
+		}
+		if (rc == 0 && cs.join)
+			rc = join_note(&cs, sum);
+		if (rc == 0 && !cs.joiner)
 			rc = finish(&cs, finished, sum);
 	}
 	rc = close_run(&cs, rc, sum);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 
@@ -292,6 +293,7 @@ static int take(sched *s, stream **out, ferry_err *err)
 		if (w) {
 			w->seq = s->taken++;
 			w->committed = 0;
+			w->elsewhere = 0;
 			s->inflight++;
 			st->w = w;
 			st->head = st->count = 0;
@@ -337,6 +339,7 @@ typedef struct writer_ctx {
 	ferry_work *w;            /* the item being written */
 	ferry_batch *batch;
 	int64_t rejected;
+	int elsewhere;            /* shared run: the item was committed by another process */
 	ferry_err *err;
 } writer_ctx;
 
@@ -405,8 +408,28 @@ static int begin_item(writer_ctx *wc, ferry_work *w)
 	}
 	wc->w = w;
 	wc->rejected = 0;
+	wc->elsewhere = 0;
 	if ((e = teng->core->begin(wc->conn, wc->err)) != 0)
 		return e;
+	if (wc->s->cfg->shared && !w->pos) {
+		/* A shared run: lock the chunk's record first. A claimer that died while its commit
+		 * of this chunk was on its way held it: wait for that commit, then find the chunk
+		 * done and write nothing (its rows are in once). */
+		static const char lock[] =
+			"UPDATE ferry_progress SET done = 0 WHERE run_id = $1 AND job = $2 AND chunk = $3 AND done = 0";
+		ferry_value p[3];
+		memset(p, 0, sizeof(p));
+		p[0].type = FERRY_TEXT;
+		p[0].v.s = wc->s->cfg->run_id;
+		p[0].len = (uint32_t)strlen(wc->s->cfg->run_id);
+		p[1].type = p[2].type = FERRY_INT;
+		p[1].v.i = (int64_t)j->id;
+		p[2].v.i = w->chunk;
+		int64_t changed = 0;
+		if ((e = teng->core->exec_params(wc->conn, lock, 3, p, &changed, wc->err)) != 0)
+			return abandon(wc, e);
+		wc->elsewhere = changed != 1;
+	}
 	if (teng->write->chunk_begin) {
 		ferry_chunk_rec at = {.job = (int64_t)j->id, .chunk = w->chunk, .job_name = j->name,
 		                      .stage = j->stage, .table = j->dst_table, .est_rows = w->est_rows};
@@ -439,9 +462,9 @@ static int write_rows(writer_ctx *wc, stream *st, int64_t *written)
 		pthread_mutex_unlock(&s->mu);
 
 		wc->batch = b;
-		int e = (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY)
+		int e = (teng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) && !wc->elsewhere
 		            ? ferry__guard_check(j, b, reject_cb, wc, wc->err) : 0;
-		if (e == 0 && ferry_batch_nrows(b) > 0) {
+		if (e == 0 && ferry_batch_nrows(b) > 0 && !wc->elsewhere) {
 			int64_t pre = wc->rejected;
 			e = teng->write->writer_write(wc->writers[j->id], b, reject_cb, wc, wc->err);
 			*written += (int64_t)ferry_batch_nrows(b) - (wc->rejected - pre);
@@ -456,15 +479,30 @@ static int write_rows(writer_ctx *wc, stream *st, int64_t *written)
 	}
 }
 
-/* The item's checkpoint, in its transaction: the chunk's record, or the stream position. */
-static int checkpoint(writer_ctx *wc, const ferry_chunk_rec *rec)
+/* The item's checkpoint, in its transaction: the chunk's record, or the stream position.
+ * *elsewhere = 1: a shared run's chunk that another process committed first. */
+static int checkpoint(writer_ctx *wc, const ferry_chunk_rec *rec, int *elsewhere)
 {
 	const ferry_sched_config *cfg = wc->s->cfg;
 	ferry_work *w = wc->w;
+	/* The lease first: a holder that was paused since the item began finds out here, before
+	 * the checkpoint could say the item is no longer pending (done by the one that took
+	 * over), and commits nothing. At the end of the transaction, so the lease row stays
+	 * locked (PostgreSQL) for the shortest time. */
+	int e = ferry__lease_fence(cfg->lease, wc->conn, wc->err);
+	if (e && e != FERRY_EHELD && !w->pos) {
+		char keep[sizeof(wc->err->msg)];
+		memcpy(keep, wc->err->msg, sizeof(keep));
+		return ferry_err_set(wc->err, e, "could not record chunk %lld of table \"%s\" as done: %.800s",
+		                     (long long)rec->chunk, rec->table ? rec->table : "?", keep);
+	}
+	if (e)
+		return e;
 	if (w->pos)
 		return ferry__state_position_set(cfg->teng, wc->conn, cfg->run_id, w->source, w->pos,
-		                                 wc->err);
-	return ferry__state_chunk_done(cfg->teng, wc->conn, cfg->run_id, rec, wc->err);
+		                                  wc->err);
+	return ferry__state_chunk_done(cfg->teng, wc->conn, cfg->run_id, rec,
+	                               cfg->shared ? elsewhere : NULL, wc->err);
 }
 
 /* Commit, with the test-only kill points around it. */
@@ -508,17 +546,28 @@ static int write_item(writer_ctx *wc, stream *st)
 		.rows_read = j->filter ? produced + skipped : produced, .rows_written = written,
 		.rows_rejected = wc->rejected, .rows_skipped = skipped,
 	};
-	e = checkpoint(wc, &rec);
-	if (e == 0)
+	int elsewhere = wc->elsewhere;
+	if (!elsewhere)
+		e = checkpoint(wc, &rec, &elsewhere);
+	if (e == 0 && elsewhere) {
+		/* Its rows are in, once, by the other process: this transaction goes. */
+		e = s->cfg->teng->core->rollback(wc->conn, wc->err);
+		if (e)
+			return e;
+	} else if (e == 0) {
 		e = commit_item(wc);
+	}
 	if (e)
 		return abandon(wc, e);
 	pthread_mutex_lock(&s->mu);
-	j->rows_read += rec.rows_read;
-	j->rows_written += written;
-	j->rows_rejected += wc->rejected;
-	j->rows_skipped += skipped;
-	j->chunks_done++;
+	if (!elsewhere) {
+		j->rows_read += rec.rows_read;
+		j->rows_written += written;
+		j->rows_rejected += wc->rejected;
+		j->rows_skipped += skipped;
+		j->chunks_done++;
+	}
+	w->elsewhere = elsewhere;
 	w->committed = 1;
 	s->inflight--;
 	s->next_commit = w->seq + 1;
@@ -617,6 +666,12 @@ static void watch(sched *s, workers *wk)
 		if (ferry__interrupted(s->cfg->ctx) && !s->failed) {
 			s->failed = 1;
 			ferry_err_set(&s->err, FERRY_EINTR, "interrupted; committed chunks are kept and the next run resumes after them");
+			wake(s, WAKE_ALL);
+		}
+		ferry_err lost = {0};
+		if (!s->failed && ferry__lease_check(s->cfg->lease, &lost) != 0) {
+			s->failed = 1;
+			s->err = lost;
 			wake(s, WAKE_ALL);
 		}
 		pthread_mutex_unlock(&s->mu);

@@ -20,6 +20,7 @@ typedef struct ferry_work {
 	void *priv;               /* the source's own (a cursor for its read) */
 	uint64_t seq;             /* the scheduler's: order taken */
 	int committed;            /* the scheduler's: set under its lock once committed */
+	int elsewhere;            /* the scheduler's: ... by another process of a shared run */
 } ferry_work;
 
 /* Items commit strictly in the order next returned them (one stream, in order). */
@@ -54,6 +55,10 @@ typedef struct ferry_sched_config {
 	const char *stage;                /* jobs of this stage get progress events */
 	int nreaders, nwriters;
 	const ferry_copy_options *opts;   /* progress callback */
+	struct ferry_lease *lease;        /* every commit checks it; NULL: no lease kept */
+	int shared;                       /* --join: a chunk another process committed first
+	                                     (its claimer died while committing it) is rolled
+	                                     back and skipped, not a failure */
 } ferry_sched_config;
 
 /* Run src to exhaustion (or the first failure, or an interrupt): each item's rows and its
@@ -80,6 +85,20 @@ int ferry__chunks_build(ferry_chunk_list *cl, copy_state *cs, const char *stage)
 /* out reads cl, which must outlive the run. */
 void ferry__chunks_source(ferry_chunk_list *cl, ferry_work_source *out);
 void ferry__chunks_clear(ferry_chunk_list *cl);
+
+/* join.c: --join, chunks claimed from the target (FOR UPDATE SKIP LOCKED) by every process of
+ * a shared run. open: a connection of its own with one open transaction holding this
+ * process's claims until close. stage: the claim rows of what is planned added (tconn,
+ * autocommit), then out claims cl's chunks for stage (cl outlives the run; a stage whose
+ * chunks must commit in plan order is refused). */
+typedef struct ferry_join ferry_join;
+int ferry__join_open(ferry_join **out, const ferry_engine *e, const char *url, const char *run_id,
+                     jobset *js, ferry_err *err);
+int ferry__join_stage(ferry_join *jn, ferry_chunk_list *cl, const char *stage, ferry_conn *tconn,
+                      ferry_work_source *out, ferry_err *err);
+/* Chunks this process committed, over every stage (rows: kept by the caller). */
+void ferry__join_share(const ferry_join *jn, int64_t *chunks, int64_t *rows);
+void ferry__join_close(ferry_join *jn);
 
 /* guard.c: refuse the rows of b whose values SQLite's numeric affinity would change
  * (reject gets each, with a one-line reason) and keep the rest, in order. */

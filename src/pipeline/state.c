@@ -9,13 +9,25 @@
  *                  rows_read, rows_written, rows_rejected, rows_skipped, done_at)
  *   ferry_rejects(run_id, job, chunk, table_name, row_key, reason)   in insertion order
  *   ferry_positions(run_id, source, pos, updated_at)        pos: uint64 as int64 bits
- *   ferry_leases(run_id, holder, epoch, heartbeat, expires)  one holder per run; the lease
- *       logic (take, renew, fence by epoch) comes with the online runs. */
+ *   ferry_leases(run_id, holder, epoch, heartbeat, expires, since, expires_ms, ttl_ms,
+ *                beats, state, kind, plan)    one holder per run (lease.c takes, renews and
+ *       fences by epoch; times as ISO text for people and expires_ms for arithmetic)
+ *   ferry_claims(run_id, job, chunk, holder)   --join: a chunk is claimed by locking its row
+ *       (join.c) */
 #include <stdlib.h>
 #include <string.h>
 #include "state.h"
 
 #define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
+
+/* The lease table. Its first layout (five columns) was created but never written: a
+ * target that has it gets this one instead (state_init drops the empty old table). */
+#define LEASES_DDL \
+	"CREATE TABLE IF NOT EXISTS ferry_leases(run_id text NOT NULL PRIMARY KEY, " \
+	"holder text NOT NULL, epoch bigint NOT NULL, heartbeat text NOT NULL, " \
+	"expires text NOT NULL, since text NOT NULL, expires_ms bigint NOT NULL, " \
+	"ttl_ms bigint NOT NULL, beats bigint NOT NULL, state text NOT NULL, " \
+	"kind text NOT NULL, plan text)"
 
 /* bytea: PostgreSQL's binary type; to SQLite a name with NUMERIC affinity, which stores a
  * blob as it is (files made before this kept BLOB: the same values). */
@@ -32,9 +44,9 @@ static const char *const ddl[] = {
 	"chunk bigint NOT NULL, table_name text NOT NULL, row_key text, reason text NOT NULL)",
 	"CREATE TABLE IF NOT EXISTS ferry_positions(run_id text NOT NULL, source bigint NOT NULL, "
 	"pos bigint NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run_id, source))",
-	"CREATE TABLE IF NOT EXISTS ferry_leases(run_id text NOT NULL PRIMARY KEY, "
-	"holder text NOT NULL, epoch bigint NOT NULL, heartbeat text NOT NULL, "
-	"expires text NOT NULL)",
+	LEASES_DDL,
+	"CREATE TABLE IF NOT EXISTS ferry_claims(run_id text NOT NULL, job bigint NOT NULL, "
+	"chunk bigint NOT NULL, holder text, PRIMARY KEY (run_id, job, chunk))",
 };
 
 static ferry_value v_text(const char *s)
@@ -138,6 +150,17 @@ static int read_rows(const ferry_engine *e, ferry_conn *c, const query *q, row_c
 	return rc ? rc : stop;
 }
 
+int ferry__state_query(const ferry_engine *e, ferry_conn *c, const char *table,
+                       const char *const *exprs, size_t nexprs, const char *filter,
+                       const ferry_value *params, size_t nparams, const char *const *order,
+                       size_t norder, int (*cb)(void *ud, const ferry_value *row), void *ud,
+                       ferry_err *err)
+{
+	query q = {.table = table, .exprs = exprs, .nexprs = nexprs, .filter = filter,
+	           .params = params, .nparams = nparams, .order = order, .norder = norder};
+	return read_rows(e, c, &q, cb, ud, err);
+}
+
 static int need_sql(const ferry_engine *e, const char *what, ferry_err *err)
 {
 	if (e->core->exec_params)
@@ -155,16 +178,17 @@ static int count_row(void *ud, const ferry_value *row)
 	return 0;
 }
 
-/* Does ferry_progress have its target column? Files made before it was written on every
- * engine lack it. Asked under a savepoint: a failed read spoils PostgreSQL's transaction. */
-static int has_target_column(const ferry_engine *e, ferry_conn *c, int *out, ferry_err *err)
+/* Does table have column col? Files made before a column was written on every engine lack
+ * it. Asked under a savepoint: a failed read spoils PostgreSQL's transaction. */
+static int has_column(const ferry_engine *e, ferry_conn *c, const char *table, const char *col,
+                      int *out, ferry_err *err)
 {
 	*out = 0;
 	int rc = e->core->exec(c, "SAVEPOINT ferry_state_probe", err);
 	if (rc)
 		return rc;
-	static const char *const col[] = {"target"};
-	query q = {.table = "ferry_progress", .exprs = col, .nexprs = 1, .filter = "1 = 0"};
+	const char *const cols[] = {col};
+	query q = {.table = table, .exprs = cols, .nexprs = 1, .filter = "1 = 0"};
 	int64_t n = 0;
 	ferry_err e2 = {0};
 	int got = read_rows(e, c, &q, count_row, &n, &e2);
@@ -190,10 +214,17 @@ int ferry__state_init(const ferry_engine *e, ferry_conn *c, ferry_err *err)
 		rc = e->core->exec(c, ddl[i], err);
 	int have = 0;
 	if (rc == 0)
-		rc = has_target_column(e, c, &have, err);
+		rc = has_column(e, c, "ferry_progress", "target", &have, err);
 	/* SQLite files of earlier versions: the column every engine now writes. */
 	if (rc == 0 && !have)
 		rc = e->core->exec(c, "ALTER TABLE ferry_progress ADD COLUMN target text", err);
+	/* The lease table's first layout was never written to: replaced, not altered. */
+	if (rc == 0)
+		rc = has_column(e, c, "ferry_leases", "beats", &have, err);
+	if (rc == 0 && !have)
+		rc = e->core->exec(c, "DROP TABLE ferry_leases", err);
+	if (rc == 0 && !have)
+		rc = e->core->exec(c, LEASES_DDL, err);
 	if (rc) {
 		char keep[sizeof(err->msg)];
 		memcpy(keep, err->msg, sizeof(keep));
@@ -277,8 +308,10 @@ int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *ru
 }
 
 int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *run_id,
-                            const ferry_chunk_rec *rec, ferry_err *err)
+                            const ferry_chunk_rec *rec, int *done_elsewhere, ferry_err *err)
 {
+	if (done_elsewhere)
+		*done_elsewhere = 0;
 	if (e->state)
 		return e->state->chunk_done(c, run_id, rec, err);
 	/* done = 0: a chunk is recorded done exactly once. */
@@ -302,6 +335,10 @@ int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *ru
 		return ferry_err_set(err, rc, "could not record chunk %lld of table \"%s\" as done: %.800s",
 		                     (long long)rec->chunk,
 		                     rec->table ? rec->table : rec->job_name ? rec->job_name : "?", keep);
+	}
+	if (changed != 1 && done_elsewhere) {
+		*done_elsewhere = 1;
+		return 0;
 	}
 	if (changed != 1)
 		return ferry_err_set(err, FERRY_ECORRUPT,
@@ -390,11 +427,11 @@ int ferry__state_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
 {
 	if (e->state)
 		return e->state->set(c, run_id, flag, err);
-	/* Set once: a flag already there keeps its first time. Only the coordinator sets
-	 * flags, so the check and the insert do not race. */
+	/* Set once: a flag already there keeps its first time. Processes of one run (--join)
+	 * may set the same flag at once: the conflict, not a check before it, decides. */
 	static const char sql[] =
-		"INSERT INTO ferry_runs(run_id, flag, set_at) SELECT $1, $2, $3 WHERE NOT EXISTS "
-		"(SELECT 1 FROM ferry_runs WHERE run_id = $1 AND flag = $2)";
+		"INSERT INTO ferry_runs(run_id, flag, set_at) VALUES ($1, $2, $3) "
+		"ON CONFLICT (run_id, flag) DO NOTHING";
 	int rc = need_sql(e, "a run's state", err);
 	if (rc)
 		return rc;

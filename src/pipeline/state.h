@@ -19,9 +19,10 @@ int ferry__state_load(const ferry_engine *e, ferry_conn *c, const char *run_id,
 int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *run_id,
                             const ferry_chunk_rec *recs, size_t n, ferry_err *err);
 /* Inside the chunk's transaction: mark it done with its counts; a chunk that is not
- * pending is FERRY_ECORRUPT. */
+ * pending is FERRY_ECORRUPT, unless done_elsewhere is not NULL: then *done_elsewhere = 1
+ * (another process of a shared run committed it first; the caller rolls back). */
 int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *run_id,
-                            const ferry_chunk_rec *rec, ferry_err *err);
+                            const ferry_chunk_rec *rec, int *done_elsewhere, ferry_err *err);
 /* Inside the chunk's transaction: record a refused row (key is JSON or NULL). */
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
                         int64_t chunk, const char *table, const char *key, const char *reason,
@@ -48,5 +49,15 @@ int ferry__state_position_get(const ferry_engine *e, ferry_conn *c, const char *
  * transaction, the one that writes the rows up to pos, so rows and position commit together. */
 int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *run_id,
                               size_t source, uint64_t pos, ferry_err *err);
+
+/* Visit the rows of `SELECT exprs FROM table WHERE filter ORDER BY order` (filter with `?`
+ * for params, in order; NULL: every row); a missing table has none. A non-zero return of
+ * cb stops the visit and is returned. For bookkeeping tables only: the read goes through
+ * the engine's reader, which a dialect-free query needs. */
+int ferry__state_query(const ferry_engine *e, ferry_conn *c, const char *table,
+                       const char *const *exprs, size_t nexprs, const char *filter,
+                       const ferry_value *params, size_t nparams, const char *const *order,
+                       size_t norder, int (*cb)(void *ud, const ferry_value *row), void *ud,
+                       ferry_err *err);
 
 #endif

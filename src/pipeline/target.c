@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lease.h"
 #include "sched.h"
 #include "state.h"
 #include "../history/history.h"
@@ -237,6 +238,8 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)
 		rc = create_tables(cs);
+	if (rc == 0 && !cs->opts->check_only)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (rc == 0 && !cs->opts->check_only) {
 		rc = cs->teng->core->commit(cs->tconn, err);
 		cs->changed = rc == 0;
@@ -293,6 +296,8 @@ int ferry__target_truncate(copy_state *cs)
 		free(sql);
 	}
 	if (n && rc == 0)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
+	if (n && rc == 0)
 		rc = cs->teng->core->commit(cs->tconn, err);
 	else if (n)
 		cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
@@ -326,6 +331,14 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 	int rc = cs->teng->core->begin(cs->tconn, err);
 	if (rc)
 		return rc;
+	/* Asked again inside the transaction: another process of the run (a holder whose lease
+	 * this one took after it released it, --join) may have recorded it since this began. */
+	int already = 0;
+	rc = ferry__state_get(cs->teng, cs->tconn, p->run_digest, "finished", &already, err);
+	if (rc || already) {
+		cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
+		return rc;
+	}
 	if (cs->teng->core->exec_params && !(cs->hooks && cs->hooks->no_history)) {
 		/* The whole run's rows, from its checkpoints: earlier processes (a resumed crash,
 		 * stages run one at a time) moved some of them. */
@@ -366,6 +379,9 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 	}
 	if (rc == 0)
 		rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "finished", err);
+	/* A holder that lost the run records nothing: the one that holds it records it once. */
+	if (rc == 0)
+		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (rc == 0)
 		return cs->teng->core->commit(cs->tconn, err);
 	cs->teng->core->rollback(cs->tconn, &(ferry_err){0});

@@ -9,6 +9,11 @@
 #define PLAN_MAX_BYTES ((size_t)16 << 20)
 
 
+const char *ferry_plan_target(const ferry_plan *p)
+{
+	return p->target;
+}
+
 void ferry_plan_free(ferry_plan *p)
 {
 	if (!p)

@@ -19,9 +19,12 @@ sync_plan "$T" "$(pg_url "$s1")" "$(pg_url "$d1")"
 
 # 1. A transaction that keeps a row of items locked past --max-pause: each attempt is
 # released, nothing changes, the old version stays writable.
-PGCONNECT_TIMEOUT=10 psql -X -q "$(pg_url "$s1")" -c "BEGIN; UPDATE items SET qty = qty WHERE id = 1; SELECT pg_sleep(3); COMMIT;" > /dev/null 2>&1 &
+PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$(pg_url "$s1")" -c "BEGIN; UPDATE items SET qty = qty WHERE id = 1; SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
 lpid=$!
-sleep 0.5
+for _ in $(seq 100); do # until the lock is held (the session sleeps in its transaction)
+	[ "$(pgq "$s1" "SELECT (count(*) > 0)::int FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'ferry-test-lock' AND l.mode = 'RowExclusiveLock' AND l.granted")" = 1 ] && break
+	sleep 0.1
+done
 set +e
 "$FERRY" cutover -q -p plan.yaml --max-pause 200 --attempts 2 > co.out 2> co.err
 code=$?

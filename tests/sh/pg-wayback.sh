@@ -33,9 +33,9 @@ round() {
 	check "$n: the way back: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
 	# A lock held on the new version past --max-pause: the rollback gives up, nothing changed.
 	if [ "$ne" = postgres ]; then
-		PGCONNECT_TIMEOUT=10 psql -X -q "$new" -c "BEGIN; UPDATE users SET score = score WHERE id = (SELECT min(id) FROM users); SELECT pg_sleep(3); COMMIT;" > /dev/null 2>&1 &
+		PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$new" -c "BEGIN; UPDATE users SET score = score WHERE id = (SELECT min(id) FROM users); SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
 		local lpid=$!
-		sleep 0.5
+		wait_lock "$new"
 		local code=0
 		"$FERRY" rollback -q -p "$n/plan.yaml" --max-pause 200 --attempts 2 > /dev/null 2> "$n/lock.err" || code=$?
 		wait "$lpid" || true
@@ -67,6 +67,13 @@ round() {
 }
 
 pg_source() { pgq "$1" "$(sync_pg_source_sql 1000)" > /dev/null; } # DB
+# wait_lock URL: until the session named ferry-test-lock holds its lock (it sleeps in it).
+wait_lock() {
+	for _ in $(seq 100); do
+		[ "$(psql -X -qAt "$1" -c "SELECT (count(*) > 0)::int FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'ferry-test-lock' AND l.mode = 'RowExclusiveLock' AND l.granted")" = 1 ] && return 0
+		sleep 0.1
+	done
+}
 nslots() { pgq "$1" "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) || ' ' || (SELECT count(*) FROM pg_publication)"; }
 
 pg_newdb s1
@@ -100,7 +107,8 @@ for phase in frozen drained fenced released; do
 	sync_plan "$T/k-$phase" "$o" "$nv"
 	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/s.err" || { cat "k-$phase/s.err"; fail "$phase: sync"; }
 	code=0
-	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml") > /dev/null 2>&1 || code=$?
+	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml") > /dev/null 2> "k-$phase/kco.err" || code=$?
+	[ "$code" = 137 ] || cat "k-$phase/kco.err"
 	check "pg: kill -9 in the cut-over at $phase" "137" "$code"
 	if [ "$phase" = released ]; then
 		$PY "$WRITER" postgres "$nv" --new --seconds 1 --seed 51 > "k-$phase/w.out" 2> "k-$phase/w.err" || { cat "k-$phase/w.err"; fail "$phase: writer"; }
@@ -112,7 +120,8 @@ for phase in frozen drained fenced released; do
 	wpid=$!
 	sleep 0.5
 	code=0
-	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback --max-pause 30000 -q -p "k-$phase/plan.yaml") > /dev/null 2>&1 || code=$?
+	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback --max-pause 30000 -q -p "k-$phase/plan.yaml") > /dev/null 2> "k-$phase/krb.err" || code=$?
+	[ "$code" = 137 ] || cat "k-$phase/krb.err"
 	check "pg: kill -9 in the rollback at $phase" "137" "$code"
 	"$FERRY" rollback --max-pause 30000 -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/rb.err" || { cat "k-$phase/rb.err"; fail "$phase: the rollback's rerun"; }
 	wait "$wpid" || { cat "k-$phase/w.err"; fail "$phase: the writer"; }

@@ -748,9 +748,9 @@ static void test_state(void)
 	OK(E->core->begin(c, &err));
 	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 4, .rows_written = 3, .rows_rejected = 1};
 	OK(ferry__state_reject(E, c, "run1", 0, 1, "t", "{\"id\":3}", "bad", &err));
-	OK(ferry__state_chunk_done(E, c, "run1", &d, &err));
+	OK(ferry__state_chunk_done(E, c, "run1", &d, NULL, &err));
 	OK(E->core->commit(c, &err));
-	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, NULL, &err), FERRY_ECORRUPT);
 	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	CHECK_INT(l.n, 2);
 	CHECK_INT(l.done, 1);
@@ -839,7 +839,7 @@ static void test_state_legacy(void)
 	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 3, .rows_written = 2, .rows_rejected = 1};
 	OK(E->core->begin(c, &err));
 	OK(ferry__state_reject(E, c, "r", 0, 1, "a", NULL, "second", &err));
-	OK(ferry__state_chunk_done(E, c, "r", &d, &err));
+	OK(ferry__state_chunk_done(E, c, "r", &d, NULL, &err));
 	OK(E->core->commit(c, &err));
 	char out[512] = "";
 	OK(ferry__state_rejects(E, c, "r", on_rej, out, &err));

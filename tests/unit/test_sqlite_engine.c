@@ -1296,12 +1296,12 @@ static void test_state(void)
 	OK(ferry__state_reject(E, c, "run1", 1, 0, "a", "[1]", "NOT NULL constraint failed: a.x", &err));
 	OK(ferry__state_reject(E, c, "run1", 1, 0, "a", NULL, "second", &err));
 	OK(ferry__state_reject(E, c, "run2", 1, 0, "a", "[9]", "other run", &err));
-	OK(ferry__state_chunk_done(E, c, "run1", &d, &err));
+	OK(ferry__state_chunk_done(E, c, "run1", &d, NULL, &err));
 	OK(E->core->commit(c, &err));
 	/* Exactly once: a second time is refused, as is an unknown chunk. */
-	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, NULL, &err), FERRY_ECORRUPT);
 	d.chunk = 9;
-	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, &err), FERRY_ECORRUPT);
+	CHECK_INT(ferry__state_chunk_done(E, c, "run1", &d, NULL, &err), FERRY_ECORRUPT);
 	memset(&l, 0, sizeof(l));
 	OK(ferry__state_load(E, c, "run1", on_loaded, &l, &err));
 	if (CHECK_INT(l.n, 3)) {
@@ -1425,7 +1425,7 @@ static void test_state_legacy(void)
 	ferry_chunk_rec d = {.job = 0, .chunk = 1, .done = 1, .rows_read = 3, .rows_written = 3};
 	OK(E->core->begin(c, &err));
 	OK(ferry__state_reject(E, c, "r", 0, 1, "a", NULL, "third", &err));
-	OK(ferry__state_chunk_done(E, c, "r", &d, &err));
+	OK(ferry__state_chunk_done(E, c, "r", &d, NULL, &err));
 	ferry_chunk_rec more = {.job = 1, .chunk = 0, .job_name = "main/b->b", .table = "b", .est_rows = 1};
 	OK(ferry__state_add_chunks(E, c, "r", &more, 1, &err));
 	OK(E->core->commit(c, &err));

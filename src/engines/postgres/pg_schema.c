@@ -63,7 +63,8 @@ static const char tables_sql[] =
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
 	"AND lower(c.relname) NOT IN ('ferry_runs', 'ferry_progress', 'ferry_rejects', "
-	"'ferry_history', 'ferry_changes', 'ferry_keys', 'ferry_positions', 'ferry_leases') "
+	"'ferry_history', 'ferry_changes', 'ferry_keys', 'ferry_positions', 'ferry_leases', "
+	"'ferry_claims') "
 	"ORDER BY c.oid";
 
 static const char columns_sql[] =

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include "sqlite_int.h"
@@ -238,7 +239,20 @@ static int setup_target(sq_conn *c, ferry_err *err)
 	if (strcmp(mode, "wal") == 0)
 		return 0;
 	char now[16];
-	if ((rc = query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), err)) != 0)
+	/* Changing the journal mode takes the file's lock without the busy handler: two
+	 * processes opening one new target at once (a run and its second, refused, process)
+	 * retry for as long as the busy timeout would wait. */
+	for (int waited = 0;; waited += 20) {
+		rc = query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), err);
+		int busy = (sqlite3_errcode(c->db) & 0xff) == SQLITE_BUSY ||
+		           (sqlite3_errcode(c->db) & 0xff) == SQLITE_LOCKED;
+		if (rc == 0 || !busy || waited >= 30000)
+			break;
+		memset(err, 0, sizeof(*err));
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (rc)
 		return rc;
 	if (strcmp(now, "wal") == 0)
 		memcpy(c->old_journal, mode, sizeof(mode));
@@ -604,7 +618,7 @@ const ferry_engine ferry__sqlite_engine = {
 	.name = "sqlite",
 	.schemes = sq_schemes,
 	.max_writers = 1,
-	.flags = FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_TEXT_FLOATS,
+	.flags = FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_TEXT_FLOATS | FERRY_ENGINE_ONE_WRITER,
 	.claim = sq_claim,
 	.url_resolve = sq_url_resolve,
 	.url_path = sq_url_path,
