@@ -155,9 +155,11 @@ int ferry__history_record_data(ferry_conn *c, const ferry_engine *eng, const cha
  * migration), description "target schema: FILE", the file's checksum and the run id. The
  * statements go one by one through the engine's split_sql, so an error names the file's line;
  * a statement that cannot run in a transaction is refused (FERRY_EUSAGE) before any runs,
- * as is transaction control. Needs exec_params. */
+ * as is transaction control. Needs exec_params. With already not NULL, a file whose
+ * checksum a successful schema row of ferry_history already holds (whatever run applied
+ * it) is not applied again: *already then describes that row (caller frees), else NULL. */
 int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const char *path,
-                                const char *run_id, ferry_err *err);
+                                const char *run_id, char **already, ferry_err *err);
 
 /* ---- report.c ----------------------------------------------------------------------- */
 

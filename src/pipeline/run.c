@@ -145,6 +145,52 @@ static int stage_done(copy_state *cs, const char *stage, int *out)
 	return ferry__state_get(cs->teng, cs->tconn, cs->plan->run_digest, flag, out, &cs->err);
 }
 
+static int count_rec(void *ud, const ferry_chunk_rec *rec)
+{
+	(void)rec;
+	(*(int64_t *)ud)++;
+	return 0;
+}
+
+/* 1 when the target holds anything of run id: its chunks or its end. A record the target
+ * refuses to read for that id (a label another plan wrote) counts as nothing. */
+static int run_known(copy_state *cs, const char *id, int *out)
+{
+	ferry_err e = {0};
+	int finished = 0;
+	int64_t chunks = 0;
+	*out = 0;
+	int rc = ferry__state_get(cs->teng, cs->tconn, id, "finished", &finished, &e);
+	if (rc == 0 && !finished)
+		rc = ferry__state_load(cs->teng, cs->tconn, id, count_rec, &chunks, &e);
+	if (rc == FERRY_ENOMEM)
+		return ferry__err_copy(&cs->err, &e);
+	*out = rc == 0 && (finished || chunks > 0);
+	return 0;
+}
+
+/* A run an earlier ferry started under the identity it gave the plan (its bytes) goes on
+ * under that identity, so its chunks resume instead of being refused as another run's;
+ * only when the target knows nothing of the plan's identity of today. A sync keeps its own
+ * identity (its capture is named after it). */
+static int adopt_earlier_identity(copy_state *cs, ferry_plan *local, ferry_summary *sum)
+{
+	const ferry_plan *p = cs->plan;
+	if (cs->hooks || !p->legacy_digest[0] || strcmp(p->legacy_digest, p->run_digest) == 0)
+		return 0;
+	int now = 0, earlier = 0;
+	int rc = run_known(cs, p->run_digest, &now);
+	if (rc == 0 && !now)
+		rc = run_known(cs, p->legacy_digest, &earlier);
+	if (rc || !earlier)
+		return rc;
+	*local = *p;
+	memcpy(local->run_digest, p->legacy_digest, sizeof(local->run_digest));
+	memcpy(sum->run_id, p->legacy_digest, sizeof(sum->run_id));
+	cs->plan = local;
+	return 0;
+}
+
 /* Options and plan checks that need no database; fills cs's settings. */
 static int check_options(copy_state *cs, int64_t *max_rejects, int *strict)
 {
@@ -336,7 +382,11 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc)
 		return ferry__ctx_fail(ctx, &cs.err);
 	sum->max_rejects = max_rejects;
+	ferry_plan earlier;
 	rc = connect_all(&cs);
+	if (rc == 0)
+		rc = adopt_earlier_identity(&cs, &earlier, sum);
+	plan = cs.plan;
 	if (rc == 0)
 		rc = ferry__state_get(cs.teng, cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
 	if (rc == 0)

@@ -310,6 +310,44 @@ int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *ru
 	return 0;
 }
 
+/* ---- another run's rows --------------------------------------------------------- */
+
+typedef struct writer_ctx {
+	char *run_id;
+} writer_ctx;
+
+static int first_writer(void *ud, const ferry_value *v)
+{
+	writer_ctx *w = ud;
+	char id[64];
+	if (w->run_id || !as_text(&v[0], id, sizeof(id)))
+		return 0;
+	w->run_id = ferry__strdup(id);
+	return w->run_id ? 0 : FERRY_ENOMEM;
+}
+
+int ferry__state_table_writer(const ferry_engine *e, ferry_conn *c, const char *table,
+                              const char *not_run, char **run_id, ferry_err *err)
+{
+	*run_id = NULL;
+	if (e->state)
+		return 0;
+	static const char *const cols[] = {"run_id"};
+	ferry_value p[2] = {v_text(table), v_text(not_run)};
+	query q = {.table = "ferry_progress", .exprs = cols, .nexprs = 1,
+	           .filter = "target = ? AND run_id <> ? AND done = 1", .params = p, .nparams = 2};
+	writer_ctx w = {NULL};
+	int rc = read_rows(e, c, &q, first_writer, &w, err);
+	if (rc == FERRY_ENOMEM && !err->code)
+		rc = OOM(err);
+	if (rc) {
+		free(w.run_id);
+		return rc;
+	}
+	*run_id = w.run_id;
+	return 0;
+}
+
 /* ---- rejects ---------------------------------------------------------------------- */
 
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,

@@ -22,6 +22,10 @@ int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *ru
  * pending is FERRY_ECORRUPT. */
 int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *run_id,
                             const ferry_chunk_rec *rec, ferry_err *err);
+/* A run other than not_run that loaded rows into target table `table` (*run_id, caller
+ * frees), or NULL when none is recorded (an engine with its own record keeps none). */
+int ferry__state_table_writer(const ferry_engine *e, ferry_conn *c, const char *table,
+                              const char *not_run, char **run_id, ferry_err *err);
 /* Inside the chunk's transaction: record a refused row (key is JSON or NULL). */
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
                         int64_t chunk, const char *table, const char *key, const char *reason,

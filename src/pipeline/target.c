@@ -13,8 +13,9 @@
 #include "../history/history.h"
 #include "../verify/verify.h"
 
-/* Apply the plan's target schema once per run (inside the caller's transaction). */
-static int apply_target_schema(copy_state *cs)
+/* Apply the plan's target schema once per run (inside the caller's transaction); a file
+ * the target's ferry_history shows applied already (by its checksum) is noted, not applied. */
+static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
@@ -24,8 +25,19 @@ static int apply_target_schema(copy_state *cs)
 		return rc;
 	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
 	if (cs->teng->core->exec_params && cs->teng->migrate) {
-		for (size_t i = 0; rc == 0 && i < p->nschema; i++)
-			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest, err);
+		for (size_t i = 0; rc == 0 && i < p->nschema; i++) {
+			char *already = NULL;
+			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest,
+			                                 &already, err);
+			char *note = already ? ferry__sprintf("target schema \"%s\" is in the target already (%s): not applied again",
+			                                      p->schema_files[i], already) : NULL;
+			if (rc == 0 && already && (!note || ferry__summary_note(sum, note) != 0))
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			if (rc == 0 && note)
+				ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, note);
+			free(note);
+			free(already);
+		}
 		if (rc == 0)
 			rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "schema", err);
 		return rc;
@@ -67,6 +79,48 @@ static int create_tables(copy_state *cs)
 	return 0;
 }
 
+/* "run R (what ferry_history says of it)" for the run that wrote rows into table, or
+ * NULL when the target does not record one (caller frees). */
+static char *earlier_run(copy_state *cs, const char *table)
+{
+	ferry_err e = {0};
+	char *id = NULL;
+	if (ferry__state_table_writer(cs->teng, cs->tconn, table, cs->plan->run_digest, &id, &e) != 0 || !id)
+		return NULL;
+	char *desc = NULL;
+	ferry_arena *strings = ferry_arena_new(16 * 1024);
+	ferry_hist_row *rows = NULL;
+	size_t n = 0;
+	int exists = 0;
+	if (strings && cs->teng->core->exec_params &&
+	    ferry__hist_read(&rows, &n, &exists, 1, strings, cs->tconn, cs->teng, &e) == 0)
+		for (size_t i = 0; i < n && !desc; i++)
+			if (rows[i].kind && strcmp(rows[i].kind, "data") == 0 && rows[i].run_id &&
+			    strcmp(rows[i].run_id, id) == 0)
+				desc = ferry__sprintf("run %.12s (%s, finished %s)", id,
+				                      rows[i].description ? rows[i].description : "?",
+				                      rows[i].applied_at ? rows[i].applied_at : "?");
+	free(rows);
+	ferry_arena_free(strings);
+	if (!desc)
+		desc = ferry__sprintf("run %.12s (not finished: rerun its command to finish it)", id);
+	free(id);
+	return desc;
+}
+
+/* The refusal of rows another run (or no run) put in a table, naming that run when the
+ * target records it, and the ways on. */
+static int refuse_foreign_rows(copy_state *cs, const char *table, int64_t n)
+{
+	char *who = earlier_run(cs, table);
+	int rc = ferry_err_set(&cs->err, FERRY_EUSAGE,
+	                       "target table \"%s\" already holds %lld rows that this run did not write%s%s (use --truncate to empty it first, or --append to load beside them)",
+	                       table, (long long)n, who ? ": they were loaded by " : "",
+	                       who ? who : "");
+	free(who);
+	return rc;
+}
+
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 {
 	ferry_err *err = &cs->err;
@@ -77,9 +131,7 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 	if (rc || n == 0)
 		return rc;
 	if (!cs->opts->truncate)
-		return ferry_err_set(err, FERRY_EUSAGE,
-		                     "target table \"%s\" already holds %lld rows that this run did not write (use --truncate to empty it first, or --append to load beside them)",
-		                     j->dst_table, (long long)n);
+		return refuse_foreign_rows(cs, j->dst_table, n);
 	char *q = ferry__qident(cs->teng, j->dst_table);
 	char *sql = q ? ferry__sprintf("DELETE FROM %s", q) : NULL;
 	free(q);
@@ -207,7 +259,7 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 		return rc;
 	rc = ferry__state_init(cs->teng, cs->tconn, err);
 	if (rc == 0)
-		rc = apply_target_schema(cs);
+		rc = apply_target_schema(cs, sum);
 	if (rc == 0)
 		rc = introspect_target(cs);
 	if (rc == 0)

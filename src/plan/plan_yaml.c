@@ -1190,7 +1190,10 @@ int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *pat
 	if ((rc = walk_map(P, root, "the plan", plan_keys, FERRY_ARRAY_LEN(plan_keys), p)) != 0 ||
 	    (rc = finish(P, check_files)) != 0)
 		goto fail;
-	ferry__plan_digest(p, text, len);
+	if (ferry__plan_digest(p, ctx, text, len) != 0) {
+		rc = nomem(P);
+		goto fail;
+	}
 	node_free(root);
 	free(P->schema);
 	*out = p;

@@ -559,16 +559,25 @@ static void test_engine(void)
 	if (d) {
 		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/schema.sql", dir);
-		CHECK(ferry__history_apply_schema(d, E, sp, "run7", &err) == 0);
+		CHECK(ferry__history_apply_schema(d, E, sp, "run7", NULL, &err) == 0);
+		CHECK(E->core->commit(d, &err) == 0);
+		/* The same text again, from another run: recognised by its checksum, not applied. */
+		CHECK(E->core->begin(d, &err) == 0);
+		char *already = NULL;
+		CHECK(ferry__history_apply_schema(d, E, sp, "run7b", &already, &err) == 0);
+		CHECK(already != NULL);
+		if (already)
+			CHECK_HAS(already, "run7");
+		free(already);
 		CHECK(E->core->commit(d, &err) == 0);
 		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/bad.sql", dir);
-		CHECK(ferry__history_apply_schema(d, E, sp, "run8", &err) == FERRY_ERROR);
+		CHECK(ferry__history_apply_schema(d, E, sp, "run8", NULL, &err) == FERRY_ERROR);
 		CHECK_HAS(err.msg, "bad.sql\" (line 2)");
 		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/vacuum.sql", dir);
-		CHECK(ferry__history_apply_schema(d, E, sp, "run9", &err) == FERRY_EUSAGE);
+		CHECK(ferry__history_apply_schema(d, E, sp, "run9", NULL, &err) == FERRY_EUSAGE);
 		CHECK_HAS(err.msg, "line 2");
 		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && n == 1);

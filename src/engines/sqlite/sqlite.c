@@ -203,6 +203,26 @@ static char *sq_url_path(const char *url)
 	return ferry__strdup(path);
 }
 
+/* The file with every symlink resolved, so ./t.db, t.db and a link to it are one database;
+ * ":memory:" stays itself. */
+static int sq_url_identity(char **out, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	const char *path = url_path(url);
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	if (!*path)
+		return ferry_err_set(err, FERRY_EUSAGE, "no database path in \"%s\"", url);
+	if (strcmp(path, ":memory:") == 0) {
+		*out = ferry__strdup("sqlite::memory:");
+	} else {
+		char *real = ferry__path_canonical(path);
+		*out = real ? ferry__sprintf("sqlite:%s", real) : NULL;
+		free(real);
+	}
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
 static void restore_journal(sq_conn *c, int wait_ms);
 
 static void conn_free(sq_conn *c)
@@ -608,6 +628,7 @@ const ferry_engine ferry__sqlite_engine = {
 	.claim = sq_claim,
 	.url_resolve = sq_url_resolve,
 	.url_path = sq_url_path,
+	.url_identity = sq_url_identity,
 	.core = &sq_core,
 	.read = &sq_read,
 	.write = &sq_write,
