@@ -270,6 +270,7 @@ typedef struct ferry_plan_table {
 	char *table;       /* source table name */
 	char *rename;      /* target table name; NULL: same as table */
 	char *where;       /* row filter, SQL of the source's dialect */
+	int where_line, where_col; /* where it is written (0: not in a file) */
 	int skip;          /* not retained: neither copied nor created */
 	size_t ncols;
 	ferry_plan_column *cols;

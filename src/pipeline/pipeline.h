@@ -135,6 +135,11 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum);
 int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr);
 int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
 
+/* probe.c: run every job's select list and filter against its source, reading no row, on
+ * connections of its own; a failure is FERRY_EUSAGE naming the plan's place (where, the
+ * column's rule) unless the table itself cannot be read. */
+int ferry__jobs_probe(copy_state *cs);
+
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);
 

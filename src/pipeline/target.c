@@ -247,6 +247,48 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 	return rc;
 }
 
+static int mark_job(void *ud, const ferry_chunk_rec *rec)
+{
+	int *has = ud;
+	if (rec->job >= 0 && rec->job < has[0])
+		has[rec->job + 1] = 1; /* has[0] holds the count of jobs */
+	return 0;
+}
+
+/* The refusal ferry__chunks_build makes when a stage starts (a fresh job's target table
+ * holds rows this run did not write), made for every stage the run covers before anything
+ * is committed; --truncate and --append decide at the stage, as before. */
+static int refuse_foreign_rows_early(copy_state *cs)
+{
+	const ferry_copy_options *o = cs->opts;
+	jobset *js = &cs->js;
+	if (o->truncate || o->append || js->njobs == 0)
+		return 0;
+	int *has = ferry__calloc(js->njobs + 2, sizeof(int));
+	if (!has)
+		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	has[0] = (int)js->njobs;
+	int rc = ferry__state_load(cs->teng, cs->tconn, cs->plan->run_digest, mark_job, has, &cs->err);
+	for (size_t i = 0; rc == 0 && i < js->njobs; i++) {
+		const job *j = &js->jobs[i];
+		if (has[i + 1] || j->creates_table || (o->stage && strcmp(o->stage, j->stage) != 0) ||
+		    ferry_schema_find(js->created, j->dst_table))
+			continue;
+		int shared = 0, earlier = 0;
+		for (size_t k = 0; k < js->njobs; k++) {
+			if (k == i || strcmp(js->jobs[k].dst_table, j->dst_table) != 0)
+				continue;
+			shared |= has[k + 1];
+			earlier |= k < i;
+		}
+		/* A table several jobs feed is checked once, for the first. */
+		if (!earlier)
+			rc = ferry__target_check_empty(cs, j, shared);
+	}
+	free(has);
+	return rc;
+}
+
 /* Everything that can refuse the plan happens in one target transaction, before any row
  * moves: ferry's state tables, the target schema, resolution of every job against both
  * schemas, and the tables ferry creates. A plan mistake rolls it all back, so the target is
@@ -285,6 +327,13 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
 	}
+	/* Every SQL text the plan gives a source, and every table that would be refused for
+	 * rows this run did not write, before anything is committed: a plan mistake then
+	 * changes nothing (exit 2). */
+	if (rc == 0)
+		rc = ferry__jobs_probe(cs);
+	if (rc == 0)
+		rc = refuse_foreign_rows_early(cs);
 	if (rc == 0 && cs->hooks && cs->hooks->resolved)
 		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)

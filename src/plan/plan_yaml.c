@@ -890,6 +890,11 @@ static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, co
 			snprintf(wb, sizeof(wb), "entry %zu of \"tables\"", i + 1);
 		if ((rc = walk_map(P, it, wb, entry_keys, FERRY_ARRAY_LEN(entry_keys), t)) != 0)
 			return rc;
+		const ynode *wv = map_get(it, "where");
+		if (wv) {
+			t->where_line = wv->line;
+			t->where_col = wv->col;
+		}
 		if (!tn)
 			return fail(P, it, "entry %zu of \"tables\" has no \"table\" (expected the source "
 			                   "table name)", i + 1);

@@ -246,23 +246,31 @@ static void conn_free(sq_conn *c)
 }
 
 /* Settings of a target: foreign keys are checked after the load (fk_check), and the load
- * runs in WAL mode so a committed chunk survives a crash of the process cheaply. */
+ * runs in WAL mode so a committed chunk survives a crash of the process cheaply. The switch
+ * to WAL waits for the first commit (switch_to_wal): a run refused before it (a plan
+ * mistake) leaves the file as it was, byte for byte. */
 static int setup_target(sq_conn *c, ferry_err *err)
 {
 	int rc = ferry_sqlite__exec(c, "PRAGMA foreign_keys=OFF; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384", err);
 	if (rc || c->memory)
 		return rc;
-	char mode[16];
-	if ((rc = query_word(c, c->db, "PRAGMA journal_mode", mode, sizeof(mode), err)) != 0)
-		return rc;
-	if (strcmp(mode, "wal") == 0)
-		return 0;
-	char now[16];
-	if ((rc = query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), err)) != 0)
-		return rc;
-	if (strcmp(now, "wal") == 0)
-		memcpy(c->old_journal, mode, sizeof(mode));
+	c->wal_pending = 1;
 	return 0;
+}
+
+/* After the first commit, outside any transaction. A file that cannot switch (another
+ * process holds it) goes on in its own mode, which is slower, not wrong. */
+static void switch_to_wal(sq_conn *c)
+{
+	c->wal_pending = 0;
+	char mode[16], now[16];
+	ferry_err ignored = {0};
+	if (query_word(c, c->db, "PRAGMA journal_mode", mode, sizeof(mode), &ignored) != 0 ||
+	    strcmp(mode, "wal") == 0)
+		return;
+	if (query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), &ignored) == 0 &&
+	    strcmp(now, "wal") == 0)
+		memcpy(c->old_journal, mode, sizeof(mode));
 }
 
 static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *err)
@@ -403,6 +411,8 @@ static int sq_commit(ferry_conn *conn, ferry_err *err)
 	int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return ferry_sqlite__fail(c, rc, err, "could not commit on \"%s\"", c->path);
+	if (c->wal_pending && sqlite3_get_autocommit(c->db))
+		switch_to_wal(c);
 	return 0;
 }
 
