@@ -104,6 +104,23 @@ set -e
 check "a target schema that fails: refused" "1" "$((code != 0))"
 check "a target schema that fails: the target is unchanged" "$before" "$(snap)"
 
+# ${VAR} in a plan: an unset one is an error naming it (it created a SQLite file literally
+# named "${TARGET_URL}", exit 0); a set one is the address.
+if [ -z "${PG_TARGET:-}" ]; then
+	mkdir envp
+	printf 'source: ../src.db\nothers: skip\ntables:\n  - table: Artist\ntarget: ${TARGET_URL}\n' > envp/plan.yaml
+	set +e
+	(unset TARGET_URL; "$FERRY" copy -q -p envp/plan.yaml) > out 2> err
+	code=$?
+	set -e
+	check "an unset \${TARGET_URL}: exit 2" "2" "$code"
+	grep -q 'plan.yaml:5:9: environment variable "TARGET_URL" is not set' err && ok "the message names the variable and its place" ||
+		fail "the message names the variable and its place: $(cat err)"
+	check "no file named after the variable" "" "$(ls envp | grep -v plan.yaml || true)"
+	TARGET_URL=sqlite:env.db "$FERRY" copy -q -p envp/plan.yaml
+	check "a set \${TARGET_URL} is the target" "275" "$(sqlite3 envp/env.db 'SELECT count(*) FROM Artist')"
+fi
+
 # The mistake fixed: the run goes through, and a rerun is not refused for rows of its own.
 plan '  - table: Invoice
     stage: second

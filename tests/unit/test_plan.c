@@ -824,6 +824,43 @@ static void test_robust(void)
 	free(text);
 }
 
+/* ${VAR} in a plan (issue #17 item 6): expanded from the environment; an unset one is an
+ * error naming it and its place; ${VAR:-default}; $${ is a literal ${; SQL's $1 untouched. */
+static void test_env(void)
+{
+	ferry_err err;
+	ferry_plan *p = NULL;
+	setenv("FERRY_T_SRC", "/data/old.db", 1);
+	setenv("FERRY_T_PG", "postgresql://u@h:5433/new", 1);
+	unsetenv("FERRY_T_UNSET");
+	static const char ok[] =
+		"source: ${FERRY_T_SRC}\n"
+		"target: \"${FERRY_T_PG}\"\n"
+		"tables:\n"
+		"  - table: t\n"
+		"    where: \"k > ${FERRY_T_UNSET:-10} AND note <> '$${x}' AND n = $1\"\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", ok, strlen(ok), &err) == 0);
+	if (p) {
+		CHECK_STR(p->sources[0].url, "sqlite:/data/old.db");
+		CHECK_STR(p->target, "postgresql://u@h:5433/new");
+		CHECK_STR(p->tables[0].where, "k > 10 AND note <> '${x}' AND n = $1");
+	}
+	ferry_plan_free(p);
+	p = NULL;
+	static const char unset[] = "source: old.db\n\ntarget: ${FERRY_T_UNSET}\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", unset, strlen(unset), &err) == FERRY_EUSAGE);
+	CHECK(p == NULL);
+	CHECK_HAS(err.msg, "env.yaml:3:9: environment variable \"FERRY_T_UNSET\" is not set");
+	static const char bad[] = "source: old.db\ntarget: ${FERRY T}\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", bad, strlen(bad), &err) == FERRY_EUSAGE);
+	CHECK_HAS(err.msg, "env.yaml:2:9:");
+	CHECK_HAS(err.msg, "is not a variable of the environment");
+	static const char open_[] = "source: old.db\ntarget: ${FERRY_T_SRC\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", open_, strlen(open_), &err) == FERRY_EUSAGE);
+	unsetenv("FERRY_T_SRC");
+	unsetenv("FERRY_T_PG");
+}
+
 int main(void)
 {
 	find_root();
@@ -836,6 +873,7 @@ int main(void)
 	test_check_model();
 	test_doc_examples();
 	test_robust();
+	test_env();
 	free(src_root);
 	return check_summary();
 }
