@@ -32,6 +32,7 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		{"max-rejects", required_argument, NULL, 'm'},
 		{"rejects", required_argument, NULL, 'r'},
 		{"check", no_argument, NULL, 'C'},
+		{"dry-run", no_argument, NULL, 'C'},
 		{"verify", optional_argument, NULL, 'V'},
 		{"json", no_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -116,8 +117,8 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 			cli_error("%s needs %s, or -p PLAN (see 'ferry %s --help')", name, forms[mode], name);
 		return FERRY_EXIT_USAGE;
 	}
-	if (mode == CLI_EXPORT && (o.truncate || o.append || o.check_only)) {
-		cli_error("--truncate, --append and --check are for copy and import");
+	if (mode == CLI_EXPORT && (o.truncate || o.append)) {
+		cli_error("--truncate and --append are for copy and import");
 		return FERRY_EXIT_USAGE;
 	}
 

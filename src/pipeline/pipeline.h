@@ -64,6 +64,8 @@ struct ferry_summary {
 	size_t nnotes, notes_cap;
 	int64_t total_rejected, total_fk, max_rejects;
 	ferry_verify_report *verify;  /* --verify's report, or NULL */
+	char *preview_text;        /* a check's account of what the run would do, or NULL */
+	char *preview_json;        /* the same as a JSON object */
 };
 
 /* jobs.c */
@@ -139,6 +141,11 @@ int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
  * connections of its own; a failure is FERRY_EUSAGE naming the plan's place (where, the
  * column's rule) unless the table itself cannot be read. */
 int ferry__jobs_probe(copy_state *cs);
+
+/* preview.c: what the run would do (DDL, tables, columns and where each value comes from,
+ * estimates, stages), into sum's preview_text and preview_json; inside a check's prepare
+ * transaction, before it is rolled back. */
+int ferry__preview_build(copy_state *cs, ferry_summary *sum);
 
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);

@@ -95,6 +95,8 @@ void ferry_summary_free(ferry_summary *s)
 	free(s->notes);
 	free(s->stats);
 	free(s->rejects_path);
+	free(s->preview_text);
+	free(s->preview_json);
 	ferry_verify_report_free(s->verify);
 	free(s);
 }
@@ -137,8 +139,8 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 		ferry_buf_json_str(&b, s->rejects_path, strlen(s->rejects_path));
 	else
 		ferry_buf_puts(&b, "null");
-	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s,\"verify\":",
-	                 rej == 0 && fk == 0 ? "true" : "false");
+	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s,\"preview\":%s,\"verify\":",
+	                 rej == 0 && fk == 0 ? "true" : "false", s->preview_json ? s->preview_json : "null");
 	if (s->verify)
 		ferry__verify_json(&b, s->verify);
 	else
@@ -153,6 +155,15 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 
 int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 {
+	/* A check: what the run would do, then the notes; no figures (nothing moved). */
+	if (s->preview_text) {
+		fputs(s->preview_text, f);
+		for (size_t i = 0; i < s->nnotes; i++)
+			fprintf(f, "note: %s\n", s->notes[i]);
+		if (s->was_complete)
+			fprintf(f, "this run is complete already: running it would change nothing\n");
+		return 0;
+	}
 	size_t w1 = strlen("source"), w2 = strlen("target");
 	for (size_t i = 0; i < s->njobs; i++) {
 		size_t a = strlen(s->stats[i].sources), b = strlen(s->stats[i].target);

@@ -343,6 +343,9 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 		cs->changed = rc == 0;
 		return rc;
 	}
+	/* (ferry sync's check keeps the jobs itself: it has its own account.) */
+	if (rc == 0 && cs->opts->check_only && !cs->hooks)
+		rc = ferry__preview_build(cs, sum);
 	cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 	return rc;
 }
