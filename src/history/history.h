@@ -145,10 +145,11 @@ void ferry__hist_user(char *out, size_t cap);
  * id, the rows moved and the verification verdict ("complete", "rejected rows", ...), creating
  * the table when the database has none. It neither begins nor commits: call it inside the
  * transaction that marks the run finished, so that the row and the run's end commit
- * together. Needs the engine's optional exec_params (FERRY_EUSAGE when it lacks it). */
+ * together. duration_ms: how long the run took (the process that finishes it). Needs the
+ * engine's optional exec_params (FERRY_EUSAGE when it lacks it). */
 int ferry__history_record_data(ferry_conn *c, const ferry_engine *eng, const char *run_id,
                                const char *description, int64_t rows, const char *verdict,
-                               ferry_err *err);
+                               int64_t duration_ms, ferry_err *err);
 
 /* Apply a plan's target-schema file inside the caller's open transaction and record it in
  * ferry_history in the same transaction: kind "schema", no version (it is not a versioned

@@ -956,6 +956,8 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 		     m->db);
 	} else if (rc == 0) {
 		int in_tx = 0;
+		/* What was accepted, for the repair's own row: an edit nobody records is forgotten. */
+		ferry_buf what = FERRY_BUF_INIT;
 		if ((rc = need_work(&r)) == 0)
 			in_tx = (rc = r.eng->core->begin(r.work, &r.err)) == 0;
 		for (size_t i = 0; rc == 0 && i < m->nrows; i++) {
@@ -968,6 +970,9 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 				note(&r, "removed the failed row of version %s (\"%s\", %s) from the history of "
 				     "\"%s\"", row->version ? row->version : "-", row->script ? row->script : "-",
 				     row->applied_at ? row->applied_at : "?", m->db);
+			if (rc == 0)
+				ferry_buf_printf(&what, "%sremoved the failed row of version %s (%s)", what.len ? "; " : "",
+				                 row->version ? row->version : "-", row->applied_at ? row->applied_at : "?");
 		}
 		for (size_t i = 0; rc == 0 && i < m->nentries; i++) {
 			const ferry_mig_entry *e = &m->entries[i];
@@ -988,7 +993,23 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 				note(&r, "took the current checksum of \"%s\" (sha256 %.12s, was %.12s) for version "
 				     "%s of \"%s\"", e->file->up, e->file->checksum,
 				     e->row->checksum ? e->row->checksum : "none", e->version, m->db);
+			if (rc == 0)
+				ferry_buf_printf(&what, "%saccepted %s of version %s (sha256 %.12s, was %.12s)",
+				                 what.len ? "; " : "", e->file->up, e->version, e->file->checksum,
+				                 e->row->checksum ? e->row->checksum : "none");
 		}
+		if (rc == 0 && what.failed)
+			rc = ferry_err_set(&r.err, FERRY_ENOMEM, "out of memory");
+		if (rc == 0) {
+			ferry_hist_row row;
+			memset(&row, 0, sizeof(row));
+			row.description = what.data ? what.data : (char *)"repair";
+			row.kind = (char *)"repair";
+			row.success = 1;
+			row.rows_moved = -1;
+			rc = ferry__hist_insert(r.work, r.eng, &row, &r.err);
+		}
+		ferry_buf_free(&what);
 		if (rc == 0 && (rc = r.eng->core->commit(r.work, &r.err)) == 0)
 			in_tx = 0;
 		if (rc && in_tx)

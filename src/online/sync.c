@@ -501,7 +501,8 @@ static int finish(sync_state *s)
 	if (rc == 0)
 		rc = s->teng->core->begin(s->tconn, err);
 	if (rc == 0) {
-		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict, err);
+		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict,
+		                                (int64_t)((ferry__now() - s->started) * 1000), err);
 		rc = rc ? rc : s->teng->core->commit(s->tconn, err);
 		if (rc)
 			s->teng->core->rollback(s->tconn, &(ferry_err){0});

@@ -123,6 +123,7 @@ typedef struct copy_state {
 	int threads;
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
+	double started;           /* when this process began the run (ferry__now) */
 	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	ferry_err err;
 } copy_state;

@@ -373,6 +373,7 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	cs.plan = plan;
 	cs.opts = opts;
 	cs.hooks = hooks;
+	cs.started = ferry__now();
 	int64_t max_rejects = 0;
 	int strict = 0, finished = 0;
 	int rc = check_options(&cs, &max_rejects, &strict);

@@ -456,14 +456,19 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 		int import = p->nsources == 1 && (se->flags & FERRY_ENGINE_LABEL);
 		char *dir = import && se->url_path ? se->url_path(p->sources[0].url) : NULL;
 		const char *cmd = import ? "import" : "copy";
+		/* A plan-less copy names its ends (masked), as the command was typed. */
+		char *src = !p->path && !import ? ferry_url_mask(p->sources[0].url) : NULL;
+		char *dst = !p->path && !import ? ferry_url_mask(p->target) : NULL;
 		char *desc = p->path ? ferry__sprintf("ferry %s -p %s", cmd, p->path)
 		             : import ? ferry__sprintf("ferry import of label %s", dir ? dir : p->sources[0].url)
-		                      : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
-		                                       p->nsources == 1 ? "" : "s");
+		             : src && dst ? ferry__sprintf("ferry copy %s %s", src, dst) : NULL;
+		free(src);
+		free(dst);
 		free(dir);
+		int64_t ms = (int64_t)((ferry__now() - cs->started) * 1000);
 		rc = desc && (!vr || full)
 		         ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows,
-		                                      full ? full : verdict, err)
+		                                      full ? full : verdict, ms, err)
 		         : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		free(desc);
 		free(full);

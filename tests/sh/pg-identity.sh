@@ -34,6 +34,8 @@ check "a conninfo string: the same run" "exit=0 complete=True" "$(complete src.d
 check "a conninfo string with settings that do not choose the database: the same run" "exit=0 complete=True" \
 	"$(complete "./src.db" "host=$host  port=$port dbname=$db user=$user connect_timeout=7 application_name=x")"
 check "nothing was loaded twice" "300 1000 500" "$(counts)"
+check "PostgreSQL's ferry_history reads in the same ISO 8601 UTC form as SQLite's" "True" \
+	"$("$FERRY" history --json "$(pg_url "$db")" | python3 -c 'import json,re,sys; h=json.load(sys.stdin)["history"]; print(len(h) > 0 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["applied_at"]) for r in h))')"
 
 # A crash, then the rerun spelled as conninfo resumes it.
 pg_newdb db2
