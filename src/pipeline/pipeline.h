@@ -135,6 +135,8 @@ int ferry__target_truncate(copy_state *cs);
  * (--truncate); shared: another job of the run already writes the table. */
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
 int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum);
+/* Tell the progress display a step after the rows begins (what: "verify", "analyze"). */
+void ferry__target_phase(copy_state *cs, const char *what);
 int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr);
 int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
 

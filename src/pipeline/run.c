@@ -304,6 +304,7 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 		vo.full = cs->opts->verify >= 2;
 		vo.progress = cs->opts->progress;
 		vo.progress_ud = cs->opts->progress_ud;
+		ferry__target_phase(cs, "verify");
 		rc = ferry__verify_run(&sum->verify, cs->ctx, cs->plan, &vo, &cs->err);
 	}
 	if (rc == 0 && !finished && all)
@@ -326,8 +327,10 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	if (rc == 0 && sum->total_rejected > 0)
 		rc = ferry__target_rejects_file(cs, sum);
 	if (cs->tconn) {
-		if (rc == 0 && cs->teng->write->finish && !opts->check_only)
+		if (rc == 0 && cs->teng->write->finish && !opts->check_only) {
+			ferry__target_phase(cs, "analyze");
 			rc = cs->teng->write->finish(cs->tconn, &cs->err);
+		}
 		/* Refused before anything was committed: leave no new database behind. */
 		if (!cs->changed && (opts->check_only || rc == FERRY_EUSAGE || rc == FERRY_ENOTFOUND) &&
 		    cs->teng->write->discard)

@@ -214,11 +214,29 @@ static int introspect_target(copy_state *cs)
 	return cs->teng->core->introspect(cs->tconn, cs->tschema, &cs->err);
 }
 
+/* A step after the rows, for the progress display: which, on which table, how far. */
+static void phase(copy_state *cs, const char *what, const char *table, int64_t i, int64_t n)
+{
+	const ferry_copy_options *o = cs->opts;
+	if (!o->progress)
+		return;
+	ferry_progress p = {.kind = FERRY_PROGRESS_PHASE, .table = table, .rows_total = -1,
+	                    .chunks_done = i, .chunks_total = n, .message = what};
+	o->progress(o->progress_ud, &p);
+}
+
+void ferry__target_phase(copy_state *cs, const char *what)
+{
+	phase(cs, what, NULL, 0, 1);
+}
+
 int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
 	jobset *js = &cs->js;
 	int rc = 0;
+	int64_t nidx = (int64_t)(ferry_schema_count(js->created) + (js->again ? ferry_schema_count(js->again) : 0));
+	int64_t step = 0;
 	/* Indexes of the tables ferry created come after their rows: faster, same result. Each
 	 * table's are recorded as done, so a resumed run makes those an earlier process did not. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -227,6 +245,7 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 			const ferry_table *t = ferry_schema_table(s, i);
 			char flag[600];
 			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
+			phase(cs, "keys and indexes", t->name, step++, nidx);
 			rc = cs->teng->write->create_indexes(cs->tconn, t, err);
 			if (rc == 0)
 				rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
@@ -240,6 +259,7 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 		if (seen)
 			continue;
 		int64_t n = 0;
+		phase(cs, "foreign keys", js->jobs[i].dst_table, (int64_t)i, (int64_t)js->njobs);
 		rc = cs->teng->write->fk_check(cs->tconn, js->jobs[i].dst_table, &n, err);
 		js->jobs[i].fk_violations = n;
 		sum->total_fk += n;
