@@ -142,6 +142,8 @@ int ferry__hex_decode(uint8_t *out, const char *hex, size_t n);
 void ferry__hex_encode(char *out, const void *data, size_t n);
 /* Append 2n lower-case hex digits of data: 0 or FERRY_ENOMEM. */
 int ferry_buf_hex(ferry_buf *b, const void *data, size_t n);
+/* Append the standard base64 (RFC 4648, padded) of n bytes: 0 or FERRY_ENOMEM. */
+int ferry_buf_base64(ferry_buf *b, const void *data, size_t n);
 /* A UUID as 8-4-4-4-12 or 32 hex digits (either case), either in braces: 0, or -1. */
 int ferry__uuid_parse(const char *s, size_t n, uint8_t out[16]);
 /* The 36-character lower-case 8-4-4-4-12 form and a NUL; returns 36. */

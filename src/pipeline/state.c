@@ -29,7 +29,8 @@ static const char *const ddl[] = {
 	"rows_rejected bigint NOT NULL DEFAULT 0, rows_skipped bigint NOT NULL DEFAULT 0, "
 	"done_at text, PRIMARY KEY (run_id, job, chunk))",
 	"CREATE TABLE IF NOT EXISTS ferry_rejects(run_id text NOT NULL, job bigint NOT NULL, "
-	"chunk bigint NOT NULL, table_name text NOT NULL, row_key text, reason text NOT NULL)",
+	"chunk bigint NOT NULL, table_name text NOT NULL, row_key text, reason text NOT NULL, "
+	"row_values text)",
 	"CREATE TABLE IF NOT EXISTS ferry_positions(run_id text NOT NULL, source bigint NOT NULL, "
 	"pos bigint NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run_id, source))",
 	"CREATE TABLE IF NOT EXISTS ferry_leases(run_id text NOT NULL PRIMARY KEY, "
@@ -155,16 +156,18 @@ static int count_row(void *ud, const ferry_value *row)
 	return 0;
 }
 
-/* Does ferry_progress have its target column? Files made before it was written on every
- * engine lack it. Asked under a savepoint: a failed read spoils PostgreSQL's transaction. */
-static int has_target_column(const ferry_engine *e, ferry_conn *c, int *out, ferry_err *err)
+/* Does table have column (ferry_progress its target, ferry_rejects its row_values)? Tables
+ * made by earlier versions lack them. Asked under a savepoint: a failed read spoils
+ * PostgreSQL's transaction. */
+static int has_column(const ferry_engine *e, ferry_conn *c, const char *table, const char *column,
+                      int *out, ferry_err *err)
 {
 	*out = 0;
 	int rc = e->core->exec(c, "SAVEPOINT ferry_state_probe", err);
 	if (rc)
 		return rc;
-	static const char *const col[] = {"target"};
-	query q = {.table = "ferry_progress", .exprs = col, .nexprs = 1, .filter = "1 = 0"};
+	const char *const col[] = {column};
+	query q = {.table = table, .exprs = col, .nexprs = 1, .filter = "1 = 0"};
 	int64_t n = 0;
 	ferry_err e2 = {0};
 	int got = read_rows(e, c, &q, count_row, &n, &e2);
@@ -190,10 +193,14 @@ int ferry__state_init(const ferry_engine *e, ferry_conn *c, ferry_err *err)
 		rc = e->core->exec(c, ddl[i], err);
 	int have = 0;
 	if (rc == 0)
-		rc = has_target_column(e, c, &have, err);
+		rc = has_column(e, c, "ferry_progress", "target", &have, err);
 	/* SQLite files of earlier versions: the column every engine now writes. */
 	if (rc == 0 && !have)
 		rc = e->core->exec(c, "ALTER TABLE ferry_progress ADD COLUMN target text", err);
+	if (rc == 0)
+		rc = has_column(e, c, "ferry_rejects", "row_values", &have, err);
+	if (rc == 0 && !have)
+		rc = e->core->exec(c, "ALTER TABLE ferry_rejects ADD COLUMN row_values text", err);
 	if (rc) {
 		char keep[sizeof(err->msg)];
 		memcpy(keep, err->msg, sizeof(keep));
@@ -354,21 +361,30 @@ int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id
                         int64_t chunk, const char *table, const char *key, const char *reason,
                         ferry_err *err)
 {
+	return ferry__state_reject_row(e, c, run_id, job, chunk, table, key, NULL, reason, err);
+}
+
+int ferry__state_reject_row(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
+                            int64_t chunk, const char *table, const char *key, const char *values,
+                            const char *reason, ferry_err *err)
+{
+	/* (An engine with its own record keeps the key and the reason.) */
 	if (e->state)
 		return e->state->reject(c, run_id, job, chunk, table, key, reason, err);
 	static const char sql[] =
-		"INSERT INTO ferry_rejects(run_id, job, chunk, table_name, row_key, reason) "
-		"VALUES ($1, $2, $3, $4, $5, $6)";
+		"INSERT INTO ferry_rejects(run_id, job, chunk, table_name, row_key, reason, row_values) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7)";
 	int rc = need_sql(e, "a run's state", err);
 	if (rc)
 		return rc;
-	ferry_value p[6] = {v_text(run_id), v_int(job), v_int(chunk), v_text(table ? table : ""),
-	                    v_text(key), v_text(reason ? reason : "")};
-	return e->core->exec_params(c, sql, 6, p, NULL, err);
+	ferry_value p[7] = {v_text(run_id), v_int(job), v_int(chunk), v_text(table ? table : ""),
+	                    v_text(key), v_text(reason ? reason : ""), v_text(values)};
+	return e->core->exec_params(c, sql, 7, p, NULL, err);
 }
 
 typedef struct rejects_ctx {
 	int (*cb)(void *ud, const char *table, const char *key, const char *reason);
+	int (*cb4)(void *ud, const char *table, const char *key, const char *values, const char *reason);
 	void *ud;
 	ferry_err *err;
 } rejects_ctx;
@@ -377,15 +393,16 @@ typedef struct rejects_ctx {
 static int rejects_row(void *ud, const ferry_value *v)
 {
 	rejects_ctx *rc = ud;
-	char *s[3] = {NULL, NULL, NULL};
-	for (int i = 0; i < 3; i++)
+	char *s[4] = {NULL, NULL, NULL, NULL};
+	for (int i = 0; i < 4; i++)
 		if (v[i].type != FERRY_NULL && !(s[i] = ferry__strndup(v[i].v.s ? v[i].v.s : "", v[i].len))) {
-			free(s[0]);
-			free(s[1]);
+			for (int k = 0; k < i; k++)
+				free(s[k]);
 			return OOM(rc->err);
 		}
-	int stop = rc->cb(rc->ud, s[0] ? s[0] : "", s[1], s[2] ? s[2] : "");
-	for (int i = 0; i < 3; i++)
+	int stop = rc->cb4 ? rc->cb4(rc->ud, s[0] ? s[0] : "", s[1], s[3], s[2] ? s[2] : "")
+	                   : rc->cb(rc->ud, s[0] ? s[0] : "", s[1], s[2] ? s[2] : "");
+	for (int i = 0; i < 4; i++)
 		free(s[i]);
 	return stop;
 }
@@ -397,11 +414,40 @@ int ferry__state_rejects(const ferry_engine *e, ferry_conn *c, const char *run_i
 {
 	if (e->state)
 		return e->state->rejects(c, run_id, cb, ud, err);
-	static const char *const cols[] = {"table_name", "row_key", "reason"};
+	static const char *const cols[] = {"table_name", "row_key", "reason", "row_values"};
 	ferry_value id = v_text(run_id);
-	query q = {.table = "ferry_rejects", .exprs = cols, .nexprs = 3, .filter = "run_id = ?",
+	query q = {.table = "ferry_rejects", .exprs = cols, .nexprs = 4, .filter = "run_id = ?",
 	           .params = &id, .nparams = 1};
-	rejects_ctx rc = {cb, ud, err};
+	rejects_ctx rc = {cb, NULL, ud, err};
+	return read_rows(e, c, &q, rejects_row, &rc, err);
+}
+
+typedef struct rejects3 {
+	int (*cb)(void *ud, const char *table, const char *key, const char *values, const char *reason);
+	void *ud;
+} rejects3;
+
+/* An engine with its own record gives no values. */
+static int without_values(void *ud, const char *table, const char *key, const char *reason)
+{
+	rejects3 *r = ud;
+	return r->cb(r->ud, table, key, NULL, reason);
+}
+
+int ferry__state_reject_rows(const ferry_engine *e, ferry_conn *c, const char *run_id,
+                             int (*cb)(void *ud, const char *table, const char *key,
+                                       const char *values, const char *reason),
+                             void *ud, ferry_err *err)
+{
+	if (e->state) {
+		rejects3 r = {cb, ud};
+		return e->state->rejects(c, run_id, without_values, &r, err);
+	}
+	static const char *const cols[] = {"table_name", "row_key", "reason", "row_values"};
+	ferry_value id = v_text(run_id);
+	query q = {.table = "ferry_rejects", .exprs = cols, .nexprs = 4, .filter = "run_id = ?",
+	           .params = &id, .nparams = 1};
+	rejects_ctx rc = {NULL, cb, ud, err};
 	return read_rows(e, c, &q, rejects_row, &rc, err);
 }
 

@@ -30,6 +30,16 @@ int ferry__state_table_writer(const ferry_engine *e, ferry_conn *c, const char *
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
                         int64_t chunk, const char *table, const char *key, const char *reason,
                         ferry_err *err);
+/* The same with the refused row's values: a JSON object of the target columns (bytes as
+ * {"base64": "..."}), or NULL. */
+int ferry__state_reject_row(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
+                            int64_t chunk, const char *table, const char *key, const char *values,
+                            const char *reason, ferry_err *err);
+/* Visit the rejects of a run with their values (NULL when not recorded). */
+int ferry__state_reject_rows(const ferry_engine *e, ferry_conn *c, const char *run_id,
+                             int (*cb)(void *ud, const char *table, const char *key,
+                                       const char *values, const char *reason),
+                             void *ud, ferry_err *err);
 /* Visit the rejects of a run in the order they were stored: cb gets table, key JSON (or
  * NULL) and reason. */
 int ferry__state_rejects(const ferry_engine *e, ferry_conn *c, const char *run_id,

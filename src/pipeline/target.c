@@ -140,15 +140,26 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 	return rc;
 }
 
-/* Beside the target's file when it has one (url_path), else in the working directory. */
+/* --rejects PATH; else beside the target's file when it has one (TARGET.rejects.jsonl);
+ * else, for a server, beside the plan (plan.yaml: plan.rejects.jsonl); else (a plan-less
+ * copy to a server) ferry-RUN.rejects.jsonl in the working directory. */
 static char *rejects_path_for(const ferry_plan *p, const ferry_engine *teng,
                               const ferry_copy_options *o)
 {
 	if (o->rejects_path)
 		return ferry__strdup(o->rejects_path);
 	char *file = teng->url_path ? teng->url_path(p->target) : NULL;
-	char *r = file ? ferry__sprintf("%s.rejects.jsonl", file)
-	               : ferry__sprintf("ferry-%.8s.rejects.jsonl", p->run_digest);
+	char *r;
+	if (file) {
+		r = ferry__sprintf("%s.rejects.jsonl", file);
+	} else if (p->path) {
+		size_t n = strlen(p->path);
+		size_t stem = n > 5 && strcmp(p->path + n - 5, ".yaml") == 0 ? n - 5
+		            : n > 4 && strcmp(p->path + n - 4, ".yml") == 0 ? n - 4 : n;
+		r = ferry__sprintf("%.*s.rejects.jsonl", (int)stem, p->path);
+	} else {
+		r = ferry__sprintf("ferry-%.12s.rejects.jsonl", p->run_digest);
+	}
 	free(file);
 	return r;
 }
@@ -158,7 +169,8 @@ typedef struct rejects_out {
 	int64_t n;
 } rejects_out;
 
-static int write_reject(void *ud, const char *table, const char *key, const char *reason)
+static int write_reject(void *ud, const char *table, const char *key, const char *values,
+                        const char *reason)
 {
 	rejects_out *ro = ud;
 	ferry_buf b = FERRY_BUF_INIT;
@@ -166,7 +178,7 @@ static int write_reject(void *ud, const char *table, const char *key, const char
 	ferry_buf_json_str(&b, table, strlen(table));
 	ferry_buf_printf(&b, ",\"key\":%s,\"reason\":", key && *key ? key : "null");
 	ferry_buf_json_str(&b, reason, strlen(reason));
-	ferry_buf_puts(&b, "}\n");
+	ferry_buf_printf(&b, ",\"values\":%s}\n", values && *values ? values : "null");
 	int rc = b.failed ? FERRY_ENOMEM : 0;
 	if (rc == 0 && fwrite(b.data, 1, b.len, ro->f) != b.len)
 		rc = FERRY_ERROR;
@@ -194,7 +206,7 @@ int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum)
 		free(path);
 		return ferry_err_set(err, FERRY_ERROR, "could not write reject file");
 	}
-	int rc = ferry__state_rejects(cs->teng, cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
+	int rc = ferry__state_reject_rows(cs->teng, cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
 	if (fclose(ro.f) != 0 && rc == 0)
 		rc = ferry_err_set(err, FERRY_ERROR, "could not write reject file \"%s\": %s", path, strerror(errno));
 	if (rc == 0) {

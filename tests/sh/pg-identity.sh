@@ -47,4 +47,17 @@ check "the first run was killed" "137" "$code"
 "$FERRY" copy -q -j 1 --chunk-rows 100 "sqlite:$T/src.db" "host=$host port=$port dbname=$db2 user=$user"
 check "the rerun spelled as conninfo resumes: every row once" "300 1000 500" \
 	"$(pgq "$db2" "SELECT (SELECT count(*) FROM parent) || ' ' || (SELECT count(*) FROM child) || ' ' || (SELECT count(*) FROM nokey)")"
+
+# The reject file of a PostgreSQL target: beside the plan (plan.yaml: plan.rejects.jsonl), with
+# the refused row's values (issue #17 "Why" 7: it went to ferry-HASH.rejects.jsonl in the
+# working directory, key and reason only).
+pg_newdb db3
+pgq "$db3" "CREATE TABLE items(id bigint PRIMARY KEY, price bigint CHECK (price < 100))" > /dev/null
+sqlite3 r.db "CREATE TABLE items(id INTEGER PRIMARY KEY, price INTEGER); INSERT INTO items VALUES (1, 5), (2, 500);"
+mkdir plans
+printf 'source: ../r.db\ntarget: %s\nmax_rejects: 5\n' "$(pg_url "$db3")" > plans/load.yaml
+"$FERRY" copy -q --append -p plans/load.yaml > /dev/null 2>&1
+check "the reject file of a server target is beside the plan, with the row's values" '{"id": 2, "price": 500}' \
+	"$(python3 -c 'import json; print(json.dumps(json.loads(open("plans/load.rejects.jsonl").readline())["values"], sort_keys=True))' 2>&1)"
+check "nothing in the working directory" "0" "$(ls ferry-*.rejects.jsonl 2> /dev/null | wc -l)"
 finish
