@@ -277,6 +277,8 @@ typedef struct ferry_plan_table {
 	size_t ncols;
 	ferry_plan_column *cols;
 	char *stage;       /* the stage this entry belongs to */
+	char *origin;      /* an import's: the table its rows were read from ("catalog.items",
+	                      from the label's manifest), named in summaries; else NULL */
 	int line, col;
 } ferry_plan_table;
 

@@ -132,6 +132,7 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		t->table = dup(slash ? slash + 1 : lt->dir, &bad);
 		t->rename = dup(lt->name, &bad);
 		t->stage = dup(lt->stage, &bad);
+		t->origin = lt->source ? dup(lt->source, &bad) : NULL;
 		t->cols = ferry__calloc(lt->nconflict + 1, sizeof(*t->cols));
 		for (size_t k = 0; t->cols && k < lt->nconflict; k++) {
 			ferry_plan_column *c = &t->cols[t->ncols++];

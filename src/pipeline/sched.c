@@ -116,7 +116,9 @@ void ferry__sched_emit(const ferry_copy_options *o, ferry_progress_kind kind, co
 	if (!o || !o->progress)
 		return;
 	char src[512] = "";
-	if (j)
+	if (j && j->entry && j->entry->origin)
+		snprintf(src, sizeof(src), "%s (label)", j->entry->origin);
+	else if (j)
 		snprintf(src, sizeof(src), "%s.%s", j->source_name, j->src_table);
 	ferry_progress p = {
 		.kind = kind,

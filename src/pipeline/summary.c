@@ -34,7 +34,9 @@ int ferry__summary_add(ferry_summary *s, const job *j)
 	int bad = 0;
 	t->stage = keep(s, ferry__strdup(j->stage), &bad);
 	t->target = keep(s, ferry__strdup(j->dst_table), &bad);
-	t->sources = keep(s, ferry__sprintf("%s.%s", j->source_name, j->src_table), &bad);
+	/* An import names the table the label's rows came from, not the label's folder. */
+	t->sources = keep(s, j->entry && j->entry->origin ? ferry__sprintf("%s (label)", j->entry->origin)
+	                                                   : ferry__sprintf("%s.%s", j->source_name, j->src_table), &bad);
 	t->rows_read = j->rows_read;
 	t->rows_written = j->rows_written;
 	t->rows_rejected = j->rows_rejected;

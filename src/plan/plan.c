@@ -40,6 +40,7 @@ void ferry_plan_free(ferry_plan *p)
 		free(t->rename);
 		free(t->where);
 		free(t->stage);
+		free(t->origin);
 		for (size_t j = 0; j < t->ncols; j++) {
 			ferry_plan_column *c = &t->cols[j];
 			free(c->name);

@@ -22,4 +22,13 @@ echo 'CREATE TABLE a(x, y);' > migrations/V1__a.sql
 "$FERRY" repair -q m.db -d migrations
 check "repair records what it accepted" "1 True" \
 	"$(hist m.db 'import json,sys; h=[r for r in json.load(sys.stdin)["history"] if r["kind"]=="repair"]; print(len(h), "accepted V1__a.sql of version 1" in h[0]["description"])')"
+
+# An import names the tables its rows came from (it named "label.000000-parent"), and an
+# import without a plan says what it does not apply (it skipped target_schema silently).
+"$FERRY" export -q src.db "$T/l.label"
+"$FERRY" import --json "$T/l.label" imp.db > imp.json 2> /dev/null
+check "import names the original tables" "source.child (label) source.nokey (label) source.parent (label)" \
+	"$(python3 -c 'import json; print(" ".join(sorted(t["source"] for t in json.load(open("imp.json"))["tables"])))')"
+check "import without a plan says what it does not apply" "1" \
+	"$(python3 -c 'import json; print(sum("import without a plan" in n for n in json.load(open("imp.json"))["notes"]))')"
 finish
