@@ -64,6 +64,9 @@ struct ferry_summary {
 	size_t nnotes, notes_cap;
 	int64_t total_rejected, total_fk, max_rejects;
 	ferry_verify_report *verify;  /* --verify's report, or NULL */
+	char *target;              /* the target's address, masked (no password), or NULL */
+	char started_at[32];       /* when this process began the run, ISO 8601 UTC */
+	double elapsed;            /* seconds this process spent on it */
 	char *preview_text;        /* a check's account of what the run would do, or NULL */
 	char *preview_json;        /* the same as a JSON object */
 };

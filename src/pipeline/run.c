@@ -386,6 +386,11 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc)
 		return ferry__ctx_fail(ctx, &cs.err);
 	sum->max_rejects = max_rejects;
+	ferry__utc_iso(sum->started_at);
+	if (!(sum->target = ferry_url_mask(plan->target))) {
+		ferry_summary_free(sum);
+		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_ENOMEM, "out of memory"});
+	}
 	ferry_plan earlier;
 	rc = connect_all(&cs);
 	if (rc == 0)
@@ -407,6 +412,7 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 			rc = finish(&cs, finished, sum);
 	}
 	rc = close_run(&cs, rc, sum);
+	sum->elapsed = ferry__now() - cs.started;
 	if (rc == 0) {
 		*out = sum;
 		return 0;

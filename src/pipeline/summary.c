@@ -97,6 +97,7 @@ void ferry_summary_free(ferry_summary *s)
 	free(s->notes);
 	free(s->stats);
 	free(s->rejects_path);
+	free(s->target);
 	free(s->preview_text);
 	free(s->preview_json);
 	ferry_verify_report_free(s->verify);
@@ -107,8 +108,14 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 {
 	ferry_buf b = FERRY_BUF_INIT;
 	int64_t r = 0, w = 0, rej = 0, sk = 0, fk = 0;
-	ferry_buf_printf(&b, "{\"run_id\":\"%s\",\"already_complete\":%s,\"tables\":[", s->run_id,
+	ferry_buf_printf(&b, "{\"run_id\":\"%s\",\"already_complete\":%s,\"target\":", s->run_id,
 	                 s->was_complete ? "true" : "false");
+	if (s->target)
+		ferry_buf_json_str(&b, s->target, strlen(s->target));
+	else
+		ferry_buf_puts(&b, "null");
+	ferry_buf_printf(&b, ",\"started_at\":\"%s\",\"elapsed_seconds\":%.3f,\"tables\":[", s->started_at,
+	                 s->elapsed);
 	for (size_t i = 0; i < s->njobs; i++) {
 		const ferry_table_stats *t = &s->stats[i];
 		ferry_buf_puts(&b, i ? ",{\"stage\":" : "{\"stage\":");
