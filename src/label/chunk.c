@@ -280,8 +280,9 @@ int ferry__chunkw_finish(ferry_chunk_writer *w, ferry_label_chunk_info *info, fe
 		rc = wfail(w, err, FERRY_ERROR, "could not rename \"%s\": %s", w->tmp, strerror(errno));
 	if (rc == 0 && ferry_label__fsync_dir(w->path) != 0) {
 		/* The file is whole under its final name; only its durability is in doubt. */
-		rc = ferry_err_set(err, FERRY_ERROR, "could not write label chunk \"%s\": could not "
-		                   "sync its directory: %s", w->path, strerror(errno));
+		rc = ferry_err_set(err, errno == ENOMEM ? FERRY_ENOMEM : FERRY_ERROR,
+		                   "could not write label chunk \"%s\": could not sync its directory: %s",
+		                   w->path, errno == ENOMEM ? "out of memory" : strerror(errno));
 		writer_free(w);
 		return rc;
 	}

@@ -586,8 +586,9 @@ int ferry__manifest_write(const ferry_label_manifest *m, const char *dir, ferry_
 	else if (rc == 0)
 		renamed = 1;
 	if (rc == 0 && ferry_label__fsync_dir(path) != 0)
-		rc = ferry_err_set(err, FERRY_ERROR, "could not sync the directory of \"%s\": %s", path,
-		                   strerror(errno));
+		rc = ferry_err_set(err, errno == ENOMEM ? FERRY_ENOMEM : FERRY_ERROR,
+		                   "could not sync the directory of \"%s\": %s", path,
+		                   errno == ENOMEM ? "out of memory" : strerror(errno));
 	if (rc && fd >= 0 && !renamed)
 		unlink(tmp);
 	ferry_buf_free(&b);
