@@ -69,6 +69,8 @@ int cli_mig_fail(ferry_ctx *ctx, int rc);
 /* copy, export and import share their options and their run (transfer.c). */
 typedef enum cli_mode { CLI_COPY = 0, CLI_EXPORT = 1, CLI_IMPORT = 2 } cli_mode;
 int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage);
+/* --json on failure: {"error":{"message","exit_code"},"committed":SUMMARY or null} on f. */
+void cli_json_error(FILE *f, ferry_ctx *ctx, int exit_code, const ferry_summary *committed);
 extern const char cmd_export_usage[];
 extern const char cmd_import_usage[];
 extern const char cmd_label_usage[];
@@ -79,6 +81,9 @@ int cmd_label(int argc, char **argv);
 /* Create the handle and the plan: loaded from plan_path, else (when src is not NULL) every
  * table of src as it is into dst, else none. Returns -1 to go on, or the exit code after
  * printing the error (*ctx is then freed). */
+/* The same, with a plan mistake also written as a --json error object on stdout. */
+int cli_open_json(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
+                  const char *dst, int json);
 int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
              const char *dst);
 

@@ -81,6 +81,12 @@ int cli_exit_for(int rc)
 int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
              const char *dst)
 {
+	return cli_open_json(ctx, plan, plan_path, src, dst, 0);
+}
+
+int cli_open_json(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const char *src,
+                  const char *dst, int json)
+{
 	*plan = NULL;
 	if (ferry_ctx_new(ctx) != 0) {
 		cli_error("%s", ferry_error_last());
@@ -94,6 +100,8 @@ int cli_open(ferry_ctx **ctx, ferry_plan **plan, const char *plan_path, const ch
 	if (rc == 0)
 		return -1;
 	cli_error("%s", ferry_errmsg(*ctx));
+	if (json)
+		cli_json_error(stdout, *ctx, FERRY_EXIT_USAGE, NULL);
 	ferry_ctx_free(*ctx);
 	*ctx = NULL;
 	return FERRY_EXIT_USAGE;

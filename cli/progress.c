@@ -1,7 +1,11 @@
 /* progress.c — progress on stderr: a bar per table in flight (rows, rows/s, ETA) redrawn in
- * place on a terminal; one line per finished table when piped; nothing when quiet. */
+ * place on a terminal, each line cut to the terminal's width (asked at every redraw, so a
+ * resize is followed) so that no line wraps and a redraw leaves nothing stale; the steps
+ * after the rows (keys and indexes, foreign keys, verify, analyze) as a status line; one
+ * line per finished table when piped; nothing when quiet. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
@@ -22,6 +26,8 @@ struct cli_progress {
 	active rows[MAX_ACTIVE];
 	int drawn;            /* lines of bars currently on screen */
 	double last_draw;
+	char phase[256];      /* the step after the rows in progress, or "" */
+	double phase_started;
 };
 
 static double now(void)
@@ -55,6 +61,30 @@ static void human(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.0f", v);
 }
 
+/* The terminal's width: TIOCGWINSZ, else $COLUMNS, else 80. */
+static int width(const cli_progress *p)
+{
+	struct winsize ws;
+	if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	const char *c = getenv("COLUMNS");
+	int n = c ? atoi(c) : 0;
+	return n > 0 ? n : 80;
+}
+
+/* Print s cut to at most cols characters (UTF-8: a character is its lead byte). */
+static void put_cut(FILE *f, const char *s, int cols)
+{
+	int n = 0;
+	const char *e = s;
+	for (; *e; e++) {
+		if (((unsigned char)*e & 0xc0) != 0x80 && n++ == cols)
+			break;
+	}
+	fwrite(s, 1, (size_t)(e - s), f);
+	fputc('\n', f);
+}
+
 static void clear_bars(cli_progress *p)
 {
 	for (int i = 0; i < p->drawn; i++)
@@ -62,18 +92,13 @@ static void clear_bars(cli_progress *p)
 	p->drawn = 0;
 }
 
-static void draw_bar(cli_progress *p, const active *a)
+static void draw_bar(cli_progress *p, const active *a, int cols)
 {
 	double el = now() - a->started;
 	double rate = el > 0 ? (double)(a->done - a->resumed) / el : 0;
 	double frac = a->total > 0 ? (double)a->done / (double)a->total : 0;
 	if (frac > 1)
 		frac = 1;
-	char bar[31];
-	int fill = (int)(frac * 30);
-	for (int i = 0; i < 30; i++)
-		bar[i] = i < fill ? '#' : '.';
-	bar[30] = '\0';
 	char d[16], r[16], eta[32] = "--:--";
 	human(d, sizeof(d), (double)a->done);
 	human(r, sizeof(r), rate);
@@ -81,18 +106,44 @@ static void draw_bar(cli_progress *p, const active *a)
 		long s = (long)((double)(a->total - a->done) / rate);
 		snprintf(eta, sizeof(eta), "%ld:%02ld", s / 60, s % 60);
 	}
-	fprintf(p->out, "%-32.32s [%s] %3.0f%% %8s rows %8s/s ETA %s\n", a->label, bar, frac * 100, d, r,
-	        eta);
+	char tail[96];
+	int tl = snprintf(tail, sizeof(tail), " %3.0f%% %6s rows %6s/s ETA %s", frac * 100, d, r, eta);
+	/* One character short of the width: a line that fills the last column wraps on some
+	 * terminals. The label takes up to a third of what is left, the bar the rest. */
+	int room = cols - 1 - tl - 3;
+	int lw = room / 3 < 32 ? room / 3 : 32;
+	int bw = room - lw - 1;
+	if (bw > 40)
+		bw = 40;
+	char line[512];
+	if (lw < 4 || bw < 5) {
+		snprintf(line, sizeof(line), "%s%s", a->label, tail);
+	} else {
+		char bar[41];
+		int fill = (int)(frac * bw);
+		for (int i = 0; i < bw; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[bw] = '\0';
+		snprintf(line, sizeof(line), "%-*.*s [%s]%s", lw, lw, a->label, bar, tail);
+	}
+	put_cut(p->out, line, cols - 1);
 }
 
 static void redraw(cli_progress *p)
 {
 	clear_bars(p);
+	int cols = width(p);
 	for (int i = 0; i < MAX_ACTIVE; i++)
 		if (p->rows[i].live) {
-			draw_bar(p, &p->rows[i]);
+			draw_bar(p, &p->rows[i], cols);
 			p->drawn++;
 		}
+	if (p->phase[0]) {
+		char line[512];
+		snprintf(line, sizeof(line), "%s (%.0fs)", p->phase, now() - p->phase_started);
+		put_cut(p->out, line, cols - 1);
+		p->drawn++;
+	}
 	fflush(p->out);
 	p->last_draw = now();
 }
@@ -131,6 +182,21 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 		return;
 	if (e->kind == FERRY_PROGRESS_NOTE)
 		return; /* the summary lists every note once, after the figures */
+	if (e->kind == FERRY_PROGRESS_PHASE) {
+		/* On a terminal only: piped output stays one line per table. */
+		if (!p->tty)
+			return;
+		if (e->table && e->chunks_total > 1)
+			snprintf(p->phase, sizeof(p->phase), "after the rows: %s of %s (%lld of %lld)", e->message,
+			         e->table, (long long)e->chunks_done + 1, (long long)e->chunks_total);
+		else if (e->table)
+			snprintf(p->phase, sizeof(p->phase), "after the rows: %s of %s", e->message, e->table);
+		else
+			snprintf(p->phase, sizeof(p->phase), "after the rows: %s", e->message ? e->message : "");
+		p->phase_started = now();
+		redraw(p);
+		return;
+	}
 	char key[512];
 	snprintf(key, sizeof(key), "%s/%s->%s", e->stage ? e->stage : "", e->source ? e->source : "",
 	         e->table ? e->table : "");
@@ -173,8 +239,11 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 
 void cli_progress_finish(cli_progress *p)
 {
-	if (p && p->tty)
+	if (p && p->tty) {
+		p->phase[0] = '\0';
 		clear_bars(p);
+		fflush(p->out);
+	}
 }
 
 void cli_progress_free(cli_progress *p)

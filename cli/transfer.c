@@ -38,6 +38,37 @@ int cli_parse_duration_ms(const char *s, long long min_ms, long long max_ms, lon
 
 static const char *const mode_names[] = {"copy", "export", "import"};
 
+void cli_json_error(FILE *f, ferry_ctx *ctx, int exit_code, const ferry_summary *committed)
+{
+	const char *msg = ctx ? ferry_errmsg(ctx) : ferry_error_last();
+	fputs("{\"error\":{\"message\":\"", f);
+	for (const unsigned char *s = (const unsigned char *)(msg ? msg : ""); *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if (*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fprintf(f, "\",\"exit_code\":%d},\"committed\":", exit_code);
+	/* The figures of what a failed run committed (its chunks are kept; a rerun resumes),
+	 * or null when nothing was. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = committed ? open_memstream(&buf, &len) : NULL;
+	if (m && ferry_summary_write_json(committed, m) == 0 && fclose(m) == 0 && buf) {
+		while (len > 0 && buf[len - 1] == '\n')
+			len--;
+		fwrite(buf, 1, len, f);
+	} else {
+		if (m && buf == NULL)
+			fclose(m);
+		fputs("null", f);
+	}
+	free(buf);
+	fputs("}\n", f);
+}
+
 int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 {
 	static const struct option longopts[] = {
@@ -52,6 +83,7 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		{"max-rejects", required_argument, NULL, 'm'},
 		{"rejects", required_argument, NULL, 'r'},
 		{"check", no_argument, NULL, 'C'},
+		{"dry-run", no_argument, NULL, 'C'},
 		{"verify", optional_argument, NULL, 'V'},
 		{"json", no_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -156,15 +188,15 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		cli_error("export takes no --standby or --join: a label keeps its record in its own files, not in a database that could hold the run's lease (run one export of a label at a time)");
 		return FERRY_EXIT_USAGE;
 	}
-	if (mode == CLI_EXPORT && (o.truncate || o.append || o.check_only)) {
-		cli_error("--truncate, --append and --check are for copy and import");
+	if (mode == CLI_EXPORT && (o.truncate || o.append)) {
+		cli_error("--truncate and --append are for copy and import");
 		return FERRY_EXIT_USAGE;
 	}
 
 	ferry_ctx *ctx;
 	ferry_plan *plan;
-	int rc = cli_open(&ctx, &plan, plan_path, !plan_path && mode != CLI_IMPORT ? argv[optind] : NULL,
-	                  plan_path ? NULL : argv[optind + 1]);
+	int rc = cli_open_json(&ctx, &plan, plan_path, !plan_path && mode != CLI_IMPORT ? argv[optind] : NULL,
+	                       plan_path ? NULL : argv[optind + 1], json);
 	if (rc >= 0)
 		return rc;
 	if (!plan_path && mode == CLI_EXPORT)
@@ -215,6 +247,9 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 	}
 	if (rc != 0)
 		cli_error("%s", ferry_errmsg(ctx));
+	/* --json: a failure is one object on stdout too, with what was committed before it. */
+	if (rc != 0 && json && !(sum && (rc == FERRY_EREJECT || rc == FERRY_EINTR)))
+		cli_json_error(stdout, ctx, code, sum);
 	ferry_summary_free(sum);
 	cli_progress_free(pr);
 	ferry_plan_free(plan);

@@ -85,7 +85,10 @@ typedef enum ferry_progress_kind {
 	FERRY_PROGRESS_ROWS = 1,  /* rows were committed */
 	FERRY_PROGRESS_DONE = 2,  /* a table's work is finished */
 	FERRY_PROGRESS_NOTE = 3,  /* a message for the user (message is set) */
-	FERRY_PROGRESS_LEASE = 4  /* the run's lease: waiting for a holder, taken over (message) */
+	FERRY_PROGRESS_LEASE = 4, /* the run's lease: waiting for a holder, taken over (message) */
+	FERRY_PROGRESS_PHASE = 5  /* a step after the rows begins (message says which: keys and
+	                             indexes, foreign keys, verify, analyze; table when it is one
+	                             table's; chunks_done of chunks_total such steps) */
 } ferry_progress_kind;
 
 typedef struct ferry_progress {

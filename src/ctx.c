@@ -232,6 +232,17 @@ int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const 
 	return e ? ferry__url_resolve_by(out, e, url, base_dir, err) : err->code;
 }
 
+int ferry__url_identity(char **out, const ferry_ctx *ctx, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	const ferry_engine *e = ferry__engine_for(ctx, url, err);
+	if (!e)
+		return err->code;
+	if (e->url_identity)
+		return e->url_identity(out, url, err);
+	return ferry__url_resolve_by(out, e, url, NULL, err);
+}
+
 char *ferry_url_mask(const char *url)
 {
 	if (!url)

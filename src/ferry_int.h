@@ -142,6 +142,8 @@ int ferry__hex_decode(uint8_t *out, const char *hex, size_t n);
 void ferry__hex_encode(char *out, const void *data, size_t n);
 /* Append 2n lower-case hex digits of data: 0 or FERRY_ENOMEM. */
 int ferry_buf_hex(ferry_buf *b, const void *data, size_t n);
+/* Append the standard base64 (RFC 4648, padded) of n bytes: 0 or FERRY_ENOMEM. */
+int ferry_buf_base64(ferry_buf *b, const void *data, size_t n);
 /* A UUID as 8-4-4-4-12 or 32 hex digits (either case), either in braces: 0, or -1. */
 int ferry__uuid_parse(const char *s, size_t n, uint8_t out[16]);
 /* The 36-character lower-case 8-4-4-4-12 form and a NUL; returns 36. */
@@ -220,6 +222,9 @@ int ferry__read_file(char **out, size_t *len, const char *path, size_t max, ferr
 char *ferry__dirname(const char *path);
 /* base joined with rel unless rel is absolute; caller frees. */
 char *ferry__path_join(const char *base, const char *rel);
+/* path made absolute with every symlink and "." or ".." resolved (realpath), for a path that
+ * does not exist yet its nearest existing parent's; caller frees; NULL when out of memory. */
+char *ferry__path_canonical(const char *path);
 /* Sorted list of regular files ending in suffix in dir; caller frees each and the array. */
 int ferry__list_dir(char ***out, size_t *n, const char *dir, const char *suffix, ferry_err *err);
 
@@ -267,12 +272,15 @@ typedef struct ferry_plan_table {
 	char *table;       /* source table name */
 	char *rename;      /* target table name; NULL: same as table */
 	char *where;       /* row filter, SQL of the source's dialect */
+	int where_line, where_col; /* where it is written (0: not in a file) */
 	int skip;          /* not retained: neither copied nor created */
 	size_t ncols;
 	ferry_plan_column *cols;
 	size_t nrev;       /* reverse: the way back's rules after a cut-over (docs/ONLINE.md): */
 	ferry_plan_column *rev; /* a source column name to its rule over the target table */
 	char *stage;       /* the stage this entry belongs to */
+	char *origin;      /* an import's: the table its rows were read from ("catalog.items",
+	                      from the label's manifest), named in summaries; else NULL */
 	int line, col;
 } ferry_plan_table;
 
@@ -321,7 +329,11 @@ struct ferry_plan {
 	ferry_plan_table *tables;
 	size_t nverify;
 	ferry_plan_verify_rule *verify; /* in the order written */
-	char run_digest[33];       /* xxh3-128 of the plan's bytes and resolved URLs */
+	char run_digest[33];       /* the run's identity: xxh3-128 of what the plan means (its
+	                              databases by canonical identity, its rules, the target
+	                              schema's text), not of its bytes (ferry__plan_digest) */
+	char legacy_digest[33];    /* the identity an earlier ferry gave the same plan (its bytes
+	                              and resolved URLs): a run it left unfinished resumes */
 };
 
 /* ---- plan/settings.c: the plan's settings and defaults, in one table ---------------- */
@@ -361,8 +373,11 @@ int64_t ferry__plan_setting_get(const ferry_plan *p, const ferry_plan_setting *s
 void ferry__plan_setting_put(ferry_plan *p, const ferry_plan_setting *s, int64_t v);
 /* Every setting of p from the table's defaults, or copied from plan from when not NULL. */
 void ferry__plan_settings_init(ferry_plan *p, const ferry_plan *from);
-/* Fill the digest of a plan from its bytes (the YAML text, or NULL) and its URLs. */
-void ferry__plan_digest(ferry_plan *p, const char *text, size_t len);
+/* Fill the run identity of a parsed plan (run_digest: its meaning, its addresses by ctx's
+ * engines' url_identity, ctx NULL: the built-in ones) and the earlier ferry's
+ * (legacy_digest: from text, the YAML as read, or NULL for a plan without a file);
+ * FERRY_ENOMEM when out of memory. */
+int ferry__plan_digest(ferry_plan *p, const ferry_ctx *ctx, const char *text, size_t len);
 /* The plan loader proper; errors name path:line:column. */
 int ferry__plan_parse(ferry_plan **out, const char *path, const char *text, size_t len,
                       ferry_err *err);
@@ -401,6 +416,10 @@ int ferry__url_resolve_by(char **out, const ferry_engine *e, const char *url, co
  * ferry__engine_for says, when none does. */
 int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const char *base_dir,
                        ferry_err *err);
+/* The canonical form of the database url names (its engine's url_identity, else url as
+ * given), the same for every spelling of one database, never holding a password; ctx NULL:
+ * the built-in engines. *out is the caller's. */
+int ferry__url_identity(char **out, const ferry_ctx *ctx, const char *url, ferry_err *err);
 /* 1 once ferry_interrupt was called and not cleared since. */
 int ferry__interrupted(ferry_ctx *ctx);
 

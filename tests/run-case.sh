@@ -38,6 +38,8 @@ set -e
 		python3 - out.json <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
+if "error" in s:  # a failure's --json object: the message is on stderr already
+    sys.exit(0)
 for t in s["tables"]:
     print("table %s <- %s: read %d written %d rejected %d skipped %d fk %d" % (
         t["target"], t["source"], t["read"], t["written"], t["rejected"], t["skipped"], t["fk_violations"]))

@@ -535,6 +535,13 @@ typedef struct ferry_engine {
 	const ferry_engine_capture *capture;
 	/* Optional: a pooler switch this engine's servers sit behind (NULL when none). */
 	const ferry_engine_switch *pool_switch;
+	/* Optional. The database url (which this engine claimed) names, in one canonical form:
+	 * every spelling of the same database (a relative or absolute path, a symlink; a URL or
+	 * a conninfo string, the port in the host part or in a parameter) gives the same text,
+	 * which holds no password. A run's identity is keyed on it; nothing connects with it.
+	 * *out is the caller's to free. NULL: url as url_resolve gives it. (Last in the table,
+	 * so engines built against the earlier layout keep theirs.) */
+	int (*url_identity)(char **out, const char *url, ferry_err *err);
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

@@ -145,19 +145,22 @@ void ferry__hist_user(char *out, size_t cap);
  * id, the rows moved and the verification verdict ("complete", "rejected rows", ...), creating
  * the table when the database has none. It neither begins nor commits: call it inside the
  * transaction that marks the run finished, so that the row and the run's end commit
- * together. Needs the engine's optional exec_params (FERRY_EUSAGE when it lacks it). */
+ * together. duration_ms: how long the run took (the process that finishes it). Needs the
+ * engine's optional exec_params (FERRY_EUSAGE when it lacks it). */
 int ferry__history_record_data(ferry_conn *c, const ferry_engine *eng, const char *run_id,
                                const char *description, int64_t rows, const char *verdict,
-                               ferry_err *err);
+                               int64_t duration_ms, ferry_err *err);
 
 /* Apply a plan's target-schema file inside the caller's open transaction and record it in
  * ferry_history in the same transaction: kind "schema", no version (it is not a versioned
  * migration), description "target schema: FILE", the file's checksum and the run id. The
  * statements go one by one through the engine's split_sql, so an error names the file's line;
  * a statement that cannot run in a transaction is refused (FERRY_EUSAGE) before any runs,
- * as is transaction control. Needs exec_params. */
+ * as is transaction control. Needs exec_params. With already not NULL, a file whose
+ * checksum a successful schema row of ferry_history already holds (whatever run applied
+ * it) is not applied again: *already then describes that row (caller frees), else NULL. */
 int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const char *path,
-                                const char *run_id, ferry_err *err);
+                                const char *run_id, char **already, ferry_err *err);
 
 /* ---- report.c ----------------------------------------------------------------------- */
 

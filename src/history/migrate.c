@@ -595,9 +595,45 @@ out:
 
 /* ---- a plan's target schema (called by ferry_copy) --------------------------------- */
 
-int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const char *path,
-                                const char *run_id, ferry_err *err)
+/* The row of ferry_history that applied a target schema of checksum sum (any run, any
+ * file name), described in *out (caller frees), or *out NULL when there is none. Inside the
+ * caller's transaction: the table is made first, so reading it cannot fail for its absence
+ * (which would spoil a PostgreSQL transaction). */
+static int schema_applied(char **out, ferry_conn *c, const ferry_engine *eng, const char *sum,
+                          ferry_err *err)
 {
+	*out = NULL;
+	int rc = ferry__hist_ensure(c, eng, err);
+	if (rc)
+		return rc;
+	ferry_arena *strings = ferry_arena_new(64 * 1024);
+	if (!strings)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	ferry_hist_row *rows = NULL;
+	size_t n = 0;
+	int exists = 0;
+	rc = ferry__hist_read(&rows, &n, &exists, 1, strings, c, eng, err);
+	for (size_t i = 0; rc == 0 && i < n && !*out; i++) {
+		const ferry_hist_row *r = &rows[i];
+		if (!r->success || !r->kind || strcmp(r->kind, "schema") != 0 || !r->checksum ||
+		    strcmp(r->checksum, sum) != 0)
+			continue;
+		*out = ferry__sprintf("%s, rank %lld, applied %s%s%.12s", r->description ? r->description : "?",
+		                      (long long)r->rank, r->applied_at ? r->applied_at : "?",
+		                      r->run_id ? " by run " : "", r->run_id ? r->run_id : "");
+		if (!*out)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	free(rows);
+	ferry_arena_free(strings);
+	return rc;
+}
+
+int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const char *path,
+                                const char *run_id, char **already, ferry_err *err)
+{
+	if (already)
+		*already = NULL;
 	if (!eng->core->exec_params)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot record target schema \"%s\" in "
 		                     "ferry_history with engine \"%s\": it has no exec_params", path,
@@ -612,6 +648,16 @@ int ferry__history_apply_schema(ferry_conn *c, const ferry_engine *eng, const ch
 	if (rc == 0 && (rc = ferry__sha256_new(&sha, err)) == 0)
 		rc = ferry__sha256_hex(sha, sum, text, len, err);
 	ferry__sha256_free(sha);
+	/* The same text applied before, by any run (another plan's, an import's, a copy whose
+	 * plan was edited since): the target has it, and applying it again would fail ("already
+	 * exists") or do it twice. */
+	if (rc == 0 && already) {
+		rc = schema_applied(already, c, eng, sum, err);
+		if (rc || *already) {
+			free(text);
+			return rc;
+		}
+	}
 	if (rc == 0 && eng->migrate) {
 		ferry_err e = {0};
 		if ((rc = eng->migrate->split_sql(text, add_stmt, &l, &e)) != 0)
@@ -910,6 +956,8 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 		     m->db);
 	} else if (rc == 0) {
 		int in_tx = 0;
+		/* What was accepted, for the repair's own row: an edit nobody records is forgotten. */
+		ferry_buf what = FERRY_BUF_INIT;
 		if ((rc = need_work(&r)) == 0)
 			in_tx = (rc = r.eng->core->begin(r.work, &r.err)) == 0;
 		for (size_t i = 0; rc == 0 && i < m->nrows; i++) {
@@ -922,6 +970,9 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 				note(&r, "removed the failed row of version %s (\"%s\", %s) from the history of "
 				     "\"%s\"", row->version ? row->version : "-", row->script ? row->script : "-",
 				     row->applied_at ? row->applied_at : "?", m->db);
+			if (rc == 0)
+				ferry_buf_printf(&what, "%sremoved the failed row of version %s (%s)", what.len ? "; " : "",
+				                 row->version ? row->version : "-", row->applied_at ? row->applied_at : "?");
 		}
 		for (size_t i = 0; rc == 0 && i < m->nentries; i++) {
 			const ferry_mig_entry *e = &m->entries[i];
@@ -942,7 +993,23 @@ int ferry_migrate_repair(ferry_ctx *ctx, const char *url, const ferry_migrate_op
 				note(&r, "took the current checksum of \"%s\" (sha256 %.12s, was %.12s) for version "
 				     "%s of \"%s\"", e->file->up, e->file->checksum,
 				     e->row->checksum ? e->row->checksum : "none", e->version, m->db);
+			if (rc == 0)
+				ferry_buf_printf(&what, "%saccepted %s of version %s (sha256 %.12s, was %.12s)",
+				                 what.len ? "; " : "", e->file->up, e->version, e->file->checksum,
+				                 e->row->checksum ? e->row->checksum : "none");
 		}
+		if (rc == 0 && what.failed)
+			rc = ferry_err_set(&r.err, FERRY_ENOMEM, "out of memory");
+		if (rc == 0) {
+			ferry_hist_row row;
+			memset(&row, 0, sizeof(row));
+			row.description = what.data ? what.data : (char *)"repair";
+			row.kind = (char *)"repair";
+			row.success = 1;
+			row.rows_moved = -1;
+			rc = ferry__hist_insert(r.work, r.eng, &row, &r.err);
+		}
+		ferry_buf_free(&what);
 		if (rc == 0 && (rc = r.eng->core->commit(r.work, &r.err)) == 0)
 			in_tx = 0;
 		if (rc && in_tx)

@@ -203,6 +203,25 @@ static int val_bool(const ferry_value *v)
 	return ch == 't' || ch == 'T' || ch == '1' || ch == 'y' || ch == 'Y';
 }
 
+/* applied_at in one form on every engine, ISO 8601 UTC to the second ("2026-12-03T08:07:18Z",
+ * as ferry writes it): PostgreSQL's timestamptz reads back as "2026-12-03 08:07:18+00" (the
+ * session is in UTC). Text in any other form is left as it is. */
+static void iso_utc(char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 19 || (s[10] != ' ' && s[10] != 'T') || s[4] != '-' || s[13] != ':')
+		return;
+	const char *rest = s + 19;
+	if (*rest == '.')
+		for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+			;
+	if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00") != 0 && strcmp(rest, "+00:00") != 0)
+		return; /* (n > 19 from here: s[20] is inside the string or its NUL) */
+	s[10] = 'T';
+	s[19] = 'Z';
+	s[20] = '\0';
+}
+
 static int row_from(ferry_arena *a, ferry_hist_row *r, const ferry_value *v)
 {
 	int oom = 0;
@@ -215,6 +234,7 @@ static int row_from(ferry_arena *a, ferry_hist_row *r, const ferry_value *v)
 	r->checksum = val_str(a, &v[5], &oom);
 	r->checksum_algo = val_str(a, &v[6], &oom);
 	r->applied_at = val_str(a, &v[7], &oom);
+	iso_utc(r->applied_at);
 	r->applied_by = val_str(a, &v[8], &oom);
 	r->duration_ms = val_int(&v[9], 0);
 	r->success = val_bool(&v[10]);
@@ -360,7 +380,7 @@ int ferry__hist_ensure(ferry_conn *c, const ferry_engine *eng, ferry_err *err)
 
 int ferry__history_record_data(ferry_conn *c, const ferry_engine *eng, const char *run_id,
                                const char *description, int64_t rows, const char *verdict,
-                               ferry_err *err)
+                               int64_t duration_ms, ferry_err *err)
 {
 	if (!eng->core->exec_params)
 		return ferry_err_set(err, FERRY_EUSAGE,
@@ -377,5 +397,6 @@ int ferry__history_record_data(ferry_conn *c, const ferry_engine *eng, const cha
 	row.run_id = (char *)run_id;
 	row.rows_moved = rows;
 	row.verdict = (char *)verdict;
+	row.duration_ms = duration_ms;
 	return ferry__hist_insert(c, eng, &row, err);
 }

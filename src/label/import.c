@@ -132,6 +132,7 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		t->table = dup(slash ? slash + 1 : lt->dir, &bad);
 		t->rename = dup(lt->name, &bad);
 		t->stage = dup(lt->stage, &bad);
+		t->origin = lt->source ? dup(lt->source, &bad) : NULL;
 		t->cols = ferry__calloc(lt->nconflict + 1, sizeof(*t->cols));
 		for (size_t k = 0; t->cols && k < lt->nconflict; k++) {
 			ferry_plan_column *c = &t->cols[t->ncols++];
@@ -144,15 +145,29 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		ferry_plan_free(p);
 		return NULL;
 	}
-	/* One import of one label into one target is one run, wherever the label now lives. */
+	/* One import of one label into one target is one run, wherever the label now lives and
+	 * however the target is spelled. */
+	char *canon = NULL;
+	ferry_err ignore = {0};
+	if (ferry__url_identity(&canon, NULL, p->target, &ignore) == FERRY_ENOMEM) {
+		ferry_plan_free(p);
+		return NULL;
+	}
 	char *id = ferry__sprintf("%s\n%s\n%s", m->label_id_hex, user ? user->run_digest : "",
-	                          p->target);
-	if (!id) {
+	                          canon ? canon : p->target);
+	char *old = ferry__sprintf("%s\n%s\n%s", m->label_id_hex, user ? user->legacy_digest : "",
+	                           p->target);
+	free(canon);
+	if (!id || !old) {
+		free(id);
+		free(old);
 		ferry_plan_free(p);
 		return NULL;
 	}
 	ferry__hash128_hex(p->run_digest, id, strlen(id));
+	ferry__hash128_hex(p->legacy_digest, old, strlen(old));
 	free(id);
+	free(old);
 	return p;
 }
 

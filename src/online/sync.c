@@ -576,7 +576,8 @@ static int finish(sync_state *s)
 	if (rc == 0)
 		rc = s->teng->core->begin(s->tconn, err);
 	if (rc == 0) {
-		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict, err);
+		rc = ferry__history_record_data(s->tconn, s->teng, s->splan.run_digest, desc, rows, verdict,
+		                                (int64_t)((ferry__now() - s->started) * 1000), err);
 		if (rc == 0)
 			rc = ferry__state_set(s->teng, s->tconn, s->splan.run_digest, "sync-finished", err);
 		rc = rc ? rc : s->teng->core->commit(s->tconn, err);

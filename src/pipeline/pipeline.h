@@ -65,6 +65,11 @@ struct ferry_summary {
 	size_t nnotes, notes_cap;
 	int64_t total_rejected, total_fk, max_rejects;
 	ferry_verify_report *verify;  /* --verify's report, or NULL */
+	char *target;              /* the target's address, masked (no password), or NULL */
+	char started_at[32];       /* when this process began the run, ISO 8601 UTC */
+	double elapsed;            /* seconds this process spent on it */
+	char *preview_text;        /* a check's account of what the run would do, or NULL */
+	char *preview_json;        /* the same as a JSON object */
 };
 
 /* jobs.c */
@@ -124,6 +129,7 @@ typedef struct copy_state {
 	int threads;
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
+	double started;           /* when this process began the run (ferry__now) */
 	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	struct ferry_lease *lease; /* the run's lease (its own, or the sync's); NULL: none kept */
 	int own_lease;            /* this copy took it and releases it */
@@ -141,8 +147,20 @@ int ferry__target_truncate(copy_state *cs);
  * (--truncate); shared: another job of the run already writes the table. */
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
 int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum);
+/* Tell the progress display a step after the rows begins (what: "verify", "analyze"). */
+void ferry__target_phase(copy_state *cs, const char *what);
 int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr);
 int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
+
+/* probe.c: run every job's select list and filter against its source, reading no row, on
+ * connections of its own; a failure is FERRY_EUSAGE naming the plan's place (where, the
+ * column's rule) unless the table itself cannot be read. */
+int ferry__jobs_probe(copy_state *cs);
+
+/* preview.c: what the run would do (DDL, tables, columns and where each value comes from,
+ * estimates, stages), into sum's preview_text and preview_json; inside a check's prepare
+ * transaction, before it is rolled back. */
+int ferry__preview_build(copy_state *cs, ferry_summary *sum);
 
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);

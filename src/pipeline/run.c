@@ -222,7 +222,8 @@ static int run_stage(copy_state *cs, const char *stage, ferry_summary *sum)
 /* ---- ferry_copy ----------------------------------------------------------------------- */
 
 /* Stages in the order they run: each after the stages it names (the plan checked that
- * there are no cycles). out holds nstages indexes; FERRY_ENOMEM when it cannot be made. */
+ * there are no cycles). out holds nstages indexes; FERRY_ENOMEM when out of memory (the
+ * written order would run a stage before the ones it comes after). */
 static int stage_order(const ferry_plan *p, size_t *out)
 {
 	size_t n = 0;
@@ -371,6 +372,52 @@ static int stage_done(copy_state *cs, const char *stage, int *out)
 	return ferry__state_get(cs->teng, cs->tconn, cs->plan->run_digest, flag, out, &cs->err);
 }
 
+static int count_rec(void *ud, const ferry_chunk_rec *rec)
+{
+	(void)rec;
+	(*(int64_t *)ud)++;
+	return 0;
+}
+
+/* 1 when the target holds anything of run id: its chunks or its end. A record the target
+ * refuses to read for that id (a label another plan wrote) counts as nothing. */
+static int run_known(copy_state *cs, const char *id, int *out)
+{
+	ferry_err e = {0};
+	int finished = 0;
+	int64_t chunks = 0;
+	*out = 0;
+	int rc = ferry__state_get(cs->teng, cs->tconn, id, "finished", &finished, &e);
+	if (rc == 0 && !finished)
+		rc = ferry__state_load(cs->teng, cs->tconn, id, count_rec, &chunks, &e);
+	if (rc == FERRY_ENOMEM)
+		return ferry__err_copy(&cs->err, &e);
+	*out = rc == 0 && (finished || chunks > 0);
+	return 0;
+}
+
+/* A run an earlier ferry started under the identity it gave the plan (its bytes) goes on
+ * under that identity, so its chunks resume instead of being refused as another run's;
+ * only when the target knows nothing of the plan's identity of today. A sync keeps its own
+ * identity (its capture is named after it). */
+static int adopt_earlier_identity(copy_state *cs, ferry_plan *local, ferry_summary *sum)
+{
+	const ferry_plan *p = cs->plan;
+	if (cs->hooks || !p->legacy_digest[0] || strcmp(p->legacy_digest, p->run_digest) == 0)
+		return 0;
+	int now = 0, earlier = 0;
+	int rc = run_known(cs, p->run_digest, &now);
+	if (rc == 0 && !now)
+		rc = run_known(cs, p->legacy_digest, &earlier);
+	if (rc || !earlier)
+		return rc;
+	*local = *p;
+	memcpy(local->run_digest, p->legacy_digest, sizeof(local->run_digest));
+	memcpy(sum->run_id, p->legacy_digest, sizeof(sum->run_id));
+	cs->plan = local;
+	return 0;
+}
+
 /* Options and plan checks that need no database; fills cs's settings. */
 static int check_options(copy_state *cs, int64_t *max_rejects, int *strict)
 {
@@ -485,6 +532,7 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 		vo.full = cs->opts->verify >= 2;
 		vo.progress = cs->opts->progress;
 		vo.progress_ud = cs->opts->progress_ud;
+		ferry__target_phase(cs, "verify");
 		rc = ferry__verify_run(&sum->verify, cs->ctx, cs->plan, &vo, &cs->err);
 	}
 	if (rc == 0 && !finished && all)
@@ -533,8 +581,10 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	}
 	cs->lease = NULL;
 	if (cs->tconn) {
-		if (rc == 0 && cs->teng->write->finish && !opts->check_only)
+		if (rc == 0 && cs->teng->write->finish && !opts->check_only) {
+			ferry__target_phase(cs, "analyze");
 			rc = cs->teng->write->finish(cs->tconn, &cs->err);
+		}
 		/* Refused before anything was committed: leave no new database behind. */
 		if (!cs->changed && (opts->check_only || rc == FERRY_EUSAGE || rc == FERRY_ENOTFOUND) &&
 		    cs->teng->write->discard)
@@ -580,6 +630,7 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	cs.plan = plan;
 	cs.opts = opts;
 	cs.hooks = hooks;
+	cs.started = ferry__now();
 	int64_t max_rejects = 0;
 	int strict = 0, finished = 0;
 	int rc = check_options(&cs, &max_rejects, &strict);
@@ -589,7 +640,18 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc)
 		return ferry__ctx_fail(ctx, &cs.err);
 	sum->max_rejects = max_rejects;
+	ferry__utc_iso(sum->started_at);
+	if (!(sum->target = ferry_url_mask(plan->target))) {
+		ferry_summary_free(sum);
+		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_ENOMEM, "out of memory"});
+	}
+	ferry_plan earlier;
 	rc = connect_target(&cs);
+	/* The run's identity first (an earlier ferry's run of this plan goes on under its
+	 * own), then its lease, then the sources. */
+	if (rc == 0)
+		rc = adopt_earlier_identity(&cs, &earlier, sum);
+	plan = cs.plan;
 	if (rc == 0)
 		rc = take_lease(&cs, sum);
 	if (rc == 0)
@@ -624,6 +686,7 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 			rc = finish(&cs, finished, sum);
 	}
 	rc = close_run(&cs, rc, sum);
+	sum->elapsed = ferry__now() - cs.started;
 	if (rc == 0) {
 		*out = sum;
 		return 0;

@@ -117,7 +117,9 @@ void ferry__sched_emit(const ferry_copy_options *o, ferry_progress_kind kind, co
 	if (!o || !o->progress)
 		return;
 	char src[512] = "";
-	if (j)
+	if (j && j->entry && j->entry->origin)
+		snprintf(src, sizeof(src), "%s (label)", j->entry->origin);
+	else if (j)
 		snprintf(src, sizeof(src), "%s.%s", j->source_name, j->src_table);
 	ferry_progress p = {
 		.kind = kind,
@@ -363,11 +365,33 @@ static int reject_row(writer_ctx *wc, size_t row, const char *reason)
 		ferry__value_json(&key, &v[keyed ? j->ntcols + k : k]);
 	}
 	ferry_buf_puts(&key, "}");
-	if (key.failed)
+	/* The row as the target was to take it, every value exact, so it can be fixed and
+	 * loaded again (docs/PLAN-REFERENCE.md, "Rejected rows"). */
+	ferry_buf vals = FERRY_BUF_INIT;
+	ferry_buf_puts(&vals, "{");
+	for (size_t k = 0; k < j->ntcols; k++) {
+		const ferry_value *x = &v[k]; /* target column k is batch column k (the key's rule) */
+		ferry_buf_puts(&vals, k ? "," : "");
+		ferry_buf_json_str(&vals, j->tcols[k], strlen(j->tcols[k]));
+		ferry_buf_puts(&vals, ":");
+		if (x->type == FERRY_BLOB) {
+			ferry_buf_puts(&vals, "{\"base64\":\"");
+			ferry_buf_base64(&vals, x->v.b, x->len);
+			ferry_buf_puts(&vals, "\"}");
+		} else {
+			ferry__value_json(&vals, x);
+		}
+	}
+	ferry_buf_puts(&vals, "}");
+	if (key.failed || vals.failed) {
+		ferry_buf_free(&key);
+		ferry_buf_free(&vals);
 		return ferry_err_set(wc->err, FERRY_ENOMEM, "out of memory");
-	int e = ferry__state_reject(cfg->teng, wc->conn, cfg->run_id, (int64_t)j->id, wc->w->chunk,
-	                            j->dst_table, key.data, reason, wc->err);
+	}
+	int e = ferry__state_reject_row(cfg->teng, wc->conn, cfg->run_id, (int64_t)j->id, wc->w->chunk,
+	                                j->dst_table, key.data, vals.data, reason, wc->err);
 	ferry_buf_free(&key);
+	ferry_buf_free(&vals);
 	if (e == 0)
 		wc->rejected++;
 	return e;

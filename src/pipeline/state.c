@@ -41,7 +41,8 @@ static const char *const ddl[] = {
 	"rows_rejected bigint NOT NULL DEFAULT 0, rows_skipped bigint NOT NULL DEFAULT 0, "
 	"done_at text, PRIMARY KEY (run_id, job, chunk))",
 	"CREATE TABLE IF NOT EXISTS ferry_rejects(run_id text NOT NULL, job bigint NOT NULL, "
-	"chunk bigint NOT NULL, table_name text NOT NULL, row_key text, reason text NOT NULL)",
+	"chunk bigint NOT NULL, table_name text NOT NULL, row_key text, reason text NOT NULL, "
+	"row_values text)",
 	"CREATE TABLE IF NOT EXISTS ferry_positions(run_id text NOT NULL, source bigint NOT NULL, "
 	"pos bigint NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run_id, source))",
 	LEASES_DDL,
@@ -225,6 +226,10 @@ int ferry__state_init(const ferry_engine *e, ferry_conn *c, ferry_err *err)
 		rc = e->core->exec(c, "DROP TABLE ferry_leases", err);
 	if (rc == 0 && !have)
 		rc = e->core->exec(c, LEASES_DDL, err);
+	if (rc == 0)
+		rc = has_column(e, c, "ferry_rejects", "row_values", &have, err);
+	if (rc == 0 && !have)
+		rc = e->core->exec(c, "ALTER TABLE ferry_rejects ADD COLUMN row_values text", err);
 	if (rc) {
 		char keep[sizeof(err->msg)];
 		memcpy(keep, err->msg, sizeof(keep));
@@ -347,27 +352,74 @@ int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *ru
 	return 0;
 }
 
+/* ---- another run's rows --------------------------------------------------------- */
+
+typedef struct writer_ctx {
+	char *run_id;
+} writer_ctx;
+
+static int first_writer(void *ud, const ferry_value *v)
+{
+	writer_ctx *w = ud;
+	char id[64];
+	if (w->run_id || !as_text(&v[0], id, sizeof(id)))
+		return 0;
+	w->run_id = ferry__strdup(id);
+	return w->run_id ? 0 : FERRY_ENOMEM;
+}
+
+int ferry__state_table_writer(const ferry_engine *e, ferry_conn *c, const char *table,
+                              const char *not_run, char **run_id, ferry_err *err)
+{
+	*run_id = NULL;
+	if (e->state)
+		return 0;
+	static const char *const cols[] = {"run_id"};
+	ferry_value p[2] = {v_text(table), v_text(not_run)};
+	query q = {.table = "ferry_progress", .exprs = cols, .nexprs = 1,
+	           .filter = "target = ? AND run_id <> ? AND done = 1", .params = p, .nparams = 2};
+	writer_ctx w = {NULL};
+	int rc = read_rows(e, c, &q, first_writer, &w, err);
+	if (rc == FERRY_ENOMEM && !err->code)
+		rc = OOM(err);
+	if (rc) {
+		free(w.run_id);
+		return rc;
+	}
+	*run_id = w.run_id;
+	return 0;
+}
+
 /* ---- rejects ---------------------------------------------------------------------- */
 
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
                         int64_t chunk, const char *table, const char *key, const char *reason,
                         ferry_err *err)
 {
+	return ferry__state_reject_row(e, c, run_id, job, chunk, table, key, NULL, reason, err);
+}
+
+int ferry__state_reject_row(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
+                            int64_t chunk, const char *table, const char *key, const char *values,
+                            const char *reason, ferry_err *err)
+{
+	/* (An engine with its own record keeps the key and the reason.) */
 	if (e->state)
 		return e->state->reject(c, run_id, job, chunk, table, key, reason, err);
 	static const char sql[] =
-		"INSERT INTO ferry_rejects(run_id, job, chunk, table_name, row_key, reason) "
-		"VALUES ($1, $2, $3, $4, $5, $6)";
+		"INSERT INTO ferry_rejects(run_id, job, chunk, table_name, row_key, reason, row_values) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7)";
 	int rc = need_sql(e, "a run's state", err);
 	if (rc)
 		return rc;
-	ferry_value p[6] = {v_text(run_id), v_int(job), v_int(chunk), v_text(table ? table : ""),
-	                    v_text(key), v_text(reason ? reason : "")};
-	return e->core->exec_params(c, sql, 6, p, NULL, err);
+	ferry_value p[7] = {v_text(run_id), v_int(job), v_int(chunk), v_text(table ? table : ""),
+	                    v_text(key), v_text(reason ? reason : ""), v_text(values)};
+	return e->core->exec_params(c, sql, 7, p, NULL, err);
 }
 
 typedef struct rejects_ctx {
 	int (*cb)(void *ud, const char *table, const char *key, const char *reason);
+	int (*cb4)(void *ud, const char *table, const char *key, const char *values, const char *reason);
 	void *ud;
 	ferry_err *err;
 } rejects_ctx;
@@ -376,15 +428,16 @@ typedef struct rejects_ctx {
 static int rejects_row(void *ud, const ferry_value *v)
 {
 	rejects_ctx *rc = ud;
-	char *s[3] = {NULL, NULL, NULL};
-	for (int i = 0; i < 3; i++)
+	char *s[4] = {NULL, NULL, NULL, NULL};
+	for (int i = 0; i < 4; i++)
 		if (v[i].type != FERRY_NULL && !(s[i] = ferry__strndup(v[i].v.s ? v[i].v.s : "", v[i].len))) {
-			free(s[0]);
-			free(s[1]);
+			for (int k = 0; k < i; k++)
+				free(s[k]);
 			return OOM(rc->err);
 		}
-	int stop = rc->cb(rc->ud, s[0] ? s[0] : "", s[1], s[2] ? s[2] : "");
-	for (int i = 0; i < 3; i++)
+	int stop = rc->cb4 ? rc->cb4(rc->ud, s[0] ? s[0] : "", s[1], s[3], s[2] ? s[2] : "")
+	                   : rc->cb(rc->ud, s[0] ? s[0] : "", s[1], s[2] ? s[2] : "");
+	for (int i = 0; i < 4; i++)
 		free(s[i]);
 	return stop;
 }
@@ -396,11 +449,40 @@ int ferry__state_rejects(const ferry_engine *e, ferry_conn *c, const char *run_i
 {
 	if (e->state)
 		return e->state->rejects(c, run_id, cb, ud, err);
-	static const char *const cols[] = {"table_name", "row_key", "reason"};
+	static const char *const cols[] = {"table_name", "row_key", "reason", "row_values"};
 	ferry_value id = v_text(run_id);
-	query q = {.table = "ferry_rejects", .exprs = cols, .nexprs = 3, .filter = "run_id = ?",
+	query q = {.table = "ferry_rejects", .exprs = cols, .nexprs = 4, .filter = "run_id = ?",
 	           .params = &id, .nparams = 1};
-	rejects_ctx rc = {cb, ud, err};
+	rejects_ctx rc = {cb, NULL, ud, err};
+	return read_rows(e, c, &q, rejects_row, &rc, err);
+}
+
+typedef struct rejects3 {
+	int (*cb)(void *ud, const char *table, const char *key, const char *values, const char *reason);
+	void *ud;
+} rejects3;
+
+/* An engine with its own record gives no values. */
+static int without_values(void *ud, const char *table, const char *key, const char *reason)
+{
+	rejects3 *r = ud;
+	return r->cb(r->ud, table, key, NULL, reason);
+}
+
+int ferry__state_reject_rows(const ferry_engine *e, ferry_conn *c, const char *run_id,
+                             int (*cb)(void *ud, const char *table, const char *key,
+                                       const char *values, const char *reason),
+                             void *ud, ferry_err *err)
+{
+	if (e->state) {
+		rejects3 r = {cb, ud};
+		return e->state->rejects(c, run_id, without_values, &r, err);
+	}
+	static const char *const cols[] = {"table_name", "row_key", "reason", "row_values"};
+	ferry_value id = v_text(run_id);
+	query q = {.table = "ferry_rejects", .exprs = cols, .nexprs = 4, .filter = "run_id = ?",
+	           .params = &id, .nparams = 1};
+	rejects_ctx rc = {NULL, cb, ud, err};
 	return read_rows(e, c, &q, rejects_row, &rc, err);
 }
 

@@ -23,10 +23,24 @@ int ferry__state_add_chunks(const ferry_engine *e, ferry_conn *c, const char *ru
  * (another process of a shared run committed it first; the caller rolls back). */
 int ferry__state_chunk_done(const ferry_engine *e, ferry_conn *c, const char *run_id,
                             const ferry_chunk_rec *rec, int *done_elsewhere, ferry_err *err);
+/* A run other than not_run that loaded rows into target table `table` (*run_id, caller
+ * frees), or NULL when none is recorded (an engine with its own record keeps none). */
+int ferry__state_table_writer(const ferry_engine *e, ferry_conn *c, const char *table,
+                              const char *not_run, char **run_id, ferry_err *err);
 /* Inside the chunk's transaction: record a refused row (key is JSON or NULL). */
 int ferry__state_reject(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
                         int64_t chunk, const char *table, const char *key, const char *reason,
                         ferry_err *err);
+/* The same with the refused row's values: a JSON object of the target columns (bytes as
+ * {"base64": "..."}), or NULL. */
+int ferry__state_reject_row(const ferry_engine *e, ferry_conn *c, const char *run_id, int64_t job,
+                            int64_t chunk, const char *table, const char *key, const char *values,
+                            const char *reason, ferry_err *err);
+/* Visit the rejects of a run with their values (NULL when not recorded). */
+int ferry__state_reject_rows(const ferry_engine *e, ferry_conn *c, const char *run_id,
+                             int (*cb)(void *ud, const char *table, const char *key,
+                                       const char *values, const char *reason),
+                             void *ud, ferry_err *err);
 /* Visit the rejects of a run in the order they were stored: cb gets table, key JSON (or
  * NULL) and reason. */
 int ferry__state_rejects(const ferry_engine *e, ferry_conn *c, const char *run_id,

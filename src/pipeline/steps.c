@@ -4,6 +4,8 @@
  * they read and write of the label's manifest is src/label's (import.c, report.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "pipeline.h"
 #include "../label/label.h"
 #include "../verify/verify.h"
@@ -46,8 +48,17 @@ int ferry_export(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	p.schema_files = NULL;
 	if (!p.target)
 		return fail(ctx, FERRY_ENOMEM, "out of memory");
+	/* A check writes nothing: not even the label's directory. */
+	struct stat st;
+	int existed = stat(dir, &st) == 0;
+	int check = opts && opts->version == FERRY_COPY_OPTIONS_VERSION && opts->check_only;
 	int rc = ferry_copy(out, ctx, &p, opts);
 	free(p.target);
+	if (check) {
+		if (!existed)
+			rmdir(dir);
+		return rc;
+	}
 	if (rc == 0 || rc == FERRY_EREJECT) {
 		ferry_err err = {0};
 		if (ferry__label_describe(ctx, dir, plan, &err) != 0)
@@ -72,6 +83,11 @@ int ferry_import(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 		return ferry__ctx_fail(ctx, &err);
 	rc = ferry_copy(out, ctx, p, opts);
 	ferry_plan_free(p);
+	/* Without a plan, what a plan would add is not done: say so rather than skip it
+	 * silently. */
+	if (!plan && *out &&
+	    ferry__summary_note(*out, "import without a plan: no target_schema is applied (tables the target lacks are created as the label describes them) and the settings are the defaults; give -p PLAN for its target_schema, settings and verify rules") != 0)
+		return fail(ctx, FERRY_ENOMEM, "out of memory");
 	return rc;
 }
 

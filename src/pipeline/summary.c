@@ -34,7 +34,9 @@ int ferry__summary_add(ferry_summary *s, const job *j)
 	int bad = 0;
 	t->stage = keep(s, ferry__strdup(j->stage), &bad);
 	t->target = keep(s, ferry__strdup(j->dst_table), &bad);
-	t->sources = keep(s, ferry__sprintf("%s.%s", j->source_name, j->src_table), &bad);
+	/* An import names the table the label's rows came from, not the label's folder. */
+	t->sources = keep(s, j->entry && j->entry->origin ? ferry__sprintf("%s (label)", j->entry->origin)
+	                                                   : ferry__sprintf("%s.%s", j->source_name, j->src_table), &bad);
 	t->rows_read = j->rows_read;
 	t->rows_written = j->rows_written;
 	t->rows_rejected = j->rows_rejected;
@@ -95,6 +97,9 @@ void ferry_summary_free(ferry_summary *s)
 	free(s->notes);
 	free(s->stats);
 	free(s->rejects_path);
+	free(s->target);
+	free(s->preview_text);
+	free(s->preview_json);
 	ferry_verify_report_free(s->verify);
 	free(s);
 }
@@ -103,8 +108,14 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 {
 	ferry_buf b = FERRY_BUF_INIT;
 	int64_t r = 0, w = 0, rej = 0, sk = 0, fk = 0;
-	ferry_buf_printf(&b, "{\"run_id\":\"%s\",\"already_complete\":%s,\"tables\":[", s->run_id,
+	ferry_buf_printf(&b, "{\"run_id\":\"%s\",\"already_complete\":%s,\"target\":", s->run_id,
 	                 s->was_complete ? "true" : "false");
+	if (s->target)
+		ferry_buf_json_str(&b, s->target, strlen(s->target));
+	else
+		ferry_buf_puts(&b, "null");
+	ferry_buf_printf(&b, ",\"started_at\":\"%s\",\"elapsed_seconds\":%.3f,\"tables\":[", s->started_at,
+	                 s->elapsed);
 	for (size_t i = 0; i < s->njobs; i++) {
 		const ferry_table_stats *t = &s->stats[i];
 		ferry_buf_puts(&b, i ? ",{\"stage\":" : "{\"stage\":");
@@ -137,8 +148,8 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 		ferry_buf_json_str(&b, s->rejects_path, strlen(s->rejects_path));
 	else
 		ferry_buf_puts(&b, "null");
-	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s,\"verify\":",
-	                 rej == 0 && fk == 0 ? "true" : "false");
+	ferry_buf_printf(&b, ",\"all_rows_arrived\":%s,\"preview\":%s,\"verify\":",
+	                 rej == 0 && fk == 0 ? "true" : "false", s->preview_json ? s->preview_json : "null");
 	if (s->verify)
 		ferry__verify_json(&b, s->verify);
 	else
@@ -153,6 +164,15 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 
 int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 {
+	/* A check: what the run would do, then the notes; no figures (nothing moved). */
+	if (s->preview_text) {
+		fputs(s->preview_text, f);
+		for (size_t i = 0; i < s->nnotes; i++)
+			fprintf(f, "note: %s\n", s->notes[i]);
+		if (s->was_complete)
+			fprintf(f, "this run is complete already: running it would change nothing\n");
+		return 0;
+	}
 	size_t w1 = strlen("source"), w2 = strlen("target");
 	for (size_t i = 0; i < s->njobs; i++) {
 		size_t a = strlen(s->stats[i].sources), b = strlen(s->stats[i].target);

@@ -14,8 +14,9 @@
 #include "../history/history.h"
 #include "../verify/verify.h"
 
-/* Apply the plan's target schema once per run (inside the caller's transaction). */
-static int apply_target_schema(copy_state *cs)
+/* Apply the plan's target schema once per run (inside the caller's transaction); a file
+ * the target's ferry_history shows applied already (by its checksum) is noted, not applied. */
+static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
 	const ferry_plan *p = cs->plan;
@@ -25,8 +26,19 @@ static int apply_target_schema(copy_state *cs)
 		return rc;
 	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
 	if (cs->teng->core->exec_params && cs->teng->migrate) {
-		for (size_t i = 0; rc == 0 && i < p->nschema; i++)
-			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest, err);
+		for (size_t i = 0; rc == 0 && i < p->nschema; i++) {
+			char *already = NULL;
+			rc = ferry__history_apply_schema(cs->tconn, cs->teng, p->schema_files[i], p->run_digest,
+			                                 &already, err);
+			char *note = already ? ferry__sprintf("target schema \"%s\" is in the target already (%s): not applied again",
+			                                      p->schema_files[i], already) : NULL;
+			if (rc == 0 && already && (!note || ferry__summary_note(sum, note) != 0))
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			if (rc == 0 && note)
+				ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, note);
+			free(note);
+			free(already);
+		}
 		if (rc == 0)
 			rc = ferry__state_set(cs->teng, cs->tconn, p->run_digest, "schema", err);
 		return rc;
@@ -68,6 +80,48 @@ static int create_tables(copy_state *cs)
 	return 0;
 }
 
+/* "run R (what ferry_history says of it)" for the run that wrote rows into table, or
+ * NULL when the target does not record one (caller frees). */
+static char *earlier_run(copy_state *cs, const char *table)
+{
+	ferry_err e = {0};
+	char *id = NULL;
+	if (ferry__state_table_writer(cs->teng, cs->tconn, table, cs->plan->run_digest, &id, &e) != 0 || !id)
+		return NULL;
+	char *desc = NULL;
+	ferry_arena *strings = ferry_arena_new(16 * 1024);
+	ferry_hist_row *rows = NULL;
+	size_t n = 0;
+	int exists = 0;
+	if (strings && cs->teng->core->exec_params &&
+	    ferry__hist_read(&rows, &n, &exists, 1, strings, cs->tconn, cs->teng, &e) == 0)
+		for (size_t i = 0; i < n && !desc; i++)
+			if (rows[i].kind && strcmp(rows[i].kind, "data") == 0 && rows[i].run_id &&
+			    strcmp(rows[i].run_id, id) == 0)
+				desc = ferry__sprintf("run %.12s (%s, finished %s)", id,
+				                      rows[i].description ? rows[i].description : "?",
+				                      rows[i].applied_at ? rows[i].applied_at : "?");
+	free(rows);
+	ferry_arena_free(strings);
+	if (!desc)
+		desc = ferry__sprintf("run %.12s (not finished: rerun its command to finish it)", id);
+	free(id);
+	return desc;
+}
+
+/* The refusal of rows another run (or no run) put in a table, naming that run when the
+ * target records it, and the ways on. */
+static int refuse_foreign_rows(copy_state *cs, const char *table, int64_t n)
+{
+	char *who = earlier_run(cs, table);
+	int rc = ferry_err_set(&cs->err, FERRY_EUSAGE,
+	                       "target table \"%s\" already holds %lld rows that this run did not write%s%s (use --truncate to empty it first, or --append to load beside them)",
+	                       table, (long long)n, who ? ": they were loaded by " : "",
+	                       who ? who : "");
+	free(who);
+	return rc;
+}
+
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 {
 	ferry_err *err = &cs->err;
@@ -78,9 +132,7 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 	if (rc || n == 0)
 		return rc;
 	if (!cs->opts->truncate)
-		return ferry_err_set(err, FERRY_EUSAGE,
-		                     "target table \"%s\" already holds %lld rows that this run did not write (use --truncate to empty it first, or --append to load beside them)",
-		                     j->dst_table, (long long)n);
+		return refuse_foreign_rows(cs, j->dst_table, n);
 	char *q = ferry__qident(cs->teng, j->dst_table);
 	char *sql = q ? ferry__sprintf("DELETE FROM %s", q) : NULL;
 	free(q);
@@ -89,15 +141,26 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 	return rc;
 }
 
-/* Beside the target's file when it has one (url_path), else in the working directory. */
+/* --rejects PATH; else beside the target's file when it has one (TARGET.rejects.jsonl);
+ * else, for a server, beside the plan (plan.yaml: plan.rejects.jsonl); else (a plan-less
+ * copy to a server) ferry-RUN.rejects.jsonl in the working directory. */
 static char *rejects_path_for(const ferry_plan *p, const ferry_engine *teng,
                               const ferry_copy_options *o)
 {
 	if (o->rejects_path)
 		return ferry__strdup(o->rejects_path);
 	char *file = teng->url_path ? teng->url_path(p->target) : NULL;
-	char *r = file ? ferry__sprintf("%s.rejects.jsonl", file)
-	               : ferry__sprintf("ferry-%.8s.rejects.jsonl", p->run_digest);
+	char *r;
+	if (file) {
+		r = ferry__sprintf("%s.rejects.jsonl", file);
+	} else if (p->path) {
+		size_t n = strlen(p->path);
+		size_t stem = n > 5 && strcmp(p->path + n - 5, ".yaml") == 0 ? n - 5
+		            : n > 4 && strcmp(p->path + n - 4, ".yml") == 0 ? n - 4 : n;
+		r = ferry__sprintf("%.*s.rejects.jsonl", (int)stem, p->path);
+	} else {
+		r = ferry__sprintf("ferry-%.12s.rejects.jsonl", p->run_digest);
+	}
 	free(file);
 	return r;
 }
@@ -107,7 +170,8 @@ typedef struct rejects_out {
 	int64_t n;
 } rejects_out;
 
-static int write_reject(void *ud, const char *table, const char *key, const char *reason)
+static int write_reject(void *ud, const char *table, const char *key, const char *values,
+                        const char *reason)
 {
 	rejects_out *ro = ud;
 	ferry_buf b = FERRY_BUF_INIT;
@@ -115,7 +179,7 @@ static int write_reject(void *ud, const char *table, const char *key, const char
 	ferry_buf_json_str(&b, table, strlen(table));
 	ferry_buf_printf(&b, ",\"key\":%s,\"reason\":", key && *key ? key : "null");
 	ferry_buf_json_str(&b, reason, strlen(reason));
-	ferry_buf_puts(&b, "}\n");
+	ferry_buf_printf(&b, ",\"values\":%s}\n", values && *values ? values : "null");
 	int rc = b.failed ? FERRY_ENOMEM : 0;
 	if (rc == 0 && fwrite(b.data, 1, b.len, ro->f) != b.len)
 		rc = FERRY_ERROR;
@@ -143,7 +207,7 @@ int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum)
 		free(path);
 		return ferry_err_set(err, FERRY_ERROR, "could not write reject file");
 	}
-	int rc = ferry__state_rejects(cs->teng, cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
+	int rc = ferry__state_reject_rows(cs->teng, cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
 	if (fclose(ro.f) != 0 && rc == 0)
 		rc = ferry_err_set(err, FERRY_ERROR, "could not write reject file \"%s\": %s", path, strerror(errno));
 	if (rc == 0) {
@@ -163,11 +227,29 @@ static int introspect_target(copy_state *cs)
 	return cs->teng->core->introspect(cs->tconn, cs->tschema, &cs->err);
 }
 
+/* A step after the rows, for the progress display: which, on which table, how far. */
+static void phase(copy_state *cs, const char *what, const char *table, int64_t i, int64_t n)
+{
+	const ferry_copy_options *o = cs->opts;
+	if (!o->progress)
+		return;
+	ferry_progress p = {.kind = FERRY_PROGRESS_PHASE, .table = table, .rows_total = -1,
+	                    .chunks_done = i, .chunks_total = n, .message = what};
+	o->progress(o->progress_ud, &p);
+}
+
+void ferry__target_phase(copy_state *cs, const char *what)
+{
+	phase(cs, what, NULL, 0, 1);
+}
+
 int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
 	jobset *js = &cs->js;
 	int rc = 0;
+	int64_t nidx = (int64_t)(ferry_schema_count(js->created) + (js->again ? ferry_schema_count(js->again) : 0));
+	int64_t step = 0;
 	/* Indexes of the tables ferry created come after their rows: faster, same result. Each
 	 * table's are recorded as done, so a resumed run makes those an earlier process did not. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -176,6 +258,7 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 			const ferry_table *t = ferry_schema_table(s, i);
 			char flag[600];
 			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
+			phase(cs, "keys and indexes", t->name, step++, nidx);
 			rc = cs->teng->write->create_indexes(cs->tconn, t, err);
 			if (rc == 0)
 				rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
@@ -189,10 +272,53 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 		if (seen)
 			continue;
 		int64_t n = 0;
+		phase(cs, "foreign keys", js->jobs[i].dst_table, (int64_t)i, (int64_t)js->njobs);
 		rc = cs->teng->write->fk_check(cs->tconn, js->jobs[i].dst_table, &n, err);
 		js->jobs[i].fk_violations = n;
 		sum->total_fk += n;
 	}
+	return rc;
+}
+
+static int mark_job(void *ud, const ferry_chunk_rec *rec)
+{
+	int *has = ud;
+	if (rec->job >= 0 && rec->job < has[0])
+		has[rec->job + 1] = 1; /* has[0] holds the count of jobs */
+	return 0;
+}
+
+/* The refusal ferry__chunks_build makes when a stage starts (a fresh job's target table
+ * holds rows this run did not write), made for every stage the run covers before anything
+ * is committed; --truncate and --append decide at the stage, as before. */
+static int refuse_foreign_rows_early(copy_state *cs)
+{
+	const ferry_copy_options *o = cs->opts;
+	jobset *js = &cs->js;
+	if (o->truncate || o->append || js->njobs == 0)
+		return 0;
+	int *has = ferry__calloc(js->njobs + 2, sizeof(int));
+	if (!has)
+		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	has[0] = (int)js->njobs;
+	int rc = ferry__state_load(cs->teng, cs->tconn, cs->plan->run_digest, mark_job, has, &cs->err);
+	for (size_t i = 0; rc == 0 && i < js->njobs; i++) {
+		const job *j = &js->jobs[i];
+		if (has[i + 1] || j->creates_table || (o->stage && strcmp(o->stage, j->stage) != 0) ||
+		    ferry_schema_find(js->created, j->dst_table))
+			continue;
+		int shared = 0, earlier = 0;
+		for (size_t k = 0; k < js->njobs; k++) {
+			if (k == i || strcmp(js->jobs[k].dst_table, j->dst_table) != 0)
+				continue;
+			shared |= has[k + 1];
+			earlier |= k < i;
+		}
+		/* A table several jobs feed is checked once, for the first. */
+		if (!earlier)
+			rc = ferry__target_check_empty(cs, j, shared);
+	}
+	free(has);
 	return rc;
 }
 
@@ -208,7 +334,7 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 		return rc;
 	rc = ferry__state_init(cs->teng, cs->tconn, err);
 	if (rc == 0)
-		rc = apply_target_schema(cs);
+		rc = apply_target_schema(cs, sum);
 	if (rc == 0)
 		rc = introspect_target(cs);
 	if (rc == 0)
@@ -234,6 +360,13 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
 	}
+	/* Every SQL text the plan gives a source, and every table that would be refused for
+	 * rows this run did not write, before anything is committed: a plan mistake then
+	 * changes nothing (exit 2). */
+	if (rc == 0)
+		rc = ferry__jobs_probe(cs);
+	if (rc == 0)
+		rc = refuse_foreign_rows_early(cs);
 	if (rc == 0 && cs->hooks && cs->hooks->resolved)
 		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)
@@ -245,6 +378,9 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 		cs->changed = rc == 0;
 		return rc;
 	}
+	/* (ferry sync's check keeps the jobs itself: it has its own account.) */
+	if (rc == 0 && cs->opts->check_only && !cs->hooks)
+		rc = ferry__preview_build(cs, sum);
 	cs->teng->core->rollback(cs->tconn, &(ferry_err){0});
 	return rc;
 }
@@ -365,14 +501,19 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 		int import = p->nsources == 1 && (se->flags & FERRY_ENGINE_LABEL);
 		char *dir = import && se->url_path ? se->url_path(p->sources[0].url) : NULL;
 		const char *cmd = import ? "import" : "copy";
+		/* A plan-less copy names its ends (masked), as the command was typed. */
+		char *src = !p->path && !import ? ferry_url_mask(p->sources[0].url) : NULL;
+		char *dst = !p->path && !import ? ferry_url_mask(p->target) : NULL;
 		char *desc = p->path ? ferry__sprintf("ferry %s -p %s", cmd, p->path)
 		             : import ? ferry__sprintf("ferry import of label %s", dir ? dir : p->sources[0].url)
-		                      : ferry__sprintf("ferry copy of %zu source%s", p->nsources,
-		                                       p->nsources == 1 ? "" : "s");
+		             : src && dst ? ferry__sprintf("ferry copy %s %s", src, dst) : NULL;
+		free(src);
+		free(dst);
 		free(dir);
+		int64_t ms = (int64_t)((ferry__now() - cs->started) * 1000);
 		rc = desc && (!vr || full)
 		         ? ferry__history_record_data(cs->tconn, cs->teng, p->run_digest, desc, rows,
-		                                      full ? full : verdict, err)
+		                                      full ? full : verdict, ms, err)
 		         : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		free(desc);
 		free(full);

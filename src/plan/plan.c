@@ -45,6 +45,7 @@ void ferry_plan_free(ferry_plan *p)
 		free(t->rename);
 		free(t->where);
 		free(t->stage);
+		free(t->origin);
 		for (size_t j = 0; j < t->ncols + t->nrev; j++) {
 			ferry_plan_column *c = j < t->ncols ? &t->cols[j] : &t->rev[j - t->ncols];
 			free(c->name);
@@ -153,7 +154,8 @@ int ferry_plan_simple(ferry_plan **out, ferry_ctx *ctx, const char *source_url,
 		ferry_plan_free(p);
 		return fail_ctx(ctx, &err);
 	}
-	ferry__plan_digest(p, NULL, 0);
+	if (ferry__plan_digest(p, ctx, NULL, 0) != 0)
+		goto nomem;
 	*out = p;
 	return 0;
 nomem:
@@ -164,7 +166,10 @@ nomem:
 
 /* ---- digest ------------------------------------------------------------------------- */
 
-void ferry__plan_digest(ferry_plan *p, const char *text, size_t len)
+/* The digest of ferry 0.x before the plan's meaning was its identity: the plan's bytes, its
+ * resolved URLs, its schema files' names and texts. Kept so that a run an earlier ferry
+ * left unfinished still resumes (run.c adopts it when only that one is known). */
+static int legacy_digest(ferry_plan *p, const char *text, size_t len)
 {
 	ferry_buf b = FERRY_BUF_INIT;
 	b.max = PLAN_MAX_BYTES + ((size_t)1 << 20);
@@ -178,8 +183,6 @@ void ferry__plan_digest(ferry_plan *p, const char *text, size_t len)
 		const char *u = p->target ? p->target : "";
 		rc = ferry_buf_add(&b, u, strlen(u) + 1);
 	}
-	/* The target schema's text is part of the run: an edited schema is a new run, so a
-	 * fixed schema file is applied instead of being taken as already done. */
 	for (size_t i = 0; i < p->nschema && rc == 0; i++) {
 		char *sql = NULL;
 		size_t n = 0;
@@ -191,14 +194,110 @@ void ferry__plan_digest(ferry_plan *p, const char *text, size_t len)
 		}
 		free(sql);
 	}
-	if (rc == 0) {
-		ferry__hash128_hex(p->run_digest, b.data, b.len);
-	} else {
-		/* Out of memory: an all-zero digest never matches a real run's. */
-		memset(p->run_digest, '0', 32);
-		p->run_digest[32] = '\0';
-	}
+	if (rc == 0)
+		ferry__hash128_hex(p->legacy_digest, b.data, b.len);
 	ferry_buf_free(&b);
+	return rc ? FERRY_ENOMEM : 0;
+}
+
+/* One field of the identity: a tag, then the text and its NUL, so no two different plans
+ * serialize alike ("N" for an absent one). */
+static void id_str(ferry_buf *b, char tag, const char *s)
+{
+	ferry_buf_add(b, &tag, 1);
+	if (s)
+		ferry_buf_add(b, s, strlen(s) + 1);
+	else
+		ferry_buf_add(b, "N", 1);
+}
+
+static void id_int(ferry_buf *b, char tag, int64_t v)
+{
+	char n[32];
+	snprintf(n, sizeof(n), "%lld", (long long)v);
+	id_str(b, tag, n);
+}
+
+/* An address by the database it names (ferry__url_identity), or as resolved when no engine
+ * can say (an engine that cannot be loaded: the run is then keyed on the spelling). */
+static void id_url(ferry_buf *b, char tag, const ferry_ctx *ctx, const char *url)
+{
+	char *canon = NULL;
+	ferry_err e = {0};
+	int rc = url ? ferry__url_identity(&canon, ctx, url, &e) : 0;
+	if (rc == FERRY_ENOMEM)
+		b->failed = 1;
+	else if (rc == 0 && canon)
+		id_str(b, tag, canon);
+	else
+		id_str(b, tag, url);
+	free(canon);
+}
+
+int ferry__plan_digest(ferry_plan *p, const ferry_ctx *ctx, const char *text, size_t len)
+{
+	/* The run is what the plan means, not how it is written: the databases (each by its
+	 * canonical identity), the target schema's text, and every rule that decides which rows
+	 * go where and how, in the order they are written (a job's number is its place). Not:
+	 * comments, layout, quoting, key order, a password, the plan's own path, nor the
+	 * settings that change how but not what (threads, chunk_rows, max_rejects, strict,
+	 * verify's coverage). */
+	ferry_buf b = FERRY_BUF_INIT;
+	b.max = PLAN_MAX_BYTES + ((size_t)1 << 20);
+	id_str(&b, 'V', "ferry plan identity 1");
+	id_int(&b, 'n', (int64_t)p->nsources);
+	for (size_t i = 0; i < p->nsources; i++) {
+		id_str(&b, 's', p->sources[i].name);
+		id_url(&b, 'u', ctx, p->sources[i].url);
+	}
+	id_url(&b, 't', ctx, p->target);
+	for (size_t i = 0; i < p->nschema; i++) {
+		char *sql = NULL;
+		size_t n = 0;
+		ferry_err ignore;
+		if (ferry__read_file(&sql, &n, p->schema_files[i], (size_t)64 << 20, &ignore) == 0) {
+			char h[33];
+			ferry__hash128_hex(h, sql, n);
+			id_str(&b, 'S', h);
+		} else {
+			char *real = ferry__path_canonical(p->schema_files[i]);
+			id_str(&b, 'F', real ? real : p->schema_files[i]);
+			free(real);
+		}
+		free(sql);
+	}
+	id_int(&b, 'o', p->copy_others);
+	for (size_t i = 0; i < p->nstages; i++) {
+		const ferry_plan_stage *st = &p->stages[i];
+		id_str(&b, 'g', st->name);
+		for (size_t k = 0; k < st->nafter; k++)
+			id_str(&b, 'a', st->after[k]);
+	}
+	for (size_t i = 0; i < p->ntables; i++) {
+		const ferry_plan_table *t = &p->tables[i];
+		id_str(&b, 'T', t->table);
+		id_str(&b, 'r', t->source);
+		id_str(&b, 'R', t->rename);
+		id_str(&b, 'w', t->where);
+		id_str(&b, 'G', t->stage);
+		id_int(&b, 'k', t->skip);
+		for (size_t k = 0; k < t->ncols; k++) {
+			const ferry_plan_column *c = &t->cols[k];
+			id_str(&b, 'c', c->name);
+			id_str(&b, 'f', c->from);
+			id_str(&b, 'e', c->expr);
+			id_str(&b, 'd', c->def);
+			id_int(&b, 'D', (int64_t)c->def_null * 2 + c->drop);
+			id_int(&b, 'x', (int64_t)c->conflict);
+		}
+	}
+	int failed = b.failed;
+	if (!failed)
+		ferry__hash128_hex(p->run_digest, b.data, b.len);
+	ferry_buf_free(&b);
+	if (failed)
+		return FERRY_ENOMEM;
+	return legacy_digest(p, text, len);
 }
 
 /* ---- checks ------------------------------------------------------------------------- */

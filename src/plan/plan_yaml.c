@@ -185,6 +185,79 @@ static int yaml_fail(pstate *P, const yaml_parser_t *yp, const char *text, size_
 	                     col, problem);
 }
 
+/* ${NAME} and ${NAME:-default} in a scalar, from the environment; "$${" is a literal "${".
+ * An unset NAME without a default is an error naming it where the scalar is written. Only
+ * the braced form: SQL's $1 and $$ quoting pass untouched. */
+static int expand_env(pstate *P, const ynode *at, char **s, size_t *len)
+{
+	if (!strstr(*s, "${"))
+		return 0;
+	ferry_buf b = FERRY_BUF_INIT;
+	b.max = (size_t)16 << 20;
+	const char *p = *s;
+	while (*p) {
+		if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+			ferry_buf_add(&b, "${", 2);
+			p += 3;
+			continue;
+		}
+		if (p[0] != '$' || p[1] != '{') {
+			ferry_buf_add(&b, p++, 1);
+			continue;
+		}
+		const char *name = p + 2, *e = name;
+		if ((*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') || *e == '_')
+			for (e++; (*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') || (*e >= '0' && *e <= '9') || *e == '_'; e++)
+				;
+		const char *def = NULL, *close;
+		if (e > name && e[0] == ':' && e[1] == '-') {
+			def = e + 2;
+			close = strchr(def, '}');
+		} else {
+			close = *e == '}' ? e : NULL;
+		}
+		if (e == name || !close) {
+			char show[SHOW_MAX];
+			ferry_buf_free(&b);
+			return fail(P, at, "%s is not a variable of the environment: write ${NAME} or ${NAME:-default} (NAME of letters, digits and _), or $${ for a literal ${",
+			            clip(show, p, strcspn(p, "}") + (strchr(p, '}') ? 1 : 0)));
+		}
+		char *var = ferry__strndup(name, (size_t)(e - name));
+		if (!var) {
+			ferry_buf_free(&b);
+			return nomem(P);
+		}
+		const char *val = getenv(var);
+		if (!val && !def) {
+			int rc = fail(P, at, "environment variable \"%s\" is not set (${%s} in the plan; ${%s:-default} gives a default)",
+			              var, var, var);
+			free(var);
+			ferry_buf_free(&b);
+			return rc;
+		}
+		free(var);
+		if (val)
+			ferry_buf_puts(&b, val);
+		else
+			ferry_buf_add(&b, def, (size_t)(close - def));
+		p = close + 1;
+	}
+	if (b.failed) {
+		ferry_buf_free(&b);
+		return nomem(P);
+	}
+	if (!b.data)
+		ferry_buf_puts(&b, "");
+	if (memchr(b.data, '\0', b.len)) {
+		ferry_buf_free(&b);
+		return fail(P, at, "a value holds a NUL character");
+	}
+	free(*s);
+	*len = b.len;
+	*s = ferry_buf_detach(&b);
+	return *s ? 0 : nomem(P);
+}
+
 static ynode *node_new(int kind, yaml_mark_t m)
 {
 	ynode *n = ferry__calloc(1, sizeof(*n));
@@ -240,6 +313,7 @@ static int build_tree(pstate *P, const char *text, size_t len, ynode **root)
 			}
 			n->len = ev.data.scalar.length;
 			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			rc = expand_env(P, &at, &n->s, &n->len);
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
@@ -907,6 +981,11 @@ static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, co
 			snprintf(wb, sizeof(wb), "entry %zu of \"tables\"", i + 1);
 		if ((rc = walk_map(P, it, wb, entry_keys, FERRY_ARRAY_LEN(entry_keys), t)) != 0)
 			return rc;
+		const ynode *wv = map_get(it, "where");
+		if (wv) {
+			t->where_line = wv->line;
+			t->where_col = wv->col;
+		}
 		if (!tn)
 			return fail(P, it, "entry %zu of \"tables\" has no \"table\" (expected the source "
 			                   "table name)", i + 1);
@@ -1207,7 +1286,10 @@ int ferry__plan_parse_ex(ferry_plan **out, const ferry_ctx *ctx, const char *pat
 	if ((rc = walk_map(P, root, "the plan", plan_keys, FERRY_ARRAY_LEN(plan_keys), p)) != 0 ||
 	    (rc = finish(P, check_files)) != 0)
 		goto fail;
-	ferry__plan_digest(p, text, len);
+	if (ferry__plan_digest(p, ctx, text, len) != 0) {
+		rc = nomem(P);
+		goto fail;
+	}
 	node_free(root);
 	free(P->schema);
 	*out = p;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "../ferry_int.h"
 
 int ferry__read_file(char **out, size_t *len, const char *path, size_t max, ferry_err *err)
@@ -54,6 +55,61 @@ char *ferry__path_join(const char *base, const char *rel)
 	if (!base || rel[0] == '/' || strcmp(base, ".") == 0)
 		return ferry__strdup(rel);
 	return ferry__sprintf("%s/%s", base, rel);
+}
+
+/* An absolute path (made so from the working directory) without trailing slashes. */
+static char *absolute(const char *path)
+{
+	char *abs;
+	if (path[0] == '/') {
+		abs = ferry__strdup(path);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+		abs = cwd ? ferry__sprintf("%s/%s", cwd, path) : ferry__strdup(path);
+		free(cwd);
+	}
+	size_t n = abs ? strlen(abs) : 0;
+	while (n > 1 && abs[n - 1] == '/')
+		abs[--n] = '\0';
+	return abs;
+}
+
+static char *canonical_abs(const char *abs, int depth)
+{
+	char *real = realpath(abs, NULL);
+	if (real) {
+		char *r = ferry__strdup(real);
+		free(real);
+		return r;
+	}
+	const char *slash = strrchr(abs, '/');
+	if (!slash || depth > 64) /* not absolute after all, or absurdly deep: keep it */
+		return ferry__strdup(abs);
+	char *parent = slash == abs ? ferry__strdup("/") : ferry__strndup(abs, (size_t)(slash - abs));
+	const char *base = slash + 1;
+	char *cp = parent ? canonical_abs(parent, depth + 1) : NULL;
+	free(parent);
+	if (!cp)
+		return NULL;
+	char *r;
+	if (!*base || strcmp(base, ".") == 0) {
+		r = cp;
+	} else if (strcmp(base, "..") == 0) {
+		r = ferry__dirname(cp);
+		free(cp);
+	} else {
+		r = ferry__sprintf("%s/%s", strcmp(cp, "/") == 0 ? "" : cp, base);
+		free(cp);
+	}
+	return r;
+}
+
+char *ferry__path_canonical(const char *path)
+{
+	char *abs = absolute(path);
+	char *r = abs ? canonical_abs(abs, 0) : NULL;
+	free(abs);
+	return r;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -88,3 +88,21 @@ int ferry__uuid_format(char out[37], const uint8_t u[16])
 	out[n] = '\0';
 	return n;
 }
+
+int ferry_buf_base64(ferry_buf *b, const void *data, size_t n)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *p = data;
+	char q[4];
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+		             (i + 2 < n ? p[i + 2] : 0);
+		q[0] = abc[v >> 18 & 63];
+		q[1] = abc[v >> 12 & 63];
+		q[2] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+		q[3] = i + 2 < n ? abc[v & 63] : '=';
+		if (ferry_buf_add(b, q, 4) != 0)
+			return FERRY_ENOMEM;
+	}
+	return 0;
+}

@@ -7,6 +7,16 @@ cmake --install "$build" --prefix "$T/prefix" > /dev/null
 for f in bin/ferry include/ferry.h include/ferry/engine.h; do
 	[ -e "$T/prefix/$f" ] && ok "installed $f" || fail "missing $f"
 done
+# man pages, one per command, from the --help text (issue #17 item 9).
+for page in ferry ferry-copy ferry-export ferry-import ferry-verify ferry-migrate ferry-sync; do
+	if MANPATH="$T/prefix/share/man" MANWIDTH=100 man -P cat "$page" 2> /dev/null > "$T/man.txt" && grep -q "SYNOPSIS" "$T/man.txt"; then
+		ok "man $page"
+	else
+		fail "man $page after cmake --install"
+	fi
+done
+MANPATH="$T/prefix/share/man" MANWIDTH=100 man -P cat ferry-copy > "$T/man.txt" 2> /dev/null || true
+grep -q -- "--dry-run" "$T/man.txt" && ok "man ferry-copy holds the options of ferry copy --help" || fail "man ferry-copy lacks --dry-run"
 pc=$(find "$T/prefix" -name ferry.pc | head -n 1)
 [ -n "$pc" ] && ok "installed ferry.pc" || fail "missing ferry.pc"
 export PKG_CONFIG_PATH="$(dirname "$pc")"

@@ -42,7 +42,7 @@ check "values as the source held them" "1|a|2020-01-01 10:00:00|2020-01-01|t|12.
 40|d|2001-01-01 00:00:00||t|1000" \
 	"$(pgq "$db1" "SELECT id, name, born, seen, ok, price FROM parent ORDER BY id")"
 check "a text that is not a number is rejected, not stored" \
-	'{"table":"parent","key":{"id":3},"reason":"text '"'"'abc'"'"' is not a number for numeric column \"price\""}' \
+	'{"table":"parent","key":{"id":3},"reason":"text '"'"'abc'"'"' is not a number for numeric column \"price\"","values":{"id":3,"name":"c","born":null,"seen":"2021-02-30","ok":null,"price":"abc"}}' \
 	"$(grep '"id":3' rej1.jsonl)"
 check "VARCHAR(5) becomes text: SQLite never enforced the length, so no value is cut" "toolongvalue" \
 	"$(pgq "$db1" "SELECT note FROM child WHERE id = 4")"

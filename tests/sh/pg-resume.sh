@@ -81,7 +81,7 @@ pg_newdb db4
 printf 'source: sqlite:cust.db\ntarget: %s\nchunk_rows: 1000\nthreads: 1\n' "$(pg_url "$db4")" > p4.yaml
 set +e
 FERRY_FAULT=kill-after-commit:2 "$FERRY" copy -q -p p4.yaml > /dev/null 2>&1
-echo '# edited: a new run' >> p4.yaml
+printf 'tables:\n  - table: customers\n    where: "id > 0"\n' >> p4.yaml # another rule: a new run
 "$FERRY" copy -q --append -p p4.yaml > p4.out 2>&1
 code=$?
 set -e
@@ -94,7 +94,8 @@ sqlite3 fk.db "CREATE TABLE a(id INTEGER PRIMARY KEY); CREATE TABLE b(id INTEGER
 pg_newdb db5
 pgq "$db5" "CREATE TABLE a(id bigint PRIMARY KEY); CREATE TABLE b(id bigint PRIMARY KEY, a_id bigint REFERENCES a(id))" > /dev/null
 "$FERRY" copy -q --append fk.db "$(pg_url "$db5")" > /dev/null 2>&1
-printf 'source: sqlite:fk.db\ntarget: %s\n' "$(pg_url "$db5")" > p5.yaml
+# (a rule of its own: the plan-less copy's plan, written out, would be the same run)
+printf 'source: sqlite:fk.db\ntarget: %s\ntables:\n  - table: b\n    where: "id > 0"\n' "$(pg_url "$db5")" > p5.yaml
 set +e
 "$FERRY" copy -q --truncate -p p5.yaml > p5.out 2>&1
 code=$?

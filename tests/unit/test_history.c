@@ -503,7 +503,7 @@ static void test_engine(void)
 	r.success = 1;
 	r.rows_moved = -1;
 	CHECK(ferry__hist_insert(a, E, &r, &err) == 0);
-	CHECK(ferry__history_record_data(a, E, "run1", "copy plan.yaml", 1234, "complete", &err) == 0);
+	CHECK(ferry__history_record_data(a, E, "run1", "copy plan.yaml", 1234, "complete", 4321, &err) == 0);
 	if (err.code)
 		printf("    %s\n", err.msg);
 	CHECK(E->core->commit(a, &err) == 0);
@@ -518,6 +518,7 @@ static void test_engine(void)
 		CHECK(rows[0].applied_at && strlen(rows[0].applied_at) == 20);
 		CHECK(rows[1].version == NULL);
 		CHECK_STR(rows[1].kind, "data");
+		CHECK(rows[1].duration_ms == 4321);
 		CHECK_STR(rows[1].run_id, "run1");
 		CHECK(rows[1].rows_moved == 1234);
 		CHECK_STR(rows[1].verdict, "complete");
@@ -534,12 +535,12 @@ static void test_engine(void)
 	CHECK(E->core->connect(&d, url, FERRY_CONNECT_CREATE, &err) == 0);
 	if (d) {
 		CHECK(E->core->begin(d, &err) == 0);
-		CHECK(ferry__history_record_data(d, E, "r", NULL, 5, "complete", &err) == 0);
+		CHECK(ferry__history_record_data(d, E, "r", NULL, 5, "complete", 0, &err) == 0);
 		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && exists == 0);
 		CHECK(E->core->begin(d, &err) == 0);
-		CHECK(ferry__history_record_data(d, E, "r", NULL, 5, "complete", &err) == 0);
-		CHECK(ferry__history_record_data(d, E, "r2", NULL, 6, "rejected rows", &err) == 0);
+		CHECK(ferry__history_record_data(d, E, "r", NULL, 5, "complete", 0, &err) == 0);
+		CHECK(ferry__history_record_data(d, E, "r2", NULL, 6, "rejected rows", 0, &err) == 0);
 		CHECK(E->core->commit(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && exists == 1 && n == 2);
 		if (n == 2)
@@ -559,16 +560,25 @@ static void test_engine(void)
 	if (d) {
 		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/schema.sql", dir);
-		CHECK(ferry__history_apply_schema(d, E, sp, "run7", &err) == 0);
+		CHECK(ferry__history_apply_schema(d, E, sp, "run7", NULL, &err) == 0);
+		CHECK(E->core->commit(d, &err) == 0);
+		/* The same text again, from another run: recognised by its checksum, not applied. */
+		CHECK(E->core->begin(d, &err) == 0);
+		char *already = NULL;
+		CHECK(ferry__history_apply_schema(d, E, sp, "run7b", &already, &err) == 0);
+		CHECK(already != NULL);
+		if (already)
+			CHECK_HAS(already, "run7");
+		free(already);
 		CHECK(E->core->commit(d, &err) == 0);
 		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/bad.sql", dir);
-		CHECK(ferry__history_apply_schema(d, E, sp, "run8", &err) == FERRY_ERROR);
+		CHECK(ferry__history_apply_schema(d, E, sp, "run8", NULL, &err) == FERRY_ERROR);
 		CHECK_HAS(err.msg, "bad.sql\" (line 2)");
 		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(E->core->begin(d, &err) == 0);
 		snprintf(sp, sizeof(sp), "%s/plan/vacuum.sql", dir);
-		CHECK(ferry__history_apply_schema(d, E, sp, "run9", &err) == FERRY_EUSAGE);
+		CHECK(ferry__history_apply_schema(d, E, sp, "run9", NULL, &err) == FERRY_EUSAGE);
 		CHECK_HAS(err.msg, "line 2");
 		CHECK(E->core->rollback(d, &err) == 0);
 		CHECK(ferry__hist_read(&rows, &n, &exists, 1, ar, d, E, &err) == 0 && n == 1);

@@ -220,8 +220,10 @@ static void test_good_full(void)
 	}
 	CHECK(strlen(p->run_digest) == 32 && strspn(p->run_digest, "0123456789abcdef") == 32);
 
-	/* The digest: the same text at the same place gives the same; one byte or another
-	 * place (so other resolved URLs) gives another. */
+	/* The run's identity is what the plan means: the same text gives the same; a setting
+	 * of how (threads), a comment or another layout give the same; a rule or another place
+	 * (so other databases) give another. The earlier ferry's digest (its bytes) is kept
+	 * beside it, so a run it left unfinished resumes. */
 	size_t len;
 	char *text = read_text(path, &len);
 	CHECK(text != NULL);
@@ -235,17 +237,33 @@ static void test_good_full(void)
 		if (CHECK(nine != NULL))
 			nine[9] = '4';
 		CHECK(ferry__plan_parse(&c, path, text, len, &err) == 0);
-		if (a && b && c && d) {
+		/* A comment on top and the flow style of one mapping: the same plan. */
+		char *commented = ferry__sprintf("# edited after the run\n%s\n# the end\n", text);
+		ferry_plan *e = NULL, *f = NULL;
+		CHECK(commented && ferry__plan_parse(&e, path, commented, strlen(commented), &err) == 0);
+		/* Another filter: another run. */
+		char *where = strstr(text, "id >= 100");
+		if (CHECK(where != NULL))
+			where[8] = '2';
+		CHECK(ferry__plan_parse(&f, path, text, len, &err) == 0);
+		if (a && b && c && d && e && f) {
 			CHECK_STR(a->run_digest, p->run_digest);
 			CHECK_STR(a->run_digest, b->run_digest);
-			CHECK(strcmp(a->run_digest, c->run_digest) != 0);
+			CHECK_STR(a->run_digest, c->run_digest);
+			CHECK(strcmp(a->legacy_digest, c->legacy_digest) != 0);
+			CHECK_STR(a->run_digest, e->run_digest);
+			CHECK(strcmp(a->run_digest, f->run_digest) != 0);
 			CHECK(strcmp(a->run_digest, d->run_digest) != 0);
+			CHECK(strcmp(a->run_digest, a->legacy_digest) != 0);
 			CHECK(c->threads == 4);
 		}
 		ferry_plan_free(a);
 		ferry_plan_free(b);
 		ferry_plan_free(c);
 		ferry_plan_free(d);
+		ferry_plan_free(e);
+		ferry_plan_free(f);
+		free(commented);
 		free(text);
 	}
 out:
@@ -806,6 +824,43 @@ static void test_robust(void)
 	free(text);
 }
 
+/* ${VAR} in a plan (issue #17 item 6): expanded from the environment; an unset one is an
+ * error naming it and its place; ${VAR:-default}; $${ is a literal ${; SQL's $1 untouched. */
+static void test_env(void)
+{
+	ferry_err err;
+	ferry_plan *p = NULL;
+	setenv("FERRY_T_SRC", "/data/old.db", 1);
+	setenv("FERRY_T_PG", "postgresql://u@h:5433/new", 1);
+	unsetenv("FERRY_T_UNSET");
+	static const char ok[] =
+		"source: ${FERRY_T_SRC}\n"
+		"target: \"${FERRY_T_PG}\"\n"
+		"tables:\n"
+		"  - table: t\n"
+		"    where: \"k > ${FERRY_T_UNSET:-10} AND note <> '$${x}' AND n = $1\"\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", ok, strlen(ok), &err) == 0);
+	if (p) {
+		CHECK_STR(p->sources[0].url, "sqlite:/data/old.db");
+		CHECK_STR(p->target, "postgresql://u@h:5433/new");
+		CHECK_STR(p->tables[0].where, "k > 10 AND note <> '${x}' AND n = $1");
+	}
+	ferry_plan_free(p);
+	p = NULL;
+	static const char unset[] = "source: old.db\n\ntarget: ${FERRY_T_UNSET}\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", unset, strlen(unset), &err) == FERRY_EUSAGE);
+	CHECK(p == NULL);
+	CHECK_HAS(err.msg, "env.yaml:3:9: environment variable \"FERRY_T_UNSET\" is not set");
+	static const char bad[] = "source: old.db\ntarget: ${FERRY T}\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", bad, strlen(bad), &err) == FERRY_EUSAGE);
+	CHECK_HAS(err.msg, "env.yaml:2:9:");
+	CHECK_HAS(err.msg, "is not a variable of the environment");
+	static const char open_[] = "source: old.db\ntarget: ${FERRY_T_SRC\n";
+	CHECK(ferry__plan_parse(&p, "env.yaml", open_, strlen(open_), &err) == FERRY_EUSAGE);
+	unsetenv("FERRY_T_SRC");
+	unsetenv("FERRY_T_PG");
+}
+
 int main(void)
 {
 	find_root();
@@ -818,6 +873,7 @@ int main(void)
 	test_check_model();
 	test_doc_examples();
 	test_robust();
+	test_env();
 	free(src_root);
 	return check_summary();
 }

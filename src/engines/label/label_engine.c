@@ -827,6 +827,19 @@ static char *lb_url_path(const char *url)
 	return *dir ? ferry__strdup(dir) : NULL;
 }
 
+/* The directory with every symlink resolved. */
+static int lb_url_identity(char **out, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	const char *dir = url_dir(url);
+	if (!*dir)
+		return ferry_err_set(err, FERRY_EUSAGE, "no label directory in \"%s\"", url);
+	char *real = ferry__path_canonical(dir);
+	*out = real ? ferry__label_url(real) : NULL;
+	free(real);
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
 char *ferry__label_url(const char *dir)
 {
 	return ferry__sprintf("label:%s", dir);
@@ -869,6 +882,7 @@ const ferry_engine ferry__label_engine = {
 	.max_writers = 1,
 	.flags = FERRY_ENGINE_CHUNKED_READ | FERRY_ENGINE_LABEL,
 	.url_path = lb_url_path,
+	.url_identity = lb_url_identity,
 	.state = &lb_state,
 	.core = &lb_core,
 	.read = &lb_read,

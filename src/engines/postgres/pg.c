@@ -611,6 +611,79 @@ static int is_conninfo(const char *s)
 	return *s == '=';
 }
 
+/* One value of an address, escaped so that no value can pass for the separators. */
+static void ident_put(ferry_buf *b, const char *s, int lower)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '%' || c == '@' || c == ':' || c == '/' || c == '?' || c == '&' || c == '=' ||
+		    c <= ' ' || c >= 0x7f)
+			ferry_buf_printf(b, "%%%02X", c);
+		else
+			ferry_buf_printf(b, "%c", lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+}
+
+/* The database as libpq would reach it, whatever the spelling (a URL or a conninfo string,
+ * the port in the host part or in a parameter), with what the address leaves out taken
+ * from the environment and libpq's defaults as libpq takes it (PGHOST, PGPORT, the login
+ * name, the database named after the user); the password and the settings that do not
+ * choose the database are left out. */
+static int pg_url_identity(char **out, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	int rc = ferry_pg__pq_load(err);
+	if (rc)
+		return rc;
+	char *msg = NULL;
+	PQconninfoOption *given = PQconninfoParse(url, &msg);
+	if (!given) {
+		char *m = ferry_url_mask(url);
+		char why[400];
+		one_line(msg ? msg : "out of memory", why, sizeof(why));
+		rc = ferry_err_set(err, msg ? FERRY_EUSAGE : FERRY_ENOMEM, "cannot read the address \"%s\": %s",
+		                   m ? m : "?", why);
+		free(m);
+		PQfreemem(msg);
+		return rc;
+	}
+	PQconninfoOption *defs = PQconndefaults();
+	enum { HOST, HOSTADDR, PORT, DBNAME, USER, OPTIONS, SERVICE, NKEYS };
+	static const char *const keys[NKEYS] = {"host", "hostaddr", "port", "dbname", "user", "options", "service"};
+	const char *val[NKEYS] = {0};
+	for (int pass = 0; pass < 2; pass++)
+		for (PQconninfoOption *o = pass ? defs : given; o && o->keyword; o++)
+			for (int k = 0; k < NKEYS; k++)
+				if (!val[k] && strcmp(o->keyword, keys[k]) == 0 && o->val && *o->val)
+					val[k] = o->val;
+	if (!val[DBNAME])
+		val[DBNAME] = val[USER];
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_buf_puts(&b, "postgresql://");
+	ident_put(&b, val[USER], 0);
+	ferry_buf_puts(&b, "@");
+	ident_put(&b, val[HOST], 1);
+	ferry_buf_puts(&b, ":");
+	ident_put(&b, val[PORT], 0);
+	ferry_buf_puts(&b, "/");
+	ident_put(&b, val[DBNAME], 0);
+	for (int k = HOSTADDR; k < NKEYS; k++) {
+		if (k == PORT || k == DBNAME || k == USER || !val[k])
+			continue;
+		ferry_buf_printf(&b, "%s%s=", b.data && strchr(b.data, '?') ? "&" : "?", keys[k]);
+		ident_put(&b, val[k], 0);
+	}
+	PQconninfoFree(given);
+	if (defs)
+		PQconninfoFree(defs);
+	if (b.failed) {
+		ferry_buf_free(&b);
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	*out = ferry_buf_detach(&b);
+	return 0;
+}
+
 /* postgresql:// and postgres:// URLs, and conninfo strings, which go to libpq as they are:
  * never a file name, for a conninfo string may hold a password. */
 static int pg_claim(const char *url)
@@ -670,6 +743,7 @@ const ferry_engine ferry__postgres_engine = {
 	.max_writers = 4,
 	.flags = FERRY_ENGINE_BLANK_PADDED_CHAR,
 	.claim = pg_claim,
+	.url_identity = pg_url_identity,
 	.core = &pg_core,
 	.read = &pg_read,
 	.write = &pg_write,

@@ -12,7 +12,7 @@
 /* Every libpq function ferry calls (keep in step with the #defines below). */
 #define FERRY_PQ_FUNCS(X) \
 	X(PQcancel) X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdbParams) X(PQconsumeInput) \
-	X(PQconninfoFree) X(PQconninfoParse) X(PQdb) X(PQflush) \
+	X(PQconndefaults) X(PQconninfoFree) X(PQconninfoParse) X(PQdb) X(PQflush) \
 	X(PQenterPipelineMode) X(PQerrorMessage) X(PQexec) X(PQexecParams) \
 	X(PQexitPipelineMode) X(PQfinish) X(PQfreeCancel) X(PQfreemem) X(PQftype) \
 	X(PQgetCancel) X(PQgetCopyData) X(PQgetResult) X(PQgetisnull) X(PQgetlength) \
@@ -41,6 +41,7 @@ int ferry_pg__pq_load(ferry_err *err);
 #define PQclear (ferry_pg__pq.PQclear)
 #define PQcmdStatus (ferry_pg__pq.PQcmdStatus)
 #define PQcmdTuples (ferry_pg__pq.PQcmdTuples)
+#define PQconndefaults (ferry_pg__pq.PQconndefaults)
 #define PQconninfoFree (ferry_pg__pq.PQconninfoFree)
 #define PQconninfoParse (ferry_pg__pq.PQconninfoParse)
 #define PQconnectdbParams (ferry_pg__pq.PQconnectdbParams)

@@ -204,6 +204,26 @@ static char *sq_url_path(const char *url)
 	return ferry__strdup(path);
 }
 
+/* The file with every symlink resolved, so ./t.db, t.db and a link to it are one database;
+ * ":memory:" stays itself. */
+static int sq_url_identity(char **out, const char *url, ferry_err *err)
+{
+	*out = NULL;
+	const char *path = url_path(url);
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	if (!*path)
+		return ferry_err_set(err, FERRY_EUSAGE, "no database path in \"%s\"", url);
+	if (strcmp(path, ":memory:") == 0) {
+		*out = ferry__strdup("sqlite::memory:");
+	} else {
+		char *real = ferry__path_canonical(path);
+		*out = real ? ferry__sprintf("sqlite:%s", real) : NULL;
+		free(real);
+	}
+	return *out ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+}
+
 static void restore_journal(sq_conn *c, int wait_ms);
 
 static void conn_free(sq_conn *c)
@@ -227,36 +247,31 @@ static void conn_free(sq_conn *c)
 }
 
 /* Settings of a target: foreign keys are checked after the load (fk_check), and the load
- * runs in WAL mode so a committed chunk survives a crash of the process cheaply. */
+ * runs in WAL mode so a committed chunk survives a crash of the process cheaply. The switch
+ * to WAL waits for the first commit (switch_to_wal): a run refused before it (a plan
+ * mistake) leaves the file as it was, byte for byte. */
 static int setup_target(sq_conn *c, ferry_err *err)
 {
 	int rc = ferry_sqlite__exec(c, "PRAGMA foreign_keys=OFF; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384", err);
 	if (rc || c->memory)
 		return rc;
-	char mode[16];
-	if ((rc = query_word(c, c->db, "PRAGMA journal_mode", mode, sizeof(mode), err)) != 0)
-		return rc;
-	if (strcmp(mode, "wal") == 0)
-		return 0;
-	char now[16];
-	/* Changing the journal mode takes the file's lock without the busy handler: two
-	 * processes opening one new target at once (a run and its second, refused, process)
-	 * retry for as long as the busy timeout would wait. */
-	for (int waited = 0;; waited += 20) {
-		rc = query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), err);
-		int busy = (sqlite3_errcode(c->db) & 0xff) == SQLITE_BUSY ||
-		           (sqlite3_errcode(c->db) & 0xff) == SQLITE_LOCKED;
-		if (rc == 0 || !busy || waited >= 30000)
-			break;
-		memset(err, 0, sizeof(*err));
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (rc)
-		return rc;
-	if (strcmp(now, "wal") == 0)
-		memcpy(c->old_journal, mode, sizeof(mode));
+	c->wal_pending = 1;
 	return 0;
+}
+
+/* After the first commit, outside any transaction. A file that cannot switch (another
+ * process holds it) goes on in its own mode, which is slower, not wrong. */
+static void switch_to_wal(sq_conn *c)
+{
+	c->wal_pending = 0;
+	char mode[16], now[16];
+	ferry_err ignored = {0};
+	if (query_word(c, c->db, "PRAGMA journal_mode", mode, sizeof(mode), &ignored) != 0 ||
+	    strcmp(mode, "wal") == 0)
+		return;
+	if (query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), &ignored) == 0 &&
+	    strcmp(now, "wal") == 0)
+		memcpy(c->old_journal, mode, sizeof(mode));
 }
 
 static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *err)
@@ -397,6 +412,8 @@ static int sq_commit(ferry_conn *conn, ferry_err *err)
 	int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return ferry_sqlite__fail(c, rc, err, "could not commit on \"%s\"", c->path);
+	if (c->wal_pending && sqlite3_get_autocommit(c->db))
+		switch_to_wal(c);
 	return 0;
 }
 
@@ -622,6 +639,7 @@ const ferry_engine ferry__sqlite_engine = {
 	.claim = sq_claim,
 	.url_resolve = sq_url_resolve,
 	.url_path = sq_url_path,
+	.url_identity = sq_url_identity,
 	.core = &sq_core,
 	.read = &sq_read,
 	.write = &sq_write,

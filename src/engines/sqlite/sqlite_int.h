@@ -14,6 +14,7 @@ typedef struct sq_conn {
 	int created;             /* connect created the file */
 	char old_journal[16];    /* journal mode before the switch to WAL; "" when unchanged */
 	int finished;            /* finish ran: close retries a journal restore that was busy */
+	int wal_pending;         /* a target not switched to WAL yet: done at its first commit */
 	sqlite3 *lock_db;        /* WAL snapshot: a second connection holding BEGIN IMMEDIATE */
 	const char *token;       /* the exported snapshot token (a constant string) */
 	int exported;            /* snapshot_export ran: token is its answer, NULL included */
