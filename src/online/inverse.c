@@ -240,6 +240,9 @@ int ferry__back_open(sync_state *b, sync_state *f)
 		return rc;
 	rc = ferry__sync_init(b, f->ctx, inv, f->o);
 	b->inv = inv;
+	b->o_back = *f->o;
+	b->o_back.copy.append = 1; /* its resolution against the old version, which holds rows */
+	b->o = &b->o_back;
 	b->back = 1;
 	b->co = f->co;
 	b->fwd_run = f->fwd_run;

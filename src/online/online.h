@@ -98,6 +98,8 @@ typedef struct sync_state {
 	ferry_ctx *ctx;
 	int back;                  /* the way back: new version -> old, after a cut-over */
 	ferry_plan *inv;           /* the way back's plan (owned), derived from the forward one */
+	ferry_sync_options o_back; /* the way back's options: the forward ones, its target's
+	                              rows expected (the old version holds them all) */
 	struct sync_state *way;    /* the cut-over's stream the other way, or NULL */
 	const char *fwd_run;       /* the forward sync's run id: the switches are numbered in it */
 	const ferry_plan *fwd_plan; /* the user's plan (--verify compares through it) */
