@@ -609,6 +609,28 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	return rc;
 }
 
+/* The target's preparation as --check runs it (every refusal, nothing committed), before
+ * the run writes anything of its own; what it resolved is dropped, prepare runs again. */
+static int precheck(copy_state *cs, int strict)
+{
+	ferry_copy_options o = *cs->opts;
+	o.check_only = 1;
+	const ferry_copy_options *keep = cs->opts;
+	ferry_summary *scratch = ferry__summary_new(cs->plan->run_digest);
+	if (!scratch)
+		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	o.progress = NULL; /* its notes come again from the real preparation */
+	cs->opts = &o;
+	int rc = ferry__target_prepare(cs, strict, scratch);
+	cs->opts = keep;
+	ferry__jobs_free(&cs->js);
+	memset(&cs->js, 0, sizeof(cs->js));
+	ferry__schema_free(cs->tschema);
+	cs->tschema = NULL;
+	ferry_summary_free(scratch);
+	return rc;
+}
+
 int ferry_copy(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                const ferry_copy_options *opts)
 {
@@ -652,7 +674,11 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc == 0)
 		rc = adopt_earlier_identity(&cs, &earlier, sum);
 	plan = cs.plan;
-	if (rc == 0)
+	/* A standby or a joiner waits for the lease before touching the sources; any other run
+	 * checks the whole plan first (rolled back), so that a plan mistake leaves the target
+	 * as it was, the lease's row included (exit 2 means nothing changed). */
+	int early = opts->standby || opts->join || opts->check_only || hooks;
+	if (rc == 0 && early)
 		rc = take_lease(&cs, sum);
 	if (rc == 0)
 		rc = connect_sources(&cs);
@@ -660,6 +686,21 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 		rc = ferry__state_get(cs.teng, cs.tconn, plan->run_digest, "finished", &finished, &cs.err);
 	if (rc == 0)
 		rc = check_run(&cs, finished);
+	/* A target that holds no table yet has nothing to keep as it was (a new SQLite file is
+	 * removed on a refusal), and two processes of a run starting at once into it must not
+	 * both check it: the lease decides between them first. */
+	if (rc == 0 && !early) {
+		ferry_schema *ts = ferry_schema_new();
+		rc = ts ? cs.teng->core->introspect(cs.tconn, ts, &cs.err) : ferry_err_set(&cs.err, FERRY_ENOMEM, "out of memory");
+		early = rc == 0 && ferry_schema_count(ts) == 0;
+		ferry_schema_free(ts);
+		if (rc == 0 && early)
+			rc = take_lease(&cs, sum);
+	}
+	if (rc == 0 && !early)
+		rc = precheck(&cs, strict);
+	if (rc == 0 && !early)
+		rc = take_lease(&cs, sum);
 	if (rc == 0 && cs.joiner) /* the holder's target schema and tables first */
 		rc = joiner_wait(&cs, NULL, sum);
 	if (rc == 0)

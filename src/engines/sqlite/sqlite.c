@@ -264,13 +264,25 @@ static int setup_target(sq_conn *c, ferry_err *err)
 static void switch_to_wal(sq_conn *c)
 {
 	c->wal_pending = 0;
-	char mode[16], now[16];
+	char mode[16], now[16] = "";
 	ferry_err ignored = {0};
 	if (query_word(c, c->db, "PRAGMA journal_mode", mode, sizeof(mode), &ignored) != 0 ||
 	    strcmp(mode, "wal") == 0)
 		return;
-	if (query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), &ignored) == 0 &&
-	    strcmp(now, "wal") == 0)
+	/* Changing the journal mode takes the file's lock without the busy handler: a second
+	 * process of the run (refused by its lease a moment later) may hold it now, so retry
+	 * for as long as the busy timeout would wait. */
+	for (int waited = 0;; waited += 20) {
+		int rc = query_word(c, c->db, "PRAGMA journal_mode=WAL", now, sizeof(now), &ignored);
+		int busy = (sqlite3_errcode(c->db) & 0xff) == SQLITE_BUSY ||
+		           (sqlite3_errcode(c->db) & 0xff) == SQLITE_LOCKED;
+		if (rc == 0 || !busy || waited >= 30000)
+			break;
+		memset(&ignored, 0, sizeof(ignored));
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (strcmp(now, "wal") == 0)
 		memcpy(c->old_journal, mode, sizeof(mode));
 }
 
