@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "ferry_int.h"
 
 int ferry_ctx_new(ferry_ctx **out)
@@ -231,6 +232,24 @@ int ferry__url_resolve(char **out, const ferry_ctx *ctx, const char *url, const 
 	*out = NULL;
 	const ferry_engine *e = ferry__engine_for(ctx, url, err);
 	return e ? ferry__url_resolve_by(out, e, url, base_dir, err) : err->code;
+}
+
+int ferry__same_database(const ferry_ctx *ctx, const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return 1;
+	const ferry_engine *ea = ferry__engine_claim(ctx, a), *eb = ferry__engine_claim(ctx, b);
+	if (!ea || ea != eb || !ea->url_path)
+		return 0;
+	/* Files are the same when they are one inode: "x.db", "./x.db", a symlink, a hard link.
+	 * Told apart only after opening, the second open would wait for the first's lock. */
+	char *pa = ea->url_path(a), *pb = eb->url_path(b);
+	struct stat sa, sb;
+	int same = pa && pb && stat(pa, &sa) == 0 && stat(pb, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	           sa.st_ino == sb.st_ino;
+	free(pa);
+	free(pb);
+	return same;
 }
 
 /* The '@' that ends the user-info of the authority at auth, read generously: the last '@'

@@ -173,7 +173,7 @@ static int check_options(copy_state *cs, int64_t *max_rejects, int *strict)
 			return ferry_err_set(err, FERRY_EUSAGE, "the plan has no stage \"%s\"", opts->stage);
 	}
 	for (size_t i = 0; i < plan->nsources; i++)
-		if (strcmp(plan->sources[i].url, plan->target) == 0) {
+		if (ferry__same_database(cs->ctx, plan->sources[i].url, plan->target)) {
 			char *m = ferry_url_mask(plan->target);
 			ferry_err_set(err, FERRY_EUSAGE, "source \"%s\" and the target are the same database \"%s\"",
 			              plan->sources[i].name, m ? m : "?");

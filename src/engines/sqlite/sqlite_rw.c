@@ -690,6 +690,12 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 {
 	sq_conn *c = SQ(conn);
 	*out = NULL;
+	/* Each connection to ":memory:" is a database of its own: the writer would not see the
+	 * tables the run created (a misleading "no such table"), and the rows would vanish. */
+	if (c->memory)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot load table \"%s\" into an in-memory database: it belongs to one connection "
+		                     "and is gone when ferry exits (give a file)", spec->table);
 	if (spec->merge && !spec->conflict)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot merge into table \"%s\": no rules",
 		                     spec->table);
