@@ -113,6 +113,26 @@ EOF
 run sameplan "$FERRY" copy -p same.yaml
 refused sameplan 2 'the same database' "same database through a plan"
 
+# ---- tables with SQLite's maximum of columns (2000) ------------------------------------------
+python3 - <<'PY' | sqlite3 wide.db
+cols = ", ".join("c%d" % i for i in range(1, 2000))
+print("CREATE TABLE w(id INTEGER PRIMARY KEY, %s);" % cols)
+print("INSERT INTO w(id, c1, c1000, c1999) VALUES (1, 5, 'x', 7), (2, 6, NULL, 8);")
+print("CREATE TABLE nk(%s, c2000);" % cols)
+print("INSERT INTO nk(c1, c2000) VALUES (1, 2), (1, 2), (3, NULL);")
+print("CREATE TABLE wr(id TEXT PRIMARY KEY, %s) WITHOUT ROWID;" % cols)
+print("INSERT INTO wr(id, c1999) VALUES ('a', 1), ('b', 2);")
+PY
+run wide "$FERRY" copy -q --verify --chunk-rows 1 wide.db wide-t.db
+check "2000 columns: a keyed, a keyless and a WITHOUT ROWID table copied and verified" "0" "$(code wide)"
+check "their rows, every column" "1|5|x|7 2|6||8|3|2" \
+	"$(sqlite3 wide-t.db "SELECT group_concat(id || '|' || c1 || '|' || ifnull(c1000, '') || '|' || c1999, ' ') FROM w")|$(sqlite3 wide-t.db 'SELECT count(*) FROM nk')|$(sqlite3 wide-t.db 'SELECT count(*) FROM wr')"
+run widev "$FERRY" verify --full wide.db wide-t.db
+check "verify --full of 2000-column tables" "0" "$(code widev)"
+run widel "$FERRY" export -q wide.db wide-lab
+run widei "$FERRY" import -q --verify wide-lab wide-t2.db
+check "through a label" "0|0|2" "$(code widel)|$(code widei)|$(sqlite3 wide-t2.db 'SELECT count(*) FROM w')"
+
 # ---- full disks ----------------------------------------------------------------------
 sqlite3 manyrej.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v);
 	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t SELECT i, -0.0 FROM n;"

@@ -67,6 +67,21 @@ dbv=$dbm2
 check "--max-rejects 6 does not (exit 3)" "3" "$(run_bad 6)"
 check "a rerun changes nothing and says the same" "3|2" "$(run_bad 6)|$(pgq "$dbv" "SELECT count(*) FROM t")"
 
+# ---- a table wider than PostgreSQL allows (1600 columns): refused, nothing created -------
+python3 - <<'PY' | sqlite3 wide.db
+print("CREATE TABLE a(id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
+print("CREATE TABLE w(id INTEGER PRIMARY KEY, %s);" % ", ".join("c%d" % i for i in range(1, 2000)))
+print("INSERT INTO w(id, c1999) VALUES (1, 7);")
+PY
+pg_newdb dbw
+set +e
+"$FERRY" copy -q wide.db "$(pg_url "$dbw")" > o.txt 2> e.txt
+code=$?
+set -e
+check "2000 columns into PostgreSQL: refused naming the table" "1|1" \
+	"$code|$(grep -c 'could not create table "w" in database .*: tables can have at most 1600 columns' e.txt)"
+check "and nothing was created" "0" "$(pgq "$dbw" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"
+
 # ---- passwords: every spelling, every channel ------------------------------------------
 # The server trusts every connection, so each spelling connects and the password reaches
 # every place ferry writes text: a copy's output and --json, verify --json, a label's
