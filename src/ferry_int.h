@@ -134,6 +134,9 @@ size_t ferry__utf8_seq(const uint8_t *s, size_t n);
  * of a valid character, control characters (NUL, newline, ...) and DEL as \xHH, a backslash
  * as two. What ferry writes into messages, reject reasons and one-line output. */
 int ferry__utf8_escape(ferry_buf *b, const char *s, size_t n);
+/* Append name s escaped (ferry__utf8_escape) as a cell of a text table: at most width
+ * characters, cut between characters, padded with spaces to width when pad. */
+int ferry__utf8_cell(ferry_buf *b, const char *s, size_t width, int pad);
 /* The characters of (valid) UTF-8: the bytes that do not continue a character. */
 size_t ferry__utf8_chars(const uint8_t *s, size_t n);
 /* At most max bytes of s (len bytes), cut before a continuation byte so no character is split. */

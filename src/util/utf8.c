@@ -1,5 +1,6 @@
 /* utf8.c — UTF-8 as RFC 3629 has it, once for every module: the PostgreSQL engine refuses text
  * that is not, verify shows such text as bytes, and names are cut on character boundaries. */
+#include <string.h>
 #include "../ferry_int.h"
 
 size_t ferry__utf8_seq(const uint8_t *s, size_t n)
@@ -84,4 +85,20 @@ size_t ferry__utf8_cut(const uint8_t *s, size_t len, size_t max)
 	while (max > 0 && (s[max] & 0xC0) == 0x80)
 		max--;
 	return max;
+}
+
+int ferry__utf8_cell(ferry_buf *b, const char *s, size_t width, int pad)
+{
+	ferry_buf e = FERRY_BUF_INIT;
+	if (ferry__utf8_escape(&e, s, strlen(s)) != 0)
+		return FERRY_ENOMEM;
+	const uint8_t *u = (const uint8_t *)(e.data ? e.data : "");
+	size_t chars = 0, i = 0;
+	for (; i < e.len && chars < width; chars++)
+		i += ferry__utf8_seq(u + i, e.len - i); /* escaped text: every sequence is valid */
+	int rc = ferry_buf_add(b, u, i);
+	for (; rc == 0 && pad && chars < width; chars++)
+		rc = ferry_buf_add(b, " ", 1);
+	ferry_buf_free(&e);
+	return rc;
 }

@@ -133,6 +133,32 @@ run widel "$FERRY" export -q wide.db wide-lab
 run widei "$FERRY" import -q --verify wide-lab wide-t2.db
 check "through a label" "0|0|2" "$(code widel)|$(code widei)|$(sqlite3 wide-t2.db 'SELECT count(*) FROM w')"
 
+# ---- names: multibyte past the summary's width, control characters --------------------------
+long=$(python3 -c 'print("é" * 45)')
+sqlite3 names.db "CREATE TABLE \"$long\"(id INTEGER PRIMARY KEY); INSERT INTO \"$long\" VALUES (1);
+	CREATE TABLE \"two
+lines\"(id INTEGER PRIMARY KEY, \"col
+x\" TEXT); INSERT INTO \"two
+lines\" VALUES (1, 'a');
+	CREATE TABLE \"tab	bed\"(id INTEGER PRIMARY KEY); INSERT INTO \"tab	bed\" VALUES (1);"
+run names "$FERRY" copy --verify names.db names-t.db
+check "names with a newline, a tab, 45 two-byte characters: copied and verified" "0" "$(code names)"
+if python3 - names.out names.err <<'PY'
+import sys
+for f in sys.argv[1:]:
+    raw = open(f, "rb").read()
+    raw.decode("utf-8")  # a name cut inside a character would fail here
+    for line in raw.decode().splitlines():
+        assert not line.startswith("lines") and not line.startswith("x\""), line
+PY
+then
+	ok "every line is valid UTF-8 and no name breaks a line"
+else
+	fail "output of odd names: $(cat -A names.out names.err | head -n 20)"
+fi
+check "one summary line per table, the names escaped" "3" "$(grep -cE '^source\.(two\\x0alines|tab\\x09bed|é+) ' names.out)"
+check "one progress line per table, for the copy and for its verify" "6" "$(grep -c ' <- source\.' names.err)"
+
 # ---- full disks ----------------------------------------------------------------------
 sqlite3 manyrej.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v);
 	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t SELECT i, -0.0 FROM n;"
