@@ -159,6 +159,27 @@ fi
 check "one summary line per table, the names escaped" "3" "$(grep -cE '^source\.(two\\x0alines|tab\\x09bed|é+) ' names.out)"
 check "one progress line per table, for the copy and for its verify" "6" "$(grep -c ' <- source\.' names.err)"
 
+# ---- rename onto an existing table of another shape --------------------------------------
+sqlite3 rn.db "CREATE TABLE a(id INTEGER PRIMARY KEY, x TEXT, y INTEGER); INSERT INTO a VALUES (1, 'p', 10), (2, 'q', 20);"
+mkrt() { rm -f rn-t.db; sqlite3 rn-t.db "CREATE TABLE b(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'n', z INTEGER); INSERT INTO b VALUES (5, 'five', 50);"; }
+printf 'source: rn.db\ntarget: rn-t.db\ntables:\n  - table: a\n    rename: b\n' > rn.yaml
+for opt in "" --append --truncate; do
+	mkrt
+	# shellcheck disable=SC2086
+	run rn "$FERRY" copy $opt -p rn.yaml
+	refused rn 2 'rn.yaml:4:5: table "a" is renamed onto existing target table "b" of another shape \(only in the source: "x", "y"; only in the target: "name", "z"\)' "rename onto a different table${opt:+ with $opt}"
+	check "  and the target table is as it was" "5|five|50" "$(sqlite3 rn-t.db 'SELECT * FROM b')"
+done
+mkrt
+printf 'source: rn.db\ntarget: rn-t.db\ntables:\n  - table: a\n    rename: b\n    columns:\n      name: {from: x}\n      z: {from: y}\n' > rn2.yaml
+run rn2 "$FERRY" copy -q --append -p rn2.yaml
+check "with the columns mapped by the plan it loads" "0|1,p,10 2,q,20 5,five,50" \
+	"$(code rn2)|$(sqlite3 rn-t.db "SELECT group_concat(id || ',' || name || ',' || z, ' ') FROM b")"
+rm -f rn-t.db
+sqlite3 rn-t.db "CREATE TABLE b(id INTEGER PRIMARY KEY, x TEXT, y INTEGER);"
+run rn3 "$FERRY" copy -q -p rn.yaml
+check "a rename onto an existing table of the same shape loads" "0|2" "$(code rn3)|$(sqlite3 rn-t.db 'SELECT count(*) FROM b')"
+
 # ---- full disks ----------------------------------------------------------------------
 sqlite3 manyrej.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v);
 	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t SELECT i, -0.0 FROM n;"
