@@ -292,7 +292,7 @@ size_t ferry__url_secrets(const char *url, size_t (*spans)[2], size_t max)
 		const char *auth = s + 3;
 		const char *at = ferry__url_userinfo_end(auth);
 		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-		if (colon && n < max) {
+		if (colon && colon + 1 < at && n < max) {
 			spans[n][0] = (size_t)(colon + 1 - url);
 			spans[n++][1] = (size_t)(at - url);
 		}
@@ -328,6 +328,10 @@ size_t ferry__url_secrets(const char *url, size_t (*spans)[2], size_t max)
 				if (*e == '\\' && e[1])
 					e++;
 			if (*e)
+				e++;
+			/* Text stuck to the closing quote is no keyword libpq would accept: mask it
+			 * with the value rather than show what may be the rest of a password. */
+			while (*e && !strchr(" \t\n\r\f\v", *e))
 				e++;
 		} else {
 			for (; *e && !strchr(" \t\n\r\f\v&#", *e); e++)
