@@ -53,23 +53,6 @@ refused verzero 2 'is a character device' "verify with /dev/zero as a source"
 check "nothing was created for any of them" "0" "$(ls t1.db 2> /dev/null | wc -l)"
 run mem "$FERRY" copy s.db sqlite::memory:
 refused mem 2 'cannot load table "t" into an in-memory database' "sqlite::memory: as the target"
-# A live WAL database whose pages are still only in its WAL is a database, not an empty file.
-python3 - <<'PY'
-import sqlite3, os, time
-db = sqlite3.connect("walonly.db", isolation_level=None)
-db.execute("PRAGMA journal_mode=WAL")
-db.execute("PRAGMA wal_autocheckpoint=0")
-db.execute("CREATE TABLE w(id INTEGER PRIMARY KEY)")
-db.execute("INSERT INTO w VALUES (1), (2)")
-os.system("cp walonly.db walonly-wal.db; cp walonly.db-wal walonly-wal.db-wal")
-PY
-if [ "$(stat -c %s walonly-wal.db)" = 0 ]; then
-	run walonly "$FERRY" copy walonly-wal.db w1.db
-	check "a WAL-only database (empty main file) is read" "0|2" "$(code walonly)|$(sqlite3 w1.db 'SELECT count(*) FROM w' 2>&1)"
-else
-	ok "a WAL-only database: this SQLite writes the main file at once (nothing to test)"
-fi
-
 # A blocking open of the rejects file (a FIFO nobody reads) ends at the first SIGTERM.
 sqlite3 r.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, -0.0), (2, 1);"
 sqlite3 rt.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL);"

@@ -245,16 +245,6 @@ static int setup_target(sq_conn *c, ferry_err *err)
 	return 0;
 }
 
-/* 1 when path's WAL file exists and holds more than its header. */
-static int wal_has_pages(const char *path)
-{
-	char *wal = ferry__sprintf("%s-wal", path);
-	struct stat sb;
-	int has = wal && stat(wal, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 32;
-	free(wal);
-	return has;
-}
-
 static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *err)
 {
 	*out = NULL;
@@ -280,9 +270,9 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 		                     path, S_ISFIFO(sb.st_mode) ? "is a FIFO" : S_ISCHR(sb.st_mode) ? "is a character device"
 		                     : S_ISBLK(sb.st_mode) ? "is a block device" : S_ISSOCK(sb.st_mode) ? "is a socket"
 		                     : "is not a regular file");
-	} else if (!memory && ro && sb.st_size == 0 && !wal_has_pages(path)) {
-		/* SQLite reads an empty file as a database without tables: a source "copied" in
-		 * full. A new WAL database may keep its pages in the WAL only. */
+	} else if (!memory && ro && sb.st_size == 0) {
+		/* SQLite reads an empty file as a database without tables (even beside a WAL
+		 * file): a source "copied" in full. */
 		return ferry_err_set(err, FERRY_EUSAGE, "could not open %sdatabase \"%s\": the file is empty, not a database",
 		                     flags & FERRY_CONNECT_READONLY ? "source " : "", path);
 	}
