@@ -1,6 +1,7 @@
 /* ctx.c — the library handle: the engine registry and the URLs engines claim, interruption,
  * URL masking. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -243,13 +244,18 @@ int ferry__same_database(const ferry_ctx *ctx, const char *a, const char *b)
 		return 0;
 	/* Files are the same when they are one inode: "x.db", "./x.db", a symlink, a hard link.
 	 * Told apart only after opening, the second open would wait for the first's lock. */
-	char *pa = ea->url_path(a), *pb = eb->url_path(b);
 	struct stat sa, sb;
-	int same = pa && pb && stat(pa, &sa) == 0 && stat(pb, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	/* url_path gives NULL for a database that is no file (":memory:") and when out of
+	 * memory, which sets errno as malloc does. */
+	errno = 0;
+	char *pa = ea->url_path(a);
+	char *pb = pa ? eb->url_path(b) : NULL;
+	int oom = !pb && errno == ENOMEM;
+	int same = pb && stat(pa, &sa) == 0 && stat(pb, &sb) == 0 && sa.st_dev == sb.st_dev &&
 	           sa.st_ino == sb.st_ino;
 	free(pa);
 	free(pb);
-	return same;
+	return oom ? FERRY_ENOMEM : same;
 }
 
 /* The '@' that ends the user-info of the authority at auth, read generously: the last '@'

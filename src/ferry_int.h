@@ -397,7 +397,8 @@ int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
  * built-in engines when ctx is NULL; NULL when none does. */
 const ferry_engine *ferry__engine_claim(const ferry_ctx *ctx, const char *url);
 /* 1 when addresses a and b name the same database: the same text, or, for an engine whose
- * databases are files (url_path), the same file however it is spelled or linked. */
+ * databases are files (url_path), the same file however it is spelled or linked; 0 when
+ * not; FERRY_ENOMEM. */
 int ferry__same_database(const ferry_ctx *ctx, const char *a, const char *b);
 /* The '@' ending the user-info of a URL's authority (auth: just after "://"), read
  * generously so a password holding '/', '@' or '?' is all inside; NULL when none. */

@@ -176,7 +176,7 @@ refused full2 1 'could not write reject file "/dev/full": No space left on devic
 # cases above (/dev/full) stand for it.
 mkdir small
 if mount -t tmpfs -o size=96k tmpfs small 2> /dev/null; then
-	trap 'umount "$T/small" 2> /dev/null; rm -rf "$T"' EXIT
+	trap 'umount "$T/small" 2> /dev/null || true; rm -rf "$T"' EXIT
 	sqlite3 big.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
 		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO t SELECT i, hex(randomblob(40)) FROM n;"
 	run exfull "$FERRY" export -q big.db small/lab

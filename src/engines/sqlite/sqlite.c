@@ -272,9 +272,10 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 		                     : "is not a regular file");
 	} else if (!memory && ro && sb.st_size == 0) {
 		/* SQLite reads an empty file as a database without tables (even beside a WAL
-		 * file): a source "copied" in full. */
-		return ferry_err_set(err, FERRY_EUSAGE, "could not open %sdatabase \"%s\": the file is empty, not a database",
-		                     flags & FERRY_CONNECT_READONLY ? "source " : "", path);
+		 * file): a source "copied" in full. Not found, as no database is there yet: a
+		 * migrate racing the one that just created the file then opens it to create. */
+		return ferry_err_set(err, FERRY_ENOTFOUND, "could not open source database \"%s\": the file is empty, not a database",
+		                     path);
 	}
 
 	int created = 0;
