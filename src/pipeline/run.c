@@ -69,15 +69,12 @@ static int run_stage(copy_state *cs, const char *stage)
 
 /* Stages in the order they run: each after the stages it names (the plan checked that
  * there are no cycles). out holds nstages indexes. */
-static void stage_order(const ferry_plan *p, size_t *out)
+static int stage_order(const ferry_plan *p, size_t *out)
 {
 	size_t n = 0;
 	int *placed = ferry__calloc(p->nstages + 1, sizeof(int));
-	if (!placed) {
-		for (size_t i = 0; i < p->nstages; i++)
-			out[i] = i;
-		return;
-	}
+	if (!placed)
+		return FERRY_ENOMEM; /* the written order could run a stage before what it needs */
 	while (n < p->nstages) {
 		size_t before = n;
 		for (size_t i = 0; i < p->nstages; i++) {
@@ -101,6 +98,7 @@ static void stage_order(const ferry_plan *p, size_t *out)
 				}
 	}
 	free(placed);
+	return 0;
 }
 
 static int connect_all(copy_state *cs)
@@ -224,8 +222,9 @@ static int run_stages(copy_state *cs)
 	size_t *order = ferry__calloc(plan->nstages + 1, sizeof(size_t));
 	if (!order)
 		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
-	stage_order(plan, order);
-	int rc = 0;
+	int rc = stage_order(plan, order);
+	if (rc)
+		rc = ferry_err_set(&cs->err, rc, "out of memory");
 	for (size_t k = 0; rc == 0 && k < plan->nstages; k++) {
 		const ferry_plan_stage *st = &plan->stages[order[k]];
 		if ((cs->opts->stage && strcmp(cs->opts->stage, st->name) != 0) || st->absent)
