@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 static const cli_command commands[] = {
@@ -120,9 +121,20 @@ void cli_error(const char *fmt, ...)
 /* The one mutable global: a signal handler can reach nothing else. */
 static ferry_ctx *volatile trapped;
 
+static volatile sig_atomic_t signals;
+
+/* The first signal asks the run to stop at its next check (committed work kept); a second
+ * one ends the process at once, for a call that does not return (an open() that blocks
+ * and is retried through EINTR). The database rolls back what was not committed. */
 static void on_signal(int sig)
 {
 	(void)sig;
+	if (signals++ && trapped) {
+		static const char msg[] = "ferry: interrupted again: stopping now\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)w;
+		_exit(130);
+	}
 	if (trapped)
 		ferry_interrupt(trapped);
 }

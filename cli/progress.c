@@ -85,6 +85,32 @@ static void put_cut(FILE *f, const char *s, int cols)
 	fputc('\n', f);
 }
 
+/* name for one line of output into out (cap bytes): control characters as \xHH so a name
+ * holding a newline stays on its line, cut between UTF-8 characters, never inside one. */
+static const char *shown(char *out, size_t cap, const char *name)
+{
+	size_t o = 0, start = 0; /* start: where the last character began in out */
+	for (const unsigned char *s = (const unsigned char *)(name ? name : ""); *s; s++) {
+		char tmp[8];
+		size_t n = 1;
+		if (*s < 0x20 || *s == 0x7f)
+			n = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", *s);
+		else
+			tmp[0] = (char)*s;
+		if ((*s & 0xC0) != 0x80)
+			start = o;
+		if (o + n >= cap) {
+			if ((*s & 0xC0) == 0x80)
+				o = start; /* cut short inside a character: drop its first bytes */
+			break;
+		}
+		memcpy(out + o, tmp, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static void clear_bars(cli_progress *p)
 {
 	for (int i = 0; i < p->drawn; i++)
@@ -106,6 +132,8 @@ static void draw_bar(cli_progress *p, const active *a, int cols)
 		long s = (long)((double)(a->total - a->done) / rate);
 		snprintf(eta, sizeof(eta), "%ld:%02ld", s / 60, s % 60);
 	}
+	char lab[200];
+	shown(lab, sizeof(lab), a->label);
 	char tail[96];
 	int tl = snprintf(tail, sizeof(tail), " %3.0f%% %6s rows %6s/s ETA %s", frac * 100, d, r, eta);
 	/* One character short of the width: a line that fills the last column wraps on some
@@ -117,14 +145,14 @@ static void draw_bar(cli_progress *p, const active *a, int cols)
 		bw = 40;
 	char line[512];
 	if (lw < 4 || bw < 5) {
-		snprintf(line, sizeof(line), "%s%s", a->label, tail);
+		snprintf(line, sizeof(line), "%s%s", lab, tail);
 	} else {
 		char bar[41];
 		int fill = (int)(frac * bw);
 		for (int i = 0; i < bw; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[bw] = '\0';
-		snprintf(line, sizeof(line), "%-*.*s [%s]%s", lw, lw, a->label, bar, tail);
+		snprintf(line, sizeof(line), "%-*.*s [%s]%s", lw, lw, lab, bar, tail);
 	}
 	put_cut(p->out, line, cols - 1);
 }
@@ -202,7 +230,7 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 	         e->table ? e->table : "");
 	active *a = find(p, key, e->kind != FERRY_PROGRESS_DONE);
 	if (a) {
-		snprintf(a->label, sizeof(a->label), "%s", e->table ? e->table : "");
+		shown(a->label, sizeof(a->label), e->table);
 		a->done = e->rows_done;
 		a->resumed = e->rows_resumed;
 		a->total = e->rows_total;
@@ -216,14 +244,17 @@ void cli_progress_event(void *ud, const ferry_progress *e)
 		char r[16];
 		int64_t now_rows = e->rows_done - e->rows_resumed;
 		human(r, sizeof(r), el > 0 ? (double)now_rows / el : 0);
+		char tn[600], sn[600];
+		shown(tn, sizeof(tn), e->table);
+		shown(sn, sizeof(sn), e->source);
 		if (now_rows == 0 && e->rows_resumed > 0)
-			fprintf(p->out, "%s <- %s: %lld rows, all loaded by an earlier run\n", e->table,
-			        e->source, (long long)e->rows_done);
+			fprintf(p->out, "%s <- %s: %lld rows, all loaded by an earlier run\n", tn, sn,
+			        (long long)e->rows_done);
 		else if (e->rows_resumed > 0)
 			fprintf(p->out, "%s <- %s: %lld rows (%lld resumed from an earlier run) in %.2fs (%s rows/s)\n",
-			        e->table, e->source, (long long)e->rows_done, (long long)e->rows_resumed, el, r);
+			        tn, sn, (long long)e->rows_done, (long long)e->rows_resumed, el, r);
 		else
-			fprintf(p->out, "%s <- %s: %lld rows in %.2fs (%s rows/s)\n", e->table, e->source,
+			fprintf(p->out, "%s <- %s: %lld rows in %.2fs (%s rows/s)\n", tn, sn,
 			        (long long)e->rows_done, el, r);
 		if (a)
 			a->live = 0;

@@ -1,7 +1,10 @@
 /* ctx.c — the library handle: the engine registry and the URLs engines claim, interruption,
  * URL masking. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "ferry_int.h"
 
 int ferry_ctx_new(ferry_ctx **out)
@@ -243,51 +246,153 @@ int ferry__url_identity(char **out, const ferry_ctx *ctx, const char *url, ferry
 	return ferry__url_resolve_by(out, e, url, NULL, err);
 }
 
+int ferry__same_database(const ferry_ctx *ctx, const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return 1;
+	const ferry_engine *ea = ferry__engine_claim(ctx, a), *eb = ferry__engine_claim(ctx, b);
+	if (!ea || ea != eb || !ea->url_path)
+		return 0;
+	/* Files are the same when they are one inode: "x.db", "./x.db", a symlink, a hard link.
+	 * Told apart only after opening, the second open would wait for the first's lock. */
+	struct stat sa, sb;
+	/* url_path gives NULL for a database that is no file (":memory:") and when out of
+	 * memory, which sets errno as malloc does. */
+	errno = 0;
+	char *pa = ea->url_path(a);
+	char *pb = pa ? eb->url_path(b) : NULL;
+	int oom = !pb && errno == ENOMEM;
+	int same = pb && stat(pa, &sa) == 0 && stat(pb, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	           sa.st_ino == sb.st_ino;
+	free(pa);
+	free(pb);
+	return oom ? FERRY_ENOMEM : same;
+}
+
+/* The '@' that ends the user-info of the authority at auth, read generously: the last '@'
+ * before the query, or, when there is none, the last '@' at all provided no '=' comes
+ * before it (a password holding an unencoded '?'). NULL when there is no user-info. */
+const char *ferry__url_userinfo_end(const char *auth)
+{
+	const char *q = auth + strcspn(auth, "?#");
+	const char *at = NULL;
+	for (const char *p = auth; p < q; p++)
+		if (*p == '@')
+			at = p;
+	if (at)
+		return at;
+	const char *last = strrchr(auth, '@');
+	if (last && !memchr(auth, '=', (size_t)(last - auth)))
+		return last;
+	return NULL;
+}
+
+/* How many bytes of s spell c, case-insensitively, either as itself or percent-encoded. */
+static size_t key_char(const char *s, char c)
+{
+	if (tolower((unsigned char)*s) == c)
+		return 1;
+	if (s[0] == '%' && ferry__hex_digit((unsigned char)s[1]) >= 0 &&
+	    ferry__hex_digit((unsigned char)s[2]) >= 0 &&
+	    tolower(ferry__hex_digit((unsigned char)s[1]) * 16 + ferry__hex_digit((unsigned char)s[2])) == c)
+		return 3;
+	return 0;
+}
+
+size_t ferry__url_secrets(const char *url, size_t (*spans)[2], size_t max)
+{
+	size_t n = 0;
+	if (!url)
+		return 0;
+	/* scheme://user:password@host, wherever a URL starts (a conninfo's dbname may be one). */
+	for (const char *s = strstr(url, "://"); s; s = strstr(s + 1, "://")) {
+		const char *auth = s + 3;
+		const char *at = ferry__url_userinfo_end(auth);
+		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon && colon + 1 < at && n < max) {
+			spans[n][0] = (size_t)(colon + 1 - url);
+			spans[n++][1] = (size_t)(at - url);
+		}
+	}
+	/* [ssl]password = value: a conninfo keyword (spaces around '=', a quoted value) or a
+	 * URL query parameter (its key percent-encoded); libpq accepts each. */
+	static const char key[] = "password";
+	static const char delim[] = " \t\n\r\f\v?&'\"";
+	for (const char *p = url; *p; p++) {
+		if (p > url && !strchr(delim, p[-1]))
+			continue;
+		const char *k = p;
+		size_t m;
+		for (int i = 0; i < 3 && (m = key_char(k, "ssl"[i])) != 0; i++)
+			k += m;
+		if (key_char(k, 'p') == 0) /* "ssl" must be followed by "password"; else from p */
+			k = p;
+		size_t i = 0;
+		for (; i < sizeof(key) - 1 && (m = key_char(k, key[i])) != 0; i++)
+			k += m;
+		if (i < sizeof(key) - 1)
+			continue;
+		while (*k == ' ' || *k == '\t' || *k == '\n' || *k == '\r' || *k == '\f' || *k == '\v')
+			k++;
+		if (*k != '=')
+			continue;
+		k++;
+		while (*k == ' ' || *k == '\t' || *k == '\n' || *k == '\r' || *k == '\f' || *k == '\v')
+			k++;
+		const char *v = k, *e = k;
+		if (*e == '\'') {
+			for (e++; *e && *e != '\''; e++)
+				if (*e == '\\' && e[1])
+					e++;
+			if (*e)
+				e++;
+			/* Text stuck to the closing quote is no keyword libpq would accept: mask it
+			 * with the value rather than show what may be the rest of a password. */
+			while (*e && !strchr(" \t\n\r\f\v", *e))
+				e++;
+		} else {
+			for (; *e && !strchr(" \t\n\r\f\v&#", *e); e++)
+				if (*e == '\\' && e[1])
+					e++;
+		}
+		if (e > v && n < max) {
+			spans[n][0] = (size_t)(v - url);
+			spans[n++][1] = (size_t)(e - url);
+		}
+		p = e > p ? e - 1 : p;
+	}
+	return n;
+}
+
 char *ferry_url_mask(const char *url)
 {
 	if (!url)
 		return NULL;
-	char *d = ferry__strdup(url);
-	if (!d)
+	size_t sp[32][2];
+	size_t n = ferry__url_secrets(url, sp, 32);
+	ferry_buf b = FERRY_BUF_INIT;
+	size_t at = 0;
+	/* Spans may overlap (a URL password that looks like a key): take them in order. */
+	for (size_t i = 0; i < n; i++) {
+		size_t lo = i, j;
+		for (j = i + 1; j < n; j++)
+			if (sp[j][0] < sp[lo][0])
+				lo = j;
+		size_t t0 = sp[i][0], t1 = sp[i][1];
+		sp[i][0] = sp[lo][0], sp[i][1] = sp[lo][1];
+		sp[lo][0] = t0, sp[lo][1] = t1;
+		if (sp[i][1] <= at)
+			continue;
+		size_t from = sp[i][0] > at ? sp[i][0] : at;
+		ferry_buf_add(&b, url + at, from - at);
+		if (from == sp[i][0])
+			ferry_buf_puts(&b, "***");
+		at = sp[i][1];
+	}
+	ferry_buf_puts(&b, url + at);
+	if (b.failed)
 		return NULL;
-	/* scheme://user:password@host -> scheme://user:***@host */
-	char *scheme = strstr(d, "://");
-	if (scheme) {
-		char *auth = scheme + 3;
-		char *at = strchr(auth, '@');
-		char *end = strpbrk(auth, "/?#");
-		if (at && (!end || at < end)) {
-			char *colon = memchr(auth, ':', (size_t)(at - auth));
-			if (colon) {
-				char *r = ferry__sprintf("%.*s:***%s", (int)(colon - d), d, at);
-				free(d);
-				d = r;
-				if (!d)
-					return NULL;
-			}
-		}
-	}
-	/* password=... in a conninfo string or a query parameter. */
-	for (char *p = strstr(d, "password="); p; p = strstr(p + 1, "password=")) {
-		char *v = p + 9;
-		char *e = v;
-		if (*e == '\'') {
-			e++;
-			while (*e && *e != '\'')
-				e += (*e == '\\' && e[1]) ? 2 : 1;
-			if (*e)
-				e++;
-		} else {
-			while (*e && *e != ' ' && *e != '&')
-				e++;
-		}
-		char *r = ferry__sprintf("%.*s***%s", (int)(v - d), d, e);
-		size_t off = (size_t)(v - d);
-		free(d);
-		d = r;
-		if (!d)
-			return NULL;
-		p = d + off;
-	}
-	return d;
+	if (!b.data)
+		return ferry__strdup("");
+	return b.data;
 }

@@ -128,6 +128,15 @@ int ferry__int_parse(const char *s, size_t n, int64_t *out, size_t *used);
 /* 1 when s[0..n) is valid UTF-8 without NUL: no overlong forms, no surrogates, nothing past
  * U+10FFFF, no sequence cut short. */
 int ferry__utf8_valid(const uint8_t *s, size_t n);
+/* The length of the valid UTF-8 character at s[0..n) (NUL is not one), or 0. */
+size_t ferry__utf8_seq(const uint8_t *s, size_t n);
+/* Append s[0..n) to b as valid one-line UTF-8 that says every byte: bytes that are not part
+ * of a valid character, control characters (NUL, newline, ...) and DEL as \xHH, a backslash
+ * as two. What ferry writes into messages, reject reasons and one-line output. */
+int ferry__utf8_escape(ferry_buf *b, const char *s, size_t n);
+/* Append name s escaped (ferry__utf8_escape) as a cell of a text table: at most width
+ * characters, cut between characters, padded with spaces to width when pad. */
+int ferry__utf8_cell(ferry_buf *b, const char *s, size_t width, int pad);
 /* The characters of (valid) UTF-8: the bytes that do not continue a character. */
 size_t ferry__utf8_chars(const uint8_t *s, size_t n);
 /* At most max bytes of s (len bytes), cut before a continuation byte so no character is split. */
@@ -404,6 +413,16 @@ int ferry__ctx_fail(ferry_ctx *ctx, const ferry_err *err);
 /* The engine that claims url most surely (ferry_engine.claim) among ctx's, or among the
  * built-in engines when ctx is NULL; NULL when none does. */
 const ferry_engine *ferry__engine_claim(const ferry_ctx *ctx, const char *url);
+/* 1 when addresses a and b name the same database: the same text, or, for an engine whose
+ * databases are files (url_path), the same file however it is spelled or linked; 0 when
+ * not; FERRY_ENOMEM. */
+int ferry__same_database(const ferry_ctx *ctx, const char *a, const char *b);
+/* The '@' ending the user-info of a URL's authority (auth: just after "://"), read
+ * generously so a password holding '/', '@' or '?' is all inside; NULL when none. */
+const char *ferry__url_userinfo_end(const char *auth);
+/* The spans [start, end) of url that may be passwords (a URL's user-info password, every
+ * [ssl]password value however libpq accepts it spelled), at most max; returns how many. */
+size_t ferry__url_secrets(const char *url, size_t (*spans)[2], size_t max);
 /* The same, with err set (the address masked) when no engine claims url. */
 const ferry_engine *ferry__engine_for(const ferry_ctx *ctx, const char *url, ferry_err *err);
 /* The registered engine of that name (a table's origin), or NULL. */

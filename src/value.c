@@ -158,12 +158,12 @@ int ferry__value_text(ferry_buf *b, const ferry_value *v)
 	case FERRY_FLOAT: return ferry_buf_printf(b, "%.17g", v->v.f);
 	case FERRY_BLOB: return ferry_buf_printf(b, "<blob of %u bytes>", v->len);
 	default: {
-		uint32_t n = v->len > 60 ? 57 : v->len;
+		/* Cut on a character, every byte said: the text may be a reject's reason, which
+		 * the target must be able to hold exactly (no NUL, no invalid UTF-8). */
+		size_t n = v->len > 60 ? ferry__utf8_cut((const uint8_t *)v->v.s, v->len, 57) : v->len;
 		int rc = ferry_buf_puts(b, "'");
-		for (uint32_t i = 0; i < n && rc == 0; i++) {
-			char c = v->v.s[i];
-			rc = ferry_buf_add(b, (c == '\n' || c == '\r') ? " " : &c, 1);
-		}
+		if (rc == 0)
+			rc = ferry__utf8_escape(b, v->v.s, n);
 		if (rc == 0 && n < v->len)
 			rc = ferry_buf_puts(b, "...");
 		return rc ? rc : ferry_buf_puts(b, "'");

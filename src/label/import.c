@@ -2,8 +2,11 @@
  * where an export's rows came from and the order of its stages, and to give the write step
  * (ferry import, verify --label) its plan, built from the manifest, once the read step has
  * finished. The label engine (src/engines/label) keeps the rest of the manifest. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "label.h"
 
 /* What the label's engine cannot know: where the rows came from (URLs without passwords)
@@ -45,7 +48,7 @@ int ferry__label_describe(const ferry_ctx *ctx, const char *dir, const ferry_pla
 	return rc;
 }
 
-static char *dup(const char *s, int *bad)
+static char *str_dup(const char *s, int *bad)
 {
 	char *d = s ? ferry__strdup(s) : NULL;
 	if (s && !d)
@@ -63,20 +66,20 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 	ferry_plan *p = ferry__calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->path = user && user->path ? dup(user->path, &bad) : NULL;
-	p->dir = user && user->dir ? dup(user->dir, &bad) : NULL;
+	p->path = user && user->path ? str_dup(user->path, &bad) : NULL;
+	p->dir = user && user->dir ? str_dup(user->dir, &bad) : NULL;
 	p->sources = ferry__calloc(1, sizeof(*p->sources));
 	if (p->sources) {
 		p->nsources = 1;
-		p->sources[0].name = dup("label", &bad);
+		p->sources[0].name = str_dup("label", &bad);
 		p->sources[0].url = ferry__label_url(dir);
 		bad |= !p->sources[0].url;
 	}
-	p->target = dup(user ? user->target : target_url, &bad);
+	p->target = str_dup(user ? user->target : target_url, &bad);
 	if (user && user->nschema) {
 		p->schema_files = ferry__calloc(user->nschema, sizeof(char *));
 		for (size_t i = 0; p->schema_files && i < user->nschema; i++)
-			p->schema_files[p->nschema++] = dup(user->schema_files[i], &bad);
+			p->schema_files[p->nschema++] = str_dup(user->schema_files[i], &bad);
 	}
 	ferry__plan_settings_init(p, user);
 	p->copy_others = 0; /* the label's tables are all there is */
@@ -84,7 +87,7 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		p->verify = ferry__calloc(user->nverify, sizeof(*p->verify));
 		for (size_t i = 0; p->verify && i < user->nverify; i++) {
 			p->verify[i] = user->verify[i];
-			p->verify[i].table = dup(user->verify[i].table, &bad);
+			p->verify[i].table = str_dup(user->verify[i].table, &bad);
 			p->nverify++;
 		}
 		bad |= !p->verify;
@@ -92,10 +95,10 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 	p->stages = ferry__calloc(m->nstages + 1, sizeof(*p->stages));
 	for (size_t i = 0; p->stages && i < m->nstages; i++) {
 		ferry_plan_stage *s = &p->stages[p->nstages++];
-		s->name = dup(m->stages[i].name, &bad);
+		s->name = str_dup(m->stages[i].name, &bad);
 		s->after = ferry__calloc(m->stages[i].nafter + 1, sizeof(char *));
 		for (size_t k = 0; s->after && k < m->stages[i].nafter; k++)
-			s->after[s->nafter++] = dup(m->stages[i].after[k], &bad);
+			s->after[s->nafter++] = str_dup(m->stages[i].after[k], &bad);
 		bad |= !s->after;
 	}
 	/* The user's plan may have stages the label does not hold yet (exported later): the run
@@ -118,10 +121,10 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		ferry_plan_stage *s = &p->stages[p->nstages++];
 		memset(s, 0, sizeof(*s));
 		s->absent = 1;
-		s->name = dup(us->name, &bad);
+		s->name = str_dup(us->name, &bad);
 		s->after = ferry__calloc(us->nafter + 1, sizeof(char *));
 		for (size_t k = 0; s->after && k < us->nafter; k++)
-			s->after[s->nafter++] = dup(us->after[k], &bad);
+			s->after[s->nafter++] = str_dup(us->after[k], &bad);
 		bad |= !s->after;
 	}
 	p->tables = ferry__calloc(m->ntables + 1, sizeof(*p->tables));
@@ -129,14 +132,14 @@ static ferry_plan *plan_from_label(const ferry_label_manifest *m, const char *di
 		const ferry_label_table *lt = &m->tables[i];
 		ferry_plan_table *t = &p->tables[p->ntables++];
 		const char *slash = strrchr(lt->dir, '/');
-		t->table = dup(slash ? slash + 1 : lt->dir, &bad);
-		t->rename = dup(lt->name, &bad);
-		t->stage = dup(lt->stage, &bad);
-		t->origin = lt->source ? dup(lt->source, &bad) : NULL;
+		t->table = str_dup(slash ? slash + 1 : lt->dir, &bad);
+		t->rename = str_dup(lt->name, &bad);
+		t->stage = str_dup(lt->stage, &bad);
+		t->origin = lt->source ? str_dup(lt->source, &bad) : NULL;
 		t->cols = ferry__calloc(lt->nconflict + 1, sizeof(*t->cols));
 		for (size_t k = 0; t->cols && k < lt->nconflict; k++) {
 			ferry_plan_column *c = &t->cols[t->ncols++];
-			c->name = dup(lt->conflict_cols[k], &bad);
+			c->name = str_dup(lt->conflict_cols[k], &bad);
 			c->conflict = lt->conflict_rules[k];
 		}
 		bad |= !t->cols;
@@ -197,6 +200,38 @@ static int check_complete(const ferry_label_manifest *m, const char *dir, const 
 		return ferry_err_set(err, FERRY_EUSAGE, "label \"%s\" holds no stage \"%s\"", dir, only_stage);
 	if (m->nstages == 0)
 		return ferry_err_set(err, FERRY_EUSAGE, "label \"%s\" holds no stage yet: run the export first", dir);
+	/* Every folder and chunk file there, at the size the manifest recorded, before a row
+	 * is loaded: a label missing a table would otherwise load the others and then fail,
+	 * and the exit code for a refusal promises that nothing changed. The blocks' checksums
+	 * are checked as they are read. */
+	for (size_t k = 0; k < m->ntables; k++) {
+		const ferry_label_table *t = &m->tables[k];
+		if (only_stage && strcmp(only_stage, t->stage) != 0)
+			continue;
+		for (size_t c = 0; c < t->nchunks; c++) {
+			const ferry_label_chunk *ch = &t->chunks[c];
+			char *file = ferry__label_chunk_file(ch->chunk);
+			char *path = file ? ferry__sprintf("%s/%s/%s", dir, t->dir, file) : NULL;
+			free(file);
+			if (!path)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			struct stat st;
+			int rc = 0;
+			if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+				rc = ferry_err_set(err, FERRY_ECORRUPT, "label \"%s\" is not whole: could not open chunk \"%s\" of table \"%s\": %s",
+				                   dir, path, t->name, strerror(errno));
+			else if (!S_ISREG(st.st_mode))
+				rc = ferry_err_set(err, FERRY_ECORRUPT, "label \"%s\" is not whole: chunk \"%s\" of table \"%s\" is not a regular file",
+				                   dir, path, t->name);
+			else if (ch->written && (uint64_t)st.st_size != ch->info.bytes)
+				rc = ferry_err_set(err, FERRY_ECORRUPT,
+				                   "label \"%s\" is not whole: chunk \"%s\" of table \"%s\" holds %lld bytes, the manifest says %llu",
+				                   dir, path, t->name, (long long)st.st_size, (unsigned long long)ch->info.bytes);
+			free(path);
+			if (rc)
+				return rc;
+		}
+	}
 	return 0;
 }
 

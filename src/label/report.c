@@ -118,9 +118,11 @@ int ferry__label_verify(const char *dir, int json, FILE *f, ferry_err *err)
 	if (rc)
 		return rc;
 	ferry_buf b = FERRY_BUF_INIT;
-	size_t checked = 0, damaged = 0, missing = 0;
+	size_t checked = 0, damaged = 0, missing = 0, unwritten = 0, open_stages = 0;
 	uint64_t rows = 0;
-	ferry_err first = {0};
+	ferry_err first = {0}, first_unwritten = {0};
+	for (size_t i = 0; i < m->nstages; i++)
+		open_stages += !m->stages[i].complete;
 	if (json)
 		ferry_buf_puts(&b, "{\"problems\":[");
 	for (size_t i = 0; i < m->ntables; i++) {
@@ -140,8 +142,15 @@ int ferry__label_verify(const char *dir, int json, FILE *f, ferry_err *err)
 			int crc = ferry__chunk_check(path, m->label_id, (uint64_t)t->job, (uint64_t)ch->chunk,
 			                             (uint32_t)t->ncols, &info, &e);
 			if (crc == FERRY_ENOTFOUND && !t->complete) {
+				/* Never written: the export stopped (a full disk, a kill). A label
+				 * that cannot be loaded whole is not right, whatever its blocks say. */
+				unwritten++;
+				if (!first_unwritten.code)
+					ferry_err_set(&first_unwritten, FERRY_ECORRUPT,
+					              "chunk %lld of table \"%s\" was never written", (long long)ch->chunk,
+					              t->dir);
 				free(path);
-				continue; /* not written yet: inspect says the stage is incomplete */
+				continue;
 			}
 			if (crc == 0 && ch->written &&
 			    (info.rows != ch->info.rows || info.digest != ch->info.digest || info.xxh3 != ch->info.xxh3)) {
@@ -169,13 +178,16 @@ int ferry__label_verify(const char *dir, int json, FILE *f, ferry_err *err)
 			free(path);
 		}
 	}
+	int bad = damaged + missing + unwritten + open_stages > 0;
 	if (json)
-		ferry_buf_printf(&b, "],\"chunks_checked\":%zu,\"damaged\":%zu,\"missing\":%zu,\"rows\":%llu,\"ok\":%s}\n",
-		                 checked, damaged, missing, (unsigned long long)rows,
-		                 damaged + missing ? "false" : "true");
+		ferry_buf_printf(&b, "],\"chunks_checked\":%zu,\"damaged\":%zu,\"missing\":%zu,\"unwritten\":%zu,"
+		                 "\"incomplete_stages\":%zu,\"rows\":%llu,\"ok\":%s}\n",
+		                 checked, damaged, missing, unwritten, open_stages, (unsigned long long)rows,
+		                 bad ? "false" : "true");
 	else
 		ferry_buf_printf(&b, "%zu chunks checked, %llu rows: %s\n", checked, (unsigned long long)rows,
-		                 damaged + missing ? "DAMAGED" : "every block and checksum is right");
+		                 damaged + missing ? "DAMAGED"
+		                 : bad ? "INCOMPLETE (the export did not finish)" : "every block and checksum is right");
 	ferry__manifest_free(m);
 	if (!b.failed)
 		fwrite(b.data, 1, b.len, f);
@@ -184,5 +196,10 @@ int ferry__label_verify(const char *dir, int json, FILE *f, ferry_err *err)
 		return ferry_err_set(err, FERRY_ECORRUPT, "label \"%s\": %zu damaged and %zu missing chunks; first: %.600s",
 		                     dir, damaged, missing, first.msg);
 	}
+	if (bad)
+		return ferry_err_set(err, FERRY_ECORRUPT,
+		                     "label \"%s\" is incomplete: %zu of its stages not finished, %zu chunks never written%s%.400s "
+		                     "(rerun the export)", dir, open_stages, unwritten, unwritten ? "; first: " : "",
+		                     unwritten ? first_unwritten.msg : "");
 	return 0;
 }

@@ -759,6 +759,39 @@ static int wants_exact(const ferry_ctx *ctx, const ferry_table *st, const ferry_
 	return o && !(o->flags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
 }
 
+/* A plan entry that renames its table onto one the target already holds, of another shape
+ * and with no column rules, would merge two different tables: source columns dropped and
+ * target columns defaulted with notes only. Refused: the plan must say how the columns map
+ * (columns:), or the target table be made by its target schema. Same names are the version
+ * rules (drops and defaults reported); an import's entries are made by the program. */
+static int rename_onto(const ferry_plan *p, const ferry_plan_table *e, const ferry_table *st,
+                       const ferry_table *tt, ferry_err *err)
+{
+	if (!e || !e->rename || strcmp(e->rename, e->table) == 0 || e->ncols > 0 || e->line <= 0)
+		return 0;
+	ferry_buf only_src = FERRY_BUF_INIT, only_dst = FERRY_BUF_INIT;
+	for (size_t i = 0; i < st->ncols; i++)
+		if (!st->cols[i].generated && ferry_table_column(tt, st->cols[i].name) < 0)
+			ferry_buf_printf(&only_src, "%s\"%s\"", only_src.len ? ", " : "", st->cols[i].name);
+	for (size_t i = 0; i < tt->ncols; i++)
+		if (!tt->cols[i].generated && ferry_table_column(st, tt->cols[i].name) < 0)
+			ferry_buf_printf(&only_dst, "%s\"%s\"", only_dst.len ? ", " : "", tt->cols[i].name);
+	int rc = 0;
+	if (only_src.failed || only_dst.failed) {
+		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	} else if (only_src.len || only_dst.len) {
+		char msg[900];
+		snprintf(msg, sizeof(msg),
+		         "table \"%s\" is renamed onto existing target table \"%s\" of another shape "
+		         "(only in the source: %s; only in the target: %s): say how the columns map (columns:) or rename it to a new table",
+		         e->table, e->rename, only_src.len ? only_src.data : "none", only_dst.len ? only_dst.data : "none");
+		rc = entry_err(err, p, e, NULL, msg);
+	}
+	ferry_buf_free(&only_src);
+	ferry_buf_free(&only_dst);
+	return rc;
+}
+
 int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
                       ferry_source_conn *sources, const ferry_engine *teng,
                       const ferry_schema *tschema, int strict, ferry_err *err)
@@ -830,7 +863,9 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
-		int rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
+		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(p, j->entry, st, tt, err) : 0;
+		if (rc == 0)
+			rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
 		if (rc)
 			return rc;
 	}

@@ -162,6 +162,16 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 	return rc;
 }
 
+/* The characters name takes in the text summary (escaped). */
+static size_t shown_width(const char *name)
+{
+	ferry_buf e = FERRY_BUF_INIT;
+	ferry__utf8_escape(&e, name, strlen(name));
+	size_t n = e.data ? ferry__utf8_chars((const uint8_t *)e.data, e.len) : strlen(name);
+	ferry_buf_free(&e);
+	return n;
+}
+
 int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 {
 	/* A check: what the run would do, then the notes; no figures (nothing moved). */
@@ -173,9 +183,11 @@ int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 			fprintf(f, "this run is complete already: running it would change nothing\n");
 		return 0;
 	}
+	/* Widths in characters of the names as shown (escaped: one line per table), so a
+	 * multibyte name is neither cut inside a character nor mis-padded. */
 	size_t w1 = strlen("source"), w2 = strlen("target");
 	for (size_t i = 0; i < s->njobs; i++) {
-		size_t a = strlen(s->stats[i].sources), b = strlen(s->stats[i].target);
+		size_t a = shown_width(s->stats[i].sources), b = shown_width(s->stats[i].target);
 		w1 = a > w1 ? a : w1;
 		w2 = b > w2 ? b : w2;
 	}
@@ -191,9 +203,13 @@ int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 	int64_t r = 0, w = 0, rej = 0, sk = 0, fk = 0;
 	for (size_t i = 0; i < s->njobs; i++) {
 		const ferry_table_stats *t = &s->stats[i];
-		fprintf(f, "%-*.*s  %-*.*s %12lld %12lld %9lld %10lld", (int)w1, (int)w1, t->sources, (int)w2,
-		        (int)w2, t->target, (long long)t->rows_read, (long long)t->rows_written,
-		        (long long)t->rows_rejected, (long long)t->rows_skipped);
+		ferry_buf cells = FERRY_BUF_INIT;
+		ferry__utf8_cell(&cells, t->sources, w1, 1);
+		ferry_buf_puts(&cells, "  ");
+		ferry__utf8_cell(&cells, t->target, w2, 1);
+		fprintf(f, "%s %12lld %12lld %9lld %10lld", cells.data ? cells.data : "", (long long)t->rows_read,
+		        (long long)t->rows_written, (long long)t->rows_rejected, (long long)t->rows_skipped);
+		ferry_buf_free(&cells);
 		if (any_fk)
 			fprintf(f, " %10lld", (long long)t->fk_violations);
 		fprintf(f, " %8.2f%s\n", t->seconds, t->chunks_resumed && t->chunks_resumed < t->chunks ? "  (resumed)" : "");

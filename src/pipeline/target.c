@@ -168,6 +168,8 @@ static char *rejects_path_for(const ferry_plan *p, const ferry_engine *teng,
 typedef struct rejects_out {
 	FILE *f;
 	int64_t n;
+	const char *path;
+	ferry_err *err;
 } rejects_out;
 
 static int write_reject(void *ud, const char *table, const char *key, const char *values,
@@ -182,7 +184,10 @@ static int write_reject(void *ud, const char *table, const char *key, const char
 	ferry_buf_printf(&b, ",\"values\":%s}\n", values && *values ? values : "null");
 	int rc = b.failed ? FERRY_ENOMEM : 0;
 	if (rc == 0 && fwrite(b.data, 1, b.len, ro->f) != b.len)
-		rc = FERRY_ERROR;
+		rc = ferry_err_set(ro->err, FERRY_ERROR, "could not write reject file \"%s\": %s", ro->path,
+		                   strerror(errno));
+	else if (rc)
+		ferry_err_set(ro->err, rc, "out of memory");
 	ferry_buf_free(&b);
 	ro->n++;
 	return rc;
@@ -201,11 +206,12 @@ int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum)
 		return rc;
 	}
 	fchmod(fd, 0600);
-	rejects_out ro = {fdopen(fd, "w"), 0};
+	rejects_out ro = {fdopen(fd, "w"), 0, path, err};
 	if (!ro.f) {
+		int rc = ferry_err_set(err, FERRY_ERROR, "could not write reject file \"%s\": %s", path, strerror(errno));
 		close(fd);
 		free(path);
-		return ferry_err_set(err, FERRY_ERROR, "could not write reject file");
+		return rc;
 	}
 	int rc = ferry__state_reject_rows(cs->teng, cs->tconn, cs->plan->run_digest, write_reject, &ro, err);
 	if (fclose(ro.f) != 0 && rc == 0)

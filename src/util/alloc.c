@@ -1,6 +1,7 @@
 /* alloc.c — checked allocation helpers; a NULL return always means out of memory. Every
  * allocation the library makes for itself goes through ferry__malloc/calloc/realloc, so a
  * test can fail the Nth one (SQLite's malloc tests, curl's runtests -t). */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static int alloc_fault(void)
 	void (*fn)(void) = atomic_load(&alloc_on_fail);
 	if (fn)
 		fn();
+	errno = ENOMEM; /* as a real malloc's failure: callers that get NULL for two reasons tell them apart */
 	return 1;
 }
 

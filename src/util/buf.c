@@ -75,8 +75,23 @@ int ferry_buf_json_str(ferry_buf *b, const char *s, size_t len)
 	size_t start = 0;
 	for (size_t i = 0; i < len && rc == 0; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
 			continue;
+		if (c >= 0x80) {
+			/* JSON is UTF-8: a byte outside a valid character is written as the text
+			 * \xHH (what ferry__utf8_escape writes), never as itself. */
+			size_t k = ferry__utf8_seq((const uint8_t *)s + i, len - i);
+			if (k) {
+				i += k - 1;
+				continue;
+			}
+			rc = ferry_buf_add(b, s + start, i - start);
+			char x[6] = {'\\', '\\', 'x', hex[c >> 4], hex[c & 15], 0};
+			if (rc == 0)
+				rc = ferry_buf_add(b, x, 5);
+			start = i + 1;
+			continue;
+		}
 		rc = ferry_buf_add(b, s + start, i - start);
 		char esc[7] = {'\\', 0};
 		switch (c) {

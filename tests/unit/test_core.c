@@ -198,6 +198,21 @@ static void test_mask(void)
 		{"host=h password='se cr\\'et' user=u", "host=h password=*** user=u"},
 		{"postgresql://h/db?password=secret&x=1", "postgresql://h/db?password=***&x=1"},
 		{"sqlite:/tmp/a:b@c.db", "sqlite:/tmp/a:b@c.db"},
+		/* Every spelling libpq accepts (issue 18): spaces around '=', a quoted value,
+		 * a percent-encoded key, sslpassword, '/', '@' and '?' unencoded in a URL. */
+		{"host=h password = secret user=u", "host=h password = *** user=u"},
+		{"host=h password\t=\t'sec ret' user=u", "host=h password\t=\t*** user=u"},
+		{"password=sec\\ ret host=h", "password=*** host=h"},
+		{"host=h sslpassword=secret", "host=h sslpassword=***"},
+		{"postgresql://h/db?pass%77ord=secret", "postgresql://h/db?pass%77ord=***"},
+		{"postgresql://h/db?%70%61%73%73%77%6F%72%64=secret&a=1", "postgresql://h/db?%70%61%73%73%77%6F%72%64=***&a=1"},
+		{"postgresql://h/db?PASSWORD=secret", "postgresql://h/db?PASSWORD=***"},
+		{"postgresql://u:se/cr@et@h/db", "postgresql://u:***@h/db"},
+		{"postgresql://u:p@ss@h:5432/db", "postgresql://u:***@h:5432/db"},
+		{"postgresql://u:a?b@h/db", "postgresql://u:***@h/db"},
+		{"postgresql://h:5432/db?user=a@b", "postgresql://h:5432/db?user=a@b"},
+		{"dbname='postgresql://u:secret@h/db'", "dbname='postgresql://u:***@h/db'"},
+		{"host=h mypassword=x", "host=h mypassword=x"},
 	};
 	for (size_t i = 0; i < FERRY_ARRAY_LEN(cases); i++) {
 		char *m = ferry_url_mask(cases[i].in);

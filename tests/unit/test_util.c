@@ -76,6 +76,26 @@ static void test_utf8(void)
 	CHECK_INT(ferry__utf8_cut(s, 4, 2), 1);
 	CHECK_INT(ferry__utf8_cut(s, 4, 3), 3);
 	CHECK_INT(ferry__utf8_cut((const uint8_t *)"\xc3\xa9", 2, 1), 0);
+	/* Escaped for messages and reject reasons: every byte said, valid UTF-8 kept as is. */
+	struct { const char *in; size_t n; const char *out; } esc[] = {
+		{"plain \xc3\xa9t\xc3\xa9", 11, "plain \xc3\xa9t\xc3\xa9"},
+		{"a\xff" "b\xc3(", 5, "a\\xffb\\xc3("},
+		{"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"},
+		{"a\0b", 3, "a\\x00b"},
+		{"line\nnext\\", 10, "line\\x0anext\\\\"},
+		{"\xf4\x90\x80\x80", 4, "\\xf4\\x90\\x80\\x80"},
+	};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(esc); i++) {
+		ferry_buf eb = FERRY_BUF_INIT;
+		CHECK(ferry__utf8_escape(&eb, esc[i].in, esc[i].n) == 0);
+		if (!CHECK(eb.data && strcmp(eb.data, esc[i].out) == 0))
+			printf("  escape #%zu = %s\n", i, eb.data ? eb.data : "(null)");
+		ferry_buf_free(&eb);
+	}
+	ferry_buf j = FERRY_BUF_INIT;
+	CHECK(ferry_buf_json_str(&j, "\xc3\xa9\xff\\", 4) == 0);
+	CHECK(j.data && strcmp(j.data, "\"\xc3\xa9\\\\xff\\\\\"") == 0);
+	ferry_buf_free(&j);
 }
 
 /* ---- hex and UUIDs ------------------------------------------------------------------------ */

@@ -112,8 +112,10 @@ int ferry_pg__row_error(const PGresult *res)
 	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (!st)
 		return 0;
+	/* 54001 (stack depth limit exceeded) is a value nested too deeply for the server to
+	 * parse, such as JSON 100,000 levels deep: that row's fault, not the run's. */
 	return strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 ||
-	       strncmp(st, "P0", 2) == 0 || strncmp(st, "44", 2) == 0;
+	       strncmp(st, "P0", 2) == 0 || strncmp(st, "44", 2) == 0 || strcmp(st, "54001") == 0;
 }
 
 int ferry_pg__exec(pg_conn *c, const char *sql, ferry_err *err, const char *what)
@@ -189,60 +191,61 @@ static void scrub(char *msg, size_t cap, const char *secret, size_t n)
 	}
 }
 
-/* Remove whatever could be the password of url from msg: the user-info password of a URL
- * (raw and percent-decoded) and password= values. libpq's parse errors quote pieces of
- * the string they could not read. */
+/* Remove whatever could be a password of url from msg (ferry__url_secrets' spans): as
+ * written, percent-decoded, and unquoted as libpq reads a conninfo value. libpq's parse
+ * errors quote pieces of the string they could not read. */
 static void scrub_password(char *msg, size_t cap, const char *url)
 {
-	const char *s = strstr(url, "://");
-	if (s) {
-		const char *auth = s + 3;
-		const char *end = auth + strcspn(auth, "/?#");
-		const char *at = NULL;
-		for (const char *p = auth; p < end; p++)
-			if (*p == '@')
-				at = p;
-		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-		if (colon) {
-			size_t n = (size_t)(at - colon - 1);
-			char raw[512], dec[512];
-			if (n < sizeof(raw)) {
-				memcpy(raw, colon + 1, n);
-				raw[n] = '\0';
-				size_t o = 0;
-				for (size_t i = 0; i < n; i++) {
-					if (raw[i] == '%' && isxdigit((unsigned char)raw[i + 1]) &&
-					    isxdigit((unsigned char)raw[i + 2])) {
-						char h[3] = {raw[i + 1], raw[i + 2], 0};
-						dec[o++] = (char)strtol(h, NULL, 16);
-						i += 2;
-					} else {
-						dec[o++] = raw[i];
-					}
-				}
-				dec[o] = '\0';
-				scrub(msg, cap, raw, n);
-				scrub(msg, cap, dec, o);
+	size_t sp[32][2];
+	size_t n = ferry__url_secrets(url, sp, 32);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = url + sp[i][0];
+		size_t len = sp[i][1] - sp[i][0];
+		char raw[512], dec[512], unq[512];
+		if (len >= sizeof(raw))
+			continue;
+		memcpy(raw, v, len);
+		raw[len] = '\0';
+		size_t o = 0, u = 0;
+		for (size_t k = 0; k < len; k++) {
+			if (raw[k] == '%' && ferry__hex_digit((unsigned char)raw[k + 1]) >= 0 &&
+			    ferry__hex_digit((unsigned char)raw[k + 2]) >= 0) {
+				dec[o++] = (char)(ferry__hex_digit((unsigned char)raw[k + 1]) * 16 +
+				                  ferry__hex_digit((unsigned char)raw[k + 2]));
+				k += 2;
+			} else {
+				dec[o++] = raw[k];
 			}
 		}
-	}
-	for (const char *p = strstr(url, "password="); p; p = strstr(p + 1, "password=")) {
-		const char *v = p + 9;
-		size_t n = *v == '\'' ? 0 : strcspn(v, " &#");
-		if (*v == '\'') {
-			const char *e = v + 1;
-			while (*e && *e != '\'')
-				e += (*e == '\\' && e[1]) ? 2 : 1;
-			v++;
-			n = (size_t)(e - v);
+		dec[o] = '\0';
+		for (size_t k = 0; k < len; k++) {
+			if (raw[k] == '\'' && (k == 0 || k == len - 1))
+				continue;
+			if (raw[k] == '\\' && k + 1 < len)
+				k++;
+			unq[u++] = raw[k];
 		}
-		char raw[512];
-		if (n && n < sizeof(raw)) {
-			memcpy(raw, v, n);
-			raw[n] = '\0';
-			scrub(msg, cap, raw, n);
-		}
+		unq[u] = '\0';
+		scrub(msg, cap, raw, len);
+		scrub(msg, cap, dec, o);
+		scrub(msg, cap, unq, u);
 	}
+}
+
+/* 1 when libpq would read url's user-info differently from ferry__url_userinfo_end: libpq
+ * stops at the first '@' or '/', so an unencoded '@' or '/' in the password would send part
+ * of it to the server as a host name or database (and into error messages). */
+static int userinfo_ambiguous(const char *url)
+{
+	size_t n = ferry_url_scheme(url);
+	if (!n || strncmp(url + n, "://", 3) != 0)
+		return 0;
+	const char *auth = url + n + 3;
+	const char *ours = ferry__url_userinfo_end(auth);
+	if (!ours || !memchr(auth, ':', (size_t)(ours - auth)))
+		return 0;
+	const char *theirs = auth + strcspn(auth, "@/");
+	return theirs != ours;
 }
 
 static void conn_free(pg_conn *c)
@@ -356,6 +359,16 @@ static int pg_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	if (!c)
 		return OOM(err);
 	c->readonly = ro;
+	if (userinfo_ambiguous(url)) {
+		char *m = ferry_url_mask(url);
+		ferry_err_set(err, FERRY_EUSAGE,
+		              "could not connect to \"%s\": its password holds an unencoded \"@\" or \"/\", "
+		              "which libpq would read as the host or database (write them as %%40 and %%2F)",
+		              m ? m : "?");
+		free(m);
+		conn_free(c);
+		return FERRY_EUSAGE;
+	}
 	/* Later keywords win: the session always speaks UTF-8 whatever the URL says. */
 	const char *const kw[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
 	const char *const val[] = {url, "ferry", "UTF8", NULL};

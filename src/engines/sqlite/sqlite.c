@@ -304,6 +304,19 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	} else if (!memory && S_ISDIR(sb.st_mode)) {
 		return ferry_err_set(err, FERRY_EUSAGE, "could not open database \"%s\": is a directory",
 		                     path);
+	} else if (!memory && !S_ISREG(sb.st_mode)) {
+		/* Judged before opening: SQLite would block opening a FIFO (retrying through
+		 * signals), and reads /dev/zero or /dev/null as an empty database. */
+		return ferry_err_set(err, FERRY_EUSAGE, "could not open database \"%s\": %s, not a database file",
+		                     path, S_ISFIFO(sb.st_mode) ? "is a FIFO" : S_ISCHR(sb.st_mode) ? "is a character device"
+		                     : S_ISBLK(sb.st_mode) ? "is a block device" : S_ISSOCK(sb.st_mode) ? "is a socket"
+		                     : "is not a regular file");
+	} else if (!memory && ro && sb.st_size == 0) {
+		/* SQLite reads an empty file as a database without tables (even beside a WAL
+		 * file): a source "copied" in full. Not found, as no database is there yet: a
+		 * migrate racing the one that just created the file then opens it to create. */
+		return ferry_err_set(err, FERRY_ENOTFOUND, "could not open source database \"%s\": the file is empty, not a database",
+		                     path);
 	}
 
 	int created = 0;

@@ -372,6 +372,9 @@ typedef struct sq_reader {
 	int done;
 	uint8_t *nan;      /* per result column: a FLOAT8_BLOB/FLOAT4_BLOB column, whose text
 	                      'NaN' is the NaN ferry stored there; NULL when there is none */
+	int *col;          /* per expression, its result column when equal expressions are
+	                      selected once (a table near SQLite's 2000-column limit); or NULL */
+	size_t nout;       /* the expressions: the batch's columns */
 	char table[256];   /* for messages */
 } sq_reader;
 
@@ -409,10 +412,35 @@ int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_
 		keys = &rowid;
 		nk = 1;
 	}
+	/* A table may have SQLite's maximum of columns (2000), and the job selects its key
+	 * columns again after them: past the limit, each distinct expression is selected once
+	 * and the batch's columns point at it. */
+	int *col = NULL;
+	int limit = sqlite3_limit(c->db, SQLITE_LIMIT_COLUMN, -1);
+	if (spec->nexprs > (size_t)limit) {
+		if (!(col = ferry__calloc(spec->nexprs, sizeof(int))))
+			return OOM(err);
+		int distinct = 0;
+		for (size_t i = 0; i < spec->nexprs; i++) {
+			size_t j = 0;
+			while (j < i && strcmp(spec->exprs[j], spec->exprs[i]) != 0)
+				j++;
+			col[i] = j < i ? col[j] : distinct++;
+		}
+		if (distinct > limit) {
+			free(col);
+			return ferry_err_set(err, FERRY_EUSAGE,
+			                     "cannot read table \"%s\": %d columns to select, past SQLite's limit of %d",
+			                     table, distinct, limit);
+		}
+	}
 	ferry_buf b = FERRY_BUF_INIT;
 	ferry_buf_puts(&b, "SELECT ");
-	for (size_t i = 0; i < spec->nexprs; i++)
-		ferry_buf_printf(&b, "%s%s", i ? ", " : "", spec->exprs[i]);
+	for (size_t i = 0, n = 0; i < spec->nexprs; i++)
+		if (!col || col[i] == (int)n) {
+			ferry_buf_printf(&b, "%s%s", n ? ", " : "", spec->exprs[i]);
+			n++;
+		}
 	ferry_buf_puts(&b, " FROM ");
 	ferry_sqlite__buf_ident(&b, table);
 	const char *and = " WHERE ";
@@ -457,21 +485,27 @@ int ferry_sqlite__reader_open(ferry_reader **out, ferry_conn *conn, const ferry_
 		ferry_buf_puts(&b, " ORDER BY ");
 		key_list(&b, keys, nk);
 	}
-	if (b.failed)
+	if (b.failed) {
+		free(col);
 		return OOM(err);
+	}
 
 	sq_reader *r = ferry__calloc(1, sizeof(*r));
 	if (!r) {
+		free(col);
 		ferry_buf_free(&b);
 		return OOM(err);
 	}
 	r->c = c;
+	r->col = col;
+	r->nout = spec->nexprs;
 	snprintf(r->table, sizeof(r->table), "%s", table);
 	char what[300];
 	snprintf(what, sizeof(what), "read table \"%s\"", table);
 	rc = ferry_sqlite__prepare(c, &r->st, b.data, 0, err, what);
 	ferry_buf_free(&b);
 	if (rc) {
+		free(r->col);
 		free(r);
 		return rc;
 	}
@@ -525,7 +559,7 @@ int ferry_sqlite__reader_next(ferry_reader *reader, ferry_batch *b, int *eof, fe
 		*eof = 1;
 		return 0;
 	}
-	int ncols = sqlite3_column_count(r->st);
+	int ncols = r->col ? (int)r->nout : sqlite3_column_count(r->st);
 	if ((size_t)ncols != ferry_batch_ncols(b))
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot read table \"%s\": %d columns into a batch of %zu",
@@ -549,8 +583,9 @@ int ferry_sqlite__reader_next(ferry_reader *reader, ferry_batch *b, int *eof, fe
 		ferry_value *row = ferry_batch_add_row(b);
 		for (int i = 0; i < ncols; i++) {
 			ferry_value *v = &row[i];
-			ferry_sqlite__column(r->st, i, v);
-			if (r->nan && r->nan[i] && v->type == FERRY_TEXT && v->len == 3 &&
+			int k = r->col ? r->col[i] : i;
+			ferry_sqlite__column(r->st, k, v);
+			if (r->nan && r->nan[k] && v->type == FERRY_TEXT && v->len == 3 &&
 			    memcmp(v->v.s, "NaN", 3) == 0) {
 				v->type = FERRY_FLOAT;
 				v->v.f = NAN;
@@ -575,6 +610,7 @@ void ferry_sqlite__reader_close(ferry_reader *reader)
 		return;
 	sqlite3_finalize(r->st);
 	free(r->nan);
+	free(r->col);
 	free(r);
 }
 
@@ -690,6 +726,12 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 {
 	sq_conn *c = SQ(conn);
 	*out = NULL;
+	/* Each connection to ":memory:" is a database of its own: the writer would not see the
+	 * tables the run created (a misleading "no such table"), and the rows would vanish. */
+	if (c->memory)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot load table \"%s\" into an in-memory database: it belongs to one connection "
+		                     "and is gone when ferry exits (give a file)", spec->table);
 	if (spec->merge && !spec->conflict)
 		return ferry_err_set(err, FERRY_EUSAGE, "cannot merge into table \"%s\": no rules",
 		                     spec->table);

@@ -1,0 +1,70 @@
+/* fuzz_url.c — libFuzzer target: any bytes as a database address (URL or libpq conninfo
+ * string). Masking, finding the passwords, claiming an engine and resolving a path must
+ * not crash or leak memory; an address without a password is shown as given, and no
+ * password's text is left in the masked address. Built by tests/sh/fuzz.sh. */
+#include <stdlib.h>
+#include <string.h>
+#include "ferry_int.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size > 4096)
+		return 0;
+	char *url = malloc(size + 1);
+	if (!url)
+		return 0;
+	memcpy(url, data, size);
+	url[size] = '\0';
+	size_t len = strlen(url); /* an address is a C string: it ends at the first NUL */
+	size_t sp[32][2];
+	size_t n = ferry__url_secrets(url, sp, 32);
+	if (n > 32)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (sp[i][0] >= sp[i][1] || sp[i][1] > len)
+			abort();
+	char *m = ferry_url_mask(url);
+	if (!m)
+		abort();
+	/* Nothing to mask: the text is shown as given. */
+	if (n == 0 && strcmp(m, url) != 0)
+		abort();
+	/* No leak: a password's text (6 bytes or more) shows in the masked address only where
+	 * the same text also stood outside every password in the address as given. */
+	for (size_t i = 0; i < n; i++) {
+		size_t l = sp[i][1] - sp[i][0];
+		if (l < 6)
+			continue;
+		char *secret = strndup(url + sp[i][0], l);
+		if (!secret)
+			break;
+		if (strstr(m, secret)) {
+			int outside = 0;
+			for (const char *at = strstr(url, secret); at && !outside; at = strstr(at + 1, secret)) {
+				size_t o = (size_t)(at - url);
+				outside = 1;
+				for (size_t k = 0; k < n && outside; k++)
+					outside = o + l <= sp[k][0] || o >= sp[k][1];
+			}
+			if (!outside)
+				abort();
+		}
+		free(secret);
+	}
+	free(m);
+	ferry_err err = {0, ""};
+	const ferry_engine *e = ferry__engine_claim(NULL, url);
+	char *resolved = NULL;
+	if (e && ferry__url_resolve_by(&resolved, e, url, "base/dir", &err) == 0) {
+		if (!resolved)
+			abort();
+		char *path = e->url_path ? e->url_path(resolved) : NULL;
+		free(path);
+	}
+	free(resolved);
+	(void)ferry_url_scheme(url);
+	free(url);
+	return 0;
+}
