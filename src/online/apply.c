@@ -614,11 +614,18 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	 * through the stream at the first refusal: once it is back, every change committed
 	 * before the re-read has been collected, and a row still refused then is rejected. A
 	 * frozen source (the cut-over's drain) has its freeze for a marker. */
-	int marked = 0;
+	int marked = 0, marks = 0;
 	s->defer_seen = 0;
 	for (int round = 0; rc == 0; round++) {
 		int all_in = o->frozen ? o->freeze_seen || (o->freeze_pos && end + 1 >= o->freeze_pos)
 		                       : s->defer_seen;
+		/* The rows re-read since the marker was sent may be ahead of it in turn (the
+		 * application writes on): a few more markers before a refusal is final. */
+		if (all_in && !o->frozen && marks < 8) {
+			all_in = 0;
+			s->defer_seen = 0;
+			marked = 0;
+		}
 		s->defer = round < DEFER_ROUNDS && !all_in;
 		s->deferred = 0;
 		if (o->eng->capture->settle)
@@ -638,6 +645,7 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 			snprintf(s->defer_text, sizeof(s->defer_text), "defer %lld", (long long)ferry__wall_us());
 			rc = o->eng->capture->marker(o->admin, s->splan.run_digest, s->defer_text, NULL, &s->err);
 			marked = 1;
+			marks++;
 		}
 	}
 	s->defer_text[0] = '\0';

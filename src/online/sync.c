@@ -475,49 +475,6 @@ static int add_rows(void *ud, const ferry_chunk_rec *rec)
 	return 0;
 }
 
-/* The bookkeeping tables a cut-over created in the old version that hold nothing now:
- * dropped, so that what ferry leaves there is the record (ferry_history, ferry_runs). */
-static int drop_empty_state(const ferry_engine *e, ferry_conn *c, ferry_err *err)
-{
-	static const char *const tables[] = {"ferry_positions", "ferry_progress", "ferry_rejects",
-	                                     "ferry_leases", "ferry_claims", "ferry_keys"};
-	static const char *const one[] = {"1"};
-	for (size_t i = 0; i < FERRY_ARRAY_LEN(tables); i++) {
-		ferry_read_spec spec = {.table = tables[i], .nexprs = 1, .exprs = one};
-		ferry_reader *r = NULL;
-		int rc = e->read->reader_open(&r, c, &spec, err);
-		if (rc == FERRY_ENOTFOUND) {
-			memset(err, 0, sizeof(*err));
-			continue;
-		}
-		if (rc)
-			return rc;
-		ferry_batch *b = ferry__batch_new(1, 16);
-		int eof = 0;
-		size_t n = 0;
-		if (!b)
-			rc = OOM(err);
-		while (rc == 0 && !eof) { /* read to the end: an abandoned read costs PostgreSQL its session */
-			rc = e->read->reader_next(r, b, &eof, err);
-			n += b ? ferry_batch_nrows(b) : 0;
-			if (b)
-				ferry__batch_reset(b);
-		}
-		e->read->reader_close(r);
-		ferry__batch_free(b);
-		if (rc == 0 && n == 0) {
-			char *q = ferry__qident(e, tables[i]);
-			char *sql = q ? ferry__sprintf("DROP TABLE %s", q) : NULL;
-			rc = sql ? e->core->exec(c, sql, err) : OOM(err);
-			free(q);
-			free(sql);
-		}
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 /* --finish: remove the capture from every source (and the way back's from the target), then
  * record the run in the target. The fence of a version a switch left behind stays: that
  * version must not take writes nobody carries. */
@@ -556,7 +513,7 @@ static int finish(sync_state *s)
 		    s->os[0].eng->core->exec_params(c, "DELETE FROM ferry_leases WHERE run_id = $1", 1, &v, NULL, err) != 0)
 			memset(err, 0, sizeof(*err));
 		if (rc == 0 && made)
-			rc = drop_empty_state(s->os[0].eng, c, err);
+			rc = ferry__state_drop_empty(s->os[0].eng, c, 0, err);
 		if (c)
 			s->os[0].eng->core->close(c);
 	}

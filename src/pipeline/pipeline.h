@@ -119,6 +119,7 @@ typedef struct ferry__copy_hooks {
 /* One ferry_copy (copy, export, import): what its parts share. */
 typedef struct copy_state {
 	ferry_ctx *ctx;
+	int was_empty;             /* the target held no table when the run began */
 	const ferry_plan *plan;
 	const ferry_copy_options *opts;
 	ferry_source_conn *sources;

@@ -577,6 +577,7 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	 * whatever the outcome, so a standby or a rerun takes over at once. */
 	ferry__join_close(cs->join);
 	cs->join = NULL;
+	int held = cs->own_lease;
 	if (cs->own_lease) {
 		ferry_err e2 = {0};
 		int r2 = ferry__lease_release(cs->lease, !cs->changed, &e2);
@@ -584,6 +585,10 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 			rc = ferry__err_copy(&cs->err, &e2);
 	}
 	cs->lease = NULL;
+	/* Refused into a target that held nothing: leave nothing of ferry's there either (only
+	 * the lease's holder: a process refused for another's lease must not touch its tables). */
+	if (rc && held && !cs->changed && cs->was_empty && cs->tconn)
+		ferry__state_drop_empty(cs->teng, cs->tconn, 1, &(ferry_err){0});
 	if (cs->tconn) {
 		if (rc == 0 && cs->teng->write->finish && !opts->check_only) {
 			ferry__target_phase(cs, "analyze");
@@ -696,7 +701,7 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 	if (rc == 0 && !early) {
 		ferry_schema *ts = ferry_schema_new();
 		rc = ts ? cs.teng->core->introspect(cs.tconn, ts, &cs.err) : ferry_err_set(&cs.err, FERRY_ENOMEM, "out of memory");
-		early = rc == 0 && ferry_schema_count(ts) == 0;
+		early = cs.was_empty = rc == 0 && ferry_schema_count(ts) == 0;
 		ferry_schema_free(ts);
 		if (rc == 0 && early)
 			rc = take_lease(&cs, sum);

@@ -583,3 +583,44 @@ int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *
 		rc = e->core->exec_params(c, ins, 4, p, NULL, err);
 	return rc;
 }
+
+int ferry__state_drop_empty(const ferry_engine *e, ferry_conn *c, int with_runs, ferry_err *err)
+{
+	static const char *const tables[] = {"ferry_positions", "ferry_progress", "ferry_rejects",
+	                                     "ferry_leases", "ferry_claims", "ferry_keys", "ferry_runs"};
+	static const char *const one[] = {"1"};
+	size_t n = FERRY_ARRAY_LEN(tables) - (with_runs ? 0 : 1);
+	for (size_t i = 0; i < n; i++) {
+		ferry_read_spec spec = {.table = tables[i], .nexprs = 1, .exprs = one};
+		ferry_reader *r = NULL;
+		int rc = e->read->reader_open(&r, c, &spec, err);
+		if (rc == FERRY_ENOTFOUND) {
+			memset(err, 0, sizeof(*err));
+			continue;
+		}
+		if (rc)
+			return rc;
+		ferry_batch *b = ferry__batch_new(1, 16);
+		int eof = 0;
+		size_t rows = 0;
+		if (!b)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		while (rc == 0 && !eof) { /* read to the end: an abandoned read costs PostgreSQL its session */
+			rc = e->read->reader_next(r, b, &eof, err);
+			rows += ferry_batch_nrows(b);
+			ferry__batch_reset(b);
+		}
+		e->read->reader_close(r);
+		ferry__batch_free(b);
+		if (rc == 0 && rows == 0) {
+			ferry_buf sql = FERRY_BUF_INIT;
+			ferry_buf_puts(&sql, "DROP TABLE ");
+			ferry_buf_ident(&sql, tables[i]);
+			rc = sql.failed ? ferry_err_set(err, FERRY_ENOMEM, "out of memory") : e->core->exec(c, sql.data, err);
+			ferry_buf_free(&sql);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -74,4 +74,8 @@ int ferry__state_query(const ferry_engine *e, ferry_conn *c, const char *table,
                        size_t norder, int (*cb)(void *ud, const ferry_value *row), void *ud,
                        ferry_err *err);
 
+/* Drop ferry's bookkeeping tables that hold no row (ferry_runs too with with_runs): what a
+ * refused run or a finished way back leaves behind in a database that had none. */
+int ferry__state_drop_empty(const ferry_engine *e, ferry_conn *c, int with_runs, ferry_err *err);
+
 #endif

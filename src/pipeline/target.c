@@ -510,8 +510,11 @@ int ferry__target_finish_run(copy_state *cs, const ferry_verify_report *vr)
 		/* A plan-less copy names its ends (masked), as the command was typed. */
 		char *src = !p->path && !import ? ferry_url_mask(p->sources[0].url) : NULL;
 		char *dst = !p->path && !import ? ferry_url_mask(p->target) : NULL;
-		char *desc = p->path ? ferry__sprintf("ferry %s -p %s", cmd, p->path)
-		             : import ? ferry__sprintf("ferry import of label %s", dir ? dir : p->sources[0].url)
+		/* A label's path is a copy of its URL's: NULL only when out of memory. */
+		int oom = import && se->url_path && !dir;
+		char *desc = oom ? NULL
+		             : p->path ? ferry__sprintf("ferry %s -p %s", cmd, p->path)
+		             : import ? ferry__sprintf("ferry import of label %s", dir)
 		             : src && dst ? ferry__sprintf("ferry copy %s %s", src, dst) : NULL;
 		free(src);
 		free(dst);

@@ -395,7 +395,16 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 static void sq_discard(ferry_conn *conn)
 {
 	sq_conn *c = SQ(conn);
-	char *path = c->created ? ferry__strdup(c->path) : NULL;
+	/* Only a file this connection created and nothing has written a table into since: two
+	 * processes may have opened one new file at once, and the other's load is not ours to
+	 * remove. */
+	int tables = 1;
+	sqlite3_stmt *st = NULL;
+	if (c->created && c->db && sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		tables = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	char *path = c->created && tables == 0 ? ferry__strdup(c->path) : NULL;
 	conn_free(c);
 	if (!path)
 		return;
