@@ -147,6 +147,9 @@ typedef struct ferry_table_stats {
 size_t ferry_summary_count(const ferry_summary *s);
 /* Fill *out with table i's figures; strings are owned by s. */
 int ferry_summary_table(ferry_table_stats *out, const ferry_summary *s, size_t i);
+/* Table i's rows that wait for ferry_backfill (the plan's `later:`), counted at the end of
+ * the run in the source; -1 when the table has no `later:` (docs/LATER.md). */
+int64_t ferry_summary_rows_waiting(const ferry_summary *s, size_t i);
 /* Resolution notes (dropped and defaulted columns), one line each, owned by s. */
 size_t ferry_summary_note_count(const ferry_summary *s);
 const char *ferry_summary_note(const ferry_summary *s, size_t i);

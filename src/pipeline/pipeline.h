@@ -16,7 +16,10 @@ typedef struct job {
 	char *src_table;
 	char *dst_table;
 	char *name;                /* "stage/source.table->target" */
-	char *filter;              /* owned copy of the entry's where, or NULL */
+	char *filter;              /* the entry's where, and its later: in the plan's later mode
+	                              (owned), or NULL */
+	int later;                 /* the entry has later: (some of its rows wait) */
+	int64_t rows_waiting;      /* later: rows that wait, counted after the load; -1 unknown */
 	/* The select list: ntcols target values, then nkeys reporting-key columns. */
 	size_t nexprs;
 	char **exprs;
@@ -58,6 +61,7 @@ struct ferry_summary {
 	int was_complete;
 	size_t njobs;
 	ferry_table_stats *stats;
+	int64_t *waiting;          /* per table: rows that wait (later:), -1 for none */
 	char **strs;               /* owned strings behind stats */
 	size_t nstrs, strs_cap;
 	char **notes;
@@ -82,6 +86,9 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *plan,
                       ferry_source_conn *sources, const ferry_engine *teng,
                       const ferry_schema *tschema, int strict, ferry_err *err);
 void ferry__jobs_free(jobset *js);
+/* The read filter of entry e's job in later mode `mode` (FERRY_LATER_*) into *out (caller
+ * frees; NULL: none); -1 when out of memory. */
+int ferry__jobs_later_filter(char **out, int mode, const ferry_plan_table *e);
 /* Define again (into js->again) target table dst as ferry created it in an earlier process
  * of this run, for its indexes and foreign keys; 0 when done or dst has no job. */
 int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
@@ -137,6 +144,9 @@ int ferry__target_rejects_file(copy_state *cs, ferry_summary *sum);
 
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);
+
+/* later.c: count the rows of each `later:` job that wait (cs's sources, one count each). */
+int ferry__later_count(copy_state *cs);
 
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);

@@ -269,6 +269,9 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 {
 	const ferry_copy_options *opts = cs->opts;
+	/* What `later:` leaves for ferry backfill, counted in the source for the summary. */
+	if (rc == 0 && !opts->check_only && cs->sources)
+		rc = ferry__later_count(cs);
 	for (size_t i = 0; i < cs->js.njobs; i++) {
 		job *j = &cs->js.jobs[i];
 		if (opts->stage && strcmp(opts->stage, j->stage) != 0)

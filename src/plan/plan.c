@@ -39,6 +39,7 @@ void ferry_plan_free(ferry_plan *p)
 		free(t->table);
 		free(t->rename);
 		free(t->where);
+		free(t->later);
 		free(t->stage);
 		for (size_t j = 0; j < t->ncols + t->nrev; j++) {
 			ferry_plan_column *c = j < t->ncols ? &t->cols[j] : &t->rev[j - t->ncols];
@@ -486,8 +487,8 @@ int ferry__plan_check(const ferry_plan *p, ferry_err *err)
 			             t->stage);
 			goto out;
 		}
-		if (t->skip && (t->ncols || t->where || t->rename)) {
-			const char *what = t->ncols ? "columns" : t->where ? "where" : "rename";
+		if (t->skip && (t->ncols || t->where || t->rename || t->later || t->later_all)) {
+			const char *what = t->ncols ? "columns" : t->where ? "where" : t->rename ? "rename" : "later";
 			rc = fail_at(err, p, t->line, t->col,
 			             "table \"%s\" is skipped, so it cannot have \"%s\"", t->table, what);
 			goto out;

@@ -379,7 +379,7 @@ static const struct bad_plan {
 	{"unknown key in an entry",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    renam: u\n",
 	 "plan.yaml:5:5: unknown key \"renam\" in the entry for table \"t\" (expected one of: table, "
-	 "source, stage, rename, target, where, skip, columns)"},
+	 "source, stage, rename, target, where, skip, columns, reverse, later)"},
 	{"rename and target together",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    rename: u\n    target: v\n",
 	 "plan.yaml:6:5: \"target\" is another name for \"rename\", given already in the entry for "
