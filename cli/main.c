@@ -20,6 +20,10 @@ static const cli_command commands[] = {
 	 cmd_cutover, cmd_cutover_usage},
 	{"rollback", "switch back to the old version after a cut-over, with the same guarantees",
 	 cmd_rollback, cmd_rollback_usage},
+	{"backfill", "carry the rows the plan's later: delays, while the new version is live",
+	 cmd_backfill, cmd_backfill_usage},
+	{"fetch", "load named rows of a later: table now, exactly once",
+	 cmd_fetch, cmd_fetch_usage},
 	{"verify", "compare the target with what the plan says it should hold (sampled or --full)",
 	 cmd_verify, cmd_verify_usage},
 	{"migrate", "apply the pending versioned migrations of a directory to a database",
@@ -46,6 +50,7 @@ const char cli_exit_codes[] =
 	"  3    the run finished but some rows did not arrive (rejected, or foreign keys left dangling)\n"
 	"  4    ferry status: migrations are pending\n"
 	"  5    ferry verify (or --verify): the target differs from what the plan says it should hold\n"
+	"  6    ferry fetch: a key has no row that waits in the source and none in the target\n"
 	"  130  interrupted; a rerun resumes\n";
 
 static void usage(FILE *f)

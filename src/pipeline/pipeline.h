@@ -105,14 +105,20 @@ char *ferry__qident(const ferry_engine *e, const char *name);
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
 char *ferry__sql_literal(const char *d, int *keep);
 
+struct ferry_work_source;
+
 /* run.c: what ferry sync changes in a copy (src/online/sync.c). */
 typedef struct ferry__copy_hooks {
-	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
+	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared;
+	                              the array NULL: each source exports its own, as a copy does */
 	int no_history;            /* the copy writes no ferry_history row (the sync records itself) */
 	/* Called once the jobs are resolved against the target (its target schema applied in
 	 * the still open transaction): non-zero refuses the run with err set, and the copy rolls
 	 * back. It may take *js (copy it and zero it) and *tschema (set it NULL) to keep them. */
 	int (*resolved)(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err);
+	/* Optional: replace a stage's work source *src by one that wraps it (the backfill's
+	 * --rate); the wrapper lives until the stage's run returns. */
+	void (*wrap)(void *ud, struct ferry_work_source *src);
 	void *ud;
 } ferry__copy_hooks;
 /* One ferry_copy (copy, export, import): what its parts share. */
@@ -147,6 +153,8 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 
 /* later.c: count the rows of each `later:` job that wait (cs's sources, one count each). */
 int ferry__later_count(copy_state *cs);
+/* The backfill's run id: its plan's digest hashed with ":backfill". */
+void ferry__later_backfill_id(char out[33], const ferry_plan *p);
 
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);

@@ -49,6 +49,8 @@ static int run_stage(copy_state *cs, const char *stage)
 		worker_counts(cs, cl.nwork, &cfg.nreaders, &cfg.nwriters);
 		ferry_work_source src;
 		ferry__chunks_source(&cl, &src);
+		if (cs->hooks && cs->hooks->wrap)
+			cs->hooks->wrap(cs->hooks->ud, &src);
 		rc = ferry__sched_run(&cfg, &src, &cs->err);
 	}
 	for (size_t i = 0; i < js->njobs; i++) {
@@ -116,7 +118,7 @@ static int connect_all(copy_state *cs)
 		if (!s->eng)
 			return err->code;
 		int rc = s->eng->core->connect(&s->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
-		if (rc == 0 && cs->hooks) {
+		if (rc == 0 && cs->hooks && cs->hooks->tokens) {
 			/* ferry sync: the capture chose the snapshot, or none (the replay converges). */
 			s->token = cs->hooks->tokens[i];
 			s->nojoin = !s->token;
