@@ -283,22 +283,17 @@ static int fetch_reject(void *ud, size_t row, const char *reason)
 
 /* Job j's rows among the keys (smatch: nkeys tuples in the source key's order), read
  * through its select list and filter, written where absent. */
-static int fetch_job(fetch_state *f, job *j, const ferry_value *smatch, size_t nkeys)
+static int fetch_job(fetch_state *f, job *j, ferry_writer *w, const ferry_value *smatch,
+                     size_t nkeys)
 {
 	ferry_source_conn *s = &f->sources[j->src];
-	ferry_write_spec ws = {.table = j->dst_table, .ncols = j->ntcols,
-	                       .cols = (const char *const *)j->tcols, .types = j->ttypes, .map = j->map,
-	                       .merge = j->merge, .conflict = j->conflict};
 	ferry_read_spec rs = {.table = j->src_table, .nexprs = j->nexprs,
 	                      .exprs = (const char *const *)j->exprs, .filter = j->filter,
 	                      .nkeys = j->nkeys, .keys = (const char *const *)j->keynames,
 	                      .nparams = j->nparams, .params = j->params, .nmatch = nkeys,
 	                      .match = smatch};
-	ferry_writer *w = NULL;
 	ferry_reader *r = NULL;
-	int rc = f->teng->write->writer_open(&w, f->tconn, &ws, &f->err);
-	if (rc == 0)
-		rc = s->eng->read->reader_open(&r, s->conn, &rs, &f->err);
+	int rc = s->eng->read->reader_open(&r, s->conn, &rs, &f->err);
 	ferry_batch *b = rc ? NULL : ferry__batch_new(j->nexprs, 256);
 	if (rc == 0 && !b)
 		rc = ferry_err_set(&f->err, FERRY_ENOMEM, "out of memory");
@@ -313,8 +308,6 @@ static int fetch_job(fetch_state *f, job *j, const ferry_value *smatch, size_t n
 	}
 	if (r)
 		s->eng->read->reader_close(r);
-	if (w)
-		f->teng->write->writer_close(w);
 	ferry__batch_free(b);
 	if (rc == 0 && f->rejected)
 		rc = ferry_err_set(&f->err, FERRY_EREJECT, "could not load a row of table \"%s\": %s",
@@ -422,12 +415,28 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		tmatch[i].v.s = keys[i];
 		tmatch[i].len = (uint32_t)strlen(keys[i]);
 	}
+	/* Writers open before the transaction (they read the table's definition): a transaction
+	 * that reads first could not write after a concurrent commit (SQLite's snapshot), while
+	 * one that writes first waits its turn. */
+	ferry_writer **ws = rc == 0 ? ferry__calloc(f.js.njobs + 1, sizeof(*ws)) : NULL;
+	if (rc == 0 && !ws)
+		rc = ferry_err_set(&f.err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < f.js.njobs; i++) {
+		job *j = &f.js.jobs[i];
+		if (strcmp(j->dst_table, dst) != 0)
+			continue;
+		ferry_write_spec spec = {.table = j->dst_table, .ncols = j->ntcols,
+		                         .cols = (const char *const *)j->tcols, .types = j->ttypes,
+		                         .map = j->map, .merge = j->merge, .conflict = j->conflict};
+		if ((rc = fetch_key_map(&f, j, tt, src_of)) == 0)
+			rc = f.teng->write->writer_open(&ws[i], f.tconn, &spec, &f.err);
+	}
 	size_t before = 0, after = 0;
 	int began = 0;
-	if (rc == 0 && (rc = f.teng->core->begin(f.tconn, &f.err)) == 0)
-		began = 1;
 	if (rc == 0)
 		rc = fetch_present(&f, tt, pk, tmatch, nkeys, &before);
+	if (rc == 0 && (rc = f.teng->core->begin(f.tconn, &f.err)) == 0)
+		began = 1;
 	for (size_t i = 0; rc == 0 && i < f.js.njobs; i++) {
 		job *j = &f.js.jobs[i];
 		if (strcmp(j->dst_table, dst) != 0)
@@ -437,7 +446,7 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		for (size_t m = 0; m < nkeys; m++)
 			for (size_t k = 0; k < nk; k++)
 				smatch[m * nk + src_of[k]] = tmatch[m * nk + k];
-		rc = fetch_job(&f, j, smatch, nkeys);
+		rc = fetch_job(&f, j, ws[i], smatch, nkeys);
 	}
 	if (rc == 0)
 		rc = fetch_present(&f, tt, pk, tmatch, nkeys, &after);
@@ -463,6 +472,8 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		f.err = keep;
 	}
 	if (rc == 0) {
+		/* A row the backfill wrote meanwhile counts as loaded: it was absent at the start. */
+		before = before < after ? before : after;
 		out->requested = nkeys;
 		out->present = before;
 		out->loaded = after - before;
@@ -471,6 +482,10 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 	} else {
 		memset(out, 0, sizeof(*out));
 	}
+	for (size_t i = 0; ws && i < f.js.njobs; i++)
+		if (ws[i])
+			f.teng->write->writer_close(ws[i]);
+	free(ws);
 	free(tmatch);
 	free(smatch);
 	free(keys);
