@@ -4,6 +4,8 @@
 # overwriting what the application wrote, a kill -9 of the backfill then a resume, fetch and
 # backfill racing on the same keys (each row once), and later: with a merge refused.
 source "$(dirname "$0")/lib.sh"
+SRC="${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}"
+FERRY="$(cd "$(dirname "$FERRY")" && pwd)/$(basename "$FERRY")"
 cd "$T"
 
 mk_old() { # mk_old DB: events (3000, ts = id), billing (500), customers (10)
@@ -155,4 +157,25 @@ set +e; "$FERRY" copy -q -p bad.yaml 2> bad.err; rc=$?; set -e
 check "a later: that is neither true nor a condition: exit 2" "2" "$rc"
 grep -q 'bad.yaml:5:12: expected true or an SQL condition for "later"' bad.err &&
 	ok "its message points at it" || fail "its message points at it: $(cat bad.err)"
+# ---- the C example of docs/LATER.md, built with pkg-config against the installed library ----
+build="$(dirname "$FERRY")"
+cmake --install "$build" --prefix "$T/prefix" > /dev/null
+pc=$(find "$T/prefix" -name ferry.pc | head -n 1)
+python3 - "$SRC/docs/LATER.md" > fetch.c <<'PY'
+import re, sys
+print(re.search(r"```c\n(.*?)```", open(sys.argv[1]).read(), re.S).group(1))
+PY
+san=""
+if nm "$T/prefix"/lib*/libferry.a 2> /dev/null | grep -c __asan > /dev/null; then san="-fsanitize=address,undefined"; fi
+# shellcheck disable=SC2046
+if PKG_CONFIG_PATH="$(dirname "$pc")" cc -std=c11 -pedantic -Wall -Wextra -Werror $san -o fetch fetch.c \
+	$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs --static ferry); then
+	ok "the docs' C example builds with pkg-config"
+	rm -f new.db*; "$FERRY" copy -q -p plan.yaml
+	check "the docs' C example loads a row" "1 loaded, 0 already there, 0 not found" "$(./fetch plan.yaml event_log 5)"
+	set +e; ./fetch plan.yaml event_log 5 99999 > c.out; rc=$?; set -e
+	check "the docs' C example: present and not found" "6 0 loaded, 1 already there, 1 not found" "$rc $(cat c.out)"
+else
+	fail "the docs' C example does not build"
+fi
 finish
