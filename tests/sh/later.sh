@@ -131,6 +131,31 @@ check "backfill after an import" "3000 500" \
 set +e; "$FERRY" verify -q --full -p plan.yaml > /dev/null 2>&1; rc=$?; set -e
 check "export/import + backfill: verify is clean" "0" "$rc"
 
+# ---- sync: the stream carries only rows that do not wait; the way back; then the backfill --
+mkdir sync && cd sync
+sqlite3 old.db "CREATE TABLE events(id INTEGER PRIMARY KEY, ts INTEGER, body TEXT);
+	WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000)
+	INSERT INTO events SELECT x, x, 'e' || x FROM c;"
+printf 'source: old.db\ntarget: new.db\ntables:\n  - table: events\n    later: "ts < 2000"\n' > plan.yaml
+"$FERRY" sync -q -p plan.yaml --until-caught-up 2> sync.err || { cat sync.err >&2; fail "sync"; }
+check "sync: the snapshot leaves the rows that wait" "1001" "$(q new.db 'SELECT count(*) FROM events')"
+# A new row carried, a new row that waits, a row updated into the wait, one out of it.
+sqlite3 old.db "INSERT INTO events VALUES (5001, 5001, 'n'), (5002, 1, 'w');
+	UPDATE events SET ts = 10 WHERE id = 2500; UPDATE events SET ts = 3000 WHERE id = 50;"
+"$FERRY" sync -q -p plan.yaml --until-caught-up 2> sync.err || { cat sync.err >&2; fail "sync 2"; }
+check "sync: the stream carries what does not wait, and removes a row updated into the wait" "1002 1 0 0 1" \
+	"$(q new.db 'SELECT count(*), sum(id = 5001), sum(id = 5002), sum(id = 2500), sum(id = 50) FROM events')"
+"$FERRY" cutover -q --max-pause 30000 -p plan.yaml 2> co.err || { cat co.err >&2; fail "cutover"; }
+sqlite3 new.db "DELETE FROM events WHERE id = 3000; UPDATE events SET body = 'app' WHERE id = 2999"
+"$FERRY" sync -q -p plan.yaml --until-caught-up 2> back.err || { cat back.err >&2; fail "the way back"; }
+check "the way back carries the new version's delete and update" "0 app" \
+	"$(q old.db 'SELECT count(*) FROM events WHERE id = 3000; SELECT body FROM events WHERE id = 2999')"
+"$FERRY" backfill -q -p plan.yaml
+check "after the switch, the backfill carries what waits" "3001" "$(q new.db 'SELECT count(*) FROM events')"
+set +e; "$FERRY" verify -q --full -p plan.yaml > /dev/null 2>&1; rc=$?; set -e
+check "sync + cut-over + backfill: verify --full is clean" "0" "$rc"
+cd "$T"
+
 # ---- refusals ---------------------------------------------------------------------------
 cat > merge.yaml <<'YAML'
 source: old.db
