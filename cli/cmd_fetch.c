@@ -26,6 +26,21 @@ const char cmd_fetch_usage[] =
 	"  ferry fetch -p plan.yaml billing_infos 4711 4712\n"
 	"\n";
 
+/* s as a JSON string (a table name comes from the command line: anything may be in it). */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
 int cmd_fetch(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -72,9 +87,12 @@ int cmd_fetch(int argc, char **argv)
 	if (rc != 0) {
 		cli_error("%s", ferry_errmsg(ctx));
 	} else {
-		if (json)
-			printf("{\"table\":\"%s\",\"requested\":%zu,\"loaded\":%zu,\"present\":%zu,\"missing\":%zu,\"seconds\":%.6f}\n",
-			       argv[optind], r.requested, r.loaded, r.present, r.missing, r.seconds);
+		if (json) {
+			fputs("{\"table\":", stdout);
+			json_str(stdout, argv[optind]);
+			printf(",\"requested\":%zu,\"loaded\":%zu,\"present\":%zu,\"missing\":%zu,\"seconds\":%.6f}\n",
+			       r.requested, r.loaded, r.present, r.missing, r.seconds);
+		}
 		else if (!quiet)
 			printf("%s: %zu loaded, %zu already there, %zu not found (%.1f ms)\n", argv[optind],
 			       r.loaded, r.present, r.missing, r.seconds * 1e3);
