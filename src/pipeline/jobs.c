@@ -880,6 +880,11 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 		const ferry_table *tt = ferry_schema_find(tschema, j->dst_table);
 		if (!tt)
 			tt = ferry_schema_find(js->created, j->dst_table);
+		if (!tt && p->later_mode == FERRY_LATER_ONLY) {
+			snprintf(msg, sizeof(msg), "target table \"%s\" does not exist: the rows that wait are carried after the copy (or the sync) that creates it",
+			         j->dst_table);
+			return entry_err(err, p, j->entry, NULL, msg);
+		}
 		if (!tt && p->nschema > 0) {
 			snprintf(msg, sizeof(msg), "target table \"%s\" does not exist after the target schema is applied",
 			         j->dst_table);

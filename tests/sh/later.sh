@@ -174,6 +174,12 @@ check "later: with a merge is refused" "2" "$rc"
 grep -q 'later: cannot delay rows of target table "t", which is a merge' merge.err &&
 	ok "the refusal says why" || fail "the refusal says why: $(cat merge.err)"
 [ ! -e m.db ] && ok "nothing was created" || fail "m.db was created"
+rm -rf new.db*
+set +e; "$FERRY" backfill -q -p plan.yaml > /dev/null 2> early.err; rc=$?; set -e
+check "a backfill before the copy is refused" "2" "$rc"
+grep -q 'target table "event_log" does not exist: the rows that wait are carried after the copy' early.err &&
+	ok "and says to run the copy first" || fail "and says to run the copy first: $(cat early.err)"
+[ ! -e new.db ] && ok "the refused backfill left no target behind" || fail "the refused backfill left new.db"
 printf 'source: old.db\ntarget: n.db\n' > none.yaml
 set +e; "$FERRY" backfill -q -p none.yaml 2> none.err; rc=$?; set -e
 check "backfill of a plan that delays nothing: exit 2" "2" "$rc"
