@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "../verify/verify.h"
 #include "sched.h"
-#include "state.h"
 
 /* One count(*) of job j's rows that wait, in its source, on connection c. */
 static int count_waiting(const ferry_engine *e, ferry_conn *c, const job *j, int64_t *out,
