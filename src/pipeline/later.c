@@ -122,7 +122,7 @@ static void rate_wrap(void *ud, ferry_work_source *src)
 	src->read = src->read ? rate_read : NULL;
 }
 
-static int plan_has_later(const ferry_plan *p)
+int ferry__later_any(const ferry_plan *p)
 {
 	for (size_t i = 0; i < p->ntables; i++)
 		if (!p->tables[i].skip && (p->tables[i].later || p->tables[i].later_all))
@@ -159,7 +159,7 @@ int ferry_backfill(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 		              opts ? opts->version : 0);
 	else if (opts->copy.truncate || opts->copy.append || opts->copy.verify || opts->copy.check_only)
 		ferry_err_set(&err, FERRY_EUSAGE, "ferry backfill writes beside the new version's rows: --truncate, --append, --verify and --check do not apply (run ferry verify after it)");
-	else if (!plan_has_later(plan))
+	else if (!ferry__later_any(plan))
 		ferry_err_set(&err, FERRY_EUSAGE, "the plan delays nothing: no table entry has later:");
 	else if (opts->rate < 0)
 		ferry_err_set(&err, FERRY_EUSAGE, "--rate must be a positive number of rows per second");
@@ -367,7 +367,7 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 	const char **keys = NULL;
 	size_t nkeys = 0, *src_of = ferry__calloc(65, sizeof(size_t));
 	int rc = src_of ? 0 : ferry_err_set(&f.err, FERRY_ENOMEM, "out of memory");
-	if (rc == 0 && !plan_has_later(plan))
+	if (rc == 0 && !ferry__later_any(plan))
 		rc = ferry_err_set(&f.err, FERRY_EUSAGE, "the plan delays nothing: no table entry has later:");
 	if (rc == 0)
 		rc = fetch_connect(&f);

@@ -153,6 +153,8 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 
 /* later.c: count the rows of each `later:` job that wait (cs's sources, one count each). */
 int ferry__later_count(copy_state *cs);
+/* 1 when an entry of p that is carried has later:. */
+int ferry__later_any(const ferry_plan *p);
 /* The backfill's run id: its plan's digest hashed with ":backfill". */
 void ferry__later_backfill_id(char out[33], const ferry_plan *p);
 

@@ -200,7 +200,7 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 		rc = open_target(&sd, ctx, plan, tschema, err);
 	/* Rows that wait (later:) are expected only once ferry backfill has carried them. */
 	ferry_plan vplan = *plan;
-	if (rc == 0 && plan->later_mode == FERRY_LATER_NOW) {
+	if (rc == 0 && plan->later_mode == FERRY_LATER_NOW && ferry__later_any(plan)) {
 		char bid[33];
 		int done = 0;
 		ferry__later_backfill_id(bid, plan);
