@@ -26,6 +26,9 @@ int cmd_sync(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 extern const char cmd_runs_usage[];
 int cmd_runs(int argc, char **argv);
+extern const char cmd_backfill_usage[], cmd_fetch_usage[];
+int cmd_backfill(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
 
 /* Versioned migrations (cmd_migrate.c and its siblings). */
 extern const char cmd_migrate_usage[], cmd_status_usage[], cmd_history_usage[],

@@ -23,6 +23,10 @@ static const cli_command commands[] = {
 	 cmd_rollback, cmd_rollback_usage},
 	{"runs", "list the runs a target records: kind, state, lease holder, progress",
 	 cmd_runs, cmd_runs_usage},
+	{"backfill", "carry the rows the plan's later: delays, while the new version is live",
+	 cmd_backfill, cmd_backfill_usage},
+	{"fetch", "load named rows of a later: table now, exactly once",
+	 cmd_fetch, cmd_fetch_usage},
 	{"verify", "compare the target with what the plan says it should hold (sampled or --full)",
 	 cmd_verify, cmd_verify_usage},
 	{"migrate", "apply the pending versioned migrations of a directory to a database",
@@ -51,6 +55,7 @@ const char cli_exit_codes[] =
 	"  5    ferry verify (or --verify): the target differs from what the plan says it should hold\n"
 	"  6    another process holds the run (refused at once), or took it over from this one,\n"
 	"       which then committed nothing more; --standby waits, --join shares (ferry runs)\n"
+	"  7    ferry fetch: a key has no row that waits in the source and none in the target\n"
 	"  130  interrupted; a rerun resumes\n";
 
 static void usage(FILE *f)

@@ -40,6 +40,8 @@ enum {
 	                             plan says it should; the report names the rows */
 	FERRY_EXIT_HELD = 6,     /* another process holds the run (refused at once), or took it
 	                            over from this one; --standby waits, --join shares */
+	FERRY_EXIT_NOT_FOUND = 7, /* ferry fetch: a key has no row that waits in the source and none
+	                             in the target; the other keys were loaded */
 	FERRY_EXIT_INTERRUPTED = 130
 };
 
@@ -163,6 +165,9 @@ typedef struct ferry_table_stats {
 size_t ferry_summary_count(const ferry_summary *s);
 /* Fill *out with table i's figures; strings are owned by s. */
 int ferry_summary_table(ferry_table_stats *out, const ferry_summary *s, size_t i);
+/* Table i's rows that wait for ferry_backfill (the plan's `later:`), counted at the end of
+ * the run in the source; -1 when the table has no `later:` (docs/LATER.md). */
+int64_t ferry_summary_rows_waiting(const ferry_summary *s, size_t i);
 /* Resolution notes (dropped and defaulted columns), one line each, owned by s. */
 size_t ferry_summary_note_count(const ferry_summary *s);
 const char *ferry_summary_note(const ferry_summary *s, size_t i);
@@ -201,6 +206,50 @@ int ferry_label_inspect(ferry_ctx *ctx, const char *label_dir, int json, FILE *f
 /* Re-read every block of every chunk and check every checksum; report on f. Returns
  * FERRY_ECORRUPT naming the first damaged file when anything is wrong. */
 int ferry_label_verify(ferry_ctx *ctx, const char *label_dir, int json, FILE *f);
+
+/* ---- rows that wait: ferry backfill and ferry fetch (docs/LATER.md) ---------------------
+ * A plan entry's `later:` delays rows past the switch: copy, export and sync leave them; the
+ * backfill carries them while the new version is live, and a fetch loads a few at once. Both
+ * write a row only where its key is absent in the target, so a row the application wrote
+ * since is never overwritten, and a row fetched or backfilled is written once. */
+
+#define FERRY_BACKFILL_OPTIONS_VERSION 1
+
+typedef struct ferry_backfill_options {
+	unsigned version;         /* FERRY_BACKFILL_OPTIONS_VERSION */
+	ferry_copy_options copy;  /* threads, chunk rows, progress, rejects (truncate, append,
+	                             verify and check_only are refused) */
+	double rate;              /* at most this many source rows scanned per second; 0: no bound */
+} ferry_backfill_options;
+
+#define FERRY_BACKFILL_OPTIONS_INIT {FERRY_BACKFILL_OPTIONS_VERSION, FERRY_COPY_OPTIONS_INIT, 0}
+
+/* Carry the rows the plan's `later:` delays from its sources into its target: a run of its
+ * own (its id hashes the plan's with ":backfill"), chunked, checkpointed and resumable like
+ * ferry_copy, reading only the rows that wait. *out as for ferry_copy. A plan without
+ * `later:` is refused (FERRY_EUSAGE). */
+int ferry_backfill(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
+                   const ferry_backfill_options *opts);
+
+/* What a fetch did with the keys asked for (duplicates counted once). */
+typedef struct ferry_fetch_result {
+	size_t requested;         /* distinct keys asked for */
+	size_t loaded;            /* rows that were absent from the target and are now there */
+	size_t present;           /* rows already in the target (carried, backfilled, fetched, or
+	                             written by the application): nothing was done */
+	size_t missing;           /* keys with no row that waits in the source and none in the target */
+	char first_missing[256];  /* the first missing key, its values joined by ",", or "" */
+	double seconds;
+} ferry_fetch_result;
+
+/* Load now the rows of `later:` table `table` (a target table name, or the source table's)
+ * whose keys are given: nvalues texts, the key's columns in the target's primary-key order,
+ * one key after another (nvalues a multiple of the key's width). The rows are read through
+ * the plan and written in one target transaction where absent. Returns 0 with *out filled
+ * whatever was missing; FERRY_EUSAGE for a table without `later:` or a key of the wrong
+ * width; *out is zeroed on failure. */
+int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
+                const char *table, size_t nvalues, const char *const *values);
 
 /* ---- verification (docs/VERIFY.md) -----------------------------------------------------
  * Compare what the target should hold (the plan's sources through its rules, or a label)

@@ -283,6 +283,9 @@ typedef struct ferry_plan_table {
 	char *where;       /* row filter, SQL of the source's dialect */
 	int where_line, where_col; /* where it is written (0: not in a file) */
 	int skip;          /* not retained: neither copied nor created */
+	char *later;       /* later: the rows that wait for ferry backfill (docs/LATER.md), an
+	                      SQL condition of the source's dialect, or NULL */
+	int later_all;     /* later: true, the whole table waits */
 	size_t ncols;
 	ferry_plan_column *cols;
 	size_t nrev;       /* reverse: the way back's rules after a cut-over (docs/ONLINE.md): */
@@ -343,6 +346,16 @@ struct ferry_plan {
 	                              schema's text), not of its bytes (ferry__plan_digest) */
 	char legacy_digest[33];    /* the identity an earlier ferry gave the same plan (its bytes
 	                              and resolved URLs): a run it left unfinished resumes */
+	int later_mode;            /* which rows of `later:` entries jobs read (FERRY_LATER_*):
+	                              set on a copy of the plan by backfill, fetch and verify */
+};
+
+/* Which rows the jobs of entries with `later:` read. */
+enum {
+	FERRY_LATER_NOW = 0,       /* copy, export, sync: all but the rows that wait */
+	FERRY_LATER_ONLY = 1,      /* backfill, fetch: only the rows that wait (and only those
+	                              entries), written where their key is absent */
+	FERRY_LATER_ALL = 2        /* verify after the backfill finished: every row */
 };
 
 /* ---- plan/settings.c: the plan's settings and defaults, in one table ---------------- */

@@ -8,7 +8,7 @@
 #   V1DIR   catalog.db, vending-a.db, vending-b.db      (default: out/v1 next to this script)
 #   V2DB    the target of plan.yaml                      (default: out/v2/shop.db)
 #   --events-from KEY   lowest event id expected in v2   (default: plan.yaml's cut key;
-#                       after plan-later.yaml ran: 1)
+#                       after ferry backfill ran: 1)
 #
 # Checked: the v2 tables, columns (type, NOT NULL, default, key) and indexes are those of
 # schema-v2.sql, no other table is there (ferry's own ferry_* tables aside), foreign keys hold,
@@ -35,9 +35,9 @@ v1=${args[0]:-$here/out/v1}
 v2=${args[1]:-$here/out/v2/shop.db}
 
 if [[ -z $cut ]]; then
-    # The events entry's filter in plan.yaml: where: "id >= KEY"
-    cut=$(sed -n 's/^ *where: *"id >= \([0-9][0-9]*\)".*/\1/p' "$here/plan.yaml" | head -n 1)
-    [[ -n $cut ]] || { echo "check.sh: no 'where: \"id >= KEY\"' in plan.yaml" >&2; exit 2; }
+    # The events entry's delay in plan.yaml: later: "id < KEY"
+    cut=$(sed -n 's/^ *later: *"id < \([0-9][0-9]*\)".*/\1/p' "$here/plan.yaml" | head -n 1)
+    [[ -n $cut ]] || { echo "check.sh: no 'later: \"id < KEY\"' in plan.yaml" >&2; exit 2; }
 fi
 [[ $cut =~ ^[0-9]+$ ]] || usage
 

@@ -119,8 +119,10 @@ elif [[ $rc -eq 0 ]]; then
     rc=1
 fi
 echo
-echo "The older events wait in v1; to carry them later:"
-echo "  $(rel "$FERRY") copy -p $(rel "$here/plan-later.yaml") --append"
+echo "The older events wait in v1 (later: in the plan); once v2 is live, load one the moment"
+echo "it is needed, and carry the rest in the background:"
+echo "  $(rel "$FERRY") fetch -p $(rel "$here/plan.yaml") events 1 2 3"
+echo "  $(rel "$FERRY") backfill -p $(rel "$here/plan.yaml") --rate 200000"
 
 # ---- online: the application keeps writing to v1 while v2 is loaded and switched to ------
 [[ $rc -eq 0 ]] || exit "$rc"

@@ -259,11 +259,13 @@ int ferry__back_open(sync_state *b, sync_state *f)
 	}
 	if (rc == 0)
 		rc = ferry__inverse_check(f, b, &b->err);
-	/* Rows of the old version that the forward plan's where never carried stay as they are. */
+	/* Rows of the old version that the forward plan's where never carried stay as they are;
+	 * rows its later: delays are carried by the backfill, so the way back writes them. */
 	for (size_t i = 0; rc == 0 && i < b->ntargets; i++)
 		for (size_t k = 0; k < f->js.njobs; k++)
 			if (strcmp(f->js.jobs[k].src_table, b->targets[i].name) == 0)
-				b->targets[i].guard = f->js.jobs[k].filter;
+				b->targets[i].guard = f->js.jobs[k].later ? f->js.jobs[k].entry->where
+				                                          : f->js.jobs[k].filter;
 	if (rc == 0)
 		rc = ferry__sync_open(b);
 	if (rc)

@@ -615,6 +615,17 @@ static int merge_keys(job *j, const ferry_plan *p, const ferry_table *tt, ferry_
 	return 0;
 }
 
+/* Backfill and fetch write a row only where its key is absent (a merge whose every other
+ * column keeps the value already there: ON CONFLICT DO NOTHING), so a row the application
+ * wrote in the new version since is never overwritten. */
+static int later_insert_if_absent(job *j, const ferry_plan *p, const ferry_table *tt, ferry_err *err)
+{
+	for (size_t c = 0; c < j->ntcols; c++)
+		j->conflict[c] = FERRY_CONFLICT_FIRST;
+	j->merge = 1;
+	return merge_keys(j, p, tt, err);
+}
+
 /* Note each source column of st that nothing consumed and neither the filter nor a rule's
  * expression mentions as dropped (refuse it with strict); 0 or an error. */
 static int note_unconsumed(jobset *js, const job *j, const ferry_plan *p, const ferry_table *st,
@@ -710,6 +721,27 @@ out:
 	return rc;
 }
 
+/* Written with CASE so that a NULL condition counts as false on every
+ * engine: such a row is carried now. */
+int ferry__jobs_later_filter(char **out, int mode, const ferry_plan_table *e)
+{
+	*out = NULL;
+	if (!e)
+		return 0;
+	const char *w = e->where;
+	int only = mode == FERRY_LATER_ONLY;
+	if ((!e->later && !e->later_all) || mode == FERRY_LATER_ALL || (e->later_all && only))
+		*out = w ? ferry__strdup(w) : NULL;
+	else if (e->later_all) /* nothing is read now; the table is still created */
+		*out = ferry__strdup("1 = 0");
+	else if (w)
+		*out = ferry__sprintf("(%s) AND CASE WHEN (%s) THEN 1 ELSE 0 END = %d", w, e->later, only);
+	else
+		*out = ferry__sprintf("CASE WHEN (%s) THEN 1 ELSE 0 END = %d", e->later, only);
+	int needed = w || ((e->later || e->later_all) && mode != FERRY_LATER_ALL && !(e->later_all && only));
+	return needed && !*out ? -1 : 0;
+}
+
 static job *new_job(jobset *js, const ferry_plan *p, const ferry_plan_table *e, size_t src,
                     const char *stable, const char *dst, const char *stage)
 {
@@ -725,11 +757,41 @@ static job *new_job(jobset *js, const ferry_plan *p, const ferry_plan_table *e, 
 	j->src_table = ferry__strdup(stable);
 	j->dst_table = ferry__strdup(dst);
 	j->name = ferry__sprintf("%s/%s.%s->%s", stage, j->source_name, stable, dst);
-	j->filter = e && e->where ? ferry__strdup(e->where) : NULL;
+	j->later = e && (e->later || e->later_all);
+	j->rows_waiting = -1;
+	int frc = ferry__jobs_later_filter(&j->filter, p->later_mode, e);
 	js->njobs++;
-	if (!j->src_table || !j->dst_table || !j->name || (e && e->where && !j->filter))
+	if (!j->src_table || !j->dst_table || !j->name || frc != 0)
 		return NULL;
 	return j;
+}
+
+/* Does a job of entry e (NULL: a table the plan does not name) run in p's later mode? */
+static int later_wanted(const ferry_plan *p, const ferry_plan_table *e)
+{
+	return p->later_mode != FERRY_LATER_ONLY || (e && (e->later || e->later_all));
+}
+
+/* `later:` rules that need the target: a key to insert where absent, and no merge (the rows
+ * that wait would have to be folded into rows the application may have changed since). */
+static int later_check(const jobset *js, const job *j, const ferry_plan *p, const ferry_table *st,
+                       const ferry_table *tt, ferry_err *err)
+{
+	char msg[900];
+	if (!j->later)
+		return 0;
+	if (st->npk == 0 || tt->npk == 0) {
+		snprintf(msg, sizeof(msg), "later: needs a primary key on %s table \"%s\" (the rows that wait are loaded where their key is absent)",
+		         st->npk == 0 ? "source" : "target", st->npk == 0 ? st->name : tt->name);
+		return entry_err(err, p, j->entry, NULL, msg);
+	}
+	for (size_t i = 0; i < js->njobs; i++)
+		if (js->jobs[i].merge && strcmp(js->jobs[i].dst_table, j->dst_table) == 0) {
+			snprintf(msg, sizeof(msg), "later: cannot delay rows of target table \"%s\", which is a merge (conflict rules): a row that waits would have to be merged into one the application may have changed since",
+			         j->dst_table);
+			return entry_err(err, p, j->entry, NULL, msg);
+		}
+	return 0;
 }
 
 static size_t entry_source(const ferry_plan *p, const ferry_plan_table *e)
@@ -816,10 +878,12 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			continue;
 		}
+		if (!later_wanted(p, e))
+			continue;
 		if (!new_job(js, p, e, src, e->table, e->rename ? e->rename : e->table, e->stage))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
-	if (p->copy_others) {
+	if (p->copy_others && p->later_mode != FERRY_LATER_ONLY) {
 		for (size_t s = 0; s < p->nsources; s++) {
 			size_t n = ferry_schema_count(sources[s].schema);
 			ferry_table **order = ferry__calloc(n + 1, sizeof(*order));
@@ -849,6 +913,11 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 		const ferry_table *tt = ferry_schema_find(tschema, j->dst_table);
 		if (!tt)
 			tt = ferry_schema_find(js->created, j->dst_table);
+		if (!tt && p->later_mode == FERRY_LATER_ONLY) {
+			snprintf(msg, sizeof(msg), "target table \"%s\" does not exist: the rows that wait are carried after the copy (or the sync) that creates it",
+			         j->dst_table);
+			return entry_err(err, p, j->entry, NULL, msg);
+		}
 		if (!tt && p->nschema > 0) {
 			snprintf(msg, sizeof(msg), "target table \"%s\" does not exist after the target schema is applied",
 			         j->dst_table);
@@ -866,6 +935,18 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(p, j->entry, st, tt, err) : 0;
 		if (rc == 0)
 			rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < js->njobs; i++) {
+		job *j = &js->jobs[i];
+		const ferry_table *st = ferry_schema_find(sources[j->src].schema, j->src_table);
+		const ferry_table *tt = ferry_schema_find(tschema, j->dst_table);
+		if (!tt)
+			tt = ferry_schema_find(js->created, j->dst_table);
+		int rc = later_check(js, j, p, st, tt, err);
+		if (rc == 0 && j->later && p->later_mode == FERRY_LATER_ONLY)
+			rc = later_insert_if_absent(j, p, tt, err);
 		if (rc)
 			return rc;
 	}

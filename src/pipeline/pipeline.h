@@ -16,7 +16,10 @@ typedef struct job {
 	char *src_table;
 	char *dst_table;
 	char *name;                /* "stage/source.table->target" */
-	char *filter;              /* owned copy of the entry's where, or NULL */
+	char *filter;              /* the entry's where, and its later: in the plan's later mode
+	                              (owned), or NULL */
+	int later;                 /* the entry has later: (some of its rows wait) */
+	int64_t rows_waiting;      /* later: rows that wait, counted after the load; -1 unknown */
 	/* The select list: ntcols target values, then nkeys reporting-key columns. */
 	size_t nexprs;
 	char **exprs;
@@ -59,6 +62,7 @@ struct ferry_summary {
 	int was_complete;
 	size_t njobs;
 	ferry_table_stats *stats;
+	int64_t *waiting;          /* per table: rows that wait (later:), -1 for none */
 	char **strs;               /* owned strings behind stats */
 	size_t nstrs, strs_cap;
 	char **notes;
@@ -88,6 +92,9 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *plan,
                       ferry_source_conn *sources, const ferry_engine *teng,
                       const ferry_schema *tschema, int strict, ferry_err *err);
 void ferry__jobs_free(jobset *js);
+/* The read filter of entry e's job in later mode `mode` (FERRY_LATER_*) into *out (caller
+ * frees; NULL: none); -1 when out of memory. */
+int ferry__jobs_later_filter(char **out, int mode, const ferry_plan_table *e);
 /* Define again (into js->again) target table dst as ferry created it in an earlier process
  * of this run, for its indexes and foreign keys; 0 when done or dst has no job. */
 int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
@@ -104,9 +111,12 @@ char *ferry__qident(const ferry_engine *e, const char *name);
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
 char *ferry__sql_literal(const char *d, int *keep);
 
+struct ferry_work_source;
+
 /* run.c: what ferry sync changes in a copy (src/online/sync.c). */
 typedef struct ferry__copy_hooks {
-	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared */
+	const char *const *tokens; /* per source: the snapshot its readers join; NULL: none shared;
+	                              the array NULL: each source exports its own, as a copy does */
 	int no_history;            /* the copy writes no ferry_history row (the sync records itself) */
 	struct ferry_lease *lease; /* the sync's lease of the run, which the copy's commits check;
 	                              NULL: none */
@@ -114,6 +124,9 @@ typedef struct ferry__copy_hooks {
 	 * the still open transaction): non-zero refuses the run with err set, and the copy rolls
 	 * back. It may take *js (copy it and zero it) and *tschema (set it NULL) to keep them. */
 	int (*resolved)(void *ud, jobset *js, ferry_schema **tschema, ferry_err *err);
+	/* Optional: replace a stage's work source *src by one that wraps it (the backfill's
+	 * --rate); the wrapper lives until the stage's run returns. */
+	void (*wrap)(void *ud, struct ferry_work_source *src);
 	void *ud;
 } ferry__copy_hooks;
 /* One ferry_copy (copy, export, import): what its parts share. */
@@ -165,6 +178,13 @@ int ferry__preview_build(copy_state *cs, ferry_summary *sum);
 
 int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                        const ferry_copy_options *opts, const ferry__copy_hooks *hooks);
+
+/* later.c: count the rows of each `later:` job that wait (cs's sources, one count each). */
+int ferry__later_count(copy_state *cs);
+/* 1 when an entry of p that is carried has later:. */
+int ferry__later_any(const ferry_plan *p);
+/* The backfill's run id: its plan's digest hashed with ":backfill". */
+void ferry__later_backfill_id(char out[33], const ferry_plan *p);
 
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);

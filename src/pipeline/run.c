@@ -194,6 +194,8 @@ static int run_stage(copy_state *cs, const char *stage, ferry_summary *sum)
 			rc = ferry__join_stage(cs->join, &cl, stage, cs->tconn, &src, &cs->err);
 		else
 			ferry__chunks_source(&cl, &src);
+		if (rc == 0 && cs->hooks && cs->hooks->wrap)
+			cs->hooks->wrap(cs->hooks->ud, &src);
 		if (rc == 0)
 			rc = ferry__sched_run(&cfg, &src, &cs->err);
 	}
@@ -346,7 +348,7 @@ static int connect_sources(copy_state *cs)
 		if (!s->eng)
 			return err->code;
 		int rc = s->eng->core->connect(&s->conn, p->sources[i].url, FERRY_CONNECT_READONLY, err);
-		if (rc == 0 && cs->hooks) {
+		if (rc == 0 && cs->hooks && cs->hooks->tokens) {
 			/* ferry sync: the capture chose the snapshot, or none (the replay converges). */
 			s->token = cs->hooks->tokens[i];
 			s->nojoin = !s->token;
@@ -563,6 +565,9 @@ static int join_note(copy_state *cs, ferry_summary *sum)
 static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 {
 	const ferry_copy_options *opts = cs->opts;
+	/* What `later:` leaves for ferry backfill, counted in the source for the summary. */
+	if (rc == 0 && !opts->check_only && cs->sources)
+		rc = ferry__later_count(cs);
 	for (size_t i = 0; i < cs->js.njobs; i++) {
 		job *j = &cs->js.jobs[i];
 		if (opts->stage && strcmp(opts->stage, j->stage) != 0)

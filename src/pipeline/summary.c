@@ -26,9 +26,11 @@ static const char *keep(ferry_summary *s, char *str, int *bad)
 
 int ferry__summary_add(ferry_summary *s, const job *j)
 {
-	size_t cap = s->njobs;
-	if (ferry__grow(&s->stats, &cap, s->njobs + 1, sizeof(ferry_table_stats)) != 0)
+	size_t cap = s->njobs, wcap = s->njobs;
+	if (ferry__grow(&s->stats, &cap, s->njobs + 1, sizeof(ferry_table_stats)) != 0 ||
+	    ferry__grow(&s->waiting, &wcap, s->njobs + 1, sizeof(int64_t)) != 0)
 		return FERRY_ENOMEM;
+	s->waiting[s->njobs] = j->later ? j->rows_waiting : -1;
 	ferry_table_stats *t = &s->stats[s->njobs++];
 	memset(t, 0, sizeof(*t));
 	int bad = 0;
@@ -40,7 +42,10 @@ int ferry__summary_add(ferry_summary *s, const job *j)
 	t->rows_read = j->rows_read;
 	t->rows_written = j->rows_written;
 	t->rows_rejected = j->rows_rejected;
-	t->rows_skipped = j->rows_skipped;
+	/* Rows that wait are not left out by the where: the summary lists them apart. */
+	t->rows_skipped = j->later && j->rows_waiting > 0
+	                      ? (j->rows_skipped > j->rows_waiting ? j->rows_skipped - j->rows_waiting : 0)
+	                      : j->rows_skipped;
 	t->fk_violations = j->fk_violations;
 	t->chunks = j->chunks;
 	t->chunks_resumed = j->chunks_resumed;
@@ -60,6 +65,11 @@ int ferry__summary_note(ferry_summary *s, const char *note)
 }
 
 size_t ferry_summary_count(const ferry_summary *s) { return s ? s->njobs : 0; }
+
+int64_t ferry_summary_rows_waiting(const ferry_summary *s, size_t i)
+{
+	return s && i < s->njobs ? s->waiting[i] : -1;
+}
 
 int ferry_summary_table(ferry_table_stats *out, const ferry_summary *s, size_t i)
 {
@@ -96,6 +106,7 @@ void ferry_summary_free(ferry_summary *s)
 	free(s->strs);
 	free(s->notes);
 	free(s->stats);
+	free(s->waiting);
 	free(s->rejects_path);
 	free(s->target);
 	free(s->preview_text);
@@ -124,6 +135,8 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 		ferry_buf_json_str(&b, t->target, strlen(t->target));
 		ferry_buf_puts(&b, ",\"source\":");
 		ferry_buf_json_str(&b, t->sources, strlen(t->sources));
+		if (s->waiting[i] >= 0)
+			ferry_buf_printf(&b, ",\"waiting\":%lld", (long long)s->waiting[i]);
 		ferry_buf_printf(&b, ",\"read\":%lld,\"written\":%lld,\"rejected\":%lld,\"skipped\":%lld,"
 		                 "\"fk_violations\":%lld,\"chunks\":%lld,\"chunks_resumed\":%lld,\"seconds\":%.3f}",
 		                 (long long)t->rows_read, (long long)t->rows_written, (long long)t->rows_rejected,
@@ -226,6 +239,10 @@ int ferry_summary_write_text(const ferry_summary *s, FILE *f)
 	fprintf(f, "\n");
 	for (size_t i = 0; i < s->nnotes; i++)
 		fprintf(f, "note: %s\n", s->notes[i]);
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->waiting[i] >= 0)
+			fprintf(f, "waiting: %s: %lld rows of %s wait for ferry backfill (later:)\n",
+			        s->stats[i].target, (long long)s->waiting[i], s->stats[i].sources);
 	if (s->was_complete)
 		fprintf(f, "this run was already complete: nothing was changed\n");
 	if (s->rejects_path)

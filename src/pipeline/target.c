@@ -125,7 +125,8 @@ static int refuse_foreign_rows(copy_state *cs, const char *table, int64_t n)
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 {
 	ferry_err *err = &cs->err;
-	if (shared || cs->opts->append)
+	/* The backfill writes beside the rows the copy and the application wrote. */
+	if (shared || cs->opts->append || cs->plan->later_mode == FERRY_LATER_ONLY)
 		return 0;
 	int64_t n = 0;
 	int rc = cs->teng->write->table_rows(cs->tconn, j->dst_table, &n, err);

@@ -44,6 +44,7 @@ void ferry_plan_free(ferry_plan *p)
 		free(t->table);
 		free(t->rename);
 		free(t->where);
+		free(t->later);
 		free(t->stage);
 		free(t->origin);
 		for (size_t j = 0; j < t->ncols + t->nrev; j++) {
@@ -590,8 +591,8 @@ int ferry__plan_check(const ferry_plan *p, ferry_err *err)
 			             t->stage);
 			goto out;
 		}
-		if (t->skip && (t->ncols || t->where || t->rename || t->nrev)) {
-			const char *what = t->ncols ? "columns" : t->where ? "where" : t->rename ? "rename" : "reverse";
+		if (t->skip && (t->ncols || t->where || t->rename || t->nrev || t->later || t->later_all)) {
+			const char *what = t->ncols ? "columns" : t->where ? "where" : t->rename ? "rename" : t->nrev ? "reverse" : "later";
 			rc = fail_at(err, p, t->line, t->col,
 			             "table \"%s\" is skipped, so it cannot have \"%s\"", t->table, what);
 			goto out;

@@ -936,6 +936,30 @@ static int k_reverse(pstate *P, void *obj, const ynode *key, const ynode *val, c
 	return parse_rules(P, val, "reverse", w, &t->rev, &t->nrev);
 }
 
+/* later: true (the whole table waits) or an SQL condition (the rows matching it wait);
+ * false is the same as no key. */
+static int k_later(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan_table *t = obj;
+	(void)key;
+	if (val->kind == N_SCALAR && val->plain) {
+		int flag = -1;
+		static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES"};
+		static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO"};
+		for (size_t i = 0; i < FERRY_ARRAY_LEN(yes); i++) {
+			if (strcmp(val->s, yes[i]) == 0)
+				flag = 1;
+			if (strcmp(val->s, no[i]) == 0)
+				flag = 0;
+		}
+		if (flag >= 0) {
+			t->later_all = flag;
+			return 0;
+		}
+	}
+	return get_str(P, val, "later", w, "true or an SQL condition", &t->later);
+}
+
 static const key_def entry_keys[] = {
 	{"table", K_STR, offsetof(ferry_plan_table, table), 0, 0, "the source table name", NULL, NULL},
 	{"source", K_STR, offsetof(ferry_plan_table, source), 0, 0, "a source name", NULL, NULL},
@@ -948,6 +972,7 @@ static const key_def entry_keys[] = {
 	{"skip", K_BOOL, offsetof(ferry_plan_table, skip), 0, 1, NULL, NULL, NULL},
 	{"columns", K_FN, 0, 0, 0, NULL, k_columns, NULL},
 	{"reverse", K_FN, 0, 0, 0, NULL, k_reverse, NULL},
+	{"later", K_FN, 0, 0, 0, NULL, k_later, NULL},
 };
 
 static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)

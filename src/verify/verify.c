@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "verify.h"
+#include "../pipeline/state.h"
 
 static int add_note(ferry_verify_report *r, const char *s)
 {
@@ -197,8 +198,18 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	}
 	if (rc == 0)
 		rc = open_target(&sd, ctx, plan, tschema, err);
+	/* Rows that wait (later:) are expected only once ferry backfill has carried them. */
+	ferry_plan vplan = *plan;
+	if (rc == 0 && plan->later_mode == FERRY_LATER_NOW && ferry__later_any(plan)) {
+		char bid[33];
+		int done = 0;
+		ferry__later_backfill_id(bid, plan);
+		rc = ferry__state_get(sd.teng, sd.tconn, bid, "finished", &done, err);
+		if (done)
+			vplan.later_mode = FERRY_LATER_ALL;
+	}
 	if (rc == 0)
-		rc = ferry__jobs_build(&js, ctx, plan, sources, sd.teng, tschema, 0, err);
+		rc = ferry__jobs_build(&js, ctx, &vplan, sources, sd.teng, tschema, 0, err);
 	if (rc == 0)
 		rc = check_tables(&js, plan, o, err);
 	for (size_t i = 0; rc == 0 && i < js.nnotes; i++)

@@ -12,7 +12,7 @@
 #                             ends with N (default 0 after exit 0: the target holds what the
 #                             plan says; 5 after exit 3: the rejected rows are missing)
 # A run that prints a summary must also count consistently: per table,
-# written + rejected = read - skipped. A run refused with exit 2 must leave no new file.
+# written + rejected = read - skipped - waiting (rows `later:` delays). A run refused with exit 2 must leave no new file.
 source "$(dirname "$0")/lib.sh"
 SRC="${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DOC="$SRC/docs/PLAN-REFERENCE.md"
@@ -141,9 +141,9 @@ want = sys.argv[2] == "true"
 if s["all_rows_arrived"] != want:
     print(f"all_rows_arrived is {str(s['all_rows_arrived']).lower()}, expected {sys.argv[2]}")
 for t in s["tables"]:
-    if t["written"] + t["rejected"] != t["read"] - t["skipped"]:
+    if t["written"] + t["rejected"] != t["read"] - t["skipped"] - t.get("waiting", 0):
         print(f"{t['source']} -> {t['target']}: written {t['written']} + rejected {t['rejected']}"
-              f" != read {t['read']} - skipped {t['skipped']}")
+              f" != read {t['read']} - skipped {t['skipped']} - waiting {t.get('waiting', 0)}")
 if not s["tables"]:
     print("the summary lists no table")
 PY

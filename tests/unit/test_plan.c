@@ -394,10 +394,19 @@ static const struct bad_plan {
 	{"skip and where together",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    where: id > 1\n    skip: yes\n",
 	 "plan.yaml:4:5: table \"t\" is skipped, so it cannot have \"where\""},
+	{"skip and later together",
+	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    later: true\n    skip: yes\n",
+	 "plan.yaml:4:5: table \"t\" is skipped, so it cannot have \"later\""},
+	{"later as a list",
+	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    later: [a]\n",
+	 "plan.yaml:5:12: expected true or an SQL condition for \"later\" in the entry for table \"t\", found a sequence"},
+	{"later empty",
+	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    later:\n",
+	 "plan.yaml:5:11: expected true or an SQL condition for \"later\" in the entry for table \"t\", found nothing"},
 	{"unknown key in an entry",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    renam: u\n",
 	 "plan.yaml:5:5: unknown key \"renam\" in the entry for table \"t\" (expected one of: table, "
-	 "source, stage, rename, target, where, skip, columns, reverse)"},
+	 "source, stage, rename, target, where, skip, columns, reverse, later)"},
 	{"rename and target together",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    rename: u\n    target: v\n",
 	 "plan.yaml:6:5: \"target\" is another name for \"rename\", given already in the entry for "
@@ -664,6 +673,29 @@ static void test_check_model(void)
 	CHECK_STR(ferry__conflict_name(FERRY_CONFLICT_NONE), "none");
 }
 
+/* later: true, false, or a condition (a quoted "true" is a condition, not the flag). */
+static void test_later(void)
+{
+	static const char text[] = "source: a.db\ntarget: c.db\ntables:\n  - table: a\n    later: true\n"
+	                           "  - table: b\n    later: \"ts < 10\"\n  - table: c\n    later: no\n"
+	                           "  - table: d\n    later: \"true\"\n  - table: e\n";
+	ferry_plan *p = NULL;
+	ferry_err err;
+	if (!CHECK(ferry__plan_parse(&p, "l.yaml", text, strlen(text), &err) == 0 && p->ntables == 5)) {
+		fprintf(stderr, "    %s\n", err.msg);
+		return;
+	}
+	CHECK(p->tables[0].later_all == 1 && p->tables[0].later == NULL);
+	CHECK(p->tables[1].later_all == 0);
+	CHECK_STR(p->tables[1].later, "ts < 10");
+	CHECK(p->tables[2].later_all == 0 && p->tables[2].later == NULL);
+	CHECK(p->tables[3].later_all == 0);
+	CHECK_STR(p->tables[3].later, "true");
+	CHECK(p->tables[4].later_all == 0 && p->tables[4].later == NULL);
+	CHECK(p->later_mode == FERRY_LATER_NOW);
+	ferry_plan_free(p);
+}
+
 /* ---- the examples of docs/PLAN-REFERENCE.md load -------------------------------------- */
 
 /* An example's expectation from its leading comment lines ("# expect: exit 2",
@@ -871,6 +903,7 @@ int main(void)
 	test_load();
 	test_simple();
 	test_check_model();
+	test_later();
 	test_doc_examples();
 	test_robust();
 	test_env();
