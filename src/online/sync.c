@@ -688,8 +688,14 @@ int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
 void ferry__sync_close(sync_state *s)
 {
 	status(s, 1);
-	ferry__lease_release(s->lease, 0, NULL);
+	/* Refused before capture started: the lease's row goes with it, and so do the tables
+	 * it made in a target that had none (close_all then removes a new file). */
+	int refused = !s->installed && (s->err.code == FERRY_EUSAGE || s->err.code == FERRY_ENOTFOUND);
+	int held = s->lease != NULL;
+	ferry__lease_release(s->lease, refused, NULL);
 	s->lease = NULL;
+	if (refused && held && s->tconn && s->teng->write->discard)
+		ferry__state_drop_empty(s->teng, s->tconn, 1, &(ferry_err){0});
 	close_all(s);
 }
 
