@@ -47,6 +47,31 @@ pg_source() { # DB
 # pct P V...: the nearest-rank P-th percentile.
 pct() { local p=$1; shift; printf '%s\n' "$@" | sort -n | awk -v p="$p" '{ v[NR] = $1 } END { r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'; }
 
+# switch_once CMD DB SEED TAG WOUT [WRITER_ARGS]: the writer on DB at the bench's rate, then
+# ferry CMD --json (cutover or rollback); sets p to its pause, adds the writer's transactions
+# to wrote, counts a round that is not `equal` in lost. Uses eng, i, d, src, dst.
+switch_once() {
+    local cmd=$1 db=$2 seed=$3 tag=$4 wout=$5 wpid c
+    shift 5
+    "$PY" "$WRITER" "$eng" "$db" "$@" --seconds 30 --rate "${BENCH_RATE:-1400}" --seed "$seed" >"$d/$wout.out" 2>"$d/$wout.err" &
+    wpid=$!
+    sleep 1.5
+    "$ferry" "$cmd" -p "$d/plan.yaml" --json >"$d/$tag.json" 2>"$d/$tag.err" ||
+        { kill "$wpid" 2>/dev/null || true; wait "$wpid" || true; cat "$d/$tag.err" >&2; bench_die "$eng #$i: $cmd failed"; }
+    # The fence stops the writer; kill it only if it somehow kept going.
+    for _ in $(seq 50); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.1; done
+    kill "$wpid" 2>/dev/null || true
+    wait "$wpid" || true
+    p=$(grep -o '"pause_ms":[0-9.]*' "$d/$tag.json" | tail -n 1 | cut -d: -f2)
+    [[ -n $p ]] || { cat "$d/$tag.json" >&2; bench_die "$eng #$i: no pause_ms in $cmd --json"; }
+    # A pause past the goal: say where its time went.
+    awk -v a="$p" -v g="$([[ $eng == postgres ]] && echo 300 || echo 50)" 'BEGIN { exit !(a > g) }' &&
+        bench_say "$eng #$i $cmd past the goal: $(cat "$d/$tag.json")"
+    wrote=$((wrote + $(head -n 1 "$d/$wout.out" 2>/dev/null || echo 0)))
+    c=$(sync_compare "$src" "$dst" 2>&1 || true)
+    [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i $cmd: $c" >&2; }
+}
+
 bench_result_open cutover
 bench_say "$(bench_env "$ferry")"
 bench_say "# $n cut-overs and $n rollbacks per engine, each on a fresh source (2000 items, tests/sh/sync-lib.sh schema) under writer.py --rate ${BENCH_RATE:-1400} (about 1,000 transactions/s reached)"
@@ -68,43 +93,13 @@ for eng in ${BENCH_ENGINES:-sqlite postgres}; do
         sync_plan "$d" "$src" "$dst"
         "$ferry" sync -q -p "$d/plan.yaml" --until-caught-up >/dev/null 2>"$d/sync.err" ||
             { cat "$d/sync.err" >&2; bench_die "$eng #$i: sync failed"; }
-        "$PY" "$WRITER" "$eng" "$wsrc" --seconds 30 --rate "${BENCH_RATE:-1400}" --seed "$i" >"$d/w.out" 2>"$d/w.err" &
-        wpid=$!
-        sleep 1.5
-        "$ferry" cutover -p "$d/plan.yaml" --json >"$d/co.json" 2>"$d/co.err" ||
-            { kill "$wpid" 2>/dev/null || true; wait "$wpid" || true; cat "$d/co.err" >&2; bench_die "$eng #$i: cutover failed"; }
-        # The fence stops the writer; kill it only if it somehow kept going.
-        for _ in $(seq 50); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.1; done
-        kill "$wpid" 2>/dev/null || true
-        wait "$wpid" || true
-        p=$(grep -o '"pause_ms":[0-9.]*' "$d/co.json" | tail -n 1 | cut -d: -f2)
-        [[ -n $p ]] || { cat "$d/co.json" >&2; bench_die "$eng #$i: no pause_ms in cutover --json"; }
+        switch_once cutover "$wsrc" "$i" co w
         pauses+=("$p")
-        # A pause past the goal: say where its time went.
-        awk -v a="$p" -v g="$([[ $eng == postgres ]] && echo 300 || echo 50)" 'BEGIN { exit !(a > g) }' &&
-            bench_say "$eng #$i cut-over past the goal: $(cat "$d/co.json")"
-        wrote=$((wrote + $(head -n 1 "$d/w.out" 2>/dev/null || echo 0)))
-        c=$(sync_compare "$src" "$dst" 2>&1 || true)
-        [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i cutover: $c" >&2; }
         # The rollback, with the new version's application writing at the same rate.
         wdst=$dst
         [[ $eng == sqlite ]] && wdst=$d/dst.db
-        "$PY" "$WRITER" "$eng" "$wdst" --new --seconds 30 --rate "${BENCH_RATE:-1400}" --seed "$((i + 100))" >"$d/w2.out" 2>"$d/w2.err" &
-        wpid=$!
-        sleep 1.5
-        "$ferry" rollback -p "$d/plan.yaml" --json >"$d/rb.json" 2>"$d/rb.err" ||
-            { kill "$wpid" 2>/dev/null || true; wait "$wpid" || true; cat "$d/rb.err" >&2; bench_die "$eng #$i: rollback failed"; }
-        for _ in $(seq 50); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.1; done
-        kill "$wpid" 2>/dev/null || true
-        wait "$wpid" || true
-        p=$(grep -o '"pause_ms":[0-9.]*' "$d/rb.json" | tail -n 1 | cut -d: -f2)
-        [[ -n $p ]] || { cat "$d/rb.json" >&2; bench_die "$eng #$i: no pause_ms in rollback --json"; }
+        switch_once rollback "$wdst" "$((i + 100))" rb w2 --new
         rpauses+=("$p")
-        awk -v a="$p" -v g="$([[ $eng == postgres ]] && echo 300 || echo 50)" 'BEGIN { exit !(a > g) }' &&
-            bench_say "$eng #$i rollback past the goal: $(cat "$d/rb.json")"
-        wrote=$((wrote + $(head -n 1 "$d/w2.out" 2>/dev/null || echo 0)))
-        c=$(sync_compare "$src" "$dst" 2>&1 || true)
-        [[ $c == equal ]] || { lost=$((lost + 1)); echo "$eng #$i rollback: $c" >&2; }
         "$ferry" sync -q -p "$d/plan.yaml" --finish >/dev/null 2>&1 || true
     done
     bench_say "$eng rollback pause_ms: ${rpauses[*]}"
