@@ -22,6 +22,11 @@ const char cmd_sync_usage[] =
 	"the new version is applied to the old one through the plan's inverse, so that\n"
 	"`ferry rollback` can switch back with nothing lost; after a rollback it streams\n"
 	"forward again.\n"
+	"With --both-ways, both versions take writes while applications move over: the old\n"
+	"version's changes go to the new one through the plan and the new version's come\n"
+	"back through its inverse, at once; a row written on both sides within the lag is\n"
+	"settled by the table's both_ways: or owner: rule and listed in ferry_conflicts.\n"
+	"`ferry cutover` ends it by fencing the old version.\n"
 	"\n"
 	"Options:\n"
 	"  -p, --plan FILE        the migration plan (YAML; see docs/PLAN-REFERENCE.md)\n"
@@ -33,6 +38,9 @@ const char cmd_sync_usage[] =
 	"                         came through with the lag under --max-lag\n"
 	"      --max-lag SECONDS  the bound of --until-caught-up (default 1)\n"
 	"      --heartbeat SECONDS  time between heartbeats through the stream (default 1)\n"
+	"      --both-ways        both versions take writes: carry each one's changes to the\n"
+	"                         other (every plan entry needs both_ways: {conflict:\n"
+	"                         old_wins | new_wins | last_commit} or owner: old | new)\n"
 	"      --finish           remove the triggers, change log, slot and publication ferry\n"
 	"                         installed on the sources (and, after a cut-over, on the new\n"
 	"                         version for the way back) and record the run in\n"
@@ -49,6 +57,7 @@ const char cmd_sync_usage[] =
 	"Examples:\n"
 	"  ferry sync -p examples/shop/plan.yaml --until-caught-up\n"
 	"  ferry sync -p plan.yaml              # streams until Ctrl-C; rerun to resume\n"
+	"  ferry sync -p plan.yaml --both-ways    # both versions live until ferry cutover\n"
 	"  ferry sync -p plan.yaml --finish\n"
 	"\n";
 
@@ -70,6 +79,9 @@ static void json_status(const ferry_sync_status *st)
 	       (long long)st->rows_upserted, (long long)st->rows_deleted, (long long)st->rows_rejected,
 	       st->apply_rate, (long long)st->lag_changes, st->lag_seconds, st->lag_p50, st->lag_p99, st->elapsed,
 	       st->position ? st->position : "", st->way_back ? "true" : "false");
+	if (st->both_ways)
+		printf(",\"both_ways\":true,\"conflicts\":%lld,\"lag_back_seconds\":%.3f,\"lag_back_p50\":%.3f,\"lag_back_p99\":%.3f",
+		       (long long)st->conflicts, st->lag_back, st->lag_back_p50, st->lag_back_p99);
 	if (st->message) {
 		fputs(",\"message\":\"", stdout);
 		for (const char *p = st->message; *p; p++) {
@@ -101,6 +113,24 @@ static void on_status(void *ud, const ferry_sync_status *st)
 	if (st->phase != FERRY_SYNC_STREAMING && st->phase != FERRY_SYNC_CAUGHT_UP)
 		return;
 	char lag[48];
+	if (st->both_ways) {
+		/* Both ways: each direction's lag and the conflicts settled, under 80 columns. */
+		char back[16];
+		if (st->lag_back < 0)
+			snprintf(back, sizeof(back), "-");
+		else
+			snprintf(back, sizeof(back), "%.2f s", st->lag_back);
+		if (st->lag_seconds < 0)
+			snprintf(lag, sizeof(lag), "-");
+		else
+			snprintf(lag, sizeof(lag), "%.2f s", st->lag_seconds);
+		fprintf(stderr, "%sboth ways %9lld changes %7.0f/s  lag %s / %s  %lld conflicts%s",
+		        v->tty ? "\r\033[K" : "", (long long)st->changes_applied, st->apply_rate, lag, back,
+		        (long long)st->conflicts, v->tty ? "" : "\n");
+		v->drawn = v->tty;
+		fflush(stderr);
+		return;
+	}
 	if (st->lag_seconds < 0)
 		snprintf(lag, sizeof(lag), "-");
 	else if (st->lag_changes >= 0)
@@ -140,7 +170,8 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 		{"heartbeat", required_argument, NULL, 'H'}, {"finish", no_argument, NULL, 'F'},
 		{"json", no_argument, NULL, 'J'}, {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'}, {"standby", no_argument, NULL, 'W'},
-		{"lease", required_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
+		{"lease", required_argument, NULL, 'E'}, {"both-ways", no_argument, NULL, 'B'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 	long long n;
@@ -181,6 +212,7 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 			}
 			break;
 		case 'F': o->finish = 1; break;
+		case 'B': o->both_ways = 1; break;
 		case 'W': o->copy.standby = 1; break;
 		case 'E':
 			if (cli_parse_duration_ms(optarg, 300, 3600000, &n) != 0) {
@@ -202,6 +234,10 @@ static int parse(int argc, char **argv, ferry_sync_options *o, sync_view *v, con
 			cli_error("unknown option \"%s\" (see 'ferry sync --help')", argv[optind - 1]);
 			return FERRY_EXIT_USAGE;
 		}
+	}
+	if (o->finish && o->both_ways) {
+		cli_error("--finish and --both-ways cannot be used together");
+		return FERRY_EXIT_USAGE;
 	}
 	if (o->finish && o->until_caught_up) {
 		cli_error("--finish and --until-caught-up cannot be used together");

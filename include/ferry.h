@@ -336,6 +336,12 @@ typedef struct ferry_sync_status {
 	const char *message;      /* a note, or NULL */
 	int way_back;             /* 1: after a cut-over, carrying the new version's changes back
 	                             into the old one */
+	int both_ways;            /* 1: --both-ways, each version's changes carried to the other */
+	int64_t conflicts;        /* --both-ways: rows written on both sides within the lag, settled
+	                             by the plan's rule (this process; ferry_conflicts lists them) */
+	double lag_back;          /* --both-ways: the lag of the new -> old direction, seconds; -1
+	                             until known (lag_seconds is old -> new) */
+	double lag_back_p50, lag_back_p99; /* --both-ways: as lag_p50 and lag_p99, new -> old */
 } ferry_sync_status;
 typedef void (*ferry_sync_fn)(void *ud, const ferry_sync_status *st);
 
@@ -352,8 +358,11 @@ typedef struct ferry_sync_options {
 	ferry_sync_fn status;     /* may be NULL */
 	void *status_ud;
 	double status_interval;   /* seconds between status calls; 0: 1 */
+	int both_ways;            /* both versions take writes: changes flow old -> new through the
+	                             plan and new -> old through its inverse at once, every table
+	                             with a both_ways: or owner: rule (docs/ONLINE.md) */
 } ferry_sync_options;
-#define FERRY_SYNC_OPTIONS_INIT {FERRY_SYNC_OPTIONS_VERSION, FERRY_COPY_OPTIONS_INIT, 0, 0, 0, 0, NULL, NULL, 0}
+#define FERRY_SYNC_OPTIONS_INIT {FERRY_SYNC_OPTIONS_VERSION, FERRY_COPY_OPTIONS_INIT, 0, 0, 0, 0, NULL, NULL, 0, 0}
 
 /* Run the sync of plan until it is caught up (opts->until_caught_up), interrupted
  * (FERRY_EINTR, ferry_interrupt: everything applied so far is committed; a rerun resumes) or

@@ -276,6 +276,14 @@ typedef struct ferry_plan_column {
 	int line, col;
 } ferry_plan_column;
 
+/* ferry sync --both-ways: how a row written on both sides within the lag is settled. */
+typedef enum ferry_both_rule {
+	FERRY_BOTH_NONE = 0,
+	FERRY_BOTH_OLD_WINS,
+	FERRY_BOTH_NEW_WINS,
+	FERRY_BOTH_LAST_COMMIT   /* the later commit wins; a tie goes to the old version */
+} ferry_both_rule;
+
 typedef struct ferry_plan_table {
 	char *source;      /* source name; NULL: the only source */
 	char *table;       /* source table name */
@@ -286,6 +294,9 @@ typedef struct ferry_plan_table {
 	char *later;       /* later: the rows that wait for ferry backfill (docs/LATER.md), an
 	                      SQL condition of the source's dialect, or NULL */
 	int later_all;     /* later: true, the whole table waits */
+	int both;          /* both_ways: {conflict: ...}, a ferry_both_rule; 0 when absent */
+	int owner;         /* owner: old (1) or new (2): that side wins every conflict; 0 absent */
+	int both_line, both_col; /* where either is written */
 	size_t ncols;
 	ferry_plan_column *cols;
 	size_t nrev;       /* reverse: the way back's rules after a cut-over (docs/ONLINE.md): */

@@ -20,7 +20,7 @@ int64_t ferry__wall_us(void)
 }
 
 /* The canonical cells of a target key, by the target key's column types. */
-static int key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
+int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
 {
 	ferry_buf_reset(b);
 	for (size_t k = 0; k < t->ntk; k++)
@@ -31,7 +31,7 @@ static int key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
 
 /* A change's key (the source key, in the captured table's key order) into every target
  * table a job of that table writes. */
-static int touch_key(sync_state *s, const otable *ot, const ferry_value *key)
+static int touch_key(sync_state *s, const otable *ot, const ferry_value *key, int64_t commit_us)
 {
 	ferry_value tkey[64];
 	for (size_t q = 0; q < ot->njobs; q++) {
@@ -42,10 +42,19 @@ static int touch_key(sync_state *s, const otable *ot, const ferry_value *key)
 			                     t->name);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = key[oj->src_of_tk[k]];
-		if (key_cells(&s->cells, t, tkey) != 0 ||
+		int added = 0;
+		if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
 		    ferry__keyset_add(&t->touched, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk,
-		                      NULL) != 0)
+		                      &added) != 0)
 			return OOM(&s->err);
+		if (!s->peer)
+			continue;
+		/* Both ways: the newest commit time of each key, for last_commit. */
+		long at = ferry__keyset_find(&t->touched, (const uint8_t *)s->cells.data, s->cells.len);
+		if (ferry__grow(&t->tus, &t->tus_cap, t->touched.n, sizeof(int64_t)) != 0)
+			return OOM(&s->err);
+		if (added || commit_us > t->tus[at])
+			t->tus[at] = commit_us;
 	}
 	return 0;
 }
@@ -108,7 +117,7 @@ static int mark_found(sync_state *s, ojob *oj, otarget *t, const ferry_batch *b)
 		const ferry_value *row = ferry_batch_crow(b, r);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = row[j->ntcols + oj->src_of_tk[k]];
-		if (key_cells(&s->cells, t, tkey) != 0)
+		if (ferry__key_cells(&s->cells, t, tkey) != 0)
 			return OOM(&s->err);
 		long at = ferry__keyset_find(&t->touched, (const uint8_t *)s->cells.data, s->cells.len);
 		if (at >= 0)
@@ -188,7 +197,7 @@ static int find_outside(sync_state *s, otarget *t, size_t from, size_t n)
 			const ferry_value *row = ferry_batch_crow(b, i);
 			for (size_t k = 0; k < t->ntk; k++)
 				tkey[k] = row[k];
-			if (key_cells(&s->cells, t, tkey) != 0 ||
+			if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
 			    ferry__keyset_add(&t->outside, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
 				rc = OOM(&s->err);
 		}
@@ -319,7 +328,7 @@ static int keep_outside(sync_state *s, ojob *oj, ferry_batch *b)
 		ferry_value *row = ferry_batch_row(b, r);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
-		if (key_cells(&s->cells, t, tkey) != 0) {
+		if (ferry__key_cells(&s->cells, t, tkey) != 0) {
 			rc = OOM(&s->err);
 			break;
 		}
@@ -366,7 +375,7 @@ static int defer_rows(sync_state *s, ojob *oj, otarget *t)
 		const ferry_value *row = ferry_batch_crow(b, r);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
-		if (key_cells(&s->cells, t, tkey) != 0 ||
+		if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
 		    ferry__keyset_add(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
 			return OOM(&s->err);
 		s->deferred++;
@@ -576,9 +585,9 @@ static int collect(sync_state *s, osource *o, const ferry_change *c)
 		rc = rc ? rc : flush(s);
 		return rc ? rc : truncate_for(s, ot);
 	}
-	int rc = c->old_key ? touch_key(s, ot, c->old_key) : 0;
+	int rc = c->old_key ? touch_key(s, ot, c->old_key, c->commit_us) : 0;
 	if (rc == 0 && c->new_key)
-		rc = touch_key(s, ot, c->new_key);
+		rc = touch_key(s, ot, c->new_key, c->commit_us);
 	return rc;
 }
 
@@ -607,7 +616,14 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	int rc = s->teng->core->begin(s->tconn, &s->err);
 	if (rc)
 		return rc;
-	rc = collect_all(s, o, ch, n, &end, &commit_us);
+	/* Both ways: the target's other writers held off, ferry's writes marked, the other
+	 * direction's changes read up to now (both.c). */
+	if (s->peer)
+		rc = ferry__both_begin(s);
+	if (rc == 0)
+		rc = collect_all(s, o, ch, n, &end, &commit_us);
+	if (rc == 0 && s->peer)
+		rc = ferry__both_settle(s);
 	/* Rows refused only for now are applied again with the changes that follow: the change
 	 * that frees a unique value a re-read row holds committed before that row's state was
 	 * read, so it is on its way, however slowly the stream brings it. A marker is sent
@@ -637,9 +653,11 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 		size_t m = 0;
 		rc = requeue(s);
 		if (rc == 0)
-			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &m, 50, &s->err);
+			rc = ferry__sync_next(s, src, ch, CHANGES_MAX, &m, 50);
 		if (rc == 0)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
+		if (rc == 0 && s->peer)
+			rc = ferry__both_settle(s);
 		applied += m;
 		if (rc == 0 && !marked && !o->frozen) {
 			snprintf(s->defer_text, sizeof(s->defer_text), "defer %lld", (long long)ferry__wall_us());
@@ -652,6 +670,8 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	/* A sync that was paused or cut off while another took the run over commits nothing. */
 	if (rc == 0)
 		rc = ferry__lease_fence(s->lease, s->tconn, &s->err);
+	if (rc == 0 && s->peer)
+		rc = ferry__both_end(s);
 	if (rc == 0 && end > o->pos)
 		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);
 	if (rc == 0)

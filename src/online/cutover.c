@@ -73,7 +73,7 @@ static int drain(sync_state *s, ferry_change *ch, double t0, int budget_ms, int 
 			if (!o->cap || o->drained)
 				continue;
 			size_t n = 0;
-			int rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &n, 5, &s->err);
+			int rc = ferry__sync_next(s, i, ch, CHANGES_MAX, &n, 5);
 			if (rc == 0 && n)
 				rc = ferry__sync_apply(s, i, ch, n);
 			if (rc)
@@ -251,8 +251,9 @@ static int record_and_fence(sync_state *s, double pause_ms, int n, const char *k
 			         : OOM(&s->err);
 		if (rc == 0)
 			rc = set_epoch(o->eng, o->admin, s->fwd_run, n, &s->err);
-		/* The stream the other way writes into this version from the marker on. */
-		if (rc == 0 && s->way)
+		/* The stream the other way writes into this version from the marker on (after
+		 * both ways it runs already, from its own position). */
+		if (rc == 0 && s->way && !s->both)
 			rc = ferry__state_position_set(o->eng, o->admin, s->way->splan.run_digest, 0, back_pos, &s->err);
 	}
 	free(msg);
@@ -346,7 +347,9 @@ static int attempt(sync_state *s, ferry_cutover_result *r, ferry_change *ch, int
 	r->drain_ms = ms_since(t1);
 	if (rc == 0 && !*late) {
 		double t2 = ferry__now();
-		rc = ferry__sync_check(s, &r->rows_checked);
+		/* After both ways the new version has writes of its own the drain's keys may hold:
+		 * the way back carries them, and ferry verify compares once it is caught up. */
+		rc = s->both ? 0 : ferry__sync_check(s, &r->rows_checked);
 		/* The budget bounds the pause, not only the drain: past it, release and try again. */
 		if (rc == 0 && ms_since(t0) > budget_ms)
 			*late = 1;
@@ -513,6 +516,19 @@ static int run_cutover(sync_state *f, sync_state *b, ferry_cutover_result *r, in
 		if (rc == 0 && !rollback)
 			rc = ferry__sync_open(f);
 	}
+	if (rc)
+		return rc;
+	/* After ferry sync --both-ways the way back is running: the cut-over's drain keeps
+	 * to its rules (both.c), and the way back goes on from where it is. */
+	int both = 0;
+	if (rc == 0 && !rollback)
+		rc = ferry__state_get(f->teng, f->tconn, f->splan.run_digest, "both-ways", &both, &f->err);
+	if (rc == 0 && both && (!way || co->verify))
+		rc = ferry_err_set(&f->err, FERRY_EUSAGE, !way
+		                   ? "--no-way-back after ferry sync --both-ways would drop the new version's changes the way back has not carried yet: cut over without it"
+		                   : "--verify cannot compare inside the pause after ferry sync --both-ways: the new version takes writes of its own; run ferry verify once ferry sync has caught up");
+	if (rc == 0 && both)
+		rc = ferry__both_link(f, b);
 	if (rc)
 		return rc;
 	sync_state *s = rollback ? b : f;

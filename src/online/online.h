@@ -54,6 +54,16 @@ typedef struct otarget {
 	ferry_keyset outside;      /* the way back: touched keys whose old row is outside guard */
 	uint8_t *found;            /* per touched key: a source row holds it */
 	size_t found_cap;
+	/* Both ways (both.c): */
+	int both;                  /* ferry_both_rule of the table */
+	int64_t *tus;              /* per touched key: the newest commit time of its changes */
+	size_t tus_cap;
+	ferry_keyset theirs;       /* keys the other side changed and the other direction has
+	                              not applied yet (its queue), with their commit times */
+	int64_t *theirs_us;
+	size_t theirs_cap;
+	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
+	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
 
 /* What the stream needs of a job. */
@@ -92,6 +102,13 @@ typedef struct osource {
 	int drained;               /* everything committed before the freeze is applied */
 	int freeze_seen;           /* the freeze's marker came through the stream */
 	uint64_t freeze_pos;
+	/* Both ways: changes read by the other direction's transactions (to see conflicts)
+	 * and not yet applied by this one, deep copies delivered before the capture's own. */
+	ferry_change *q;
+	void **qmem;
+	size_t nq, qcap, qmcap;
+	void **given;              /* copies delivered by the last next, freed by the next one */
+	size_t ngiven, gcap;
 } osource;
 
 typedef struct sync_state {
@@ -136,6 +153,10 @@ typedef struct sync_state {
 	ferry_value *match;        /* scratch: the keys of one re-read */
 	size_t match_cap;
 	struct ferry_lease *lease; /* the run's lease: every apply commit checks it (lease.h) */
+	struct sync_state *peer;   /* --both-ways: the stream the other way (it captures this
+	                              one's target), or NULL */
+	int both;                  /* --both-ways ran on this plan: the new version takes writes */
+	char sp_text[48];          /* the marker a both-ways sync point waits for */
 	ferry_err err;
 } sync_state;
 
@@ -187,6 +208,24 @@ int ferry__switch_epochs(sync_state *f, int *n_old, int *n_new);
 int ferry__switch_complete(sync_state *f, int n_old, int n_new);
 /* The way back's run id, from the forward sync f. */
 void ferry__back_run_id(char out[33], const sync_state *f);
+
+/* apply.c: the canonical cells of a target key, by the target key's column types. */
+int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey);
+/* both.c: --both-ways. next takes from the source's queue first, then its capture. */
+int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, size_t *n,
+                     int timeout_ms);
+void ferry__both_free(sync_state *s);
+/* In s's open target transaction: hold off the target's other writers, mark the writes as
+ * ferry's own, and read every change committed on the target so far into the peer's queue. */
+int ferry__both_begin(sync_state *s);
+/* The touched keys the peer's queue changed too: each a conflict, settled by the table's
+ * rule (a lost key leaves the touched set) and recorded in ferry_conflicts. */
+int ferry__both_settle(sync_state *s);
+int ferry__both_end(sync_state *s);
+/* Link f and b (both prepared and open): rules, the conflict tables, notes. */
+int ferry__both_link(sync_state *f, sync_state *b);
+/* Refuse (FERRY_EUSAGE, naming the entry) a table without a both_ways: or owner: rule. */
+int ferry__both_check(sync_state *f);
 
 /* Wall-clock microseconds since the epoch. */
 int64_t ferry__wall_us(void);

@@ -60,7 +60,22 @@ static void status(sync_state *s, int force)
 	}
 	snprintf(s->posbuf, sizeof(s->posbuf), "%llu", s->os ? (unsigned long long)s->os[0].pos : 0ULL);
 	s->st.position = s->posbuf;
-	s->o->status(s->o->status_ud, &s->st);
+	if (s->peer && !s->back) { /* both ways: one report of both directions */
+		ferry_sync_status st = s->st;
+		st.both_ways = 1;
+		st.conflicts += s->peer->st.conflicts;
+		st.lag_back = s->peer->st.lag_seconds;
+		lag_quantiles(s->peer);
+		st.lag_back_p50 = s->peer->st.lag_p50;
+		st.lag_back_p99 = s->peer->st.lag_p99;
+		st.changes_applied += s->peer->st.changes_applied;
+		st.rows_upserted += s->peer->st.rows_upserted;
+		st.rows_deleted += s->peer->st.rows_deleted;
+		st.rows_rejected += s->peer->st.rows_rejected;
+		s->o->status(s->o->status_ud, &st);
+	} else {
+		s->o->status(s->o->status_ud, &s->st);
+	}
 	s->st.message = NULL;
 }
 
@@ -160,7 +175,9 @@ static int job_rules(sync_state *s, ojob *oj, otarget *t)
 			oj->rules[c] = j->conflict[c];
 			continue;
 		}
-		oj->rules[c] = FERRY_CONFLICT_LAST;
+		/* A column only the target has (the plan's default fills it) keeps the target's
+		 * value on an update: the new version's applications may have written it. */
+		oj->rules[c] = strcmp(j->exprs[c], "?") == 0 ? FERRY_CONFLICT_FIRST : FERRY_CONFLICT_LAST;
 		for (size_t k = 0; k < t->ntk; k++)
 			if (strcmp(j->tcols[c], t->tk[k]) == 0)
 				oj->rules[c] = FERRY_CONFLICT_KEY;
@@ -451,7 +468,7 @@ int ferry__sync_stream(sync_state *s, int until_caught_up)
 			size_t n = 0;
 			if (!o->cap)
 				continue;
-			rc = o->eng->capture->next(o->cap, ch, CHANGES_MAX, &n, wait_ms, &s->err);
+			rc = ferry__sync_next(s, i, ch, CHANGES_MAX, &n, wait_ms);
 			if (rc == 0 && n)
 				rc = ferry__sync_apply(s, i, ch, n);
 		}
@@ -681,6 +698,7 @@ int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
 	s->fwd_plan = plan;
 	s->max_rejects = opts->copy.max_rejects >= 0 ? opts->copy.max_rejects : plan->max_rejects;
 	s->st.lag_seconds = -1;
+	s->st.lag_back = -1;
 	s->started = s->rate_t = ferry__now();
 	return 0;
 }
@@ -688,6 +706,7 @@ int ferry__sync_init(sync_state *s, ferry_ctx *ctx, const ferry_plan *plan,
 void ferry__sync_close(sync_state *s)
 {
 	status(s, 1);
+	ferry__both_free(s);
 	/* Refused before capture started: the lease's row goes with it, and so do the tables
 	 * it made in a target that had none (close_all then removes a new file). */
 	int refused = !s->installed && (s->err.code == FERRY_EUSAGE || s->err.code == FERRY_ENOTFOUND);
@@ -697,6 +716,71 @@ void ferry__sync_close(sync_state *s)
 	if (refused && held && s->tconn && s->teng->write->discard)
 		ferry__state_drop_empty(s->teng, s->tconn, 1, &(ferry_err){0});
 	close_all(s);
+}
+
+/* --both-ways: both directions in one loop, each apply seeing the other's queue. */
+static int both_stream(sync_state *f, sync_state *b, int until_caught_up)
+{
+	ferry_change *ch = ferry__calloc(CHANGES_MAX, sizeof(ferry_change));
+	if (!ch)
+		return OOM(&f->err);
+	sync_state *both[2] = {f, b};
+	int rc = send_heartbeat(f, until_caught_up);
+	if (rc == 0 && (rc = send_heartbeat(b, until_caught_up)) != 0)
+		ferry__err_copy(&f->err, &b->err);
+	f->st.phase = b->st.phase = FERRY_SYNC_STREAMING;
+	ferry__sync_note(f, "both ways: applying the old version's changes to the new one and the new version's to the old one");
+	double every = f->o->heartbeat > 0 ? f->o->heartbeat : 1.0;
+	while (rc == 0) {
+		if (ferry__interrupted(f->ctx)) {
+			rc = ferry_err_set(&f->err, FERRY_EINTR, "interrupted");
+			break;
+		}
+		for (int d = 0; rc == 0 && d < 2; d++) {
+			sync_state *s = both[d];
+			size_t n = 0;
+			rc = ferry__sync_next(s, 0, ch, CHANGES_MAX, &n, 50);
+			if (rc == 0 && n)
+				rc = ferry__sync_apply(s, 0, ch, n);
+			if (rc == 0 && ferry__now() - s->last_beat >= every)
+				rc = send_heartbeat(s, until_caught_up && !s->beat_sent[0]);
+			if (rc && s == b)
+				ferry__err_copy(&f->err, &b->err);
+		}
+		status(f, 0);
+		if (rc == 0 && until_caught_up && caught_up(f) && caught_up(b)) {
+			f->st.phase = FERRY_SYNC_CAUGHT_UP;
+			ferry__sync_note(f, "caught up both ways: each version holds the other's changes, the lags under the bound");
+			break;
+		}
+	}
+	free(ch);
+	return rc;
+}
+
+static int both_run(sync_state *f, sync_state *b)
+{
+	/* Everything that can refuse without a table of the new version refuses first. */
+	int rc = ferry__both_check(f);
+	if (rc == 0 && f->plan->nsources != 1)
+		rc = ferry_err_set(&f->err, FERRY_EUSAGE, "--both-ways carries one old database and one new one; this plan has %zu sources",
+		                   f->plan->nsources);
+	ferry_plan *probe = NULL;
+	if (rc == 0)
+		rc = ferry__inverse_plan(&probe, f, &f->err);
+	ferry_plan_free(probe);
+	if (rc == 0 && (!f->teng->capture || !f->teng->capture->origin || !f->os[0].eng->capture->origin))
+		rc = ferry_err_set(&f->err, FERRY_EUSAGE, "--both-ways needs engines that can tell ferry's own writes apart (%s, %s)",
+		                   f->os[0].eng->name, f->teng->name);
+	if (rc == 0)
+		rc = ferry__sync_open(f);
+	if (rc == 0)
+		rc = ferry__back_open(b, f);
+	if (rc == 0 && (rc = ferry__sync_lease(b)) != 0)
+		ferry__err_copy(&f->err, &b->err);
+	if (rc == 0)
+		rc = ferry__both_link(f, b);
+	return rc ? rc : both_stream(f, b, f->o->until_caught_up);
 }
 
 /* Which way to stream: forward until a cut-over, back after one (and forward again after a
@@ -718,6 +802,16 @@ static int sync_run(sync_state *f, sync_state *b)
 		                     "this plan's sync was finished after its cut-over (ferry sync --finish): nothing captures changes any more; a new sync needs a new target");
 	if (rc || f->o->finish)
 		return rc ? rc : finish(f);
+	if (f->o->both_ways && n % 2)
+		return ferry_err_set(&f->err, FERRY_EUSAGE,
+		                     "--both-ways ends at the cut-over: the old version is fenced now (ferry sync carries the way back; ferry rollback goes back)");
+	/* Once both ways ran, the new version takes writes: every sync until the cut-over
+	 * carries them back too. */
+	int both = f->o->both_ways;
+	if (rc == 0 && n % 2 == 0 && !both)
+		rc = ferry__state_get(f->teng, f->tconn, f->splan.run_digest, "both-ways", &both, &f->err);
+	if (rc == 0 && n % 2 == 0 && both)
+		return both_run(f, b);
 	if (n % 2 == 0) {
 		rc = ferry__sync_open(f);
 		return rc ? rc : ferry__sync_stream(f, f->o->until_caught_up);

@@ -587,7 +587,7 @@ int ferry__state_position_set(const ferry_engine *e, ferry_conn *c, const char *
 int ferry__state_drop_empty(const ferry_engine *e, ferry_conn *c, int with_runs, ferry_err *err)
 {
 	static const char *const tables[] = {"ferry_positions", "ferry_progress", "ferry_rejects",
-	                                     "ferry_leases", "ferry_claims", "ferry_keys", "ferry_runs"};
+	                                     "ferry_leases", "ferry_claims", "ferry_keys", "ferry_conflicts", "ferry_runs"};
 	static const char *const one[] = {"1"};
 	size_t n = FERRY_ARRAY_LEN(tables) - (with_runs ? 0 : 1);
 	for (size_t i = 0; i < n; i++) {

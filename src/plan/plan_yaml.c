@@ -960,6 +960,64 @@ static int k_later(pstate *P, void *obj, const ynode *key, const ynode *val, con
 	return get_str(P, val, "later", w, "true or an SQL condition", &t->later);
 }
 
+/* both_ways: {conflict: old_wins | new_wins | last_commit} and owner: old | new, for ferry
+ * sync --both-ways (docs/ONLINE.md). */
+static int both_word(pstate *P, const ynode *val, const char *what, const char *const *words,
+                     size_t nwords, int *out)
+{
+	char b[SHOW_MAX];
+	if (val->kind == N_SCALAR && !is_null(val))
+		for (size_t i = 0; i < nwords; i++)
+			if (strlen(words[i]) == val->len && strncmp(val->s, words[i], val->len) == 0) {
+				*out = (int)i + 1;
+				return 0;
+			}
+	return fail(P, val, "expected %s for %s, found %s", nwords == 2 ? "old or new" : "old_wins, new_wins or last_commit",
+	            what, show(b, val, "nothing"));
+}
+
+static int k_owner(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan_table *t = obj;
+	static const char *const words[] = {"old", "new"};
+	(void)w;
+	if (t->both)
+		return fail(P, key, "an entry takes both_ways: or owner:, not both");
+	t->both_line = key->line;
+	t->both_col = key->col;
+	return both_word(P, val, "\"owner\"", words, 2, &t->owner);
+}
+
+static int k_both_conflict(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	static const char *const words[] = {"old_wins", "new_wins", "last_commit"};
+	(void)key;
+	(void)w;
+	return both_word(P, val, "\"conflict\" of both_ways", words, 3, obj);
+}
+
+static const key_def both_keys[] = {
+	{"conflict", K_FN, 0, 0, 0, NULL, k_both_conflict, NULL},
+};
+
+static int k_both_ways(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan_table *t = obj;
+	char b[SHOW_MAX];
+	(void)w;
+	if (t->owner)
+		return fail(P, key, "an entry takes both_ways: or owner:, not both");
+	if (val->kind != N_MAP)
+		return fail(P, val, "expected a mapping for \"both_ways\" ({conflict: old_wins | new_wins | last_commit}), found %s",
+		            show(b, val, "nothing"));
+	t->both_line = key->line;
+	t->both_col = key->col;
+	int rc = walk_map(P, val, "\"both_ways\"", both_keys, FERRY_ARRAY_LEN(both_keys), &t->both);
+	if (rc == 0 && !t->both)
+		rc = fail(P, val, "\"both_ways\" needs conflict: old_wins, new_wins or last_commit");
+	return rc;
+}
+
 static const key_def entry_keys[] = {
 	{"table", K_STR, offsetof(ferry_plan_table, table), 0, 0, "the source table name", NULL, NULL},
 	{"source", K_STR, offsetof(ferry_plan_table, source), 0, 0, "a source name", NULL, NULL},
@@ -973,6 +1031,8 @@ static const key_def entry_keys[] = {
 	{"columns", K_FN, 0, 0, 0, NULL, k_columns, NULL},
 	{"reverse", K_FN, 0, 0, 0, NULL, k_reverse, NULL},
 	{"later", K_FN, 0, 0, 0, NULL, k_later, NULL},
+	{"both_ways", K_FN, 0, 0, 0, NULL, k_both_ways, NULL},
+	{"owner", K_FN, 0, 0, 0, NULL, k_owner, NULL},
 };
 
 static int k_tables(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)

@@ -50,6 +50,7 @@ struct ferry_capture {
 	ferry_err fail;
 	/* Decoding: the current transaction. */
 	int in_txn;
+	int own_txn;              /* the transaction began with ferry's origin message: skipped */
 	uint64_t txn_pos;
 	int64_t txn_us;
 	/* The xids of the transactions delivered since the last settle: the apply re-reads
@@ -892,6 +893,7 @@ static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err
 		cap->xids[cap->nx++] = xid;
 		cap->txn_us += PG_EPOCH_US;
 		cap->in_txn = 1;
+		cap->own_txn = 0;
 		return 0;
 	case 'C':
 		(void)rd8(&r);
@@ -910,6 +912,8 @@ static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err
 	case 'Y': case 'O':
 		return 0;   /* types and origins: nothing the keys need */
 	case 'I': case 'U': case 'D': {
+		if (cap->own_txn)
+			return 0;   /* ferry's own write (both ways): never carried back */
 		int ti = table_of(cap, rd32(&r));
 		if (r.bad)
 			return malformed(cap, kind, err);
@@ -943,6 +947,8 @@ static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err
 		              (size_t)ti, oldk, newk, err);
 	}
 	case 'T': {
+		if (cap->own_txn)
+			return 0;
 		uint32_t nrel = rd32(&r);
 		(void)rd8(&r);
 		if (r.bad || (size_t)(r.e - r.p) / 4 < nrel)
@@ -967,6 +973,10 @@ static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err
 		int txn = (flags & 1) != 0;
 		if (txn && !cap->in_txn)
 			return malformed(cap, kind, err);
+		if (txn && len == 6 && memcmp(r.p, "origin", 6) == 0) {
+			cap->own_txn = 1; /* see pg_cap_origin */
+			return 0;
+		}
 		char *text = ferry_arena_strndup(cap->a[cap->ai], (const char *)r.p, len);
 		if (!text)
 			return OOM(err);
@@ -1209,6 +1219,55 @@ static int pg_cap_marker(ferry_conn *conn, const char *run_id, const char *text,
 	return rc;
 }
 
+/* Both ways: the tables are locked against other writers for the rest of c's transaction
+ * (SHARE ROW EXCLUSIVE: reads go on; a transaction writing them now is waited for, with a
+ * short lock timeout tried again so that ferry never sits in a deadlock), then a
+ * transactional message marks the transaction as ferry's own, so run_id's capture skips
+ * it. A message, not a replication origin: that would need superuser rights. */
+static int pg_cap_origin(ferry_conn *conn, const char *run_id, const char *const *tables,
+                         size_t ntables, int on, ferry_err *err)
+{
+	pg_conn *c = PGC(conn);
+	if (!on)
+		return 0;
+	int rc = 0;
+	if (ntables) {
+		ferry_buf b = FERRY_BUF_INIT;
+		ferry_buf_puts(&b, "SAVEPOINT ferry_origin; SET LOCAL lock_timeout = 200; LOCK TABLE ");
+		for (size_t i = 0; i < ntables; i++) {
+			if (i)
+				ferry_buf_puts(&b, ", ");
+			ferry_pg__buf_table(&b, c, tables[i]);
+		}
+		ferry_buf_puts(&b, " IN SHARE ROW EXCLUSIVE MODE; RELEASE SAVEPOINT ferry_origin; SET LOCAL lock_timeout TO DEFAULT");
+		if (b.failed)
+			return OOM(err);
+		double until = ferry__now() + 60;
+		for (;;) {
+			rc = ferry_pg__exec(c, b.data, err, "hold off the other writers of the tables ferry writes");
+			if (rc == 0 || ferry__now() > until)
+				break;
+			if (ferry_pg__exec(c, "ROLLBACK TO SAVEPOINT ferry_origin", &(ferry_err){0}, "retry") != 0)
+				break;
+			struct timespec ts = {0, 5 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		ferry_buf_free(&b);
+	}
+	char *prefix = rc ? NULL : ferry__sprintf("ferry:%s", run_id);
+	if (rc == 0 && !prefix)
+		rc = OOM(err);
+	if (rc == 0) {
+		const char *p[2] = {prefix, "origin"};
+		PGresult *res = NULL;
+		rc = ferry_pg__query(c, &res, "SELECT pg_logical_emit_message(true, $1, $2)", 2, p, err,
+		                     "mark the transaction as ferry's own");
+		PQclear(res);
+	}
+	free(prefix);
+	return rc;
+}
+
 /* Drop the slot and the publication of run_id. A walsender that holds the slot is
  * terminated only when it is ferry's own: its application_name is the one setup gives
  * the replication connection of this very slot ("ferry capture <slot>"). */
@@ -1349,4 +1408,5 @@ const ferry_engine_capture ferry__pg_capture = {
 	.thaw = ferry_pg__thaw,
 	.unfence = ferry_pg__unfence,
 	.fence_exempt = ferry_pg__fence_exempt,
+	.origin = pg_cap_origin,
 };

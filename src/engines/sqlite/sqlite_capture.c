@@ -1604,6 +1604,22 @@ int ferry_sqlite__capture_last(sq_conn *c, const char *run_id, uint64_t *pos, fe
 	return rc;
 }
 
+/* Both ways: a row in run_id's origin table, first in c's transaction, takes the database's
+ * write lock (every other writer waits for the commit) and keeps the triggers from logging
+ * what c writes until it is deleted again just before the commit; other connections never
+ * see the row. */
+static int sq_cap_origin(ferry_conn *conn, const char *run_id, const char *const *tables,
+                         size_t ntables, int on, ferry_err *err)
+{
+	(void)tables;
+	(void)ntables;
+	sq_conn *c = SQ(conn);
+	char hex[17], sql[96];
+	names_of(run_id, hex);
+	snprintf(sql, sizeof(sql), on ? "INSERT INTO \"ferry_origin_%s\"(x) VALUES (1)" : "DELETE FROM \"ferry_origin_%s\"", hex);
+	return ferry_sqlite__exec(c, sql, err);
+}
+
 /* The changes after pos in the log: a range count on its key. */
 static int sq_cap_backlog(ferry_capture *cap, uint64_t pos, int64_t *n, ferry_err *err)
 {
@@ -1634,4 +1650,6 @@ const ferry_engine_capture ferry_sqlite__capture = {
 	.thaw = ferry_sqlite__thaw,
 	.unfence = ferry_sqlite__unfence,
 	.fence_exempt = ferry_sqlite__fence_exempt,
+	.origin = sq_cap_origin,
+	.one_writer = 1,
 };

@@ -1,0 +1,483 @@
+/* both.c — ferry sync --both-ways (docs/ONLINE.md, "Both versions live"): the forward stream
+ * (old -> new, through the plan) and the way back (new -> old, through its inverse) run at
+ * once in one process, each a sync_state whose peer is the other.
+ *
+ * Every apply transaction of one direction begins by holding off the other writers of its
+ * target (the engine's origin: SQLite's write lock, PostgreSQL's table locks) and marking its
+ * writes as ferry's own, which the capture of that database — the peer's — never delivers, so
+ * no change loops. Still holding them, it reads everything the peer's capture has up to now
+ * into the peer's queue (a sync point: SQLite has nothing more to read; PostgreSQL delivers a
+ * marker sent after the locks). A key this transaction touches that the queue also holds was
+ * written on both sides within the lag: a conflict, settled by the table's rule. The side
+ * that wins is written (the loser's own change then re-reads the winner's row and carries it
+ * back, which changes nothing), the losing key leaves the touched set, and the conflict is a
+ * row of ferry_conflicts in the same transaction. A write on the target after the sync point
+ * waits for the commit, so it follows ferry's write and is no conflict. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "online.h"
+
+#define SYNC_POINT_WAIT_S 60.0
+
+/* ---- the queue ------------------------------------------------------------------------ */
+
+/* A deep copy of change c of source o at the end of o's queue. */
+static int queue_push(sync_state *s, osource *o, const ferry_change *c)
+{
+	size_t nk = c->op == FERRY_CHANGE_MARKER || c->op == FERRY_CHANGE_TRUNCATE || c->table >= o->ntables
+	                ? 0
+	                : o->tables[c->table].nkeys;
+	size_t nv = (c->old_key ? nk : 0) + (c->new_key ? nk : 0);
+	size_t bytes = nv * sizeof(ferry_value) + (c->marker ? strlen(c->marker) + 1 : 0);
+	for (size_t k = 0; k < nk; k++) {
+		if (c->old_key && (c->old_key[k].type == FERRY_TEXT || c->old_key[k].type == FERRY_BLOB))
+			bytes += c->old_key[k].len + 1;
+		if (c->new_key && (c->new_key[k].type == FERRY_TEXT || c->new_key[k].type == FERRY_BLOB))
+			bytes += c->new_key[k].len + 1;
+	}
+	if (ferry__grow(&o->q, &o->qcap, o->nq + 1, sizeof(*o->q)) != 0)
+		return OOM(&s->err);
+	if (ferry__grow(&o->qmem, &o->qmcap, o->nq + 1, sizeof(void *)) != 0)
+		return OOM(&s->err);
+	uint8_t *mem = ferry__malloc(bytes ? bytes : 1);
+	if (!mem)
+		return OOM(&s->err);
+	ferry_value *vals = (ferry_value *)mem;
+	uint8_t *text = mem + nv * sizeof(ferry_value);
+	ferry_change copy = *c;
+	const ferry_value *sides[2] = {c->old_key, c->new_key};
+	size_t at = 0;
+	for (int side = 0; side < 2; side++) {
+		if (!sides[side])
+			continue;
+		ferry_value *dst = &vals[at];
+		for (size_t k = 0; k < nk; k++) {
+			dst[k] = sides[side][k];
+			if (dst[k].type == FERRY_TEXT || dst[k].type == FERRY_BLOB) {
+				if (dst[k].len)
+					memcpy(text, sides[side][k].v.b, dst[k].len);
+				text[dst[k].len] = 0;
+				dst[k].v.b = text;
+				text += dst[k].len + 1;
+			}
+		}
+		if (side == 0)
+			copy.old_key = nk ? dst : NULL;
+		else
+			copy.new_key = nk ? dst : NULL;
+		at += nk;
+	}
+	if (c->marker) {
+		size_t ml = strlen(c->marker);
+		memcpy(text, c->marker, ml + 1);
+		copy.marker = (const char *)text;
+	}
+	o->q[o->nq] = copy;
+	o->qmem[o->nq++] = mem;
+	return 0;
+}
+
+static void free_given(osource *o)
+{
+	for (size_t i = 0; i < o->ngiven; i++)
+		free(o->given[i]);
+	o->ngiven = 0;
+}
+
+int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, size_t *n,
+                     int timeout_ms)
+{
+	osource *o = &s->os[src];
+	*n = 0;
+	free_given(o);
+	if (!o->nq)
+		return o->eng->capture->next(o->cap, out, max, n, timeout_ms, &s->err);
+	size_t k = o->nq < max ? o->nq : max;
+	if (ferry__grow(&o->given, &o->gcap, k, sizeof(void *)) != 0)
+		return OOM(&s->err);
+	memcpy(out, o->q, k * sizeof(*out));
+	memcpy(o->given, o->qmem, k * sizeof(void *));
+	o->ngiven = k;
+	memmove(o->q, o->q + k, (o->nq - k) * sizeof(*o->q));
+	memmove(o->qmem, o->qmem + k, (o->nq - k) * sizeof(void *));
+	o->nq -= k;
+	*n = k;
+	return 0;
+}
+
+void ferry__both_free(sync_state *s)
+{
+	for (size_t i = 0; s->os && s->plan && i < s->plan->nsources; i++) {
+		osource *o = &s->os[i];
+		free_given(o);
+		for (size_t k = 0; k < o->nq; k++)
+			free(o->qmem[k]);
+		free(o->q);
+		free(o->qmem);
+		free(o->given);
+	}
+	for (size_t i = 0; i < s->ntargets; i++) {
+		otarget *t = &s->targets[i];
+		free(t->tus);
+		free(t->theirs_us);
+		free(t->peer_perm);
+		ferry__keyset_free(&t->theirs);
+		ferry__keyset_free(&t->settled);
+	}
+}
+
+/* ---- one transaction ------------------------------------------------------------------ */
+
+/* The names of s's target tables, for the origin's hold. */
+static int target_names(sync_state *s, const char ***out)
+{
+	*out = ferry__calloc(s->ntargets ? s->ntargets : 1, sizeof(char *));
+	if (!*out)
+		return OOM(&s->err);
+	for (size_t i = 0; i < s->ntargets; i++)
+		(*out)[i] = s->targets[i].name;
+	return 0;
+}
+
+/* Everything the peer's capture holds up to now, into the peer's queue. */
+static int sync_point(sync_state *s)
+{
+	sync_state *p = s->peer;
+	osource *po = &p->os[0];
+	ferry_change *ch = ferry__calloc(CHANGES_MAX, sizeof(ferry_change));
+	if (!ch)
+		return OOM(&s->err);
+	int one = po->eng->capture->one_writer;
+	int rc = 0, seen = one;
+	if (!one) {
+		snprintf(s->sp_text, sizeof(s->sp_text), "sp %lld", (long long)ferry__wall_us());
+		rc = po->eng->capture->marker(po->admin, p->splan.run_digest, s->sp_text, NULL, &s->err);
+	}
+	double until = ferry__now() + SYNC_POINT_WAIT_S;
+	for (;;) {
+		size_t n = 0;
+		if (rc == 0)
+			rc = po->eng->capture->next(po->cap, ch, CHANGES_MAX, &n, one ? 0 : 50, &s->err);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (!one && ch[i].op == FERRY_CHANGE_MARKER && ch[i].marker && strcmp(ch[i].marker, s->sp_text) == 0)
+				seen = 1;
+			rc = queue_push(s, po, &ch[i]);
+		}
+		if (rc || (one && n == 0) || (!one && seen && n < CHANGES_MAX))
+			break;
+		if (ferry__now() > until) {
+			rc = ferry_err_set(&s->err, FERRY_ERROR,
+			                   "both ways: the change stream of %s did not bring ferry's marker back within %.0f s",
+			                   s->back ? "the old version" : "the new version", SYNC_POINT_WAIT_S);
+			break;
+		}
+		if (ferry__interrupted(s->ctx)) {
+			rc = ferry_err_set(&s->err, FERRY_EINTR, "interrupted");
+			break;
+		}
+	}
+	free(ch);
+	return rc;
+}
+
+int ferry__both_begin(sync_state *s)
+{
+	const char **names = NULL;
+	int rc = target_names(s, &names);
+	if (rc == 0)
+		rc = s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, names, s->ntargets, 1, &s->err);
+	free(names);
+	for (size_t i = 0; i < s->ntargets; i++)
+		ferry__keyset_reset(&s->targets[i].settled);
+	return rc ? rc : sync_point(s);
+}
+
+int ferry__both_end(sync_state *s)
+{
+	return s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, NULL, 0, 0, &s->err);
+}
+
+/* The keys the peer's queue changed in t, with the newest commit time of each. */
+static int their_keys(sync_state *s, otarget *t, size_t ti)
+{
+	sync_state *p = s->peer;
+	osource *po = &p->os[0];
+	ferry__keyset_reset(&t->theirs);
+	ferry_value key[64];
+	for (size_t i = 0; i < po->nq; i++) {
+		const ferry_change *c = &po->q[i];
+		if (c->op == FERRY_CHANGE_MARKER || c->op == FERRY_CHANGE_TRUNCATE || c->table >= po->ntables ||
+		    strcmp(po->tables[c->table].table, t->name) != 0)
+			continue;
+		const ferry_value *sides[2] = {c->old_key, c->new_key};
+		for (int side = 0; side < 2; side++) {
+			if (!sides[side])
+				continue;
+			for (size_t k = 0; k < t->ntk; k++)
+				key[k] = sides[side][t->peer_perm[k]];
+			int added = 0;
+			if (ferry__key_cells(&s->cells, t, key) != 0 ||
+			    ferry__keyset_add(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len, key, t->ntk, &added) != 0)
+				return OOM(&s->err);
+			long at = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
+			if (ferry__grow(&t->theirs_us, &t->theirs_cap, t->theirs.n, sizeof(int64_t)) != 0)
+				return OOM(&s->err);
+			if (added || c->commit_us > t->theirs_us[at])
+				t->theirs_us[at] = c->commit_us;
+		}
+	}
+	(void)ti;
+	return 0;
+}
+
+static const char *rule_name(int rule)
+{
+	return rule == FERRY_BOTH_OLD_WINS ? "old_wins" : rule == FERRY_BOTH_NEW_WINS ? "new_wins" : "last_commit";
+}
+
+/* One conflict's row in the target's ferry_conflicts, inside the open transaction: the
+ * table and key as this version names them. */
+static int record(sync_state *s, otarget *t, const ferry_value *key, int ours, int64_t our_us,
+                  int64_t their_us)
+{
+	ferry_buf kj = FERRY_BUF_INIT;
+	ferry_buf_puts(&kj, "[");
+	for (size_t k = 0; k < t->ntk; k++) {
+		if (k)
+			ferry_buf_puts(&kj, ",");
+		ferry__value_json(&kj, &key[k]);
+	}
+	ferry_buf_puts(&kj, "]");
+	if (kj.failed) {
+		ferry_buf_free(&kj);
+		return OOM(&s->err);
+	}
+	int old_side = !s->back;
+	char at[32], old_us[24], new_us[24];
+	ferry__utc_iso(at);
+	snprintf(old_us, sizeof(old_us), "%lld", (long long)(old_side ? our_us : their_us));
+	snprintf(new_us, sizeof(new_us), "%lld", (long long)(old_side ? their_us : our_us));
+	const char *text[9] = {s->fwd_run, t->name, s->back ? "old" : "new", kj.data, rule_name(t->both),
+	                       ours == old_side ? "old" : "new", old_us, new_us, at};
+	ferry_value v[9];
+	for (size_t i = 0; i < 9; i++)
+		v[i] = (ferry_value){.type = FERRY_TEXT, .v.s = text[i], .len = (uint32_t)strlen(text[i])};
+	int rc = s->teng->core->exec_params(
+		s->tconn,
+		"INSERT INTO ferry_conflicts(run_id, tbl, version, key_json, rule, winner, old_commit_us, new_commit_us, at) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		9, v, NULL, &s->err);
+	ferry_buf_free(&kj);
+	return rc;
+}
+
+/* Does this direction's change win over the peer's (both commit times known)? */
+static int ours_wins(const sync_state *s, int rule, int64_t our_us, int64_t their_us)
+{
+	int old_side = !s->back;
+	if (rule == FERRY_BOTH_OLD_WINS)
+		return old_side;
+	if (rule == FERRY_BOTH_NEW_WINS)
+		return !old_side;
+	return our_us > their_us || (our_us == their_us && old_side);
+}
+
+int ferry__both_settle(sync_state *s)
+{
+	ferry_value key[64];
+	for (size_t ti = 0; ti < s->ntargets; ti++) {
+		otarget *t = &s->targets[ti];
+		if (!t->touched.n)
+			continue;
+		int rc = their_keys(s, t, ti);
+		if (rc)
+			return rc;
+		if (!t->theirs.n)
+			continue;
+		/* The losing keys leave the touched set: it is rebuilt from the others. */
+		ferry_keyset keep;
+		memset(&keep, 0, sizeof(keep));
+		int64_t *keep_us = ferry__calloc(t->touched.n, sizeof(int64_t));
+		size_t lost = 0;
+		if (!keep_us)
+			return OOM(&s->err);
+		for (size_t i = 0; rc == 0 && i < t->touched.n; i++) {
+			const uint8_t *cells = t->touched.bytes + t->touched.off[i];
+			size_t clen = t->touched.clen[i];
+			if (ferry__keyset_get(&t->touched, i, key, t->ntk) != 0) {
+				rc = ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+				break;
+			}
+			long th = ferry__keyset_find(&t->theirs, cells, clen);
+			int win = th < 0 || ours_wins(s, t->both, t->tus[i], t->theirs_us[th]);
+			if (th >= 0 && ferry__keyset_find(&t->settled, cells, clen) < 0) {
+				rc = record(s, t, key, win, t->tus[i], t->theirs_us[th]);
+				if (rc == 0 && ferry__keyset_add(&t->settled, cells, clen, key, t->ntk, NULL) != 0)
+					rc = OOM(&s->err);
+				s->st.conflicts++;
+			}
+			if (rc == 0 && win) {
+				if (ferry__keyset_add(&keep, cells, clen, key, t->ntk, NULL) != 0)
+					rc = OOM(&s->err);
+				else
+					keep_us[keep.n - 1] = t->tus[i];
+			}
+			lost += !win;
+		}
+		if (rc == 0 && lost) {
+			ferry_keyset old = t->touched;
+			t->touched = keep;
+			keep = old;
+			memcpy(t->tus, keep_us, t->touched.n * sizeof(int64_t));
+		}
+		ferry__keyset_free(&keep);
+		free(keep_us);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- setting up ----------------------------------------------------------------------- */
+
+int ferry__both_check(sync_state *f)
+{
+	for (size_t i = 0; i < f->js.njobs; i++) {
+		const job *j = &f->js.jobs[i];
+		const ferry_plan_table *e = j->entry;
+		if (e && (e->both || e->owner))
+			continue;
+		if (e && e->line && f->plan->path)
+			return ferry_err_set(&f->err, FERRY_EUSAGE,
+			                     "%s:%d:%d: --both-ways: %s has no rule for a row written on both sides (give the entry both_ways: {conflict: old_wins | new_wins | last_commit}, or owner: old | new)",
+			                     f->plan->path, e->line, e->col, j->name);
+		return ferry_err_set(&f->err, FERRY_EUSAGE,
+		                     "--both-ways: %s has no rule for a row written on both sides (give it an entry in the plan with both_ways: {conflict: old_wins | new_wins | last_commit}, or owner: old | new)",
+		                     j->name);
+	}
+	return 0;
+}
+
+static int rule_of(const ferry_plan_table *e)
+{
+	if (!e)
+		return FERRY_BOTH_NONE;
+	if (e->both)
+		return e->both;
+	return e->owner == 1 ? FERRY_BOTH_OLD_WINS : e->owner == 2 ? FERRY_BOTH_NEW_WINS : FERRY_BOTH_NONE;
+}
+
+/* t's rule, and where the peer's capture has each of t's key columns. */
+static int link_target(sync_state *s, otarget *t, int rule)
+{
+	sync_state *p = s->peer;
+	osource *po = &p->os[0];
+	t->both = rule;
+	const ferry_capture_table *ct = NULL;
+	for (size_t i = 0; i < po->ntables && !ct; i++)
+		if (strcmp(po->tables[i].table, t->name) == 0)
+			ct = &po->tables[i];
+	if (!ct)
+		return ferry_err_set(&s->err, FERRY_EUSAGE, "--both-ways: table \"%s\" of the %s version is not captured the other way",
+		                     t->name, s->back ? "old" : "new");
+	if (!(t->peer_perm = ferry__calloc(t->ntk ? t->ntk : 1, sizeof(size_t))))
+		return OOM(&s->err);
+	for (size_t k = 0; k < t->ntk; k++) {
+		size_t at = SIZE_MAX;
+		for (size_t c = 0; c < ct->nkeys && at == SIZE_MAX; c++)
+			if (strcmp(ct->keys[c], t->tk[k]) == 0)
+				at = c;
+		if (at == SIZE_MAX)
+			return ferry_err_set(&s->err, FERRY_EUSAGE,
+			                     "--both-ways: table \"%s\": its key column \"%s\" is not the key the other way captures",
+			                     t->name, t->tk[k]);
+		t->peer_perm[k] = at;
+	}
+	return 0;
+}
+
+static int conflicts_table(sync_state *s)
+{
+	return s->teng->core->exec(s->tconn,
+	                           "CREATE TABLE IF NOT EXISTS ferry_conflicts(run_id TEXT NOT NULL, tbl TEXT NOT NULL, "
+	                           "version TEXT NOT NULL, key_json TEXT NOT NULL, rule TEXT NOT NULL, winner TEXT NOT NULL, "
+	                           "old_commit_us TEXT NOT NULL, new_commit_us TEXT NOT NULL, at TEXT NOT NULL)",
+	                           &s->err);
+}
+
+/* The version rules, once per column: what one side has and the other lacks. */
+static void version_notes(sync_state *f, sync_state *b)
+{
+	char msg[600];
+	for (size_t i = 0; i < f->js.njobs; i++) {
+		const job *j = &f->js.jobs[i];
+		for (size_t c = 0; c < j->ntcols; c++)
+			if (strcmp(j->exprs[c], "?") == 0) {
+				snprintf(msg, sizeof(msg),
+				         "version rule: column \"%s\".\"%s\" is not in the old version: a row from the old version takes its default, an update from there keeps the new version's value",
+				         j->dst_table, j->tcols[c]);
+				ferry__sync_note(f, msg);
+			}
+	}
+	for (size_t i = 0; i < b->js.njobs; i++) {
+		const job *j = &b->js.jobs[i];
+		const ferry_table *ot = ferry_schema_find(b->tschema, j->dst_table);
+		for (size_t c = 0; ot && c < ot->ncols; c++) {
+			int written = 0;
+			for (size_t w = 0; w < j->ntcols && !written; w++)
+				written = strcmp(j->tcols[w], ot->cols[c].name) == 0 && strcmp(j->exprs[w], "?") != 0;
+			if (written || ot->cols[c].generated)
+				continue;
+			snprintf(msg, sizeof(msg),
+			         "version rule: column \"%s\".\"%s\" is not in the new version: ignored there and kept in the old version (a row from the new version takes its default)",
+			         j->dst_table, ot->cols[c].name);
+			ferry__sync_note(f, msg);
+		}
+	}
+}
+
+int ferry__both_link(sync_state *f, sync_state *b)
+{
+	f->peer = b;
+	b->peer = f;
+	f->both = b->both = 1;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < f->ntargets; i++) {
+		otarget *t = &f->targets[i];
+		rc = link_target(f, t, rule_of(f->ojobs[t->jobs[0]].j->entry));
+	}
+	for (size_t i = 0; rc == 0 && i < b->ntargets; i++) {
+		otarget *t = &b->targets[i];
+		int rule = FERRY_BOTH_NONE;
+		for (size_t k = 0; k < f->js.njobs && !rule; k++)
+			if (strcmp(f->js.jobs[k].src_table, t->name) == 0)
+				rule = rule_of(f->js.jobs[k].entry);
+		rc = link_target(b, t, rule ? rule : FERRY_BOTH_OLD_WINS);
+	}
+	if (rc)
+		ferry__err_copy(&f->err, &b->err);
+	/* Both captures stream from the start: a sync point reads the other one. */
+	sync_state *both[2] = {f, b};
+	for (int d = 0; rc == 0 && d < 2; d++) {
+		sync_state *s = both[d];
+		for (size_t i = 0; rc == 0 && i < s->plan->nsources; i++) {
+			osource *o = &s->os[i];
+			if (!o->cap || o->started)
+				continue;
+			rc = o->eng->capture->start(o->cap, o->pos, &s->err);
+			o->started = rc == 0;
+			if (rc)
+				ferry__err_copy(&f->err, &s->err);
+		}
+	}
+	if (rc == 0)
+		rc = conflicts_table(f);
+	if (rc == 0 && (rc = conflicts_table(b)) != 0)
+		ferry__err_copy(&f->err, &b->err);
+	if (rc == 0)
+		rc = ferry__state_set(f->teng, f->tconn, f->splan.run_digest, "both-ways", &f->err);
+	if (rc == 0)
+		version_notes(f, b);
+	return rc;
+}
