@@ -24,7 +24,11 @@ p.add_argument("--log")
 p.add_argument("--new", action="store_true",
                help="write the new version (sync-lib.sh's v2.sql) as its application would: "
                     "items are products, total = price * qty, status 'new', qty >= 0")
+p.add_argument("--ids", help="LO:HI: items (products) keys only in [LO, HI): two writers on two "
+                                "versions with disjoint or with the same ranges (ferry sync --both-ways)")
+p.add_argument("--only", choices=["items"], help="write items (products) only")
 a = p.parse_args()
+IDS = tuple(int(float(x)) for x in a.ids.split(":")) if a.ids else None
 rnd = random.Random(a.seed)
 
 if a.engine == "sqlite":
@@ -96,7 +100,48 @@ def some_id(table, col="id"):
     return rnd.randrange(1, hi + 2) if hi else 1
 
 
+def ranged_id(table):
+    """An existing key of table in --ids, or a fresh one in it."""
+    lo, hi = IDS
+    n = one("SELECT count(*) FROM %s WHERE id >= %d AND id < %d" % (table, lo, hi)) or 0
+    if n == 0 or rnd.random() < 0.3:
+        return rnd.randrange(lo, hi)
+    return one("SELECT id FROM %s WHERE id >= %d AND id < %d ORDER BY id LIMIT 1 OFFSET %d"
+               % (table, lo, hi, rnd.randrange(n)))
+
+
+def op_ranged():
+    """--ids: the mix on items (products) with every key in the range."""
+    table = "products" if a.new else "items"
+    k = rnd.random()
+    lo, hi = IDS
+    if a.new:
+        price, qty = round(rnd.uniform(0, 99), 2), rnd.randrange(0, 20)
+        row = lambda i: (i, rnd.choice(NAMES) + " " + str(rnd.randrange(1000)), price, qty,
+                         rnd.choice(CATS), price * qty)
+        ins = "INSERT INTO products(id, title, price, qty, cat, total, status) VALUES (?, ?, ?, ?, ?, ?, 'new')"
+        upd = ("UPDATE products SET price = ?, qty = ?, title = ?, total = ? WHERE id = ?",
+               lambda i: (price, qty, rnd.choice(NAMES), price * qty, i))
+    else:
+        row = item_row
+        ins = "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)"
+        upd = ("UPDATE items SET price = ?, qty = ?, name = ? WHERE id = ?",
+               lambda i: (round(rnd.uniform(0, 99), 2), rnd.randrange(0, 20), rnd.choice(NAMES), i))
+    if k < 0.3:
+        i = rnd.randrange(lo, hi)
+        return "insert", table, i, [(ins, row(i))]
+    i = ranged_id(table)
+    if k < 0.7:
+        return "update", table, i, [(upd[0], upd[1](i))]
+    if k < 0.8:
+        j = rnd.randrange(lo, hi)
+        return "rekey", table, j, [("UPDATE %s SET id = ? WHERE id = ?" % table, (j, i))]
+    return "delete", table, i, [("DELETE FROM %s WHERE id = ?" % table, (i,))]
+
+
 def op_items():
+    if IDS:
+        return op_ranged()
     if a.new:
         return op_products()
     k = rnd.random()
@@ -202,7 +247,8 @@ end = time.time() + a.seconds
 n = 0
 fenced = None
 while time.time() < end and (a.ops == 0 or n < a.ops):
-    kind, table, key, stmts = rnd.choice([op_items, op_items, op_users, op_pairs])()
+    ops = [op_items] if a.only else [op_items, op_items, op_users, op_pairs]
+    kind, table, key, stmts = rnd.choice(ops)()
     try:
         done = run(stmts)
     except Fenced as e:

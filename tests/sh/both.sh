@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# both.sh — ferry sync --both-ways, SQLite -> SQLite: refusals that change nothing; a writer
+# on each version with disjoint keys (no conflicts), then with the same keys (conflicts, each
+# settled by its table's rule and counted once); each rule on a conflict made by hand;
+# kill -9 of the sync at random moments; the cut-over ending it; --finish. At every step the
+# independent comparison (both-compare.py) and ferry verify --full both ways.
+# (SQLite -> PostgreSQL and PostgreSQL -> PostgreSQL: pg-both.sh.)
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sync-lib.sh"
+source "$(dirname "$0")/both-lib.sh"
+cd "$T"
+sync_sqlite_source "$T/src.db" 500
+both_plan "$T" "sqlite:src.db" "sqlite:dst.db"
+
+# 1. Refusals before anything is installed (exit 2, nothing changed).
+grep -v "owner: old" plan.yaml > norule.yaml
+sum0=$(sha256sum src.db | cut -c1-64)
+set +e
+"$FERRY" sync -q -p norule.yaml --both-ways > /dev/null 2> e1.err
+c1=$?
+sed 's/owner: old/owner: both/' plan.yaml > badrule.yaml
+"$FERRY" sync -q -p badrule.yaml --both-ways > /dev/null 2> e2.err
+c2=$?
+set -e
+check "a table without a rule: exit 2, naming the entry and the rules" "2 1" \
+	"$c1 $(grep -c 'norule.yaml:[0-9]*:[0-9]*: --both-ways: .*users.* has no rule.*both_ways: {conflict: old_wins | new_wins | last_commit}' e1.err)"
+check "a bad owner: exit 2 at its line and column" "2 1" "$c2 $(grep -c 'badrule.yaml:[0-9]*:[0-9]*: expected old or new for "owner"' e2.err)"
+check "... the old version is byte for byte the same, no new version made" "$sum0 no" \
+	"$(sha256sum src.db | cut -c1-64) $([ -e dst.db ] && echo yes || echo no)"
+
+# 2. The start: snapshot, capture on both sides.
+"$FERRY" sync -p plan.yaml --both-ways --until-caught-up > /dev/null 2> start.err || { cat start.err; fail "start"; }
+check "both ways: caught up" "1" "$(grep -c 'caught up both ways' start.err)"
+check "the version rules are said once per column" "1 1" \
+	"$(grep -c 'column "products"."status" is not in the old version' start.err) $(grep -c 'column "items"."secret" is not in the new version' start.err)"
+check "the new version equals the old one" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+
+conflicts() { # rows of ferry_conflicts in both versions
+	echo $(($(sqlite3 src.db "SELECT count(*) FROM ferry_conflicts") + $(sqlite3 dst.db "SELECT count(*) FROM ferry_conflicts")))
+}
+# run_both SECONDS OLD_WRITER_ARGS -- NEW_WRITER_ARGS: a sync in the background while a
+# writer writes each version; then stopped, and caught up by a second process.
+run_both() {
+	local secs=$1
+	shift
+	local old=() new=()
+	while [ "$1" != "--" ]; do old+=("$1"); shift; done
+	shift
+	new=("$@")
+	"$FERRY" sync -p plan.yaml --both-ways --json > bg.json 2> bg.err &
+	local sp=$!
+	sleep 0.3
+	$PY "$WRITER" sqlite src.db --seconds "$secs" "${old[@]}" > w1.out 2> w1.err &
+	local w1=$!
+	$PY "$WRITER" sqlite dst.db --seconds "$secs" --new "${new[@]}" > w2.out 2> w2.err &
+	local w2=$!
+	wait $w1 || { cat w1.err; fail "the old version's writer failed"; }
+	wait $w2 || { cat w2.err; fail "the new version's writer failed"; }
+	kill -INT $sp
+	wait $sp || true
+	"$FERRY" sync -p plan.yaml --both-ways --until-caught-up --json > cu.json 2> cu.err || { cat cu.err; fail "catch up"; }
+}
+last_conflicts() { $PY -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1].get('conflicts', 0))" "$1"; }
+
+# 3. Disjoint keys: the old version's application everywhere below 10^6, the new one's own
+# products above 2*10^12: no conflict, every write on both sides.
+run_both 3 --seed 1 --ids 1:1000000 -- --seed 2 --only items --ids 2000000000000:2001000000000
+check "disjoint keys: both versions hold every write of both" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+check "... no conflict" "0" "$(conflicts)"
+check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+check "... the new version's own rows reached the old one" "1" \
+	"$([ "$(sqlite3 src.db "SELECT count(*) FROM items WHERE id >= 2000000000000")" -gt 0 ] && echo 1 || echo 0)"
+
+# 4. Each rule on a conflict made by hand while the sync is stopped.
+k1=$(sqlite3 src.db "SELECT min(id) FROM items")
+k2=$(sqlite3 src.db "SELECT max(id) FROM items WHERE id < 1000000")
+u=$(sqlite3 src.db "SELECT min(id) FROM users")
+pb=$(sqlite3 src.db "SELECT min(b) FROM pairs WHERE a = 'a'")
+before=$(conflicts)
+sqlite3 dst.db "UPDATE products SET title = 'new, earlier' WHERE id = $k1"
+sqlite3 src.db "UPDATE items SET name = 'old, earlier' WHERE id = $k2"
+sqlite3 dst.db "UPDATE users SET score = 9001 WHERE id = $u; UPDATE pairs SET v = x'0a0a' WHERE a = 'a' AND b = $pb"
+sleep 0.05
+sqlite3 src.db "UPDATE items SET name = 'old, later' WHERE id = $k1; UPDATE users SET score = 1009 WHERE id = $u"
+sqlite3 src.db "UPDATE pairs SET v = x'0b0b' WHERE a = 'a' AND b = $pb"
+sqlite3 dst.db "UPDATE products SET title = 'new, later' WHERE id = $k2"
+"$FERRY" sync -p plan.yaml --both-ways --until-caught-up --json > hand.json 2> hand.err || { cat hand.err; fail "sync"; }
+check "last_commit: the later write wins on both sides (old later, new later)" "old, later|old, later|new, later|new, later" \
+	"$(sqlite3 src.db "SELECT name FROM items WHERE id = $k1")|$(sqlite3 dst.db "SELECT title FROM products WHERE id = $k1")|$(sqlite3 src.db "SELECT name FROM items WHERE id = $k2")|$(sqlite3 dst.db "SELECT title FROM products WHERE id = $k2")"
+check "owner: old wins although the new version wrote later" "1009 1009" \
+	"$(sqlite3 src.db "SELECT score FROM users WHERE id = $u") $(sqlite3 dst.db "SELECT score FROM users WHERE id = $u")"
+check "new_wins: the new version's value although the old one wrote later" "0a0a 0a0a" \
+	"$(sqlite3 src.db "SELECT lower(hex(v)) FROM pairs WHERE a = 'a' AND b = $pb") $(sqlite3 dst.db "SELECT lower(hex(v)) FROM pairs WHERE a = 'a' AND b = $pb")"
+check "four conflicts, each counted once (ferry_conflicts and --json)" "4 4" "$(($(conflicts) - before)) $(last_conflicts hand.json)"
+check "... listed with table, key, rule and winner" "products|[$k1]|last_commit|old products|[$k2]|last_commit|new users|[$u]|old_wins|old pairs|[\"a\",$pb]|new_wins|new" \
+	"$(for q in "products|[$k1]" "products|[$k2]" "users|[$u]" "pairs|[\"a\",$pb]"; do sqlite3 dst.db "SELECT tbl || '|' || key_json || '|' || rule || '|' || winner FROM ferry_conflicts WHERE tbl || '|' || key_json = '$q' ORDER BY rowid DESC LIMIT 1"; done | tr '\n' ' ' | sed 's/ $//')"
+check "... and both versions agree" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+
+# 5. The same keys on both sides, writers flat out: conflicts, every one settled and counted.
+before=$(conflicts)
+run_both 3 --seed 3 --only items --ids 1:300 -- --seed 4 --only items --ids 1:300
+check "the same keys: both versions agree after the writers stop" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+got=$(($(conflicts) - before))
+check "... conflicts happened, each a row of ferry_conflicts and counted in --json" "1 $got" \
+	"$([ "$got" -gt 0 ] && echo 1 || echo 0) $(($(last_conflicts bg.json) + $(last_conflicts cu.json)))"
+check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+
+# 6. kill -9 of the sync at random moments, writers going on, three times.
+$PY "$WRITER" sqlite src.db --seconds 6 --seed 5 --only items --ids 1:300 > w1.out 2> w1.err &
+w1=$!
+$PY "$WRITER" sqlite dst.db --seconds 6 --seed 6 --new --only items --ids 1:300 > w2.out 2> w2.err &
+w2=$!
+for i in 1 2 3; do
+	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> k$i.err &
+	sp=$!
+	sleep "0.$((RANDOM % 9 + 3))"
+	kill -9 $sp
+	wait $sp 2> /dev/null || true
+done
+wait $w1 $w2
+"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> cu.err || { cat cu.err; fail "catch up after kill -9"; }
+check "kill -9 three times: both versions agree" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+
+# 7. A plain ferry sync goes on both ways; the cut-over ends it.
+"$FERRY" sync -p plan.yaml --until-caught-up > /dev/null 2> plain.err
+check "after --both-ways, ferry sync goes on both ways" "1" "$(grep -c 'caught up both ways' plain.err)"
+"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
+sp=$!
+$PY "$WRITER" sqlite src.db --seconds 10 --seed 7 --only items --ids 1:300 > w1.out 2> w1.err &
+w1=$!
+$PY "$WRITER" sqlite dst.db --seconds 3 --seed 8 --new --only items --ids 1:300 > w2.out 2> w2.err &
+w2=$!
+sleep 1.2
+kill -INT $sp
+wait $sp || true
+"$FERRY" cutover -q -p plan.yaml --max-pause 30000 > /dev/null 2> co.err || { cat co.err; fail "cutover"; }
+wait $w1 $w2 || true
+check "the cut-over fenced the old version's writer" "1" "$(grep -c '^fenced: ' w1.err)"
+set +e
+"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> after.err
+c=$?
+set -e
+check "--both-ways after the cut-over is refused (exit 2)" "2 1" "$c $(grep -c 'ends at the cut-over' after.err)"
+"$FERRY" sync -q -p plan.yaml --until-caught-up 2> back.err || { cat back.err; fail "the way back"; }
+check "the way back carries the rest: both versions agree" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+
+# 8. --finish: the capture goes from both versions; the list of conflicts stays.
+"$FERRY" sync -q -p plan.yaml --finish 2> fin.err || { cat fin.err; fail "finish"; }
+check "--finish: no change log or capture trigger left in either version" "0 0" \
+	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name GLOB 'ferry_changes_*' OR (type = 'trigger' AND name NOT GLOB 'ferry_fence_*')") $(sqlite3 dst.db "SELECT count(*) FROM sqlite_master WHERE name GLOB 'ferry_changes_*' OR type = 'trigger'")"
+check "... ferry_conflicts keeps its rows" "1" "$([ "$(conflicts)" -gt 0 ] && echo 1 || echo 0)"
+finish

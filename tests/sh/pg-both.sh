@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# pg-both.sh — ferry sync --both-ways with PostgreSQL: SQLite -> PostgreSQL and PostgreSQL ->
+# PostgreSQL. A writer on each version with the same keys, a conflict made by hand, a kill -9
+# of the sync, the cut-over ending it and the way back; after each, the independent comparison
+# and ferry verify --full both ways; --finish leaves no slot and no publication.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../pg/pg.sh"
+source "$(dirname "$0")/sync-lib.sh"
+source "$(dirname "$0")/both-lib.sh"
+cd "$T"
+nslots() { pgq "$1" "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) || ' ' || (SELECT count(*) FROM pg_publication)"; }
+
+# sqlq ENGINE URL SQL: one value through the engine's own client.
+sqlq() {
+	if [ "$1" = sqlite ]; then sqlite3 "${2#sqlite:}" "$3"; else PGCONNECT_TIMEOUT=10 psql -X -qAt -v ON_ERROR_STOP=1 "$2" -c "$3"; fi
+}
+
+# round NAME OLD_ENGINE OLD_URL NEW_URL (the plan is in NAME/; the new version is PostgreSQL)
+round() {
+	local n=$1 oe=$2 old=$3 new=$4 wold=$3 sp w1 w2
+	[ "$oe" = sqlite ] && wold=${old#sqlite:}
+	cd "$T/$n"
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> s.err || { cat s.err; fail "$n: start"; }
+	check "$n: started both ways: equal" "equal" "$(both_compare "$old" "$new")"
+	# The same keys on both sides, the sync running, killed once with kill -9 on the way.
+	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
+	sp=$!
+	$PY "$WRITER" "$oe" "$wold" --seconds 3 --seed 41 --only items --ids 1:200 > w1.out 2> w1.err &
+	w1=$!
+	$PY "$WRITER" postgres "$new" --seconds 3 --seed 42 --new --only items --ids 1:200 > w2.out 2> w2.err &
+	w2=$!
+	sleep 1.5
+	kill -9 $sp
+	wait $sp 2> /dev/null || true
+	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg2.err &
+	sp=$!
+	wait $w1 || { cat w1.err; fail "$n: old writer"; }
+	wait $w2 || { cat w2.err; fail "$n: new writer"; }
+	kill -INT $sp; wait $sp || true
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> cu.err || { cat cu.err; fail "$n: catch up"; }
+	check "$n: the same keys and a kill -9: equal" "equal" "$(both_compare "$old" "$new")"
+	check "$n: ... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+	# A conflict by hand: last_commit, the new version later.
+	local k
+	k=$(sqlq "$oe" "$old" "SELECT min(id) FROM items")
+	sqlq "$oe" "$old" "UPDATE items SET name = 'old first' WHERE id = $k" > /dev/null
+	sleep 0.05
+	sqlq postgres "$new" "UPDATE products SET title = 'new later' WHERE id = $k" > /dev/null
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> h.err || { cat h.err; fail "$n: hand"; }
+	check "$n: last_commit: the later write (new) on both sides" "new later|new later" \
+		"$(sqlq "$oe" "$old" "SELECT name FROM items WHERE id = $k")|$(sqlq postgres "$new" "SELECT title FROM products WHERE id = $k")"
+	check "$n: ... listed in ferry_conflicts" "last_commit|new" \
+		"$(sqlq postgres "$new" "SELECT rule || '|' || winner FROM ferry_conflicts WHERE key_json = '[$k]' ORDER BY at DESC LIMIT 1")"
+	# The cut-over ends both ways; the way back carries what the new version wrote.
+	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
+	sp=$!
+	$PY "$WRITER" "$oe" "$wold" --seconds 20 --seed 43 --only items --ids 1:200 > w1.out 2> w1.err &
+	w1=$!
+	$PY "$WRITER" postgres "$new" --seconds 3 --seed 44 --new --only items --ids 1:200 > w2.out 2> w2.err &
+	w2=$!
+	sleep 1
+	kill -INT $sp; wait $sp || true
+	"$FERRY" cutover -q -p plan.yaml --max-pause 30000 > /dev/null 2> co.err || { cat co.err; fail "$n: cutover"; }
+	wait $w1 $w2 || true
+	check "$n: the cut-over fenced the old version's writer" "1" "$(grep -c '^fenced: ' w1.err)"
+	"$FERRY" sync -q -p plan.yaml --until-caught-up 2> back.err || { cat back.err; fail "$n: the way back"; }
+	check "$n: after the cut-over and the way back: equal" "equal" "$(both_compare "$old" "$new")"
+	check "$n: ... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+	"$FERRY" sync -q -p plan.yaml --finish 2> fin.err || { cat fin.err; fail "$n: finish"; }
+	cd "$T"
+}
+
+pg_newdb d1
+mkdir sp
+sync_sqlite_source "$T/sp/src.db" 300
+both_plan "$T/sp" "sqlite:src.db" "$(pg_url "$d1")"
+round sp sqlite "sqlite:$T/sp/src.db" "$(pg_url "$d1")"
+check "sp: --finish left no slot and no publication in the new version" "0 0" "$(nslots "$d1")"
+check "sp: --finish left no capture trigger in the old version" "0" \
+	"$(sqlite3 sp/src.db "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ferry_changes%' OR (type = 'trigger' AND name NOT LIKE 'ferry_fence%')")"
+
+pg_newdb s2
+pg_newdb d2
+sync_pg_source_sql 300 | PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 "$(pg_url "$s2")" > /dev/null
+mkdir pp
+both_plan "$T/pp" "$(pg_url "$s2")" "$(pg_url "$d2")"
+round pp postgres "$(pg_url "$s2")" "$(pg_url "$d2")"
+check "pp: --finish left no slot and no publication on either side" "0 0 0 0" "$(nslots "$s2") $(nslots "$d2")"
+finish
