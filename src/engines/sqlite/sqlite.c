@@ -433,7 +433,11 @@ static int sq_exec(ferry_conn *conn, const char *sql, ferry_err *err)
 static int sq_begin(ferry_conn *conn, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
-	int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+	/* The write lock at once: a transaction that reads first and writes later would fail
+	 * with "database is locked", without waiting, if another connection (an application
+	 * writing the live version) committed in between. */
+	int rc = sqlite3_exec(c->db, sqlite3_db_readonly(c->db, "main") == 1 ? "BEGIN" : "BEGIN IMMEDIATE",
+	                      NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return ferry_sqlite__fail(c, rc, err, "could not begin a transaction on \"%s\"",
 		                          c->path);
