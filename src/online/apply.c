@@ -617,12 +617,18 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	if (rc)
 		return rc;
 	/* Both ways: the target's other writers held off, ferry's writes marked, the other
-	 * direction's changes read up to now (both.c). */
-	if (s->peer)
+	 * direction's changes read up to now (both.c). Not for a batch of markers alone: it
+	 * writes no row, and the sync point's own marker would make the other direction's
+	 * next batch, and so on, back and forth while nothing happens. */
+	int rows = 0;
+	for (size_t i = 0; i < n && !rows; i++)
+		rows = ch[i].op != FERRY_CHANGE_MARKER;
+	int both = s->peer && rows;
+	if (both)
 		rc = ferry__both_begin(s);
 	if (rc == 0)
 		rc = collect_all(s, o, ch, n, &end, &commit_us);
-	if (rc == 0 && s->peer)
+	if (rc == 0 && both)
 		rc = ferry__both_settle(s);
 	/* Rows refused only for now are applied again with the changes that follow: the change
 	 * that frees a unique value a re-read row holds committed before that row's state was
@@ -670,7 +676,7 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	/* A sync that was paused or cut off while another took the run over commits nothing. */
 	if (rc == 0)
 		rc = ferry__lease_fence(s->lease, s->tconn, &s->err);
-	if (rc == 0 && s->peer)
+	if (rc == 0 && both)
 		rc = ferry__both_end(s);
 	if (rc == 0 && end > o->pos)
 		rc = ferry__state_position_set(s->teng, s->tconn, s->splan.run_digest, src, end, &s->err);

@@ -15,6 +15,13 @@ typedef struct run_pos {
 	char at[40];
 } run_pos;
 
+/* A conflict ferry sync --both-ways settled (ferry_conflicts): the newest few of a run are
+ * shown, all are counted. */
+#define CONFLICTS_SHOWN 10
+typedef struct run_conflict {
+	char tbl[64], version[8], key[128], rule[16], winner[8], at[40];
+} run_conflict;
+
 typedef struct run_info {
 	char id[80];
 	char started[40];          /* earliest time seen: a flag set, the lease taken */
@@ -27,6 +34,8 @@ typedef struct run_info {
 	int64_t stages_done;
 	run_pos *pos;
 	size_t npos, pcap;
+	int64_t conflicts;
+	run_conflict recent[CONFLICTS_SHOWN]; /* a ring: the newest CONFLICTS_SHOWN */
 } run_info;
 
 typedef struct runs {
@@ -147,6 +156,33 @@ static int pos_row(void *ud, const ferry_value *v)
 	return 0;
 }
 
+static int conflict_row(void *ud, const ferry_value *v)
+{
+	runs *rs = ud;
+	run_info *r = find(rs, &v[0]);
+	if (!r)
+		return OOM(rs->err);
+	run_conflict *c = &r->recent[r->conflicts++ % CONFLICTS_SHOWN];
+	cell(c->tbl, sizeof(c->tbl), &v[1]);
+	cell(c->version, sizeof(c->version), &v[2]);
+	cell(c->key, sizeof(c->key), &v[3]);
+	cell(c->rule, sizeof(c->rule), &v[4]);
+	cell(c->winner, sizeof(c->winner), &v[5]);
+	cell(c->at, sizeof(c->at), &v[6]);
+	return 0;
+}
+
+/* The i-th newest conflict kept of r (i < kept). */
+static const run_conflict *newest(const run_info *r, size_t i)
+{
+	return &r->recent[(size_t)(r->conflicts - 1 - (int64_t)i) % CONFLICTS_SHOWN];
+}
+
+static size_t kept(const run_info *r)
+{
+	return r->conflicts < CONFLICTS_SHOWN ? (size_t)r->conflicts : CONFLICTS_SHOWN;
+}
+
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -220,6 +256,13 @@ static void write_text(const runs *rs, FILE *f, int64_t now)
 		        r->has_lease ? r->holder : "-", lease, prog);
 		if (r->plan[0])
 			fprintf(f, "%-12s  plan %s\n", "", r->plan);
+		if (r->conflicts)
+			fprintf(f, "%-12s  %lld conflicts settled (both ways; this database's ferry_conflicts), newest:\n", "",
+			        (long long)r->conflicts);
+		for (size_t k = 0; k < kept(r); k++) {
+			const run_conflict *c = newest(r, k);
+			fprintf(f, "%-12s    %.19s  %s %s  %s wins by %s\n", "", c->at, c->tbl, c->key, c->winner, c->rule);
+		}
 	}
 }
 
@@ -275,6 +318,23 @@ static int write_json(const runs *rs, FILE *f, int64_t now)
 			jstr(&b, "applied_at", r->pos[k].at);
 			ferry_buf_puts(&b, "}");
 		}
+		ferry_buf_printf(&b, "],\"conflicts\":%lld,\"conflicts_newest\":[", (long long)r->conflicts);
+		for (size_t k = 0; k < kept(r); k++) {
+			const run_conflict *c = newest(r, k);
+			ferry_buf_puts(&b, k ? ",{" : "{");
+			jstr(&b, "table", c->tbl);
+			ferry_buf_puts(&b, ",");
+			jstr(&b, "version", c->version);
+			ferry_buf_puts(&b, ",");
+			jstr(&b, "key", c->key);
+			ferry_buf_puts(&b, ",");
+			jstr(&b, "rule", c->rule);
+			ferry_buf_puts(&b, ",");
+			jstr(&b, "winner", c->winner);
+			ferry_buf_puts(&b, ",");
+			jstr(&b, "at", c->at);
+			ferry_buf_puts(&b, "}");
+		}
 		ferry_buf_puts(&b, "]}");
 	}
 	ferry_buf_puts(&b, "]}\n");
@@ -308,6 +368,15 @@ static int collect(const ferry_engine *e, ferry_conn *c, runs *rs, ferry_err *er
 		rc = ferry__state_query(e, c, "ferry_leases", lcols, 10, NULL, NULL, 0, NULL, 0, lease_row, rs, err);
 	if (rc == 0)
 		rc = ferry__state_query(e, c, "ferry_positions", pcols, 4, NULL, NULL, 0, porder, 2, pos_row, rs, err);
+	/* ferry sync --both-ways's conflicts, in the order settled (no table: none). */
+	static const char *const kcols[] = {"run_id", "tbl", "version", "key_json", "rule", "winner", "at"};
+	static const char *const korder[] = {"at"};
+	if (rc == 0) {
+		ferry_err e3 = {0};
+		if (ferry__state_query(e, c, "ferry_conflicts", kcols, 7, NULL, NULL, 0, korder, 1, conflict_row, rs, &e3) != 0 &&
+		    e3.code == FERRY_ENOMEM)
+			rc = OOM(err);
+	}
 	static const char *const hcols[] = {"run_id"};
 	if (rc == 0)
 		rc = ferry__state_query(e, c, "ferry_history", hcols, 1, "run_id IS NOT NULL AND kind = 'data'", NULL, 0,

@@ -95,6 +95,12 @@ check "four conflicts, each counted once (ferry_conflicts and --json)" "4 4" "$(
 check "... listed with table, key, rule and winner" "products|[$k1]|last_commit|old products|[$k2]|last_commit|new users|[$u]|old_wins|old pairs|[\"a\",$pb]|new_wins|new" \
 	"$(for q in "products|[$k1]" "products|[$k2]" "users|[$u]" "pairs|[\"a\",$pb]"; do sqlite3 dst.db "SELECT tbl || '|' || key_json || '|' || rule || '|' || winner FROM ferry_conflicts WHERE tbl || '|' || key_json = '$q' ORDER BY rowid DESC LIMIT 1"; done | tr '\n' ' ' | sed 's/ $//')"
 check "... and both versions agree" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+"$FERRY" runs -p plan.yaml > runs.txt
+"$FERRY" runs --json -p plan.yaml > runs.json
+check "ferry runs counts and shows them" "4 conflicts settled 1" \
+	"$(grep -o '[0-9]* conflicts settled' runs.txt) $(grep -c "users \[$u\]  old wins by old_wins" runs.txt)"
+check "... and --json lists them" "4 old_wins" \
+	"$($PY -c "import json; r=[x for x in json.load(open('runs.json'))['runs'] if x['conflicts']][0]; print(r['conflicts'], [c['rule'] for c in r['conflicts_newest'] if c['table']=='users'][0])")"
 
 # 5. The same keys on both sides, writers flat out: conflicts, every one settled and counted.
 before=$(conflicts)

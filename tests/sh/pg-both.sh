@@ -22,6 +22,19 @@ round() {
 	cd "$T/$n"
 	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> s.err || { cat s.err; fail "$n: start"; }
 	check "$n: started both ways: equal" "equal" "$(both_compare "$old" "$new")"
+	# Disjoint keys: no conflict.
+	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
+	sp=$!
+	$PY "$WRITER" "$oe" "$wold" --seconds 2 --seed 39 --ids 1:1000000 > w1.out 2> w1.err &
+	w1=$!
+	$PY "$WRITER" postgres "$new" --seconds 2 --seed 40 --new --only items --ids 2000000000000:2001000000000 > w2.out 2> w2.err &
+	w2=$!
+	wait $w1 || { cat w1.err; fail "$n: old writer"; }
+	wait $w2 || { cat w2.err; fail "$n: new writer"; }
+	kill -INT $sp; wait $sp || true
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> cu.err || { cat cu.err; fail "$n: catch up"; }
+	check "$n: disjoint keys: equal, no conflict" "equal 0" \
+		"$(both_compare "$old" "$new") $(($(sqlq "$oe" "$old" "SELECT count(*) FROM ferry_conflicts") + $(sqlq postgres "$new" "SELECT count(*) FROM ferry_conflicts")))"
 	# The same keys on both sides, the sync running, killed once with kill -9 on the way.
 	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
 	sp=$!
@@ -40,21 +53,39 @@ round() {
 	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> cu.err || { cat cu.err; fail "$n: catch up"; }
 	check "$n: the same keys and a kill -9: equal" "equal" "$(both_compare "$old" "$new")"
 	check "$n: ... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
-	# A conflict by hand: last_commit, the new version later.
-	local k
+	# Each rule on a conflict made by hand: last_commit (the new version later), owner: old
+	# (the new version later), new_wins (the old version later).
+	local k u b
 	k=$(sqlq "$oe" "$old" "SELECT min(id) FROM items")
+	u=$(sqlq "$oe" "$old" "SELECT min(id) FROM users")
+	b=$(sqlq "$oe" "$old" "SELECT min(b) FROM pairs WHERE a = 'a'")
 	sqlq "$oe" "$old" "UPDATE items SET name = 'old first' WHERE id = $k" > /dev/null
+	sqlq "$oe" "$old" "UPDATE users SET score = 1009 WHERE id = $u" > /dev/null
+	sqlq postgres "$new" "UPDATE pairs SET v = '\\x0a0a' WHERE a = 'a' AND b = $b" > /dev/null
 	sleep 0.05
 	sqlq postgres "$new" "UPDATE products SET title = 'new later' WHERE id = $k" > /dev/null
+	sqlq postgres "$new" "UPDATE users SET score = 9001 WHERE id = $u" > /dev/null
+	if [ "$oe" = sqlite ]; then sqlq "$oe" "$old" "UPDATE pairs SET v = x'0b0b' WHERE a = 'a' AND b = $b" > /dev/null
+	else sqlq "$oe" "$old" "UPDATE pairs SET v = '\\x0b0b' WHERE a = 'a' AND b = $b" > /dev/null; fi
 	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> h.err || { cat h.err; fail "$n: hand"; }
 	check "$n: last_commit: the later write (new) on both sides" "new later|new later" \
 		"$(sqlq "$oe" "$old" "SELECT name FROM items WHERE id = $k")|$(sqlq postgres "$new" "SELECT title FROM products WHERE id = $k")"
-	check "$n: ... listed in ferry_conflicts" "last_commit|new" \
-		"$(sqlq postgres "$new" "SELECT rule || '|' || winner FROM ferry_conflicts WHERE key_json = '[$k]' ORDER BY at DESC LIMIT 1")"
+	check "$n: owner: old wins on both sides" "1009|1009" \
+		"$(sqlq "$oe" "$old" "SELECT score FROM users WHERE id = $u")|$(sqlq postgres "$new" "SELECT score FROM users WHERE id = $u")"
+	check "$n: new_wins: the new version's value on both sides" "equal 0a0a" \
+		"$(both_compare "$old" "$new") $(sqlq postgres "$new" "SELECT encode(v, 'hex') FROM pairs WHERE a = 'a' AND b = $b")"
+	# Which direction saw each conflict depends on which applied first: look in both.
+	conf() { # TABLE_OLD TABLE_NEW KEY_JSON
+		{ sqlq "$oe" "$old" "SELECT at || ' ' || rule || '|' || winner FROM ferry_conflicts WHERE tbl = '$1' AND key_json = '$3'"
+		  sqlq postgres "$new" "SELECT at || ' ' || rule || '|' || winner FROM ferry_conflicts WHERE tbl = '$2' AND key_json = '$3'"; } | sort | tail -n 1 | cut -d' ' -f2
+	}
+	check "$n: ... each listed in ferry_conflicts" "last_commit|new old_wins|old new_wins|new" \
+		"$(conf items products "[$k]") $(conf users users "[$u]") $(conf pairs pairs "[\"a\",$b]")"
+	check "$n: ferry runs lists them" "1" "$({ "$FERRY" runs -p plan.yaml; "$FERRY" runs "$old"; } | grep -c -m 1 'conflicts settled')"
 	# The cut-over ends both ways; the way back carries what the new version wrote.
 	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
 	sp=$!
-	$PY "$WRITER" "$oe" "$wold" --seconds 20 --seed 43 --only items --ids 1:200 > w1.out 2> w1.err &
+	$PY "$WRITER" "$oe" "$wold" --seconds 60 --seed 43 --only items --ids 1:200 > w1.out 2> w1.err &
 	w1=$!
 	$PY "$WRITER" postgres "$new" --seconds 3 --seed 44 --new --only items --ids 1:200 > w2.out 2> w2.err &
 	w2=$!
