@@ -68,6 +68,10 @@ run_both 3 --seed 1 --ids 1:1000000 -- --seed 2 --only items --ids 2000000000000
 check "disjoint keys: both versions hold every write of both" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
 check "... no conflict" "0" "$(conflicts)"
 check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
+# Nothing ferry wrote is captured back: a second catch-up finds nothing to write.
+"$FERRY" sync -p plan.yaml --both-ways --until-caught-up --json > echo.json 2> echo.err || { cat echo.err; fail "sync"; }
+check "... nothing ferry wrote came back (a rerun writes no row)" "0 0" \
+	"$($PY -c "import json,sys; l=[json.loads(x) for x in open('echo.json') if x.strip()][-1]; print(l['rows_upserted'], l['rows_deleted'])")"
 check "... the new version's own rows reached the old one" "1" \
 	"$([ "$(sqlite3 src.db "SELECT count(*) FROM items WHERE id >= 2000000000000")" -gt 0 ] && echo 1 || echo 0)"
 
