@@ -625,7 +625,7 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 		rows = ch[i].op != FERRY_CHANGE_MARKER;
 	int both = s->peer && rows;
 	if (both)
-		rc = ferry__both_begin(s);
+		rc = ferry__both_begin(s, src, ch, n);
 	if (rc == 0)
 		rc = collect_all(s, o, ch, n, &end, &commit_us);
 	if (rc == 0 && both)
@@ -660,9 +660,11 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 		rc = requeue(s);
 		if (rc == 0)
 			rc = ferry__sync_next(s, src, ch, CHANGES_MAX, &m, 50);
+		if (rc == 0 && both)
+			rc = ferry__both_more(s, src, ch, m);
 		if (rc == 0)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
-		if (rc == 0 && s->peer)
+		if (rc == 0 && both)
 			rc = ferry__both_settle(s);
 		applied += m;
 		if (rc == 0 && !marked && !o->frozen) {

@@ -129,17 +129,6 @@ void ferry__both_free(sync_state *s)
 
 /* ---- one transaction ------------------------------------------------------------------ */
 
-/* The names of s's target tables, for the origin's hold. */
-static int target_names(sync_state *s, const char ***out)
-{
-	*out = ferry__calloc(s->ntargets ? s->ntargets : 1, sizeof(char *));
-	if (!*out)
-		return OOM(&s->err);
-	for (size_t i = 0; i < s->ntargets; i++)
-		(*out)[i] = s->targets[i].name;
-	return 0;
-}
-
 /* Everything the peer's capture holds up to now, into the peer's queue. */
 static int sync_point(sync_state *s)
 {
@@ -181,16 +170,48 @@ static int sync_point(sync_state *s)
 	return rc;
 }
 
-int ferry__both_begin(sync_state *s)
+/* Hold off the other writers of the target tables changes ch[0..n) of source src write that
+ * this transaction does not hold yet (marking its writes as ferry's own), then read the
+ * peer's capture up to now. Only those tables: the applications' writes to the others go
+ * on. */
+static int hold(sync_state *s, size_t src, const ferry_change *ch, size_t n, int first)
 {
-	const char **names = NULL;
-	int rc = target_names(s, &names);
-	if (rc == 0)
-		rc = s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, names, s->ntargets, 1, &s->err);
+	osource *o = &s->os[src];
+	const char **names = ferry__calloc(s->ntargets ? s->ntargets : 1, sizeof(char *));
+	if (!names)
+		return OOM(&s->err);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ch[i].op == FERRY_CHANGE_MARKER || ch[i].table >= o->ntables)
+			continue;
+		const otable *ot = &o->otables[ch[i].table];
+		for (size_t q = 0; q < ot->njobs; q++) {
+			otarget *t = &s->targets[s->ojobs[ot->jobs[q]].target];
+			if (!t->held) {
+				t->held = 1;
+				names[k++] = t->name;
+			}
+		}
+	}
+	int rc = 0;
+	if (k || first)
+		rc = s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, names, k, 1, &s->err);
 	free(names);
-	for (size_t i = 0; i < s->ntargets; i++)
+	return rc == 0 && k ? sync_point(s) : rc;
+}
+
+int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t n)
+{
+	for (size_t i = 0; i < s->ntargets; i++) {
 		ferry__keyset_reset(&s->targets[i].settled);
-	return rc ? rc : sync_point(s);
+		s->targets[i].held = 0;
+	}
+	return hold(s, src, ch, n, 1);
+}
+
+int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n)
+{
+	return hold(s, src, ch, n, 0);
 }
 
 int ferry__both_end(sync_state *s)

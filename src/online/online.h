@@ -63,6 +63,7 @@ typedef struct otarget {
 	int64_t *theirs_us;
 	size_t theirs_cap;
 	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
+	int held;                  /* this transaction holds off the table's other writers */
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
 
@@ -215,9 +216,13 @@ int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey);
 int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, size_t *n,
                      int timeout_ms);
 void ferry__both_free(sync_state *s);
-/* In s's open target transaction: hold off the target's other writers, mark the writes as
- * ferry's own, and read every change committed on the target so far into the peer's queue. */
-int ferry__both_begin(sync_state *s);
+/* In s's open target transaction: hold off the other writers of the target tables the
+ * changes write, mark the writes as ferry's own, and read every change committed on the
+ * target so far into the peer's queue. */
+int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t n);
+/* More changes in the same transaction (a deferral's): their tables held too, the peer's
+ * capture read again when there were new ones. */
+int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n);
 /* The touched keys the peer's queue changed too: each a conflict, settled by the table's
  * rule (a lost key leaves the touched set) and recorded in ferry_conflicts. */
 int ferry__both_settle(sync_state *s);
