@@ -346,6 +346,8 @@ struct ferry_plan {
 	int64_t max_rejects;
 	int strict;
 	int copy_others;           /* tables not named are copied as they are */
+	int both;                  /* both_ways: {conflict: ...} at the top: the rule of every
+	                              entry (and table copied by others) without its own */
 	size_t nstages;
 	ferry_plan_stage *stages;  /* at least one (ferry__plan_default_stage) */
 	size_t ntables;

@@ -367,26 +367,26 @@ int ferry__both_check(sync_state *f)
 	for (size_t i = 0; i < f->js.njobs; i++) {
 		const job *j = &f->js.jobs[i];
 		const ferry_plan_table *e = j->entry;
-		if (e && (e->both || e->owner))
+		if ((e && (e->both || e->owner)) || f->plan->both)
 			continue;
 		if (e && e->line && f->plan->path)
 			return ferry_err_set(&f->err, FERRY_EUSAGE,
-			                     "%s:%d:%d: --both-ways: %s has no rule for a row written on both sides (give the entry both_ways: {conflict: old_wins | new_wins | last_commit}, or owner: old | new)",
+			                     "%s:%d:%d: --both-ways: %s has no rule for a row written on both sides (give the entry both_ways: {conflict: old_wins | new_wins | last_commit}, or owner: old | new; or the plan a both_ways: for every entry)",
 			                     f->plan->path, e->line, e->col, j->name);
 		return ferry_err_set(&f->err, FERRY_EUSAGE,
-		                     "--both-ways: %s has no rule for a row written on both sides (give it an entry in the plan with both_ways: {conflict: old_wins | new_wins | last_commit}, or owner: old | new)",
+		                     "--both-ways: %s has no rule for a row written on both sides (give it an entry in the plan with both_ways: {conflict: old_wins | new_wins | last_commit}, or owner: old | new; or the plan a both_ways: for every entry)",
 		                     j->name);
 	}
 	return 0;
 }
 
-static int rule_of(const ferry_plan_table *e)
+static int rule_of(const ferry_plan *p, const ferry_plan_table *e)
 {
-	if (!e)
-		return FERRY_BOTH_NONE;
-	if (e->both)
+	if (e && e->both)
 		return e->both;
-	return e->owner == 1 ? FERRY_BOTH_OLD_WINS : e->owner == 2 ? FERRY_BOTH_NEW_WINS : FERRY_BOTH_NONE;
+	if (e && e->owner)
+		return e->owner == 1 ? FERRY_BOTH_OLD_WINS : FERRY_BOTH_NEW_WINS;
+	return p->both;
 }
 
 /* t's rule, and where the peer's capture has each of t's key columns. */
@@ -466,14 +466,14 @@ int ferry__both_link(sync_state *f, sync_state *b)
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < f->ntargets; i++) {
 		otarget *t = &f->targets[i];
-		rc = link_target(f, t, rule_of(f->ojobs[t->jobs[0]].j->entry));
+		rc = link_target(f, t, rule_of(f->plan, f->ojobs[t->jobs[0]].j->entry));
 	}
 	for (size_t i = 0; rc == 0 && i < b->ntargets; i++) {
 		otarget *t = &b->targets[i];
 		int rule = FERRY_BOTH_NONE;
 		for (size_t k = 0; k < f->js.njobs && !rule; k++)
 			if (strcmp(f->js.jobs[k].src_table, t->name) == 0)
-				rule = rule_of(f->js.jobs[k].entry);
+				rule = rule_of(f->plan, f->js.jobs[k].entry);
 		rc = link_target(b, t, rule ? rule : FERRY_BOTH_OLD_WINS);
 	}
 	if (rc)

@@ -1000,6 +1000,22 @@ static const key_def both_keys[] = {
 	{"conflict", K_FN, 0, 0, 0, NULL, k_both_conflict, NULL},
 };
 
+/* both_ways: at the top of the plan: the rule of the entries that give none. */
+static int k_plan_both_ways(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan *p = obj;
+	char b[SHOW_MAX];
+	(void)key;
+	(void)w;
+	if (val->kind != N_MAP)
+		return fail(P, val, "expected a mapping for \"both_ways\" ({conflict: old_wins | new_wins | last_commit}), found %s",
+		            show(b, val, "nothing"));
+	int rc = walk_map(P, val, "\"both_ways\"", both_keys, FERRY_ARRAY_LEN(both_keys), &p->both);
+	if (rc == 0 && !p->both)
+		rc = fail(P, val, "\"both_ways\" needs conflict: old_wins, new_wins or last_commit");
+	return rc;
+}
+
 static int k_both_ways(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
 {
 	ferry_plan_table *t = obj;
@@ -1206,6 +1222,7 @@ static const key_def plan_keys[] = {
 	{"stages", K_FN, 0, 0, 0, NULL, k_stages, NULL},
 	{"tables", K_FN, 0, 0, 0, NULL, k_tables, NULL},
 	{"verify", K_FN, 0, 0, 0, NULL, k_verify, NULL},
+	{"both_ways", K_FN, 0, 0, 0, NULL, k_plan_both_ways, NULL},
 };
 
 /* ---- after the keys: defaults, references, files ------------------------------------ */

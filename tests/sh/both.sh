@@ -28,6 +28,12 @@ check "a bad owner: exit 2 at its line and column" "2 1" "$c2 $(grep -c 'badrule
 check "... the old version is byte for byte the same, no new version made" "$sum0 no" \
 	"$(sha256sum src.db | cut -c1-64) $([ -e dst.db ] && echo yes || echo no)"
 
+# The plan's own both_ways: is the rule of every entry without one.
+{ echo "both_ways: { conflict: new_wins }"; sed 's/sqlite:dst.db/sqlite:top.db/' norule.yaml; } > top.yaml
+"$FERRY" sync -q -p top.yaml --both-ways --until-caught-up 2> top.err || { cat top.err; fail "a plan-wide rule"; }
+check "a plan-wide both_ways: covers the entries without a rule" "equal" "$(both_compare sqlite:src.db sqlite:top.db)"
+"$FERRY" sync -q -p top.yaml --finish 2> top.err || { cat top.err; fail "finish"; }
+
 # 2. The start: snapshot, capture on both sides.
 "$FERRY" sync -p plan.yaml --both-ways --until-caught-up > /dev/null 2> start.err || { cat start.err; fail "start"; }
 check "both ways: caught up" "1" "$(grep -c 'caught up both ways' start.err)"

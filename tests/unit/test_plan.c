@@ -281,7 +281,7 @@ static const struct bad_plan {
 	 "version: 1\nsource: a.db\ntreads: 4\ntarget: b.db\n",
 	 "plan.yaml:3:1: unknown key \"treads\" in the plan (expected one of: version, source, "
 	 "sources, target, target_schema, label, threads, chunk_rows, max_rejects, strict, others, "
-	 "stages, tables, verify)"},
+	 "stages, tables, verify, both_ways)"},
 	{"wrong type for threads",
 	 "source: a.db\ntarget: b.db\nthreads: many\n",
 	 "plan.yaml:3:10: \"threads\" must be a whole number >= 0, not \"many\""},
