@@ -143,7 +143,7 @@ check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
 check "after --both-ways, ferry sync goes on both ways" "1" "$(grep -c 'caught up both ways' plain.err)"
 "$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
 sp=$!
-$PY "$WRITER" sqlite src.db --seconds 10 --seed 7 --only items --ids 1:300 > w1.out 2> w1.err &
+$PY "$WRITER" sqlite src.db --seconds 60 --seed 7 --only items --ids 1:300 > w1.out 2> w1.err &
 w1=$!
 $PY "$WRITER" sqlite dst.db --seconds 3 --seed 8 --new --only items --ids 1:300 > w2.out 2> w2.err &
 w2=$!

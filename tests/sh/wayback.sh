@@ -127,7 +127,7 @@ for phase in frozen drained fenced released; do
 		"$(sqlite3 "$d/src.db" "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'") $(sqlite3 "$d/dst.db" "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'")"
 	check "kill -9 in the cut-over at $phase: the way back carried everything" "equal" \
 		"$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
-	$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 15 --seed 42 > "$d/w.out" 2> "$d/w.err" &
+	$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 60 --seed 42 > "$d/w.out" 2> "$d/w.err" &
 	wpid=$!
 	sleep 0.5
 	set +e
