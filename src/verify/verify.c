@@ -198,15 +198,18 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	}
 	if (rc == 0)
 		rc = open_target(&sd, ctx, plan, tschema, err);
-	/* Rows that wait (later:) are expected only once ferry backfill has carried them. */
+	/* Every row is expected once ferry backfill has finished; until then a row that waits
+	 * (later:) is expected only if it arrived (by the backfill so far, or a fetch): each
+	 * row read says whether it waits (waitmark). */
 	ferry_plan vplan = *plan;
+	int waitmark = 0;
 	if (rc == 0 && plan->later_mode == FERRY_LATER_NOW && ferry__later_any(plan)) {
 		char bid[33];
 		int done = 0;
 		ferry__later_backfill_id(bid, plan);
 		rc = ferry__state_get(sd.teng, sd.tconn, bid, "finished", &done, err);
-		if (done)
-			vplan.later_mode = FERRY_LATER_ALL;
+		vplan.later_mode = FERRY_LATER_ALL;
+		waitmark = !done;
 	}
 	if (rc == 0)
 		rc = ferry__jobs_build(&js, ctx, &vplan, sources, sd.teng, tschema, 0, err);
@@ -217,6 +220,9 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 			ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	if (rc == 0)
 		rc = group_tables(rep, &js, o, err);
+	for (size_t t = 0; rc == 0 && waitmark && t < rep->ntables; t++)
+		for (size_t i = 0; i < rep->tables[t].njobs; i++)
+			rep->tables[t].waitmark |= rep->tables[t].jobs[i]->later;
 	if (rc == 0)
 		rc = run_tables(rep, plan, &sd, tschema, err);
 	ferry__jobs_free(&js);

@@ -666,6 +666,7 @@ typedef struct pg_writer {
 	char *merge_sql;
 	char stmt[48];            /* the merge's prepared statement */
 	int nothing;              /* the merge keeps every existing row: ON CONFLICT DO NOTHING */
+	int guard;                /* spec->guard_deleted: the session sets ferry.later */
 	char stage[48];           /* nothing: the temporary table a batch is copied into */
 	char *stage_sql;          /* nothing: create the stage (if absent) and COPY into it */
 	char *insert_sql;         /* nothing: INSERT ... SELECT from the stage, then empty it */
@@ -837,6 +838,7 @@ int ferry_pg__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 	w->c = c;
 	w->ncols = spec->ncols;
 	w->merge = spec->merge;
+	w->guard = spec->guard_deleted;
 	w->table = ferry__strdup(spec->table);
 	w->map = ferry__calloc(spec->ncols, sizeof(size_t));
 	w->cols = ferry__calloc(spec->ncols, sizeof(pg_col));
@@ -1376,6 +1378,13 @@ int ferry_pg__writer_write(ferry_writer *writer, const ferry_batch *b, ferry_rej
 	snprintf(w->c->wrote, sizeof(w->c->wrote), "%s", w->table);
 	for (size_t i = 0; i < n; i++)
 		w->rows[i] = i;
+	/* Each time: a SET in a transaction that rolls back is undone with it. Its trigger
+	 * (ferry_pg__later_track) removes the inserted rows whose key the application deleted. */
+	if (w->guard) {
+		int rc = ferry_pg__exec(w->c, "SET ferry.later = 'on'", err, "mark the session as the backfill's");
+		if (rc)
+			return rc;
+	}
 	if (w->merge && w->nothing && in_tx(w))
 		return write_nothing(w, b, n, reject, ud, err);
 	if (w->merge)

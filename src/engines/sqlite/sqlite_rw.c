@@ -753,6 +753,9 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 	int krc = column_kinds(c, spec, w->exact, err);
 	if (krc == 0 && spec->merge)
 		krc = merge_exact_check(spec, w->exact, err);
+	/* Before the statements are prepared, so that they include the trigger. */
+	if (krc == 0 && spec->guard_deleted)
+		krc = ferry_sqlite__later_guard(c, spec->table, err);
 	if (krc) {
 		ferry_sqlite__writer_close((ferry_writer *)(void *)w);
 		return krc;
