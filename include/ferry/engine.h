@@ -475,11 +475,13 @@ typedef struct ferry_engine_write {
 	void (*discard)(ferry_conn *c);
 	/* Optional, both or neither (later:, docs/LATER.md): record in c the key of every row
 	 * deleted from the tables by a session not ferry's own (fence_exempt), until
-	 * later_untrack removes the record and what keeps it; a writer whose spec sets
-	 * guard_deleted never writes a recorded key, even one deleted while it writes. */
+	 * later_untrack removes the tables' record and what keeps it (all of it once no table
+	 * is recorded); a writer whose spec sets guard_deleted never writes a recorded key,
+	 * even one deleted while it writes. later_untrack reads only the tables' names. */
 	int (*later_track)(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
 	                   ferry_err *err);
-	int (*later_untrack)(ferry_conn *c, ferry_err *err);
+	int (*later_untrack)(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+	                     ferry_err *err);
 } ferry_engine_write;
 
 /* Versioned migrations (src/history). */

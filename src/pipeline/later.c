@@ -210,15 +210,25 @@ static int later_untrack_done(ferry_ctx *ctx, const ferry_plan *plan, ferry_err 
 		return err->code;
 	if (!e->write->later_untrack)
 		return 0;
+	ferry_capture_table *t = ferry__calloc(plan->ntables + 1, sizeof(*t));
+	size_t n = 0;
+	if (!t)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; i < plan->ntables; i++) {
+		const ferry_plan_table *pt = &plan->tables[i];
+		if (!pt->skip && (pt->later || pt->later_all))
+			t[n++].table = pt->rename ? pt->rename : pt->table;
+	}
 	ferry_conn *c = NULL;
 	int done = 0;
 	int rc = e->core->connect(&c, plan->target, 0, err);
 	if (rc == 0)
 		rc = backfill_done(e, c, plan, &done, err);
 	if (rc == 0 && done)
-		rc = e->write->later_untrack(c, err);
+		rc = e->write->later_untrack(c, t, n, err);
 	if (c)
 		e->core->close(c);
+	free(t);
 	return rc;
 }
 
@@ -250,10 +260,15 @@ int ferry_backfill(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	rs.rate = opts->rate;
 	ferry__copy_hooks hooks = {.tokens = NULL, .wrap = rate_wrap, .ud = &rs};
 	int rc = ferry__copy_hooked(out, ctx, &bp, &co, &hooks);
-	if (rc == 0 && !co.check_only && (rc = later_untrack_done(ctx, plan, &err)) != 0) {
+	/* A run that finished with rejected rows has finished too: its record goes as well. */
+	if (co.check_only || (rc != 0 && rc != FERRY_EREJECT))
+		return rc;
+	ferry_err uerr = {0, ""};
+	int urc = later_untrack_done(ctx, plan, &uerr);
+	if (urc && rc == 0) {
 		ferry_summary_free(*out);
 		*out = NULL;
-		return ferry__ctx_fail(ctx, &err);
+		return ferry__ctx_fail(ctx, &uerr);
 	}
 	return rc;
 }

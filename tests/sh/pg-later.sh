@@ -85,16 +85,23 @@ pgq "$src" "CREATE TABLE chk(id int PRIMARY KEY, v int); INSERT INTO chk SELECT 
 printf 'source: %s\ntarget: %s\nothers: skip\ntables:\n  - table: chk\n    later: "id > 10"\n' "$(pg_url "$src")" "$(pg_url "$dst")" > chk.yaml
 "$FERRY" copy -q -p chk.yaml
 pgq "$dst" "ALTER TABLE chk ADD CONSTRAINT no1234 CHECK (v <> 1234) NOT VALID" > /dev/null
-set +e; "$FERRY" backfill -q --json -p chk.yaml > chk.json 2> chk.err; rc=$?; set -e
-check "a refused row in a batch: exit 3, that row rejected, the others loaded" "3 1 2999 0" \
-	"$rc $(json_field chk.json "d['totals']['rejected']") $(pgq "$dst" "SELECT count(*) FROM chk") $(pgq "$dst" "SELECT count(*) FROM chk WHERE id = 1234")"
-
-# A delete that commits while the backfill writes the same key: the backfill's insert waits
-# for the deleting transaction, then goes in; its guard then sees the record and removes it.
+# A second plan into the same target (its table dl, used below) is recorded too.
 pgq "$src" "CREATE TABLE dl(id int PRIMARY KEY, v text); INSERT INTO dl SELECT x, 'v' || x FROM generate_series(1, 500) x" > /dev/null
 printf 'source: %s\ntarget: %s\nothers: skip\ntables:\n  - table: dl\n    later: true\n' "$(pg_url "$src")" "$(pg_url "$dst")" > dl.yaml
 "$FERRY" copy -q -p dl.yaml
+set +e; "$FERRY" backfill -q --json -p chk.yaml > chk.json 2> chk.err; rc=$?; set -e
+check "a refused row in a batch: exit 3, that row rejected, the others loaded" "3 1 2999 0" \
+	"$rc $(json_field chk.json "d['totals']['rejected']") $(pgq "$dst" "SELECT count(*) FROM chk") $(pgq "$dst" "SELECT count(*) FROM chk WHERE id = 1234")"
+check "the finished backfill of one plan keeps the other plan's record" "0 3 ferry_later_deleted" \
+	"$(pgq "$dst" "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'chk'::regclass AND tgname LIKE 'ferry_later%'") $(pgq "$dst" "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'dl'::regclass AND tgname LIKE 'ferry_later%'") $(pgq "$dst" "SELECT to_regclass('ferry_later_deleted')")"
+
+# A delete that commits while the backfill writes the same key: the backfill's insert waits
+# for the deleting transaction, then goes in; its guard then sees the record and removes it.
 "$FERRY" fetch -q -p dl.yaml dl 250
+# Count the backfill's INSERT statements: by batches, not one per row.
+pgq "$dst" "CREATE TABLE stmts(n int); CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$ BEGIN INSERT INTO stmts VALUES (1); RETURN NULL; END \$\$;
+	CREATE TRIGGER count_stmt AFTER INSERT ON dl FOR EACH STATEMENT EXECUTE FUNCTION count_stmt()" > /dev/null
 psql -X -qAt "$(pg_url "$dst")" -c "BEGIN" -c "DELETE FROM dl WHERE id = 250" -c "SELECT pg_sleep(3)" -c "COMMIT" > /dev/null &
 app=$!
 sleep 1
@@ -102,4 +109,7 @@ sleep 1
 wait "$app"
 check "a delete committed while the backfill waited on its row: the row stays deleted" "499 0" \
 	"$(pgq "$dst" "SELECT count(*) FROM dl") $(pgq "$dst" "SELECT count(*) FROM dl WHERE id = 250")"
+stmts=$(pgq "$dst" "SELECT count(*) FROM stmts")
+[ "$stmts" -ge 1 ] && [ "$stmts" -le 5 ] && ok "the backfill inserted 499 rows in $stmts statements (batches)" ||
+	fail "the backfill inserted 499 rows in $stmts statements, expected batches (1 to 5)"
 finish

@@ -205,19 +205,39 @@ int ferry_pg__later_track(ferry_conn *conn, const ferry_capture_table *tables, s
 	return rc;
 }
 
-int ferry_pg__later_untrack(ferry_conn *conn, ferry_err *err)
+int ferry_pg__later_untrack(ferry_conn *conn, const ferry_capture_table *tables, size_t ntables,
+                            ferry_err *err)
 {
 	pg_conn *c = PGC(conn);
-	ferry_buf b = FERRY_BUF_INIT;
-	/* Dropping the functions drops every trigger that calls them. */
-	ferry_buf_puts(&b, "DROP FUNCTION IF EXISTS ");
+	ferry_buf b = FERRY_BUF_INIT, log = FERRY_BUF_INIT;
+	ferry_pg__buf_ident(&log, c->schema);
+	ferry_buf_puts(&log, ".ferry_later_deleted");
+	/* One statement: the tables' triggers and records, then, when no table is recorded any
+	 * more, the functions (with any trigger left) and the record itself. */
+	ferry_buf_puts(&b, "DO $ferry$ BEGIN IF to_regclass(");
+	ferry_pg__buf_literal(&b, log.data ? log.data : "", log.len);
+	ferry_buf_puts(&b, ") IS NULL THEN RETURN; END IF;\n");
+	static const char *const trig[] = {"ferry_later_log", "ferry_later_truncate", "ferry_later_guard"};
+	for (size_t i = 0; i < ntables; i++) {
+		for (size_t k = 0; k < 3; k++) {
+			ferry_buf_printf(&b, "DROP TRIGGER IF EXISTS \"%s\" ON ", trig[k]);
+			ferry_pg__buf_table(&b, c, tables[i].table);
+			ferry_buf_puts(&b, ";\n");
+		}
+		ferry_buf_printf(&b, "DELETE FROM %s WHERE tbl = ", log.data);
+		ferry_pg__buf_literal(&b, tables[i].table, strlen(tables[i].table));
+		ferry_buf_puts(&b, ";\n");
+	}
+	ferry_buf_puts(&b, "IF NOT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+	                   "WHERE p.proname = 'ferry_later_log' AND p.pronamespace = ");
+	ferry_pg__buf_literal(&b, c->schema, strlen(c->schema));
+	ferry_buf_puts(&b, "::regnamespace) THEN DROP FUNCTION IF EXISTS ");
 	ferry_pg__buf_ident(&b, c->schema);
 	ferry_buf_puts(&b, ".ferry_later_log() CASCADE; DROP FUNCTION IF EXISTS ");
 	ferry_pg__buf_ident(&b, c->schema);
-	ferry_buf_puts(&b, ".ferry_later_guard() CASCADE; DROP TABLE IF EXISTS ");
-	ferry_pg__buf_ident(&b, c->schema);
-	ferry_buf_puts(&b, ".ferry_later_deleted");
-	int rc = b.failed ? OOM(err) : ferry_pg__exec(c, b.data, err, "remove the record of later: deletes");
+	ferry_buf_printf(&b, ".ferry_later_guard() CASCADE; DROP TABLE IF EXISTS %s; END IF; END $ferry$", log.data);
+	int rc = b.failed || log.failed ? OOM(err) : ferry_pg__exec(c, b.data, err, "remove the record of later: deletes");
 	ferry_buf_free(&b);
+	ferry_buf_free(&log);
 	return rc;
 }

@@ -171,32 +171,56 @@ int ferry_sqlite__later_track(ferry_conn *conn, const ferry_capture_table *table
 	return rc;
 }
 
-int ferry_sqlite__later_untrack(ferry_conn *conn, ferry_err *err)
+int ferry_sqlite__later_untrack(ferry_conn *conn, const ferry_capture_table *tables, size_t ntables,
+                                ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-	                            "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name GLOB 'ferry_later_*' "
-	                            "AND sql LIKE '% AFTER DELETE ON %ferry_later_deleted%'", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return ferry_sqlite__fail(c, rc, err, "could not list the triggers of later:");
+	int exists = 0;
+	int rc = ferry_sqlite__later_recorded(c, NULL, &exists, err);
+	if (rc || !exists)
+		return rc;
 	ferry_buf b = FERRY_BUF_INIT;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	for (size_t i = 0; i < ntables; i++) {
+		char name[600];
+		snprintf(name, sizeof(name), "ferry_later_%s", tables[i].table);
 		ferry_buf_puts(&b, "DROP TRIGGER IF EXISTS ");
-		ferry_sqlite__buf_ident(&b, (const char *)sqlite3_column_text(st, 0));
+		ferry_sqlite__buf_ident(&b, name);
+		ferry_buf_puts(&b, ";\nDELETE FROM ferry_later_deleted WHERE tbl = ");
+		table_literal(&b, tables[i].table);
 		ferry_buf_puts(&b, ";\n");
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		ferry_buf_free(&b);
-		return ferry_sqlite__fail(c, rc, err, "could not list the triggers of later:");
-	}
-	ferry_buf_puts(&b, "DROP TABLE IF EXISTS ferry_later_deleted;\n");
 	if (b.failed)
 		return OOM(err);
-	rc = ferry_sqlite__exec(c, b.data, err);
+	rc = b.data ? ferry_sqlite__exec(c, b.data, err) : 0;
 	ferry_buf_free(&b);
+	/* The record goes with the last table that keeps it. */
+	sqlite3_stmt *st = NULL;
+	int left = 1;
+	if (rc == 0 && sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' "
+	                                         "AND name GLOB 'ferry_later_*' AND sql LIKE '% AFTER DELETE ON %ferry_later_deleted%'",
+	                                  -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc == 0 && left == 0)
+		rc = ferry_sqlite__exec(c, "DROP TABLE IF EXISTS ferry_later_deleted", err);
 	return rc;
+}
+
+int ferry_sqlite__later_recorded(sq_conn *c, const char *table, int *out, ferry_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	*out = 0;
+	int rc = sqlite3_prepare_v2(c->db, table ? "SELECT EXISTS (SELECT 1 FROM main.ferry_later_deleted WHERE tbl = ?1)"
+	                                         : "SELECT EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'table' "
+	                                           "AND name = 'ferry_later_deleted')", -1, &st, NULL);
+	if (rc == SQLITE_OK && table)
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : ferry_sqlite__fail(c, rc, err, "could not read the record of later: deletes");
 }
 
 int ferry_sqlite__later_guard(sq_conn *c, const char *table, ferry_err *err)
