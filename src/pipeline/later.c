@@ -58,6 +58,16 @@ int ferry__later_count(copy_state *cs)
 	return 0;
 }
 
+/* Whether plan's backfill has finished, read on the target connection c. */
+static int backfill_done(const ferry_engine *e, ferry_conn *c, const ferry_plan *plan, int *done,
+                         ferry_err *err)
+{
+	char bid[33];
+	ferry__later_backfill_id(bid, plan);
+	*done = 0;
+	return ferry__state_get(e, c, bid, "finished", done, err);
+}
+
 /* Target table tt's primary key as a capture table (names borrowed from tt). */
 static int key_of(ferry_capture_table *out, const char **names, const ferry_table *tt)
 {
@@ -93,7 +103,11 @@ int ferry__later_track(copy_state *cs)
 		if (!dup && key_of(&t[n], names + 64 * n, tt) == 0)
 			n++;
 	}
+	/* Not again once the backfill has finished (a rerun of the finished copy). */
+	int done = 0;
 	if (rc == 0 && n > 0)
+		rc = backfill_done(e, cs->tconn, cs->plan, &done, &cs->err);
+	if (rc == 0 && n > 0 && !done)
 		rc = e->write->later_track(cs->tconn, t, n, &cs->err);
 	free(t);
 	free(names);
@@ -189,16 +203,6 @@ void ferry__later_backfill_id(char out[33], const ferry_plan *p)
 	char id[64];
 	int n = snprintf(id, sizeof(id), "%s:backfill", p->run_digest);
 	ferry__hash128_hex(out, id, (size_t)n);
-}
-
-/* Whether plan's backfill has finished, read on the target connection c. */
-static int backfill_done(const ferry_engine *e, ferry_conn *c, const ferry_plan *plan, int *done,
-                         ferry_err *err)
-{
-	char bid[33];
-	ferry__later_backfill_id(bid, plan);
-	*done = 0;
-	return ferry__state_get(e, c, bid, "finished", done, err);
 }
 
 /* Once every row that waits is carried, the record of deletes has no more use: a fetch

@@ -126,6 +126,9 @@ check "a fetch after the backfill loads nothing: the deleted row stays deleted (
 	"$rc $(q new.db 'SELECT count(*) FROM event_log WHERE id = 6')"
 "$FERRY" backfill -q --json -p plan.yaml > bf2.json
 check "a finished backfill changes nothing" "True" "$(json_field bf2.json "d['already_complete']")"
+"$FERRY" copy -q -p plan.yaml > /dev/null
+check "a rerun of the finished copy does not record deletes again" "0" \
+	"$(q new.db "SELECT count(*) FROM sqlite_schema WHERE name = 'ferry_later_deleted' OR name GLOB 'ferry_later_*'")"
 vj --full -p plan.yaml > v.out
 check "verify after the backfill expects every row: the application's rows differ, its delete is missing" \
 	"exit=5 event_log m1 e0 d3 counts [different:{\"id\": 10}/body=\"e10\">\"app\",different:{\"id\": 20}/body=\"e20\">\"app-new\",different:{\"id\": 8}/body=\"e8\">\"app-again\",missing:{\"id\": 6}]" \
