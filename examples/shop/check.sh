@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# check.sh [--events-from KEY] [V1DIR [V2DB]]
+# check.sh [--events-from KEY | --after-backfill] [V1DIR [V2DB]]
 #
 # Checks the shop demo's v2 database against the v1 databases, independently of ferry (sqlite3
 # only): computes what v2 must hold from v1 with plain SQL and compares it, both ways, with what
@@ -7,8 +7,9 @@
 #
 #   V1DIR   catalog.db, vending-a.db, vending-b.db      (default: out/v1 next to this script)
 #   V2DB    the target of plan.yaml                      (default: out/v2/shop.db)
-#   --events-from KEY   lowest event id expected in v2   (default: plan.yaml's cut key;
-#                       after ferry backfill ran: 1)
+#   --events-from KEY   lowest event id expected in v2   (default: plan.yaml's cut key)
+#   --after-backfill    ferry backfill ran: every event and every billing record expected
+#                       (without it billing_infos, whose whole table waits, must be empty)
 #
 # Checked: the v2 tables, columns (type, NOT NULL, default, key) and indexes are those of
 # schema-v2.sql, no other table is there (ferry's own ferry_* tables aside), foreign keys hold,
@@ -17,14 +18,16 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { echo "usage: ${0##*/} [--events-from KEY] [V1DIR [V2DB]]" >&2; exit 2; }
+usage() { echo "usage: ${0##*/} [--events-from KEY | --after-backfill] [V1DIR [V2DB]]" >&2; exit 2; }
 
 cut=
+billing=none
 args=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --events-from) [[ $# -ge 2 ]] || usage; cut=$2; shift 2 ;;
         --events-from=*) cut=${1#*=}; shift ;;
+        --after-backfill) cut=1; billing=all; shift ;;
         -h|--help) usage ;;
         -*) usage ;;
         *) args+=("$1"); shift ;;
@@ -97,6 +100,11 @@ exp_trials="SELECT item_id, min(trial_count) AS trials
 exp_events="SELECT id, item_id, kind, happened AS occurred_at, payload, 'web' AS channel
             FROM v1.events WHERE id >= $cut"
 
+# Billing records wait whole (later: true): none before the backfill, all after it; cents from
+# euros (amounts have two decimals, so adding a half and truncating rounds them).
+exp_billing="SELECT id, item_id, CAST(amount * 100 + 0.5 AS INTEGER) AS amount_cents, billed_at, invoice
+             FROM v1.billing_infos WHERE '$billing' = 'all'"
+
 # main: an in-memory database holding schema-v2.sql, the reference for v2's shape.
 report=$(
     {
@@ -137,6 +145,7 @@ SQL
         compare item_pricing "item_id model price currency" "$exp_pricing"
         compare item_trials "item_id trials" "$exp_trials"
         compare events "id item_id kind occurred_at payload channel" "$exp_events"
+        compare billing_infos "id item_id amount_cents billed_at invoice" "$exp_billing"
     } | sqlite3 -bail :memory: 2>&1
 ) || { printf '%s\n' "$report" >&2; echo "shop check: FAILED (sqlite3 error)" >&2; exit 1; }
 

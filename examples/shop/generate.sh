@@ -3,7 +3,8 @@
 #
 # Writes the v1 "content store" of the shop demo, with the sqlite3 CLI only:
 #   OUTDIR/catalog.db    content_items, item_prices (1-3 price rows per item, one pricing
-#                        model each), events (EVENTS rows), legacy_sessions (retired in v2)
+#                        model each), events (EVENTS rows), billing_infos (EVENTS/10 rows:
+#                        one per purchase, amounts in euros), legacy_sessions (retired in v2)
 #   OUTDIR/vending-a.db  trial_settings: trials per item as vending database A sets them
 #   OUTDIR/vending-b.db  trial_settings: the same for vending database B
 #
@@ -63,6 +64,15 @@ CREATE TABLE events (
     kind     TEXT    NOT NULL,
     happened TEXT    NOT NULL,                -- ISO-8601, UTC
     payload  TEXT                             -- JSON or NULL
+);
+
+-- One billing record per purchase: v2 keeps the amount in cents.
+CREATE TABLE billing_infos (
+    id        INTEGER PRIMARY KEY,
+    item_id   INTEGER NOT NULL REFERENCES content_items(id),
+    amount    REAL    NOT NULL CHECK (amount >= 0),   -- euros
+    billed_at TEXT    NOT NULL,                        -- ISO-8601, UTC
+    invoice   TEXT    NOT NULL UNIQUE
 );
 
 -- Web sessions of the v1 storefront; v2 keeps them elsewhere, the migration leaves them behind.
@@ -142,6 +152,13 @@ SELECT id,
                  || CASE ha / 20000 % 3 WHEN 0 THEN 'search' WHEN 1 THEN 'home' ELSE 'mail' END
                  || '"}' END
 FROM r;
+
+WITH RECURSIVE seq(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM seq WHERE id < $events / 10)
+INSERT INTO billing_infos (id, item_id, amount, billed_at, invoice)
+SELECT id, 1 + $(h id 31) % $items, round(0.49 + ($(h id 32) % 2000) / 100.0, 2),
+       strftime('%Y-%m-%dT%H:%M:%SZ', 1609459200 + id * 300 + $(h id 33) % 300, 'unixepoch'),
+       printf('INV-%08d', id)
+FROM seq;
 
 WITH RECURSIVE seq(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM seq WHERE id < 100)
 INSERT INTO legacy_sessions (id, token, item_id, expires)

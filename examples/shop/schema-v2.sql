@@ -9,6 +9,7 @@
 --   vending-a/b trial_settings -> item_trials
 --                                  one trials value per item, from both vending databases
 --   events                         happened -> occurred_at; new channel, filled by its DEFAULT
+--   billing_infos                  amount (euros, REAL) -> amount_cents (INTEGER)
 --   legacy_sessions                retired
 
 CREATE TABLE items (
@@ -38,6 +39,14 @@ CREATE TABLE events (
     occurred_at TEXT    NOT NULL,                -- ISO-8601, UTC
     payload     TEXT,                            -- JSON or NULL
     channel     TEXT    NOT NULL DEFAULT 'web'   -- v1 only sold through the web storefront
+);
+
+CREATE TABLE billing_infos (
+    id           INTEGER PRIMARY KEY,
+    item_id      INTEGER NOT NULL REFERENCES items(id),
+    amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
+    billed_at    TEXT    NOT NULL,               -- ISO-8601, UTC
+    invoice      TEXT    NOT NULL UNIQUE
 );
 
 CREATE INDEX item_pricing_model ON item_pricing (model);

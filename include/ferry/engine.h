@@ -218,6 +218,8 @@ typedef struct ferry_write_spec {
 	const size_t *map;            /* target column i takes batch column map[i] */
 	int merge;                    /* 1: upsert with the rules below */
 	const uint8_t *conflict;      /* ncols ferry_conflict values, when merge */
+	int guard_deleted;            /* 1 (backfill, fetch): a row whose key later_track recorded
+	                                 as deleted by the application is not written */
 } ferry_write_spec;
 
 /* Called by a writer for a row the target refused; reason is one line. Returning non-zero
@@ -486,6 +488,15 @@ typedef struct ferry_engine_write {
 	/* Optional. Close c and, when connect created the database and nothing was committed to
 	 * it, remove it: a run refused before it changed anything leaves no file behind. */
 	void (*discard)(ferry_conn *c);
+	/* Optional, both or neither (later:, docs/LATER.md): record in c the key of every row
+	 * deleted from the tables by a session not ferry's own (fence_exempt), until
+	 * later_untrack removes the tables' record and what keeps it (all of it once no table
+	 * is recorded); a writer whose spec sets guard_deleted never writes a recorded key,
+	 * even one deleted while it writes. later_untrack reads only the tables' names. */
+	int (*later_track)(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+	                   ferry_err *err);
+	int (*later_untrack)(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+	                     ferry_err *err);
 } ferry_engine_write;
 
 /* Versioned migrations (src/history). */

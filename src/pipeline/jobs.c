@@ -623,6 +623,7 @@ static int later_insert_if_absent(job *j, const ferry_plan *p, const ferry_table
 	for (size_t c = 0; c < j->ntcols; c++)
 		j->conflict[c] = FERRY_CONFLICT_FIRST;
 	j->merge = 1;
+	j->guard_deleted = 1;
 	return merge_keys(j, p, tt, err);
 }
 

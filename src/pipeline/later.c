@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "sched.h"
+#include "state.h"
 
 /* One count(*) of job j's rows that wait, in its source, on connection c. */
 static int count_waiting(const ferry_engine *e, ferry_conn *c, const job *j, int64_t *out,
@@ -55,6 +56,62 @@ int ferry__later_count(copy_state *cs)
 			return rc;
 	}
 	return 0;
+}
+
+/* Whether plan's backfill has finished, read on the target connection c. */
+static int backfill_done(const ferry_engine *e, ferry_conn *c, const ferry_plan *plan, int *done,
+                         ferry_err *err)
+{
+	char bid[33];
+	ferry__later_backfill_id(bid, plan);
+	*done = 0;
+	return ferry__state_get(e, c, bid, "finished", done, err);
+}
+
+/* Target table tt's primary key as a capture table (names borrowed from tt). */
+static int key_of(ferry_capture_table *out, const char **names, const ferry_table *tt)
+{
+	if (!tt || tt->npk == 0 || tt->npk > 64)
+		return -1;
+	for (size_t k = 0; k < tt->npk; k++)
+		names[k] = tt->cols[tt->pk[k]].name;
+	out->table = tt->name;
+	out->nkeys = tt->npk;
+	out->keys = names;
+	return 0;
+}
+
+int ferry__later_track(copy_state *cs)
+{
+	const ferry_engine *e = cs->teng;
+	if (cs->plan->later_mode != FERRY_LATER_NOW || !ferry__later_any(cs->plan) || cs->joiner ||
+	    !e->write->later_track || !cs->tschema)
+		return 0;
+	ferry_capture_table *t = ferry__calloc(cs->js.njobs + 1, sizeof(*t));
+	const char **names = ferry__calloc(64 * (cs->js.njobs + 1), sizeof(char *));
+	size_t n = 0;
+	int rc = t && names ? 0 : ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < cs->js.njobs; i++) {
+		const job *j = &cs->js.jobs[i];
+		int dup = !j->later;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = strcmp(t[k].table, j->dst_table) == 0;
+		/* A table this run created is in js.created, not in the schema read before. */
+		const ferry_table *tt = ferry_schema_find(cs->tschema, j->dst_table);
+		if (!tt && cs->js.created)
+			tt = ferry_schema_find(cs->js.created, j->dst_table);
+		if (!dup && key_of(&t[n], names + 64 * n, tt) == 0)
+			n++;
+	}
+	/* Not again once the backfill has finished (a rerun of the finished copy). */
+	int done = 0;
+	if (rc == 0 && n > 0)
+		rc = backfill_done(e, cs->tconn, cs->plan, &done, &cs->err);
+	if (rc == 0 && n > 0 && !done)
+		rc = e->write->later_track(cs->tconn, t, n, &cs->err);
+	free(t);
+	free(names);
+	return rc;
 }
 
 /* ---- ferry_backfill -------------------------------------------------------------------- */
@@ -148,6 +205,37 @@ void ferry__later_backfill_id(char out[33], const ferry_plan *p)
 	ferry__hash128_hex(out, id, (size_t)n);
 }
 
+/* Once every row that waits is carried, the record of deletes has no more use: a fetch
+ * then loads nothing (a key absent is one the application deleted). */
+static int later_untrack_done(ferry_ctx *ctx, const ferry_plan *plan, ferry_err *err)
+{
+	const ferry_engine *e = ferry__engine_for(ctx, plan->target, err);
+	if (!e)
+		return err->code;
+	if (!e->write->later_untrack)
+		return 0;
+	ferry_capture_table *t = ferry__calloc(plan->ntables + 1, sizeof(*t));
+	size_t n = 0;
+	if (!t)
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; i < plan->ntables; i++) {
+		const ferry_plan_table *pt = &plan->tables[i];
+		if (!pt->skip && (pt->later || pt->later_all))
+			t[n++].table = pt->rename ? pt->rename : pt->table;
+	}
+	ferry_conn *c = NULL;
+	int done = 0;
+	int rc = e->core->connect(&c, plan->target, 0, err);
+	if (rc == 0)
+		rc = backfill_done(e, c, plan, &done, err);
+	if (rc == 0 && done)
+		rc = e->write->later_untrack(c, t, n, err);
+	if (c)
+		e->core->close(c);
+	free(t);
+	return rc;
+}
+
 int ferry_backfill(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
                    const ferry_backfill_options *opts)
 {
@@ -175,7 +263,18 @@ int ferry_backfill(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	memset(&rs, 0, sizeof(rs));
 	rs.rate = opts->rate;
 	ferry__copy_hooks hooks = {.tokens = NULL, .wrap = rate_wrap, .ud = &rs};
-	return ferry__copy_hooked(out, ctx, &bp, &co, &hooks);
+	int rc = ferry__copy_hooked(out, ctx, &bp, &co, &hooks);
+	/* A run that finished with rejected rows has finished too: its record goes as well. */
+	if (co.check_only || (rc != 0 && rc != FERRY_EREJECT))
+		return rc;
+	ferry_err uerr = {0, ""};
+	int urc = later_untrack_done(ctx, plan, &uerr);
+	if (urc && rc == 0) {
+		ferry_summary_free(*out);
+		*out = NULL;
+		return ferry__ctx_fail(ctx, &uerr);
+	}
+	return rc;
 }
 
 /* ---- ferry_fetch ----------------------------------------------------------------------- */
@@ -425,12 +524,15 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 			continue;
 		ferry_write_spec spec = {.table = j->dst_table, .ncols = j->ntcols,
 		                         .cols = (const char *const *)j->tcols, .types = j->ttypes,
-		                         .map = j->map, .merge = j->merge, .conflict = j->conflict};
+		                         .map = j->map, .merge = j->merge, .conflict = j->conflict,
+		                         .guard_deleted = j->guard_deleted};
 		if ((rc = fetch_key_map(&f, j, tt, src_of)) == 0)
 			rc = f.teng->write->writer_open(&ws[i], f.tconn, &spec, &f.err);
 	}
 	size_t before = 0, after = 0;
-	int began = 0;
+	int began = 0, done = 0;
+	if (rc == 0)
+		rc = backfill_done(f.teng, f.tconn, plan, &done, &f.err);
 	if (rc == 0)
 		rc = fetch_present(&f, tt, pk, tmatch, nkeys, &before);
 	if (rc == 0 && (rc = f.teng->core->begin(f.tconn, &f.err)) == 0)
@@ -444,7 +546,10 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		for (size_t m = 0; m < nkeys; m++)
 			for (size_t k = 0; k < nk; k++)
 				smatch[m * nk + src_of[k]] = tmatch[m * nk + k];
-		rc = fetch_job(&f, j, ws[i], smatch, nkeys);
+		/* After the backfill every row that waits was carried: one absent now is one the
+		 * application deleted, which a fetch must not bring back. */
+		if (!done)
+			rc = fetch_job(&f, j, ws[i], smatch, nkeys);
 	}
 	if (rc == 0)
 		rc = fetch_present(&f, tt, pk, tmatch, nkeys, &after);

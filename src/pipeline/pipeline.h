@@ -19,6 +19,7 @@ typedef struct job {
 	char *filter;              /* the entry's where, and its later: in the plan's later mode
 	                              (owned), or NULL */
 	int later;                 /* the entry has later: (some of its rows wait) */
+	int guard_deleted;         /* backfill, fetch: skip keys the application deleted */
 	int64_t rows_waiting;      /* later: rows that wait, counted after the load; -1 unknown */
 	/* The select list: ntcols target values, then nkeys reporting-key columns. */
 	size_t nexprs;
@@ -181,6 +182,9 @@ int ferry__copy_hooked(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *pl
 
 /* later.c: count the rows of each `later:` job that wait (cs's sources, one count each). */
 int ferry__later_count(copy_state *cs);
+/* later.c: have the target record the keys the application deletes from the tables of
+ * cs's `later:` jobs (a copy's end: the new version may go live from here). */
+int ferry__later_track(copy_state *cs);
 /* 1 when an entry of p that is carried has later:. */
 int ferry__later_any(const ferry_plan *p);
 /* The backfill's run id: its plan's digest hashed with ":backfill". */

@@ -568,6 +568,8 @@ static int close_run(copy_state *cs, int rc, ferry_summary *sum)
 	/* What `later:` leaves for ferry backfill, counted in the source for the summary. */
 	if (rc == 0 && !opts->check_only && cs->sources)
 		rc = ferry__later_count(cs);
+	if (rc == 0 && !opts->check_only && cs->tconn)
+		rc = ferry__later_track(cs);
 	for (size_t i = 0; i < cs->js.njobs; i++) {
 		job *j = &cs->js.jobs[i];
 		if (opts->stage && strcmp(opts->stage, j->stage) != 0)

@@ -426,6 +426,7 @@ static int begin_item(writer_ctx *wc, ferry_work *w)
 			.map = j->map,
 			.merge = j->merge,
 			.conflict = j->conflict,
+			.guard_deleted = j->guard_deleted,
 		};
 		if ((e = teng->write->writer_open(&wc->writers[j->id], wc->conn, &spec, wc->err)) != 0)
 			return e;

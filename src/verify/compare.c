@@ -67,6 +67,12 @@ int ferry_verify__compare_maps(vtable *vt, rowmap *em, rowmap *am, size_t max_li
 		if (!e->data)
 			continue;
 		mrow *a = ferry_verify__map_find(am, e->kh, e->data, e->klen);
+		if (e->waits && !a->data) {
+			/* Not carried yet: neither missing nor compared. */
+			vt->waiting += e->count;
+			continue;
+		}
+		vt->arrived += e->waits ? e->count : 0;
 		vt->compared += e->count;
 		if (!a->data) {
 			vt->missing += e->count;
@@ -87,19 +93,27 @@ int ferry_verify__compare_maps(vtable *vt, rowmap *em, rowmap *am, size_t max_li
 
 /* After the digest pass: count the buckets that match, and weigh each bucket to look at row by
  * row (those whose digests differ, or, for merges and tables whose expected rows have cells
- * no rule decides, every bucket with rows) by its larger side's rows. */
+ * no rule decides, every bucket with rows) by its larger side's rows. While the backfill runs
+ * (waitmark), a bucket matches when the target holds its rows that do not wait, with none
+ * of its rows that wait or all of them; one that holds some is looked at row by row. */
 static void weigh_buckets(vtable *vt, const scan sc[2], uint64_t *weight)
 {
 	int exact = !vt->merge && !vt->wild;
 	for (size_t b = 0; b < VERIFY_NBUCKETS; b++) {
 		const digest *e = &sc[0].dig[b], *a = &sc[1].dig[b];
-		int differs = exact ? (e->n != a->n || e->sum != a->sum) : (e->n || a->n);
+		digest w = sc[0].wdig ? sc[0].wdig[b] : (digest){0, 0};
+		int none = e->n == a->n && e->sum == a->sum;
+		int all = w.n && e->n + w.n == a->n && e->sum + w.sum == a->sum;
+		int differs = exact ? !none && !all : (e->n || a->n || w.n);
 		if (!differs) {
-			vt->compared += (int64_t)e->n;
-			vt->matched += (int64_t)e->n;
+			int64_t n = (int64_t)(e->n + (all ? w.n : 0));
+			vt->compared += n;
+			vt->matched += n;
+			vt->arrived += all ? (int64_t)w.n : 0;
+			vt->waiting += all ? 0 : (int64_t)w.n;
 			continue;
 		}
-		weight[b] = e->n > a->n ? e->n : a->n;
+		weight[b] = e->n + w.n > a->n ? e->n + w.n : a->n;
 	}
 }
 
@@ -183,12 +197,27 @@ int ferry_verify__table(vtable *vt, const vsides *sd, ferry_err *err)
 	}
 	if (rc == 0) {
 		weigh_buckets(vt, sc, weight);
-		if (!vt->merge && vt->exp_total != vt->act_total)
+		vt->wait_total = sc[0].wtotal;
+		vt->now_total = sc[0].total - sc[0].wtotal;
+		if (!vt->merge && !vt->waitmark && vt->exp_total != vt->act_total)
 			vt->count_differs = 1;
 	}
 	ferry_verify__scan_free(sc);
 	if (rc == 0)
 		rc = compare_rounds(vt, sd, weight, select, err);
+	if (rc == 0 && vt->waitmark) {
+		/* Expected: the rows that do not wait and those that wait and arrived. A sample
+		 * knows the arrivals of its rows only: the target then holds from the first to
+		 * all the rows. */
+		if (vt->per10k == 10000) {
+			vt->exp_total = vt->now_total + vt->arrived;
+			vt->count_differs = vt->exp_total != vt->act_total;
+		} else {
+			vt->exp_total = vt->act_total >= vt->now_total && vt->act_total <= vt->now_total + vt->wait_total
+			                ? vt->act_total : vt->now_total;
+			vt->count_differs = vt->exp_total != vt->act_total;
+		}
+	}
 	if (rc == 0 && vt->merge && vt->per10k == 10000)
 		vt->exp_total = vt->compared;
 	free(select);

@@ -86,7 +86,7 @@ static int key_has_null(const uint8_t *key, size_t klen)
 
 int ferry_verify__collect(rowmap *map, vtable *vt, int side, const job *j, const int *jm,
                           uint64_t kh, uint64_t rh, const uint8_t *key, size_t klen,
-                          const uint8_t *row, size_t rlen)
+                          const uint8_t *row, size_t rlen, int waits)
 {
 	if (map->n * 2 >= map->cap && map_grow(map) != 0)
 		return FERRY_ENOMEM;
@@ -102,6 +102,7 @@ int ferry_verify__collect(rowmap *map, vtable *vt, int side, const job *j, const
 	m->kh = kh;
 	m->count = 1;
 	m->rsum = rh;
+	m->waits = waits;
 	if (ferry_verify__map_set_row(map, m, key, klen, row, rlen) != 0)
 		return FERRY_ENOMEM;
 	map->n++;

@@ -56,18 +56,19 @@ static const ferry_buf *hashed_row(scan *s, const ferry_buf *rb)
 
 /* Hand a taken row to the pass: its digest update, its round's spill file, or its map. */
 static int keep_row(scan *s, const job *j, const int *jm, uint64_t kh, uint64_t rh,
-                    const ferry_buf *kb, const ferry_buf *rb)
+                    const ferry_buf *kb, const ferry_buf *rb, int waits)
 {
 	s->sampled++;
 	if (!s->select) {
 		s->pend_kh[s->npend] = kh;
+		s->pend_w[s->npend] = (uint8_t)waits;
 		s->pend_rh[s->npend++] = rh;
 		return 0;
 	}
 	if (s->spill)
-		return ferry_verify__spill_row(s, kh, rh, kb, rb);
+		return ferry_verify__spill_row(s, kh, rh, kb, rb, waits);
 	int e = ferry_verify__collect(&s->map, s->vt, s->side, j, jm, kh, rh, (const uint8_t *)kb->data,
-	                              kb->len, (const uint8_t *)rb->data, rb->len);
+	                              kb->len, (const uint8_t *)rb->data, rb->len, waits);
 	if (e)
 		return ferry_err_set(&s->err, e, e == FERRY_ENOMEM ? "out of memory" : "cannot merge rows of \"%s\"",
 		                     s->vt->name);
@@ -84,6 +85,13 @@ static int scan_row(scan *s, const job *j, const int *jm, const ferry_value *row
 	ferry_buf_reset(rb);
 	int rc = 0;
 	uint64_t kh = 0;
+	/* The flag scan_job reads after the job's columns: 1 when the row waits. */
+	int waits = 0;
+	if (s->side == 0 && vt->waitmark && j->later) {
+		const ferry_value *w = &row[j->ntcols];
+		waits = (w->type == FERRY_INT || w->type == FERRY_BOOL) && w->v.i != 0;
+		s->wtotal += waits;
+	}
 	if (!vt->keyless) {
 		for (size_t k = 0; k < vt->nkey && rc == 0; k++)
 			rc = put_cell(kb, vt, vt->key[k], jm, row);
@@ -106,7 +114,7 @@ static int scan_row(scan *s, const job *j, const int *jm, const ferry_value *row
 		if (ferry_buf_add(kb, hashed->data, hashed->len) != 0)
 			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
 	}
-	return keep_row(s, j, jm, kh, rh, kb, rb);
+	return keep_row(s, j, jm, kh, rh, kb, rb, waits);
 }
 
 static int scan_batch(scan *s, const job *j, const int *jm, const ferry_batch *b, ferry_buf *kb,
@@ -129,7 +137,7 @@ static void flush_digests(scan *s)
 	for (size_t i = 0; i < s->npend; i++) {
 		if (i + AHEAD < s->npend)
 			__builtin_prefetch(&s->dig[VERIFY_BUCKET(s->pend_kh[i + AHEAD])], 1);
-		digest *d = &s->dig[VERIFY_BUCKET(s->pend_kh[i])];
+		digest *d = &(s->pend_w[i] ? s->wdig : s->dig)[VERIFY_BUCKET(s->pend_kh[i])];
 		d->n++;
 		d->sum += s->pend_rh[i];
 	}
@@ -206,20 +214,46 @@ static int scan_job(scan *s, job *j, const int *jm)
 		.nparams = j->nparams,
 		.params = j->params,
 	};
-	if (!(src->eng->flags & FERRY_ENGINE_CHUNKED_READ))
-		return scan_one(s, src->eng, src->conn, &spec, j->ntcols, j, jm);
+	/* While the backfill runs, each row also says whether it waits (the same CASE as the
+	 * filters of copy and backfill, so a NULL condition is "now" here too). */
+	const char **exprs = NULL;
+	char *wexpr = NULL;
+	size_t ncols = j->ntcols;
+	if (s->vt->waitmark && j->later) {
+		const ferry_plan_table *e = j->entry;
+		exprs = ferry__calloc(j->ntcols + 1, sizeof(char *));
+		wexpr = e->later_all ? ferry__strdup("1") : ferry__sprintf("CASE WHEN (%s) THEN 1 ELSE 0 END", e->later);
+		if (!exprs || !wexpr) {
+			free(exprs);
+			free(wexpr);
+			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
+		}
+		memcpy(exprs, j->exprs, j->ntcols * sizeof(char *));
+		exprs[ncols++] = wexpr;
+		spec.exprs = exprs;
+		spec.nexprs = ncols;
+	}
+	int rc = 0;
+	if (!(src->eng->flags & FERRY_ENGINE_CHUNKED_READ)) {
+		rc = scan_one(s, src->eng, src->conn, &spec, ncols, j, jm);
+		free(exprs);
+		free(wexpr);
+		return rc;
+	}
 	chunk_list l = {0};
-	int rc = src->eng->read->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
+	rc = src->eng->read->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
 	if (rc == FERRY_ECORRUPT && !s->err.code)
 		rc = ferry_err_set(&s->err, rc, "the chunks of \"%s\" have damaged bounds", j->src_table);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		spec.nkeys = 1;
 		spec.lo = &l.lo[i];
 		spec.hi = &l.hi[i];
-		rc = scan_one(s, src->eng, src->conn, &spec, j->ntcols, j, jm);
+		rc = scan_one(s, src->eng, src->conn, &spec, ncols, j, jm);
 	}
 	free(l.lo);
 	free(l.hi);
+	free(exprs);
+	free(wexpr);
 	return rc;
 }
 
@@ -252,6 +286,8 @@ int ferry_verify__scan_both(scan sc[2], vtable *vt, const vsides *sd, const uint
 		sc[i].spill = sp;
 		if (!select && !(sc[i].dig = ferry__calloc(VERIFY_NBUCKETS, sizeof(digest))))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		if (!select && i == 0 && vt->waitmark && !(sc[i].wdig = ferry__calloc(VERIFY_NBUCKETS, sizeof(digest))))
+			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (select && !sp && ferry_verify__map_init(&sc[i].map, expect) != 0)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
@@ -272,7 +308,8 @@ void ferry_verify__scan_free(scan sc[2])
 {
 	for (int i = 0; i < 2; i++) {
 		free(sc[i].dig);
-		sc[i].dig = NULL;
+		free(sc[i].wdig);
+		sc[i].dig = sc[i].wdig = NULL;
 		ferry_verify__map_free(&sc[i].map);
 		ferry_buf_free(&sc[i].hb);
 	}

@@ -2,13 +2,16 @@
  * sorts the rows of up to VERIFY_SPILL_FILES rounds into a temporary file each (per side),
  * and each round is then compared from its two files: a pass per 64 rounds, not per round,
  * with memory bounded by one round whatever the number of differences.
- * A record: key hash, row hash (8 bytes each), job, key length, row length (4 bytes each, in
- * the machine's order: the file never outlives the process), key cells, row cells. */
+ * A record: key hash, row hash (8 bytes each), job (its top bit: the row waits), key length,
+ * row length (4 bytes each, in the machine's order: the file never outlives the process), key
+ * cells, row cells. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "verify.h"
+
+#define SPILL_WAITS 0x80000000u
 
 /* An unlinked temporary file readable by its owner only, in $TMPDIR (else /tmp). */
 static FILE *spill_open(ferry_err *err)
@@ -31,11 +34,12 @@ static FILE *spill_open(ferry_err *err)
 }
 
 int ferry_verify__spill_row(scan *s, uint64_t kh, uint64_t rh, const ferry_buf *key,
-                            const ferry_buf *row)
+                            const ferry_buf *row, int waits)
 {
 	const spill_plan *sp = s->spill;
 	uint64_t h[2] = {kh, rh};
-	uint32_t l[3] = {(uint32_t)s->cur_job, (uint32_t)key->len, (uint32_t)row->len};
+	uint32_t l[3] = {(uint32_t)s->cur_job | (waits ? SPILL_WAITS : 0), (uint32_t)key->len,
+	                 (uint32_t)row->len};
 	FILE *f = sp->files[s->side][sp->round_of[VERIFY_BUCKET(kh)] - sp->rlo];
 	if (fwrite(h, sizeof(h), 1, f) != 1 || fwrite(l, sizeof(l), 1, f) != 1 ||
 	    fwrite(key->data, 1, key->len, f) != key->len || fwrite(row->data, 1, row->len, f) != row->len)
@@ -57,10 +61,11 @@ static int load_spill(FILE *f, rowmap *m, vtable *vt, int side, ferry_err *err)
 		uint32_t l[3];
 		if (fread(h, sizeof(h), 1, f) != 1)
 			break;
-		if (fread(l, sizeof(l), 1, f) != 1 || (side == 0 && l[0] >= vt->njobs)) {
+		if (fread(l, sizeof(l), 1, f) != 1 || (side == 0 && (l[0] & ~SPILL_WAITS) >= vt->njobs)) {
 			rc = ferry_err_set(err, FERRY_ECORRUPT, "verify's spill file is damaged");
 			break;
 		}
+		int waits = (l[0] & SPILL_WAITS) != 0;
 		if (ferry__grow(&k, &kcap, (size_t)l[1] + 1, 1) != 0 || ferry__grow(&r, &rcap, (size_t)l[2] + 1, 1) != 0) {
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			break;
@@ -69,9 +74,9 @@ static int load_spill(FILE *f, rowmap *m, vtable *vt, int side, ferry_err *err)
 			rc = ferry_err_set(err, FERRY_ECORRUPT, "verify's spill file is damaged");
 			break;
 		}
-		const job *j = side == 0 ? vt->jobs[l[0]] : NULL;
-		const int *jm = side == 0 ? vt->jmap[l[0]] : NULL;
-		int e = ferry_verify__collect(m, vt, side, j, jm, h[0], h[1], k, l[1], r, l[2]);
+		const job *j = side == 0 ? vt->jobs[l[0] & ~SPILL_WAITS] : NULL;
+		const int *jm = side == 0 ? vt->jmap[l[0] & ~SPILL_WAITS] : NULL;
+		int e = ferry_verify__collect(m, vt, side, j, jm, h[0], h[1], k, l[1], r, l[2], waits);
 		if (e) {
 			rc = ferry_err_set(err, e, e == FERRY_ENOMEM ? "out of memory" : "cannot merge rows of \"%s\"",
 			                   vt->name);

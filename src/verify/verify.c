@@ -145,6 +145,60 @@ static void progress(const ferry_verify_options *o, int kind, const vtable *vt, 
 	o->progress(o->progress_ud, &ev);
 }
 
+/* Forget vt's results (its differences too) for a second comparison. */
+static void reset_results(vtable *vt)
+{
+	for (size_t i = 0; i < vt->ndiffs; i++) {
+		free(vt->diffs[i].key);
+		free(vt->diffs[i].cols);
+		free(vt->diffs[i].text);
+	}
+	free(vt->diffs);
+	vt->diffs = NULL;
+	vt->ndiffs = vt->diffs_cap = 0;
+	vt->exp_total = vt->act_total = vt->compared = vt->matched = 0;
+	vt->missing = vt->extra = vt->different = 0;
+	vt->count_differs = 0;
+	vt->now_total = vt->wait_total = vt->arrived = vt->waiting = 0;
+}
+
+/* A table with rows that wait, while the backfill has not finished: first compared with
+ * only the rows that do not wait (the copy's own filter), which reads no waiting row; only
+ * when the target holds more (the backfill began, or a fetch) again with every row, each
+ * saying whether it waits. */
+static int compare_waiting(vtable *vt, const vsides *sd, ferry_err *err)
+{
+	char **saved = ferry__calloc(vt->njobs + 1, sizeof(char *));
+	char **now = ferry__calloc(vt->njobs + 1, sizeof(char *));
+	int rc = saved && now ? 0 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < vt->njobs; i++)
+		if (ferry__jobs_later_filter(&now[i], FERRY_LATER_NOW, vt->jobs[i]->entry) != 0)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	if (rc == 0) {
+		for (size_t i = 0; i < vt->njobs; i++) {
+			saved[i] = vt->jobs[i]->filter;
+			vt->jobs[i]->filter = now[i];
+		}
+		vt->waitmark = 0;
+		rc = ferry_verify__table(vt, sd, err);
+		vt->waitmark = 1;
+		for (size_t i = 0; i < vt->njobs; i++)
+			vt->jobs[i]->filter = saved[i];
+		if (rc == 0 && (vt->extra || vt->count_differs)) {
+			reset_results(vt);
+			rc = ferry_verify__table(vt, sd, err);
+		} else if (rc == 0) {
+			/* Nothing arrived: every row that waits is still waiting. */
+			vt->now_total = vt->exp_total;
+		}
+	}
+	for (size_t i = 0; now && i < vt->njobs; i++)
+		free(now[i]);
+	free(now);
+	free(saved);
+	return rc;
+}
+
 /* Set each table up against the target's schema, choose its sample and compare it. */
 static int run_tables(ferry_verify_report *rep, const ferry_plan *plan, const vsides *sd,
                       const ferry_schema *tschema, ferry_err *err)
@@ -164,7 +218,7 @@ static int run_tables(ferry_verify_report *rep, const ferry_plan *plan, const vs
 		if (rc)
 			return rc;
 		progress(o, FERRY_PROGRESS_START, vt, 0, vt->target_rows ? vt->target_rows : -1);
-		if ((rc = ferry_verify__table(vt, sd, err)) != 0)
+		if ((rc = vt->waitmark ? compare_waiting(vt, sd, err) : ferry_verify__table(vt, sd, err)) != 0)
 			return rc;
 		progress(o, FERRY_PROGRESS_DONE, vt, vt->exp_total, vt->exp_total);
 	}
@@ -198,15 +252,18 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 	}
 	if (rc == 0)
 		rc = open_target(&sd, ctx, plan, tschema, err);
-	/* Rows that wait (later:) are expected only once ferry backfill has carried them. */
+	/* Every row is expected once ferry backfill has finished; until then a row that waits
+	 * (later:) is expected only if it arrived (by the backfill so far, or a fetch): each
+	 * row read says whether it waits (waitmark). */
 	ferry_plan vplan = *plan;
+	int waitmark = 0;
 	if (rc == 0 && plan->later_mode == FERRY_LATER_NOW && ferry__later_any(plan)) {
 		char bid[33];
 		int done = 0;
 		ferry__later_backfill_id(bid, plan);
 		rc = ferry__state_get(sd.teng, sd.tconn, bid, "finished", &done, err);
-		if (done)
-			vplan.later_mode = FERRY_LATER_ALL;
+		vplan.later_mode = FERRY_LATER_ALL;
+		waitmark = !done;
 	}
 	if (rc == 0)
 		rc = ferry__jobs_build(&js, ctx, &vplan, sources, sd.teng, tschema, 0, err);
@@ -217,6 +274,9 @@ int ferry__verify_run(ferry_verify_report **out, ferry_ctx *ctx, const ferry_pla
 			ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	if (rc == 0)
 		rc = group_tables(rep, &js, o, err);
+	for (size_t t = 0; rc == 0 && waitmark && t < rep->ntables; t++)
+		for (size_t i = 0; i < rep->tables[t].njobs; i++)
+			rep->tables[t].waitmark |= rep->tables[t].jobs[i]->later;
 	if (rc == 0)
 		rc = run_tables(rep, plan, &sd, tschema, err);
 	ferry__jobs_free(&js);

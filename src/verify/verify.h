@@ -109,9 +109,13 @@ typedef struct vtable {
 	int per10k;
 	char *coverage;
 	int64_t target_rows;
+	int waitmark;              /* the backfill has not finished: expected rows say whether they
+	                              wait (later:); one that waits is expected only if it arrived */
 	/* results */
 	int64_t exp_total, act_total, compared, matched, missing, extra, different;
 	int count_differs;
+	int64_t now_total, wait_total; /* waitmark: expected rows that do not wait, and that wait */
+	int64_t arrived, waiting;  /* waitmark: rows that wait found in the target, and not (yet) */
 	size_t ndiffs, diffs_cap;
 	vdiff *diffs;
 	double seconds;
@@ -157,6 +161,7 @@ typedef struct mrow {
 	int64_t count;             /* the same key seen this often */
 	uint64_t rsum;             /* the sum of the row hashes of those rows */
 	int seen;
+	int waits;                 /* expected side: the source row waits for the backfill */
 	uint8_t *data;
 } mrow;
 
@@ -183,7 +188,7 @@ int ferry_verify__map_set_row(rowmap *m, mrow *r, const uint8_t *key, size_t kle
  * by job j's rules (jm: its batch column of each compared column). 0 or a FERRY_E* code. */
 int ferry_verify__collect(rowmap *map, vtable *vt, int side, const job *j, const int *jm,
                           uint64_t kh, uint64_t rh, const uint8_t *key, size_t klen,
-                          const uint8_t *row, size_t rlen);
+                          const uint8_t *row, size_t rlen, int waits);
 
 /* ==== fold.c: merge folding ================================================================ */
 
@@ -216,10 +221,13 @@ typedef struct scan {
 	size_t cur_job;            /* index in vt->jobs of the job being read (side 0) */
 	ferry_buf hb;              /* a wild table's row without its wild cells, for hashing */
 	digest *dig;               /* VERIFY_NBUCKETS, digest pass */
+	digest *wdig;              /* the same of the rows that wait (expected side, waitmark) */
 	uint64_t pend_kh[VERIFY_BATCH], pend_rh[VERIFY_BATCH]; /* a batch's digest updates */
+	uint8_t pend_w[VERIFY_BATCH];                          /* ... of a row that waits */
 	size_t npend;
 	rowmap map;                /* collecting pass */
 	int64_t total, sampled;
+	int64_t wtotal;            /* rows that wait among total (expected side, waitmark) */
 	ferry_err err;
 	int rc;
 } scan;
@@ -237,7 +245,7 @@ void ferry_verify__scan_free(scan sc[2]);
 
 /* Append one row of a spilling pass to the file of its round; 0 or a code with s->err set. */
 int ferry_verify__spill_row(scan *s, uint64_t kh, uint64_t rh, const ferry_buf *key,
-                            const ferry_buf *row);
+                            const ferry_buf *row, int waits);
 /* Rounds [rlo, rhi) of a table: one pass spills their rows, then each round is compared.
  * select is scratch (VERIFY_NBUCKETS bits); expect sizes the maps. */
 int ferry_verify__spilled_rounds(vtable *vt, const vsides *sd, const int32_t *round_of,

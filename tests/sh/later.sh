@@ -68,12 +68,19 @@ check "fetch from a later: true table" "1 294" "$(q new.db 'SELECT count(*), max
 
 # ---- the application writes the new version before the backfill reaches its rows ----------
 # id 10: fetched, then updated; id 20: inserted by the application with a key that waits;
-# id 6: fetched then deleted in the new version only (no way back runs: it comes back, the
-# documented limit); id 7: deleted in both (what the way back does): it stays deleted.
-"$FERRY" fetch -q -p plan.yaml event_log 10
+# id 6: fetched then deleted in the new version only (no way back runs: the copy's record of
+# the application's deletes keeps it deleted); id 7: deleted in both; id 8: fetched, deleted,
+# then inserted again by the application (its row stays).
+"$FERRY" fetch -q -p plan.yaml event_log 10 8
 sqlite3 new.db "UPDATE event_log SET body = 'app' WHERE id = 10;
-	INSERT INTO event_log VALUES (20, 20, 'app-new'); DELETE FROM event_log WHERE id IN (6, 7);"
+	INSERT INTO event_log VALUES (20, 20, 'app-new'); DELETE FROM event_log WHERE id IN (6, 7, 8);
+	INSERT INTO event_log VALUES (8, 8, 'app-again')"
 sqlite3 old.db "DELETE FROM events WHERE id = 7"
+check "the application's deletes are recorded (not ferry's)" "6 7 8" \
+	"$(q new.db "SELECT k FROM ferry_later_deleted WHERE tbl = 'event_log' ORDER BY k")"
+set +e; "$FERRY" fetch -p plan.yaml event_log 6 > f6.out 2>&1; rc=$?; set -e
+check "a fetch does not bring back a row the application deleted: not found (exit 7)" "7 0" \
+	"$rc $(q new.db 'SELECT count(*) FROM event_log WHERE id = 6')"
 
 # ---- backfill, killed after its second chunk, then resumed ----------------------------------
 set +e
@@ -84,20 +91,47 @@ set -e
 partial=$(sqlite3 new.db 'SELECT count(*) FROM event_log')
 [ "$partial" -gt 1003 ] && [ "$partial" -lt 2999 ] && ok "part of the backfill committed ($partial rows)" ||
 	fail "part of the backfill committed: $partial rows"
+# Verify half-way: the rows that wait and arrived are compared (10 and 20 are the application's),
+# those not yet carried are neither missing nor extra; sampled, full, and in spilled rounds.
+vj --full -p plan.yaml > v.out
+check "verify half-way through the backfill: no row missing or extra" \
+	"exit=5 event_log m0 e0 d3 [different:{\"id\": 10}/body=\"e10\">\"app\",different:{\"id\": 20}/body=\"e20\">\"app-new\",different:{\"id\": 8}/body=\"e8\">\"app-again\"]" \
+	"$(cat v.out)"
+check "verify half-way: the expected count is what arrived" "$partial $partial False" \
+	"$(json_field v.json "' '.join(str(x) for x in [[t for t in d['tables'] if t['table'] == 'event_log'][0][k] for k in ('rows_expected', 'rows_target', 'counts_differ')])")"
+FERRY_VERIFY_ROUND_ROWS=50 vj --full -p plan.yaml > v2.out
+check "verify half-way, in spilled rounds: the same" "$(cat v.out)" "$(cat v2.out)"
+sqlite3 new.db "DELETE FROM event_log WHERE id = 2500; UPDATE event_log SET body = 'x' WHERE id = (SELECT min(id) FROM event_log WHERE ts < 2000 AND id > 20)"
+vj --full -p plan.yaml > v3.out
+check "verify half-way still finds a missing row and a changed arrived one" "m1 e0 d4" \
+	"$(cut -d' ' -f3-5 v3.out)"
+sqlite3 new.db "INSERT INTO event_log SELECT id, ts, body FROM (SELECT 2500 AS id, 2500 AS ts, 'e2500' AS body);
+	UPDATE event_log SET body = 'e' || id WHERE body = 'x'"
+vj -p plan.yaml > /dev/null
+check "verify half-way, sampled: nothing missing or extra, the count agrees" "0 0 False" \
+	"$(json_field v.json "' '.join(str(x) for x in [[t for t in d['tables'] if t['table'] == 'event_log'][0][k] for k in ('missing', 'extra', 'counts_differ')])")"
 "$FERRY" backfill -q --json -p plan.yaml --chunk-rows 300 > bf.json
-check "resumed: every row once" "2999 2999 500 500" \
+check "resumed: every row once" "2998 2998 500 500" \
 	"$(q new.db 'SELECT count(*), count(DISTINCT id) FROM event_log; SELECT count(*), count(DISTINCT id) FROM billing')"
-check "the application's update and insert are kept" "app app-new" \
-	"$(q new.db "SELECT body FROM event_log WHERE id IN (10, 20) ORDER BY id")"
-check "a row deleted in both versions stays deleted; one deleted only in the new comes back" "0 1" \
+check "the application's update and inserts are kept" "app-again app app-new" \
+	"$(q new.db "SELECT body FROM event_log WHERE id IN (8, 10, 20) ORDER BY id")"
+check "rows deleted in both versions, or in the new one only, stay deleted" "0 0" \
 	"$(q new.db 'SELECT count(*) FROM event_log WHERE id = 7; SELECT count(*) FROM event_log WHERE id = 6')"
 check "every other row is the source's" "0" \
-	"$(q new.db "ATTACH 'old.db' AS o; SELECT count(*) FROM (SELECT id, ts, body FROM o.events WHERE id NOT IN (10, 20) EXCEPT SELECT id, ts, body FROM event_log)")"
+	"$(q new.db "ATTACH 'old.db' AS o; SELECT count(*) FROM (SELECT id, ts, body FROM o.events WHERE id NOT IN (6, 8, 10, 20) EXCEPT SELECT id, ts, body FROM event_log)")"
+check "the finished backfill removed the record of deletes and its triggers" "0 0" \
+	"$(q new.db "SELECT count(*) FROM sqlite_schema WHERE name = 'ferry_later_deleted'; SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name GLOB 'ferry_later_*'")"
+set +e; "$FERRY" fetch -p plan.yaml event_log 6 > /dev/null 2>&1; rc=$?; set -e
+check "a fetch after the backfill loads nothing: the deleted row stays deleted (exit 7)" "7 0" \
+	"$rc $(q new.db 'SELECT count(*) FROM event_log WHERE id = 6')"
 "$FERRY" backfill -q --json -p plan.yaml > bf2.json
 check "a finished backfill changes nothing" "True" "$(json_field bf2.json "d['already_complete']")"
+"$FERRY" copy -q -p plan.yaml > /dev/null
+check "a rerun of the finished copy does not record deletes again" "0" \
+	"$(q new.db "SELECT count(*) FROM sqlite_schema WHERE name = 'ferry_later_deleted' OR name GLOB 'ferry_later_*'")"
 vj --full -p plan.yaml > v.out
-check "verify after the backfill expects every row: only the application's rows differ" \
-	"exit=5 event_log m0 e0 d2 [different:{\"id\": 10}/body=\"e10\">\"app\",different:{\"id\": 20}/body=\"e20\">\"app-new\"]" \
+check "verify after the backfill expects every row: the application's rows differ, its delete is missing" \
+	"exit=5 event_log m1 e0 d3 counts [different:{\"id\": 10}/body=\"e10\">\"app\",different:{\"id\": 20}/body=\"e20\">\"app-new\",different:{\"id\": 8}/body=\"e8\">\"app-again\",missing:{\"id\": 6}]" \
 	"$(cat v.out)"
 
 # ---- fetch and backfill racing on the same keys: each row once ----------------------------

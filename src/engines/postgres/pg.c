@@ -740,6 +740,8 @@ static const ferry_engine_write pg_write = {
 	.fk_check = ferry_pg__fk_check,
 	.finish = ferry_pg__finish,
 	.discard = pg_discard,
+	.later_track = ferry_pg__later_track,
+	.later_untrack = ferry_pg__later_untrack,
 };
 
 static const ferry_engine_migrate pg_migrate = {

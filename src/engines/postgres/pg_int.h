@@ -163,6 +163,11 @@ int ferry_pg__fence(ferry_conn *c, const char *run_id, const ferry_capture_table
 int ferry_pg__thaw(ferry_conn *c, int commit, ferry_err *err);
 int ferry_pg__unfence(ferry_conn *c, const char *run_id, ferry_err *err);
 int ferry_pg__fence_exempt(ferry_conn *c, ferry_err *err);
+/* later: record the application's deletes from the tables, and remove that record. */
+int ferry_pg__later_track(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+                          ferry_err *err);
+int ferry_pg__later_untrack(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+                            ferry_err *err);
 /* pg_bouncer.c */
 extern const ferry_engine_switch ferry__pg_bouncer;
 

@@ -1,7 +1,8 @@
 /* pg_rw.c — the PostgreSQL engine's data path: key-range and ctid-range chunks, a reader
  * that decodes COPY TO STDOUT (FORMAT binary) straight into batches, and a writer that
  * loads batches with COPY FROM STDIN inside a savepoint and bisects a refused batch down
- * to exactly the rows the table refuses; merges go row by row through a pipeline. */
+ * to exactly the rows the table refuses; merges go row by row through a pipeline, except an
+ * insert-where-absent (every rule keeps the existing row), which goes by batches. */
 #include <stdlib.h>
 #include <string.h>
 #include "pg_int.h"
@@ -664,6 +665,11 @@ typedef struct pg_writer {
 	char *copy_sql;
 	char *merge_sql;
 	char stmt[48];            /* the merge's prepared statement */
+	int nothing;              /* the merge keeps every existing row: ON CONFLICT DO NOTHING */
+	int guard;                /* spec->guard_deleted: the session sets ferry.later */
+	char stage[48];           /* nothing: the temporary table a batch is copied into */
+	char *stage_sql;          /* nothing: create the stage (if absent) and COPY into it */
+	char *insert_sql;         /* nothing: INSERT ... SELECT from the stage, then empty it */
 	ferry_buf data;           /* COPY payload, or merge parameters */
 	size_t *rows;             /* rows of the batch still to write */
 	size_t *saved;            /* the batch's rows, while a refused batch is bisected */
@@ -682,9 +688,13 @@ static void writer_free(pg_writer *w)
 		return;
 	if (w->stmt[0] && w->c->db && PQstatus(w->c->db) == CONNECTION_OK &&
 	    PQtransactionStatus(w->c->db) != PQTRANS_INERROR) {
-		char sql[80];
+		char sql[160];
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", w->stmt);
 		PQclear(PQexec(w->c->db, sql));
+		if (w->nothing) {
+			snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS pg_temp.\"%s\"", w->stage);
+			PQclear(PQexec(w->c->db, sql));
+		}
 	}
 	for (size_t i = 0; w->names && i < w->ncols; i++)
 		free(w->names[i]);
@@ -698,6 +708,8 @@ static void writer_free(pg_writer *w)
 	free(w->conflict_msg);
 	free(w->copy_sql);
 	free(w->merge_sql);
+	free(w->stage_sql);
+	free(w->insert_sql);
 	ferry_buf_free(&w->data);
 	free(w->rows);
 	free(w->saved);
@@ -771,8 +783,38 @@ static int merge_sql(pg_writer *w, const ferry_write_spec *spec, ferry_err *err)
 		ferry_buf_printf(&b, "%s$%zu", i ? ", " : "", i + 1);
 	ferry_buf_puts(&b, ")");
 	ferry_upsert_dialect d = {"ferry_t", "least", "greatest", " IS NOT DISTINCT FROM "};
+	size_t head = b.len;
 	int rc = ferry__upsert_clause(&b, spec, &d, &w->conflict_msg, err);
 	w->has_error_rule = w->conflict_msg != NULL;
+	static const char nothing[] = " DO NOTHING";
+	w->nothing = rc == 0 && b.len >= sizeof(nothing) - 1 &&
+	             strcmp(b.data + b.len - (sizeof(nothing) - 1), nothing) == 0;
+	if (rc == 0 && w->nothing) {
+		/* The stage has the target columns' types (CREATE TABLE AS), none of its
+		 * constraints: the table itself refuses what it refuses, at the INSERT. */
+		snprintf(w->stage, sizeof(w->stage), "ferry_stage_%lu", ++w->c->nstmt);
+		ferry_buf s = FERRY_BUF_INIT, ins = FERRY_BUF_INIT;
+		ferry_buf_printf(&s, "CREATE TEMP TABLE IF NOT EXISTS \"%s\" AS SELECT ", w->stage);
+		key_list(&s, spec->cols, spec->ncols);
+		ferry_buf_puts(&s, " FROM ");
+		ferry_pg__buf_table(&s, w->c, spec->table);
+		ferry_buf_printf(&s, " WITH NO DATA; COPY pg_temp.\"%s\" FROM STDIN (FORMAT %s)", w->stage,
+		                 w->text ? "text" : "binary");
+		ferry_buf_puts(&ins, "INSERT INTO ");
+		ferry_pg__buf_table(&ins, w->c, spec->table);
+		ferry_buf_puts(&ins, " AS ferry_t (");
+		key_list(&ins, spec->cols, spec->ncols);
+		ferry_buf_puts(&ins, ") OVERRIDING SYSTEM VALUE SELECT ");
+		key_list(&ins, spec->cols, spec->ncols);
+		ferry_buf_printf(&ins, " FROM pg_temp.\"%s\"%s; TRUNCATE pg_temp.\"%s\"", w->stage,
+		                 b.data + head, w->stage);
+		w->stage_sql = ferry_buf_detach(&s);
+		w->insert_sql = ferry_buf_detach(&ins);
+		ferry_buf_free(&s);
+		ferry_buf_free(&ins);
+		if (!w->stage_sql || !w->insert_sql)
+			rc = OOM(err);
+	}
 	if (rc == 0)
 		w->merge_sql = ferry_buf_detach(&b);
 	ferry_buf_free(&b);
@@ -796,6 +838,7 @@ int ferry_pg__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_writ
 	w->c = c;
 	w->ncols = spec->ncols;
 	w->merge = spec->merge;
+	w->guard = spec->guard_deleted;
 	w->table = ferry__strdup(spec->table);
 	w->map = ferry__calloc(spec->ncols, sizeof(size_t));
 	w->cols = ferry__calloc(spec->ncols, sizeof(pg_col));
@@ -994,7 +1037,8 @@ static int write_fail(pg_writer *w, const PGresult *res, ferry_err *err)
 /* Send rows w->rows[0, n) with one COPY (encoded first unless w->data holds them). Returns
  * 0, 1 when the table refused the data (w->msg says why; rolled back to the savepoint), or
  * a negative code. */
-static int copy_rows(pg_writer *w, const ferry_batch *b, size_t n, int encoded, ferry_err *err)
+static int copy_rows(pg_writer *w, const ferry_batch *b, size_t n, int encoded, const char *copy_sql,
+                     ferry_err *err)
 {
 	pg_conn *c = w->c;
 	size_t keep = n;
@@ -1003,7 +1047,7 @@ static int copy_rows(pg_writer *w, const ferry_batch *b, size_t n, int encoded, 
 		return OOM(err);
 	ferry_buf sql = FERRY_BUF_INIT;
 	ferry_buf_puts(&sql, savepoint_sql(w));
-	ferry_buf_puts(&sql, w->copy_sql);
+	ferry_buf_puts(&sql, copy_sql);
 	if (sql.failed)
 		return OOM(err);
 	PGresult *res = PQexec(c->db, sql.data);
@@ -1057,7 +1101,7 @@ static int bisect(pg_writer *w, const ferry_batch *b, const size_t *rows, size_t
                   ferry_reject_cb reject, void *ud, ferry_err *err)
 {
 	memcpy(w->rows, rows, n * sizeof(size_t));
-	int rc = copy_rows(w, b, n, 0, err);
+	int rc = copy_rows(w, b, n, 0, w->copy_sql, err);
 	if (rc <= 0)
 		return rc;
 	if (n == 1)
@@ -1082,7 +1126,7 @@ static int write_copy(pg_writer *w, const ferry_batch *b, size_t n, ferry_reject
 	/* The batch's own list: bisect rewrites w->rows as it goes. */
 	size_t *rows = w->saved;
 	memcpy(rows, w->rows, keep * sizeof(size_t));
-	rc = copy_rows(w, b, keep, 1, err);
+	rc = copy_rows(w, b, keep, 1, w->copy_sql, err);
 	if (rc == 1) {
 		size_t half = keep / 2;
 		rc = keep == 1 ? do_reject(w, reject, ud, rows[0], w->msg, err)
@@ -1267,6 +1311,53 @@ static int write_merge(pg_writer *w, const ferry_batch *b, size_t n, ferry_rejec
 	return rc;
 }
 
+/* Insert where absent, a batch at a time: COPY into the stage, then one INSERT ... SELECT
+ * ... ON CONFLICT DO NOTHING (rows in the stage's order, so of two rows with one key in a
+ * batch the first stays, as row by row). A batch the stage or the table refuses is rolled
+ * back to the savepoint and goes row by row, which rejects exactly the refused rows. */
+static int write_nothing(pg_writer *w, const ferry_batch *b, size_t n, ferry_reject_cb reject,
+                         void *ud, ferry_err *err)
+{
+	size_t keep = n;
+	int rc = encode_rows(w, b, &keep, 1);
+	if (rc)
+		return OOM(err);
+	if ((rc = flush_rejects(w, reject, ud, err)) != 0 || keep == 0)
+		return rc;
+	size_t *rows = w->saved;
+	memcpy(rows, w->rows, keep * sizeof(size_t));
+	rc = copy_rows(w, b, keep, 1, w->stage_sql, err);
+	if (rc == 0) {
+		PGresult *res = PQexec(w->c->db, w->insert_sql);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			return 0;
+		}
+		if (!ferry_pg__row_error(res) || PQstatus(w->c->db) != CONNECTION_OK) {
+			rc = write_fail(w, res, err);
+			PQclear(res);
+			return rc;
+		}
+		PQclear(res);
+		if ((rc = ferry_pg__exec(w->c, "ROLLBACK TO SAVEPOINT ferry_w", err, "roll back a refused batch")) != 0)
+			return rc;
+	} else if (rc < 0) {
+		return rc;
+	}
+	/* merge_round rewrites w->rows and w->saved's first rows: work on a copy. */
+	size_t *mine = ferry__malloc(keep * sizeof(size_t));
+	if (!mine)
+		return OOM(err);
+	memcpy(mine, rows, keep * sizeof(size_t));
+	rc = 0;
+	for (size_t from = 0; from < keep && rc == 0; from += MERGE_ROUND) {
+		size_t m = keep - from < MERGE_ROUND ? keep - from : MERGE_ROUND;
+		rc = merge_round(w, mine + from, m, b, reject, ud, err);
+	}
+	free(mine);
+	return rc;
+}
+
 int ferry_pg__writer_write(ferry_writer *writer, const ferry_batch *b, ferry_reject_cb reject,
                            void *ud, ferry_err *err)
 {
@@ -1287,6 +1378,15 @@ int ferry_pg__writer_write(ferry_writer *writer, const ferry_batch *b, ferry_rej
 	snprintf(w->c->wrote, sizeof(w->c->wrote), "%s", w->table);
 	for (size_t i = 0; i < n; i++)
 		w->rows[i] = i;
+	/* Each time: a SET in a transaction that rolls back is undone with it. Its trigger
+	 * (ferry_pg__later_track) removes the inserted rows whose key the application deleted. */
+	if (w->guard) {
+		int rc = ferry_pg__exec(w->c, "SET ferry.later = 'on'", err, "mark the session as the backfill's");
+		if (rc)
+			return rc;
+	}
+	if (w->merge && w->nothing && in_tx(w))
+		return write_nothing(w, b, n, reject, ud, err);
 	if (w->merge)
 		return write_merge(w, b, n, reject, ud, err);
 	return write_copy(w, b, n, reject, ud, err);

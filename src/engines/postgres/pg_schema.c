@@ -64,7 +64,7 @@ static const char tables_sql[] =
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
 	"AND lower(c.relname) NOT IN ('ferry_runs', 'ferry_progress', 'ferry_rejects', "
 	"'ferry_history', 'ferry_changes', 'ferry_keys', 'ferry_positions', 'ferry_leases', "
-	"'ferry_claims', 'ferry_conflicts') "
+	"'ferry_claims', 'ferry_conflicts', 'ferry_later_deleted') "
 	"ORDER BY c.oid";
 
 static const char columns_sql[] =

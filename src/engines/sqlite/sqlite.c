@@ -663,6 +663,8 @@ static const ferry_engine_write sq_write = {
 	.fk_check = sq_fk_check,
 	.finish = sq_finish,
 	.discard = sq_discard,
+	.later_track = ferry_sqlite__later_track,
+	.later_untrack = ferry_sqlite__later_untrack,
 };
 
 static const ferry_engine_migrate sq_migrate = {

@@ -118,3 +118,150 @@ int ferry_sqlite__fence_exempt(ferry_conn *conn, ferry_err *err)
 	sq_conn *c = SQ(conn);
 	return ferry_sqlite__exec(c, "ATTACH DATABASE ':memory:' AS ferry_origin", err);
 }
+
+/* ---- later: the keys the application deleted (docs/LATER.md) ---------------------------- */
+/* An AFTER DELETE trigger per delayed table records the key of each row a connection that is
+ * not ferry's deletes, as quote() of its key columns joined by ',' (in primary-key order);
+ * the backfill's and a fetch's writers add a TEMP trigger on their own connection that
+ * ignores an insert of a recorded key. Writers take turns in SQLite, so a delete commits
+ * either before the insert's check or after the row exists. */
+
+static void key_text(ferry_buf *b, const char *row, const char *const *keys, size_t nkeys)
+{
+	for (size_t k = 0; k < nkeys; k++) {
+		ferry_buf_printf(b, "%squote(%s.", k ? " || ',' || " : "", row);
+		ferry_sqlite__buf_ident(b, keys[k]);
+		ferry_buf_puts(b, ")");
+	}
+}
+
+static void table_literal(ferry_buf *b, const char *table)
+{
+	ferry_buf_puts(b, "'");
+	for (const char *p = table; *p; p++)
+		ferry_buf_add(b, *p == '\'' ? "''" : p, *p == '\'' ? 2 : 1);
+	ferry_buf_puts(b, "'");
+}
+
+int ferry_sqlite__later_track(ferry_conn *conn, const ferry_capture_table *tables, size_t ntables,
+                              ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_buf_puts(&b, "CREATE TABLE IF NOT EXISTS ferry_later_deleted(tbl TEXT NOT NULL, k TEXT NOT NULL, "
+	                   "PRIMARY KEY (tbl, k)) WITHOUT ROWID;\n");
+	for (size_t i = 0; i < ntables; i++) {
+		char name[600];
+		snprintf(name, sizeof(name), "ferry_later_%s", tables[i].table);
+		ferry_buf_puts(&b, "CREATE TRIGGER IF NOT EXISTS ");
+		ferry_sqlite__buf_ident(&b, name);
+		ferry_buf_puts(&b, " AFTER DELETE ON ");
+		ferry_sqlite__buf_ident(&b, tables[i].table);
+		ferry_buf_puts(&b, " WHEN NOT EXISTS (SELECT 1 FROM pragma_database_list WHERE name = 'ferry_origin')"
+		                   " BEGIN INSERT OR IGNORE INTO ferry_later_deleted VALUES (");
+		table_literal(&b, tables[i].table);
+		ferry_buf_puts(&b, ", ");
+		key_text(&b, "OLD", tables[i].keys, tables[i].nkeys);
+		ferry_buf_puts(&b, "); END;\n");
+	}
+	if (b.failed)
+		return OOM(err);
+	int rc = ferry_sqlite__exec(c, b.data, err);
+	ferry_buf_free(&b);
+	return rc;
+}
+
+int ferry_sqlite__later_untrack(ferry_conn *conn, const ferry_capture_table *tables, size_t ntables,
+                                ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	int exists = 0;
+	int rc = ferry_sqlite__later_recorded(c, NULL, &exists, err);
+	if (rc || !exists)
+		return rc;
+	ferry_buf b = FERRY_BUF_INIT;
+	for (size_t i = 0; i < ntables; i++) {
+		char name[600];
+		snprintf(name, sizeof(name), "ferry_later_%s", tables[i].table);
+		ferry_buf_puts(&b, "DROP TRIGGER IF EXISTS ");
+		ferry_sqlite__buf_ident(&b, name);
+		ferry_buf_puts(&b, ";\nDELETE FROM ferry_later_deleted WHERE tbl = ");
+		table_literal(&b, tables[i].table);
+		ferry_buf_puts(&b, ";\n");
+	}
+	if (b.failed)
+		return OOM(err);
+	rc = b.data ? ferry_sqlite__exec(c, b.data, err) : 0;
+	ferry_buf_free(&b);
+	/* The record goes with the last table that keeps it. */
+	sqlite3_stmt *st = NULL;
+	int left = 1;
+	if (rc == 0 && sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' "
+	                                         "AND name GLOB 'ferry_later_*' AND sql LIKE '% AFTER DELETE ON %ferry_later_deleted%'",
+	                                  -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc == 0 && left == 0)
+		rc = ferry_sqlite__exec(c, "DROP TABLE IF EXISTS ferry_later_deleted", err);
+	return rc;
+}
+
+int ferry_sqlite__later_recorded(sq_conn *c, const char *table, int *out, ferry_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	*out = 0;
+	int rc = sqlite3_prepare_v2(c->db, table ? "SELECT EXISTS (SELECT 1 FROM main.ferry_later_deleted WHERE tbl = ?1)"
+	                                         : "SELECT EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'table' "
+	                                           "AND name = 'ferry_later_deleted')", -1, &st, NULL);
+	if (rc == SQLITE_OK && table)
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : ferry_sqlite__fail(c, rc, err, "could not read the record of later: deletes");
+}
+
+int ferry_sqlite__later_guard(sq_conn *c, const char *table, ferry_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT name FROM pragma_table_info(?1, 'main') WHERE pk > 0 "
+	                                   "AND EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'table' "
+	                                   "AND name = 'ferry_later_deleted') ORDER BY pk", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return ferry_sqlite__fail(c, rc, err, "could not read the key of table \"%s\"", table);
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_TRANSIENT);
+	char *keys[64];
+	size_t nk = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && nk < 64)
+		if (!(keys[nk++] = ferry__strdup((const char *)sqlite3_column_text(st, 0))))
+			rc = SQLITE_NOMEM;
+	sqlite3_finalize(st);
+	ferry_buf b = FERRY_BUF_INIT;
+	if (rc == SQLITE_NOMEM)
+		rc = OOM(err);
+	else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rc = ferry_sqlite__fail(c, rc, err, "could not read the key of table \"%s\"", table);
+	else
+		rc = 0;
+	if (rc == 0 && nk > 0) {
+		/* Nothing recorded (no ferry_later_deleted): no trigger, nothing to skip. */
+		char name[600];
+		snprintf(name, sizeof(name), "ferry_later_guard_%s", table);
+		ferry_buf_puts(&b, "CREATE TEMP TRIGGER IF NOT EXISTS ");
+		ferry_sqlite__buf_ident(&b, name);
+		ferry_buf_puts(&b, " BEFORE INSERT ON main.");
+		ferry_sqlite__buf_ident(&b, table);
+		ferry_buf_puts(&b, " WHEN EXISTS (SELECT 1 FROM main.ferry_later_deleted WHERE tbl = ");
+		table_literal(&b, table);
+		ferry_buf_puts(&b, " AND k = ");
+		key_text(&b, "NEW", (const char *const *)keys, nk);
+		ferry_buf_puts(&b, ") BEGIN SELECT RAISE(IGNORE); END");
+		rc = b.failed ? OOM(err) : ferry_sqlite__exec(c, b.data, err);
+	}
+	ferry_buf_free(&b);
+	for (size_t k = 0; k < nk; k++)
+		free(keys[k]);
+	return rc;
+}

@@ -94,6 +94,15 @@ int ferry_sqlite__fence(ferry_conn *c, const char *run_id, const ferry_capture_t
 int ferry_sqlite__thaw(ferry_conn *c, int commit, ferry_err *err);
 int ferry_sqlite__unfence(ferry_conn *c, const char *run_id, ferry_err *err);
 int ferry_sqlite__fence_exempt(ferry_conn *c, ferry_err *err);
+/* later: record the application's deletes from the tables (later_track), remove it all
+ * (later_untrack), and skip recorded keys in c's inserts into table (a writer's guard). */
+int ferry_sqlite__later_track(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+                              ferry_err *err);
+int ferry_sqlite__later_untrack(ferry_conn *c, const ferry_capture_table *tables, size_t ntables,
+                                ferry_err *err);
+int ferry_sqlite__later_guard(sq_conn *c, const char *table, ferry_err *err);
+/* *out: 1 when table has a recorded delete (table NULL: when the record exists at all). */
+int ferry_sqlite__later_recorded(sq_conn *c, const char *table, int *out, ferry_err *err);
 /* sqlite_capture.c: the position of the last change run_id's log holds (0: none). */
 int ferry_sqlite__capture_last(sq_conn *c, const char *run_id, uint64_t *pos, ferry_err *err);
 

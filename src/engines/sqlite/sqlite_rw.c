@@ -628,6 +628,8 @@ typedef struct sq_writer {
 	int rows_per;              /* rows of the multi-row statement */
 	sqlite3_stmt *multi;       /* NULL in merge mode or when a row fills the variables */
 	sqlite3_stmt *one;
+	int guard;                 /* guard_deleted and the target records deletes */
+	int guarded;               /* the guard's TEMP trigger is in place */
 	char msg[512];             /* the last error, kept across the reject callback */
 } sq_writer;
 
@@ -753,6 +755,8 @@ int ferry_sqlite__writer_open(ferry_writer **out, ferry_conn *conn, const ferry_
 	int krc = column_kinds(c, spec, w->exact, err);
 	if (krc == 0 && spec->merge)
 		krc = merge_exact_check(spec, w->exact, err);
+	if (krc == 0 && spec->guard_deleted)
+		krc = ferry_sqlite__later_recorded(c, NULL, &w->guard, err);
 	if (krc) {
 		ferry_sqlite__writer_close((ferry_writer *)(void *)w);
 		return krc;
@@ -864,6 +868,25 @@ static int write_one(sq_writer *w, const ferry_batch *b, size_t row, ferry_rejec
 	return write_fail(w, err, rc);
 }
 
+/* The guard against the application's deletes (ferry_sqlite__later_guard) costs a trigger
+ * run per row: it is put in place only once the table has a recorded delete. Checked under
+ * the write lock (a no-op DELETE takes it), so no delete commits between the check and the
+ * rows; outside a transaction there is no such lock, and the trigger goes in at once. */
+static int guard_if_needed(sq_writer *w, ferry_err *err)
+{
+	sq_conn *c = w->c;
+	int needed = 1;
+	int rc = 0;
+	if (!sqlite3_get_autocommit(c->db)) {
+		rc = ferry_sqlite__exec(c, "DELETE FROM main.ferry_later_deleted WHERE 0", err);
+		if (rc == 0)
+			rc = ferry_sqlite__later_recorded(c, w->table, &needed, err);
+	}
+	if (rc == 0 && needed && (rc = ferry_sqlite__later_guard(c, w->table, err)) == 0)
+		w->guarded = 1;
+	return rc;
+}
+
 int ferry_sqlite__writer_write(ferry_writer *writer, const ferry_batch *b, ferry_reject_cb reject,
                                void *ud, ferry_err *err)
 {
@@ -871,6 +894,8 @@ int ferry_sqlite__writer_write(ferry_writer *writer, const ferry_batch *b, ferry
 	size_t n = ferry_batch_nrows(b), i = 0;
 	size_t per = (size_t)w->rows_per;
 	int rc;
+	if (w->guard && !w->guarded && n > 0 && (rc = guard_if_needed(w, err)) != 0)
+		return rc;
 	for (size_t k = 0; k < w->ncols; k++)
 		if (w->map[k] >= ferry_batch_ncols(b))
 			return ferry_err_set(err, FERRY_EUSAGE,

@@ -411,7 +411,7 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 	              "AND sm.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
 	              "AND lower(sm.name) NOT IN ('ferry_runs', 'ferry_progress', 'ferry_rejects', "
 	              "'ferry_history', 'ferry_changes', 'ferry_capture', 'ferry_positions', 'ferry_leases', "
-	              "'ferry_claims', 'ferry_conflicts') "
+	              "'ferry_claims', 'ferry_conflicts', 'ferry_later_deleted') "
 	              /* the change log and origin flag of a capture (sqlite_capture.c) */
 	              "AND NOT ((sm.name GLOB 'ferry_changes_*' AND length(sm.name) = 30 "
 	              "OR sm.name GLOB 'ferry_origin_*' AND length(sm.name) = 29) "
