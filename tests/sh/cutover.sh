@@ -29,7 +29,7 @@ check "... no switch was recorded" "0 0" \
 	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name = 'ferry_history'") $(sqlite3 dst.db "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'")"
 
 # 2. The cut-over with the application writing flat out.
-$PY "$WRITER" sqlite src.db --seconds 20 --seed 5 --log writes.log > writer.out 2> writer.err &
+$PY "$WRITER" sqlite src.db --seconds 60 --seed 5 --log writes.log > writer.out 2> writer.err &
 wpid=$!
 sleep 1.5
 "$FERRY" cutover -p plan.yaml --json --max-pause 30000 > co.json 2> co.err || { cat co.err; fail "cutover"; }
@@ -65,7 +65,7 @@ for phase in frozen drained fenced released; do
 	sync_sqlite_source "$T/k-$phase/src.db" 500
 	sync_plan "$T/k-$phase" "sqlite:src.db" "sqlite:dst.db"
 	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/sync.err" || { cat "k-$phase/sync.err"; fail "$phase: sync"; }
-	$PY "$WRITER" sqlite "k-$phase/src.db" --seconds 20 --seed 3 > "k-$phase/w.out" 2> "k-$phase/w.err" &
+	$PY "$WRITER" sqlite "k-$phase/src.db" --seconds 60 --seed 3 > "k-$phase/w.out" 2> "k-$phase/w.err" &
 	wpid=$!
 	sleep 0.5
 	set +e

@@ -37,7 +37,7 @@ pgq "$s1" "INSERT INTO users VALUES (100000, 'after-refusal@example.org', 1)"
 check "a held lock: the old version is still writable" "1" "$(pgq "$s1" "SELECT count(*) FROM users WHERE id = 100000")"
 
 # 2. The cut-over with the application writing flat out.
-$PY "$WRITER" postgres "$(pg_url "$s1")" --seconds 20 --seed 4 --log writes.log > writer.out 2> writer.err &
+$PY "$WRITER" postgres "$(pg_url "$s1")" --seconds 60 --seed 4 --log writes.log > writer.out 2> writer.err &
 wpid=$!
 sleep 1.5
 "$FERRY" cutover --max-pause 30000 -p plan.yaml --json > co.json 2> co.err || { cat co.err; fail "cutover"; }

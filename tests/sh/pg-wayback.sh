@@ -16,7 +16,7 @@ round() {
 	[ "$oe" = sqlite ] && wold=${old#sqlite:}
 	[ "$ne" = sqlite ] && wnew=${new#sqlite:}
 	"$FERRY" sync -q -p "$n/plan.yaml" --until-caught-up > /dev/null 2> "$n/s.err" || { cat "$n/s.err"; fail "$n: sync"; }
-	$PY "$WRITER" "$oe" "$wold" --seconds 30 --seed 31 > "$n/w.out" 2> "$n/w.err" &
+	$PY "$WRITER" "$oe" "$wold" --seconds 60 --seed 31 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
 	sleep 1
 	"$FERRY" cutover --max-pause 30000 -q -p "$n/plan.yaml" > /dev/null 2> "$n/co.err" || { cat "$n/co.err"; fail "$n: cutover"; }
@@ -45,7 +45,7 @@ round() {
 			"$(set +e; psql -X -qAt -v ON_ERROR_STOP=1 "$new" -c "INSERT INTO users VALUES (9999999, NULL, 1)" > /dev/null 2>&1; echo $?)"
 	fi
 	# Rollback with the new version's application writing.
-	$PY "$WRITER" "$ne" "$wnew" --new --seconds 30 --seed 33 > "$n/w.out" 2> "$n/w.err" &
+	$PY "$WRITER" "$ne" "$wnew" --new --seconds 60 --seed 33 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
 	sleep 1
 	"$FERRY" rollback --max-pause 30000 -q -p "$n/plan.yaml" > /dev/null 2> "$n/rb.err" || { cat "$n/rb.err"; fail "$n: rollback"; }
@@ -56,7 +56,7 @@ round() {
 	# Forward again, then the second cut-over.
 	$PY "$WRITER" "$oe" "$wold" --seconds 2 --seed 34 > "$n/w.out" 2> "$n/w.err" || { cat "$n/w.err"; fail "$n: writer 4"; }
 	"$FERRY" sync -q -p "$n/plan.yaml" --until-caught-up > /dev/null 2> "$n/f.err" || { cat "$n/f.err"; fail "$n: forward"; }
-	$PY "$WRITER" "$oe" "$wold" --seconds 30 --seed 35 > "$n/w.out" 2> "$n/w.err" &
+	$PY "$WRITER" "$oe" "$wold" --seconds 60 --seed 35 > "$n/w.out" 2> "$n/w.err" &
 	wpid=$!
 	sleep 1
 	"$FERRY" cutover --max-pause 30000 -q -p "$n/plan.yaml" > /dev/null 2> "$n/co2.err" || { cat "$n/co2.err"; fail "$n: cutover 2"; }
@@ -116,7 +116,7 @@ for phase in frozen drained fenced released; do
 	"$FERRY" cutover --max-pause 30000 -q -p "k-$phase/plan.yaml" > /dev/null 2> "k-$phase/co.err" || { cat "k-$phase/co.err"; fail "$phase: the cut-over's rerun"; }
 	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/b.err" || { cat "k-$phase/b.err"; fail "$phase: the way back"; }
 	check "pg: kill -9 in the cut-over at $phase: the way back carried everything" "equal" "$(sync_compare "$o" "$nv")"
-	$PY "$WRITER" postgres "$nv" --new --seconds 15 --seed 52 > "k-$phase/w.out" 2> "k-$phase/w.err" &
+	$PY "$WRITER" postgres "$nv" --new --seconds 60 --seed 52 > "k-$phase/w.out" 2> "k-$phase/w.err" &
 	wpid=$!
 	sleep 0.5
 	code=0

@@ -16,7 +16,7 @@ sync_plan "$T" "sqlite:src.db" "sqlite:dst.db"
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> sync.err || { cat sync.err; fail "sync"; }
 
 # 1. The cut-over, with the old version's application writing.
-$PY "$WRITER" sqlite src.db --seconds 30 --seed 21 --log old1.log > w.out 2> w.err &
+$PY "$WRITER" sqlite src.db --seconds 60 --seed 21 --log old1.log > w.out 2> w.err &
 wpid=$!
 sleep 1
 "$FERRY" cutover --max-pause 30000 -q -p plan.yaml --json > co1.json 2> co1.err || { cat co1.err; fail "cutover 1"; }
@@ -51,7 +51,7 @@ set -e
 check "the old version stays fenced while the way back writes into it" "1" "$([ "$code" -ne 0 ] && echo 1 || echo 0)"
 
 # 3. Rollback, with the new version's application writing flat out.
-$PY "$WRITER" sqlite dst.db --new --seconds 30 --seed 23 --log new2.log > w.out 2> w.err &
+$PY "$WRITER" sqlite dst.db --new --seconds 60 --seed 23 --log new2.log > w.out 2> w.err &
 wpid=$!
 sleep 1
 "$FERRY" rollback --max-pause 30000 -p plan.yaml --json > rb.json 2> rb.err || { cat rb.err; fail "rollback"; }
@@ -70,7 +70,7 @@ check "rollback again: refused, already rolled back" "2" \
 $PY "$WRITER" sqlite src.db --seconds 3 --seed 24 --log old2.log > w.out 2> w.err || { cat w.err; fail "writer 4"; }
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> fwd.err || { cat fwd.err; fail "forward again"; }
 check "forward again: the old version's new writes are in the new one" "equal" "$(sync_compare sqlite:src.db sqlite:dst.db)"
-$PY "$WRITER" sqlite src.db --seconds 30 --seed 25 > w.out 2> w.err &
+$PY "$WRITER" sqlite src.db --seconds 60 --seed 25 > w.out 2> w.err &
 wpid=$!
 sleep 1
 "$FERRY" cutover --max-pause 30000 -q -p plan.yaml --verify=full > /dev/null 2> co2.err || { cat co2.err; fail "cutover 2"; }

@@ -26,14 +26,20 @@ int ferry_sqlite__freeze(ferry_conn *conn, const char *run_id, const ferry_captu
 	*pos = 0;
 	sqlite3_busy_timeout(c->db, wait_ms > 0 ? wait_ms : 1);
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return ferry_sqlite__fail(c, rc, err,
-		                          "could not block writes to \"%s\" within %d ms (another writer holds the lock)",
-		                          c->path, wait_ms);
+	if (rc != SQLITE_OK) {
+		rc = ferry_sqlite__fail(c, rc, err,
+		                        "could not block writes to \"%s\" within %d ms (another writer holds the lock)",
+		                        c->path, wait_ms);
+		/* The connection's ordinary wait again: its next marker, after this attempt is
+		 * given up, must not fail after wait_ms behind a busy application. */
+		sqlite3_busy_timeout(c->db, 30000);
+		return rc;
+	}
 	uint64_t last = 0;
 	int e = ferry_sqlite__capture_last(c, run_id, &last, err);
 	if (e) {
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_busy_timeout(c->db, 30000);
 		return e;
 	}
 	*pos = last + 1;
