@@ -613,7 +613,11 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	uint64_t end = 0;
 	int64_t commit_us = 0;
 	size_t applied = n;
-	int rc = s->teng->core->begin(s->tconn, &s->err);
+	/* The write lock at once where the engine needs it: the target may take the
+	 * applications' writes too (both ways, the way back's fenced side excepted), and a
+	 * transaction that reads first would then fail instead of waiting. */
+	int rc = s->teng->core->begin_write ? s->teng->core->begin_write(s->tconn, &s->err)
+	                                    : s->teng->core->begin(s->tconn, &s->err);
 	if (rc)
 		return rc;
 	/* Both ways: the target's other writers held off, ferry's writes marked, the other

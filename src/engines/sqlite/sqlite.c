@@ -433,7 +433,12 @@ static int sq_exec(ferry_conn *conn, const char *sql, ferry_err *err)
 static int sq_begin(ferry_conn *conn, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
-	int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+	/* The write lock at once on a connection that may write: in WAL mode a deferred
+	 * transaction that reads first fails with "database is locked", without waiting, when
+	 * another connection commits before its first write, and the version ferry writes may
+	 * take the applications' writes too (both ways, the way back, a live target). */
+	int rc = sqlite3_exec(c->db, sqlite3_db_readonly(c->db, "main") == 1 ? "BEGIN" : "BEGIN IMMEDIATE",
+	                      NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return ferry_sqlite__fail(c, rc, err, "could not begin a transaction on \"%s\"",
 		                          c->path);

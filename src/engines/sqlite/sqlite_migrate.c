@@ -70,7 +70,7 @@ int ferry_sqlite__exec_params(ferry_conn *conn, const char *sql, size_t nparams,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
 	if (rc != SQLITE_DONE) {
-		ferry_sqlite__fail(c, rc, err, "could not run a statement on \"%s\"", c->path);
+		ferry_sqlite__fail(c, rc, err, "could not run \"%.48s\" on \"%s\"", sql, c->path);
 		sqlite3_finalize(st);
 		return err->code;
 	}
