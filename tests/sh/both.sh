@@ -121,21 +121,22 @@ check "... conflicts happened, each a row of ferry_conflicts and counted in --js
 	"$([ "$got" -gt 0 ] && echo 1 || echo 0) $(($(last_conflicts bg.json) + $(last_conflicts cu.json)))"
 check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
 
-# 6. kill -9 of the sync at random moments, writers going on, three times.
-$PY "$WRITER" sqlite src.db --seconds 6 --seed 5 --only items --ids 1:300 > w1.out 2> w1.err &
+# 6. kill -9 of the sync at random moments, writers going on, five times (each restart
+# while both applications write).
+$PY "$WRITER" sqlite src.db --seconds 8 --seed 5 --only items --ids 1:300 > w1.out 2> w1.err &
 w1=$!
-$PY "$WRITER" sqlite dst.db --seconds 6 --seed 6 --new --only items --ids 1:300 > w2.out 2> w2.err &
+$PY "$WRITER" sqlite dst.db --seconds 8 --seed 6 --new --only items --ids 1:300 > w2.out 2> w2.err &
 w2=$!
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
 	"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> k$i.err &
 	sp=$!
 	sleep "0.$((RANDOM % 9 + 3))"
-	kill -9 $sp
+	kill -9 $sp 2> /dev/null || fail "kill -9 round $i: the sync had stopped already: $(cat k$i.err)"
 	wait $sp 2> /dev/null || true
 done
 wait $w1 $w2
 "$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> cu.err || { cat cu.err; fail "catch up after kill -9"; }
-check "kill -9 three times: both versions agree" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
+check "kill -9 five times: both versions agree" "equal" "$(both_compare sqlite:src.db sqlite:dst.db)"
 check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
 
 # 7. A plain ferry sync goes on both ways; the cut-over ends it.
