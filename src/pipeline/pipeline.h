@@ -157,6 +157,9 @@ typedef struct copy_state {
 /* target.c: the target's side of a run (see there). */
 int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum);
 int ferry__target_truncate(copy_state *cs);
+/* Record in the run's flags (inside the caller's transaction) which data job j loads into
+ * a target table without a key, so a later --append of the same data is refused. */
+int ferry__target_note_data(copy_state *cs, const job *j);
 /* Refuse a fresh job whose target table holds rows the run did not write, or empty it
  * (--truncate); shared: another job of the run already writes the table. */
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
