@@ -290,6 +290,8 @@ typedef struct ferry_verify_table {
 	int64_t missing, extra, different;
 	int counts_differ;        /* rows_expected != rows_target, in or out of the sample */
 	double seconds;
+	int64_t rows_outside;     /* target rows not judged: their key is a source row the plan's
+	                             filters leave out (the other part of a split load) */
 } ferry_verify_table;
 
 /* 1 when every table matched: nothing missing, extra or different, and equal counts. */

@@ -13,6 +13,7 @@ void ferry_verify__table_free(vtable *vt)
 	free(vt->name);
 	free(vt->sources);
 	free(vt->jobs);
+	free(vt->outside);
 	for (size_t i = 0; i < vt->ncols; i++) {
 		free(vt->cols[i]);
 		if (vt->qcols)

@@ -164,7 +164,7 @@ static int run_tables(ferry_verify_report *rep, const ferry_plan *plan, const vs
 		if (rc)
 			return rc;
 		progress(o, FERRY_PROGRESS_START, vt, 0, vt->target_rows ? vt->target_rows : -1);
-		if ((rc = ferry_verify__table(vt, sd, err)) != 0)
+		if ((rc = ferry_verify__outside_keys(vt, sd, err)) != 0 || (rc = ferry_verify__table(vt, sd, err)) != 0)
 			return rc;
 		progress(o, FERRY_PROGRESS_DONE, vt, vt->exp_total, vt->exp_total);
 	}

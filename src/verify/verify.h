@@ -109,6 +109,12 @@ typedef struct vtable {
 	int per10k;
 	char *coverage;
 	int64_t target_rows;
+	/* Key hashes (sorted) of the source rows the jobs' filters leave out, when every job of
+	 * the table has one (a split load: another run loads them into the same table); target
+	 * rows with such a key are not this plan's to judge. */
+	uint64_t *outside;
+	size_t noutside;
+	int64_t outside_rows;      /* target rows left out for that */
 	/* results */
 	int64_t exp_total, act_total, compared, matched, missing, extra, different;
 	int count_differs;
@@ -219,6 +225,11 @@ typedef struct scan {
 	uint64_t pend_kh[VERIFY_BATCH], pend_rh[VERIFY_BATCH]; /* a batch's digest updates */
 	size_t npend;
 	rowmap map;                /* collecting pass */
+	int outside_pass;          /* side 0 read through the complement of the jobs' filters:
+	                              only the key hashes are kept, into okeys */
+	uint64_t *okeys;
+	size_t nokeys, okeys_cap;
+	int64_t outside;           /* side 1: rows left out (vt->outside) */
 	int64_t total, sampled;
 	ferry_err err;
 	int rc;
@@ -230,6 +241,10 @@ typedef struct scan {
 int ferry_verify__scan_both(scan sc[2], vtable *vt, const vsides *sd, const uint8_t *select,
                             size_t expect, const spill_plan *sp, ferry_err *err);
 void ferry_verify__scan_free(scan sc[2]);
+/* vt->outside: the key hashes of the rows of vt's jobs' sources that their filters leave
+ * out, when every job has a filter and reads a database (a label holds no such rows); 0 or a
+ * code with err set. */
+int ferry_verify__outside_keys(vtable *vt, const vsides *sd, ferry_err *err);
 
 /* ==== spill.c: rounds compared from temporary files ======================================== */
 
