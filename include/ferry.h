@@ -171,6 +171,16 @@ int64_t ferry_summary_rows_waiting(const ferry_summary *s, size_t i);
 /* Resolution notes (dropped and defaulted columns), one line each, owned by s. */
 size_t ferry_summary_note_count(const ferry_summary *s);
 const char *ferry_summary_note(const ferry_summary *s, size_t i);
+/* A note with its parts: a stable code ("column_dropped", ...; docs/RUNS.md lists them), the
+ * target table and column it is about (NULL when none) and the message; strings owned by s.
+ * 0, or FERRY_ENOTFOUND past the last. */
+typedef struct ferry_note {
+	const char *code;
+	const char *table;
+	const char *column;
+	const char *message;
+} ferry_note;
+int ferry_summary_note_info(ferry_note *out, const ferry_summary *s, size_t i);
 /* 1 when this run found every chunk already done and changed nothing. */
 int ferry_summary_was_complete(const ferry_summary *s);
 const char *ferry_summary_run_id(const ferry_summary *s);

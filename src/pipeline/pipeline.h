@@ -100,11 +100,29 @@ int ferry__jobs_later_filter(char **out, int mode, const ferry_plan_table *e);
 int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
                              ferry_source_conn *sources, const ferry_engine *teng,
                              const char *dst, ferry_err *err);
+/* Notes (what resolution drops, defaults and converts; what a run remarks) are each one
+ * allocation: the message, a C string (so a note prints as itself), then its code, its
+ * target table and its column, each NUL-terminated and "" when there is none. Every notes
+ * array holds notes made here. Append one: 0 or FERRY_ENOMEM. */
+int ferry__note_at(char ***notes, size_t *n, size_t *cap, const char *code, const char *table,
+                   const char *column, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 7, 8)))
+#endif
+	;
+/* The same with code "note" and neither table nor column. */
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 4, 5)))
 #endif
 	;
+/* Append a copy of a note made by ferry__note_at. */
+int ferry__note_copy(char ***notes, size_t *n, size_t *cap, const char *note);
+enum { FERRY_NOTE_CODE = 1, FERRY_NOTE_TABLE = 2, FERRY_NOTE_COLUMN = 3 };
+/* A field of a note ("" when it has none). */
+const char *ferry__note_field(const char *note, int field);
+/* The note as {"code":..,"table":..,"column":..,"message":..} (null for no table or column). */
+void ferry__note_json(ferry_buf *b, const char *note);
 char *ferry__qident(const ferry_engine *e, const char *name);
 /* A column default as a plain literal: a number, a 'string' (quotes as written), TRUE/FALSE,
  * CURRENT_TIMESTAMP and its kin, parentheses and trailing casts dropped (caller frees); NULL
@@ -192,6 +210,11 @@ void ferry__later_backfill_id(char out[33], const ferry_plan *p);
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);
 int ferry__summary_add(ferry_summary *s, const job *j);
+/* Add a note to s: a message of code "note" (or code, with table and column or NULL), or a
+ * copy of a note made by ferry__note_at; 0 or FERRY_ENOMEM. */
 int ferry__summary_note(ferry_summary *s, const char *note);
+int ferry__summary_note_at(ferry_summary *s, const char *code, const char *table, const char *column,
+                           const char *msg);
+int ferry__summary_note_copy(ferry_summary *s, const char *note);
 
 #endif

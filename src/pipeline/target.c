@@ -32,7 +32,7 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 			                                 &already, err);
 			char *note = already ? ferry__sprintf("target schema \"%s\" is in the target already (%s): not applied again",
 			                                      p->schema_files[i], already) : NULL;
-			if (rc == 0 && already && (!note || ferry__summary_note(sum, note) != 0))
+			if (rc == 0 && already && (!note || ferry__summary_note_at(sum, "schema_already_applied", NULL, NULL, note) != 0))
 				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			if (rc == 0 && note)
 				ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, note);
@@ -517,7 +517,7 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 			rc = ferry__jobs_define_again(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, t, err);
 	}
 	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
-		if (ferry__summary_note(sum, cs->js.notes[i]) != 0)
+		if (ferry__summary_note_copy(sum, cs->js.notes[i]) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
 	}

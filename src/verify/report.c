@@ -256,8 +256,12 @@ int ferry__verify_json(ferry_buf *b, const ferry_verify_report *r)
 		ferry_buf_puts(b, t ? ", " : "");
 		table_json(b, &r->tables[t]);
 	}
-	ferry_buf_puts(b, "], \"notes\": ");
-	json_names(b, r->notes, NULL, r->nnotes);
+	ferry_buf_puts(b, "], \"notes\": [");
+	for (size_t i = 0; i < r->nnotes; i++) {
+		ferry_buf_puts(b, i ? ", " : "");
+		ferry__note_json(b, r->notes[i]);
+	}
+	ferry_buf_puts(b, "]");
 	ferry_buf_puts(b, "}");
 	return b->failed ? FERRY_ENOMEM : 0;
 }

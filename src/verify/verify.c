@@ -14,7 +14,7 @@
 
 static int add_note(ferry_verify_report *r, const char *s)
 {
-	return ferry__note(&r->notes, &r->nnotes, &r->notes_cap, "%s", s);
+	return ferry__note_copy(&r->notes, &r->nnotes, &r->notes_cap, s);
 }
 
 static int wanted_table(const ferry_verify_options *o, const char *table)

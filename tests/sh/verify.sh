@@ -316,7 +316,7 @@ rm -rf stl st.db
 "$FERRY" export -q -p st.yaml --label stl --stage small > /dev/null
 "$FERRY" import -q --json -p st.yaml --label stl --stage small --verify > st1.json 2> st1.err || { cat st1.err; fail "import of the first stage failed"; }
 check "the first stage's import: --verify waits, and says so in the summary" "None 1" \
-	"$(python3 -c 'import json; s = json.load(open("st1.json")); print(s["verify"], sum("--verify waits" in n for n in s["notes"]))')"
+	"$(python3 -c 'import json; s = json.load(open("st1.json")); print(s["verify"], sum("--verify waits" in n["message"] for n in s["notes"]))')"
 check "... and the run is not recorded as finished yet" "0" "$(sqlite3 st.db "SELECT count(*) FROM sqlite_master WHERE name = 'ferry_history'")"
 "$FERRY" export -q -p st.yaml --label stl --stage large > /dev/null
 "$FERRY" import -q --json -p st.yaml --label stl --stage large --verify > st2.json 2> st2.err || { cat st2.err; fail "import of the last stage failed"; }
