@@ -194,6 +194,15 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f);
 int ferry_summary_write_text(const ferry_summary *s, FILE *f);
 void ferry_summary_free(ferry_summary *s);
 
+/* Load the rows of a reject file (as a run wrote it, fixed by hand) into the target at
+ * target_url, in one transaction. Each row is loaded at most once into a target: a row an
+ * earlier reload loaded is skipped, so the same file may be reloaded. Rows the target
+ * refuses again are written with their new reasons to rejects_out (NULL: FILE with
+ * ".again.jsonl" for ".jsonl") and the call returns FERRY_EREJECT with *out set. *out is
+ * the summary (caller frees), NULL on other failures. */
+int ferry_reload_rejects(ferry_summary **out, ferry_ctx *ctx, const char *rejects_file,
+                         const char *target_url, const char *rejects_out);
+
 /* ---- two-step migration through a label (docs/LABEL-FORMAT.md) ----------------------- */
 
 /* The read step: the plan's sources, through its rules, into a label directory (label_dir,
