@@ -84,10 +84,23 @@ static int cmp_u64(const void *a, const void *b)
  * side leaves out a row whose key hash is outside (1), counted once, in the digest pass. */
 static int outside_row(scan *s, uint64_t kh)
 {
-	if (s->outside_pass) {
+	if (s->outside_pass == 1) {
 		if (ferry__grow(&s->okeys, &s->okeys_cap, s->nokeys + 1, sizeof(uint64_t)) != 0)
 			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
 		s->okeys[s->nokeys++] = kh;
+		return 1;
+	}
+	if (s->outside_pass == 2) {
+		const uint64_t *at = bsearch(&kh, s->okeys, s->nokeys, sizeof(uint64_t), cmp_u64);
+		if (at) {
+			size_t i = (size_t)(at - s->okeys), j = i;
+			while (i > 0 && s->okeys[i - 1] == kh)
+				i--;
+			while (j < s->nokeys && s->okeys[j] == kh)
+				s->struck[j++] = 1;
+			while (i < j)
+				s->struck[i++] = 1;
+		}
 		return 1;
 	}
 	const vtable *vt = s->vt;
@@ -316,13 +329,28 @@ int ferry_verify__outside_keys(vtable *vt, const vsides *sd, ferry_err *err)
 		rc = f ? scan_job(&s, vt->jobs[i], vt->jmap[i], f) : ferry_err_set(&s.err, FERRY_ENOMEM, "out of memory");
 		free(f);
 	}
+	if (rc == 0 && s.nokeys) {
+		qsort(s.okeys, s.nokeys, sizeof(uint64_t), cmp_u64);
+		if (!(s.struck = ferry__calloc(s.nokeys, 1)))
+			rc = ferry_err_set(&s.err, FERRY_ENOMEM, "out of memory");
+		s.outside_pass = 2;
+		for (size_t i = 0; rc == 0 && i < vt->njobs; i++) {
+			s.cur_job = i;
+			rc = scan_job(&s, vt->jobs[i], vt->jmap[i], vt->jobs[i]->filter);
+		}
+		size_t n = 0;
+		for (size_t i = 0; rc == 0 && i < s.nokeys; i++)
+			if (!s.struck[i])
+				s.okeys[n++] = s.okeys[i];
+		if (rc == 0)
+			s.nokeys = n;
+	}
 	ferry_buf_free(&s.hb);
+	free(s.struck);
 	if (rc) {
 		free(s.okeys);
 		return ferry__err_copy(err, &s.err), rc;
 	}
-	if (s.nokeys)
-		qsort(s.okeys, s.nokeys, sizeof(uint64_t), cmp_u64);
 	vt->outside = s.okeys;
 	vt->noutside = s.nokeys;
 	return 0;

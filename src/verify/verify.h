@@ -225,10 +225,14 @@ typedef struct scan {
 	uint64_t pend_kh[VERIFY_BATCH], pend_rh[VERIFY_BATCH]; /* a batch's digest updates */
 	size_t npend;
 	rowmap map;                /* collecting pass */
-	int outside_pass;          /* side 0 read through the complement of the jobs' filters:
-	                              only the key hashes are kept, into okeys */
+	int outside_pass;          /* 1: side 0 read through the complement of the jobs' filters,
+	                              only the key hashes kept, into okeys (sorted after); 2: read
+	                              through the filters, striking out of okeys every key an
+	                              expected row has too (a key is outside only when no selected
+	                              row has it: rows the filter picks one per key, say) */
 	uint64_t *okeys;
 	size_t nokeys, okeys_cap;
+	uint8_t *struck;
 	int64_t outside;           /* side 1: rows left out (vt->outside) */
 	int64_t total, sampled;
 	ferry_err err;

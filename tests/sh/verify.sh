@@ -387,4 +387,21 @@ check "a wrong row of the later part is still found" "5 1 1" \
 check "a missing row of the earlier part is still found" "5 1 1" \
 	"$c2 $(grep -c 'missing {"id": 2500}' sv2.out) $(grep -c 'extra {"id": 9999}' sv2.out)"
 
+# A filter that picks one row of several per target key (the key is not the source's): the
+# rows it leaves out share their keys with the rows it picks, which are still judged.
+sqlite3 pick-src.db "CREATE TABLE prices(id INTEGER PRIMARY KEY, item INTEGER, price INTEGER);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+INSERT INTO prices SELECT i, i % 100, i FROM n;"
+sqlite3 pick.db "CREATE TABLE prices(item INTEGER PRIMARY KEY, price INTEGER);"
+printf 'sources:\n  s: sqlite:pick-src.db\ntarget: sqlite:pick.db\ntables:\n  - table: prices\n    source: s\n    where: "id IN (SELECT min(id) FROM prices GROUP BY item)"\n    columns:\n      id: { drop: true }\n' > pick.yaml
+"$FERRY" copy -q --append -p pick.yaml
+check "one row per key picked: verify --full judges every picked row" "1" \
+	"$("$FERRY" verify --full -p pick.yaml | grep -c '^verify: OK, 1 table, 100 rows compared (full)$')"
+sqlite3 pick.db "UPDATE prices SET price = -1 WHERE item = 7"
+set +e
+"$FERRY" verify --full -p pick.yaml > pick.out 2>&1
+cp=$?
+set -e
+check "... and a wrong one is found" "5 1" "$cp $(grep -c 'different {"item": 7}' pick.out)"
+
 finish
