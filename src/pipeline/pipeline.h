@@ -161,6 +161,9 @@ typedef struct copy_state {
 	int threads;
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
+	uint64_t schema_kept;     /* bit i: target schema file i is not applied (this run applied
+	                             it already, or the target's ferry_history holds it); all
+	                             bits past 63 follow bit 63 */
 	double started;           /* when this process began the run (ferry__now) */
 	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	struct ferry_lease *lease; /* the run's lease (its own, or the sync's); NULL: none kept */

@@ -22,6 +22,8 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 	const ferry_plan *p = cs->plan;
 	int done = 0;
 	int rc = ferry__state_get(cs->teng, cs->tconn, p->run_digest, "schema", &done, err);
+	if (rc == 0 && done)
+		cs->schema_kept = ~(uint64_t)0;
 	if (rc || done || p->nschema == 0)
 		return rc;
 	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
@@ -36,6 +38,8 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			if (rc == 0 && note)
 				ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, note);
+			if (rc == 0 && already)
+				cs->schema_kept |= (uint64_t)1 << (i < 63 ? i : 63);
 			free(note);
 			free(already);
 		}
