@@ -140,6 +140,8 @@ int ferry_verify__table_setup(vtable *vt, const ferry_table *tt, const ferry_eng
 /* vt's sample by the plan's verify: rules (or all of it with full); 0 or FERRY_ENOMEM. */
 int ferry_verify__coverage(vtable *vt, const ferry_plan *p, int full);
 void ferry_verify__table_free(vtable *vt);
+/* Forget vt's results (figures and listed differences), to compare it again. */
+void ferry_verify__table_reset(vtable *vt);
 
 /* Where a table's rows are read from: the sources (through vt's jobs) and the target. */
 typedef struct vsides {
