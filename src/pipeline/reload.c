@@ -438,8 +438,11 @@ int ferry_reload_rejects(ferry_summary **out, ferry_ctx *ctx, const char *reject
 	int rc = sum && again ? read_file(&r) : ferry_err_set(&r.err, FERRY_ENOMEM, "out of memory");
 	if (rc == 0 && !(r.e = ferry__engine_for(ctx, target_url, &r.err)))
 		rc = r.err.code;
-	if (rc == 0 && !r.e->core->exec_params && !r.e->state)
-		rc = ferry_err_set(&r.err, FERRY_EUSAGE, "cannot reload rows into \"%s\": it keeps no record of a run", target_url);
+	/* A label is a read step's output, not a database that refused rows; an engine that
+	 * keeps no record could not say which rows were taken. */
+	if (rc == 0 && ((r.e->flags & FERRY_ENGINE_LABEL) || r.e->state || !r.e->core->exec_params))
+		rc = ferry_err_set(&r.err, FERRY_EUSAGE, "cannot reload rows into \"%s\": it is not a database ferry keeps a record in (a label is written by ferry export)",
+		                   target_url);
 	if (rc == 0)
 		rc = r.e->core->connect(&r.conn, target_url, 0, &r.err);
 	if (rc == 0 && !(r.schema = ferry__schema_new()))

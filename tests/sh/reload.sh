@@ -84,4 +84,13 @@ check "a reject without values" "2 1" "$(cat bad2.code) $(grep -c "bad2.jsonl:1:
 check "a line that is not JSON" "2 1" "$(cat bad3.code) $(grep -c 'bad3.jsonl:1: not a rejected row' bad3.err)"
 check "a table the target lacks" "2 1" "$(cat bad4.code) $(grep -c 'bad4.jsonl:1: target table "zz" does not exist' bad4.err)"
 check "nothing was loaded by them" "4" "$(sqlite3 dst.db 'SELECT count(*) FROM t')"
+"$FERRY" export -q src.db lab
+set +e
+"$FERRY" reload-rejects dst.db.rejects.jsonl label:lab > lab.out 2> lab.err
+cl=$?
+"$FERRY" reload-rejects nowhere.jsonl dst.db > nf.out 2> nf.err
+cn=$?
+set -e
+check "a label as the target: refused" "2 1" "$cl $(grep -c 'cannot reload rows into "label:lab"' lab.err)"
+check "a reject file that is not there: exit 2, named" "2 1" "$cn $(grep -c 'could not open reject file "nowhere.jsonl"' nf.err)"
 finish
