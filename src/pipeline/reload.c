@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "pipeline.h"
 #include "state.h"
+#include "../history/history.h"
 
 /* Reject files are written by ferry one row a line; a longer line is not one of them. */
 #define RELOAD_LINE_MAX (256u << 20)
@@ -470,6 +471,23 @@ int ferry_reload_rejects(ferry_summary **out, ferry_ctx *ctx, const char *reject
 	int64_t nagain = 0;
 	if (rc == 0)
 		rc = write_again(&r, again, &nagain);
+	/* The record of upgrades says what the reload changed, in the same transaction. */
+	int64_t taken = 0, skipped = 0;
+	for (size_t i = 0; i < r.n; i++) {
+		taken += !r.rows[i].skip && !r.rows[i].refused;
+		skipped += r.rows[i].skip;
+	}
+	if (rc == 0 && (taken || nagain)) {
+		char *desc = ferry__sprintf("ferry reload-rejects %s (%lld rows loaded, %lld loaded before)", rejects_file,
+		                            (long long)taken, (long long)skipped);
+		char *verdict = nagain ? ferry__sprintf("%lld rows refused again: %s", (long long)nagain, again)
+		                       : ferry__strdup("all rows arrived");
+		rc = desc && verdict ? ferry__history_record_data(r.conn, r.e, r.run_id, desc, taken, verdict,
+		                                                  (int64_t)((ferry__now() - t0) * 1000), &r.err)
+		                     : ferry_err_set(&r.err, FERRY_ENOMEM, "out of memory");
+		free(desc);
+		free(verdict);
+	}
 	if (rc == 0)
 		rc = r.e->core->commit(r.conn, &r.err);
 	else if (begun)

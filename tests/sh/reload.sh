@@ -42,6 +42,8 @@ check "... the fixed row arrived, its bytes exact" "2|3|b|FF00" "$(sqlite3 dst.d
 check "... the rows refused again are in the new file with the new reason" "2 2" \
 	"$(wc -l < dst.db.rejects.again.jsonl) $(grep -c 'CHECK constraint failed' dst.db.rejects.again.jsonl)"
 check "... and the error says where" "1" "$(grep -c 'refused 2 rows again: they are in "dst.db.rejects.again.jsonl"' r1.err)"
+check "... ferry_history records the reload" "2|2 rows refused again: dst.db.rejects.again.jsonl" \
+	"$(sqlite3 dst.db "SELECT rows_moved, verdict FROM ferry_history WHERE description LIKE 'ferry reload-rejects dst.db.rejects.jsonl%'")"
 
 # 2. Reloading the same file loads nothing twice (k has no key: it would double).
 set +e
