@@ -104,6 +104,10 @@ typedef struct ferry_progress {
 	int64_t chunks_done;
 	int64_t chunks_total;
 	const char *message;
+	/* FERRY_PROGRESS_NOTE: the note's code and column (as ferry_note; table above), or
+	 * NULL; other kinds: NULL. */
+	const char *code;
+	const char *column;
 } ferry_progress;
 
 typedef void (*ferry_progress_fn)(void *ud, const ferry_progress *p);

@@ -531,7 +531,7 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 		static const char wait[] = "--verify waits until every stage of the plan is done: it runs at the end of the run that completes them";
 		if (ferry__summary_note_at(sum, "verify_waits", NULL, NULL, wait) != 0)
 			return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
-		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, wait);
+		ferry__sched_emit_note(cs->opts, sum->notes[sum->nnotes - 1]);
 	}
 	if (rc == 0 && cs->opts->verify && all) {
 		ferry_verify_options vo = FERRY_VERIFY_OPTIONS_INIT;

@@ -37,7 +37,7 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 			if (rc == 0 && already && (!note || ferry__summary_note_at(sum, "schema_already_applied", NULL, NULL, note) != 0))
 				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			if (rc == 0 && note)
-				ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, note);
+				ferry__sched_emit_note(cs->opts, sum->notes[sum->nnotes - 1]);
 			if (rc == 0 && already)
 				cs->schema_kept |= (uint64_t)1 << (i < 63 ? i : 63);
 			free(note);
@@ -523,7 +523,7 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
 		if (ferry__summary_note_copy(sum, cs->js.notes[i]) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
+		ferry__sched_emit_note(cs->opts, cs->js.notes[i]);
 	}
 	/* Every SQL text the plan gives a source, and every table that would be refused for
 	 * rows this run did not write, before anything is committed: a plan mistake then
