@@ -23,7 +23,8 @@ typedef struct rrow {
 	const char *table;         /* in the row's JSON */
 	json_t *obj;               /* the whole line */
 	json_t *values;
-	char flag[40];             /* "row:" and the hash of table, values and occurrence */
+	char base[33];             /* the hash of its table and values */
+	char flag[40];             /* "row:" and the hash of those and its occurrence */
 	int skip;                  /* taken by an earlier reload */
 	int refused;
 	char *reason;              /* why the target refused it again */
@@ -111,9 +112,12 @@ static int read_file(reload *r)
 	return rc;
 }
 
+static int number_equal_rows(reload *r);
+
 /* Each row's table and columns must be the target's; each row gets its flag: the hash of
  * its table, its values (keys sorted, so an edit of the layout is the same row) and how many
  * equal rows came before it in the file (two equal rows are two rows). */
+
 static int check_rows(reload *r)
 {
 	char m[700];
@@ -137,28 +141,57 @@ static int check_rows(reload *r)
 			}
 		}
 		char *canon = json_dumps(x->values, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-		if (!canon)
-			return ferry_err_set(&r->err, FERRY_ENOMEM, "out of memory");
-		int nth = 0;
-		char *key = ferry__sprintf("%s\n%s", x->table, canon);
+		char *key = canon ? ferry__sprintf("%s\n%s", x->table, canon) : NULL;
 		free(canon);
 		if (!key)
 			return ferry_err_set(&r->err, FERRY_ENOMEM, "out of memory");
-		char h[33];
-		ferry__hash128_hex(h, key, strlen(key));
-		for (size_t j = 0; j < i; j++)
-			nth += strncmp(r->rows[j].flag + 4, h, 32) == 0;
+		ferry__hash128_hex(x->base, key, strlen(key));
 		free(key);
+	}
+	return number_equal_rows(r);
+}
+
+typedef struct occ {
+	const char *base;
+	size_t i;
+} occ;
+
+static int cmp_occ(const void *a, const void *b)
+{
+	const occ *x = a, *y = b;
+	int c = strcmp(x->base, y->base);
+	return c ? c : x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Each row's flag: its base hash, and for the n-th (n > 0) of equal rows in the file the hash
+ * of "base#n", so two equal rows are two rows. Sorted, not compared pairwise: a reject file
+ * may hold many rows. */
+static int number_equal_rows(reload *r)
+{
+	occ *o = ferry__calloc(r->n + 1, sizeof(occ));
+	if (!o)
+		return ferry_err_set(&r->err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; i < r->n; i++)
+		o[i] = (occ){r->rows[i].base, i};
+	qsort(o, r->n, sizeof(occ), cmp_occ);
+	int rc = 0;
+	for (size_t k = 0, nth = 0; rc == 0 && k < r->n; k++) {
+		nth = k > 0 && strcmp(o[k].base, o[k - 1].base) == 0 ? nth + 1 : 0;
+		rrow *x = &r->rows[o[k].i];
+		char h[33];
+		memcpy(h, x->base, sizeof(h));
 		if (nth) {
-			char *again = ferry__sprintf("%s#%d", h, nth);
+			char *again = ferry__sprintf("%s#%zu", x->base, nth);
 			if (!again)
-				return ferry_err_set(&r->err, FERRY_ENOMEM, "out of memory");
-			ferry__hash128_hex(h, again, strlen(again));
+				rc = ferry_err_set(&r->err, FERRY_ENOMEM, "out of memory");
+			else
+				ferry__hash128_hex(h, again, strlen(again));
 			free(again);
 		}
 		snprintf(x->flag, sizeof(x->flag), "row:%s", h);
 	}
-	return 0;
+	free(o);
+	return rc;
 }
 
 static int b64val(int c)

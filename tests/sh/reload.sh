@@ -70,6 +70,17 @@ sqlite3 dst.db "UPDATE t SET qty = -3 WHERE id = 2; UPDATE k SET n = -1 WHERE v 
 "$FERRY" verify --full src.db dst.db > v2.out
 check "verify --full after the reloads: every row, once" "1" "$(grep -c 'verify: OK' v2.out)"
 
+# Three equal rows of a table without a key are three rows: all loaded, and reloading the
+# file (its lines in another order and layout) loads none of them again.
+for _ in 1 2 3; do printf '{"table":"k","key":null,"reason":"x","values":{"v":"triple","n":3}}\n'; done > triple.jsonl
+"$FERRY" reload-rejects -q triple.jsonl dst.db
+for _ in 1 2 3; do printf '{"values": {"n": 3, "v": "triple"}, "table": "k"}\n'; done > triple2.jsonl
+"$FERRY" reload-rejects -q triple2.jsonl dst.db
+check "three equal rows: three, once" "3" "$(sqlite3 dst.db "SELECT count(*) FROM k WHERE v = 'triple'")"
+printf '{"table":"k","values":{"v":"triple","n":3}}\n' >> triple2.jsonl
+"$FERRY" reload-rejects -q triple2.jsonl dst.db
+check "a fourth equal row is a new row" "4" "$(sqlite3 dst.db "SELECT count(*) FROM k WHERE v = 'triple'")"
+
 # 4. Mistakes are refused before anything is loaded, naming the line.
 printf '{"table":"t","key":{"id":9},"reason":"x","values":{"id":9,"nope":1}}\n' > bad1.jsonl
 printf '{"table":"t","key":{"id":9},"reason":"x","values":null}\n' > bad2.jsonl
