@@ -80,6 +80,8 @@ extern const char cmd_label_usage[];
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_label(int argc, char **argv);
+extern const char cmd_reload_usage[];
+int cmd_reload(int argc, char **argv);
 
 /* Create the handle and the plan: loaded from plan_path, else (when src is not NULL) every
  * table of src as it is into dst, else none. Returns -1 to go on, or the exit code after

@@ -50,7 +50,8 @@ const char cmd_sync_usage[] =
 	"                         lease lapses; without it a second sync of the plan is\n"
 	"                         refused by the target's lock (exit 2)\n"
 	"      --lease TIME       the run's lease time to live (default 10s)\n"
-	"      --json             status as JSON lines on stdout\n"
+	"      --json             status as JSON lines on stdout; the snapshot copy's notes as\n"
+	"                         {\"event\":\"note\",\"code\",\"table\",\"column\",\"message\"}\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this help\n"
 	"\n"
@@ -147,6 +148,74 @@ static void on_status(void *ud, const ferry_sync_status *st)
 	        v->tty ? "" : "\n");
 	v->drawn = v->tty;
 	fflush(stderr);
+}
+
+/* The snapshot copy's notes (a column dropped or defaulted, ...): sync prints no summary,
+ * so each is said as it comes: a line "note: ..." on stderr, or with --json a line
+ * {"event":"note","code","table","column","message"} on stdout. The rest is progress. */
+typedef struct sync_progress {
+	sync_view *v;
+	cli_progress *pr;
+	char **said;               /* the notes said already: a sync resolves its plan more than
+	                              once (the online check, the snapshot copy, a resume) */
+	size_t nsaid;
+} sync_progress;
+
+/* 1 when msg was said already; else remembered (when memory allows) and 0. */
+static int said_before(sync_progress *sp, const char *msg)
+{
+	for (size_t i = 0; i < sp->nsaid; i++)
+		if (strcmp(sp->said[i], msg) == 0)
+			return 1;
+	char **n = realloc(sp->said, (sp->nsaid + 1) * sizeof(char *));
+	if (n) {
+		sp->said = n;
+		if ((n[sp->nsaid] = strdup(msg)) != NULL)
+			sp->nsaid++;
+	}
+	return 0;
+}
+
+static void json_field(const char *name, const char *s)
+{
+	printf(",\"%s\":", name);
+	if (!s) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void on_progress(void *ud, const ferry_progress *p)
+{
+	sync_progress *sp = ud;
+	if (p->kind != FERRY_PROGRESS_NOTE || !p->message) {
+		cli_progress_event(sp->pr, p);
+		return;
+	}
+	if (said_before(sp, p->message))
+		return;
+	if (sp->v->json) {
+		fputs("{\"event\":\"note\"", stdout);
+		json_field("code", p->code ? p->code : "note");
+		json_field("table", p->table);
+		json_field("column", p->column);
+		json_field("message", p->message);
+		fputs("}\n", stdout);
+		fflush(stdout);
+	} else if (!sp->v->quiet) {
+		fprintf(stderr, "%snote: %s\n", sp->v->drawn ? "\r\033[K" : "", p->message);
+		sp->v->drawn = 0;
+	}
 }
 
 static int parse_seconds(const char *s, double *out)
@@ -271,8 +340,9 @@ int cmd_sync(int argc, char **argv)
 	o.status_ud = &v;
 	o.status_interval = v.tty ? 0.5 : 5;
 	cli_progress *pr = cli_progress_new(stderr, v.quiet || v.json);
-	o.copy.progress = cli_progress_event;
-	o.copy.progress_ud = pr;
+	sync_progress sp = {.v = &v, .pr = pr};
+	o.copy.progress = on_progress;
+	o.copy.progress_ud = &sp;
 	cli_trap_signals(ctx);
 	rc = ferry_sync(ctx, plan, &o);
 	cli_trap_signals(NULL);
@@ -282,6 +352,9 @@ int cmd_sync(int argc, char **argv)
 	if (rc != 0)
 		cli_error("%s", ferry_errmsg(ctx));
 	cli_progress_free(pr);
+	for (size_t i = 0; i < sp.nsaid; i++)
+		free(sp.said[i]);
+	free(sp.said);
 	ferry_plan_free(plan);
 	ferry_ctx_free(ctx);
 	return cli_exit_for(rc);

@@ -15,6 +15,8 @@ static const cli_command commands[] = {
 	 cmd_import, cmd_import_usage},
 	{"label", "inspect a label, or verify every block and checksum of it",
 	 cmd_label, cmd_label_usage},
+	{"reload-rejects", "load the rows a run refused, once fixed in its reject file, each once",
+	 cmd_reload, cmd_reload_usage},
 	{"sync", "keep the target current while the sources stay in use (capture, copy, stream)",
 	 cmd_sync, cmd_sync_usage},
 	{"cutover", "switch to the new version: block writes for milliseconds, drain, fence the old",
@@ -64,8 +66,8 @@ static void usage(FILE *f)
 	           "ferry carries a database from one version of its schema to the next and says\n"
 	           "exactly what arrived.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "  %-10s %s\n  %-10s %s\n\n", "help", "show help for a command", "version",
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-14s %s\n  %-14s %s\n\n", "help", "show help for a command", "version",
 	        "print the version");
 	fprintf(f, "Run 'ferry <command> --help' for a command's options.\n\n%s", cli_exit_codes);
 }

@@ -104,6 +104,10 @@ typedef struct ferry_progress {
 	int64_t chunks_done;
 	int64_t chunks_total;
 	const char *message;
+	/* FERRY_PROGRESS_NOTE: the note's code and column (as ferry_note; table above), or
+	 * NULL; other kinds: NULL. */
+	const char *code;
+	const char *column;
 } ferry_progress;
 
 typedef void (*ferry_progress_fn)(void *ud, const ferry_progress *p);
@@ -171,6 +175,16 @@ int64_t ferry_summary_rows_waiting(const ferry_summary *s, size_t i);
 /* Resolution notes (dropped and defaulted columns), one line each, owned by s. */
 size_t ferry_summary_note_count(const ferry_summary *s);
 const char *ferry_summary_note(const ferry_summary *s, size_t i);
+/* A note with its parts: a stable code ("column_dropped", ...; docs/RUNS.md lists them), the
+ * target table and column it is about (NULL when none) and the message; strings owned by s.
+ * 0, or FERRY_ENOTFOUND past the last. */
+typedef struct ferry_note {
+	const char *code;
+	const char *table;
+	const char *column;
+	const char *message;
+} ferry_note;
+int ferry_summary_note_info(ferry_note *out, const ferry_summary *s, size_t i);
 /* 1 when this run found every chunk already done and changed nothing. */
 int ferry_summary_was_complete(const ferry_summary *s);
 const char *ferry_summary_run_id(const ferry_summary *s);
@@ -183,6 +197,15 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f);
 /* Write the summary as a human-readable table. */
 int ferry_summary_write_text(const ferry_summary *s, FILE *f);
 void ferry_summary_free(ferry_summary *s);
+
+/* Load the rows of a reject file (as a run wrote it, fixed by hand) into the target at
+ * target_url, in one transaction. Each row is loaded at most once into a target: a row an
+ * earlier reload loaded is skipped, so the same file may be reloaded. Rows the target
+ * refuses again are written with their new reasons to rejects_out (NULL: FILE with
+ * ".again.jsonl" for ".jsonl") and the call returns FERRY_EREJECT with *out set. *out is
+ * the summary (caller frees), NULL on other failures. */
+int ferry_reload_rejects(ferry_summary **out, ferry_ctx *ctx, const char *rejects_file,
+                         const char *target_url, const char *rejects_out);
 
 /* ---- two-step migration through a label (docs/LABEL-FORMAT.md) ----------------------- */
 
@@ -290,6 +313,8 @@ typedef struct ferry_verify_table {
 	int64_t missing, extra, different;
 	int counts_differ;        /* rows_expected != rows_target, in or out of the sample */
 	double seconds;
+	int64_t rows_outside;     /* target rows not judged: their key is a source row the plan's
+	                             filters leave out (the other part of a split load) */
 } ferry_verify_table;
 
 /* 1 when every table matched: nothing missing, extra or different, and equal counts. */

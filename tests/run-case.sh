@@ -44,7 +44,9 @@ for t in s["tables"]:
     print("table %s <- %s: read %d written %d rejected %d skipped %d fk %d" % (
         t["target"], t["source"], t["read"], t["written"], t["rejected"], t["skipped"], t["fk_violations"]))
 for n in s["notes"]:
-    print("note:", n)
+    # A note is {code, table, column, message}: the message as the terminal shows it.
+    assert set(n) == {"code", "table", "column", "message"}, n
+    print("note:", n["message"])
 PY
 	fi
 	if [ -f rejects.jsonl ]; then echo "rejects:"; cat rejects.jsonl; fi

@@ -7,22 +7,78 @@
 #include <strings.h>
 #include "pipeline.h"
 
+/* A note's one allocation: message, code, table and column, each ending in NUL. */
+static int note_vadd(char ***notes, size_t *n, size_t *cap, const char *code, const char *table,
+                     const char *column, const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int len = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	size_t lc = strlen(code ? code : "note"), lt = table ? strlen(table) : 0, lk = column ? strlen(column) : 0;
+	if (len < 0 || ferry__grow(notes, cap, *n + 1, sizeof(char *)) != 0)
+		return FERRY_ENOMEM;
+	char *s = ferry__malloc((size_t)len + lc + lt + lk + 4);
+	if (!s)
+		return FERRY_ENOMEM;
+	vsnprintf(s, (size_t)len + 1, fmt, ap);
+	char *at = s + len + 1;
+	memcpy(at, code ? code : "note", lc + 1);
+	at += lc + 1;
+	memcpy(at, table ? table : "", lt + 1);
+	at += lt + 1;
+	memcpy(at, column ? column : "", lk + 1);
+	(*notes)[(*n)++] = s;
+	return 0;
+}
+
+int ferry__note_at(char ***notes, size_t *n, size_t *cap, const char *code, const char *table,
+                   const char *column, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = note_vadd(notes, n, cap, code, table, column, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int len = vsnprintf(NULL, 0, fmt, ap);
+	int rc = note_vadd(notes, n, cap, NULL, NULL, NULL, fmt, ap);
 	va_end(ap);
-	if (len < 0 || ferry__grow(notes, cap, *n + 1, sizeof(char *)) != 0)
-		return FERRY_ENOMEM;
-	char *s = ferry__malloc((size_t)len + 1);
-	if (!s)
-		return FERRY_ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)len + 1, fmt, ap);
-	va_end(ap);
-	(*notes)[(*n)++] = s;
-	return 0;
+	return rc;
+}
+
+const char *ferry__note_field(const char *note, int field)
+{
+	for (int i = 0; i < field; i++)
+		note += strlen(note) + 1;
+	return note;
+}
+
+int ferry__note_copy(char ***notes, size_t *n, size_t *cap, const char *note)
+{
+	const char *f = ferry__note_field(note, FERRY_NOTE_TABLE), *c = ferry__note_field(note, FERRY_NOTE_COLUMN);
+	return ferry__note_at(notes, n, cap, ferry__note_field(note, FERRY_NOTE_CODE), *f ? f : NULL, *c ? c : NULL,
+	                      "%s", note);
+}
+
+void ferry__note_json(ferry_buf *b, const char *note)
+{
+	static const char *const keys[] = {"message", "code", "table", "column"};
+	ferry_buf_puts(b, "{");
+	for (int i = FERRY_NOTE_CODE; i <= FERRY_NOTE_COLUMN + 1; i++) {
+		int k = i % 4; /* code, table, column, then the message */
+		const char *v = ferry__note_field(note, k);
+		ferry_buf_printf(b, "%s\"%s\":", k == FERRY_NOTE_CODE ? "" : ",", keys[k]);
+		if (k != 0 && k != FERRY_NOTE_CODE && !*v)
+			ferry_buf_puts(b, "null");
+		else
+			ferry_buf_json_str(b, v, strlen(v));
+	}
+	ferry_buf_puts(b, "}");
 }
 
 char *ferry__qident(const ferry_engine *e, const char *name)
@@ -292,7 +348,7 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 	for (size_t i = 0; i < st->ncols; i++) {
 		const ferry_column *c = &st->cols[i];
 		if (c->generated &&
-		    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		    ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "generated_not_created", dst, c->name,
 		                "generated column \"%s\" of \"%s\" is not created in \"%s\": its expression cannot be carried to another definition",
 		                c->name, st->name, dst) != 0)
 			return -1;
@@ -308,7 +364,7 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 				return -1;
 			if (!all) {
 				type = FERRY_TEXT;
-				if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+				if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "created_as_text", dst, c->name,
 				                "column \"%s\" of \"%s\" is declared %s but not every value is a valid %s: created as text in \"%s\"",
 				                c->name, st->name, c->decl_type, ferry_type_name(c->type), dst) != 0)
 					return -1;
@@ -328,7 +384,7 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 			int keep;
 			d->default_sql = ferry__sql_literal(c->default_sql, &keep);
 			if (!d->default_sql && keep == 0 &&
-			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			    ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "default_not_created", dst, c->name,
 			                "default %s of column \"%s\" of \"%s\" is not created in \"%s\": it is SQL of the source's engine",
 			                c->default_sql, c->name, st->name, dst) != 0)
 				return -1;
@@ -393,7 +449,7 @@ static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t 
 		if (!ok && (k->exprs || k->where) && strcmp(dst, st->name) == 0 && k->sql)
 			ok = 1; /* same table name: the engine replays its own DDL */
 		if (!ok) {
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "index_not_created", dst, NULL,
 			                "index \"%s\" of \"%s\" is not created: its columns were renamed or dropped",
 			                k->name, st->name) != 0)
 				return -1;
@@ -472,7 +528,7 @@ static int check_rules(jobset *js, const job *j, const ferry_plan *p, const ferr
 				return entry_err(err, p, e, pc, msg);
 			}
 			consumed[ferry_table_column(st, pc->name)] = 1;
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s: column \"%s\" dropped by the plan",
+			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_dropped", j->dst_table, pc->name, "%s: column \"%s\" dropped by the plan",
 			                j->name, pc->name) != 0)
 				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			continue;
@@ -521,7 +577,7 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 			expr = ferry__qident(seng, tc->name);
 		} else if (pc && (pc->def || pc->def_null)) {
 			use_default = 1;
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_set_by_plan", j->dst_table, tc->name,
 			                "%s: column \"%s\" is not in the source; set to %s by the plan",
 			                j->name, tc->name, pc->def_null ? "null" : pc->def) == 0)
 				expr = ferry__strdup("?");
@@ -540,7 +596,7 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 				         tt->name, tc->name, st->name);
 				return entry_err(err, p, e, pc, msg);
 			}
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_defaulted", j->dst_table, tc->name,
 			                "%s: column \"%s\" is not in the source; it takes the target's default%s%s",
 			                j->name, tc->name, tc->default_sql ? " " : "",
 			                tc->default_sql ? tc->default_sql : " (null)") != 0)
@@ -554,7 +610,7 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 	 * target, and one that would not survive is refused (reject file), never altered. */
 	if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
 	    tc->type != FERRY_BLOB &&
-	    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+	    ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_converted", j->dst_table, tc->name,
 	                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
 	                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
 		free(expr);
@@ -648,7 +704,7 @@ static int note_unconsumed(jobset *js, const job *j, const ferry_plan *p, const 
 			         st->name, st->cols[sc].name, tt->name);
 			return entry_err(err, p, e, NULL, msg);
 		}
-		if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_not_in_target", j->dst_table, st->cols[sc].name,
 		                "%s: column \"%s\" is not in the target table; dropped", j->name, st->cols[sc].name) != 0)
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
@@ -874,7 +930,7 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 			return entry_err(err, p, e, NULL, msg);
 		}
 		if (e->skip) {
-			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap, "%s.%s: skipped by the plan",
+			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "table_skipped", NULL, NULL, "%s.%s: skipped by the plan",
 			                p->sources[src].name, e->table) != 0)
 				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			continue;

@@ -101,11 +101,29 @@ int ferry__jobs_later_filter(char **out, int mode, const ferry_plan_table *e);
 int ferry__jobs_define_again(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
                              ferry_source_conn *sources, const ferry_engine *teng,
                              const char *dst, ferry_err *err);
+/* Notes (what resolution drops, defaults and converts; what a run remarks) are each one
+ * allocation: the message, a C string (so a note prints as itself), then its code, its
+ * target table and its column, each NUL-terminated and "" when there is none. Every notes
+ * array holds notes made here. Append one: 0 or FERRY_ENOMEM. */
+int ferry__note_at(char ***notes, size_t *n, size_t *cap, const char *code, const char *table,
+                   const char *column, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 7, 8)))
+#endif
+	;
+/* The same with code "note" and neither table nor column. */
 int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 4, 5)))
 #endif
 	;
+/* Append a copy of a note made by ferry__note_at. */
+int ferry__note_copy(char ***notes, size_t *n, size_t *cap, const char *note);
+enum { FERRY_NOTE_CODE = 1, FERRY_NOTE_TABLE = 2, FERRY_NOTE_COLUMN = 3 };
+/* A field of a note ("" when it has none). */
+const char *ferry__note_field(const char *note, int field);
+/* The note as {"code":..,"table":..,"column":..,"message":..} (null for no table or column). */
+void ferry__note_json(ferry_buf *b, const char *note);
 char *ferry__qident(const ferry_engine *e, const char *name);
 /* A column default as a plain literal: a number, a 'string' (quotes as written), TRUE/FALSE,
  * CURRENT_TIMESTAMP and its kin, parentheses and trailing casts dropped (caller frees); NULL
@@ -144,6 +162,9 @@ typedef struct copy_state {
 	int threads;
 	int64_t chunk_rows;
 	int changed;              /* something was committed to the target */
+	uint64_t schema_kept;     /* bit i: target schema file i is not applied (this run applied
+	                             it already, or the target's ferry_history holds it); all
+	                             bits past 63 follow bit 63 */
 	double started;           /* when this process began the run (ferry__now) */
 	const ferry__copy_hooks *hooks; /* ferry sync's, or NULL */
 	struct ferry_lease *lease; /* the run's lease (its own, or the sync's); NULL: none kept */
@@ -158,6 +179,9 @@ typedef struct copy_state {
 /* target.c: the target's side of a run (see there). */
 int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum);
 int ferry__target_truncate(copy_state *cs);
+/* Record in the run's flags (inside the caller's transaction) which data job j loads into
+ * a target table without a key, so a later --append of the same data is refused. */
+int ferry__target_note_data(copy_state *cs, const job *j);
 /* Refuse a fresh job whose target table holds rows the run did not write, or empty it
  * (--truncate); shared: another job of the run already writes the table. */
 int ferry__target_check_empty(copy_state *cs, const job *j, int shared);
@@ -193,6 +217,11 @@ void ferry__later_backfill_id(char out[33], const ferry_plan *p);
 /* summary.c */
 ferry_summary *ferry__summary_new(const char *run_id);
 int ferry__summary_add(ferry_summary *s, const job *j);
+/* Add a note to s: a message of code "note" (or code, with table and column or NULL), or a
+ * copy of a note made by ferry__note_at; 0 or FERRY_ENOMEM. */
 int ferry__summary_note(ferry_summary *s, const char *note);
+int ferry__summary_note_at(ferry_summary *s, const char *code, const char *table, const char *column,
+                           const char *msg);
+int ferry__summary_note_copy(ferry_summary *s, const char *note);
 
 #endif

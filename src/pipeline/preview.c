@@ -117,6 +117,9 @@ int ferry__preview_build(copy_state *cs, ferry_summary *sum)
 		char *sql = NULL;
 		size_t n = 0;
 		ferry_err e = {0};
+		/* A file the run would not apply (a note says why) is not DDL it would execute. */
+		if (cs->schema_kept & ((uint64_t)1 << (i < 63 ? i : 63)))
+			continue;
 		if (ferry__read_file(&sql, &n, p->schema_files[i], 64u << 20, &e) != 0)
 			continue;
 		ferry_buf_printf(&t, "-- target schema %s\n%s%s", p->schema_files[i], sql,

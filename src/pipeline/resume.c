@@ -125,6 +125,8 @@ static int plan_job(copy_state *cs, job *j, int sibling, load_ctx *lc)
 		return rc;
 	rc = ferry__target_check_empty(cs, j, sibling);
 	if (rc == 0)
+		rc = ferry__target_note_data(cs, j);
+	if (rc == 0)
 		rc = seng->read->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
 		                             (const char *const *)j->chunk_keys, cs->chunk_rows, plan_row, &pc, err);
 	if (rc == 0)

@@ -330,7 +330,7 @@ static int take_lease(copy_state *cs, ferry_summary *sum)
 		cs->own_lease = 0;
 	}
 	const char *note = ferry__lease_note(cs->lease);
-	if (rc == 0 && note && ferry__summary_note(sum, note) != 0)
+	if (rc == 0 && note && ferry__summary_note_at(sum, "lease", NULL, NULL, note) != 0)
 		rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
 	return rc;
 }
@@ -529,9 +529,9 @@ static int finish(copy_state *cs, int finished, ferry_summary *sum)
 	}
 	if (rc == 0 && cs->opts->verify && !all) {
 		static const char wait[] = "--verify waits until every stage of the plan is done: it runs at the end of the run that completes them";
-		if (ferry__summary_note(sum, wait) != 0)
+		if (ferry__summary_note_at(sum, "verify_waits", NULL, NULL, wait) != 0)
 			return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
-		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, wait);
+		ferry__sched_emit_note(cs->opts, sum->notes[sum->nnotes - 1]);
 	}
 	if (rc == 0 && cs->opts->verify && all) {
 		ferry_verify_options vo = FERRY_VERIFY_OPTIONS_INIT;
@@ -558,7 +558,7 @@ static int join_note(copy_state *cs, ferry_summary *sum)
 	         cs->joiner ? "its holder finishes the run and records it once"
 	                    : "the figures above are the whole run's, every process's chunks");
 	ferry__sched_emit(cs->opts, FERRY_PROGRESS_LEASE, NULL, msg);
-	return ferry__summary_note(sum, msg) ? ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory") : 0;
+	return ferry__summary_note_at(sum, "join_share", NULL, NULL, msg) ? ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory") : 0;
 }
 
 /* The summary's figures, the reject file, the engine's finish; then every connection. */

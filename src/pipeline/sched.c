@@ -136,6 +136,22 @@ void ferry__sched_emit(const ferry_copy_options *o, ferry_progress_kind kind, co
 	o->progress(o->progress_ud, &p);
 }
 
+void ferry__sched_emit_note(const ferry_copy_options *o, const char *note)
+{
+	if (!o || !o->progress)
+		return;
+	const char *t = ferry__note_field(note, FERRY_NOTE_TABLE), *c = ferry__note_field(note, FERRY_NOTE_COLUMN);
+	ferry_progress p = {
+		.kind = FERRY_PROGRESS_NOTE,
+		.table = *t ? t : NULL,
+		.rows_total = -1,
+		.message = note,
+		.code = ferry__note_field(note, FERRY_NOTE_CODE),
+		.column = *c ? c : NULL,
+	};
+	o->progress(o->progress_ud, &p);
+}
+
 /* ---- readers ------------------------------------------------------------------------ */
 
 typedef struct reader_ctx {

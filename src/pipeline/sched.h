@@ -66,6 +66,8 @@ typedef struct ferry_sched_config {
  * same transaction. Job figures are updated as items commit. */
 int ferry__sched_run(const ferry_sched_config *cfg, ferry_work_source *src, ferry_err *err);
 
+/* A FERRY_PROGRESS_NOTE event of a note made by ferry__note_at (its code, table, column). */
+void ferry__sched_emit_note(const ferry_copy_options *o, const char *note);
 /* Progress event for job j (NULL: a run-level note). */
 void ferry__sched_emit(const ferry_copy_options *o, ferry_progress_kind kind, const job *j,
                        const char *message);

@@ -86,7 +86,7 @@ int ferry_import(ferry_summary **out, ferry_ctx *ctx, const ferry_plan *plan,
 	/* Without a plan, what a plan would add is not done: say so rather than skip it
 	 * silently. */
 	if (!plan && *out &&
-	    ferry__summary_note(*out, "import without a plan: no target_schema is applied (tables the target lacks are created as the label describes them) and the settings are the defaults; give -p PLAN for its target_schema, settings and verify rules") != 0)
+	    ferry__summary_note_at(*out, "import_without_plan", NULL, NULL, "import without a plan: no target_schema is applied (tables the target lacks are created as the label describes them) and the settings are the defaults; give -p PLAN for its target_schema, settings and verify rules") != 0)
 		return fail(ctx, FERRY_ENOMEM, "out of memory");
 	return rc;
 }

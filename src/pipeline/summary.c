@@ -55,13 +55,18 @@ int ferry__summary_add(ferry_summary *s, const job *j)
 
 int ferry__summary_note(ferry_summary *s, const char *note)
 {
-	char *d = ferry__strdup(note);
-	if (!d || ferry__grow(&s->notes, &s->notes_cap, s->nnotes + 1, sizeof(char *)) != 0) {
-		free(d);
-		return FERRY_ENOMEM;
-	}
-	s->notes[s->nnotes++] = d;
-	return 0;
+	return ferry__summary_note_at(s, NULL, NULL, NULL, note);
+}
+
+int ferry__summary_note_at(ferry_summary *s, const char *code, const char *table, const char *column,
+                           const char *msg)
+{
+	return ferry__note_at(&s->notes, &s->nnotes, &s->notes_cap, code, table, column, "%s", msg);
+}
+
+int ferry__summary_note_copy(ferry_summary *s, const char *note)
+{
+	return ferry__note_copy(&s->notes, &s->nnotes, &s->notes_cap, note);
 }
 
 size_t ferry_summary_count(const ferry_summary *s) { return s ? s->njobs : 0; }
@@ -84,6 +89,19 @@ size_t ferry_summary_note_count(const ferry_summary *s) { return s ? s->nnotes :
 const char *ferry_summary_note(const ferry_summary *s, size_t i)
 {
 	return s && i < s->nnotes ? s->notes[i] : NULL;
+}
+
+int ferry_summary_note_info(ferry_note *out, const ferry_summary *s, size_t i)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s || i >= s->nnotes)
+		return FERRY_ENOTFOUND;
+	const char *n = s->notes[i];
+	out->message = n;
+	out->code = ferry__note_field(n, FERRY_NOTE_CODE);
+	out->table = *ferry__note_field(n, FERRY_NOTE_TABLE) ? ferry__note_field(n, FERRY_NOTE_TABLE) : NULL;
+	out->column = *ferry__note_field(n, FERRY_NOTE_COLUMN) ? ferry__note_field(n, FERRY_NOTE_COLUMN) : NULL;
+	return 0;
 }
 
 const struct ferry_verify_report *ferry_summary_verify(const ferry_summary *s)
@@ -154,7 +172,7 @@ int ferry_summary_write_json(const ferry_summary *s, FILE *f)
 	for (size_t i = 0; i < s->nnotes; i++) {
 		if (i)
 			ferry_buf_puts(&b, ",");
-		ferry_buf_json_str(&b, s->notes[i], strlen(s->notes[i]));
+		ferry__note_json(&b, s->notes[i]);
 	}
 	ferry_buf_puts(&b, "],\"rejects_file\":");
 	if (s->rejects_path)

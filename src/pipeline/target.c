@@ -22,6 +22,8 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 	const ferry_plan *p = cs->plan;
 	int done = 0;
 	int rc = ferry__state_get(cs->teng, cs->tconn, p->run_digest, "schema", &done, err);
+	if (rc == 0 && done)
+		cs->schema_kept = ~(uint64_t)0;
 	if (rc || done || p->nschema == 0)
 		return rc;
 	/* Through the record of upgrades when the target keeps one: each file in ferry_history. */
@@ -32,10 +34,12 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 			                                 &already, err);
 			char *note = already ? ferry__sprintf("target schema \"%s\" is in the target already (%s): not applied again",
 			                                      p->schema_files[i], already) : NULL;
-			if (rc == 0 && already && (!note || ferry__summary_note(sum, note) != 0))
+			if (rc == 0 && already && (!note || ferry__summary_note_at(sum, "schema_already_applied", NULL, NULL, note) != 0))
 				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			if (rc == 0 && note)
-				ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, note);
+				ferry__sched_emit_note(cs->opts, sum->notes[sum->nnotes - 1]);
+			if (rc == 0 && already)
+				cs->schema_kept |= (uint64_t)1 << (i < 63 ? i : 63);
 			free(note);
 			free(already);
 		}
@@ -109,15 +113,167 @@ static char *earlier_run(copy_state *cs, const char *table)
 	return desc;
 }
 
+/* 1 when target table `name` (as the target holds it, else as this run creates it) has
+ * neither a primary key nor a unique index: nothing in it tells a row loaded twice. */
+static int keyless_table(const copy_state *cs, const char *name)
+{
+	const ferry_table *t = ferry_schema_find(cs->tschema, name);
+	if (!t)
+		t = ferry_schema_find(cs->js.created, name);
+	if (!t || t->npk > 0)
+		return 0;
+	for (size_t i = 0; i < t->nidx; i++)
+		if (t->idx[i].unique && !t->idx[i].where)
+			return 0;
+	return 1;
+}
+
+/* Filters longer than this are recorded by their hash only: the flag is part of a key. */
+#define DATA_FILTER_MAX 1500
+
+/* The prefix of the run flags naming what a job loads into table `dst`: "data:H:dst:",
+ * H the hash of its source by the database it names and the source table (caller frees;
+ * NULL when out of memory). */
+static char *data_prefix(copy_state *cs, const job *j)
+{
+	ferry_err e = {0};
+	char *id = NULL;
+	const char *url = cs->plan->sources[j->src].url;
+	if (ferry__url_identity(&id, cs->ctx, url, &e) != 0 && e.code == FERRY_ENOMEM)
+		return NULL;
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_buf_add(&b, id ? id : url, strlen(id ? id : url) + 1);
+	ferry_buf_add(&b, j->src_table, strlen(j->src_table) + 1);
+	free(id);
+	char *out = b.failed ? NULL
+	            : ferry__sprintf("data:%016llx:%s:", (unsigned long long)ferry__hash64(b.data, b.len, 0),
+	                             j->dst_table);
+	ferry_buf_free(&b);
+	return out;
+}
+
+/* The flag itself: the prefix, then the job's filter ("" for all rows; "#HASH" for a long
+ * one). NULL when out of memory. */
+static char *data_flag(copy_state *cs, const job *j)
+{
+	char *pre = data_prefix(cs, j);
+	if (!pre)
+		return NULL;
+	char *out;
+	if (j->filter && strlen(j->filter) > DATA_FILTER_MAX)
+		out = ferry__sprintf("%s#%016llx", pre,
+		                     (unsigned long long)ferry__hash64(j->filter, strlen(j->filter), 0));
+	else
+		out = ferry__sprintf("%s%s", pre, j->filter ? j->filter : "");
+	free(pre);
+	return out;
+}
+
+int ferry__target_note_data(copy_state *cs, const job *j)
+{
+	if (cs->teng->state || !keyless_table(cs, j->dst_table))
+		return 0;
+	char *flag = data_flag(cs, j);
+	if (!flag)
+		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	int rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, &cs->err);
+	free(flag);
+	return rc;
+}
+
+typedef struct data_runs {
+	const char *prefix;
+	char *run;                 /* the first other run that loaded from the same source table */
+	char *filter;              /* its filter as recorded */
+} data_runs;
+
+static int same_source(void *ud, const ferry_value *row)
+{
+	data_runs *d = ud;
+	size_t n = strlen(d->prefix);
+	if (d->run || row[0].type != FERRY_TEXT || row[1].type != FERRY_TEXT || row[1].len < n ||
+	    memcmp(row[1].v.s, d->prefix, n) != 0)
+		return 0;
+	if (!(d->run = ferry__strndup(row[0].v.s, row[0].len)) ||
+	    !(d->filter = ferry__strndup(row[1].v.s + n, row[1].len - n)))
+		return FERRY_ENOMEM;
+	return 0;
+}
+
+static int count_row(void *ud, const ferry_value *row)
+{
+	*(int64_t *)ud = row[0].type == FERRY_INT ? row[0].v.i : 1;
+	return 0;
+}
+
+/* --append into a table without a key: refused when another run recorded loading rows of
+ * the same source table (ferry__target_note_data) that this job would load again: all of
+ * them when either has no filter, else those both filters select, counted in the source.
+ * Such rows would arrive twice with nothing to tell them apart; a split load's other part
+ * (a complementary filter) is welcome. */
+static int refuse_append_twice(copy_state *cs, const job *j)
+{
+	if (cs->teng->state || !keyless_table(cs, j->dst_table))
+		return 0;
+	data_runs d = {0};
+	char *pre = data_prefix(cs, j);
+	if (!pre)
+		return ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	d.prefix = pre;
+	static const char *const cols[] = {"run_id", "flag"};
+	ferry_value p;
+	memset(&p, 0, sizeof(p));
+	p.type = FERRY_TEXT;
+	p.v.s = cs->plan->run_digest;
+	p.len = (uint32_t)strlen(cs->plan->run_digest);
+	int rc = ferry__state_query(cs->teng, cs->tconn, "ferry_runs", cols, 2, "run_id <> ?", &p, 1, NULL, 0,
+	                            same_source, &d, &cs->err);
+	if (rc == FERRY_ENOMEM && !cs->err.code)
+		rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+	int64_t twice = -1; /* -1: all of them, or as many as cannot be told */
+	const char *why = "";
+	if (rc == 0 && d.run && j->filter && d.filter[0] && d.filter[0] != '#' &&
+	    strlen(j->filter) <= DATA_FILTER_MAX) {
+		/* Both filtered: the rows both select, counted where they are. */
+		static const char *const cnt[] = {"count(*)"};
+		char *both = ferry__sprintf("(%s) AND (%s)", d.filter, j->filter);
+		const ferry_source_conn *sc = &cs->sources[j->src];
+		ferry_err e = {0};
+		twice = 0;
+		if (!both)
+			rc = ferry_err_set(&cs->err, FERRY_ENOMEM, "out of memory");
+		else if (ferry__state_query(sc->eng, sc->conn, j->src_table, cnt, 1, both, NULL, 0, NULL, 0, count_row,
+		                            &twice, &e) != 0)
+			twice = -1, why = " (whether the two filters overlap could not be counted)";
+		free(both);
+	}
+	if (rc == 0 && d.run && twice != 0) {
+		char *who = earlier_run(cs, j->dst_table);
+		char n[64] = "";
+		if (twice > 0)
+			snprintf(n, sizeof(n), "%lld of ", (long long)twice);
+		rc = ferry_err_set(&cs->err, FERRY_EUSAGE,
+		                   "cannot --append into target table \"%s\": it has no primary key or unique index, and %s loaded %sthe rows of %s.%s this run would load already%s; they would be there twice (use --truncate to load them again, or filters that do not overlap)",
+		                   j->dst_table, who ? who : "an earlier run", n, j->source_name, j->src_table, why);
+		free(who);
+	}
+	free(pre);
+	free(d.run);
+	free(d.filter);
+	return rc;
+}
+
 /* The refusal of rows another run (or no run) put in a table, naming that run when the
- * target records it, and the ways on. */
+ * target records it, and the ways on. --append is offered for a table without a key only
+ * with its condition: it refuses the rows an earlier run loaded (refuse_append_twice). */
 static int refuse_foreign_rows(copy_state *cs, const char *table, int64_t n)
 {
 	char *who = earlier_run(cs, table);
 	int rc = ferry_err_set(&cs->err, FERRY_EUSAGE,
-	                       "target table \"%s\" already holds %lld rows that this run did not write%s%s (use --truncate to empty it first, or --append to load beside them)",
+	                       "target table \"%s\" already holds %lld rows that this run did not write%s%s (use --truncate to empty it first, or --append to load beside them%s)",
 	                       table, (long long)n, who ? ": they were loaded by " : "",
-	                       who ? who : "");
+	                       who ? who : "",
+	                       keyless_table(cs, table) ? " if they are other rows: the table has no key, so --append of rows an earlier run loaded is refused" : "");
 	free(who);
 	return rc;
 }
@@ -126,8 +282,10 @@ int ferry__target_check_empty(copy_state *cs, const job *j, int shared)
 {
 	ferry_err *err = &cs->err;
 	/* The backfill writes beside the rows the copy and the application wrote. */
-	if (shared || cs->opts->append || cs->plan->later_mode == FERRY_LATER_ONLY)
+	if (shared || cs->plan->later_mode == FERRY_LATER_ONLY)
 		return 0;
+	if (cs->opts->append)
+		return refuse_append_twice(cs, j);
 	int64_t n = 0;
 	int rc = cs->teng->write->table_rows(cs->tconn, j->dst_table, &n, err);
 	if (rc || n == 0)
@@ -302,7 +460,7 @@ static int refuse_foreign_rows_early(copy_state *cs)
 {
 	const ferry_copy_options *o = cs->opts;
 	jobset *js = &cs->js;
-	if (o->truncate || o->append || js->njobs == 0)
+	if (o->truncate || js->njobs == 0)
 		return 0;
 	int *has = ferry__calloc(js->njobs + 2, sizeof(int));
 	if (!has)
@@ -363,9 +521,9 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 			rc = ferry__jobs_define_again(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, t, err);
 	}
 	for (size_t i = 0; rc == 0 && i < cs->js.nnotes; i++) {
-		if (ferry__summary_note(sum, cs->js.notes[i]) != 0)
+		if (ferry__summary_note_copy(sum, cs->js.notes[i]) != 0)
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-		ferry__sched_emit(cs->opts, FERRY_PROGRESS_NOTE, NULL, cs->js.notes[i]);
+		ferry__sched_emit_note(cs->opts, cs->js.notes[i]);
 	}
 	/* Every SQL text the plan gives a source, and every table that would be refused for
 	 * rows this run did not write, before anything is committed: a plan mistake then

@@ -190,6 +190,7 @@ int ferry_verify__table(vtable *vt, const vsides *sd, ferry_err *err)
 		/* A merge's expected rows are its distinct keys, known only once they are gathered. */
 		vt->exp_total = vt->merge ? -1 : sc[0].total;
 		vt->act_total = sc[1].total;
+		vt->outside_rows = sc[1].outside;
 		select = ferry__calloc(VERIFY_NBUCKETS / 8, 1);
 		weight = ferry__calloc(VERIFY_NBUCKETS, sizeof(uint64_t));
 		if (!select || !weight)

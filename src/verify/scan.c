@@ -75,6 +75,43 @@ static int keep_row(scan *s, const job *j, const int *jm, uint64_t kh, uint64_t 
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Before the sample: an outside pass keeps the key hash (1: done with the row); the target's
+ * side leaves out a row whose key hash is outside (1), counted once, in the digest pass. */
+static int outside_row(scan *s, uint64_t kh)
+{
+	if (s->outside_pass == 1) {
+		if (ferry__grow(&s->okeys, &s->okeys_cap, s->nokeys + 1, sizeof(uint64_t)) != 0)
+			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
+		s->okeys[s->nokeys++] = kh;
+		return 1;
+	}
+	if (s->outside_pass == 2) {
+		const uint64_t *at = bsearch(&kh, s->okeys, s->nokeys, sizeof(uint64_t), cmp_u64);
+		if (at) {
+			size_t i = (size_t)(at - s->okeys), j = i;
+			while (i > 0 && s->okeys[i - 1] == kh)
+				i--;
+			while (j < s->nokeys && s->okeys[j] == kh)
+				s->struck[j++] = 1;
+			while (i < j)
+				s->struck[i++] = 1;
+		}
+		return 1;
+	}
+	const vtable *vt = s->vt;
+	if (s->side != 1 || !vt->noutside || !bsearch(&kh, vt->outside, vt->noutside, sizeof(uint64_t), cmp_u64))
+		return 0;
+	if (!s->select)
+		s->outside++;
+	return 1;
+}
+
 /* One row: a keyed table hashes its key first and skips the cells of rows it does not take;
  * a keyless one is keyed by its whole (hashed) row. */
 static int scan_row(scan *s, const job *j, const int *jm, const ferry_value *row, ferry_buf *kb,
@@ -98,6 +135,8 @@ static int scan_row(scan *s, const job *j, const int *jm, const ferry_value *row
 		if (rc || kb->failed)
 			return ferry_err_set(&s->err, FERRY_ENOMEM, "out of memory");
 		kh = ferry__hash64(kb->data, kb->len, 0);
+		if ((rc = outside_row(s, kh)) != 0)
+			return rc < 0 ? rc : 0;
 		if (!take_row(s, kh))
 			return 0;
 	}
@@ -109,6 +148,8 @@ static int scan_row(scan *s, const job *j, const int *jm, const ferry_value *row
 	uint64_t rh = ferry__hash64(hashed->data, hashed->len, 0);
 	if (vt->keyless) {
 		kh = rh;
+		if ((rc = outside_row(s, kh)) != 0)
+			return rc < 0 ? rc : 0;
 		if (!take_row(s, kh))
 			return 0;
 		if (ferry_buf_add(kb, hashed->data, hashed->len) != 0)
@@ -166,7 +207,7 @@ static int scan_one(scan *s, const ferry_engine *eng, ferry_conn *conn, const fe
 		if (rc == 0)
 			rc = scan_batch(s, j, jm, b, &kb, &rb);
 		flush_digests(s);
-		if (s->side == 0 && o && o->progress && !s->select) {
+		if (s->side == 0 && o && o->progress && !s->select && !s->outside_pass) {
 			ferry_progress ev = {.kind = FERRY_PROGRESS_ROWS, .stage = "verify", .table = s->vt->name,
 			                     .source = s->vt->sources, .rows_done = s->total,
 			                     .rows_total = s->vt->target_rows > 0 ? s->vt->target_rows : -1};
@@ -203,14 +244,14 @@ static int add_chunk(void *ud, const ferry_chunk_rec *rec)
 }
 
 /* Read a job's source: at once, or chunk by chunk where the engine reads so. */
-static int scan_job(scan *s, job *j, const int *jm)
+static int scan_job(scan *s, job *j, const int *jm, const char *filter)
 {
 	ferry_source_conn *src = &s->sd->sources[j->src];
 	ferry_read_spec spec = {
 		.table = j->src_table,
 		.nexprs = j->ntcols,
 		.exprs = (const char *const *)j->exprs,
-		.filter = j->filter,
+		.filter = filter,
 		.nparams = j->nparams,
 		.params = j->params,
 	};
@@ -269,7 +310,7 @@ static void *scan_main(void *arg)
 	}
 	for (size_t i = 0; i < vt->njobs && s->rc == 0; i++) {
 		s->cur_job = i;
-		s->rc = scan_job(s, vt->jobs[i], vt->jmap[i]);
+		s->rc = scan_job(s, vt->jobs[i], vt->jmap[i], vt->jobs[i]->filter);
 	}
 	return NULL;
 }
@@ -301,6 +342,53 @@ int ferry_verify__scan_both(scan sc[2], vtable *vt, const vsides *sd, const uint
 	for (int i = 0; i < 2; i++)
 		if (sc[i].rc)
 			return ferry__err_copy(err, &sc[i].err), sc[i].rc;
+	return 0;
+}
+
+int ferry_verify__outside_keys(vtable *vt, const vsides *sd, ferry_err *err)
+{
+	if (vt->merge || vt->njobs == 0)
+		return 0;
+	for (size_t i = 0; i < vt->njobs; i++)
+		if (!vt->jobs[i]->filter || (sd->sources[vt->jobs[i]->src].eng->flags & FERRY_ENGINE_LABEL))
+			return 0;
+	scan s;
+	memset(&s, 0, sizeof(s));
+	s.vt = vt;
+	s.sd = sd;
+	s.outside_pass = 1;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < vt->njobs; i++) {
+		/* The rows the filter does not select: false or null. */
+		char *f = ferry__sprintf("(%s) IS NOT TRUE", vt->jobs[i]->filter);
+		s.cur_job = i;
+		rc = f ? scan_job(&s, vt->jobs[i], vt->jmap[i], f) : ferry_err_set(&s.err, FERRY_ENOMEM, "out of memory");
+		free(f);
+	}
+	if (rc == 0 && s.nokeys) {
+		qsort(s.okeys, s.nokeys, sizeof(uint64_t), cmp_u64);
+		if (!(s.struck = ferry__calloc(s.nokeys, 1)))
+			rc = ferry_err_set(&s.err, FERRY_ENOMEM, "out of memory");
+		s.outside_pass = 2;
+		for (size_t i = 0; rc == 0 && i < vt->njobs; i++) {
+			s.cur_job = i;
+			rc = scan_job(&s, vt->jobs[i], vt->jmap[i], vt->jobs[i]->filter);
+		}
+		size_t n = 0;
+		for (size_t i = 0; rc == 0 && i < s.nokeys; i++)
+			if (!s.struck[i])
+				s.okeys[n++] = s.okeys[i];
+		if (rc == 0)
+			s.nokeys = n;
+	}
+	ferry_buf_free(&s.hb);
+	free(s.struck);
+	if (rc) {
+		free(s.okeys);
+		return ferry__err_copy(err, &s.err), rc;
+	}
+	vt->outside = s.okeys;
+	vt->noutside = s.nokeys;
 	return 0;
 }
 

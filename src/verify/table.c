@@ -8,11 +8,25 @@
 #include <strings.h>
 #include "verify.h"
 
+void ferry_verify__table_reset(vtable *vt)
+{
+	for (size_t i = 0; i < vt->ndiffs; i++) {
+		free(vt->diffs[i].key);
+		free(vt->diffs[i].cols);
+		free(vt->diffs[i].text);
+	}
+	vt->ndiffs = 0;
+	vt->exp_total = vt->act_total = vt->compared = vt->matched = 0;
+	vt->missing = vt->extra = vt->different = vt->outside_rows = 0;
+	vt->count_differs = 0;
+}
+
 void ferry_verify__table_free(vtable *vt)
 {
 	free(vt->name);
 	free(vt->sources);
 	free(vt->jobs);
+	free(vt->outside);
 	for (size_t i = 0; i < vt->ncols; i++) {
 		free(vt->cols[i]);
 		if (vt->qcols)

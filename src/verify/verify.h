@@ -111,6 +111,12 @@ typedef struct vtable {
 	int64_t target_rows;
 	int waitmark;              /* the backfill has not finished: expected rows say whether they
 	                              wait (later:); one that waits is expected only if it arrived */
+	/* Key hashes (sorted) of the source rows the jobs' filters leave out, when every job of
+	 * the table has one (a split load: another run loads them into the same table); target
+	 * rows with such a key are not this plan's to judge. */
+	uint64_t *outside;
+	size_t noutside;
+	int64_t outside_rows;      /* target rows left out for that */
 	/* results */
 	int64_t exp_total, act_total, compared, matched, missing, extra, different;
 	int count_differs;
@@ -138,6 +144,8 @@ int ferry_verify__table_setup(vtable *vt, const ferry_table *tt, const ferry_eng
 /* vt's sample by the plan's verify: rules (or all of it with full); 0 or FERRY_ENOMEM. */
 int ferry_verify__coverage(vtable *vt, const ferry_plan *p, int full);
 void ferry_verify__table_free(vtable *vt);
+/* Forget vt's results (figures and listed differences), to compare it again. */
+void ferry_verify__table_reset(vtable *vt);
 
 /* Where a table's rows are read from: the sources (through vt's jobs) and the target. */
 typedef struct vsides {
@@ -226,6 +234,15 @@ typedef struct scan {
 	uint8_t pend_w[VERIFY_BATCH];                          /* ... of a row that waits */
 	size_t npend;
 	rowmap map;                /* collecting pass */
+	int outside_pass;          /* 1: side 0 read through the complement of the jobs' filters,
+	                              only the key hashes kept, into okeys (sorted after); 2: read
+	                              through the filters, striking out of okeys every key an
+	                              expected row has too (a key is outside only when no selected
+	                              row has it: rows the filter picks one per key, say) */
+	uint64_t *okeys;
+	size_t nokeys, okeys_cap;
+	uint8_t *struck;
+	int64_t outside;           /* side 1: rows left out (vt->outside) */
 	int64_t total, sampled;
 	int64_t wtotal;            /* rows that wait among total (expected side, waitmark) */
 	ferry_err err;
@@ -238,6 +255,10 @@ typedef struct scan {
 int ferry_verify__scan_both(scan sc[2], vtable *vt, const vsides *sd, const uint8_t *select,
                             size_t expect, const spill_plan *sp, ferry_err *err);
 void ferry_verify__scan_free(scan sc[2]);
+/* vt->outside: the key hashes of the rows of vt's jobs' sources that their filters leave
+ * out, when every job has a filter and reads a database (a label holds no such rows); 0 or a
+ * code with err set. */
+int ferry_verify__outside_keys(vtable *vt, const vsides *sd, ferry_err *err);
 
 /* ==== spill.c: rounds compared from temporary files ======================================== */
 

@@ -85,4 +85,14 @@ check "export --dry-run: no label directory" "" "$(ls | grep 'l\.label' || true)
 "$FERRY" import --dry-run -p plan.yaml --label "$T/l.label" > out.txt
 has "import --dry-run: the columns of the target" "slug"
 check "import --dry-run: nothing written" "" "$(ls | grep '^out\.db' || true)"
+
+# Once the target's ferry_history holds the target schema (a run applied it), a dry-run of
+# another run shows no DDL it would not execute: the note says it is not applied again.
+"$FERRY" copy -q -p plan.yaml
+sed 's/lower(name)/upper(name)/' plan.yaml > plan-b.yaml
+"$FERRY" copy --dry-run --truncate -p plan-b.yaml > out.txt
+check "dry-run of another run: the applied target schema is not shown as DDL" "0 1" \
+	"$(grep -c 'target schema schema.sql' out.txt) $(grep -c 'note: target schema "schema.sql" is in the target already' out.txt)"
+"$FERRY" copy --dry-run --truncate --json -p plan-b.yaml > out.json
+check "... nor in --json" "0" "$(python3 -c 'import json; print(sum("CREATE TABLE customers" in d for d in json.load(open("out.json"))["preview"]["ddl"]))')"
 finish

@@ -53,6 +53,14 @@ refused verzero 2 'is a character device' "verify with /dev/zero as a source"
 check "nothing was created for any of them" "0" "$(ls t1.db 2> /dev/null | wc -l)"
 run mem "$FERRY" copy s.db sqlite::memory:
 refused mem 2 'cannot load table "t" into an in-memory database' "sqlite::memory: as the target"
+# As a source it is a new, empty database: refused, not "copied" in full with nothing in it.
+run memsrc "$FERRY" copy sqlite::memory: tm.db
+refused memsrc 2 'cannot read database ":memory:": an in-memory database is new and empty' "sqlite::memory: as the source"
+run memsrc2 "$FERRY" copy :memory: tm.db
+refused memsrc2 2 'an in-memory database is new and empty' ":memory: as the source"
+run memver "$FERRY" verify s.db sqlite::memory:
+refused memver 2 'an in-memory database is new and empty' "verify of sqlite::memory: as the target"
+check "no target file for an in-memory source" "0" "$(ls tm.db 2> /dev/null | wc -l)"
 # A blocking open of the rejects file (a FIFO nobody reads) ends at the first SIGTERM.
 sqlite3 r.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, -0.0), (2, 1);"
 sqlite3 rt.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL);"

@@ -67,6 +67,51 @@ check "the first run was killed" "137" "$code"
 "$FERRY" copy -q -j 1 --chunk-rows 500 "sqlite:$T/crash-src.db" ./crash.db
 check "the rerun spelled ./ and absolute resumes: every row once" "3000" "$(sqlite3 crash.db 'SELECT count(*) FROM nokey')"
 
+# --append never doubles a table without a key: another run (an edited plan, another chunk
+# size: another run) that would load rows of the same source table again is refused, all of
+# them without a filter, the overlap of two filters counted; a split load's complement goes.
+cat > ap-all.yaml <<'YAML'
+# the same rows as the plan-less run above, spelled as a plan
+sources:
+  s: sqlite:./crash-src.db
+target: sqlite:crash.db
+chunk_rows: 100
+tables:
+  - table: nokey
+    source: s
+YAML
+set +e
+"$FERRY" copy -q -p ap-all.yaml > ap1.out 2> ap1.err
+c1=$?
+"$FERRY" copy -q --append -p ap-all.yaml > ap2.out 2> ap2.err
+c2=$?
+set -e
+check "without --append: refused, and --append is offered only for other rows" "2 1" \
+	"$c1 $(grep -c 'the table has no key, so --append of rows an earlier run loaded is refused' ap1.err)"
+check "with --append: refused (exit 2), naming the run that loaded them" "2 1" \
+	"$c2 $(grep -c 'cannot --append into target table "nokey": it has no primary key or unique index, and run [0-9a-f]* (ferry copy .*crash-src.db' ap2.err)"
+check "no row twice" "3000" "$(sqlite3 crash.db 'SELECT count(*) FROM nokey')"
+sqlite3 split-src.db "CREATE TABLE ev(n INTEGER, v TEXT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+INSERT INTO ev SELECT i, 'e' || i FROM n;"
+split_plan() { # split_plan FILE WHERE
+	printf 'sources:\n  s: sqlite:split-src.db\ntarget: sqlite:split.db\ntables:\n  - table: ev\n    source: s\n    where: "%s"\n' "$2" > "$1"
+}
+split_plan sp-new.yaml "n >= 501"
+split_plan sp-old.yaml "n < 501"
+split_plan sp-over.yaml "n >= 401"
+"$FERRY" copy -q -p sp-new.yaml
+set +e
+"$FERRY" copy -q --append -p sp-over.yaml > sp1.out 2> sp1.err
+c1=$?
+"$FERRY" copy -q --append -p sp-old.yaml > sp2.out 2> sp2.err
+c2=$?
+set -e
+check "an overlapping filter: refused, the rows both select counted" "2 1" \
+	"$c1 $(grep -c 'loaded 500 of the rows of s.ev this run would load already' sp1.err)"
+check "the complement: loaded beside them, every row once" "0 1000 1000" \
+	"$c2 $(sqlite3 split.db 'SELECT count(*), count(DISTINCT n) FROM ev' | tr '|' ' ')"
+
 # Another plan with the same target schema: the schema is recognised by its checksum and
 # not applied again; the rows already there are refused, naming the run that wrote them.
 cat > proj/plan-b.yaml <<'YAML'

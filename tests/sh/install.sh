@@ -8,7 +8,7 @@ for f in bin/ferry include/ferry.h include/ferry/engine.h; do
 	[ -e "$T/prefix/$f" ] && ok "installed $f" || fail "missing $f"
 done
 # man pages, one per command, from the --help text (issue #17 item 9).
-for page in ferry ferry-copy ferry-export ferry-import ferry-verify ferry-migrate ferry-sync; do
+for page in ferry ferry-copy ferry-export ferry-import ferry-verify ferry-migrate ferry-sync ferry-reload-rejects; do
 	if MANPATH="$T/prefix/share/man" MANWIDTH=100 man -P cat "$page" 2> /dev/null > "$T/man.txt" && grep -q "SYNOPSIS" "$T/man.txt"; then
 		ok "man $page"
 	else

@@ -141,4 +141,31 @@ other=$(mktemp -d)
 "$FERRY" export -q v1.db "$other/other.label" > /dev/null
 damage "chunk from another label" "000000.chunk" 1 1000 cp "$other/other.label/main/000000-items/000000.chunk" bad.label/catalog/000000-products/000000.chunk
 rm -rf "$other"
+# label inspect: names whole (they were cut at 32 characters), each table's columns and
+# types, and the chunks an export that stopped left on disk before its manifest recorded
+# them (it said 0 of N while the files were there).
+long=a_table_whose_name_is_much_longer_than_thirty_two_characters
+sqlite3 long.db "CREATE TABLE $long(id INTEGER PRIMARY KEY, v TEXT NOT NULL, n REAL);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000)
+INSERT INTO $long SELECT i, 'v' || i, i * 0.5 FROM c;"
+set +e
+FERRY_FAULT=kill-after-commit:3 "$FERRY" export -q -j 1 --chunk-rows 500 long.db long.label > /dev/null 2>&1
+set -e
+"$FERRY" label inspect long.label > insp.txt
+check "inspect shows the whole name" "1" "$(grep -c "^  $long  *1500  *3/6 " insp.txt)"
+check "inspect shows the columns with their types" "1" \
+	"$(grep -c '^    columns: id integer (INTEGER, primary key), v text (TEXT, not null), n float (REAL)$' insp.txt)"
+check "inspect counts the chunk files the manifest does not record yet" "1" \
+	"$(grep -c '3 of 6 chunks written, 3 of them on disk but not yet in the manifest' insp.txt)"
+"$FERRY" label inspect --json long.label > insp.json
+check "inspect --json: chunks written, recorded and not, columns" "1500 3 0 3 id:integer:True v:text" \
+	"$(python3 -c '
+import json; t = json.load(open("insp.json"))["stages"][0]["tables"][0]
+c = t["columns"]
+print(t["rows"], t["chunks_written"], t["chunks_recorded"], t["chunks_unrecorded"],
+      "%s:%s:%s" % (c[0]["name"], c[0]["type"], c[0]["primary_key"]), "%s:%s" % (c[1]["name"], c[1]["type"]))')"
+"$FERRY" export -q -j 1 --chunk-rows 500 long.db long.label
+"$FERRY" label inspect long.label > insp2.txt
+check "after the export resumed: complete, every row" "1" "$(grep -c "^  $long  *3000  *6/6 " insp2.txt)"
+
 finish

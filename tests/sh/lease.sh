@@ -151,7 +151,7 @@ check "the standby finished the run" "0" "$scode"
 check "the standby said it waited, then took over after the lease lapsed" "2" \
 	"$(grep -cE 'standby: run .* is held by .*:'"$old"' since|took over run .* from .*:'"$old"' \(its lease lapsed: no heartbeat for [0-9.]+ s\); resuming from its checkpoints' sb.err)"
 check "... and its summary says so, resuming after the paused holder's chunks" "1 $done_at_pause" \
-	"$(python3 -c 'import json; s=json.load(open("sb.json")); print(sum(n.startswith("took over run") for n in s["notes"]), sum(t["chunks_resumed"] for t in s["tables"]))')"
+	"$(python3 -c 'import json; s=json.load(open("sb.json")); print(sum(n["message"].startswith("took over run") for n in s["notes"]), sum(t["chunks_resumed"] for t in s["tables"]))')"
 snapshot="$(sqlite3 t4.db 'SELECT (SELECT count(*) FROM big) || " " || (SELECT count(*) FROM bag) || " " || (SELECT count(*) FROM ferry_progress WHERE done = 1) || " " || (SELECT count(*) FROM ferry_history)')"
 kill -CONT "$old"
 set +e

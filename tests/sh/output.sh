@@ -126,6 +126,27 @@ set -e
 check "--quiet with notes: exit code" "0" "$code"
 check "--quiet with notes: stderr is empty" "" "$(cat err5.txt)"
 check "--quiet with notes: the notes are in the JSON" "2" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["notes"]))' out5.json)"
+# Notes in --json are objects: a stable code, the target table and column they are about,
+# and the message (they were free text), in copy's summary, a check's and verify's report.
+notes_of() { # notes_of FILE [KEY]: code:table:column of each note, sorted
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+if len(sys.argv) > 2: d = d[sys.argv[2]]
+ns = d["notes"]
+assert all(set(n) == {"code", "table", "column", "message"} and n["message"] for n in ns), ns
+print(" ".join(sorted("%s:%s:%s" % (n["code"], n["table"], n["column"]) for n in ns)))' "$@"
+}
+check "copy --json: notes are objects" "column_defaulted:q:extra column_not_in_target:p:v" "$(notes_of out5.json)"
+sqlite3 dst6.db "CREATE TABLE q(id INTEGER PRIMARY KEY, v TEXT, extra TEXT DEFAULT 'e'); CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE r(k TEXT, v TEXT);"
+"$FERRY" copy --check --json src2.db dst6.db > out6.json 2> /dev/null
+check "copy --check --json: notes are objects" "column_defaulted:q:extra column_not_in_target:p:v" "$(notes_of out6.json)"
+set +e
+"$FERRY" verify --json src2.db dst5.db > out7.json 2> /dev/null
+set -e
+check "verify --json: notes are objects" "column_defaulted:q:extra column_not_in_target:p:v" "$(notes_of out7.json)"
+"$FERRY" copy -q --json --verify src2.db dst6.db > out8.json 2> /dev/null
+check "copy --verify --json: the verify report's notes too" "column_defaulted:q:extra column_not_in_target:p:v" "$(notes_of out8.json verify)"
 
 if grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' err.txt err2.txt err3.txt err4.txt err5.txt; then
 	fail "sanitizer report on stderr"

@@ -85,7 +85,7 @@ check "and nothing was created" "0" "$(pgq "$dbw" "SELECT count(*) FROM pg_table
 # ---- passwords: every spelling, every channel ------------------------------------------
 # The server trusts every connection, so each spelling connects and the password reaches
 # every place ferry writes text: a copy's output and --json, verify --json, a label's
-# manifest.json and log, migrate, status, history (text and --json), connection errors.
+# files (manifest.json, chunks), label inspect, migrate, status, history (text and --json), connection errors.
 pg_newdb dbp
 host="${PG_BASE#postgresql://}"
 host="${host##*@}"

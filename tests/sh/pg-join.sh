@@ -59,7 +59,7 @@ for victim in joiner holder; do
 	whole=0
 	for i in 0 1 2; do
 		[ -s "o$i.json" ] || continue
-		n="$(python3 -c 'import json,re,sys; s=json.load(open(sys.argv[1])); m=[re.match(r"--join: this process committed (\d+) chunks", x) for x in s["notes"]]; print([int(x.group(1)) for x in m if x][0])' "o$i.json")"
+		n="$(python3 -c 'import json,re,sys; s=json.load(open(sys.argv[1])); m=[re.match(r"--join: this process committed (\d+) chunks", x["message"]) for x in s["notes"]]; print([int(x.group(1)) for x in m if x][0])' "o$i.json")"
 		shares=$((shares + n))
 		if grep -q 'the figures above are the whole run' "o$i.json"; then
 			whole="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["written"])' "o$i.json")"

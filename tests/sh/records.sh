@@ -30,5 +30,5 @@ check "repair records what it accepted" "1 True" \
 check "import names the original tables" "source.child (label) source.nokey (label) source.parent (label)" \
 	"$(python3 -c 'import json; print(" ".join(sorted(t["source"] for t in json.load(open("imp.json"))["tables"])))')"
 check "import without a plan says what it does not apply" "1" \
-	"$(python3 -c 'import json; print(sum("import without a plan" in n for n in json.load(open("imp.json"))["notes"]))')"
+	"$(python3 -c 'import json; print(sum("import without a plan" in n["message"] for n in json.load(open("imp.json"))["notes"]))')"
 finish

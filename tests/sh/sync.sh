@@ -189,4 +189,20 @@ UPDATE u SET email = 'e' WHERE id = 3;"
 check "unique values moved around a cycle: applied, nothing rejected" "1|f 2|g 3|e" \
 	"$(sqlite3 cyc-dst.db "SELECT id || '|' || email FROM u ORDER BY id" | tr '\n' ' ' | sed 's/ $//')"
 
+# The snapshot copy's notes (a column dropped, one set by the plan, one not in the target):
+# sync prints no summary, so --json gives each as a line {"event":"note", code, table, column,
+# message} (they were not shown at all), and the text mode as "note: ..." on stderr.
+mkdir notes && sync_sqlite_source "$T/notes/src.db" 50 && sync_plan "$T/notes" "sqlite:src.db" "sqlite:dst.db"
+sqlite3 notes/src.db "ALTER TABLE items ADD COLUMN extra TEXT"
+"$FERRY" sync --json -p notes/plan.yaml --until-caught-up > notes/out.json 2> notes/err.txt || { cat notes/err.txt; fail "notes: sync"; }
+check "sync --json: the notes as objects" "column_dropped:products:secret column_not_in_target:products:extra column_set_by_plan:products:status" \
+	"$($PY -c '
+import json, sys
+ns = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["event"] == "note"]
+assert all(n["message"] for n in ns)
+print(" ".join(sorted("%s:%s:%s" % (n["code"], n["table"], n["column"]) for n in ns)))' notes/out.json)"
+mkdir notes2 && sync_sqlite_source "$T/notes2/src.db" 50 && sync_plan "$T/notes2" "sqlite:src.db" "sqlite:dst.db"
+"$FERRY" sync -p notes2/plan.yaml --until-caught-up > /dev/null 2> notes2/err.txt || { cat notes2/err.txt; fail "notes2: sync"; }
+check "sync: the notes on stderr" "1" "$(grep -c '^note: .*column "secret" dropped by the plan$' notes2/err.txt)"
+
 finish

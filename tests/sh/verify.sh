@@ -316,7 +316,7 @@ rm -rf stl st.db
 "$FERRY" export -q -p st.yaml --label stl --stage small > /dev/null
 "$FERRY" import -q --json -p st.yaml --label stl --stage small --verify > st1.json 2> st1.err || { cat st1.err; fail "import of the first stage failed"; }
 check "the first stage's import: --verify waits, and says so in the summary" "None 1" \
-	"$(python3 -c 'import json; s = json.load(open("st1.json")); print(s["verify"], sum("--verify waits" in n for n in s["notes"]))')"
+	"$(python3 -c 'import json; s = json.load(open("st1.json")); print(s["verify"], sum("--verify waits" in n["message"] for n in s["notes"]))')"
 check "... and the run is not recorded as finished yet" "0" "$(sqlite3 st.db "SELECT count(*) FROM sqlite_master WHERE name = 'ferry_history'")"
 "$FERRY" export -q -p st.yaml --label stl --stage large > /dev/null
 "$FERRY" import -q --json -p st.yaml --label stl --stage large --verify > st2.json 2> st2.err || { cat st2.err; fail "import of the last stage failed"; }
@@ -347,4 +347,61 @@ set -e
 check "a target that does not exist: exit 2, named as the target" "2|ferry: the target database sqlite:nowhere.db does not exist" "$c2|$(cat e2.err)"
 check "... and not created" "no" "$([ -e nowhere.db ] && echo yes || echo no)"
 check "a target without the table: exit 2, named" "2|ferry: target table \"big\" does not exist in sqlite:empty.db (has the plan run?)" "$c1|$(cat e1.err)"
+# A split load: two plans with complementary filters into one table, the second with
+# --append --verify. Verify of each part judges only the rows its filter selects; the other
+# part's rows are counted as left out, not reported "extra" (the correct second run said
+# "found differences" and exited 5). A wrong row of either part is still found.
+sqlite3 split-src.db "CREATE TABLE ev(id INTEGER PRIMARY KEY, v TEXT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO ev SELECT i, 'e' || i FROM n;
+CREATE TABLE log(n INTEGER, v TEXT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+INSERT INTO log SELECT i, 'l' || i FROM n;"
+split_plan() { # split_plan FILE FILTER: both tables (log has no key) with the filter
+	printf 'sources:\n  s: sqlite:split-src.db\ntarget: sqlite:split.db\ntables:\n  - table: ev\n    source: s\n    where: "id %s"\n  - table: log\n    source: s\n    where: "n %s"\n' "$2" "$2" > "$1"
+}
+split_plan split-now.yaml ">= 2001"
+split_plan split-later.yaml "< 2001"
+"$FERRY" copy -q --verify=full -p split-now.yaml
+set +e
+"$FERRY" copy --append --verify=full --json -p split-later.yaml > split.json 2> split.err
+c=$?
+set -e
+check "the later part with --append --verify=full: exit 0" "0" "$c"
+check "... each table judged on its own rows, the earlier part left out" "ev 2000 2000 1000 0 0 0|log 400 400 0 0 0 0" \
+	"$(python3 -c '
+import json; r = json.load(open("split.json"))["verify"]
+print("|".join("%s %s %s %s %s %s %s" % (t["table"], t["rows_expected"], t["rows_target"], t["rows_outside"],
+      t["missing"], t["extra"], t["different"]) for t in r["tables"]))')"
+check "... ferry_history records a match" "1 0" \
+	"$(sqlite3 split.db "SELECT count(*) FILTER (WHERE verdict LIKE '%all match%'), count(*) FILTER (WHERE verdict LIKE '%found differences%') FROM ferry_history WHERE kind = 'data' AND description LIKE '%split-later%'" | tr '|' ' ')"
+sqlite3 split.db "UPDATE ev SET v = 'wrong' WHERE id = 5; DELETE FROM ev WHERE id = 2500; INSERT INTO ev VALUES (9999, 'stray');"
+set +e
+"$FERRY" verify --full -p split-later.yaml > sv1.out 2>&1
+c1=$?
+"$FERRY" verify --full -p split-now.yaml > sv2.out 2>&1
+c2=$?
+set -e
+check "a wrong row of the later part is still found" "5 1 1" \
+	"$c1 $(grep -c 'different {"id": 5}' sv1.out) $(grep -c 'extra {"id": 9999}' sv1.out)"
+check "a missing row of the earlier part is still found" "5 1 1" \
+	"$c2 $(grep -c 'missing {"id": 2500}' sv2.out) $(grep -c 'extra {"id": 9999}' sv2.out)"
+
+# A filter that picks one row of several per target key (the key is not the source's): the
+# rows it leaves out share their keys with the rows it picks, which are still judged.
+sqlite3 pick-src.db "CREATE TABLE prices(id INTEGER PRIMARY KEY, item INTEGER, price INTEGER);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+INSERT INTO prices SELECT i, i % 100, i FROM n;"
+sqlite3 pick.db "CREATE TABLE prices(item INTEGER PRIMARY KEY, price INTEGER);"
+printf 'sources:\n  s: sqlite:pick-src.db\ntarget: sqlite:pick.db\ntables:\n  - table: prices\n    source: s\n    where: "id IN (SELECT min(id) FROM prices GROUP BY item)"\n    columns:\n      id: { drop: true }\n' > pick.yaml
+"$FERRY" copy -q --append -p pick.yaml
+check "one row per key picked: verify --full judges every picked row" "1" \
+	"$("$FERRY" verify --full -p pick.yaml | grep -c '^verify: OK, 1 table, 100 rows compared (full)$')"
+sqlite3 pick.db "UPDATE prices SET price = -1 WHERE item = 7"
+set +e
+"$FERRY" verify --full -p pick.yaml > pick.out 2>&1
+cp=$?
+set -e
+check "... and a wrong one is found" "5 1" "$cp $(grep -c 'different {"item": 7}' pick.out)"
+
 finish

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ferry_int.h"
+#include "pipeline/pipeline.h"
 #include "check.h"
 
 static void test_encoding(void)
@@ -342,8 +343,38 @@ static void test_claims(void)
 	ferry_ctx_free(ctx);
 }
 
+/* A note is its message as a C string, then its code, table and column; copies keep them,
+ * and the JSON form is an object with null for the parts it has not. */
+static void test_notes(void)
+{
+	char **notes = NULL;
+	size_t n = 0, cap = 0;
+	CHECK_INT(ferry__note_at(&notes, &n, &cap, "column_dropped", "t", "c", "%s: column \"%s\" dropped", "job", "c"), 0);
+	CHECK_INT(ferry__note(&notes, &n, &cap, "plain %d", 7), 0);
+	CHECK_INT(ferry__note_copy(&notes, &n, &cap, notes[0]), 0);
+	if (!CHECK_INT(n, 3))
+		return;
+	CHECK_STR(notes[0], "job: column \"c\" dropped");
+	CHECK_STR(ferry__note_field(notes[2], FERRY_NOTE_CODE), "column_dropped");
+	CHECK_STR(ferry__note_field(notes[2], FERRY_NOTE_TABLE), "t");
+	CHECK_STR(ferry__note_field(notes[2], FERRY_NOTE_COLUMN), "c");
+	CHECK_STR(ferry__note_field(notes[1], FERRY_NOTE_CODE), "note");
+	CHECK_STR(ferry__note_field(notes[1], FERRY_NOTE_TABLE), "");
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry__note_json(&b, notes[0]);
+	ferry__note_json(&b, notes[1]);
+	ferry_buf_add(&b, "", 1);
+	CHECK_STR(b.data, "{\"code\":\"column_dropped\",\"table\":\"t\",\"column\":\"c\",\"message\":\"job: column \\\"c\\\" dropped\"}"
+	                  "{\"code\":\"note\",\"table\":null,\"column\":null,\"message\":\"plain 7\"}");
+	ferry_buf_free(&b);
+	for (size_t i = 0; i < n; i++)
+		free(notes[i]);
+	free(notes);
+}
+
 int main(void)
 {
+	test_notes();
 	test_encoding();
 	test_render();
 	test_buf_and_arena();

@@ -295,6 +295,12 @@ static int sq_connect(ferry_conn **out, const char *url, int flags, ferry_err *e
 	if (!*path)
 		return ferry_err_set(err, FERRY_EUSAGE, "no database path in \"%s\"", url);
 	int memory = strcmp(path, ":memory:") == 0;
+	/* Each connection to ":memory:" opens a database of its own, new and empty: read, it
+	 * would be a source without tables, "copied" in full with nothing carried. */
+	if (memory && ro)
+		return ferry_err_set(err, FERRY_EUSAGE,
+		                     "cannot read database \":memory:\": an in-memory database is new and empty for each "
+		                     "connection, so it holds nothing to read (give a file)");
 	struct stat sb;
 	if (!memory && stat(path, &sb) != 0) {
 		if (errno == ENOENT && !create)
