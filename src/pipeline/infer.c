@@ -1,0 +1,288 @@
+/* infer.c — the types of a table ferry creates in another engine, from the values as well as
+ * the declaration: one pass over the source's snapshot profiles the columns SQLite's loose
+ * typing leaves open and every computed column, and coltypes.c picks for each the narrowest
+ * type that holds every value exactly (docs/ENGINES.md, "Types from the values"). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "pipeline.h"
+
+/* The rule of entry e for target column tcol (not a drop), or NULL. */
+static const ferry_plan_column *rule_of(const ferry_plan_table *e, const char *tcol)
+{
+	for (size_t i = 0; e && i < e->ncols; i++)
+		if (!e->cols[i].drop && strcmp(e->cols[i].name, tcol) == 0)
+			return &e->cols[i];
+	return NULL;
+}
+
+static int set_decl(ferry_column *d, const char *decl, ferry_type t)
+{
+	char *s = ferry__strdup(decl);
+	if (!s)
+		return -1;
+	free(d->decl_type);
+	d->decl_type = s;
+	d->type = t;
+	d->chosen = 1;
+	return 0;
+}
+
+/* The source column target column tcol carries unchanged (renamed by from: or not), or -1. */
+static int sci_of(const ferry_table *st, const char *tcol, const ferry_plan_column *pc)
+{
+	if (pc && pc->expr)
+		return -1;
+	return ferry_table_column(st, pc && pc->from ? pc->from : tcol);
+}
+
+/* PostgreSQL's names of text-read types that its engine declares again on the way back
+ * (pg_schema.c, pg_decl_kept): SQLite keeps them as declared. */
+static int kept_name(const char *decl)
+{
+	static const char *const names[] = {
+		"interval", "timetz", "time with time zone", "inet", "cidr", "macaddr", "macaddr8",
+		"xml", "money", "tsvector", "bit", "bit varying", "varbit"};
+	size_t n = strcspn(decl, "(");
+	while (n && decl[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(names); i++)
+		if (strlen(names[i]) == n && strncasecmp(decl, names[i], n) == 0)
+			return 1;
+	return n > 2 && decl[strlen(decl) - 1] == ']';
+}
+
+/* A strictly typed engine's column c (carried as d) in SQLite: an identity key becomes the
+ * rowid alias (INTEGER PRIMARY KEY, so an INSERT without it numbers the row), a numeric(p,s)
+ * of at most 15 digits NUMERIC(p,s) (every such decimal is a REAL exactly, and sorts as a
+ * number, where NUMERIC_TEXT sorts as text), and a type read as text whose name SQLite would
+ * give numeric affinity (an enum, a range) TEXT, so no label turns into a number. */
+static int declare_for_affinity(ferry_column *d, const ferry_table *st, const ferry_column *c)
+{
+	const char *decl = c->decl_type ? c->decl_type : "";
+	if (c->type == FERRY_INT && st->npk == 1 && c->pk_pos == 1 && c->default_sql &&
+	    strncmp(c->default_sql, "nextval(", 8) == 0)
+		return set_decl(d, "INTEGER", FERRY_INT);
+	char buf[64];
+	ferry_type t;
+	if (c->type == FERRY_NUMERIC && ferry__coltype_parse(decl, buf, sizeof(buf), &t) == 0 &&
+	    t == FERRY_NUMERIC && strchr(buf, '(')) {
+		long prec = strtol(strchr(buf, '(') + 1, NULL, 10);
+		if (prec <= 15) {
+			char up[64];
+			snprintf(up, sizeof(up), "NUMERIC%s", strchr(buf, '('));
+			return set_decl(d, up, FERRY_NUMERIC);
+		}
+	}
+	if (c->type == FERRY_TEXT && ferry__type_from_decl(decl) != FERRY_TEXT && !kept_name(decl))
+		return set_decl(d, "TEXT", FERRY_TEXT);
+	return 0;
+}
+
+/* What profiles target column d: a plan expression, a source column (its index in st) or
+ * neither (a default only, or nothing). */
+typedef struct supply {
+	char *expr;       /* the select-list expression read, or NULL */
+	int scol;         /* the source column, or -1 */
+	int computed;     /* expr is the plan's */
+} supply;
+
+static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
+                         const ferry_plan_table *e, char **exprs, size_t n,
+                         ferry_colprof *prof, ferry_err *err)
+{
+	ferry_read_spec spec = {
+		.table = st->name,
+		.nexprs = n,
+		.exprs = (const char *const *)exprs,
+		.filter = e ? e->where : NULL,
+	};
+	ferry_reader *r = NULL;
+	int rc = sc->eng->read->reader_open(&r, sc->conn, &spec, err);
+	if (rc)
+		return rc;
+	ferry_batch *b = ferry__batch_new(n, 1024);
+	if (!b) {
+		sc->eng->read->reader_close(r);
+		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	for (int eof = 0; rc == 0 && !eof;) {
+		ferry__batch_reset(b);
+		rc = sc->eng->read->reader_next(r, b, &eof, err);
+		for (size_t row = 0; rc == 0 && row < ferry_batch_nrows(b); row++) {
+			const ferry_value *v = ferry_batch_crow(b, row);
+			for (size_t c = 0; c < n; c++)
+				ferry__colprof_add(&prof[c], &v[c]);
+		}
+	}
+	ferry__batch_free(b);
+	sc->eng->read->reader_close(r);
+	return rc;
+}
+
+int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
+                       const ferry_plan_table *e, const ferry_source_conn *sc, int profile,
+                       int loose, int *null_key, ferry_err *err)
+{
+	*null_key = 0;
+	int affinity = (js->tflags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0;
+	supply *sup = ferry__calloc(t->ncols + 1, sizeof(*sup));
+	char **exprs = ferry__calloc(t->ncols + 1, sizeof(char *));
+	ferry_colprof *prof = ferry__calloc(t->ncols + 1, sizeof(*prof));
+	size_t *slot = ferry__calloc(t->ncols + 1, sizeof(size_t));
+	size_t n = 0;
+	int rc = 0;
+	if (!sup || !exprs || !prof || !slot) {
+		rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < t->ncols && rc == 0; i++) {
+		ferry_column *d = &t->cols[i];
+		const ferry_plan_column *pc = rule_of(e, d->name);
+		sup[i].scol = -1;
+		if (d->generated)
+			continue;
+		if (pc && pc->type) {
+			/* The plan says it. SQLite knows bytes as BLOB. */
+			const char *ty = affinity && strcmp(pc->type, "bytea") == 0 ? "BLOB" : pc->type;
+			char buf[64];
+			ferry_type tt = FERRY_TEXT;
+			if (ferry__coltype_parse(pc->type, buf, sizeof(buf), &tt) != 0 || set_decl(d, ty, tt) != 0)
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		}
+		if (affinity && !loose && sci_of(st, d->name, pc) >= 0) {
+			if (declare_for_affinity(d, st, &st->cols[sci_of(st, d->name, pc)]) != 0)
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		}
+		if (!profile)
+			continue;
+		const char *from = pc && pc->from ? pc->from : pc && pc->expr ? NULL : d->name;
+		int sci = from ? ferry_table_column(st, from) : -1;
+		if (pc && pc->expr) {
+			sup[i].expr = ferry__sprintf("(%s)", pc->expr);
+			sup[i].computed = 1;
+		} else if (sci >= 0 && loose) {
+			const ferry_column *c = &st->cols[sci];
+			int rowid = st->npk == 1 && c->pk_pos == 1 && c->type == FERRY_INT &&
+			            strcasecmp(c->decl_type, "INTEGER") == 0;
+			/* A rowid alias holds integers only; STRICT enforces all but ANY; ferry's exact
+			 * types are another engine's floats and decimals, declared again as they were. */
+			if (rowid || (st->strict && c->type != FERRY_BLOB) ||
+			    ferry__exact_kind(c->decl_type, NULL) != FERRY_EXACT_NONE)
+				continue;
+			sup[i].expr = ferry__qident(sc->eng, from);
+			sup[i].scol = sci;
+		} else if (sci < 0 && pc && (pc->def || pc->def_null)) {
+			/* A default only: the type of that one value. */
+			ferry_value v;
+			if (ferry__jobs_default_value(&v, pc) != 0) {
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				continue;
+			}
+			ferry__colprof_init(&prof[t->ncols]);
+			ferry__colprof_add(&prof[t->ncols], &v);
+			if (v.type == FERRY_TEXT)
+				free((void *)v.v.s);
+			char buf[64];
+			const char *why;
+			ferry_type tt = ferry__coltype_choose(d, &prof[t->ncols], buf, sizeof(buf), &why);
+			if (v.type != FERRY_NULL && (set_decl(d, buf, tt) != 0 ||
+			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "column \"%s\" of \"%s\" takes only the plan's default: created as %s",
+			                d->name, t->name, buf) != 0))
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		} else {
+			continue;
+		}
+		if (!sup[i].expr) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			break;
+		}
+		ferry__colprof_init(&prof[n]);
+		exprs[n] = sup[i].expr;
+		slot[i] = n++;
+	}
+	if (rc == 0 && n > 0)
+		rc = read_profiles(sc, st, e, exprs, n, prof, err);
+	for (size_t i = 0; rc == 0 && i < t->ncols; i++) {
+		ferry_column *d = &t->cols[i];
+		if (!sup[i].expr)
+			continue;
+		const ferry_colprof *p = &prof[slot[i]];
+		if (sup[i].scol >= 0 && st->cols[sup[i].scol].pk_pos > 0 && p->n_null > 0)
+			*null_key = 1;
+		char buf[64];
+		const char *why;
+		ferry_column decl = *d;
+		if (sup[i].computed) {
+			decl.decl_type = "";
+			decl.type = FERRY_BLOB;
+		} else {
+			decl.decl_type = st->cols[sup[i].scol].decl_type;
+			decl.type = st->cols[sup[i].scol].type;
+		}
+		ferry_type tt = ferry__coltype_choose(&decl, p, buf, sizeof(buf), &why);
+		if (set_decl(d, buf, tt) != 0) {
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			break;
+		}
+		int noted = 0;
+		if (sup[i].computed)
+			noted = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                    "column \"%s\" of \"%s\" is computed by the plan: created as %s",
+			                    d->name, t->name, buf);
+		else if (why)
+			noted = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                    "column \"%s\" of \"%s\" is %s%s but %s: created as %s in \"%s\"",
+			                    st->cols[sup[i].scol].name, st->name,
+			                    *decl.decl_type ? "declared " : "declared without a type",
+			                    decl.decl_type, why, buf, t->name);
+		if (noted == 0 && p->n_blob && (p->n_int || p->n_real || p->n_text))
+			noted = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                    "column \"%s\" of \"%s\" holds %lld values of bytes beside other values: they are rejected as not fitting %s (a rule carries them: type: bytea)",
+			                    d->name, t->name, (long long)p->n_blob, buf);
+		if (noted == 0 && p->n_bad && tt != FERRY_BLOB)
+			noted = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                    "column \"%s\" of \"%s\" holds %lld texts that are not valid UTF-8: they are rejected (a rule carries them as bytes: type: bytea)",
+			                    d->name, t->name, (long long)p->n_bad);
+		if (noted != 0)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+out:
+	for (size_t i = 0; sup && i < t->ncols; i++)
+		free(sup[i].expr);
+	free(sup);
+	free(exprs);
+	free(prof);
+	free(slot);
+	return rc;
+}
+
+int ferry__infer_null_key(jobset *js, ferry_table *t, const ferry_table *st)
+{
+	char name[300];
+	snprintf(name, sizeof(name), "%s_key", t->name);
+	ferry_index *x = ferry_table_add_index(js->created, t, name, t->npk);
+	if (!x)
+		return -1;
+	x->unique = 1;
+	ferry_buf cols = FERRY_BUF_INIT;
+	for (size_t k = 0; k < t->npk; k++) {
+		ferry_column *c = &t->cols[t->pk[k]];
+		if (!(x->cols[k] = ferry__strdup(c->name)))
+			cols.failed = 1;
+		ferry_buf_printf(&cols, "%s\"%s\"", k ? ", " : "", c->name);
+		c->pk_pos = 0;
+		c->notnull = 0;
+	}
+	int rc = cols.failed ? -1 : ferry_table_set_pk(js->created, t, NULL, 0) != 0 ? -1 : 0;
+	if (rc == 0)
+		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                 "table \"%s\" holds NULL in its primary key (%s), which SQLite allows: \"%s\" is created with a unique index \"%s\" on those columns instead of a primary key",
+		                 st->name, cols.data, t->name, name);
+	ferry_buf_free(&cols);
+	return rc;
+}
