@@ -209,6 +209,7 @@ static void digit_range(ferry_colprof *p, const char *s, size_t n)
 void ferry__colprof_init(ferry_colprof *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->decl_ok = -1;
 	p->max_hi = -1000000;
 	p->min_lo = 1000000;
 }
@@ -391,27 +392,29 @@ ferry_type ferry__coltype_choose(const ferry_column *c, const ferry_colprof *p, 
 		}
 		if (chars)
 			*why = "holds texts longer than its length";
-		if (c->type == FERRY_DATE && p->n_date == good)
+		int stamp = c->type == FERRY_TIMESTAMP || c->type == FERRY_TIMESTAMPTZ;
+		int64_t canon = c->type == FERRY_DATE ? p->n_date : c->type == FERRY_TIME ? p->n_time
+		              : c->type == FERRY_TIMESTAMP ? p->n_ts : p->n_tstz;
+		int when = stamp || c->type == FERRY_DATE || c->type == FERRY_TIME;
+		if ((c->type == FERRY_DATE || stamp) && p->n_date == good)
 			t = FERRY_DATE;
-		else if (c->type == FERRY_TIMESTAMP && p->n_date == good)
-			t = FERRY_DATE;
-		else if (c->type == FERRY_TIMESTAMP && p->n_ts == good)
-			t = FERRY_TIMESTAMP;
-		else if (c->type == FERRY_TIMESTAMPTZ && p->n_tstz == good)
-			t = FERRY_TIMESTAMPTZ;
-		else if (c->type == FERRY_TIME && p->n_time == good)
-			t = FERRY_TIME;
+		else if (stamp && p->n_date > 0)
+			*why = "holds dates beside timestamps (a date would gain a time of day)";
+		else if (when && (p->decl_ok == 1 || (p->decl_ok < 0 && canon == good)))
+			t = c->type;
 		else if (c->type == FERRY_UUID && p->n_uuid == good)
 			t = FERRY_UUID;
 		else if (c->type == FERRY_JSON)
 			t = FERRY_JSON; /* as declared: the target checks each document */
-		if (t == FERRY_DATE && c->type == FERRY_TIMESTAMP)
+		if (t == FERRY_DATE && stamp)
 			*why = "holds only dates";
 		else if (t == FERRY_TEXT && c->type != FERRY_TEXT && !*why)
-			*why = c->type == FERRY_DATE || c->type == FERRY_TIME || c->type == FERRY_TIMESTAMP ||
-			               c->type == FERRY_TIMESTAMPTZ || c->type == FERRY_UUID
-			           ? "holds texts that are not all in its canonical form"
-			           : "holds text";
+			*why = c->type == FERRY_DATE ? "not every value is a valid date"
+			     : c->type == FERRY_TIME ? "not every value is a valid time"
+			     : c->type == FERRY_TIMESTAMP ? "not every value is a valid timestamp"
+			     : c->type == FERRY_TIMESTAMPTZ ? "not every value is a valid timestamptz"
+			     : c->type == FERRY_UUID ? "not every value is a uuid as PostgreSQL writes it"
+			     : "holds text";
 	} else {
 		*why = "holds text and numbers";
 	}

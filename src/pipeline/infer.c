@@ -79,6 +79,23 @@ static int declare_for_affinity(ferry_column *d, const ferry_table *st, const fe
 	return 0;
 }
 
+/* For a date or time column of a source that can say so (probe_type), whether every text
+ * reads as the declared type in any of the spellings the target takes without changing the
+ * moment ('T' between date and time, a zone); p->decl_ok stays -1 otherwise. */
+static int probe_declared(const ferry_source_conn *sc, const ferry_table *st,
+                          const ferry_column *c, ferry_colprof *p, ferry_err *err)
+{
+	if (!sc->eng->types || p->n_text == 0 ||
+	    !(c->type == FERRY_DATE || c->type == FERRY_TIME || c->type == FERRY_TIMESTAMP ||
+	      c->type == FERRY_TIMESTAMPTZ))
+		return 0;
+	int all = 0;
+	int rc = sc->eng->types->probe_type(sc->conn, st->name, c->name, c->type, &all, err);
+	if (rc == 0)
+		p->decl_ok = all;
+	return rc;
+}
+
 /* What profiles target column d: a plan expression, a source column (its index in st) or
  * neither (a default only, or nothing). */
 typedef struct supply {
@@ -149,6 +166,7 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 			ferry_type tt = FERRY_TEXT;
 			if (ferry__coltype_parse(pc->type, buf, sizeof(buf), &tt) != 0 || set_decl(d, ty, tt) != 0)
 				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			d->chosen = 2;
 			continue;
 		}
 		if (affinity && !loose && sci_of(st, d->name, pc) >= 0) {
@@ -205,13 +223,23 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 		exprs[n] = sup[i].expr;
 		slot[i] = n++;
 	}
-	if (rc == 0 && n > 0)
-		rc = read_profiles(sc, st, e, exprs, n, prof, err);
-	for (size_t i = 0; rc == 0 && i < t->ncols; i++) {
+	int read = n > 0;
+	if (rc == 0 && read && (rc = read_profiles(sc, st, e, exprs, n, prof, err)) != 0 &&
+	    rc != FERRY_ENOMEM) {
+		/* An expression the source cannot run: the plan's probe names its place
+		 * (probe.c); meanwhile the declarations stand. */
+		err->code = 0;
+		err->msg[0] = '\0';
+		rc = 0;
+		read = 0;
+	}
+	for (size_t i = 0; rc == 0 && read && i < t->ncols; i++) {
 		ferry_column *d = &t->cols[i];
 		if (!sup[i].expr)
 			continue;
-		const ferry_colprof *p = &prof[slot[i]];
+		ferry_colprof *p = &prof[slot[i]];
+		if (sup[i].scol >= 0 && (rc = probe_declared(sc, st, &st->cols[sup[i].scol], p, err)) != 0)
+			break;
 		if (sup[i].scol >= 0 && st->cols[sup[i].scol].pk_pos > 0 && p->n_null > 0)
 			*null_key = 1;
 		char buf[64];

@@ -569,7 +569,7 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 	/* A column whose declared kind changes on the way: each value is converted by the
 	 * target, and one that would not survive is refused (reject file), never altered. */
 	if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
-	    tc->type != FERRY_BLOB &&
+	    tc->type != FERRY_BLOB && tc->chosen != 1 /* chosen to hold every value */ &&
 	    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
 	                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
 	                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
