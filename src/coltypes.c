@@ -3,6 +3,7 @@
  * and the narrowest type that holds every one of them exactly (docs/ENGINES.md, "Types from
  * the values"). Pure functions: the pipeline reads the values (src/pipeline/infer.c). */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,16 @@ static ferry_type for_numbers(const ferry_column *c, const ferry_colprof *p, con
 	if (!reals && (c->type == FERRY_INT || c->type != FERRY_FLOAT)) {
 		if (c->type != FERRY_INT)
 			*why = "holds only integers";
+		/* INT4 and INT2 are what ferry declares in SQLite for PostgreSQL's integer and
+		 * smallint (SQLite's INTEGER is 64-bit): they come back when the values fit. */
+		int int4 = strcmp(base, "int4") == 0, int2 = strcmp(base, "int2") == 0;
+		int64_t lim = int4 ? INT32_MAX : INT16_MAX;
+		if ((int4 || int2) && p->int_min >= -lim - 1 && p->int_max <= lim) {
+			snprintf(out, cap, "%s", int4 ? "integer" : "smallint");
+			return FERRY_INT;
+		}
+		if (int4 || int2)
+			*why = "holds integers past its range";
 		snprintf(out, cap, "bigint");
 		return FERRY_INT;
 	}
@@ -367,7 +378,8 @@ ferry_type ferry__coltype_choose(const ferry_column *c, const ferry_colprof *p, 
 			*why = pads ? "is char(n), which pads its values" : NULL;
 			return FERRY_TEXT;
 		}
-		if (c->type == FERRY_NUMERIC && (strcmp(base, "numeric") == 0 || strcmp(base, "decimal") == 0))
+		if ((c->type == FERRY_NUMERIC && (strcmp(base, "numeric") == 0 || strcmp(base, "decimal") == 0)) ||
+		    (c->type == FERRY_INT && (strcmp(base, "int4") == 0 || strcmp(base, "int2") == 0)))
 			return for_numbers(c, p, base, nm, mods, out, cap, why);
 		snprintf(out, cap, "%s", ferry__coltype_default(c->type));
 		return c->type;

@@ -53,7 +53,8 @@ static int kept_name(const char *decl)
 }
 
 /* A strictly typed engine's column c (carried as d) in SQLite: an identity key becomes the
- * rowid alias (INTEGER PRIMARY KEY, so an INSERT without it numbers the row), a numeric(p,s)
+ * rowid alias (INTEGER PRIMARY KEY, so an INSERT without it numbers the row), integer and
+ * smallint INT4 and INT2 (SQLite's INTEGER is 64-bit; the names bring them back), a numeric(p,s)
  * of at most 15 digits NUMERIC(p,s) (every such decimal is a REAL exactly, and sorts as a
  * number, where NUMERIC_TEXT sorts as text), and a type read as text whose name SQLite would
  * give numeric affinity (an enum, a range) TEXT, so no label turns into a number. */
@@ -65,6 +66,9 @@ static int declare_for_affinity(ferry_column *d, const ferry_table *st, const fe
 		return set_decl(d, "INTEGER", FERRY_INT);
 	char buf[64];
 	ferry_type t;
+	if (c->type == FERRY_INT && ferry__coltype_parse(decl, buf, sizeof(buf), &t) == 0 &&
+	    (strcmp(buf, "integer") == 0 || strcmp(buf, "smallint") == 0))
+		return set_decl(d, buf[0] == 'i' ? "INT4" : "INT2", FERRY_INT);
 	if (c->type == FERRY_NUMERIC && ferry__coltype_parse(decl, buf, sizeof(buf), &t) == 0 &&
 	    t == FERRY_NUMERIC && strchr(buf, '(')) {
 		long prec = strtol(strchr(buf, '(') + 1, NULL, 10);
