@@ -218,6 +218,8 @@ void ferry__colprof_init(ferry_colprof *p)
 void ferry__colprof_add(ferry_colprof *p, const ferry_value *v)
 {
 	char t[48];
+	if (v->type < 32)
+		p->kinds |= 1u << v->type;
 	switch (v->type) {
 	case FERRY_NULL:
 		p->n_null++;
@@ -245,6 +247,7 @@ void ferry__colprof_add(ferry_colprof *p, const ferry_value *v)
 	case FERRY_NUMERIC:
 		/* An exact decimal of an engine that has them: a number, not text. */
 		p->n_real++;
+		p->n_dec++;
 		digit_range(p, v->v.s ? v->v.s : "", v->len);
 		return;
 	case FERRY_BLOB:
@@ -315,6 +318,12 @@ static ferry_type for_numbers(const ferry_column *c, const ferry_colprof *p, con
                               const char **why)
 {
 	int reals = p->n_real > 0;
+	if (p->n_dec > 0 && c->type != FERRY_NUMERIC) {
+		/* Decimals of an engine that has them (a computed numeric): numeric, exactly. */
+		*why = "holds decimals";
+		snprintf(out, cap, "numeric");
+		return FERRY_NUMERIC;
+	}
 	int exact_ints = p->n_int == 0 || (p->int_min >= -SAFE_INT && p->int_max <= SAFE_INT);
 	int is_num = strcmp(base, "numeric") == 0 || strcmp(base, "decimal") == 0;
 	if (c->type == FERRY_NUMERIC && is_num) {
@@ -368,6 +377,16 @@ ferry_type ferry__coltype_choose(const ferry_column *c, const ferry_colprof *p, 
 	if (nm < 0)
 		nm = 0;
 	*why = NULL;
+	/* Values of one type a strictly typed engine gave (a computed date, a boolean): that. */
+	static const ferry_type rich[] = {FERRY_BOOL, FERRY_DATE, FERRY_TIME, FERRY_TIMESTAMP,
+	                                  FERRY_TIMESTAMPTZ, FERRY_UUID, FERRY_JSON};
+	for (size_t i = 0; i < FERRY_ARRAY_LEN(rich); i++)
+		if (p->kinds == 1u << rich[i] || p->kinds == ((1u << rich[i]) | 1u << FERRY_NULL)) {
+			if (c->type != rich[i])
+				*why = "holds only values of one type";
+			snprintf(out, cap, "%s", ferry__coltype_default(rich[i]));
+			return rich[i];
+		}
 	int64_t numbers = p->n_int + p->n_real, texts = p->n_text;
 	int pads = 0;
 	int chars = c->type == FERRY_TEXT && nm == 1 && char_name(base, &pads);

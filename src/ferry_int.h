@@ -275,6 +275,8 @@ typedef struct ferry_colprof {
 	int64_t n_date, n_ts, n_tstz, n_time, n_uuid; /* texts in PostgreSQL's output form of
 	                          a date, a timestamp, a timestamptz (+00), a time, a uuid */
 	int64_t n_nonfinite;   /* reals that are NaN or infinite */
+	int64_t n_dec;         /* of n_real, exact decimals (FERRY_NUMERIC values) */
+	unsigned kinds;        /* the ferry_types seen, a bit each */
 	int decl_ok;           /* every text reads as the declared date or time type (the
 	                          source's probe_type): 1, 0, or -1 when not asked */
 	long max_hi, min_lo;   /* the highest and lowest powers of ten of a nonzero digit of the

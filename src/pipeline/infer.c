@@ -143,7 +143,7 @@ static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
 
 int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
                        const ferry_plan_table *e, const ferry_source_conn *sc, int profile,
-                       int loose, int *null_key, ferry_err *err)
+                       int cross, int loose, int *null_key, ferry_err *err)
 {
 	*null_key = 0;
 	int affinity = (js->tflags & FERRY_ENGINE_NUMERIC_AFFINITY) != 0;
@@ -173,15 +173,16 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 			d->chosen = 2;
 			continue;
 		}
-		if (affinity && !loose && sci_of(st, d->name, pc) >= 0) {
+		if (affinity && cross && !loose && sci_of(st, d->name, pc) >= 0) {
 			if (declare_for_affinity(d, st, &st->cols[sci_of(st, d->name, pc)]) != 0)
 				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			continue;
 		}
-		if (!profile)
-			continue;
 		const char *from = pc && pc->from ? pc->from : pc && pc->expr ? NULL : d->name;
 		int sci = from ? ferry_table_column(st, from) : -1;
+		/* In its own engine a source column keeps its type: only the plan's columns need one. */
+		if (!profile || (!cross && !(pc && pc->expr) && !(sci < 0 && pc && (pc->def || pc->def_null))))
+			continue;
 		if (pc && pc->expr) {
 			sup[i].expr = ferry__sprintf("(%s)", pc->expr);
 			sup[i].computed = 1;

@@ -282,12 +282,11 @@ char *ferry__sql_literal(const char *d, int *keep)
 	return NULL;
 }
 
-/* Does a table created across engines take its types from the values too (a target that
- * types strictly, --types=declared not given)? */
-static int profiles(const jobset *js, int same_engine)
+/* Does a table ferry creates take types from the values (a target that types strictly,
+ * --types=declared not given)? Its computed columns then; across engines its columns too. */
+static int profiles(const jobset *js)
 {
-	return !same_engine && !js->types_declared &&
-	       !(js->tflags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
+	return !js->types_declared && !(js->tflags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
 }
 
 /* Add to created table t the columns of st that survive entry e (with their types, notes and
@@ -308,7 +307,7 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 		if (!name)
 			continue;
 		ferry_type type = c->type;
-		if (!same_engine && sc->eng->types && !profiles(js, same_engine) &&
+		if (!same_engine && sc->eng->types && !profiles(js) &&
 		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
 		     type == FERRY_TIMESTAMPTZ)) {
 			int all = 1;
@@ -451,7 +450,7 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	int loose = (sc->eng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) ||
 	            ((sc->eng->flags & FERRY_ENGINE_LABEL) && (!st->origin || strcmp(st->origin, "postgres") != 0));
 	int null_key;
-	if (ferry__infer_types(js, t, st, e, sc, profiles(js, same_engine), loose, &null_key, err) != 0)
+	if (ferry__infer_types(js, t, st, e, sc, profiles(js), !same_engine, loose, &null_key, err) != 0)
 		return NULL;
 	/* Keys, foreign keys and indexes survive when all their columns do. */
 	if (created_keys(js, t, p, src, st, e, dst) != 0)
@@ -951,6 +950,12 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
+		for (size_t c = 0; !j->creates_table && j->entry && c < j->entry->ncols; c++)
+			if (j->entry->cols[c].type &&
+			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "%s: column \"%s\" keeps the type target table \"%s\" has (type: is for a table ferry creates)",
+			                j->name, j->entry->cols[c].name, j->dst_table) != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(p, j->entry, st, tt, err) : 0;
 		if (rc == 0)
 			rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);

@@ -102,12 +102,12 @@ void ferry__jobs_free(jobset *js);
 int ferry__jobs_default_value(ferry_value *out, const ferry_plan_column *pc);
 /* Choose the types of created table t (defined from source table st through entry e): a
  * plan's type: keys, and with profile set the narrowest type holding the values of each
- * computed column, default-only column and (loose set: the source types loosely) source
- * column, read in one pass from sc; each choice that departs from the declaration is a note
+ * computed column, default-only column and (cross set: another engine's table; loose set:
+ * the source types loosely) source column, read in one pass from sc; each choice that departs from the declaration is a note
  * in js (infer.c). *null_key is set when a key column of st holds NULL. 0 or an error. */
 int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
                        const ferry_plan_table *e, const ferry_source_conn *sc, int profile,
-                       int loose, int *null_key, ferry_err *err);
+                       int cross, int loose, int *null_key, ferry_err *err);
 /* Created table t, whose source st holds NULL in its primary key (*null_key above), gets a
  * unique index on those columns instead (NULLs stay distinct, as in SQLite), with a note;
  * 0, or -1 when out of memory. */

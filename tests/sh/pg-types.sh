@@ -219,6 +219,32 @@ check "... the enum's default without its cast" "'ok'::text" \
 	"$(pgq "$pgb" "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'genre'::regclass AND adnum = 4")"
 verify_full "sqlite -> postgres (round trip)" mid.db "$(pg_url "$pgb")"
 
+# ---- PostgreSQL -> PostgreSQL with a plan computing columns: the types of their values ------
+pg_newdb pgd
+cat > pgplan.yaml <<YAML
+source: $(pg_url "$pgs")
+target: $(pg_url "$pgd")
+tables:
+  - table: genre
+    rename: album
+    columns:
+      twice: {expr: "total * 2"}
+      next_day: {expr: "day + 1"}
+      loud: {expr: "upper(name)"}
+      pricey: {expr: "total > 50"}
+      half: {expr: "f / 2"}
+      m: {expr: "m::text"}
+      r: {expr: "r::text"}
+others: skip
+YAML
+"$FERRY" copy -q -p pgplan.yaml 2> e9.txt
+check "postgres: computed columns take their values' types" "numeric|date|text|boolean|double precision" \
+	"$(pgtype "$pgd" album twice)|$(pgtype "$pgd" album next_day)|$(pgtype "$pgd" album loud)|$(pgtype "$pgd" album pricey)|$(pgtype "$pgd" album half)"
+check "postgres: computed values" \
+	"$(pgq "$pgs" "SELECT id, total * 2, day + 1, upper(name), total > 50 FROM genre ORDER BY id")" \
+	"$(pgq "$pgd" "SELECT id, twice, next_day, loud, pricey FROM album ORDER BY id")"
+verify_full "postgres -> postgres with computed columns" -p pgplan.yaml
+
 # ---- PostgreSQL -> PostgreSQL: a default cast to a type the target lacks ----------------------
 pg_newdb pgc
 "$FERRY" copy -q "$(pg_url "$pgs")" "$(pg_url "$pgc")" 2> e8.txt
