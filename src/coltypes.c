@@ -232,17 +232,17 @@ void ferry__colprof_add(ferry_colprof *p, const ferry_value *v)
 			p->int_max = v->v.i;
 		p->n_int++;
 		p->n_01 += v->v.i == 0 || v->v.i == 1;
-		snprintf(t, sizeof(t), "%lld", (long long)v->v.i);
-		digit_range(p, t, strlen(t));
-		return;
+		return; /* the digits of integers follow from int_min and int_max */
 	case FERRY_FLOAT:
 		p->n_real++;
 		if (v->v.f != v->v.f || v->v.f - v->v.f != 0) {
 			p->n_nonfinite++;
 			return;
 		}
-		ferry_dbl_shortest(v->v.f, t, sizeof(t));
-		digit_range(p, t, strlen(t));
+		if (p->want_digits) { /* the shortest text costs: only for a numeric(p,s) */
+			ferry_dbl_shortest(v->v.f, t, sizeof(t));
+			digit_range(p, t, strlen(t));
+		}
 		return;
 	case FERRY_NUMERIC:
 		/* An exact decimal of an engine that has them: a number, not text. */
@@ -303,11 +303,22 @@ static int char_name(const char *base, int *pads)
 /* Do the numbers of p fit numeric(prec, scale) without rounding? */
 static int fits_numeric(const ferry_colprof *p, long prec, long scale)
 {
-	if (p->n_nonfinite)
+	if (p->n_nonfinite || (p->n_real > p->n_dec && !p->want_digits))
 		return 0;
-	if (p->max_hi == -1000000) /* only zeros */
+	long hi = p->max_hi;
+	for (int i = 0; i < 2 && p->n_int; i++) {
+		/* The highest power of ten of a digit of the widest integer. */
+		int64_t x = i ? p->int_max : p->int_min;
+		uint64_t u = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+		long e = -1;
+		for (; u; u /= 10)
+			e++;
+		if (e > hi)
+			hi = e;
+	}
+	if (hi == -1000000 || hi < 0) /* only zeros */
 		return 1;
-	return p->min_lo >= -scale && p->max_hi < prec - scale;
+	return (p->min_lo == 1000000 || p->min_lo >= -scale) && hi < prec - scale;
 }
 
 #define SAFE_INT 9007199254740992LL /* 2^53: every integer up to it is a double exactly */

@@ -277,10 +277,12 @@ typedef struct ferry_colprof {
 	int64_t n_nonfinite;   /* reals that are NaN or infinite */
 	int64_t n_dec;         /* of n_real, exact decimals (FERRY_NUMERIC values) */
 	unsigned kinds;        /* the ferry_types seen, a bit each */
+	int want_digits;       /* set before adding: measure max_hi and min_lo of the reals too
+	                          (costly; a numeric(p,s) declaration needs them) */
 	int decl_ok;           /* every text reads as the declared date or time type (the
 	                          source's probe_type): 1, 0, or -1 when not asked */
 	long max_hi, min_lo;   /* the highest and lowest powers of ten of a nonzero digit of the
-	                          numbers (in their shortest exact text) */
+	                          decimals and (want_digits) reals, in their shortest exact text */
 } ferry_colprof;
 void ferry__colprof_init(ferry_colprof *p);
 void ferry__colprof_add(ferry_colprof *p, const ferry_value *v);

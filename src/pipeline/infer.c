@@ -89,7 +89,12 @@ static int declare_for_affinity(ferry_column *d, const ferry_table *st, const fe
 static int probe_declared(const ferry_source_conn *sc, const ferry_table *st,
                           const ferry_column *c, ferry_colprof *p, ferry_err *err)
 {
-	if (!sc->eng->types || p->n_text == 0 ||
+	int64_t good = p->n_text - p->n_bad;
+	int64_t canon = c->type == FERRY_DATE ? p->n_date : c->type == FERRY_TIME ? p->n_time
+	              : c->type == FERRY_TIMESTAMP ? p->n_ts : p->n_tstz;
+	/* Not asked when the values decide alone: all in PostgreSQL's form, or dates among them. */
+	if (!sc->eng->types || good == 0 || canon == good || p->n_int + p->n_real > 0 ||
+	    (c->type != FERRY_DATE && c->type != FERRY_TIME && p->n_date > 0) ||
 	    !(c->type == FERRY_DATE || c->type == FERRY_TIME || c->type == FERRY_TIMESTAMP ||
 	      c->type == FERRY_TIMESTAMPTZ))
 		return 0;
@@ -106,6 +111,7 @@ typedef struct supply {
 	char *expr;       /* the select-list expression read, or NULL */
 	int scol;         /* the source column, or -1 */
 	int computed;     /* expr is the plan's */
+	int digits;       /* a numeric(p,s): the reals' digits are wanted */
 } supply;
 
 static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
@@ -197,6 +203,7 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 				continue;
 			sup[i].expr = ferry__qident(sc->eng, from);
 			sup[i].scol = sci;
+			sup[i].digits = c->type == FERRY_NUMERIC && strchr(c->decl_type, '(') != NULL;
 		} else if (sci < 0 && pc && (pc->def || pc->def_null)) {
 			/* A default only: the type of that one value. */
 			ferry_value v;
@@ -225,6 +232,7 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 			break;
 		}
 		ferry__colprof_init(&prof[n]);
+		prof[n].want_digits = sup[i].digits;
 		exprs[n] = sup[i].expr;
 		slot[i] = n++;
 	}
