@@ -950,12 +950,6 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
-		for (size_t c = 0; !j->creates_table && j->entry && c < j->entry->ncols; c++)
-			if (j->entry->cols[c].type &&
-			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-			                "%s: column \"%s\" keeps the type target table \"%s\" has (type: is for a table ferry creates)",
-			                j->name, j->entry->cols[c].name, j->dst_table) != 0)
-				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(p, j->entry, st, tt, err) : 0;
 		if (rc == 0)
 			rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
