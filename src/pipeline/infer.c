@@ -218,7 +218,11 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 			char buf[64];
 			const char *why;
 			ferry_type tt = ferry__coltype_choose(d, &prof[t->ncols], buf, sizeof(buf), &why);
-			if (v.type != FERRY_NULL && (set_decl(d, buf, tt) != 0 ||
+			if (v.type == FERRY_NULL) { /* no value says a type: text holds any a user adds */
+				snprintf(buf, sizeof(buf), "text");
+				tt = FERRY_TEXT;
+			}
+			if ((set_decl(d, buf, tt) != 0 ||
 			    ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
 			                "column \"%s\" of \"%s\" takes only the plan's default: created as %s",
 			                d->name, t->name, buf) != 0))
@@ -266,6 +270,10 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 			decl.type = st->cols[sup[i].scol].type;
 		}
 		ferry_type tt = ferry__coltype_choose(&decl, p, buf, sizeof(buf), &why);
+		if (sup[i].computed && p->n_int + p->n_real + p->n_text + p->n_blob == 0) {
+			snprintf(buf, sizeof(buf), "text"); /* only NULLs (or no row): text holds any */
+			tt = FERRY_TEXT;
+		}
 		if (set_decl(d, buf, tt) != 0) {
 			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			break;

@@ -121,10 +121,11 @@ tables:
       label: {default: new}
       cents: {expr: "price * 100", type: "numeric(12,0)"}
       ms: {type: integer}
+      empty: {default: null}
 YAML
 "$FERRY" copy --json -p plan.yaml > s3.json 2> e3.txt
 check "computed and default-only columns take the type of their values; type: says it" \
-	"id:bigint|first:text|last:text|ms:integer|price:numeric(10,2)|duration_s:double precision|full_name:text|twice:bigint|flag:bigint|label:text|cents:numeric(12,0)" \
+	"id:bigint|first:text|last:text|ms:integer|price:numeric(10,2)|duration_s:double precision|full_name:text|twice:bigint|flag:bigint|label:text|cents:numeric(12,0)|empty:text" \
 	"$(pgq "$db3" "SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), '|' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'track'::regclass AND attnum > 0")"
 note "a computed column's type is noted" s3.json 'column \"duration_s\" of \"track\" is computed by the plan: created as double precision'
 check "computed values (psql)" "1|343.719|Ada Lovelace|687438|1|new|99
