@@ -2,6 +2,7 @@
  * the declaration: one pass over the source's snapshot profiles the columns SQLite's loose
  * typing leaves open and every computed column, and coltypes.c picks for each the narrowest
  * type that holds every value exactly (docs/ENGINES.md, "Types from the values"). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -114,18 +115,13 @@ typedef struct supply {
 	int digits;       /* a numeric(p,s): the reals' digits are wanted */
 } supply;
 
-static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
-                         const ferry_plan_table *e, char **exprs, size_t n,
-                         ferry_colprof *prof, ferry_err *err)
+/* Profile the rows spec reads into prof (one per expression). */
+static int read_spec(const ferry_source_conn *sc, const ferry_read_spec *spec,
+                     ferry_colprof *prof, ferry_err *err)
 {
-	ferry_read_spec spec = {
-		.table = st->name,
-		.nexprs = n,
-		.exprs = (const char *const *)exprs,
-		.filter = e ? e->where : NULL,
-	};
+	size_t n = spec->nexprs;
 	ferry_reader *r = NULL;
-	int rc = sc->eng->read->reader_open(&r, sc->conn, &spec, err);
+	int rc = sc->eng->read->reader_open(&r, sc->conn, spec, err);
 	if (rc)
 		return rc;
 	ferry_batch *b = ferry__batch_new(n, 1024);
@@ -145,6 +141,44 @@ static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
 	ferry__batch_free(b);
 	sc->eng->read->reader_close(r);
 	return rc;
+}
+
+typedef struct chunk_read {
+	const ferry_source_conn *sc;
+	ferry_read_spec spec;
+	ferry_colprof *prof;
+	ferry_err *err;
+} chunk_read;
+
+static int read_chunk(void *ud, const ferry_chunk_rec *rec)
+{
+	chunk_read *cr = ud;
+	ferry_value lo[1], hi[1];
+	if ((rec->lo && ferry_value_decode_row(lo, 1, rec->lo, rec->lo_len) != 1) ||
+	    (rec->hi && ferry_value_decode_row(hi, 1, rec->hi, rec->hi_len) != 1))
+		return ferry_err_set(cr->err, FERRY_ECORRUPT, "a chunk of table \"%s\" has bad bounds",
+		                     cr->spec.table);
+	cr->spec.lo = rec->lo ? lo : NULL;
+	cr->spec.hi = rec->hi ? hi : NULL;
+	return read_spec(cr->sc, &cr->spec, cr->prof, cr->err);
+}
+
+/* Profile the n expressions over table st (the rows entry e keeps) into prof: one read, or
+ * chunk by chunk where the engine reads that way (a label). */
+static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
+                         const ferry_plan_table *e, char **exprs, size_t n,
+                         ferry_colprof *prof, ferry_err *err)
+{
+	ferry_read_spec spec = {
+		.table = st->name,
+		.nexprs = n,
+		.exprs = (const char *const *)exprs,
+		.filter = e ? e->where : NULL,
+	};
+	if (!(sc->eng->flags & FERRY_ENGINE_CHUNKED_READ))
+		return read_spec(sc, &spec, prof, err);
+	chunk_read cr = {sc, spec, prof, err};
+	return sc->eng->read->plan_chunks(sc->conn, st->name, 0, NULL, INT64_MAX, read_chunk, &cr, err);
 }
 
 int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,

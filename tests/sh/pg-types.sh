@@ -73,6 +73,14 @@ check "the foreign key to that unique key holds" "1" \
 	"$(pgq "$db1" "SELECT count(*) FROM pg_constraint WHERE conrelid = 'kref'::regclass AND contype = 'f' AND convalidated")"
 verify_full "sqlite -> postgres, no plan" src.db "$(pg_url "$db1")"
 
+# ---- SQLite -> label -> PostgreSQL: the same types, read from the label -----------------------
+"$FERRY" export -q src.db lbl 2> el.txt
+pg_newdb dbl
+"$FERRY" import -q lbl "$(pg_url "$dbl")" 2> el2.txt
+typesof() { pgq "$1" "SELECT string_agg(format_type(atttypid, atttypmod), '|' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'loose'::regclass AND attnum > 0"; }
+check "through a label the values give the same types" "$(typesof "$db1")" "$(typesof "$dbl")"
+verify_full "label -> postgres" --label lbl "$(pg_url "$dbl")"
+
 # ---- --types=declared: the declarations alone, as before ----------------------------------
 pg_newdb db0
 set +e
