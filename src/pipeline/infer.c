@@ -106,6 +106,30 @@ static int probe_declared(const ferry_source_conn *sc, const ferry_table *st,
 	return rc;
 }
 
+/* Does column `col` of st take part in a foreign key: its own, or one of another table of
+ * schema s that references it (by name, or as st's primary key)? */
+static int in_fkey(const ferry_schema *s, const ferry_table *st, const char *col)
+{
+	for (size_t f = 0; f < st->nfks; f++)
+		for (size_t k = 0; k < st->fks[f].ncols; k++)
+			if (strcmp(st->fks[f].cols[k], col) == 0)
+				return 1;
+	int ci = ferry_table_column(st, col);
+	for (size_t t = 0; s && t < ferry_schema_count(s); t++) {
+		const ferry_table *o = ferry_schema_table(s, t);
+		for (size_t f = 0; f < o->nfks; f++) {
+			if (strcmp(o->fks[f].ref_table, st->name) != 0)
+				continue;
+			for (size_t k = 0; k < o->fks[f].ncols; k++) {
+				const char *r = o->fks[f].ref_cols[k];
+				if (r ? strcmp(r, col) == 0 : ci >= 0 && st->cols[ci].pk_pos == (int)k + 1)
+					return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* What profiles target column d: a plan expression, a source column (its index in st) or
  * neither (a default only, or nothing). */
 typedef struct supply {
@@ -304,6 +328,20 @@ int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
 			decl.type = st->cols[sup[i].scol].type;
 		}
 		ferry_type tt = ferry__coltype_choose(&decl, p, buf, sizeof(buf), &why);
+		if (!sup[i].computed && tt != decl.type && in_fkey(sc->schema, st, st->cols[sup[i].scol].name)) {
+			/* Both ends of a foreign key must stay comparable (bigint with text is not), so
+			 * a key column keeps its declared kind; values it cannot hold are rejected. */
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "column \"%s\" of \"%s\" is declared %s but %s; it is part of a foreign key, so it is created as %s (a value that does not fit is rejected)",
+			                st->cols[sup[i].scol].name, st->name, *decl.decl_type ? decl.decl_type : "without a type",
+			                why ? why : "holds other values", ferry__coltype_default(decl.type)) != 0) {
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+				break;
+			}
+			if (set_decl(d, ferry__coltype_default(decl.type), decl.type) != 0)
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		}
 		if (sup[i].computed && p->n_int + p->n_real + p->n_text + p->n_blob == 0) {
 			snprintf(buf, sizeof(buf), "text"); /* only NULLs (or no row): text holds any */
 			tt = FERRY_TEXT;

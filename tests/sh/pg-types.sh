@@ -168,6 +168,10 @@ CREATE TABLE u(id INTEGER PRIMARY KEY, s TEXT);
 INSERT INTO u VALUES (1, 'fine'), (2, CAST(x'ff41' AS TEXT));
 CREATE TABLE raw(id INTEGER PRIMARY KEY, s TEXT);
 INSERT INTO raw VALUES (1, CAST(x'c328' AS TEXT)), (2, CAST(x'80' AS TEXT));
+CREATE TABLE fkp(id INTEGER PRIMARY KEY);
+INSERT INTO fkp VALUES (1);
+CREATE TABLE fkc(id INTEGER PRIMARY KEY, pid INTEGER REFERENCES fkp(id));
+INSERT INTO fkc VALUES (1, 1), (2, 'x');
 SQL
 pg_newdb db4
 pgq "$db4" "CREATE TABLE d(id bigint PRIMARY KEY, day date)" > /dev/null
@@ -182,6 +186,9 @@ check "text that is not UTF-8 is refused by name with the rule that carries it" 
 	"$(grep -c '"table":"u".*is not valid UTF-8 (or holds a NUL byte) for text column \\"s\\" (a rule carries it as bytes into a column ferry creates: s: {type: bytea})' rej4.jsonl)"
 check "a column of texts that are all not UTF-8 is bytea, every byte kept" "bytea|1 c328,2 80" \
 	"$(pgtype "$db4" raw s)|$(pgq "$db4" "SELECT string_agg(id || ' ' || encode(s, 'hex'), ',' ORDER BY id) FROM raw")"
+check "a foreign-key column keeps its declared kind, so the key is created; its text is refused" "bigint|1|1" \
+	"$(pgtype "$db4" fkc pid)|$(pgq "$db4" "SELECT count(*) FROM pg_constraint WHERE conrelid = 'fkc'::regclass AND contype = 'f'")|$(grep -c '"table":"fkc".*is not a whole number for bigint column' rej4.jsonl)"
+note "the foreign-key column's choice is noted" s4.json 'column \"pid\" of \"fkc\" is declared INTEGER but holds text and numbers; it is part of a foreign key, so it is created as bigint (a value that does not fit is rejected)'
 note "the bytea choice is noted" s4.json 'column \"s\" of \"raw\" is declared TEXT but holds only text that is not valid UTF-8: created as bytea'
 pg_newdb db5
 cat > utf.yaml <<YAML
