@@ -20,6 +20,8 @@ const char cmd_copy_usage[] =
 	"      --chunk-rows N    rows per chunk (default: the plan's, else 50000)\n"
 	"      --stage NAME      run only this stage; the stages it comes after must be done\n"
 	"      --strict          refuse to drop source columns or default target columns\n"
+	"      --types=declared  a table created in another engine takes the types its source\n"
+	"                        declares, not the narrowest holding its values (docs/ENGINES.md)\n"
 	"      --truncate        empty target tables that already hold rows before loading\n"
 	"      --append          load beside rows already in the target tables\n"
 	"      --max-rejects N   rows the target may refuse before the exit code says so (default 0)\n"

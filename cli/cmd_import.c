@@ -19,6 +19,8 @@ const char cmd_import_usage[] =
 	"  -j, --threads N       reader threads (0 = one per CPU)\n"
 	"      --stage NAME      load only this stage; the stages it comes after must be loaded\n"
 	"      --strict          refuse dropped and defaulted columns\n"
+	"      --types=declared  a table created in another engine takes the types its source\n"
+	"                        declares, not the narrowest holding its values (docs/ENGINES.md)\n"
 	"      --truncate        empty target tables that already hold rows before loading\n"
 	"      --append          load beside rows already in the target tables\n"
 	"      --max-rejects N   rows the target may refuse before the exit code says so\n"

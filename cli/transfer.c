@@ -91,6 +91,7 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 		{"standby", no_argument, NULL, 'W'},
 		{"join", no_argument, NULL, 'N'},
 		{"lease", required_argument, NULL, 'E'},
+		{"types", required_argument, NULL, 'Y'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = mode_names[mode];
@@ -158,6 +159,13 @@ int cli_transfer(int argc, char **argv, cli_mode mode, const char *usage)
 				return FERRY_EXIT_USAGE;
 			}
 			o.lease_ms = v;
+			break;
+		case 'Y':
+			if (strcmp(optarg, "declared") != 0 && strcmp(optarg, "values") != 0) {
+				cli_error("--types must be declared or values, not \"%s\"", optarg);
+				return FERRY_EXIT_USAGE;
+			}
+			o.types_declared = strcmp(optarg, "declared") == 0;
 			break;
 		case 'h':
 			fputs(usage, stdout);

@@ -141,9 +141,11 @@ typedef struct ferry_copy_options {
 	int join;               /* share the run's chunks with the processes that run it already
 	                           (PostgreSQL targets; SQLite: processes of one machine) */
 	int64_t lease_ms;       /* the lease's time to live; 0: 10000. Renewed every third of it */
+	int types_declared;     /* a table ferry creates in another engine takes its types from
+	                           the declarations alone, not from the values (--types=declared) */
 } ferry_copy_options;
 
-#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0, NULL, 0, 0, 0}
+#define FERRY_COPY_OPTIONS_INIT {FERRY_COPY_OPTIONS_VERSION, -1, 0, 0, 0, 0, -1, NULL, NULL, 0, NULL, NULL, 0, NULL, 0, 0, 0, 0}
 
 /* Run the plan: source -> transform -> target, resumable. On success *out holds the
  * summary, which the caller frees; on failure *out is NULL and the summary of a run that

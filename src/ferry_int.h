@@ -264,6 +264,40 @@ void ferry__schema_fk_levels(const ferry_schema *s, int *level);
  * 'NaN'); NUMERIC_TEXT(p,s) has TEXT affinity (the decimal's own text, never a rounded
  * REAL). */
 
+/* ---- coltypes.c: the types ferry declares in a table it creates ------------------------ */
+/* What the values of one column hold, read once from the snapshot (ferry__colprof_add each). */
+typedef struct ferry_colprof {
+	int64_t n_null, n_int, n_real, n_text, n_blob;
+	int64_t n_bad;         /* texts that are not valid UTF-8 (or hold a NUL) */
+	int64_t n_01;          /* integers that are 0 or 1 */
+	int64_t int_min, int_max;
+	int64_t max_chars;     /* the longest valid text, in characters */
+	int64_t n_date, n_ts, n_tstz, n_time, n_uuid; /* texts in PostgreSQL's output form of
+	                          a date, a timestamp, a timestamptz (+00), a time, a uuid */
+	int64_t n_nonfinite;   /* reals that are NaN or infinite */
+	int64_t n_dec;         /* of n_real, exact decimals (FERRY_NUMERIC values) */
+	unsigned kinds;        /* the ferry_types seen, a bit each */
+	int want_digits;       /* set before adding: measure max_hi and min_lo of the reals too
+	                          (costly; a numeric(p,s) declaration needs them) */
+	int decl_ok;           /* every text reads as the declared date or time type (the
+	                          source's probe_type): 1, 0, or -1 when not asked */
+	long max_hi, min_lo;   /* the highest and lowest powers of ten of a nonzero digit of the
+	                          decimals and (want_digits) reals, in their shortest exact text */
+} ferry_colprof;
+void ferry__colprof_init(ferry_colprof *p);
+void ferry__colprof_add(ferry_colprof *p, const ferry_value *v);
+/* A plan's type: (or ferry's own choice) in the one spelling both engines read
+ * ("numeric(10,2)", "varchar(20)", "double precision", "bytea"): 0 with out (cap bytes) and
+ * *type set, or -1 when s names no type ferry knows. */
+int ferry__coltype_parse(const char *s, char *out, size_t cap, ferry_type *type);
+/* The type a table created in another engine declares for canonical type t ("bigint"). */
+const char *ferry__coltype_default(ferry_type t);
+/* The narrowest type holding every value profiled in p exactly, nearest column c's
+ * declaration, written to out; its canonical type is returned. *why says (for a note) how
+ * it departs from the declaration, NULL when it does not. */
+ferry_type ferry__coltype_choose(const ferry_column *c, const ferry_colprof *p, char *out,
+                                 size_t cap, const char **why);
+
 /* ---- the plan model (plan/plan.c, plan/plan_yaml.c) -------------------------------- */
 typedef struct ferry_plan_column {
 	char *name;        /* target column name (for drop: the source column name) */
@@ -273,6 +307,8 @@ typedef struct ferry_plan_column {
 	int def_null;      /* default: null */
 	int drop;          /* the source column is deliberately not carried */
 	ferry_conflict conflict; /* merge rule, FERRY_CONFLICT_NONE when absent */
+	char *type;        /* type: the column's type in a table ferry creates, in
+	                      ferry__coltype_parse's spelling; NULL when absent */
 	int line, col;
 } ferry_plan_column;
 

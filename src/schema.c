@@ -238,6 +238,7 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 			return NULL;
 		d->notnull = c->notnull;
 		d->generated = c->generated;
+		d->chosen = c->chosen;
 		if (c->default_sql && !(d->default_sql = ferry__strdup(c->default_sql)))
 			return NULL;
 	}

@@ -88,6 +88,9 @@ typedef struct ferry_column {
 	char *default_sql;  /* the default as an SQL expression of the engine, or NULL */
 	int pk_pos;         /* 1-based position in the primary key, 0 when not part of it */
 	int generated;      /* a generated (computed) column: never written */
+	int chosen;         /* decl_type is a type chosen for the target's engine, declared as
+	                       written (a table ferry creates: docs/ENGINES.md): 1 by ferry from
+	                       the values, 2 by the plan's type: */
 } ferry_column;
 
 typedef struct ferry_fkey {

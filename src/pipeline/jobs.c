@@ -163,7 +163,7 @@ static int add_str(char ***v, size_t *n, size_t *cap, char *s)
 
 /* A plan `default:` scalar as a bound value: whole numbers and decimals as numbers, the rest
  * as text. The value's string is owned by the job. */
-static int param_from_default(ferry_value *out, const ferry_plan_column *pc)
+int ferry__jobs_default_value(ferry_value *out, const ferry_plan_column *pc)
 {
 	memset(out, 0, sizeof(*out));
 	if (pc->def_null || !pc->def) {
@@ -338,6 +338,13 @@ char *ferry__sql_literal(const char *d, int *keep)
 	return NULL;
 }
 
+/* Does a table ferry creates take types from the values (a target that types strictly,
+ * --types=declared not given)? Its computed columns then; across engines its columns too. */
+static int profiles(const jobset *js)
+{
+	return !js->types_declared && !(js->tflags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
+}
+
 /* Add to created table t the columns of st that survive entry e (with their types, notes and
  * defaults as define_created describes) and the plan's own new columns; 0, or -1 on failure. */
 static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
@@ -356,7 +363,7 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 		if (!name)
 			continue;
 		ferry_type type = c->type;
-		if (!same_engine && sc->eng->types &&
+		if (!same_engine && sc->eng->types && !profiles(js) &&
 		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
 		     type == FERRY_TIMESTAMPTZ)) {
 			int all = 1;
@@ -495,8 +502,16 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	t->strict = st->strict;
 	if (created_columns(js, t, st, e, dst, same_engine, exact, sc, err) != 0)
 		return NULL;
+	/* Loosely typed: SQLite's values, and a label's read from anything but PostgreSQL. */
+	int loose = (sc->eng->flags & FERRY_ENGINE_NUMERIC_AFFINITY) ||
+	            ((sc->eng->flags & FERRY_ENGINE_LABEL) && (!st->origin || strcmp(st->origin, "postgres") != 0));
+	int null_key;
+	if (ferry__infer_types(js, t, st, e, sc, profiles(js), !same_engine, loose, &null_key, err) != 0)
+		return NULL;
 	/* Keys, foreign keys and indexes survive when all their columns do. */
 	if (created_keys(js, t, p, src, st, e, dst) != 0)
+		return NULL;
+	if (null_key && t->npk && ferry__infer_null_key(js, t, st) != 0)
 		return NULL;
 	return t;
 }
@@ -609,7 +624,7 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 	/* A column whose declared kind changes on the way: each value is converted by the
 	 * target, and one that would not survive is refused (reject file), never altered. */
 	if (from_col >= 0 && st->cols[from_col].type != tc->type && st->cols[from_col].type != FERRY_BLOB &&
-	    tc->type != FERRY_BLOB &&
+	    tc->type != FERRY_BLOB && tc->chosen != 1 /* chosen to hold every value */ &&
 	    ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_converted", j->dst_table, tc->name,
 	                "%s: column \"%s\" is converted from %s to %s; a value that does not convert is rejected",
 	                j->name, tc->name, ferry_type_name(st->cols[from_col].type), ferry_type_name(tc->type)) != 0) {
@@ -626,7 +641,7 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 	}
 	if (use_default) {
 		if (ferry__grow(&j->params, pcap, j->nparams + 1, sizeof(ferry_value)) != 0 ||
-		    param_from_default(&j->params[j->nparams], pc) != 0) {
+		    ferry__jobs_default_value(&j->params[j->nparams], pc) != 0) {
 			free(expr);
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
@@ -917,6 +932,9 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 {
 	char msg[900];
 	memset(js, 0, sizeof(*js));
+	js->types_declared = (strict & FERRY_JOBS_TYPES_DECLARED) != 0;
+	js->tflags = teng->flags;
+	strict &= 1;
 	js->created = ferry__schema_new();
 	if (!js->created)
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");

@@ -86,13 +86,33 @@ typedef struct jobset {
 	                              indexes and foreign keys are still due (a resumed run) */
 	char **notes;
 	size_t nnotes, notes_cap;
+	int types_declared;        /* --types=declared: no types from the values */
+	unsigned tflags;           /* the target engine's FERRY_ENGINE_* flags */
 } jobset;
+
+/* ferry__jobs_build's strict argument: 1 for --strict, with this bit for --types=declared. */
+#define FERRY_JOBS_TYPES_DECLARED 2
 
 /* ctx's registry names the engines tables come from (ferry_table.origin). */
 int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *plan,
                       ferry_source_conn *sources, const ferry_engine *teng,
                       const ferry_schema *tschema, int strict, ferry_err *err);
 void ferry__jobs_free(jobset *js);
+/* The value of plan rule pc's default (NULL, an integer, a real or text; text is the
+ * caller's to free): 0, or FERRY_ENOMEM. */
+int ferry__jobs_default_value(ferry_value *out, const ferry_plan_column *pc);
+/* Choose the types of created table t (defined from source table st through entry e): a
+ * plan's type: keys, and with profile set the narrowest type holding the values of each
+ * computed column, default-only column and (cross set: another engine's table; loose set:
+ * the source types loosely) source column, read in one pass from sc; each choice that departs from the declaration is a note
+ * in js (infer.c). *null_key is set when a key column of st holds NULL. 0 or an error. */
+int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,
+                       const ferry_plan_table *e, const ferry_source_conn *sc, int profile,
+                       int cross, int loose, int *null_key, ferry_err *err);
+/* Created table t, whose source st holds NULL in its primary key (*null_key above), gets a
+ * unique index on those columns instead (NULLs stay distinct, as in SQLite), with a note;
+ * 0, or -1 when out of memory. */
+int ferry__infer_null_key(jobset *js, ferry_table *t, const ferry_table *st);
 /* The read filter of entry e's job in later mode `mode` (FERRY_LATER_*) into *out (caller
  * frees; NULL: none); -1 when out of memory. */
 int ferry__jobs_later_filter(char **out, int mode, const ferry_plan_table *e);

@@ -503,7 +503,8 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 	if (rc == 0)
 		rc = introspect_target(cs);
 	if (rc == 0)
-		rc = ferry__jobs_build(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, cs->tschema, strict, err);
+		rc = ferry__jobs_build(&cs->js, cs->ctx, cs->plan, cs->sources, cs->teng, cs->tschema,
+		                      strict | (cs->opts->types_declared ? FERRY_JOBS_TYPES_DECLARED : 0), err);
 	/* A resumed run: tables an earlier process of it created still need their indexes and
 	 * foreign keys when it did not get to them (they come after the rows). */
 	for (size_t i = 0; rc == 0 && i < cs->js.njobs; i++) {

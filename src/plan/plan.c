@@ -53,6 +53,7 @@ void ferry_plan_free(ferry_plan *p)
 			free(c->from);
 			free(c->expr);
 			free(c->def);
+			free(c->type);
 		}
 		free(t->cols);
 		free(t->rev);
@@ -290,6 +291,8 @@ int ferry__plan_digest(ferry_plan *p, const ferry_ctx *ctx, const char *text, si
 			id_str(&b, 'd', c->def);
 			id_int(&b, 'D', (int64_t)c->def_null * 2 + c->drop);
 			id_int(&b, 'x', (int64_t)c->conflict);
+			if (c->type)
+				id_str(&b, 'y', c->type);
 		}
 	}
 	int failed = b.failed;
@@ -485,9 +488,9 @@ static int check_column(const ferry_plan *p, const ferry_plan_table *t,
 		return fail_at(err, p, c->line, c->col,
 		               "column \"%s\" has both \"from\" and \"expr\" (expected one of them)",
 		               c->name);
-	if (c->drop && (c->from || c->expr || c->def || c->def_null || c->conflict)) {
+	if (c->drop && (c->from || c->expr || c->def || c->def_null || c->conflict || c->type)) {
 		const char *what = c->from ? "from" : c->expr ? "expr" :
-		                   (c->def || c->def_null) ? "default" : "conflict";
+		                   (c->def || c->def_null) ? "default" : c->type ? "type" : "conflict";
 		return fail_at(err, p, c->line, c->col,
 		               "column \"%s\" is dropped, so it cannot have \"%s\"", c->name, what);
 	}

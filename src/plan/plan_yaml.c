@@ -873,12 +873,32 @@ static int k_default(pstate *P, void *obj, const ynode *key, const ynode *val, c
 	return c->def ? 0 : nomem(P);
 }
 
+/* type: a column type ferry knows (ferry__coltype_parse), kept in its one spelling. */
+static int k_type(pstate *P, void *obj, const ynode *key, const ynode *val, const char *w)
+{
+	ferry_plan_column *c = obj;
+	char b[SHOW_MAX], lb[300], out[64];
+	ferry_type t;
+	(void)key;
+	if (val->kind != N_SCALAR || is_null(val))
+		return fail(P, val, "expected a type for %s, found %s",
+		            key_label(lb, sizeof(lb), "type", w), show(b, val, "nothing"));
+	if (ferry__coltype_parse(val->s, out, sizeof(out), &t) != 0)
+		return fail(P, val, "unknown type %s for %s (expected bigint, integer, smallint, "
+		                    "double precision, real, numeric[(p[,s])], text, varchar(n), bytea, "
+		                    "boolean, date, time, timestamp, timestamptz, uuid, json or jsonb)",
+		            show(b, val, "nothing"), key_label(lb, sizeof(lb), "type", w));
+	c->type = ferry__strdup(out);
+	return c->type ? 0 : nomem(P);
+}
+
 static const key_def rule_keys[] = {
 	{"from", K_STR, offsetof(ferry_plan_column, from), 0, 0, "a source column name", NULL, NULL},
 	{"expr", K_STR, offsetof(ferry_plan_column, expr), 0, 0, "an SQL expression", NULL, NULL},
 	{"default", K_FN, 0, 0, 0, NULL, k_default, NULL},
 	{"drop", K_BOOL, offsetof(ferry_plan_column, drop), 0, 1, NULL, NULL, NULL},
 	{"conflict", K_FN, 0, 0, 0, NULL, k_conflict, NULL},
+	{"type", K_FN, 0, 0, 0, NULL, k_type, NULL},
 };
 
 /* A mapping of column names to rules (columns:, reverse:) into *cols. */

@@ -239,8 +239,10 @@ static int canon_when(ferry_buf *out, ferry_type t, const ferry_value *v)
 	}
 	if (parse_when(s, n, &w) != 0)
 		return put_raw(out, v);
+	/* A midnight without a zone is its date: a date column takes it without loss. */
 	if (t == FERRY_DATE)
-		return w.has_time || w.has_zone ? put_raw(out, v) : put_when(out, CELL_DATE, &w, 0);
+		return w.has_zone || (w.has_time && (w.h || w.mi || w.sec || w.frac[0]))
+		           ? put_raw(out, v) : put_when(out, CELL_DATE, &w, 0);
 	if (t == FERRY_TIMESTAMP)
 		return w.has_zone ? put_raw(out, v) : put_when(out, CELL_TS, &w, 0);
 	/* timestamptz: a text without a zone is read as UTC, as ferry's writers store it. */

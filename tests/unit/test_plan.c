@@ -432,7 +432,7 @@ static const struct bad_plan {
 	{"unknown key in a column rule",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    columns:\n      a: { frm: b }\n",
 	 "plan.yaml:6:12: unknown key \"frm\" in the rule for column \"a\" (expected one of: from, "
-	 "expr, default, drop, conflict)"},
+	 "expr, default, drop, conflict, type)"},
 	{"column with no rule",
 	 "source: a.db\ntarget: c.db\ntables:\n  - table: t\n    columns:\n      a:\n      b: c\n",
 	 "plan.yaml:6:9: expected a source column name or a rule for column \"a\", found nothing"},

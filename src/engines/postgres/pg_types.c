@@ -521,7 +521,8 @@ static int parse_when(const char *s, size_t n, pg_kind want, int64_t *out)
 	/* a zone only after a time */
 	if (w.end != s + n || (w.zone && (!w.has_time || zone_of(&w, &zone) != 0)))
 		return T_BAD;
-	if (want == K_DATE && w.has_time)
+	/* A midnight without a zone is that date: nothing is lost in converting it. */
+	if (want == K_DATE && w.has_time && (tod != 0 || w.zone))
 		return T_HASTIME;
 	if (want == K_TIMESTAMP && w.zone)
 		return T_ZONE;
@@ -821,8 +822,13 @@ static int enc_text(const pg_col *col, const ferry_value *v, int mode, ferry_buf
 		return refuse(reason, cap, v, col, "cannot be stored in");
 	if (scalar_text(v, tmp, sizeof(tmp), &s, &n) != 0)
 		return refuse(reason, cap, v, col, "cannot be stored in (convert it with an expr rule)");
-	if (!ferry__utf8_valid((const uint8_t *)s, n))
-		return refuse(reason, cap, v, col, "is not valid UTF-8 (or holds a NUL byte) for");
+	if (!ferry__utf8_valid((const uint8_t *)s, n)) {
+		refuse(reason, cap, v, col, "is not valid UTF-8 (or holds a NUL byte) for");
+		size_t len = strlen(reason);
+		snprintf(reason + len, cap - len, " (a rule carries it as bytes into a column ferry creates: %s: {type: bytea})",
+		         col->name);
+		return 1;
+	}
 	if (col->kind == K_TEXT && col->typmod >= 4 && ferry__utf8_chars((const uint8_t *)s, n) > (size_t)(col->typmod - 4))
 		return refuse(reason, cap, v, col, "is longer than the length of");
 	if (mode == MODE_BIN && col->kind == K_JSONB && ferry_buf_add(out, "\1", 1) != 0)
