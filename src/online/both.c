@@ -257,6 +257,18 @@ static const char *rule_name(int rule)
 	return rule == FERRY_BOTH_OLD_WINS ? "old_wins" : rule == FERRY_BOTH_NEW_WINS ? "new_wins" : "last_commit";
 }
 
+/* Now as ISO 8601 UTC with milliseconds: conflicts of one key within a second keep their
+ * order. */
+static void iso_ms(char *out, size_t cap)
+{
+	int64_t us = ferry__wall_us();
+	time_t secs = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us / 1000 % 1000));
+}
+
 /* One conflict's row in the target's ferry_conflicts, inside the open transaction: the
  * table and key as this version names them. */
 static int record(sync_state *s, otarget *t, const ferry_value *key, int ours, int64_t our_us,
@@ -275,8 +287,8 @@ static int record(sync_state *s, otarget *t, const ferry_value *key, int ours, i
 		return OOM(&s->err);
 	}
 	int old_side = !s->back;
-	char at[32], old_us[24], new_us[24];
-	ferry__utc_iso(at);
+	char at[40], old_us[24], new_us[24];
+	iso_ms(at, sizeof(at));
 	snprintf(old_us, sizeof(old_us), "%lld", (long long)(old_side ? our_us : their_us));
 	snprintf(new_us, sizeof(new_us), "%lld", (long long)(old_side ? their_us : our_us));
 	const char *text[9] = {s->fwd_run, t->name, s->back ? "old" : "new", kj.data, rule_name(t->both),
