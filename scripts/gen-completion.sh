@@ -35,7 +35,7 @@ cmds=$("$ferry" --help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { p
 			for (i = 1; i <= n; i++) {
 				split(items[i], w, " ")
 				name = w[1]
-				sub(/\[=.*/, "", name)
+				sub(/\[?=.*/, "", name) # "--verify[=full]", "--types=declared"
 				if (name !~ /^--?[A-Za-z]/) continue
 				opts = opts " " name
 				if (meta == "") continue

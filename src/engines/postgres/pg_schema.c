@@ -286,6 +286,38 @@ static int have_keys(pg_conn *c, int *out, ferry_err *err)
 	return rc;
 }
 
+/* Run q over ferry_keys, which another process of the run may drop (when its load ends)
+ * between have_keys and q: then *gone is 1 and *res NULL, and nothing failed. Inside a
+ * transaction a savepoint keeps the failed read from spoiling it. */
+static int keys_query(pg_conn *c, const char *q, int nparams, const char *const *params,
+                      PGresult **res, int *gone, ferry_err *err)
+{
+	*gone = 0;
+	*res = NULL;
+	int in_txn = PQtransactionStatus(c->db) != PQTRANS_IDLE;
+	if (in_txn && ferry_pg__exec(c, "SAVEPOINT ferry_keys_read", err, "read the pending keys") != 0)
+		return err->code;
+	int rc = ferry_pg__query(c, res, q, nparams, params, err, "read the pending keys");
+	if (rc == 0) {
+		if (in_txn)
+			rc = ferry_pg__exec(c, "RELEASE SAVEPOINT ferry_keys_read", err, "read the pending keys");
+		return rc;
+	}
+	ferry_err keep = *err;
+	if (in_txn && ferry_pg__exec(c, "ROLLBACK TO SAVEPOINT ferry_keys_read", err, "read the pending keys") != 0)
+		return err->code;
+	int have = 1;
+	if (have_keys(c, &have, err) != 0)
+		return err->code;
+	if (!have) {
+		memset(err, 0, sizeof(*err));
+		*gone = 1;
+		return 0;
+	}
+	*err = keep;
+	return rc;
+}
+
 /* A table whose primary key waits for the end of its load has that key all the same. */
 static int load_pending_keys(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_err *err)
 {
@@ -300,9 +332,10 @@ static int load_pending_keys(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, 
 	if (q.failed)
 		return OOM(err);
 	PGresult *res;
-	rc = ferry_pg__query(c, &res, q.data, 0, NULL, err, "read the pending keys");
+	int gone = 0;
+	rc = keys_query(c, q.data, 0, NULL, &res, &gone, err);
 	ferry_buf_free(&q);
-	if (rc)
+	if (rc || gone)
 		return rc;
 	int n = PQntuples(res);
 	for (int r = 0; r < n && rc == 0;) {
@@ -651,8 +684,9 @@ int ferry_pg__ensure_key(pg_conn *c, const char *table, ferry_err *err)
 	ferry_buf_puts(&q, table ? " WHERE table_name = $1 FOR UPDATE" : " ORDER BY table_name FOR UPDATE");
 	const char *params[1] = {table};
 	PGresult *res = NULL;
-	rc = q.failed ? OOM(err) : ferry_pg__query(c, &res, q.data, table ? 1 : 0, params, err, "read the pending keys");
-	for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+	int dropped = 0;
+	rc = q.failed ? OOM(err) : keys_query(c, q.data, table ? 1 : 0, params, &res, &dropped, err);
+	for (int r = 0; rc == 0 && !dropped && r < PQntuples(res); r++) {
 		const char *name = PQgetvalue(res, r, 0);
 		/* A table dropped since (a half-loaded one abandoned by its owner) has no key to
 		 * build: its pending key goes, instead of failing every later run. */
@@ -739,13 +773,13 @@ static int key_pending(pg_conn *c, const char *table, int *out, ferry_err *err)
 	ferry_pg__buf_table(&q, c, "ferry_keys");
 	ferry_buf_puts(&q, " WHERE table_name = $1");
 	const char *params[1] = {table};
-	PGresult *res;
-	rc = q.failed ? OOM(err) : ferry_pg__query(c, &res, q.data, 1, params, err, "read the pending keys");
+	PGresult *res = NULL;
+	int gone = 0;
+	rc = q.failed ? OOM(err) : keys_query(c, q.data, 1, params, &res, &gone, err);
 	ferry_buf_free(&q);
-	if (rc == 0) {
+	if (rc == 0 && !gone)
 		*out = PQntuples(res) > 0;
-		PQclear(res);
-	}
+	PQclear(res);
 	return rc;
 }
 
