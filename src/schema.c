@@ -57,8 +57,14 @@ void ferry__schema_free(ferry_schema *s)
 			free_strv(t->idx[x].cols, t->idx[x].ncols);
 			free(t->idx[x].where);
 			free(t->idx[x].sql);
+			free(t->idx[x].opts);
 		}
 		free(t->idx);
+		for (size_t k = 0; k < t->nchecks; k++) {
+			free(t->checks[k].name);
+			free(t->checks[k].expr);
+		}
+		free(t->checks);
 		free(t->sql);
 	}
 	free(s->tables);
@@ -174,14 +180,36 @@ ferry_index *ferry_table_add_index(ferry_schema *s, ferry_table *t, const char *
 	memset(x, 0, sizeof(*x));
 	x->name = ferry__strdup(name);
 	x->cols = ferry__calloc(ncols ? ncols : 1, sizeof(char *));
-	if (!x->name || !x->cols) {
+	x->opts = ferry__calloc(ncols ? ncols : 1, 1);
+	if (!x->name || !x->cols || !x->opts) {
 		free(x->name);
 		free(x->cols);
+		free(x->opts);
 		return NULL;
 	}
 	x->ncols = ncols;
 	t->nidx++;
 	return x;
+}
+
+ferry_check *ferry_table_add_check(ferry_schema *s, ferry_table *t, const char *name,
+                                   const char *expr)
+{
+	(void)s;
+	/* Few per table: the array grows by one each time. */
+	size_t cap = t->nchecks;
+	if (ferry__grow(&t->checks, &cap, t->nchecks + 1, sizeof(ferry_check)) != 0)
+		return NULL;
+	ferry_check *k = &t->checks[t->nchecks];
+	k->name = name ? ferry__strdup(name) : NULL;
+	k->expr = ferry__strdup(expr ? expr : "");
+	if ((name && !k->name) || !k->expr) {
+		free(k->name);
+		free(k->expr);
+		return NULL;
+	}
+	t->nchecks++;
+	return k;
 }
 
 size_t ferry_schema_count(const ferry_schema *s) { return s->ntables; }
@@ -270,7 +298,11 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 		d->sql = ferry__strdup(k->sql);
 		if (!d->cols)
 			return NULL;
+		memcpy(d->opts, k->opts, k->ncols);
 	}
+	for (size_t k = 0; k < src->nchecks; k++)
+		if (!ferry_table_add_check(s, t, src->checks[k].name, src->checks[k].expr))
+			return NULL;
 	return t;
 }
 

@@ -85,6 +85,10 @@ typedef struct jobset {
 	                              indexes and foreign keys are still due (a resumed run) */
 	char **notes;
 	size_t nnotes, notes_cap;
+	size_t ident_max;          /* the target engine's longest name (0: no limit) */
+	const char *teng_name;     /* the target engine's name (SQL dialect of created tables) */
+	char **longs;              /* long names met, each followed by its short form (names.c) */
+	size_t nlongs, longs_cap;
 } jobset;
 
 /* ctx's registry names the engines tables come from (ferry_table.origin). */
@@ -106,6 +110,24 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 #endif
 	;
 char *ferry__qident(const ferry_engine *e, const char *name);
+
+/* names.c. name as the target holds it: itself, or when longer than js->ident_max its short
+ * form (ferry__ident_short), the same in every run; the first time a name is shortened, a
+ * note says so. NULL in, NULL out; NULL when out of memory. */
+const char *ferry__jobs_short(jobset *js, const char *name, const char *what);
+/* The column of st that target column tname of a created table came from (exactly that
+ * name, or the one whose short form it is), or -1. */
+int ferry__jobs_src_column(jobset *js, const ferry_table *st, const char *tname);
+
+/* sqlport.c. Whether `name` (quoted: as written in quotes) is a column of the expression's
+ * table: 1 with *to its name in the target (NULL: not carried there), or 0. */
+typedef int (*ferry_port_col)(void *ud, const char *name, int quoted, const char **to);
+/* expr, SQL of engine `from` over one table's columns, as SQL of engine `to` ("sqlite",
+ * "postgres"; the same engine: only the columns renamed) with each column named by col:
+ * 0 with *out (caller frees), 1 when it cannot be said the same way there (why says, cap
+ * bytes), -1 out of memory. */
+int ferry__sql_port(char **out, const char *expr, const char *from, const char *to,
+                    ferry_port_col col, void *ud, char *why, size_t cap);
 /* A column default as a plain literal: a number, a 'string' (quotes as written), TRUE/FALSE,
  * CURRENT_TIMESTAMP and its kin, parentheses and trailing casts dropped (caller frees); NULL
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */
