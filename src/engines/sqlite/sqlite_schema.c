@@ -325,6 +325,17 @@ static size_t elem_len(const char *s, const char *e)
 	return (size_t)(e - s);
 }
 
+/* Does an index element say COLLATE? */
+static int elem_has_collate(const char *s, const char *e)
+{
+	tok t;
+	const char *p = s;
+	while (p < e && (p = next_tok(p, &t), t.kind != T_END) && t.s < e)
+		if (is_kw(&t, "COLLATE"))
+			return 1;
+	return 0;
+}
+
 /* The CHECK constraints of CREATE TABLE text sql, column and table constraints alike (a
  * column's CHECK may name other columns too), with the name a CONSTRAINT clause gives. */
 static int load_checks(ferry_schema *s, ferry_table *t, const char *sql, ferry_err *err)
@@ -391,7 +402,7 @@ static int load_index_cols(sq_conn *c, ferry_schema *s, ferry_table *t, const ch
 {
 	sqlite3_stmt *st;
 	int rc = prep(c, &st,
-	              "SELECT cid, name, count(*) OVER (), \"desc\" FROM pragma_index_xinfo(?1, 'main') "
+	              "SELECT cid, name, count(*) OVER (), \"desc\", coll FROM pragma_index_xinfo(?1, 'main') "
 	              "WHERE key = 1 ORDER BY seqno", err);
 	if (rc)
 		return rc;
@@ -413,7 +424,12 @@ static int load_index_cols(sq_conn *c, ferry_schema *s, ferry_table *t, const ch
 		char *v;
 		if (sqlite3_column_int(st, 3))
 			x->opts[i] |= FERRY_INDEX_DESC;
-		if (cid == -2) {
+		/* A column under a collation of the index's own (w COLLATE NOCASE) is said by its
+		 * text, as an expression is, so that the collation is carried or noted. */
+		const char *coll = (const char *)sqlite3_column_text(st, 4);
+		int own_coll = cid >= 0 && coll && sqlite3_stricmp(coll, "BINARY") != 0 && have_sql &&
+		               i < parsed.nelem && elem_has_collate(parsed.elem[i], parsed.elem_end[i]);
+		if (cid == -2 || own_coll) {
 			x->exprs = 1;
 			x->opts[i] |= FERRY_INDEX_EXPR;
 			if (have_sql && i < parsed.nelem)
