@@ -119,6 +119,12 @@ const char *ferry__jobs_short(jobset *js, const char *name, const char *what);
  * name, or the one whose short form it is), or -1. */
 int ferry__jobs_src_column(jobset *js, const ferry_table *st, const char *tname);
 
+/* bounds.c. The inclusive range [*lo, *hi] of j's integer chunking key (a single integer
+ * key column, or SQLite's rowid and its alias) outside which no row of its entry's where and
+ * later: condition (in later_mode) can be: 1 when narrower than every integer, else 0. */
+int ferry__jobs_key_range(const job *j, int later_mode, const ferry_table *st, int64_t *lo,
+                          int64_t *hi);
+
 /* sqlport.c. Whether `name` (quoted: as written in quotes) is a column of the expression's
  * table: 1 with *to its name in the target (NULL: not carried there), or 0. */
 typedef int (*ferry_port_col)(void *ud, const char *name, int quoted, const char **to);
