@@ -300,7 +300,7 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 		const char *name = c->generated ? NULL : created_name(e, st, c->name);
 		if (!name)
 			continue;
-		if (!(name = ferry__jobs_short(js, name, "column")))
+		if (!(name = ferry__jobs_short(js, name, "column", st->name)))
 			return -1;
 		ferry_type type = c->type;
 		if (!same_engine && sc->eng->types &&
@@ -354,7 +354,7 @@ static const char *carried(jobset *js, const ferry_plan_table *e, const ferry_ta
                            const char *sc, int *oom)
 {
 	const char *n = created_name(e, st, sc);
-	const char *s = n ? ferry__jobs_short(js, n, "column") : NULL;
+	const char *s = n ? ferry__jobs_short(js, n, "column", st->name) : NULL;
 	if (n && !s)
 		*oom = 1;
 	return s;
@@ -490,13 +490,13 @@ static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t 
 				ok = 0;
 		if (!ok)
 			continue;
-		const char *ref = ferry__jobs_short(js, renamed(p, src, k->ref_table), "table");
+		const char *ref = ferry__jobs_short(js, renamed(p, src, k->ref_table), "table", NULL);
 		ferry_fkey *d = ref ? ferry_table_add_fkey(s, t, ref, k->ncols) : NULL;
 		if (!d)
 			return -1;
 		for (size_t c = 0; c < k->ncols; c++) {
 			d->cols[c] = ferry__strdup(carried(js, e, st, k->cols[c], &oom));
-			d->ref_cols[c] = ferry__strdup(ferry__jobs_short(js, k->ref_cols[c], "column"));
+			d->ref_cols[c] = ferry__strdup(ferry__jobs_short(js, k->ref_cols[c], "column", k->ref_table));
 		}
 		d->on_delete = ferry__strdup(k->on_delete);
 		d->on_update = ferry__strdup(k->on_update);
@@ -880,7 +880,7 @@ static job *new_job(jobset *js, const ferry_plan *p, const ferry_plan_table *e, 
 	j->stage = stage;
 	j->source_name = p->sources[src].name;
 	j->src_table = ferry__strdup(stable);
-	dst = ferry__jobs_short(js, dst, "table");
+	dst = ferry__jobs_short(js, dst, "table", NULL);
 	if (!dst)
 		return NULL;
 	j->dst_table = ferry__strdup(dst);
@@ -954,17 +954,23 @@ static int wants_exact(const ferry_ctx *ctx, const ferry_table *st, const ferry_
  * target columns defaulted with notes only. Refused: the plan must say how the columns map
  * (columns:), or the target table be made by its target schema. Same names are the version
  * rules (drops and defaults reported); an import's entries are made by the program. */
-static int rename_onto(const ferry_plan *p, const ferry_plan_table *e, const ferry_table *st,
-                       const ferry_table *tt, ferry_err *err)
+static int rename_onto(jobset *js, const ferry_plan *p, const ferry_plan_table *e,
+                       const ferry_table *st, const ferry_table *tt, ferry_err *err)
 {
 	if (!e || !e->rename || strcmp(e->rename, e->table) == 0 || e->ncols > 0 || e->line <= 0)
 		return 0;
 	ferry_buf only_src = FERRY_BUF_INIT, only_dst = FERRY_BUF_INIT;
-	for (size_t i = 0; i < st->ncols; i++)
-		if (!st->cols[i].generated && ferry_table_column(tt, st->cols[i].name) < 0)
+	for (size_t i = 0; i < st->ncols; i++) {
+		char sn[256];
+		const char *n = st->cols[i].name;
+		if (js->ident_max && js->ident_max < sizeof(sn) &&
+		    ferry__ident_short(sn, sizeof(sn), n, js->ident_max) == 1)
+			n = sn; /* the name a table ferry created holds */
+		if (!st->cols[i].generated && ferry_table_column(tt, n) < 0)
 			ferry_buf_printf(&only_src, "%s\"%s\"", only_src.len ? ", " : "", st->cols[i].name);
+	}
 	for (size_t i = 0; i < tt->ncols; i++)
-		if (!tt->cols[i].generated && ferry_table_column(st, tt->cols[i].name) < 0)
+		if (!tt->cols[i].generated && ferry__jobs_src_column(js, st, tt->cols[i].name) < 0)
 			ferry_buf_printf(&only_dst, "%s\"%s\"", only_dst.len ? ", " : "", tt->cols[i].name);
 	int rc = 0;
 	if (only_src.failed || only_dst.failed) {
@@ -1062,7 +1068,7 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
-		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(p, j->entry, st, tt, err) : 0;
+		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(js, p, j->entry, st, tt, err) : 0;
 		if (rc == 0)
 			rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
 		if (rc)

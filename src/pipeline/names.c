@@ -6,28 +6,33 @@
 #include <string.h>
 #include "pipeline.h"
 
-const char *ferry__jobs_short(jobset *js, const char *name, const char *what)
+const char *ferry__jobs_short(jobset *js, const char *name, const char *what, const char *of)
 {
 	if (!name || js->ident_max == 0 || strlen(name) <= js->ident_max)
 		return name;
-	for (size_t i = 0; i + 1 < js->nlongs; i += 2)
-		if (strcmp(js->longs[i], name) == 0)
-			return js->longs[i + 1];
-	char buf[256];
-	if (js->ident_max >= sizeof(buf) ||
-	    ferry__ident_short(buf, sizeof(buf), name, js->ident_max) < 0)
+	/* Remembered by (table, name): one note per table that has the name. */
+	char *key = ferry__sprintf("%s\x1f%s", of ? of : "", name);
+	if (!key)
 		return NULL;
-	char *a = ferry__strdup(name), *b = ferry__strdup(buf);
-	if (!a || !b || ferry__grow(&js->longs, &js->longs_cap, js->nlongs + 2, sizeof(char *)) != 0) {
-		free(a);
+	for (size_t i = 0; i + 1 < js->nlongs; i += 2)
+		if (strcmp(js->longs[i], key) == 0) {
+			free(key);
+			return js->longs[i + 1];
+		}
+	char buf[256];
+	char *b = NULL;
+	if (js->ident_max < sizeof(buf) && ferry__ident_short(buf, sizeof(buf), name, js->ident_max) >= 0)
+		b = ferry__strdup(buf);
+	if (!b || ferry__grow(&js->longs, &js->longs_cap, js->nlongs + 2, sizeof(char *)) != 0) {
+		free(key);
 		free(b);
 		return NULL;
 	}
-	js->longs[js->nlongs++] = a;
+	js->longs[js->nlongs++] = key;
 	js->longs[js->nlongs++] = b;
 	if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-	                "%s \"%s\" is longer than the target's %zu bytes: it is named \"%s\" there",
-	                what, name, js->ident_max, b) != 0)
+	                "%s \"%s\"%s%s%s is longer than the target's %zu bytes: it is named \"%s\" there",
+	                what, name, of ? " of \"" : "", of ? of : "", of ? "\"" : "", js->ident_max, b) != 0)
 		return NULL;
 	return b;
 }

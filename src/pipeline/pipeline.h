@@ -112,9 +112,9 @@ int ferry__note(char ***notes, size_t *n, size_t *cap, const char *fmt, ...)
 char *ferry__qident(const ferry_engine *e, const char *name);
 
 /* names.c. name as the target holds it: itself, or when longer than js->ident_max its short
- * form (ferry__ident_short), the same in every run; the first time a name is shortened, a
- * note says so. NULL in, NULL out; NULL when out of memory. */
-const char *ferry__jobs_short(jobset *js, const char *name, const char *what);
+ * form (ferry__ident_short), the same in every run; the first time a name (a `what`, of
+ * table `of` or NULL) is shortened, a note says so. NULL in, NULL out; NULL when out of memory. */
+const char *ferry__jobs_short(jobset *js, const char *name, const char *what, const char *of);
 /* The column of st that target column tname of a created table came from (exactly that
  * name, or the one whose short form it is), or -1. */
 int ferry__jobs_src_column(jobset *js, const ferry_table *st, const char *tname);
