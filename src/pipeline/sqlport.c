@@ -228,8 +228,10 @@ static int emit_range(port *pt, size_t lo, size_t hi)
 			} else if (pt->cross) {
 				return refuse(pt, "a cast%.*s", NULL);
 			} else {
-				for (size_t c = i; c < e; c++)
-					put(pt, pt->t[c].s, pt->t[c].n);
+				/* as written, right after what it casts */
+				const char *end = pt->t[e - 1].s + pt->t[e - 1].n;
+				ferry_buf_add(pt->out, k->s, (size_t)(end - k->s));
+				pt->fn = 0;
 			}
 			i = e - 1;
 			break;
