@@ -369,12 +369,13 @@ typedef struct port_cols {
 	int oom;
 } port_cols;
 
-static int port_col(void *ud, const char *name, int quoted, const char **to)
+static int port_col(void *ud, const char *name, int quoted, const char **to, int *is_bool)
 {
 	port_cols *pc = ud;
 	for (size_t i = 0; i < pc->st->ncols; i++) {
 		const char *cn = pc->st->cols[i].name;
 		if (quoted ? strcmp(cn, name) == 0 : strcasecmp(cn, name) == 0) {
+			*is_bool = pc->st->cols[i].type == FERRY_BOOL;
 			*to = pc->st->cols[i].generated ? NULL : carried(pc->js, pc->e, pc->st, cn, &pc->oom);
 			return 1;
 		}

@@ -126,8 +126,10 @@ int ferry__jobs_key_range(const job *j, int later_mode, const ferry_table *st, i
                           int64_t *hi);
 
 /* sqlport.c. Whether `name` (quoted: as written in quotes) is a column of the expression's
- * table: 1 with *to its name in the target (NULL: not carried there), or 0. */
-typedef int (*ferry_port_col)(void *ud, const char *name, int quoted, const char **to);
+ * table: 1 with *to its name in the target (NULL: not carried there) and *is_bool whether it
+ * holds booleans, or 0. */
+typedef int (*ferry_port_col)(void *ud, const char *name, int quoted, const char **to,
+                              int *is_bool);
 /* expr, SQL of engine `from` over one table's columns, as SQL of engine `to` ("sqlite",
  * "postgres"; the same engine: only the columns renamed) with each column named by col:
  * 0 with *out (caller frees), 1 when it cannot be said the same way there (why says, cap

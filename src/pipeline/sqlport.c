@@ -29,6 +29,9 @@ typedef struct port {
 	char *why;
 	size_t cap;
 	int fn;        /* a function's name was put last: its '(' follows without a blank */
+	int boolean;   /* SQLite -> PostgreSQL: a boolean column is being compared, so its 0 and
+	                  1 are false and true (SQLite has no booleans; PostgreSQL does not compare
+	                  them with integers) */
 } port;
 
 static int ident_char(int c)
@@ -268,8 +271,10 @@ static int emit_range(port *pt, size_t lo, size_t hi)
 				break;
 			}
 			const char *to = NULL;
-			int col = pt->col(pt->ud, name, quoted, &to);
+			int is_bool = 0;
+			int col = pt->col(pt->ud, name, quoted, &to, &is_bool);
 			if (col) {
+				pt->boolean = is_bool && pt->cross && pt->to_pg;
 				if (!to)
 					return refuse(pt, "column %.*s, which the target table does not have", k);
 				ferry_buf tmp = FERRY_BUF_INIT;
@@ -309,6 +314,9 @@ static int emit_range(port *pt, size_t lo, size_t hi)
 				for (size_t c = 0; c < k->n && c < sizeof(up) - 1; c++)
 					up[c] = (char)toupper((unsigned char)k->s[c]);
 				put(pt, up, k->n);
+				if (is_word(k, "AND") || is_word(k, "OR") || is_word(k, "WHEN") ||
+				    is_word(k, "THEN") || is_word(k, "ELSE") || is_word(k, "END"))
+					pt->boolean = 0;
 				break;
 			}
 			return refuse(pt, "%.*s, which the other engine does not read the same way", k);
@@ -320,7 +328,10 @@ static int emit_range(port *pt, size_t lo, size_t hi)
 		case K_NUMBER:
 			if (pt->cross && (k->n > 1 && (k->s[1] == 'x' || k->s[1] == 'X')))
 				return refuse(pt, "the hexadecimal number %.*s", k);
-			put(pt, k->s, k->n);
+			if (pt->boolean && k->n == 1 && (k->s[0] == '0' || k->s[0] == '1'))
+				put(pt, k->s[0] == '1' ? "true" : "false", k->s[0] == '1' ? 4 : 5);
+			else
+				put(pt, k->s, k->n);
 			break;
 		case K_OP: {
 			if (!pt->cross) {
@@ -404,7 +415,7 @@ int ferry__sql_port(char **out, const char *expr, const char *from, const char *
 		return 1;
 	}
 	ferry_buf b = FERRY_BUF_INIT;
-	port pt = {t, nt, from_pg, to_pg, cross, col, ud, &b, why, cap, 0};
+	port pt = {t, nt, from_pg, to_pg, cross, col, ud, &b, why, cap, 0, 0};
 	rc = emit_range(&pt, 0, nt);
 	free(t);
 	if (rc == 0 && b.failed)

@@ -39,9 +39,12 @@ CREATE UNIQUE INDEX orders_qty_email ON orders(qty, email);
 CREATE TABLE odd(id INTEGER PRIMARY KEY, v TEXT CHECK (typeof(v) = 'text'), w TEXT);
 CREATE INDEX odd_glob ON odd(w) WHERE w GLOB 'a*';
 CREATE INDEX odd_nocase ON odd(w COLLATE NOCASE, id);
+CREATE TABLE flags(id INTEGER PRIMARY KEY, ok BOOLEAN CHECK (ok IN (0, 1)), name TEXT CHECK (abs(name) >= 0));
+CREATE INDEX flags_ok ON flags(id) WHERE ok = 1;
 INSERT INTO orders VALUES (1, 'A@x', 'new', 2, 10.5), (2, 'b@x', 'shipped', 1, NULL),
   (3, 'c@x', 'paid', 5, 3), (4, NULL, 'new', 7, 0);
 INSERT INTO odd VALUES (1, 'x', 'abc'), (2, 'y', 'b');
+INSERT INTO flags VALUES (1, 1, 'a'), (2, 0, 'b');
 SQL
 pg_newdb db1
 "$FERRY" copy --json src.db "$(pg_url "$db1")" > s1.json 2> e1.txt || fail "sqlite -> postgres copy failed: $(cat e1.txt)"
@@ -63,6 +66,11 @@ echo "$notes" | grep -q 'index "odd_glob" of "odd" is not created in "odd": .*GL
 	&& ok "a partial index PostgreSQL cannot say is one note" || fail "no note for odd_glob: $notes"
 echo "$notes" | grep -q 'index "odd_nocase" of "odd" is not created in "odd": .*COLLATE' \
 	&& ok "an expression index PostgreSQL cannot say is one note" || fail "no note for odd_nocase: $notes"
+check "sqlite -> postgres: a boolean column's 0 and 1 are false and true" \
+	"flags_ok_check CHECK ((ok = ANY (ARRAY[false, true])))|CREATE INDEX flags_ok ON public.flags USING btree (id) WHERE (ok = true)" \
+	"$(pgq "$db1" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'flags'::regclass AND contype = 'c'")|$(pgq "$db1" "SELECT indexdef FROM pg_indexes WHERE indexname = 'flags_ok'")"
+echo "$notes" | grep -q 'check constraint of "flags" is not created: PostgreSQL refused CHECK (abs("name") >= 0): function abs(text) does not exist' \
+	&& ok "a CHECK PostgreSQL refuses when created is one note with its reason" || fail "no note for the abs check: $notes"
 check "sqlite -> postgres: rows as the source holds them" "$(lite_rows src.db)" "$(pg_rows "$db1")"
 check "sqlite -> postgres: ferry verify --full" "exit=0" "$(vj --full src.db "$(pg_url "$db1")")"
 check "sqlite -> postgres: the checks hold in the target" "refused refused accepted" \

@@ -45,13 +45,14 @@ static void test_ident_short(void)
 }
 
 /* Columns of a table (status, qty, email, d) for sqlport; "status" is renamed "state". */
-static int cols(void *ud, const char *name, int quoted, const char **to)
+static int cols(void *ud, const char *name, int quoted, const char **to, int *is_bool)
 {
 	(void)ud;
-	static const char *const names[] = {"status", "qty", "email", "d", "Total"};
+	static const char *const names[] = {"status", "qty", "email", "d", "Total", "ok"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (quoted ? strcmp(name, names[i]) == 0 : strcasecmp(name, names[i]) == 0) {
 			*to = i == 0 ? "state" : i == 3 ? NULL : names[i];
+			*is_bool = i == 5;
 			return 1;
 		}
 	return 0;
@@ -85,6 +86,10 @@ static void test_sql_port(void)
 	port_ok("`Total` IS NOT NULL", "sqlite", "postgres", "\"Total\" IS NOT NULL");
 	port_ok("qty BETWEEN 1 AND 9", "sqlite", "postgres", "\"qty\" BETWEEN 1 AND 9");
 	port_ok("'it''s' = email", "sqlite", "postgres", "'it''s' = \"email\"");
+	port_ok("ok IN (0, 1) AND qty IN (0, 1)", "sqlite", "postgres",
+	        "\"ok\" IN (false, true) AND \"qty\" IN (0, 1)");
+	port_ok("ok = 1 OR 0 = ok", "sqlite", "postgres", "\"ok\" = true OR 0 = \"ok\"");
+	port_ok("ok = 1", "sqlite", "sqlite", "\"ok\" = 1");
 	port_no("typeof(qty) = 'integer'", "sqlite", "postgres", "function typeof");
 	port_no("email GLOB 'a*'", "sqlite", "postgres", "GLOB");
 	port_no("qty IS email", "sqlite", "postgres", "IS between two values");
