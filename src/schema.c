@@ -203,6 +203,7 @@ ferry_check *ferry_table_add_check(ferry_schema *s, ferry_table *t, const char *
 	ferry_check *k = &t->checks[t->nchecks];
 	k->name = name ? ferry__strdup(name) : NULL;
 	k->expr = ferry__strdup(expr ? expr : "");
+	k->unvalidated = 0;
 	if ((name && !k->name) || !k->expr) {
 		free(k->name);
 		free(k->expr);
@@ -300,9 +301,12 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 			return NULL;
 		memcpy(d->opts, k->opts, k->ncols);
 	}
-	for (size_t k = 0; k < src->nchecks; k++)
-		if (!ferry_table_add_check(s, t, src->checks[k].name, src->checks[k].expr))
+	for (size_t k = 0; k < src->nchecks; k++) {
+		ferry_check *d = ferry_table_add_check(s, t, src->checks[k].name, src->checks[k].expr);
+		if (!d)
 			return NULL;
+		d->unvalidated = src->checks[k].unvalidated;
+	}
 	return t;
 }
 

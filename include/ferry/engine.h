@@ -119,6 +119,8 @@ typedef struct ferry_index {
 typedef struct ferry_check {
 	char *name;
 	char *expr;
+	int unvalidated;    /* not checked against the rows already there (PostgreSQL NOT VALID):
+	                       a row may break it */
 } ferry_check;
 
 typedef struct ferry_table {

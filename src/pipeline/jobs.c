@@ -510,6 +510,15 @@ static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t 
 	for (size_t x = 0; x < st->nchecks; x++) {
 		const ferry_check *k = &st->checks[x];
 		char why[400] = "", *expr = NULL;
+		if (k->unvalidated) {
+			/* Rows the source kept may break it: created, it would reject them. */
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "check constraint %s%s%sof \"%s\" is not created in \"%s\": it is NOT VALID in the source (rows there may break it)",
+			                k->name ? "\"" : "", k->name ? k->name : "", k->name ? "\" " : "",
+			                st->name, dst) != 0)
+				return -1;
+			continue;
+		}
 		int rc = port_expr(js, e, st, k->expr, &expr, why, sizeof(why));
 		if (rc < 0)
 			return -1;

@@ -118,7 +118,9 @@ CREATE TABLE odd(id bigint PRIMARY KEY, d date CHECK (d > '2000-01-01'::date), w
 CREATE INDEX odd_re ON odd(w) WHERE w ~ '^a';
 INSERT INTO orders VALUES (1, 'A@x', 'new', 2, 10.5), (2, 'b@x', 'shipped', 1, NULL),
   (3, 'c@y', 'paid', 5, 3), (4, NULL, 'new', 7, 0);
-INSERT INTO odd VALUES (1, '2020-01-01', 'abc');" > /dev/null
+INSERT INTO odd VALUES (1, '2020-01-01', 'abc');
+INSERT INTO odd VALUES (2, '2021-01-01', 'b'), (3, '2022-01-01', 'c');
+ALTER TABLE odd ADD CONSTRAINT w_short CHECK (length(w) > 1) NOT VALID;" > /dev/null
 "$FERRY" copy --json "$(pg_url "$pgsrc")" mid.db > s3.json 2> e3.txt || fail "postgres -> sqlite copy failed: $(cat e3.txt)"
 check "postgres -> sqlite: the indexes" \
 "orders_email_key u1 p0 email
@@ -133,6 +135,9 @@ echo "$notes" | grep -q 'check constraint "odd_d_check" of "odd" is not created 
 	&& ok "postgres -> sqlite: a check with a date cast is one note" || fail "no note for odd_d_check: $notes"
 echo "$notes" | grep -q 'index "odd_re" of "odd" is not created in "odd": .*operator ~' \
 	&& ok "postgres -> sqlite: a regular-expression predicate is one note" || fail "no note for odd_re: $notes"
+echo "$notes" | grep -q 'check constraint "w_short" of "odd" is not created in "odd": it is NOT VALID in the source' \
+	&& ok "postgres -> sqlite: a NOT VALID check is one note, not rejected rows" || fail "no note for w_short: $notes"
+check "postgres -> sqlite: the rows that break the NOT VALID check arrive" "3" "$(sqlite3 mid.db "SELECT count(*) FROM odd")"
 check "postgres -> sqlite: rows (independent comparison)" "$(pg_rows "$pgsrc")" "$(lite_rows mid.db)"
 check "postgres -> sqlite: ferry verify --full" "exit=0" "$(vj --full "$(pg_url "$pgsrc")" mid.db)"
 pg_newdb pgback

@@ -114,7 +114,7 @@ static const char fkeys_sql[] =
 
 /* CHECK constraints of the tables (NOT NULL is an attribute here, not a constraint). */
 static const char checks_sql[] =
-	"SELECT con.conrelid, con.conname, pg_get_expr(con.conbin, con.conrelid) "
+	"SELECT con.conrelid, con.conname, pg_get_expr(con.conbin, con.conrelid), con.convalidated "
 	"FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE n.nspname = $1 AND con.contype = 'c' AND c.relkind IN ('r', 'p') "
@@ -256,8 +256,11 @@ static int load_checks(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_
 		return rc;
 	for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
 		tinfo *ti = find_oid(ts, nt, (Oid)strtoul(PQgetvalue(res, r, 0), NULL, 10));
-		if (ti && !ferry_table_add_check(s, ti->t, PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)))
+		ferry_check *k = ti ? ferry_table_add_check(s, ti->t, PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)) : NULL;
+		if (ti && !k)
 			rc = OOM(err);
+		else if (k)
+			k->unvalidated = PQgetvalue(res, r, 3)[0] != 't';
 	}
 	PQclear(res);
 	return rc;
