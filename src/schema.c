@@ -300,6 +300,7 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 		if (!d->cols)
 			return NULL;
 		memcpy(d->opts, k->opts, k->ncols);
+		d->constraint = k->constraint;
 	}
 	for (size_t k = 0; k < src->nchecks; k++) {
 		ferry_check *d = ferry_table_add_check(s, t, src->checks[k].name, src->checks[k].expr);

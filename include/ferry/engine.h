@@ -109,6 +109,8 @@ typedef struct ferry_index {
 	char *sql;          /* the engine's own CREATE INDEX text, or NULL; used for expression
 	                       and partial indexes when the table keeps its name */
 	unsigned char *opts; /* per key column, FERRY_INDEX_* bits (allocated with the index) */
+	int constraint;     /* the index of a UNIQUE constraint (SQLite: a UNIQUE clause of the
+	                       table; PostgreSQL: pg_constraint), made one again where it can be */
 } ferry_index;
 
 #define FERRY_INDEX_DESC 1u /* the key column sorts descending */

@@ -440,6 +440,7 @@ static int created_index(jobset *js, ferry_table *t, const ferry_table *st,
 	if (rc == 0) {
 		d->unique = k->unique;
 		d->exprs = k->exprs;
+		d->constraint = k->constraint;
 		d->where = where;
 		where = NULL;
 		if (keep_sql && !(d->sql = ferry__strdup(k->sql)))

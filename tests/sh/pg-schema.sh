@@ -17,10 +17,10 @@ refused() { if "$@" > /dev/null 2>&1; then echo accepted; else echo refused; fi;
 # The indexes of orders in PostgreSQL: definition without the schema, one a line, sorted.
 pg_indexes() { pgq "$1" "SELECT regexp_replace(indexdef, ' ON public\.', ' ON ') FROM pg_indexes WHERE tablename = 'orders' ORDER BY indexname"; }
 pg_checks() { pgq "$1" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'c' ORDER BY conname"; }
-# The indexes of orders in SQLite: name, unique, partial, then each key column (or
-# expression) with its order, from the pragmas.
+# The indexes of orders in SQLite: name (UNIQUE for a table's UNIQUE clause), unique,
+# partial, then each key column (or expression) with its order, from the pragmas.
 lite_indexes() {
-	sqlite3 "$1" "SELECT il.name || ' u' || il.\"unique\" || ' p' || il.partial || ' ' ||
+	sqlite3 "$1" "SELECT CASE il.origin WHEN 'u' THEN 'UNIQUE' ELSE il.name END || ' u' || il.\"unique\" || ' p' || il.partial || ' ' ||
 	  (SELECT group_concat(coalesce(x.name, '<expr>') || CASE WHEN x.\"desc\" THEN ' desc' ELSE '' END, ',')
 	   FROM pragma_index_xinfo(il.name) AS x WHERE x.key = 1)
 	  FROM pragma_index_list('orders') AS il WHERE il.origin <> 'pk' ORDER BY il.name"
@@ -78,18 +78,16 @@ check "sqlite -> postgres: the checks hold in the target" "refused refused accep
 
 # ---- SQLite -> PostgreSQL -> SQLite ------------------------------------------------------
 "$FERRY" copy -q "$(pg_url "$db1")" back.db > /dev/null 2> e2.txt || fail "postgres -> sqlite copy failed: $(cat e2.txt)"
-check "sqlite -> postgres -> sqlite: the same indexes (unique, partial, expression, DESC)" \
-"orders_email_key u1 p0 email
-orders_lower_email u0 p0 <expr>
-orders_open u0 p1 status
-orders_qty_email u1 p0 qty,email
-orders_total_desc u0 p0 total desc,id" "$(lite_indexes back.db)"
-check "the source's own indexes, for comparison" \
+check "the source's indexes" \
 "orders_lower_email u0 p0 <expr>
 orders_open u0 p1 status
 orders_qty_email u1 p0 qty,email
 orders_total_desc u0 p0 total desc,id
-sqlite_autoindex_orders_1 u1 p0 email" "$(lite_indexes src.db)"
+UNIQUE u1 p0 email" "$(lite_indexes src.db)"
+check "sqlite -> postgres -> sqlite: the same indexes (unique constraint, partial, expression, DESC)" \
+	"$(lite_indexes src.db)" "$(lite_indexes back.db)"
+check "sqlite -> postgres: the UNIQUE clause is a unique constraint" "orders_email_key UNIQUE (email)" \
+	"$(pgq "$db1" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'u'")"
 check "sqlite -> postgres -> sqlite: the checks, as SQLite's text" \
 "CONSTRAINT \"orders_status_check\" CHECK ((\"status\" IN ('new', 'paid', 'shipped')))
 CONSTRAINT \"orders_total_check\" CHECK (((\"total\" >= (0)) OR (\"total\" IS NULL)))
@@ -123,11 +121,11 @@ INSERT INTO odd VALUES (2, '2021-01-01', 'b'), (3, '2022-01-01', 'c');
 ALTER TABLE odd ADD CONSTRAINT w_short CHECK (length(w) > 1) NOT VALID;" > /dev/null
 "$FERRY" copy --json "$(pg_url "$pgsrc")" mid.db > s3.json 2> e3.txt || fail "postgres -> sqlite copy failed: $(cat e3.txt)"
 check "postgres -> sqlite: the indexes" \
-"orders_email_key u1 p0 email
-orders_like u0 p1 email
+"orders_like u0 p1 email
 orders_lower_email u0 p0 <expr>
 orders_open u0 p1 status
-orders_total_desc u0 p0 total desc,id" "$(lite_indexes mid.db)"
+orders_total_desc u0 p0 total desc,id
+UNIQUE u1 p0 email" "$(lite_indexes mid.db)"
 sqlite3 mid.db "SELECT sql FROM sqlite_master WHERE name = 'orders'" | grep -q "CONSTRAINT \"short_email\" CHECK ((length(\"email\") < 40))" \
 	&& ok "postgres -> sqlite: char_length is SQLite's length" || fail "short_email: $(sqlite3 mid.db "SELECT sql FROM sqlite_master WHERE name = 'orders'")"
 notes=$(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["notes"]))' s3.json)
@@ -144,6 +142,9 @@ pg_newdb pgback
 "$FERRY" copy -q mid.db "$(pg_url "$pgback")" > /dev/null 2> e4.txt || fail "sqlite -> postgres copy failed: $(cat e4.txt)"
 check "postgres -> sqlite -> postgres: the same check constraints" "$(pg_checks "$pgsrc" | sed 's/char_length/length/')" "$(pg_checks "$pgback")"
 check "postgres -> sqlite -> postgres: the same indexes" "$(pg_indexes "$pgsrc")" "$(pg_indexes "$pgback")"
+check "postgres -> sqlite -> postgres: the same unique constraints" \
+	"$(pgq "$pgsrc" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'u'")" \
+	"$(pgq "$pgback" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'u'")"
 check "postgres -> sqlite -> postgres: rows (independent comparison)" "$(pg_rows "$pgsrc")" "$(pg_rows "$pgback")"
 check "postgres -> sqlite -> postgres: ferry verify --full" "exit=0" "$(vj --full mid.db "$(pg_url "$pgback")")"
 

@@ -84,7 +84,8 @@ static const char columns_sql[] =
 
 static const char indexes_sql[] =
 	"SELECT i.indrelid, i.indexrelid, ic.relname, i.indisprimary, i.indisunique, "
-	"i.indnkeyatts, pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid) "
+	"i.indnkeyatts, pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid), "
+	"EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype = 'u') "
 	"FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
 	"JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
@@ -224,6 +225,7 @@ static int load_indexes(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry
 			break;
 		}
 		x->unique = PQgetvalue(res, r, 4)[0] == 't';
+		x->constraint = PQgetvalue(res, r, 8)[0] == 't';
 		for (int k = 0; k < nk && rc == 0; k++) {
 			int attnum = atoi(PQgetvalue(cols, first + k, 2));
 			if (attnum == 0) {
@@ -1070,6 +1072,22 @@ int ferry_pg__create_indexes(ferry_conn *conn, const ferry_table *def, ferry_err
 				        x->name, def->name, b.data, why);
 		} else {
 			rc = run_ddl(c, &b, err, "index", name);
+		}
+		if (rc == 0 && x->constraint && x->unique && !x->exprs && !x->where) {
+			/* A UNIQUE constraint again, on the index just built (no second scan). */
+			ferry_buf_reset(&b);
+			ferry_buf_puts(&b, "ALTER TABLE ");
+			ferry_pg__buf_table(&b, c, def->name);
+			ferry_buf_puts(&b, " ADD CONSTRAINT ");
+			ferry_pg__buf_ident(&b, name);
+			ferry_buf_puts(&b, " UNIQUE USING INDEX ");
+			ferry_pg__buf_ident(&b, name);
+			char why[600] = "";
+			int t = b.failed ? OOM(err) : try_sql(c, b.data, why, sizeof(why), err);
+			rc = t < 0 ? t : 0;
+			if (t == 1)
+				pg_note(def, "unique constraint \"%s\" of \"%s\" is a unique index: PostgreSQL refused the constraint: %s",
+				        name, def->name, why);
 		}
 	}
 	/* Foreign keys come after the rows, NOT VALID: fk_check counts the rows that break

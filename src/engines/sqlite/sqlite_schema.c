@@ -472,7 +472,7 @@ static int load_indexes(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 {
 	sqlite3_stmt *st;
 	int rc = prep(c, &st,
-	              "SELECT il.name, il.\"unique\", il.partial, sm.sql "
+	              "SELECT il.name, il.\"unique\", il.partial, sm.sql, il.origin = 'u' "
 	              "FROM pragma_index_list(?1, 'main') AS il "
 	              "LEFT JOIN sqlite_schema AS sm ON sm.type = 'index' AND sm.name = il.name "
 	              "WHERE il.origin <> 'pk' ORDER BY sm.rowid", err);
@@ -480,9 +480,12 @@ static int load_indexes(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 		return rc;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t before = t->nidx;
 		rc = load_index_cols(c, s, t, (const char *)sqlite3_column_text(st, 0),
 		                     sqlite3_column_int(st, 1) != 0, sqlite3_column_int(st, 2) != 0,
 		                     (const char *)sqlite3_column_text(st, 3), err);
+		if (rc == 0 && t->nidx > before)
+			t->idx[t->nidx - 1].constraint = sqlite3_column_int(st, 4) != 0;
 		if (rc) {
 			sqlite3_finalize(st);
 			return rc;
@@ -570,6 +573,12 @@ static void ident_list(ferry_buf *b, char *const *names, size_t n)
 			ferry_buf_puts(b, ", ");
 		ferry_sqlite__buf_ident(b, names[i]);
 	}
+}
+
+/* An index made as a UNIQUE clause of the table it is created with. */
+static int unique_clause(const ferry_index *x)
+{
+	return x->constraint && x->unique && !x->exprs && !x->where && !x->sql;
 }
 
 /* Tell whoever listens (def->note) that part of def was not created, and why. */
@@ -675,6 +684,16 @@ int ferry_sqlite__create_table(ferry_conn *conn, const ferry_table *def, ferry_e
 		if (fk->on_update)
 			ferry_buf_printf(&b, " ON UPDATE %s", fk->on_update);
 	}
+	/* UNIQUE constraints are clauses of the table (SQLite adds none later), so they stay
+	 * constraints both ways; rows that break one are rejected as they load. */
+	for (size_t k = 0; k < def->nidx; k++) {
+		const ferry_index *x = &def->idx[k];
+		if (!unique_clause(x))
+			continue;
+		ferry_buf_puts(&b, ", UNIQUE(");
+		ident_list(&b, x->cols, x->ncols);
+		ferry_buf_puts(&b, ")");
+	}
 	for (size_t k = 0; k < def->nchecks; k++) {
 		const ferry_check *ck = &def->checks[k];
 		char why[400] = "";
@@ -753,6 +772,8 @@ int ferry_sqlite__create_indexes(ferry_conn *conn, const ferry_table *def, ferry
 			if (!x->sql)
 				continue;
 			ferry_buf_puts(&b, x->sql);
+		} else if (unique_clause(x)) {
+			continue; /* made with the table */
 		} else if (x->sql && (x->exprs || x->where)) {
 			/* The engine's own text fits when the table kept its name. */
 			index_sql parsed;
