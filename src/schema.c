@@ -14,6 +14,8 @@ struct ferry_schema {
 	size_t *fk_caps;
 	size_t *idx_caps;
 	size_t caps_cap;
+	char **others;     /* kind, name, kind, name, ... (ferry_schema_add_other) */
+	size_t nothers, others_cap;
 };
 
 ferry_schema *ferry__schema_new(void)
@@ -67,11 +69,33 @@ void ferry__schema_free(ferry_schema *s)
 		free(t->checks);
 		free(t->sql);
 	}
+	free_strv(s->others, s->nothers);
 	free(s->tables);
 	free(s->col_caps);
 	free(s->fk_caps);
 	free(s->idx_caps);
 	free(s);
+}
+
+int ferry_schema_add_other(ferry_schema *s, const char *kind, const char *name)
+{
+	char *k = ferry__strdup(kind), *n = ferry__strdup(name);
+	if (!k || !n || ferry__grow(&s->others, &s->others_cap, s->nothers + 2, sizeof(char *)) != 0) {
+		free(k);
+		free(n);
+		return FERRY_ENOMEM;
+	}
+	s->others[s->nothers++] = k;
+	s->others[s->nothers++] = n;
+	return 0;
+}
+
+const char *ferry_schema_other(const ferry_schema *s, size_t i, const char **name)
+{
+	if (2 * i + 1 >= s->nothers)
+		return NULL;
+	*name = s->others[2 * i + 1];
+	return s->others[2 * i];
 }
 
 char *ferry_schema_strdup(ferry_schema *s, const char *str)

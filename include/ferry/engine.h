@@ -169,6 +169,11 @@ ferry_index *ferry_table_add_index(ferry_schema *s, ferry_table *t, const char *
                                    size_t ncols);
 ferry_check *ferry_table_add_check(ferry_schema *s, ferry_table *t, const char *name,
                                    const char *expr);
+/* An object of the schema that is not a table ("view", "trigger"): ferry copies tables
+ * only, and a run says so of each such object (strings copied); 0 or FERRY_ENOMEM. */
+int ferry_schema_add_other(ferry_schema *s, const char *kind, const char *name);
+/* The kind of other object i (its name into *name), or NULL past the last. */
+const char *ferry_schema_other(const ferry_schema *s, size_t i, const char **name);
 char *ferry_schema_strdup(ferry_schema *s, const char *str); /* NULL in, NULL out */
 
 size_t ferry_schema_count(const ferry_schema *s);

@@ -1030,6 +1030,15 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 		if (!new_job(js, p, e, src, e->table, e->rename ? e->rename : e->table, e->stage))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
+	/* Views and triggers: ferry copies tables; say so of each, once per source. */
+	for (size_t s = 0; s < p->nsources && p->later_mode != FERRY_LATER_ONLY; s++) {
+		const char *kind, *name;
+		for (size_t i = 0; (kind = ferry_schema_other(sources[s].schema, i, &name)) != NULL; i++)
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "%s \"%s\" of source \"%s\" is not copied: ferry copies tables (create it in a target_schema)",
+			                kind, name, p->sources[s].name) != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	if (p->copy_others && p->later_mode != FERRY_LATER_ONLY) {
 		for (size_t s = 0; s < p->nsources; s++) {
 			size_t n = ferry_schema_count(sources[s].schema);

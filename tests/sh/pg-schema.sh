@@ -41,6 +41,8 @@ CREATE INDEX odd_glob ON odd(w) WHERE w GLOB 'a*';
 CREATE INDEX odd_nocase ON odd(w COLLATE NOCASE, id);
 CREATE TABLE flags(id INTEGER PRIMARY KEY, ok BOOLEAN CHECK (ok IN (0, 1)), name TEXT CHECK (abs(name) >= 0));
 CREATE INDEX flags_ok ON flags(id) WHERE ok = 1;
+CREATE VIEW open_orders AS SELECT * FROM orders WHERE status <> 'shipped';
+CREATE TRIGGER orders_touch AFTER UPDATE ON orders BEGIN SELECT 1; END;
 INSERT INTO orders VALUES (1, 'A@x', 'new', 2, 10.5), (2, 'b@x', 'shipped', 1, NULL),
   (3, 'c@x', 'paid', 5, 3), (4, NULL, 'new', 7, 0);
 INSERT INTO odd VALUES (1, 'x', 'abc'), (2, 'y', 'b');
@@ -69,6 +71,10 @@ echo "$notes" | grep -q 'index "odd_nocase" of "odd" is not created in "odd": .*
 check "sqlite -> postgres: a boolean column's 0 and 1 are false and true" \
 	"flags_ok_check CHECK ((ok = ANY (ARRAY[false, true])))|CREATE INDEX flags_ok ON public.flags USING btree (id) WHERE (ok = true)" \
 	"$(pgq "$db1" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'flags'::regclass AND contype = 'c'")|$(pgq "$db1" "SELECT indexdef FROM pg_indexes WHERE indexname = 'flags_ok'")"
+check "sqlite -> postgres: a view and a trigger are one note each" \
+"view \"open_orders\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+trigger \"orders_touch\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)" \
+	"$(echo "$notes" | grep ' is not copied: ')"
 echo "$notes" | grep -q 'check constraint of "flags" is not created: PostgreSQL refused CHECK (abs("name") >= 0): function abs(text) does not exist' \
 	&& ok "a CHECK PostgreSQL refuses when created is one note with its reason" || fail "no note for the abs check: $notes"
 check "sqlite -> postgres: rows as the source holds them" "$(lite_rows src.db)" "$(pg_rows "$db1")"
@@ -118,7 +124,10 @@ INSERT INTO orders VALUES (1, 'A@x', 'new', 2, 10.5), (2, 'b@x', 'shipped', 1, N
   (3, 'c@y', 'paid', 5, 3), (4, NULL, 'new', 7, 0);
 INSERT INTO odd VALUES (1, '2020-01-01', 'abc');
 INSERT INTO odd VALUES (2, '2021-01-01', 'b'), (3, '2022-01-01', 'c');
-ALTER TABLE odd ADD CONSTRAINT w_short CHECK (length(w) > 1) NOT VALID;" > /dev/null
+ALTER TABLE odd ADD CONSTRAINT w_short CHECK (length(w) > 1) NOT VALID;
+CREATE VIEW big_orders AS SELECT * FROM orders WHERE qty > 3;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();" > /dev/null
 "$FERRY" copy --json "$(pg_url "$pgsrc")" mid.db > s3.json 2> e3.txt || fail "postgres -> sqlite copy failed: $(cat e3.txt)"
 check "postgres -> sqlite: the indexes" \
 "orders_like u0 p1 email
@@ -135,6 +144,10 @@ echo "$notes" | grep -q 'index "odd_re" of "odd" is not created in "odd": .*oper
 	&& ok "postgres -> sqlite: a regular-expression predicate is one note" || fail "no note for odd_re: $notes"
 echo "$notes" | grep -q 'check constraint "w_short" of "odd" is not created in "odd": it is NOT VALID in the source' \
 	&& ok "postgres -> sqlite: a NOT VALID check is one note, not rejected rows" || fail "no note for w_short: $notes"
+check "postgres -> sqlite: a view and a trigger are one note each" \
+"trigger \"orders_touch\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+view \"big_orders\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)" \
+	"$(echo "$notes" | grep ' is not copied: ')"
 check "postgres -> sqlite: the rows that break the NOT VALID check arrive" "3" "$(sqlite3 mid.db "SELECT count(*) FROM odd")"
 check "postgres -> sqlite: rows (independent comparison)" "$(pg_rows "$pgsrc")" "$(lite_rows mid.db)"
 check "postgres -> sqlite: ferry verify --full" "exit=0" "$(vj --full "$(pg_url "$pgsrc")" mid.db)"

@@ -268,6 +268,31 @@ static int load_checks(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_
 	return rc;
 }
 
+/* Views and triggers: not copied, and a run says so of each (ferry's own fence triggers
+ * are not the application's). */
+static const char others_sql[] =
+	"SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, c.relname "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') "
+	"UNION ALL SELECT 'trigger', t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+	"JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgname NOT LIKE 'ferry\\_%' "
+	"AND c.relname NOT LIKE 'ferry\\_%' ORDER BY 1, 2";
+
+static int load_others(pg_conn *c, ferry_schema *s, ferry_err *err)
+{
+	const char *params[1] = {c->schema};
+	PGresult *res;
+	int rc = ferry_pg__query(c, &res, others_sql, 1, params, err, "read the views and triggers");
+	if (rc)
+		return rc;
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++)
+		if (ferry_schema_add_other(s, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)) != 0)
+			rc = OOM(err);
+	PQclear(res);
+	return rc;
+}
+
 static int load_fkeys(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_err *err)
 {
 	const char *params[1] = {c->schema};
@@ -398,6 +423,8 @@ int ferry_pg__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err)
 		rc = load_fkeys(c, out, ts, nt, err);
 	if (rc == 0)
 		rc = load_checks(c, out, ts, nt, err);
+	if (rc == 0)
+		rc = load_others(c, out, err);
 	if (rc == 0)
 		rc = load_pending_keys(c, out, ts, nt, err);
 	for (size_t i = 0; i < nt; i++) {

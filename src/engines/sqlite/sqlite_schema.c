@@ -549,6 +549,22 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 		return rc;
 	}
 	sqlite3_finalize(st);
+	/* Views and triggers are not copied; the run says so of each (ferry's own capture
+	 * and fence triggers are not the application's). */
+	rc = prep(c, &st,
+	          "SELECT type, name FROM sqlite_schema WHERE type IN ('view', 'trigger') "
+	          "AND name NOT LIKE 'ferry\\_%' ESCAPE '\\' ORDER BY rowid", err);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (ferry_schema_add_other(out, (const char *)sqlite3_column_text(st, 0),
+		                           (const char *)sqlite3_column_text(st, 1)) != 0) {
+			sqlite3_finalize(st);
+			return OOM(err);
+		}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return ferry_sqlite__fail(c, rc, err, "could not read the schema of \"%s\"", c->path);
 	return 0;
 }
 
