@@ -459,6 +459,20 @@ static int created_index(jobset *js, ferry_table *t, const ferry_table *st,
 		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
 		                 "index \"%s\" of \"%s\" is not created in \"%s\": %s", k->name,
 		                 st->name, dst, why) != 0 ? -1 : 0;
+	/* What a PostgreSQL index says beyond its keys, which only its own text carries: an
+	 * access method other than btree and INCLUDE columns. Rebuilt from its parts, the
+	 * index keeps its keys; what it loses is said. */
+	const char *using = d && !keep_sql && k->sql ? strstr(k->sql, " USING ") : NULL;
+	if (rc == 0 && using && strncmp(using, " USING btree ", 13) != 0) {
+		size_t n = strcspn(using + 7, " (");
+		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                 "index \"%s\" of \"%s\" is a %.*s index in the source: created in \"%s\" as an ordinary one",
+		                 k->name, st->name, (int)n, using + 7, dst) != 0 ? -1 : 0;
+	}
+	if (rc == 0 && using && strstr(using, " INCLUDE ("))
+		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                 "index \"%s\" of \"%s\" is created in \"%s\" without its INCLUDE columns",
+		                 k->name, st->name, dst) != 0 ? -1 : 0;
 	return rc;
 }
 
