@@ -142,6 +142,15 @@ size_t ferry__utf8_chars(const uint8_t *s, size_t n);
 /* At most max bytes of s (len bytes), cut before a continuation byte so no character is split. */
 size_t ferry__utf8_cut(const uint8_t *s, size_t len, size_t max);
 
+/* ---- util/ident.c: identifiers longer than an engine keeps ------------------------ */
+/* name as an engine that keeps at most max bytes of an identifier must hold it: name itself
+ * when it fits (or max is 0), else its first bytes (cut between characters), '_' and 8 hex
+ * digits of xxh3 of the whole name, max bytes in all. The same name gives the same result in
+ * every run and on every machine, and two names that share their first bytes differ. Writes
+ * a NUL-terminated string into out (cap bytes, at least max + 1 when shortening); returns 1
+ * when shortened, 0 when name was copied, -1 when out is too small. */
+int ferry__ident_short(char *out, size_t cap, const char *name, size_t max);
+
 /* ---- util/hex.c: hexadecimal and UUIDs ---------------------------------------------- */
 /* The value of hex digit c of either case, or -1. */
 int ferry__hex_digit(int c);

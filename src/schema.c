@@ -14,6 +14,8 @@ struct ferry_schema {
 	size_t *fk_caps;
 	size_t *idx_caps;
 	size_t caps_cap;
+	char **others;     /* kind, name, kind, name, ... (ferry_schema_add_other) */
+	size_t nothers, others_cap;
 };
 
 ferry_schema *ferry__schema_new(void)
@@ -57,15 +59,43 @@ void ferry__schema_free(ferry_schema *s)
 			free_strv(t->idx[x].cols, t->idx[x].ncols);
 			free(t->idx[x].where);
 			free(t->idx[x].sql);
+			free(t->idx[x].opts);
 		}
 		free(t->idx);
+		for (size_t k = 0; k < t->nchecks; k++) {
+			free(t->checks[k].name);
+			free(t->checks[k].expr);
+		}
+		free(t->checks);
 		free(t->sql);
 	}
+	free_strv(s->others, s->nothers);
 	free(s->tables);
 	free(s->col_caps);
 	free(s->fk_caps);
 	free(s->idx_caps);
 	free(s);
+}
+
+int ferry_schema_add_other(ferry_schema *s, const char *kind, const char *name)
+{
+	char *k = ferry__strdup(kind), *n = ferry__strdup(name);
+	if (!k || !n || ferry__grow(&s->others, &s->others_cap, s->nothers + 2, sizeof(char *)) != 0) {
+		free(k);
+		free(n);
+		return FERRY_ENOMEM;
+	}
+	s->others[s->nothers++] = k;
+	s->others[s->nothers++] = n;
+	return 0;
+}
+
+const char *ferry_schema_other(const ferry_schema *s, size_t i, const char **name)
+{
+	if (2 * i + 1 >= s->nothers)
+		return NULL;
+	*name = s->others[2 * i + 1];
+	return s->others[2 * i];
 }
 
 char *ferry_schema_strdup(ferry_schema *s, const char *str)
@@ -174,14 +204,37 @@ ferry_index *ferry_table_add_index(ferry_schema *s, ferry_table *t, const char *
 	memset(x, 0, sizeof(*x));
 	x->name = ferry__strdup(name);
 	x->cols = ferry__calloc(ncols ? ncols : 1, sizeof(char *));
-	if (!x->name || !x->cols) {
+	x->opts = ferry__calloc(ncols ? ncols : 1, 1);
+	if (!x->name || !x->cols || !x->opts) {
 		free(x->name);
 		free(x->cols);
+		free(x->opts);
 		return NULL;
 	}
 	x->ncols = ncols;
 	t->nidx++;
 	return x;
+}
+
+ferry_check *ferry_table_add_check(ferry_schema *s, ferry_table *t, const char *name,
+                                   const char *expr)
+{
+	(void)s;
+	/* Few per table: the array grows by one each time. */
+	size_t cap = t->nchecks;
+	if (ferry__grow(&t->checks, &cap, t->nchecks + 1, sizeof(ferry_check)) != 0)
+		return NULL;
+	ferry_check *k = &t->checks[t->nchecks];
+	k->name = name ? ferry__strdup(name) : NULL;
+	k->expr = ferry__strdup(expr ? expr : "");
+	k->unvalidated = 0;
+	if ((name && !k->name) || !k->expr) {
+		free(k->name);
+		free(k->expr);
+		return NULL;
+	}
+	t->nchecks++;
+	return k;
 }
 
 size_t ferry_schema_count(const ferry_schema *s) { return s->ntables; }
@@ -271,6 +324,14 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 		d->sql = ferry__strdup(k->sql);
 		if (!d->cols)
 			return NULL;
+		memcpy(d->opts, k->opts, k->ncols);
+		d->constraint = k->constraint;
+	}
+	for (size_t k = 0; k < src->nchecks; k++) {
+		ferry_check *d = ferry_table_add_check(s, t, src->checks[k].name, src->checks[k].expr);
+		if (!d)
+			return NULL;
+		d->unvalidated = src->checks[k].unvalidated;
 	}
 	return t;
 }

@@ -111,7 +111,22 @@ typedef struct ferry_index {
 	char *where;        /* partial index predicate, or NULL */
 	char *sql;          /* the engine's own CREATE INDEX text, or NULL; used for expression
 	                       and partial indexes when the table keeps its name */
+	unsigned char *opts; /* per key column, FERRY_INDEX_* bits (allocated with the index) */
+	int constraint;     /* the index of a UNIQUE constraint (SQLite: a UNIQUE clause of the
+	                       table; PostgreSQL: pg_constraint), made one again where it can be */
 } ferry_index;
+
+#define FERRY_INDEX_DESC 1u /* the key column sorts descending */
+#define FERRY_INDEX_EXPR 2u /* the key column is an expression (its text in cols) */
+
+/* A CHECK constraint: its name (NULL when the engine named none) and its expression in the
+ * engine's SQL, without the CHECK keyword and outer parentheses. */
+typedef struct ferry_check {
+	char *name;
+	char *expr;
+	int unvalidated;    /* not checked against the rows already there (PostgreSQL NOT VALID):
+	                       a row may break it */
+} ferry_check;
 
 typedef struct ferry_table {
 	char *name;
@@ -134,6 +149,13 @@ typedef struct ferry_table {
 	                       handed to create_table carries it, the engine replays it (and the
 	                       indexes' own sql) verbatim: the table is copied unchanged between
 	                       two databases of this engine, so nothing is lost in translation */
+	size_t nchecks;
+	ferry_check *checks;
+	/* Optional, set by whoever hands the table to create_table or create_indexes: told, one
+	 * line each, of a CHECK or an index the engine refused to create (its SQL is not the
+	 * engine's), so that nothing of a schema vanishes without a note. NULL: nobody listens. */
+	void (*note)(void *ud, const char *line);
+	void *note_ud;
 } ferry_table;
 
 typedef struct ferry_schema ferry_schema;
@@ -148,6 +170,13 @@ ferry_fkey *ferry_table_add_fkey(ferry_schema *s, ferry_table *t, const char *re
                                  size_t ncols);
 ferry_index *ferry_table_add_index(ferry_schema *s, ferry_table *t, const char *name,
                                    size_t ncols);
+ferry_check *ferry_table_add_check(ferry_schema *s, ferry_table *t, const char *name,
+                                   const char *expr);
+/* An object of the schema that is not a table ("view", "trigger"): ferry copies tables
+ * only, and a run says so of each such object (strings copied); 0 or FERRY_ENOMEM. */
+int ferry_schema_add_other(ferry_schema *s, const char *kind, const char *name);
+/* The kind of other object i (its name into *name), or NULL past the last. */
+const char *ferry_schema_other(const ferry_schema *s, size_t i, const char **name);
 char *ferry_schema_strdup(ferry_schema *s, const char *str); /* NULL in, NULL out */
 
 size_t ferry_schema_count(const ferry_schema *s);
@@ -571,6 +600,9 @@ typedef struct ferry_engine {
 	 * *out is the caller's to free. NULL: url as url_resolve gives it. (Last in the table,
 	 * so engines built against the earlier layout keep theirs.) */
 	int (*url_identity)(char **out, const char *url, ferry_err *err);
+	/* The longest identifier (table, column, index, constraint name) the engine keeps, in
+	 * bytes; 0: no limit. ferry shortens longer names it creates (a prefix and a hash). */
+	size_t max_ident;
 } ferry_engine;
 
 /* Register an engine on ctx; refused (FERRY_EUSAGE) when a mandatory callback is missing

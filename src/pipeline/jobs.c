@@ -132,6 +132,7 @@ void ferry__jobs_free(jobset *js)
 	ferry__schema_free(js->created);
 	ferry__schema_free(js->again);
 	free_strv(js->notes, js->nnotes);
+	free_strv(js->longs, js->nlongs);
 	memset(js, 0, sizeof(*js));
 }
 
@@ -362,6 +363,8 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 		const char *name = c->generated ? NULL : created_name(e, st, c->name);
 		if (!name)
 			continue;
+		if (!(name = ferry__jobs_short(js, name, "column", st->name)))
+			return -1;
 		ferry_type type = c->type;
 		if (!same_engine && sc->eng->types && !profiles(js) &&
 		    (type == FERRY_DATE || type == FERRY_TIME || type == FERRY_TIMESTAMP ||
@@ -408,15 +411,145 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 	return 0;
 }
 
-/* Give created table t the primary key, foreign keys and indexes of st whose columns all
- * survive entry e, noting each index left behind; 0, or -1 on failure. */
+/* The name source column sc takes in a created table (short when the target needs it),
+ * NULL when it is not carried; *oom set when out of memory. */
+static const char *carried(jobset *js, const ferry_plan_table *e, const ferry_table *st,
+                           const char *sc, int *oom)
+{
+	const char *n = created_name(e, st, sc);
+	const char *s = n ? ferry__jobs_short(js, n, "column", st->name) : NULL;
+	if (n && !s)
+		*oom = 1;
+	return s;
+}
+
+/* What ferry__sql_port asks of a CHECK or index expression: is a name a column of st, and
+ * what is it called in the created table. */
+typedef struct port_cols {
+	jobset *js;
+	const ferry_plan_table *e;
+	const ferry_table *st;
+	int oom;
+} port_cols;
+
+static int port_col(void *ud, const char *name, int quoted, const char **to, int *is_bool)
+{
+	port_cols *pc = ud;
+	for (size_t i = 0; i < pc->st->ncols; i++) {
+		const char *cn = pc->st->cols[i].name;
+		if (quoted ? strcmp(cn, name) == 0 : strcasecmp(cn, name) == 0) {
+			*is_bool = pc->st->cols[i].type == FERRY_BOOL;
+			*to = pc->st->cols[i].generated ? NULL : carried(pc->js, pc->e, pc->st, cn, &pc->oom);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* An expression of st in the created table's SQL: 0 with *out, 1 when it cannot be carried
+ * (why), -1 out of memory. */
+static int port_expr(jobset *js, const ferry_plan_table *e, const ferry_table *st,
+                     const char *expr, char **out, char *why, size_t cap)
+{
+	port_cols pc = {js, e, st, 0};
+	int rc = ferry__sql_port(out, expr, st->origin, js->teng_name, port_col, &pc, why, cap);
+	if (pc.oom) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return rc;
+}
+
+/* Give created table t index k of st through entry e: its columns renamed, its expressions
+ * and predicate in the target's SQL, DESC kept. The engine's own text is kept when nothing
+ * of it changes (same engine, same table and column names); an index that cannot be carried
+ * is noted. 0, or -1 when out of memory. */
+static int created_index(jobset *js, ferry_table *t, const ferry_table *st,
+                         const ferry_plan_table *e, const char *dst, int same_engine,
+                         const ferry_index *k)
+{
+	char why[400] = "";
+	int keep_sql = same_engine && k->sql && strcmp(dst, st->name) == 0;
+	for (size_t c = 0; keep_sql && c < st->ncols; c++) {
+		const char *n = created_name(e, st, st->cols[c].name);
+		keep_sql = n && strcmp(n, st->cols[c].name) == 0 &&
+		           (js->ident_max == 0 || strlen(n) <= js->ident_max);
+	}
+	char **cols = ferry__calloc(k->ncols ? k->ncols : 1, sizeof(char *));
+	char *where = NULL;
+	int rc = cols ? 0 : -1;
+	for (size_t c = 0; rc == 0 && c < k->ncols; c++) {
+		if (keep_sql || !(k->opts[c] & FERRY_INDEX_EXPR)) {
+			int oom = 0;
+			const char *n = keep_sql ? k->cols[c] : carried(js, e, st, k->cols[c], &oom);
+			if (oom)
+				rc = -1;
+			else if (!n) {
+				snprintf(why, sizeof(why), "its column \"%s\" is not carried", k->cols[c]);
+				rc = 1;
+			} else if (!(cols[c] = ferry__strdup(n)))
+				rc = -1;
+		} else {
+			rc = port_expr(js, e, st, k->cols[c], &cols[c], why, sizeof(why));
+		}
+	}
+	if (rc == 0 && k->where)
+		rc = keep_sql ? ((where = ferry__strdup(k->where)) ? 0 : -1)
+		              : port_expr(js, e, st, k->where, &where, why, sizeof(why));
+	ferry_index *d = NULL;
+	if (rc == 0 && !(d = ferry_table_add_index(js->created, t, k->name, k->ncols)))
+		rc = -1;
+	if (rc == 0) {
+		d->unique = k->unique;
+		d->exprs = k->exprs;
+		d->constraint = k->constraint;
+		d->where = where;
+		where = NULL;
+		if (keep_sql && !(d->sql = ferry__strdup(k->sql)))
+			rc = -1;
+		memcpy(d->opts, k->opts, k->ncols);
+		free(d->cols);
+		d->cols = cols;
+		cols = NULL;
+	}
+	if (cols)
+		for (size_t c = 0; c < k->ncols; c++)
+			free(cols[c]);
+	free(cols);
+	free(where);
+	if (rc == 1)
+		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                 "index \"%s\" of \"%s\" is not created in \"%s\": %s", k->name,
+		                 st->name, dst, why) != 0 ? -1 : 0;
+	/* What a PostgreSQL index says beyond its keys, which only its own text carries: an
+	 * access method other than btree and INCLUDE columns. Rebuilt from its parts, the
+	 * index keeps its keys; what it loses is said. */
+	const char *using = d && !keep_sql && k->sql ? strstr(k->sql, " USING ") : NULL;
+	if (rc == 0 && using && strncmp(using, " USING btree ", 13) != 0) {
+		size_t n = strcspn(using + 7, " (");
+		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                 "index \"%s\" of \"%s\" is a %.*s index in the source: created in \"%s\" as an ordinary one",
+		                 k->name, st->name, (int)n, using + 7, dst) != 0 ? -1 : 0;
+	}
+	if (rc == 0 && using && strstr(using, " INCLUDE ("))
+		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                 "index \"%s\" of \"%s\" is created in \"%s\" without its INCLUDE columns",
+		                 k->name, st->name, dst) != 0 ? -1 : 0;
+	return rc;
+}
+
+/* Give created table t the primary key, foreign keys, indexes and CHECK constraints of st
+ * that survive entry e, noting each one left behind; 0, or -1 on failure. */
 static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t src,
-                        const ferry_table *st, const ferry_plan_table *e, const char *dst)
+                        const ferry_table *st, const ferry_plan_table *e, const char *dst,
+                        int same_engine)
 {
 	ferry_schema *s = js->created;
+	int oom = 0;
 	size_t pk[64], npk = 0;
 	for (size_t i = 0; i < st->npk && i < 64; i++) {
-		const char *n = created_name(e, st, st->cols[st->pk[i]].name);
+		const char *n = carried(js, e, st, st->cols[st->pk[i]].name, &oom);
 		int ci = n ? ferry_table_column(t, n) : -1;
 		if (ci < 0) {
 			npk = 0;
@@ -424,7 +557,7 @@ static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t 
 		}
 		pk[npk++] = (size_t)ci;
 	}
-	if (npk == st->npk && ferry_table_set_pk(s, t, pk, npk) != 0)
+	if (oom || (npk == st->npk && ferry_table_set_pk(s, t, pk, npk) != 0))
 		return -1;
 	if (npk != st->npk || (!st->has_rowid && npk == 0))
 		t->has_rowid = 1;
@@ -436,41 +569,48 @@ static int created_keys(jobset *js, ferry_table *t, const ferry_plan *p, size_t 
 				ok = 0;
 		if (!ok)
 			continue;
-		ferry_fkey *d = ferry_table_add_fkey(s, t, renamed(p, src, k->ref_table), k->ncols);
+		const char *ref = ferry__jobs_short(js, renamed(p, src, k->ref_table), "table", NULL);
+		ferry_fkey *d = ref ? ferry_table_add_fkey(s, t, ref, k->ncols) : NULL;
 		if (!d)
 			return -1;
 		for (size_t c = 0; c < k->ncols; c++) {
-			d->cols[c] = ferry__strdup(created_name(e, st, k->cols[c]));
-			d->ref_cols[c] = ferry__strdup(k->ref_cols[c]);
+			d->cols[c] = ferry__strdup(carried(js, e, st, k->cols[c], &oom));
+			d->ref_cols[c] = ferry__strdup(ferry__jobs_short(js, k->ref_cols[c], "column", k->ref_table));
 		}
 		d->on_delete = ferry__strdup(k->on_delete);
 		d->on_update = ferry__strdup(k->on_update);
+		if (oom)
+			return -1;
 	}
-	for (size_t x = 0; x < st->nidx; x++) {
-		const ferry_index *k = &st->idx[x];
-		int ok = !k->exprs && !k->where;
-		for (size_t c = 0; ok && c < k->ncols; c++)
-			if (!created_name(e, st, k->cols[c]) ||
-			    strcmp(created_name(e, st, k->cols[c]), k->cols[c]) != 0)
-				ok = 0;
-		if (!ok && (k->exprs || k->where) && strcmp(dst, st->name) == 0 && k->sql)
-			ok = 1; /* same table name: the engine replays its own DDL */
-		if (!ok) {
-			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "index_not_created", dst, NULL,
-			                "index \"%s\" of \"%s\" is not created: its columns were renamed or dropped",
-			                k->name, st->name) != 0)
+	for (size_t x = 0; x < st->nidx; x++)
+		if (created_index(js, t, st, e, dst, same_engine, &st->idx[x]) != 0)
+			return -1;
+	for (size_t x = 0; x < st->nchecks; x++) {
+		const ferry_check *k = &st->checks[x];
+		char why[400] = "", *expr = NULL;
+		if (k->unvalidated) {
+			/* Rows the source kept may break it: created, it would reject them. */
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "check constraint %s%s%sof \"%s\" is not created in \"%s\": it is NOT VALID in the source (rows there may break it)",
+			                k->name ? "\"" : "", k->name ? k->name : "", k->name ? "\" " : "",
+			                st->name, dst) != 0)
 				return -1;
 			continue;
 		}
-		ferry_index *d = ferry_table_add_index(s, t, k->name, k->ncols);
-		if (!d)
+		int rc = port_expr(js, e, st, k->expr, &expr, why, sizeof(why));
+		if (rc < 0)
 			return -1;
-		d->unique = k->unique;
-		d->exprs = k->exprs;
-		d->where = ferry__strdup(k->where);
-		d->sql = ferry__strdup(k->sql);
-		for (size_t c = 0; c < k->ncols; c++)
-			d->cols[c] = ferry__strdup(k->cols[c]);
+		if (rc == 0) {
+			ferry_check *d = ferry_table_add_check(s, t, k->name, expr);
+			free(expr);
+			if (!d)
+				return -1;
+		} else if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+		                       "check constraint %s%s%sof \"%s\" is not created in \"%s\": CHECK (%s) uses %s",
+		                       k->name ? "\"" : "", k->name ? k->name : "", k->name ? "\" " : "",
+		                       st->name, dst, k->expr, why) != 0) {
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -509,8 +649,18 @@ static ferry_table *define_created(jobset *js, const ferry_plan *p, size_t src,
 	if (ferry__infer_types(js, t, st, e, sc, profiles(js), !same_engine, loose, &null_key, err) != 0)
 		return NULL;
 	/* Keys, foreign keys and indexes survive when all their columns do. */
-	if (created_keys(js, t, p, src, st, e, dst) != 0)
+	if (created_keys(js, t, p, src, st, e, dst, same_engine) != 0)
 		return NULL;
+	/* Two names that shorten alike (or a short form equal to another column's name): the
+	 * table cannot be created with both, so nothing is. */
+	for (size_t i = 0; i < t->ncols; i++)
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(t->cols[i].name, t->cols[k].name) == 0) {
+				ferry_err_set(err, FERRY_EUSAGE,
+				              "cannot create table \"%s\": two of its columns would be named \"%s\" in the target (rename one in the plan)",
+				              dst, t->cols[i].name);
+				return NULL;
+			}
 	if (null_key && t->npk && ferry__infer_null_key(js, t, st) != 0)
 		return NULL;
 	return t;
@@ -585,11 +735,11 @@ static int resolve_target_column(jobset *js, job *j, const ferry_plan *p, const 
 	} else if (pc && pc->expr) {
 		expr = ferry__sprintf("(%s)", pc->expr);
 	} else {
-		int sc = ferry_table_column(st, tc->name);
-		if (sc >= 0 && !dropped_by_rule(e, tc->name) && !st->cols[sc].generated) {
+		int sc = ferry__jobs_src_column(js, st, tc->name);
+		if (sc >= 0 && !dropped_by_rule(e, st->cols[sc].name) && !st->cols[sc].generated) {
 			consumed[sc] = 1;
 			from_col = sc;
-			expr = ferry__qident(seng, tc->name);
+			expr = ferry__qident(seng, st->cols[sc].name);
 		} else if (pc && (pc->def || pc->def_null)) {
 			use_default = 1;
 			if (ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "column_set_by_plan", j->dst_table, tc->name,
@@ -827,6 +977,9 @@ static job *new_job(jobset *js, const ferry_plan *p, const ferry_plan_table *e, 
 	j->stage = stage;
 	j->source_name = p->sources[src].name;
 	j->src_table = ferry__strdup(stable);
+	dst = ferry__jobs_short(js, dst, "table", NULL);
+	if (!dst)
+		return NULL;
 	j->dst_table = ferry__strdup(dst);
 	j->name = ferry__sprintf("%s/%s.%s->%s", stage, j->source_name, stable, dst);
 	j->later = e && (e->later || e->later_all);
@@ -898,17 +1051,23 @@ static int wants_exact(const ferry_ctx *ctx, const ferry_table *st, const ferry_
  * target columns defaulted with notes only. Refused: the plan must say how the columns map
  * (columns:), or the target table be made by its target schema. Same names are the version
  * rules (drops and defaults reported); an import's entries are made by the program. */
-static int rename_onto(const ferry_plan *p, const ferry_plan_table *e, const ferry_table *st,
-                       const ferry_table *tt, ferry_err *err)
+static int rename_onto(jobset *js, const ferry_plan *p, const ferry_plan_table *e,
+                       const ferry_table *st, const ferry_table *tt, ferry_err *err)
 {
 	if (!e || !e->rename || strcmp(e->rename, e->table) == 0 || e->ncols > 0 || e->line <= 0)
 		return 0;
 	ferry_buf only_src = FERRY_BUF_INIT, only_dst = FERRY_BUF_INIT;
-	for (size_t i = 0; i < st->ncols; i++)
-		if (!st->cols[i].generated && ferry_table_column(tt, st->cols[i].name) < 0)
+	for (size_t i = 0; i < st->ncols; i++) {
+		char sn[256];
+		const char *n = st->cols[i].name;
+		if (js->ident_max && js->ident_max < sizeof(sn) &&
+		    ferry__ident_short(sn, sizeof(sn), n, js->ident_max) == 1)
+			n = sn; /* the name a table ferry created holds */
+		if (!st->cols[i].generated && ferry_table_column(tt, n) < 0)
 			ferry_buf_printf(&only_src, "%s\"%s\"", only_src.len ? ", " : "", st->cols[i].name);
+	}
 	for (size_t i = 0; i < tt->ncols; i++)
-		if (!tt->cols[i].generated && ferry_table_column(st, tt->cols[i].name) < 0)
+		if (!tt->cols[i].generated && ferry__jobs_src_column(js, st, tt->cols[i].name) < 0)
 			ferry_buf_printf(&only_dst, "%s\"%s\"", only_dst.len ? ", " : "", tt->cols[i].name);
 	int rc = 0;
 	if (only_src.failed || only_dst.failed) {
@@ -932,6 +1091,8 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 {
 	char msg[900];
 	memset(js, 0, sizeof(*js));
+	js->ident_max = teng->max_ident;
+	js->teng_name = teng->name;
 	js->types_declared = (strict & FERRY_JOBS_TYPES_DECLARED) != 0;
 	js->tflags = teng->flags;
 	strict &= 1;
@@ -957,6 +1118,15 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 			continue;
 		if (!new_job(js, p, e, src, e->table, e->rename ? e->rename : e->table, e->stage))
 			return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	/* Views and triggers: ferry copies tables; say so of each, once per source. */
+	for (size_t s = 0; s < p->nsources && p->later_mode != FERRY_LATER_ONLY; s++) {
+		const char *kind, *name;
+		for (size_t i = 0; (kind = ferry_schema_other(sources[s].schema, i, &name)) != NULL; i++)
+			if (ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
+			                "%s \"%s\" of source \"%s\" is not copied: ferry copies tables (create it in a target_schema)",
+			                kind, name, p->sources[s].name) != 0)
+				return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	if (p->copy_others && p->later_mode != FERRY_LATER_ONLY) {
 		for (size_t s = 0; s < p->nsources; s++) {
@@ -1007,7 +1177,7 @@ int ferry__jobs_build(jobset *js, const ferry_ctx *ctx, const ferry_plan *p,
 				return err->code ? err->code : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		j->creates_table = ferry_schema_find(js->created, j->dst_table) != NULL;
-		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(p, j->entry, st, tt, err) : 0;
+		int rc = !j->creates_table && p->nschema == 0 ? rename_onto(js, p, j->entry, st, tt, err) : 0;
 		if (rc == 0)
 			rc = resolve_columns(js, j, p, sources[j->src].eng, st, tt, strict, err);
 		if (rc)

@@ -88,6 +88,10 @@ typedef struct jobset {
 	size_t nnotes, notes_cap;
 	int types_declared;        /* --types=declared: no types from the values */
 	unsigned tflags;           /* the target engine's FERRY_ENGINE_* flags */
+	size_t ident_max;          /* the target engine's longest name (0: no limit) */
+	const char *teng_name;     /* the target engine's name (SQL dialect of created tables) */
+	char **longs;              /* long names met, each followed by its short form (names.c) */
+	size_t nlongs, longs_cap;
 } jobset;
 
 /* ferry__jobs_build's strict argument: 1 for --strict, with this bit for --types=declared. */
@@ -145,6 +149,32 @@ const char *ferry__note_field(const char *note, int field);
 /* The note as {"code":..,"table":..,"column":..,"message":..} (null for no table or column). */
 void ferry__note_json(ferry_buf *b, const char *note);
 char *ferry__qident(const ferry_engine *e, const char *name);
+
+/* names.c. name as the target holds it: itself, or when longer than js->ident_max its short
+ * form (ferry__ident_short), the same in every run; the first time a name (a `what`, of
+ * table `of` or NULL) is shortened, a note says so. NULL in, NULL out; NULL when out of memory. */
+const char *ferry__jobs_short(jobset *js, const char *name, const char *what, const char *of);
+/* The column of st that target column tname of a created table came from (exactly that
+ * name, or the one whose short form it is), or -1. */
+int ferry__jobs_src_column(jobset *js, const ferry_table *st, const char *tname);
+
+/* bounds.c. The inclusive range [*lo, *hi] of j's integer chunking key (a single integer
+ * key column, or SQLite's rowid and its alias) outside which no row of its entry's where and
+ * later: condition (in later_mode) can be: 1 when narrower than every integer, else 0. */
+int ferry__jobs_key_range(const job *j, int later_mode, const ferry_table *st, int64_t *lo,
+                          int64_t *hi);
+
+/* sqlport.c. Whether `name` (quoted: as written in quotes) is a column of the expression's
+ * table: 1 with *to its name in the target (NULL: not carried there) and *is_bool whether it
+ * holds booleans, or 0. */
+typedef int (*ferry_port_col)(void *ud, const char *name, int quoted, const char **to,
+                              int *is_bool);
+/* expr, SQL of engine `from` over one table's columns, as SQL of engine `to` ("sqlite",
+ * "postgres"; the same engine: only the columns renamed) with each column named by col:
+ * 0 with *out (caller frees), 1 when it cannot be said the same way there (why says, cap
+ * bytes), -1 out of memory. */
+int ferry__sql_port(char **out, const char *expr, const char *from, const char *to,
+                    ferry_port_col col, void *ud, char *why, size_t cap);
 /* A column default as a plain literal: a number, a 'string' (quotes as written), TRUE/FALSE,
  * CURRENT_TIMESTAMP and its kin, parentheses and trailing casts dropped (caller frees); NULL
  * with *keep = 1 for NULL, with *keep = 0 for anything computed. */

@@ -97,7 +97,11 @@ static void ddl_of(ferry_buf *b, const ferry_engine *e, const ferry_table *t)
 		ferry_buf_printf(b, "%s%s", i ? ", " : ", PRIMARY KEY (", qc ? qc : "?");
 		free(qc);
 	}
-	ferry_buf_puts(b, t->npk ? "));" : ");");
+	if (t->npk)
+		ferry_buf_puts(b, ")");
+	for (size_t i = 0; i < t->nchecks; i++)
+		ferry_buf_printf(b, ", CHECK (%s)", t->checks[i].expr);
+	ferry_buf_puts(b, ");");
 }
 
 int ferry__preview_build(copy_state *cs, ferry_summary *sum)

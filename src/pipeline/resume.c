@@ -99,6 +99,45 @@ static int plan_row(void *ud, const ferry_chunk_rec *rec)
 	return 0;
 }
 
+/* The key of a chunk bound as an integer: 1 with *v, 0 when unbounded or not one integer. */
+static int bound_int(const uint8_t *b, size_t len, int64_t *v)
+{
+	ferry_value k[2];
+	if (!b || len == 0 || ferry_value_decode_row(k, 2, b, len) != 1 || k[0].type != FERRY_INT)
+		return 0;
+	*v = k[0].v.i;
+	return 1;
+}
+
+/* Drop the planned chunks no row of j's key range can be in (bounds.c), and number the
+ * rest from 0. A chunk holds the keys in (lo, hi]; the first is open below and the last
+ * open above, and stay so when kept. */
+static void plan_bound(plan_ctx *pc, copy_state *cs)
+{
+	const job *j = pc->j;
+	const ferry_table *st = ferry_schema_find(cs->sources[j->src].schema, j->src_table);
+	int64_t lo, hi;
+	if (!ferry__jobs_key_range(j, cs->plan->later_mode, st, &lo, &hi))
+		return;
+	size_t n = 0;
+	for (size_t i = 0; i < pc->n; i++) {
+		ferry_chunk_rec *r = &pc->recs[i];
+		int64_t rl, rh;
+		int below = bound_int(r->hi, r->hi_len, &rh) && rh < lo;
+		int above = bound_int(r->lo, r->lo_len, &rl) && rl >= hi;
+		/* Keep at least one chunk, so that the job still has its chunk to record. */
+		if ((below || above) && !(n == 0 && i + 1 == pc->n)) {
+			free((void *)r->lo);
+			free((void *)r->hi);
+			continue;
+		}
+		pc->recs[n] = *r;
+		pc->recs[n].chunk = (int64_t)n;
+		n++;
+	}
+	pc->n = n;
+}
+
 static void plan_ctx_clear(plan_ctx *pc)
 {
 	for (size_t i = 0; i < pc->n; i++) {
@@ -129,6 +168,8 @@ static int plan_job(copy_state *cs, job *j, int sibling, load_ctx *lc)
 	if (rc == 0)
 		rc = seng->read->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
 		                             (const char *const *)j->chunk_keys, cs->chunk_rows, plan_row, &pc, err);
+	if (rc == 0)
+		plan_bound(&pc, cs);
 	if (rc == 0)
 		rc = ferry__state_add_chunks(cs->teng, cs->tconn, cs->plan->run_digest, pc.recs, pc.n, err);
 	if (rc == 0)

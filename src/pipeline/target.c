@@ -65,17 +65,39 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 	return rc;
 }
 
+/* Where an engine's note of a CHECK or index it refused goes: the summary and the
+ * progress stream, like resolution's notes. */
+typedef struct engine_notes {
+	copy_state *cs;
+	ferry_summary *sum;
+	int oom;
+} engine_notes;
+
+static void engine_note(void *ud, const char *line)
+{
+	engine_notes *en = ud;
+	if (ferry__summary_note(en->sum, line) != 0)
+		en->oom = 1;
+	ferry__sched_emit(en->cs->opts, FERRY_PROGRESS_NOTE, NULL, line);
+}
+
 /* Create the target tables the plan needs and the target lacks, each with its flag
  * (inside the caller's transaction). */
-static int create_tables(copy_state *cs)
+static int create_tables(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
 	ferry_schema *cr = cs->js.created;
+	engine_notes en = {cs, sum, 0};
 	for (size_t i = 0; i < ferry_schema_count(cr); i++) {
-		const ferry_table *t = ferry_schema_table(cr, i);
+		ferry_table *t = ferry_schema_table(cr, i);
 		char flag[600];
 		snprintf(flag, sizeof(flag), "created:%s", t->name);
+		t->note = engine_note;
+		t->note_ud = &en;
 		int rc = cs->teng->write->create_table(cs->tconn, t, err);
+		t->note = NULL;
+		if (rc == 0 && en.oom)
+			rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 		if (rc == 0)
 			rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
 		if (rc)
@@ -417,14 +439,20 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 	int64_t step = 0;
 	/* Indexes of the tables ferry created come after their rows: faster, same result. Each
 	 * table's are recorded as done, so a resumed run makes those an earlier process did not. */
+	engine_notes en = {cs, sum, 0};
 	for (int pass = 0; pass < 2; pass++) {
 		ferry_schema *s = pass == 0 ? js->created : js->again;
 		for (size_t i = 0; rc == 0 && s && i < ferry_schema_count(s); i++) {
-			const ferry_table *t = ferry_schema_table(s, i);
+			ferry_table *t = ferry_schema_table(s, i);
 			char flag[600];
 			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
 			phase(cs, "keys and indexes", t->name, step++, nidx);
+			t->note = engine_note;
+			t->note_ud = &en;
 			rc = cs->teng->write->create_indexes(cs->tconn, t, err);
+			t->note = NULL;
+			if (rc == 0 && en.oom)
+				rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
 			if (rc == 0)
 				rc = ferry__state_set(cs->teng, cs->tconn, cs->plan->run_digest, flag, err);
 		}
@@ -536,7 +564,7 @@ int ferry__target_prepare(copy_state *cs, int strict, ferry_summary *sum)
 	if (rc == 0 && cs->hooks && cs->hooks->resolved)
 		rc = cs->hooks->resolved(cs->hooks->ud, &cs->js, &cs->tschema, err);
 	if (rc == 0 && !cs->opts->check_only)
-		rc = create_tables(cs);
+		rc = create_tables(cs, sum);
 	if (rc == 0 && !cs->opts->check_only)
 		rc = ferry__lease_fence(cs->lease, cs->tconn, err);
 	if (rc == 0 && !cs->opts->check_only) {

@@ -765,4 +765,5 @@ const ferry_engine ferry__postgres_engine = {
 	.migrate = &pg_migrate,
 	.capture = &ferry__pg_capture,
 	.pool_switch = &ferry__pg_bouncer,
+	.max_ident = 63, /* NAMEDATALEN - 1 */
 };

@@ -2,6 +2,7 @@
  * schema, names always bound as parameters), DDL from a definition (PostgreSQL's own types
  * when it came from PostgreSQL, canonical types otherwise), foreign keys added after the
  * load and counted, and the finish: sequences past the loaded keys, ANALYZE. */
+#include <stdarg.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,14 +84,16 @@ static const char columns_sql[] =
 
 static const char indexes_sql[] =
 	"SELECT i.indrelid, i.indexrelid, ic.relname, i.indisprimary, i.indisunique, "
-	"i.indnkeyatts, pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid) "
+	"i.indnkeyatts, pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid), "
+	"EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype = 'u') "
 	"FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
 	"JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
 	"ORDER BY i.indrelid, i.indisprimary DESC, i.indexrelid";
 
 static const char index_cols_sql[] =
-	"SELECT i.indexrelid, k, i.indkey[k - 1], a.attname, pg_get_indexdef(i.indexrelid, k, true) "
+	"SELECT i.indexrelid, k, i.indkey[k - 1], a.attname, pg_get_indexdef(i.indexrelid, k, true), "
+	"i.indoption[k - 1] & 1 "
 	"FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"CROSS JOIN LATERAL generate_series(1, i.indnkeyatts) AS k "
@@ -109,6 +112,14 @@ static const char fkeys_sql[] =
 	"WHERE n.nspname = $1 AND con.contype = 'f' AND con.conparentid = 0 "
 	"AND fr.relnamespace = n.oid AND NOT c.relispartition "
 	"ORDER BY con.conrelid, con.conname, k.i";
+
+/* CHECK constraints of the tables (NOT NULL is an attribute here, not a constraint). */
+static const char checks_sql[] =
+	"SELECT con.conrelid, con.conname, pg_get_expr(con.conbin, con.conrelid), con.convalidated "
+	"FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+	"JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = $1 AND con.contype = 'c' AND c.relkind IN ('r', 'p') "
+	"AND NOT c.relispartition ORDER BY con.conrelid, con.conname";
 
 static char *action(ferry_schema *s, char a)
 {
@@ -214,10 +225,15 @@ static int load_indexes(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry
 			break;
 		}
 		x->unique = PQgetvalue(res, r, 4)[0] == 't';
+		x->constraint = PQgetvalue(res, r, 8)[0] == 't';
 		for (int k = 0; k < nk && rc == 0; k++) {
 			int attnum = atoi(PQgetvalue(cols, first + k, 2));
-			if (attnum == 0)
+			if (attnum == 0) {
 				x->exprs = 1;
+				x->opts[k] |= FERRY_INDEX_EXPR;
+			}
+			if (atoi(PQgetvalue(cols, first + k, 5)) != 0)
+				x->opts[k] |= FERRY_INDEX_DESC;
 			x->cols[k] = ferry_schema_strdup(s, PQgetvalue(cols, first + k, attnum ? 3 : 4));
 			if (!x->cols[k])
 				rc = OOM(err);
@@ -230,6 +246,50 @@ static int load_indexes(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry
 	}
 	PQclear(res);
 	PQclear(cols);
+	return rc;
+}
+
+static int load_checks(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_err *err)
+{
+	const char *params[1] = {c->schema};
+	PGresult *res;
+	int rc = ferry_pg__query(c, &res, checks_sql, 1, params, err, "read the check constraints");
+	if (rc)
+		return rc;
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+		tinfo *ti = find_oid(ts, nt, (Oid)strtoul(PQgetvalue(res, r, 0), NULL, 10));
+		ferry_check *k = ti ? ferry_table_add_check(s, ti->t, PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)) : NULL;
+		if (ti && !k)
+			rc = OOM(err);
+		else if (k)
+			k->unvalidated = PQgetvalue(res, r, 3)[0] != 't';
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Views and triggers: not copied, and a run says so of each (ferry's own fence triggers
+ * are not the application's). */
+static const char others_sql[] =
+	"SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, c.relname "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') "
+	"UNION ALL SELECT 'trigger', t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+	"JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgname NOT LIKE 'ferry\\_%' "
+	"AND c.relname NOT LIKE 'ferry\\_%' ORDER BY 1, 2";
+
+static int load_others(pg_conn *c, ferry_schema *s, ferry_err *err)
+{
+	const char *params[1] = {c->schema};
+	PGresult *res;
+	int rc = ferry_pg__query(c, &res, others_sql, 1, params, err, "read the views and triggers");
+	if (rc)
+		return rc;
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++)
+		if (ferry_schema_add_other(s, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)) != 0)
+			rc = OOM(err);
+	PQclear(res);
 	return rc;
 }
 
@@ -395,6 +455,10 @@ int ferry_pg__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err)
 	if (rc == 0)
 		rc = load_fkeys(c, out, ts, nt, err);
 	if (rc == 0)
+		rc = load_checks(c, out, ts, nt, err);
+	if (rc == 0)
+		rc = load_others(c, out, err);
+	if (rc == 0)
 		rc = load_pending_keys(c, out, ts, nt, err);
 	for (size_t i = 0; i < nt; i++) {
 		/* Tables without a primary key chunk by ctid. */
@@ -473,13 +537,64 @@ static int run_ddl(pg_conn *c, ferry_buf *sql, ferry_err *err, const char *what,
 	return ferry_pg__exec(c, sql->data, err, w);
 }
 
-/* A name of at most 63 bytes (PostgreSQL would cut it with a notice), cut on a character
- * boundary. */
+static int try_sql(pg_conn *c, const char *sql, char *why, size_t cap, ferry_err *err);
+
+/* A name of at most 63 bytes. PostgreSQL would cut a longer one, and "t..._pkey" cut to 63
+ * bytes can be the (cut) table's own name; so a longer one is shortened as every long name
+ * ferry creates is, a prefix and a hash of the whole name (ferry__ident_short). */
 static void pg_name(char *out, const char *in)
 {
-	size_t n = ferry__utf8_cut((const uint8_t *)in, strlen(in), NAMEDATALEN - 1);
-	memcpy(out, in, n);
-	out[n] = '\0';
+	if (ferry__ident_short(out, NAMEDATALEN, in, NAMEDATALEN - 1) < 0)
+		out[0] = '\0'; /* not reached: NAMEDATALEN bytes always hold the result */
+}
+
+/* Tell whoever listens (def->note) that part of def was not created, and why. */
+static void pg_note(const ferry_table *def, const char *fmt, ...)
+{
+	if (!def->note)
+		return;
+	char line[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	def->note(def->note_ud, line);
+}
+
+/* The table's CHECK constraints, each on its own so a refused one (its expression is not
+ * PostgreSQL's, or a type does not match) is noted and the others stay. */
+static int add_checks(pg_conn *c, const ferry_table *def, ferry_err *err)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < def->nchecks; i++) {
+		const ferry_check *k = &def->checks[i];
+		ferry_buf_reset(&b);
+		ferry_buf_puts(&b, "ALTER TABLE ");
+		ferry_pg__buf_table(&b, c, def->name);
+		ferry_buf_puts(&b, " ADD ");
+		if (k->name) {
+			char name[NAMEDATALEN];
+			pg_name(name, k->name);
+			ferry_buf_puts(&b, "CONSTRAINT ");
+			ferry_pg__buf_ident(&b, name);
+			ferry_buf_puts(&b, " ");
+		}
+		ferry_buf_printf(&b, "CHECK (%s)", k->expr);
+		if (b.failed) {
+			rc = OOM(err);
+			break;
+		}
+		char why[600] = "";
+		int t = try_sql(c, b.data, why, sizeof(why), err);
+		if (t < 0)
+			rc = t;
+		else if (t == 1)
+			pg_note(def, "check constraint %s%s%sof \"%s\" is not created: PostgreSQL refused CHECK (%s): %s",
+			        k->name ? "\"" : "", k->name ? k->name : "", k->name ? "\" " : "", def->name, k->expr, why);
+	}
+	ferry_buf_free(&b);
+	return rc;
 }
 
 static int is_rowid_alias(const ferry_table *def, const ferry_column *col)
@@ -855,6 +970,8 @@ int ferry_pg__create_table(ferry_conn *conn, const ferry_table *def, ferry_err *
 		if (!col->generated && col->default_sql && !is_rowid_alias(def, col))
 			rc = set_foreign_default(c, def, col, err);
 	}
+	if (rc == 0)
+		rc = add_checks(c, def, err);
 	if (rc == 0 && ferry_pg__touch(c, def->name) != 0)
 		rc = OOM(err);
 	return rc;
@@ -1006,15 +1123,14 @@ int ferry_pg__create_indexes(ferry_conn *conn, const ferry_table *def, ferry_err
 		}
 		int foreign_sql = 0;
 		if (own && x->sql) {
-			if (retarget_index(&b, c, x->sql, def->name) != 0)
+			if (retarget_index(&b, c, x->sql, def->name) != 0) {
+				pg_note(def, "index \"%s\" of \"%s\" is not created: its definition could not be read", x->name, def->name);
 				continue;
-		} else if (x->exprs || x->where) {
-			/* Another engine's expression or predicate: used if PostgreSQL reads it. */
-			if (!x->sql)
-				continue;
-			ferry_buf_puts(&b, x->sql);
-			foreign_sql = 1;
+			}
 		} else {
+			/* From its parts: expressions and the predicate are SQL the caller gave in
+			 * PostgreSQL's dialect, which the server may still refuse (a type that differs
+			 * from the source's): noted, not fatal. */
 			ferry_buf_printf(&b, "CREATE %sINDEX IF NOT EXISTS ", x->unique ? "UNIQUE " : "");
 			ferry_pg__buf_ident(&b, name);
 			ferry_buf_puts(&b, " ON ");
@@ -1023,19 +1139,47 @@ int ferry_pg__create_indexes(ferry_conn *conn, const ferry_table *def, ferry_err
 			for (size_t k = 0; k < x->ncols; k++) {
 				if (k)
 					ferry_buf_puts(&b, ", ");
-				ferry_pg__buf_ident(&b, x->cols[k]);
+				if (x->opts[k] & FERRY_INDEX_EXPR)
+					ferry_buf_printf(&b, "(%s)", x->cols[k]);
+				else
+					ferry_pg__buf_ident(&b, x->cols[k]);
+				if (x->opts[k] & FERRY_INDEX_DESC)
+					ferry_buf_puts(&b, " DESC");
 			}
 			ferry_buf_puts(&b, ")");
+			if (x->where)
+				ferry_buf_printf(&b, " WHERE %s", x->where);
+			foreign_sql = x->exprs || x->where;
 		}
 		if (b.failed) {
 			rc = OOM(err);
 			break;
 		}
 		if (foreign_sql) {
-			int t = try_sql(c, b.data, NULL, 0, err);
+			char why[600] = "";
+			int t = try_sql(c, b.data, why, sizeof(why), err);
 			rc = t < 0 ? t : 0;
+			if (t == 1)
+				pg_note(def, "index \"%s\" of \"%s\" is not created: PostgreSQL refused %s: %s",
+				        x->name, def->name, b.data, why);
 		} else {
 			rc = run_ddl(c, &b, err, "index", name);
+		}
+		if (rc == 0 && x->constraint && x->unique && !x->exprs && !x->where) {
+			/* A UNIQUE constraint again, on the index just built (no second scan). */
+			ferry_buf_reset(&b);
+			ferry_buf_puts(&b, "ALTER TABLE ");
+			ferry_pg__buf_table(&b, c, def->name);
+			ferry_buf_puts(&b, " ADD CONSTRAINT ");
+			ferry_pg__buf_ident(&b, name);
+			ferry_buf_puts(&b, " UNIQUE USING INDEX ");
+			ferry_pg__buf_ident(&b, name);
+			char why[600] = "";
+			int t = b.failed ? OOM(err) : try_sql(c, b.data, why, sizeof(why), err);
+			rc = t < 0 ? t : 0;
+			if (t == 1)
+				pg_note(def, "unique constraint \"%s\" of \"%s\" is a unique index: PostgreSQL refused the constraint: %s",
+				        name, def->name, why);
 		}
 	}
 	/* Foreign keys come after the rows, NOT VALID: fk_check counts the rows that break

@@ -2,6 +2,9 @@
  * table-valued functions (table names are always bound, never spliced), and the DDL that
  * recreates a table and its indexes from a definition. */
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -304,6 +307,94 @@ oom:
 	return OOM(err);
 }
 
+/* The length of an index element's expression without its trailing ASC or DESC (which
+ * pragma_index_xinfo reports on its own). */
+static size_t elem_len(const char *s, const char *e)
+{
+	static const char *const kws[] = {"ASC", "DESC"};
+	for (size_t k = 0; k < 2; k++) {
+		size_t n = strlen(kws[k]);
+		if ((size_t)(e - s) > n && strncasecmp(e - n, kws[k], n) == 0 &&
+		    !word_char(e[-(ptrdiff_t)n - 1])) {
+			e -= n;
+			while (e > s && isspace((unsigned char)e[-1]))
+				e--;
+			break;
+		}
+	}
+	return (size_t)(e - s);
+}
+
+/* Does an index element say COLLATE? */
+static int elem_has_collate(const char *s, const char *e)
+{
+	tok t;
+	const char *p = s;
+	while (p < e && (p = next_tok(p, &t), t.kind != T_END) && t.s < e)
+		if (is_kw(&t, "COLLATE"))
+			return 1;
+	return 0;
+}
+
+/* The CHECK constraints of CREATE TABLE text sql, column and table constraints alike (a
+ * column's CHECK may name other columns too), with the name a CONSTRAINT clause gives. */
+static int load_checks(ferry_schema *s, ferry_table *t, const char *sql, ferry_err *err)
+{
+	tok tk, prev = {T_END, "", 0}, name = {T_END, "", 0};
+	const char *p = sql;
+	int depth = 0;
+	while ((p = next_tok(p, &tk)), tk.kind != T_END) {
+		if (is_punct(&tk, '('))
+			depth++;
+		else if (is_punct(&tk, ')'))
+			depth--;
+		else if (depth == 1 && is_kw(&prev, "CONSTRAINT"))
+			name = tk;
+		else if (depth == 1 && is_kw(&tk, "CHECK")) {
+			tok open;
+			const char *q = next_tok(p, &open);
+			if (!is_punct(&open, '('))
+				return 0;
+			/* The expression: everything to the matching parenthesis. */
+			const char *start = q, *end = q;
+			int d = 1;
+			while (d > 0) {
+				tok x;
+				const char *after = next_tok(end, &x);
+				if (x.kind == T_END)
+					return 0; /* SQLite accepted it, so this does not happen */
+				if (is_punct(&x, '('))
+					d++;
+				else if (is_punct(&x, ')') && --d == 0) {
+					end = x.s;
+					p = after;
+					break;
+				}
+				end = after;
+			}
+			while (start < end && isspace((unsigned char)*start))
+				start++;
+			while (end > start && isspace((unsigned char)end[-1]))
+				end--;
+			char nm[256] = "";
+			if (name.kind != T_END)
+				tok_name(&name, nm, sizeof(nm));
+			char *expr = ferry__strndup(start, (size_t)(end - start));
+			ferry_check *k = expr ? ferry_table_add_check(s, t, nm[0] ? nm : NULL, expr) : NULL;
+			free(expr);
+			if (!k)
+				return OOM(err);
+			name.kind = T_END;
+			prev = tk;
+			continue;
+		}
+		if (depth == 1 && is_punct(&tk, ','))
+			name.kind = T_END;
+		prev = tk;
+	}
+	return 0;
+}
+
 /* Fill one index's key columns from pragma_index_xinfo; expression columns take their text
  * from the CREATE INDEX statement. */
 static int load_index_cols(sq_conn *c, ferry_schema *s, ferry_table *t, const char *name,
@@ -311,7 +402,7 @@ static int load_index_cols(sq_conn *c, ferry_schema *s, ferry_table *t, const ch
 {
 	sqlite3_stmt *st;
 	int rc = prep(c, &st,
-	              "SELECT cid, name, count(*) OVER () FROM pragma_index_xinfo(?1, 'main') "
+	              "SELECT cid, name, count(*) OVER (), \"desc\", coll FROM pragma_index_xinfo(?1, 'main') "
 	              "WHERE key = 1 ORDER BY seqno", err);
 	if (rc)
 		return rc;
@@ -331,10 +422,18 @@ static int load_index_cols(sq_conn *c, ferry_schema *s, ferry_table *t, const ch
 		int cid = sqlite3_column_int(st, 0);
 		const char *col = (const char *)sqlite3_column_text(st, 1);
 		char *v;
-		if (cid == -2) {
+		if (sqlite3_column_int(st, 3))
+			x->opts[i] |= FERRY_INDEX_DESC;
+		/* A column under a collation of the index's own (w COLLATE NOCASE) is said by its
+		 * text, as an expression is, so that the collation is carried or noted. */
+		const char *coll = (const char *)sqlite3_column_text(st, 4);
+		int own_coll = cid >= 0 && coll && sqlite3_stricmp(coll, "BINARY") != 0 && have_sql &&
+		               i < parsed.nelem && elem_has_collate(parsed.elem[i], parsed.elem_end[i]);
+		if (cid == -2 || own_coll) {
 			x->exprs = 1;
+			x->opts[i] |= FERRY_INDEX_EXPR;
 			if (have_sql && i < parsed.nelem)
-				v = ferry__strndup(parsed.elem[i], (size_t)(parsed.elem_end[i] - parsed.elem[i]));
+				v = ferry__strndup(parsed.elem[i], elem_len(parsed.elem[i], parsed.elem_end[i]));
 			else
 				v = ferry_schema_strdup(s, "<expression>");
 		} else {
@@ -373,7 +472,7 @@ static int load_indexes(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 {
 	sqlite3_stmt *st;
 	int rc = prep(c, &st,
-	              "SELECT il.name, il.\"unique\", il.partial, sm.sql "
+	              "SELECT il.name, il.\"unique\", il.partial, sm.sql, il.origin = 'u' "
 	              "FROM pragma_index_list(?1, 'main') AS il "
 	              "LEFT JOIN sqlite_schema AS sm ON sm.type = 'index' AND sm.name = il.name "
 	              "WHERE il.origin <> 'pk' ORDER BY sm.rowid", err);
@@ -381,9 +480,12 @@ static int load_indexes(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 		return rc;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t before = t->nidx;
 		rc = load_index_cols(c, s, t, (const char *)sqlite3_column_text(st, 0),
 		                     sqlite3_column_int(st, 1) != 0, sqlite3_column_int(st, 2) != 0,
 		                     (const char *)sqlite3_column_text(st, 3), err);
+		if (rc == 0 && t->nidx > before)
+			t->idx[t->nidx - 1].constraint = sqlite3_column_int(st, 4) != 0;
 		if (rc) {
 			sqlite3_finalize(st);
 			return rc;
@@ -435,7 +537,8 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 		}
 		t->est_rows = -1;
 		if ((rc = load_columns(c, out, t, err)) != 0 || (rc = load_fkeys(c, out, t, err)) != 0 ||
-		    (rc = load_indexes(c, out, t, err)) != 0) {
+		    (rc = load_indexes(c, out, t, err)) != 0 ||
+		    (t->sql && (rc = load_checks(out, t, t->sql, err)) != 0)) {
 			sqlite3_finalize(st);
 			return rc;
 		}
@@ -446,6 +549,22 @@ int ferry_sqlite__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err
 		return rc;
 	}
 	sqlite3_finalize(st);
+	/* Views and triggers are not copied; the run says so of each (ferry's own capture
+	 * and fence triggers are not the application's). */
+	rc = prep(c, &st,
+	          "SELECT type, name FROM sqlite_schema WHERE type IN ('view', 'trigger') "
+	          "AND name NOT LIKE 'ferry\\_%' ESCAPE '\\' ORDER BY rowid", err);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (ferry_schema_add_other(out, (const char *)sqlite3_column_text(st, 0),
+		                           (const char *)sqlite3_column_text(st, 1)) != 0) {
+			sqlite3_finalize(st);
+			return OOM(err);
+		}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return ferry_sqlite__fail(c, rc, err, "could not read the schema of \"%s\"", c->path);
 	return 0;
 }
 
@@ -470,6 +589,54 @@ static void ident_list(ferry_buf *b, char *const *names, size_t n)
 			ferry_buf_puts(b, ", ");
 		ferry_sqlite__buf_ident(b, names[i]);
 	}
+}
+
+/* An index made as a UNIQUE clause of the table it is created with. */
+static int unique_clause(const ferry_index *x)
+{
+	return x->constraint && x->unique && !x->exprs && !x->where && !x->sql;
+}
+
+/* Tell whoever listens (def->note) that part of def was not created, and why. */
+static void sq_note(const ferry_table *def, const char *fmt, ...)
+{
+	if (!def->note)
+		return;
+	char line[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	def->note(def->note_ud, line);
+}
+
+/* Does SQLite take expr over def's columns (names and functions known)? 1 yes, 0 no (why
+ * says), or a negative code. A CHECK is part of CREATE TABLE, so one it refuses would lose
+ * the whole table: each is tried alone first. */
+static int expr_ok(sq_conn *c, const ferry_table *def, const char *expr, char *why, size_t cap,
+                   ferry_err *err)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_buf_puts(&b, "SELECT 1 FROM (SELECT ");
+	for (size_t i = 0; i < def->ncols; i++) {
+		ferry_buf_puts(&b, i ? ", NULL AS " : "NULL AS ");
+		ferry_sqlite__buf_ident(&b, def->cols[i].name);
+	}
+	if (def->ncols == 0)
+		ferry_buf_puts(&b, "NULL");
+	ferry_buf_printf(&b, ") WHERE (%s)", expr);
+	if (b.failed)
+		return OOM(err);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db, b.data, -1, &st, NULL);
+	ferry_buf_free(&b);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK)
+		return 1;
+	if (rc == SQLITE_NOMEM)
+		return OOM(err);
+	snprintf(why, cap, "%s", sqlite3_errmsg(c->db));
+	return 0;
 }
 
 int ferry_sqlite__create_table(ferry_conn *conn, const ferry_table *def, ferry_err *err)
@@ -533,6 +700,38 @@ int ferry_sqlite__create_table(ferry_conn *conn, const ferry_table *def, ferry_e
 		if (fk->on_update)
 			ferry_buf_printf(&b, " ON UPDATE %s", fk->on_update);
 	}
+	/* UNIQUE constraints are clauses of the table (SQLite adds none later), so they stay
+	 * constraints both ways; rows that break one are rejected as they load. */
+	for (size_t k = 0; k < def->nidx; k++) {
+		const ferry_index *x = &def->idx[k];
+		if (!unique_clause(x))
+			continue;
+		ferry_buf_puts(&b, ", UNIQUE(");
+		ident_list(&b, x->cols, x->ncols);
+		ferry_buf_puts(&b, ")");
+	}
+	for (size_t k = 0; k < def->nchecks; k++) {
+		const ferry_check *ck = &def->checks[k];
+		char why[400] = "";
+		int ok = expr_ok(c, def, ck->expr, why, sizeof(why), err);
+		if (ok < 0) {
+			ferry_buf_free(&b);
+			return ok;
+		}
+		if (!ok) {
+			sq_note(def, "check constraint %s%s%sof \"%s\" is not created: SQLite refused CHECK (%s): %s",
+			        ck->name ? "\"" : "", ck->name ? ck->name : "", ck->name ? "\" " : "",
+			        def->name, ck->expr, why);
+			continue;
+		}
+		ferry_buf_puts(&b, ", ");
+		if (ck->name) {
+			ferry_buf_puts(&b, "CONSTRAINT ");
+			ferry_sqlite__buf_ident(&b, ck->name);
+			ferry_buf_puts(&b, " ");
+		}
+		ferry_buf_printf(&b, "CHECK (%s)", ck->expr);
+	}
 	ferry_buf_puts(&b, ")");
 	/* WITHOUT ROWID needs a primary key; a definition from another engine may lack one. */
 	sep = " ";
@@ -546,6 +745,8 @@ int ferry_sqlite__create_table(ferry_conn *conn, const ferry_table *def, ferry_e
 	ferry_buf_free(&b);
 	return rc;
 }
+
+
 
 /* Whether an index name is taken in the target: 0 no, 1 by table, 2 by another table
  * (named in other), or a negative code. */
@@ -587,13 +788,17 @@ int ferry_sqlite__create_indexes(ferry_conn *conn, const ferry_table *def, ferry
 			if (!x->sql)
 				continue;
 			ferry_buf_puts(&b, x->sql);
-		} else if (x->exprs || x->where) {
-			/* Only the engine's own text can say these; it fits when the table kept
-			 * its name (the caller reports the ones skipped). */
+		} else if (unique_clause(x)) {
+			continue; /* made with the table */
+		} else if (x->sql && (x->exprs || x->where)) {
+			/* The engine's own text fits when the table kept its name. */
 			index_sql parsed;
-			if (!x->sql || parse_index_sql(x->sql, &parsed) != 0 ||
-			    sqlite3_stricmp(parsed.table, def->name) != 0)
+			if (parse_index_sql(x->sql, &parsed) != 0 ||
+			    sqlite3_stricmp(parsed.table, def->name) != 0) {
+				sq_note(def, "index \"%s\" of \"%s\" is not created: its definition names another table",
+				        x->name, def->name);
 				continue;
+			}
 			ferry_buf_puts(&b, x->sql);
 		} else {
 			ferry_buf_printf(&b, "CREATE %sINDEX IF NOT EXISTS ", x->unique ? "UNIQUE " : "");
@@ -617,8 +822,19 @@ int ferry_sqlite__create_indexes(ferry_conn *conn, const ferry_table *def, ferry
 			ferry_buf_puts(&b, " ON ");
 			ferry_sqlite__buf_ident(&b, def->name);
 			ferry_buf_puts(&b, "(");
-			ident_list(&b, x->cols, x->ncols);
+			for (size_t k = 0; k < x->ncols; k++) {
+				if (k)
+					ferry_buf_puts(&b, ", ");
+				if (x->opts[k] & FERRY_INDEX_EXPR)
+					ferry_buf_printf(&b, "(%s)", x->cols[k]);
+				else
+					ferry_sqlite__buf_ident(&b, x->cols[k]);
+				if (x->opts[k] & FERRY_INDEX_DESC)
+					ferry_buf_puts(&b, " DESC");
+			}
 			ferry_buf_puts(&b, ")");
+			if (x->where)
+				ferry_buf_printf(&b, " WHERE %s", x->where);
 		}
 		if (b.failed) {
 			ferry_buf_free(&b);
@@ -642,6 +858,14 @@ int ferry_sqlite__create_indexes(ferry_conn *conn, const ferry_table *def, ferry
 				                     "an index of that name exists on table \"%s\"",
 				                     x->name, def->name, c->path, other);
 			}
+		}
+		if (!def->sql && !x->sql && (x->exprs || x->where)) {
+			/* Expressions another engine's definition gave in SQLite's dialect: one SQLite
+			 * refuses is noted, not fatal. */
+			if (sqlite3_exec(c->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
+				sq_note(def, "index \"%s\" of \"%s\" is not created: SQLite refused %s: %s",
+				        x->name, def->name, b.data, sqlite3_errmsg(c->db));
+			continue;
 		}
 		if ((rc = run_ddl(c, &b, err, "index", x->name)) != 0) {
 			ferry_buf_free(&b);
