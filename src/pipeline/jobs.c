@@ -519,9 +519,9 @@ static int created_index(jobset *js, ferry_table *t, const ferry_table *st,
 	free(cols);
 	free(where);
 	if (rc == 1)
-		rc = ferry__note(&js->notes, &js->nnotes, &js->notes_cap,
-		                 "index \"%s\" of \"%s\" is not created in \"%s\": %s", k->name,
-		                 st->name, dst, why) != 0 ? -1 : 0;
+		rc = ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "index_not_created", dst, NULL,
+		                    "index \"%s\" of \"%s\" is not created in \"%s\": %s", k->name,
+		                    st->name, dst, why) != 0 ? -1 : 0;
 	/* What a PostgreSQL index says beyond its keys, which only its own text carries: an
 	 * access method other than btree and INCLUDE columns. Rebuilt from its parts, the
 	 * index keeps its keys; what it loses is said. */

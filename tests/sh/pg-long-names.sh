@@ -33,7 +33,7 @@ check "both long columns exist, distinct, under short names" \
 	"$(pgq "$db1" "SELECT regexp_replace(attname, '_[0-9a-f]{8}$', '') FROM pg_attribute WHERE attrelid = '\"$st\"'::regclass AND attnum > 0 ORDER BY attnum")"
 check "both primary keys, the index and the foreign key to it exist (no name taken twice)" "p p f i" \
 	"$(pgq "$db1" "SELECT (SELECT string_agg(contype::text, ' ' ORDER BY contype DESC) FROM pg_constraint WHERE conrelid IN ('\"$st\"'::regclass, 'line_items_pointing_at_the_long_orders'::regclass) AND contype IN ('p', 'f')) || ' ' || (SELECT CASE WHEN count(*) = 1 THEN 'i' END FROM pg_indexes WHERE tablename = '$st' AND NOT indexdef LIKE '% UNIQUE %')")"
-notes=$(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["notes"]))' s1.json)
+notes=$(python3 -c 'import json,sys; print("\n".join(n["message"] if isinstance(n, dict) else n for n in json.load(open(sys.argv[1]))["notes"]))' s1.json)
 check "each shortened name is one note" "3" "$(echo "$notes" | grep -c 'is longer than the target.s 63 bytes: it is named')"
 check "every row, by an independent comparison" "2500 $(sqlite3 src.db "SELECT sum($long_a), sum(length($long_b))FROM $long_t")" \
 	"$(pgq "$db1" "SELECT count(*) || ' ' || sum(\"$(pgq "$db1" "SELECT attname FROM pg_attribute WHERE attrelid = '\"$st\"'::regclass AND attnum = 2")\") || '|' || sum(length(\"$(pgq "$db1" "SELECT attname FROM pg_attribute WHERE attrelid = '\"$st\"'::regclass AND attnum = 3")\")) FROM \"$st\"")"

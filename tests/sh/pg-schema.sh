@@ -61,7 +61,7 @@ CREATE INDEX orders_open ON orders USING btree (status) WHERE (status <> 'shippe
 CREATE UNIQUE INDEX orders_pkey ON orders USING btree (id)
 CREATE UNIQUE INDEX orders_qty_email ON orders USING btree (qty, email)
 CREATE INDEX orders_total_desc ON orders USING btree (total DESC, id)" "$(pg_indexes "$db1")"
-notes=$(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["notes"]))' s1.json)
+notes=$(python3 -c 'import json,sys; print("\n".join(n["message"] if isinstance(n, dict) else n for n in json.load(open(sys.argv[1]))["notes"]))' s1.json)
 echo "$notes" | grep -q 'check constraint of "odd" is not created in "odd": CHECK (typeof(v) = '"'"'text'"'"') uses function typeof' \
 	&& ok "a CHECK PostgreSQL cannot say is one note" || fail "no note for the typeof check: $notes"
 echo "$notes" | grep -q 'index "odd_glob" of "odd" is not created in "odd": .*GLOB' \
@@ -140,7 +140,7 @@ orders_total_desc u0 p0 total desc,id
 UNIQUE u1 p0 email" "$(lite_indexes mid.db)"
 sqlite3 mid.db "SELECT sql FROM sqlite_master WHERE name = 'orders'" | grep -q "CONSTRAINT \"short_email\" CHECK ((length(\"email\") < 40))" \
 	&& ok "postgres -> sqlite: char_length is SQLite's length" || fail "short_email: $(sqlite3 mid.db "SELECT sql FROM sqlite_master WHERE name = 'orders'")"
-notes=$(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["notes"]))' s3.json)
+notes=$(python3 -c 'import json,sys; print("\n".join(n["message"] if isinstance(n, dict) else n for n in json.load(open(sys.argv[1]))["notes"]))' s3.json)
 echo "$notes" | grep -q 'check constraint "odd_d_check" of "odd" is not created in "odd": .*a cast to date' \
 	&& ok "postgres -> sqlite: a check with a date cast is one note" || fail "no note for odd_d_check: $notes"
 echo "$notes" | grep -q 'index "odd_re" of "odd" is not created in "odd": .*operator ~' \
