@@ -276,6 +276,17 @@ typedef struct ferry_fetch_result {
 int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
                 const char *table, size_t nvalues, const char *const *values);
 
+/* A fetcher keeps what every fetch of a plan needs — the connections to the sources and the
+ * target, their schemas, the plan's resolution — so that an application loading a row per
+ * request pays for them once: ferry_fetcher_fetch is ferry_fetch without the setup. plan
+ * must outlive the fetcher; one fetcher is used by one thread at a time. open returns 0 or
+ * an error code (ferry_errmsg); close accepts NULL. */
+typedef struct ferry_fetcher ferry_fetcher;
+int ferry_fetcher_open(ferry_fetcher **out, ferry_ctx *ctx, const ferry_plan *plan);
+int ferry_fetcher_fetch(ferry_fetcher *h, ferry_fetch_result *out, const char *table,
+                        size_t nvalues, const char *const *values);
+void ferry_fetcher_close(ferry_fetcher *h);
+
 /* ---- verification (docs/VERIFY.md) -----------------------------------------------------
  * Compare what the target should hold (the plan's sources through its rules, or a label)
  * with what it holds, table by table, matched by key and compared by the target's column

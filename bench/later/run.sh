@@ -12,7 +12,9 @@
 #               backfill by it too, on the same target reset to the copy's state: the gain
 #   fetch       ferry fetch of one waiting key while a backfill runs (--rate), BENCH_FETCHES
 #               (default 200) times: p50 and p99 of the library's time and of the command's
-#               wall time (which adds the process start, the plan load and the connections)
+#               wall time (which adds the process start, the plan load and the connections);
+#               first the same through a kept ferry_fetcher (bench/later/fetcher.c), as an
+#               application that fetches per request does
 # Prints "ratio ..." lines; the same lines go to bench/out/later.txt.
 #
 # Env: FERRY (default build/ferry; use a Release build), BENCH_FERRY_BASE, BENCH_TMPDIR
@@ -46,6 +48,13 @@ bills=$((events / 4))
 bench_result_open later
 bench_say "$(bench_env "$ferry")"
 bench_say "# source: items 10000, events $events (ids below $cut wait), billing $bills (waits whole)"
+
+# The fetcher (a kept ferry_fetcher), built against the library beside the ferry binary.
+lib=$(dirname "$ferry")/libferry.a
+if [[ -f $lib ]] && cc -O2 -I "$bench_root/include" "$here/fetcher.c" "$lib" -lsqlite3 -lyaml -lxxhash -lzstd \
+    -ljansson -lnettle -lm -ldl -lpthread -o "$work/fetcher" 2> "$work/fetcher.log"; then :; else
+    echo "bench: the fetcher did not build; only the command is timed ($(tail -n 1 "$work/fetcher.log" 2>/dev/null))" >&2
+fi
 
 cat > "$work/fetch.py" <<'PY'
 import json, random, subprocess, sys, time
@@ -127,11 +136,20 @@ measure() {
     rate=$(python3 -c "print(max(1000, int($waited / max($s_bf, 0.001) / 4)))")
     "$ferry" backfill -q -p "$work/later.yaml" --rate "$rate" > "$work/bf2.log" 2>&1 &
     bf=$!
+    # First through a kept fetcher (bench/later/fetcher.c: connections and resolution paid
+    # once, as an application holds them), then through the command.
+    fk=""
+    if [[ -x $work/fetcher ]]; then
+        fk=$("$work/fetcher" "$work/later.yaml" events "$fetches" "$cut") || bench_die "$eng: the fetcher failed"
+    fi
     python3 "$work/fetch.py" "$ferry" "$work/later.yaml" "$fetches" "$cut" > "$work/fetch.txt"
     still=0
     kill -0 "$bf" 2>/dev/null && still=1
     wait "$bf" || bench_die "the paced backfill failed: $(cat "$work/bf2.log")"
     read -r l50 l99 w50 w99 < "$work/fetch.txt"
+    if [[ -n $fk ]]; then
+        bench_say "$eng fetcher during-backfill=$([[ $still = 1 ]] && echo yes || echo no) n=$fetches p50=${fk% *}ms p99=${fk#* }ms (ferry_fetcher_fetch, connections kept)"
+    fi
     bench_say "$eng fetch during-backfill=$([[ $still = 1 ]] && echo yes || echo no) rate=$rate n=$fetches lib_p50=${l50}ms lib_p99=${l99}ms wall_p50=${w50}ms wall_p99=${w99}ms"
     [[ $(events_once) = 1 ]] || bench_die "$eng: events after fetches and backfill: not each row once"
     bench_say "ratio $eng fetch p99/p50 (library) $(python3 -c "print(f'{$l99 / max($l50, 0.001):.2f}')")"

@@ -264,9 +264,10 @@ static void iso_ms(char *out, size_t cap)
 	int64_t us = ferry__wall_us();
 	time_t secs = (time_t)(us / 1000000);
 	struct tm tm;
+	char day[32];
 	gmtime_r(&secs, &tm);
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us / 1000 % 1000));
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, cap, "%s.%03dZ", day, (int)(us / 1000 % 1000));
 }
 
 /* One conflict's row in the target's ferry_conflicts, inside the open transaction: the
@@ -287,7 +288,7 @@ static int record(sync_state *s, otarget *t, const ferry_value *key, int ours, i
 		return OOM(&s->err);
 	}
 	int old_side = !s->back;
-	char at[40], old_us[24], new_us[24];
+	char at[64], old_us[24], new_us[24];
 	iso_ms(at, sizeof(at));
 	snprintf(old_us, sizeof(old_us), "%lld", (long long)(old_side ? our_us : their_us));
 	snprintf(new_us, sizeof(new_us), "%lld", (long long)(old_side ? their_us : our_us));

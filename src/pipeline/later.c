@@ -452,48 +452,97 @@ static int same_key(const char *const *a, const char *const *b, size_t nk)
 	return 1;
 }
 
+/* A fetcher: the connections, schemas and jobs of a plan's fetch, kept between calls. */
+struct ferry_fetcher {
+	fetch_state f;
+	const ferry_plan *plan;
+};
+
+int ferry_fetcher_open(ferry_fetcher **out, ferry_ctx *ctx, const ferry_plan *plan)
+{
+	*out = NULL;
+	ferry_fetcher *h = ferry__calloc(1, sizeof(*h));
+	if (!h)
+		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_ENOMEM, "out of memory"});
+	fetch_state *f = &h->f;
+	h->plan = plan;
+	f->ctx = ctx;
+	f->fp = *plan;
+	f->fp.later_mode = FERRY_LATER_ONLY;
+	int rc = 0;
+	if (!ferry__later_any(plan))
+		rc = ferry_err_set(&f->err, FERRY_EUSAGE, "the plan delays nothing: no table entry has later:");
+	if (rc == 0)
+		rc = fetch_connect(f);
+	if (rc == 0)
+		rc = ferry__jobs_build(&f->js, ctx, &f->fp, f->sources, f->teng, f->tschema, 0, &f->err);
+	if (rc) {
+		ferry_err keep = f->err;
+		fetch_close(f);
+		free(h);
+		return ferry__ctx_fail(ctx, &keep);
+	}
+	*out = h;
+	return 0;
+}
+
+void ferry_fetcher_close(ferry_fetcher *h)
+{
+	if (!h)
+		return;
+	fetch_close(&h->f);
+	free(h);
+}
+
 int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
                 const char *table, size_t nvalues, const char *const *values)
 {
 	memset(out, 0, sizeof(*out));
+	ferry_fetcher *h = NULL;
+	int rc = ferry_fetcher_open(&h, ctx, plan);
+	if (rc == 0)
+		rc = ferry_fetcher_fetch(h, out, table, nvalues, values);
+	ferry_fetcher_close(h);
+	return rc;
+}
+
+int ferry_fetcher_fetch(ferry_fetcher *h, ferry_fetch_result *out, const char *table,
+                        size_t nvalues, const char *const *values)
+{
+	memset(out, 0, sizeof(*out));
 	double t0 = ferry__now();
-	fetch_state f;
-	memset(&f, 0, sizeof(f));
-	f.ctx = ctx;
-	f.fp = *plan;
-	f.fp.later_mode = FERRY_LATER_ONLY;
+	fetch_state *fs = &h->f;
+	const ferry_plan *plan = h->plan;
+	ferry_ctx *ctx = fs->ctx;
+	memset(&fs->err, 0, sizeof(fs->err));
+	fs->rejected = 0;
+	fs->reject[0] = '\0';
 	ferry_value *tmatch = NULL, *smatch = NULL;
 	const char **keys = NULL;
 	size_t nkeys = 0, *src_of = ferry__calloc(65, sizeof(size_t));
-	int rc = src_of ? 0 : ferry_err_set(&f.err, FERRY_ENOMEM, "out of memory");
-	if (rc == 0 && !ferry__later_any(plan))
-		rc = ferry_err_set(&f.err, FERRY_EUSAGE, "the plan delays nothing: no table entry has later:");
-	if (rc == 0)
-		rc = fetch_connect(&f);
-	if (rc == 0)
-		rc = ferry__jobs_build(&f.js, ctx, &f.fp, f.sources, f.teng, f.tschema, 0, &f.err);
+	int rc = src_of ? 0 : ferry_err_set(&fs->err, FERRY_ENOMEM, "out of memory");
 	/* The table by its target name, else by its source name. */
 	const char *dst = NULL;
 	for (int pass = 0; rc == 0 && pass < 2 && !dst; pass++)
-		for (size_t i = 0; i < f.js.njobs && !dst; i++)
-			if (strcmp(pass ? f.js.jobs[i].src_table : f.js.jobs[i].dst_table, table) == 0)
-				dst = f.js.jobs[i].dst_table;
+		for (size_t i = 0; i < fs->js.njobs && !dst; i++)
+			if (strcmp(pass ? fs->js.jobs[i].src_table : fs->js.jobs[i].dst_table, table) == 0)
+				dst = fs->js.jobs[i].dst_table;
 	if (rc == 0 && !dst)
-		rc = ferry_err_set(&f.err, FERRY_EUSAGE,
+		rc = ferry_err_set(&fs->err, FERRY_EUSAGE,
 		                   "table \"%s\" has no rows that wait: its plan entry has no later: (or the plan has no such table)", table);
-	const ferry_table *tt = rc == 0 ? ferry_schema_find(f.tschema, dst) : NULL;
+	const ferry_table *tt = rc == 0 ? ferry_schema_find(fs->tschema, dst) : NULL;
 	if (rc == 0 && !tt)
-		rc = ferry_err_set(&f.err, FERRY_ENOTFOUND, "target table \"%s\" does not exist (run the copy first)", dst);
+		rc = ferry_err_set(&fs->err, FERRY_ENOTFOUND, "target table \"%s\" does not exist (run the copy first)", dst);
 	size_t nk = tt ? tt->npk : 0;
 	if (rc == 0 && (nk == 0 || nk > 64))
-		rc = ferry_err_set(&f.err, FERRY_EUSAGE, "cannot fetch from table \"%s\": it has no primary key", dst);
+		rc = ferry_err_set(&fs->err, FERRY_EUSAGE, "cannot fetch from table \"%s\": it has no primary key", dst);
 	if (rc == 0 && (nvalues == 0 || nvalues % nk != 0))
-		rc = ferry_err_set(&f.err, FERRY_EUSAGE,
+		rc = ferry_err_set(&fs->err, FERRY_EUSAGE,
 		                   "table \"%s\" has a key of %zu columns: give its values one key after another (%zu values given)",
 		                   dst, nk, nvalues);
 	/* Distinct keys, as texts in the target key's order. */
 	if (rc == 0 && !(keys = ferry__calloc(nvalues + 1, sizeof(char *))))
-		rc = ferry_err_set(&f.err, FERRY_ENOMEM, "out of memory");
+		rc = ferry_err_set(&fs->err, FERRY_ENOMEM, "out of memory");
 	for (size_t i = 0; rc == 0 && i < nvalues / nk; i++) {
 		int dup = 0;
 		for (size_t k = 0; k < nkeys && !dup; k++)
@@ -506,7 +555,7 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		pk[k] = tt->cols[tt->pk[k]].name;
 	if (rc == 0 && (!(tmatch = ferry__calloc(nkeys * nk + 1, sizeof(ferry_value))) ||
 	                !(smatch = ferry__calloc(nkeys * nk + 1, sizeof(ferry_value)))))
-		rc = ferry_err_set(&f.err, FERRY_ENOMEM, "out of memory");
+		rc = ferry_err_set(&fs->err, FERRY_ENOMEM, "out of memory");
 	for (size_t i = 0; rc == 0 && i < nkeys * nk; i++) {
 		tmatch[i].type = FERRY_TEXT;
 		tmatch[i].v.s = keys[i];
@@ -515,33 +564,33 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 	/* Writers open before the transaction (they read the table's definition): a transaction
 	 * that reads first could not write after a concurrent commit (SQLite's snapshot), while
 	 * one that writes first waits its turn. */
-	ferry_writer **ws = rc == 0 ? ferry__calloc(f.js.njobs + 1, sizeof(*ws)) : NULL;
+	ferry_writer **ws = rc == 0 ? ferry__calloc(fs->js.njobs + 1, sizeof(*ws)) : NULL;
 	if (rc == 0 && !ws)
-		rc = ferry_err_set(&f.err, FERRY_ENOMEM, "out of memory");
-	for (size_t i = 0; rc == 0 && i < f.js.njobs; i++) {
-		job *j = &f.js.jobs[i];
+		rc = ferry_err_set(&fs->err, FERRY_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < fs->js.njobs; i++) {
+		job *j = &fs->js.jobs[i];
 		if (strcmp(j->dst_table, dst) != 0)
 			continue;
 		ferry_write_spec spec = {.table = j->dst_table, .ncols = j->ntcols,
 		                         .cols = (const char *const *)j->tcols, .types = j->ttypes,
 		                         .map = j->map, .merge = j->merge, .conflict = j->conflict,
 		                         .guard_deleted = j->guard_deleted};
-		if ((rc = fetch_key_map(&f, j, tt, src_of)) == 0)
-			rc = f.teng->write->writer_open(&ws[i], f.tconn, &spec, &f.err);
+		if ((rc = fetch_key_map(fs, j, tt, src_of)) == 0)
+			rc = fs->teng->write->writer_open(&ws[i], fs->tconn, &spec, &fs->err);
 	}
 	size_t before = 0, after = 0;
 	int began = 0, done = 0;
 	if (rc == 0)
-		rc = backfill_done(f.teng, f.tconn, plan, &done, &f.err);
+		rc = backfill_done(fs->teng, fs->tconn, plan, &done, &fs->err);
 	if (rc == 0)
-		rc = fetch_present(&f, tt, pk, tmatch, nkeys, &before);
-	if (rc == 0 && (rc = f.teng->core->begin(f.tconn, &f.err)) == 0)
+		rc = fetch_present(fs, tt, pk, tmatch, nkeys, &before);
+	if (rc == 0 && (rc = fs->teng->core->begin(fs->tconn, &fs->err)) == 0)
 		began = 1;
-	for (size_t i = 0; rc == 0 && i < f.js.njobs; i++) {
-		job *j = &f.js.jobs[i];
+	for (size_t i = 0; rc == 0 && i < fs->js.njobs; i++) {
+		job *j = &fs->js.jobs[i];
 		if (strcmp(j->dst_table, dst) != 0)
 			continue;
-		if ((rc = fetch_key_map(&f, j, tt, src_of)) != 0)
+		if ((rc = fetch_key_map(fs, j, tt, src_of)) != 0)
 			break;
 		for (size_t m = 0; m < nkeys; m++)
 			for (size_t k = 0; k < nk; k++)
@@ -549,15 +598,15 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		/* After the backfill every row that waits was carried: one absent now is one the
 		 * application deleted, which a fetch must not bring back. */
 		if (!done)
-			rc = fetch_job(&f, j, ws[i], smatch, nkeys);
+			rc = fetch_job(fs, j, ws[i], smatch, nkeys);
 	}
 	if (rc == 0)
-		rc = fetch_present(&f, tt, pk, tmatch, nkeys, &after);
+		rc = fetch_present(fs, tt, pk, tmatch, nkeys, &after);
 	if (rc == 0 && after < nkeys) {
 		/* Name the first key still absent, for the message. */
 		size_t got = 1;
 		for (size_t m = 0; rc == 0 && m < nkeys && got; m++) {
-			rc = fetch_present(&f, tt, pk, tmatch + m * nk, 1, &got);
+			rc = fetch_present(fs, tt, pk, tmatch + m * nk, 1, &got);
 			if (rc == 0 && !got) {
 				ferry_buf b = FERRY_BUF_INIT;
 				for (size_t k = 0; k < nk; k++)
@@ -568,11 +617,11 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 		}
 	}
 	if (began && rc == 0)
-		rc = f.teng->core->commit(f.tconn, &f.err);
+		rc = fs->teng->core->commit(fs->tconn, &fs->err);
 	else if (began) {
-		ferry_err keep = f.err;
-		f.teng->core->rollback(f.tconn, &f.err);
-		f.err = keep;
+		ferry_err keep = fs->err;
+		fs->teng->core->rollback(fs->tconn, &fs->err);
+		fs->err = keep;
 	}
 	if (rc == 0) {
 		/* A row the backfill wrote meanwhile counts as loaded: it was absent at the start. */
@@ -585,14 +634,13 @@ int ferry_fetch(ferry_fetch_result *out, ferry_ctx *ctx, const ferry_plan *plan,
 	} else {
 		memset(out, 0, sizeof(*out));
 	}
-	for (size_t i = 0; ws && i < f.js.njobs; i++)
+	for (size_t i = 0; ws && i < fs->js.njobs; i++)
 		if (ws[i])
-			f.teng->write->writer_close(ws[i]);
+			fs->teng->write->writer_close(ws[i]);
 	free(ws);
 	free(tmatch);
 	free(smatch);
 	free(keys);
 	free(src_of);
-	fetch_close(&f);
-	return rc ? ferry__ctx_fail(ctx, &f.err) : 0;
+	return rc ? ferry__ctx_fail(ctx, &fs->err) : 0;
 }
