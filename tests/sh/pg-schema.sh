@@ -129,7 +129,11 @@ CREATE INDEX orders_qty_incl ON orders(qty) INCLUDE (email);
 CREATE INDEX odd_hash ON odd USING hash (w);
 CREATE VIEW big_orders AS SELECT * FROM orders WHERE qty > 3;
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
-CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();" > /dev/null
+CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();
+COMMENT ON TABLE orders IS 'what was bought';
+COMMENT ON COLUMN orders.email IS 'the buyer';
+ALTER TABLE odd ALTER COLUMN w TYPE text COLLATE \"C\";
+ALTER TABLE odd ADD CONSTRAINT odd_excl EXCLUDE USING btree (id WITH =);" > /dev/null
 "$FERRY" copy --json "$(pg_url "$pgsrc")" mid.db > s3.json 2> e3.txt || fail "postgres -> sqlite copy failed: $(cat e3.txt)"
 check "postgres -> sqlite: the indexes" \
 "orders_like u0 p1 email
@@ -147,8 +151,12 @@ echo "$notes" | grep -q 'index "odd_re" of "odd" is not created in "odd": .*oper
 	&& ok "postgres -> sqlite: a regular-expression predicate is one note" || fail "no note for odd_re: $notes"
 echo "$notes" | grep -q 'check constraint "w_short" of "odd" is not created in "odd": it is NOT VALID in the source' \
 	&& ok "postgres -> sqlite: a NOT VALID check is one note, not rejected rows" || fail "no note for w_short: $notes"
-check "postgres -> sqlite: a view and a trigger are one note each" \
-"trigger \"orders_touch\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+check "postgres -> sqlite: a view, a trigger, an exclusion constraint, comments and a column's collation are one note each" \
+"column collation \"odd.w COLLATE C\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+comment \"orders\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+comment \"orders.email\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+exclusion constraint \"odd.odd_excl\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
+trigger \"orders_touch\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)
 view \"big_orders\" of source \"source\" is not copied: ferry copies tables (create it in a target_schema)" \
 	"$(echo "$notes" | grep ' is not copied: ')"
 check "postgres -> sqlite: an index's INCLUDE columns and access method are noted" \

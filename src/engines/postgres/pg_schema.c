@@ -268,8 +268,9 @@ static int load_checks(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_
 	return rc;
 }
 
-/* Views and triggers: not copied, and a run says so of each (ferry's own fence triggers
- * are not the application's). */
+/* Views, triggers, exclusion constraints, comments and columns' own collations: not
+ * copied, and a run says so of each (ferry's own fence triggers are not the
+ * application's), so that nothing of the schema vanishes without a note. */
 static const char others_sql[] =
 	"SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, c.relname "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -277,7 +278,20 @@ static const char others_sql[] =
 	"UNION ALL SELECT 'trigger', t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgname NOT LIKE 'ferry\\_%' "
-	"AND c.relname NOT LIKE 'ferry\\_%' ORDER BY 1, 2";
+	"AND c.relname NOT LIKE 'ferry\\_%' "
+	"UNION ALL SELECT 'exclusion constraint', c.relname || '.' || k.conname FROM pg_constraint k "
+	"JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = $1 AND k.contype = 'x' "
+	"UNION ALL SELECT 'comment', c.relname || coalesce('.' || a.attname, '') FROM pg_description d "
+	"JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass "
+	"JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0 "
+	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname NOT LIKE 'ferry\\_%' "
+	"UNION ALL SELECT 'column collation', c.relname || '.' || a.attname || ' COLLATE ' || l.collname "
+	"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"JOIN pg_type t ON t.oid = a.atttypid JOIN pg_collation l ON l.oid = a.attcollation "
+	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+	"AND a.attcollation <> t.typcollation AND c.relname NOT LIKE 'ferry\\_%' ORDER BY 1, 2";
 
 static int load_others(pg_conn *c, ferry_schema *s, ferry_err *err)
 {
