@@ -17,9 +17,11 @@ pg_source "$s1"
 sync_plan "$T" "$(pg_url "$s1")" "$(pg_url "$d1")"
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> sync.err || { cat sync.err; exit 1; }
 
-# 1. A transaction that keeps a row of items locked past --max-pause: each attempt is
-# released, nothing changes, the old version stays writable.
-PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$(pg_url "$s1")" -c "BEGIN; UPDATE items SET qty = qty WHERE id = 1; SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
+# 1. A transaction that holds a write lock on items past --max-pause: each attempt is
+# released, nothing changes, the old version stays writable. (LOCK TABLE, not an UPDATE: a
+# transaction with a transaction id makes a new walsender wait for it before it can decode,
+# so the cut-over's catch-up would outlast the lock instead of meeting it at the block.)
+PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$(pg_url "$s1")" -c "BEGIN; LOCK TABLE items IN ROW EXCLUSIVE MODE; SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
 lpid=$!
 for _ in $(seq 100); do # until the lock is held (the session sleeps in its transaction)
 	[ "$(pgq "$s1" "SELECT (count(*) > 0)::int FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'ferry-test-lock' AND l.mode = 'RowExclusiveLock' AND l.granted")" = 1 ] && break

@@ -33,7 +33,7 @@ round() {
 	check "$n: the way back: ferry verify --full agrees" "exit=0" "$(vj --full -p "$n/plan.yaml")"
 	# A lock held on the new version past --max-pause: the rollback gives up, nothing changed.
 	if [ "$ne" = postgres ]; then
-		PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$new" -c "BEGIN; UPDATE users SET score = score WHERE id = (SELECT min(id) FROM users); SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
+		PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$new" -c "BEGIN; LOCK TABLE users IN ROW EXCLUSIVE MODE; SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
 		local lpid=$!
 		wait_lock "$new"
 		local code=0
