@@ -34,13 +34,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* No leak: a password's text (6 bytes or more) shows in the masked address only where
 	 * the same text also stood outside every password in the address as given. */
 	for (size_t i = 0; i < n; i++) {
-		/* Asterisks at a password's ends may stand next to the mask's own "***" (a password
-		 * "*@host" masked as "***@host" is no leak): the text between them is what counts. */
-		size_t lo = sp[i][0], hi = sp[i][1];
-		while (lo < hi && url[lo] == '*')
-			lo++;
-		while (hi > lo && url[hi - 1] == '*')
-			hi--;
+		/* The mask is asterisks: a password's own asterisks may meet the mask's "***" and the
+		 * text around it ("*@host" masked as "***@host" is no leak), so what counts is the
+		 * password's longest run without one. */
+		size_t lo = sp[i][0], hi = sp[i][0];
+		for (size_t a = sp[i][0]; a < sp[i][1];) {
+			size_t b = a;
+			while (b < sp[i][1] && url[b] != '*')
+				b++;
+			if (b - a > hi - lo) {
+				lo = a;
+				hi = b;
+			}
+			a = b + 1;
+		}
 		size_t l = hi - lo;
 		if (l < 6)
 			continue;
