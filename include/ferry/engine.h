@@ -468,10 +468,6 @@ typedef struct ferry_engine_core {
 	 * returned; *changed (may be NULL) receives the rows the statement changed. */
 	int (*exec_params)(ferry_conn *c, const char *sql, size_t nparams, const ferry_value *params,
 	                   int64_t *changed, ferry_err *err);
-	/* Optional: begin a transaction that will write, in a database others write at the same
-	 * time; an engine whose begin does not wait for another writer when the transaction reads
-	 * first (SQLite's deferred BEGIN) takes the write lock here at once. NULL: begin. */
-	int (*begin_write)(ferry_conn *c, ferry_err *err);
 } ferry_engine_core;
 
 /* A source: one snapshot for every reader, chunk planning, reading. */

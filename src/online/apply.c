@@ -42,19 +42,15 @@ static int touch_key(sync_state *s, const otable *ot, const ferry_value *key, in
 			                     t->name);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = key[oj->src_of_tk[k]];
-		int added = 0;
-		if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
-		    ferry__keyset_add(&t->touched, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk,
-		                      &added) != 0)
+		if (ferry__key_cells(&s->cells, t, tkey) != 0)
 			return OOM(&s->err);
-		if (!s->peer)
-			continue;
 		/* Both ways: the newest commit time of each key, for last_commit. */
-		long at = ferry__keyset_find(&t->touched, (const uint8_t *)s->cells.data, s->cells.len);
-		if (ferry__grow(&t->tus, &t->tus_cap, t->touched.n, sizeof(int64_t)) != 0)
+		int rc = s->peer ? ferry__keyset_add_newest(&t->touched, (const uint8_t *)s->cells.data, s->cells.len,
+		                                            tkey, t->ntk, commit_us, &t->tus, &t->tus_cap)
+		                 : ferry__keyset_add(&t->touched, (const uint8_t *)s->cells.data, s->cells.len, tkey,
+		                                     t->ntk, NULL);
+		if (rc)
 			return OOM(&s->err);
-		if (added || commit_us > t->tus[at])
-			t->tus[at] = commit_us;
 	}
 	return 0;
 }
@@ -613,11 +609,7 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	uint64_t end = 0;
 	int64_t commit_us = 0;
 	size_t applied = n;
-	/* The write lock at once where the engine needs it: the target may take the
-	 * applications' writes too (both ways, the way back's fenced side excepted), and a
-	 * transaction that reads first would then fail instead of waiting. */
-	int rc = s->teng->core->begin_write ? s->teng->core->begin_write(s->tconn, &s->err)
-	                                    : s->teng->core->begin(s->tconn, &s->err);
+	int rc = s->teng->core->begin(s->tconn, &s->err);
 	if (rc)
 		return rc;
 	/* Both ways: the target's other writers held off, ferry's writes marked, the other

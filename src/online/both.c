@@ -108,6 +108,8 @@ int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, s
 
 void ferry__both_free(sync_state *s)
 {
+	free(s->sp_ch);
+	s->sp_ch = NULL;
 	for (size_t i = 0; s->os && s->plan && i < s->plan->nsources; i++) {
 		osource *o = &s->os[i];
 		free_given(o);
@@ -134,9 +136,9 @@ static int sync_point(sync_state *s)
 {
 	sync_state *p = s->peer;
 	osource *po = &p->os[0];
-	ferry_change *ch = ferry__calloc(CHANGES_MAX, sizeof(ferry_change));
-	if (!ch)
+	if (!s->sp_ch && !(s->sp_ch = ferry__calloc(CHANGES_MAX, sizeof(ferry_change))))
 		return OOM(&s->err);
+	ferry_change *ch = s->sp_ch;
 	int one = po->eng->capture->one_writer;
 	int rc = 0, seen = one;
 	if (!one) {
@@ -166,7 +168,6 @@ static int sync_point(sync_state *s)
 			break;
 		}
 	}
-	free(ch);
 	return rc;
 }
 
@@ -220,7 +221,7 @@ int ferry__both_end(sync_state *s)
 }
 
 /* The keys the peer's queue changed in t, with the newest commit time of each. */
-static int their_keys(sync_state *s, otarget *t, size_t ti)
+static int their_keys(sync_state *s, otarget *t)
 {
 	sync_state *p = s->peer;
 	osource *po = &p->os[0];
@@ -237,18 +238,12 @@ static int their_keys(sync_state *s, otarget *t, size_t ti)
 				continue;
 			for (size_t k = 0; k < t->ntk; k++)
 				key[k] = sides[side][t->peer_perm[k]];
-			int added = 0;
 			if (ferry__key_cells(&s->cells, t, key) != 0 ||
-			    ferry__keyset_add(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len, key, t->ntk, &added) != 0)
+			    ferry__keyset_add_newest(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len, key, t->ntk,
+			                             c->commit_us, &t->theirs_us, &t->theirs_cap) != 0)
 				return OOM(&s->err);
-			long at = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
-			if (ferry__grow(&t->theirs_us, &t->theirs_cap, t->theirs.n, sizeof(int64_t)) != 0)
-				return OOM(&s->err);
-			if (added || c->commit_us > t->theirs_us[at])
-				t->theirs_us[at] = c->commit_us;
 		}
 	}
-	(void)ti;
 	return 0;
 }
 
@@ -324,7 +319,7 @@ int ferry__both_settle(sync_state *s)
 		otarget *t = &s->targets[ti];
 		if (!t->touched.n)
 			continue;
-		int rc = their_keys(s, t, ti);
+		int rc = their_keys(s, t);
 		if (rc)
 			return rc;
 		if (!t->theirs.n)

@@ -189,8 +189,7 @@ static int live_side(sync_state *s, const ferry_engine *e, ferry_conn *c, const 
 		rc = e->capture->unfence(c, unfence_run, &s->err);
 	if (rc || unfence_only)
 		return rc;
-	/* Applications may write this version already (after ferry sync --both-ways). */
-	rc = e->core->begin_write ? e->core->begin_write(c, &s->err) : e->core->begin(c, &s->err);
+	rc = e->core->begin(c, &s->err);
 	if (rc == 0)
 		rc = record(s, e, c, kind, "live version", pause_ms, pos);
 	if (rc == 0)

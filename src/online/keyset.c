@@ -112,3 +112,16 @@ void ferry__keyset_free(ferry_keyset *s)
 	free(s->slots);
 	memset(s, 0, sizeof(*s));
 }
+
+int ferry__keyset_add_newest(ferry_keyset *s, const uint8_t *canon, size_t clen, const ferry_value *raw,
+                             size_t nraw, int64_t t, int64_t **when, size_t *cap)
+{
+	int added = 0;
+	if (ferry__keyset_add(s, canon, clen, raw, nraw, &added) != 0 ||
+	    ferry__grow(when, cap, s->n, sizeof(int64_t)) != 0)
+		return FERRY_ENOMEM;
+	long at = ferry__keyset_find(s, canon, clen);
+	if (added || t > (*when)[at])
+		(*when)[at] = t;
+	return 0;
+}

@@ -21,6 +21,10 @@ typedef struct ferry_keyset {
 /* Add a key; *added (may be NULL) is 1 when it was new. */
 int ferry__keyset_add(ferry_keyset *s, const uint8_t *canon, size_t clen, const ferry_value *raw,
                       size_t nraw, int *added);
+/* Add a key and keep in (*when)[its index] the newest of the times given for it (*when
+ * grows with the set, *cap its capacity); FERRY_ENOMEM when out of memory. */
+int ferry__keyset_add_newest(ferry_keyset *s, const uint8_t *canon, size_t clen, const ferry_value *raw,
+                             size_t nraw, int64_t t, int64_t **when, size_t *cap);
 /* The index of the key with these cells, or -1. */
 long ferry__keyset_find(const ferry_keyset *s, const uint8_t *canon, size_t clen);
 /* The values of key i into out (nvals values, text pointing into the set). */
@@ -158,6 +162,7 @@ typedef struct sync_state {
 	                              one's target), or NULL */
 	int both;                  /* --both-ways ran on this plan: the new version takes writes */
 	char sp_text[48];          /* the marker a both-ways sync point waits for */
+	ferry_change *sp_ch;       /* its scratch: CHANGES_MAX changes read from the peer */
 	ferry_err err;
 } sync_state;
 

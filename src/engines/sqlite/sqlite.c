@@ -451,17 +451,6 @@ static int sq_begin(ferry_conn *conn, ferry_err *err)
 	return 0;
 }
 
-/* The write lock at once: a deferred transaction that reads first fails with "database is
- * locked", without waiting, when another connection commits before its first write. */
-static int sq_begin_write(ferry_conn *conn, ferry_err *err)
-{
-	sq_conn *c = SQ(conn);
-	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return ferry_sqlite__fail(c, rc, err, "could not begin a transaction on \"%s\"", c->path);
-	return 0;
-}
-
 static int sq_commit(ferry_conn *conn, ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
@@ -652,7 +641,6 @@ static const ferry_engine_core sq_core = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.exec_params = ferry_sqlite__exec_params,
-	.begin_write = sq_begin_write,
 };
 
 static const ferry_engine_read sq_read = {
