@@ -29,11 +29,59 @@ int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
 	return b->failed ? FERRY_ENOMEM : 0;
 }
 
+/* A rejected change: recorded in the target's ferry_rejects under the job, counted against
+ * max_rejects (past it, the batch fails with FERRY_EREJECT). key is the source key (JSON). */
+static int reject_change(sync_state *s, const job *j, const char *key, const char *reason)
+{
+	int e = ferry__state_reject(s->teng, s->tconn, s->splan.run_digest, (int64_t)j->id, -1, j->dst_table, key,
+	                            reason, &s->err);
+	s->st.rows_rejected++;
+	if (e == 0 && s->st.rows_rejected > s->max_rejects)
+		e = ferry_err_set(&s->err, FERRY_EREJECT,
+		                  "%lld rows were rejected by the target while streaming (allowed: %lld); the last: %s: %s",
+		                  (long long)s->st.rows_rejected, (long long)s->max_rejects, j->dst_table, reason);
+	return e;
+}
+
+/* A change whose key holds NULL (SQLite allows it outside the rowid alias) cannot name its
+ * row in the target (a NULL equals nothing there): each job of the table rejects it,
+ * instead of the change vanishing. */
+static int reject_null_key(sync_state *s, const otable *ot, const ferry_value *key)
+{
+	for (size_t q = 0; q < ot->njobs; q++) {
+		job *j = s->ojobs[ot->jobs[q]].j;
+		ferry_buf kj = FERRY_BUF_INIT, names = FERRY_BUF_INIT, why = FERRY_BUF_INIT;
+		ferry_buf_puts(&kj, "[");
+		for (size_t k = 0; k < j->nkeys; k++) {
+			ferry_buf_puts(&kj, k ? "," : "");
+			ferry__value_json(&kj, &key[k]);
+			ferry_buf_printf(&names, "%s\"%s\"", k ? ", " : "", j->keynames[k]);
+		}
+		ferry_buf_puts(&kj, "]");
+		ferry_buf_printf(&why,
+		                 "a change of table \"%s\" has NULL in its key (%s), which SQLite allows: it cannot name its row in the target (give the row a key in the source)",
+		                 j->src_table, names.data ? names.data : "");
+		int rc = kj.failed || names.failed || why.failed ? OOM(&s->err) : reject_change(s, j, kj.data, why.data);
+		ferry_buf_free(&kj);
+		ferry_buf_free(&names);
+		ferry_buf_free(&why);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* A change's key (the source key, in the captured table's key order) into every target
  * table a job of that table writes. */
 static int touch_key(sync_state *s, const otable *ot, const ferry_value *key, int64_t commit_us)
 {
 	ferry_value tkey[64];
+	if (ot->njobs) {
+		const job *j0 = s->ojobs[ot->jobs[0]].j;
+		for (size_t k = 0; k < j0->nkeys; k++)
+			if (key[k].type == FERRY_NULL)
+				return reject_null_key(s, ot, key);
+	}
 	for (size_t q = 0; q < ot->njobs; q++) {
 		ojob *oj = &s->ojobs[ot->jobs[q]];
 		otarget *t = &s->targets[oj->target];
@@ -277,15 +325,8 @@ static int on_reject(void *ud, size_t row, const char *reason)
 		ferry__value_json(&key, &v[j->ntcols + k]);
 	}
 	ferry_buf_puts(&key, "]");
-	int e = key.failed ? OOM(&s->err)
-	                   : ferry__state_reject(s->teng, s->tconn, s->splan.run_digest, (int64_t)j->id, -1,
-	                                           j->dst_table, key.data, reason, &s->err);
+	int e = key.failed ? OOM(&s->err) : reject_change(s, j, key.data, reason);
 	ferry_buf_free(&key);
-	s->st.rows_rejected++;
-	if (e == 0 && s->st.rows_rejected > s->max_rejects)
-		e = ferry_err_set(&s->err, FERRY_EREJECT,
-		                  "%lld rows were rejected by the target while streaming (allowed: %lld); the last: %s: %s",
-		                  (long long)s->st.rows_rejected, (long long)s->max_rejects, j->dst_table, reason);
 	return e;
 }
 

@@ -121,18 +121,32 @@ static int map_keys(sync_state *s, ojob *oj, otarget *t, const ferry_table *tt)
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot sync source table \"%s\": it has no primary key, so a change cannot name the row it touched (add one, or leave the table out with skip: true)",
 		                     j->src_table);
-	if (tt->npk == 0)
+	/* Without a primary key, a unique index of plain columns names a row as well (the
+	 * table ferry creates when SQLite's key holds NULL); a NULL in it is refused per change
+	 * (apply.c). */
+	const ferry_index *ux = NULL;
+	for (size_t i = 0; tt->npk == 0 && !ux && i < tt->nidx; i++) {
+		const ferry_index *x = &tt->idx[i];
+		if (x->unique && !x->exprs && !x->where && x->ncols == j->nkeys)
+			ux = x;
+	}
+	if (tt->npk == 0 && !ux)
 		return ferry_err_set(err, FERRY_EUSAGE,
-		                     "cannot sync target table \"%s\": it has no primary key, so a change cannot name the row it touched (give it one in the target schema)",
+		                     "cannot sync target table \"%s\": it has no primary key or unique index, so a change cannot name the row it touched (give it one in the target schema)",
 		                     t->name);
 	if (!t->tk) {
-		t->ntk = tt->npk;
-		if (!(t->tk = ferry__calloc(tt->npk, sizeof(char *))) ||
-		    !(t->tktypes = ferry__calloc(tt->npk, sizeof(ferry_type))))
+		t->ntk = ux ? ux->ncols : tt->npk;
+		if (!(t->tk = ferry__calloc(t->ntk, sizeof(char *))) ||
+		    !(t->tktypes = ferry__calloc(t->ntk, sizeof(ferry_type))))
 			return OOM(err);
-		for (size_t k = 0; k < tt->npk; k++) {
-			t->tk[k] = tt->cols[tt->pk[k]].name;
-			t->tktypes[k] = tt->cols[tt->pk[k]].type;
+		for (size_t k = 0; k < t->ntk; k++) {
+			int ci = ux ? ferry_table_column(tt, ux->cols[k]) : (int)tt->pk[k];
+			if (ci < 0)
+				return ferry_err_set(err, FERRY_ECORRUPT, "unique index \"%s\" of table \"%s\" names no column \"%s\"",
+				                     ux->name, t->name, ux->cols[k]);
+			const ferry_column *c = &tt->cols[ci];
+			t->tk[k] = c->name;
+			t->tktypes[k] = c->type;
 		}
 	}
 	if (!(oj->src_of_tk = ferry__calloc(t->ntk, sizeof(size_t))))

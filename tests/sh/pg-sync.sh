@@ -76,4 +76,29 @@ check "pg: a table without a key is refused (exit 2)" "2" "$code"
 check "pg: the refusal installed nothing" "0 0" \
 	"$(pgq "$s4" "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) || ' ' || (SELECT count(*) FROM pg_publication)")"
 
+# NULL in a SQLite text key: PostgreSQL gets the table with a unique index "k_key" instead of
+# a primary key (pg-types.sh); the stream names rows by that index, and a change of a
+# NULL-key row is a reject, never lost.
+pg_newdb d5
+sqlite3 "$T/nk.db" "PRAGMA journal_mode=WAL; CREATE TABLE k(code TEXT PRIMARY KEY, v INT);
+INSERT INTO k VALUES ('a', 1), (NULL, 2), (NULL, 3), ('b', 4);" > /dev/null
+"$FERRY" sync -q "sqlite:$T/nk.db" "$(pg_url "$d5")" --until-caught-up > /dev/null 2> nk.err ||
+	{ cat nk.err; fail "null key: sync into PostgreSQL"; }
+check "null key: created with the unique index, no primary key" "k_key 0" \
+	"$(pgq "$d5" "SELECT (SELECT indexname FROM pg_indexes WHERE tablename = 'k') || ' ' || (SELECT count(*) FROM pg_constraint WHERE conrelid = 'k'::regclass AND contype = 'p')")"
+sqlite3 "$T/nk.db" "UPDATE k SET v = 7 WHERE code = 'a'; INSERT INTO k VALUES ('c', 5); DELETE FROM k WHERE code = 'b';
+UPDATE k SET code = 'd' WHERE code = 'c';"
+"$FERRY" sync -q "sqlite:$T/nk.db" "$(pg_url "$d5")" --until-caught-up > /dev/null 2> nk.err ||
+	{ cat nk.err; fail "null key: the stream into the unique index"; }
+check "null key: updates, an insert, a delete and a key update applied by the unique index" "a|7 d|5 |2 |3" \
+	"$(pgq "$d5" "SELECT coalesce(code, '') || '|' || v FROM k ORDER BY code NULLS LAST, v" | tr '\n' ' ' | sed 's/ $//')"
+sqlite3 "$T/nk.db" "UPDATE k SET v = v + 10 WHERE code IS NULL"
+code=0
+"$FERRY" sync -q "sqlite:$T/nk.db" "$(pg_url "$d5")" --until-caught-up > /dev/null 2> nk.err || code=$?
+check "null key: a change of a NULL-key row is a reject (exit 3), named" "3 1" \
+	"$code $(grep -c 'a change of table "k" has NULL in its key ("code")' nk.err)"
+check "null key: nothing of that batch was applied, nothing lost silently" "|2 |3" \
+	"$(pgq "$d5" "SELECT coalesce(code, '') || '|' || v FROM k WHERE code IS NULL ORDER BY v" | tr '\n' ' ' | sed 's/ $//')"
+"$FERRY" sync -q "sqlite:$T/nk.db" "$(pg_url "$d5")" --finish > /dev/null 2> nk.err || { cat nk.err; fail "null key: --finish"; }
+
 finish
