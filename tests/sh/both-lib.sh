@@ -6,13 +6,7 @@
 
 # both_plan DIR OLD_URL NEW_URL: DIR/v2.sql, DIR/plan.yaml, DIR/back.yaml.
 both_plan() {
-	cat > "$1/v2.sql" <<'SQL'
-CREATE TABLE products(id BIGINT PRIMARY KEY, title TEXT NOT NULL, price DOUBLE PRECISION,
-                      qty INTEGER, cat TEXT, total DOUBLE PRECISION, status TEXT DEFAULT 'new');
-CREATE TABLE users(id BIGINT PRIMARY KEY, email TEXT UNIQUE, score INTEGER);
-CREATE TABLE pairs(a TEXT, b INTEGER, v BYTEA, PRIMARY KEY (a, b));
-SQL
-	if [ "${3#sqlite:}" != "$3" ]; then sed -i 's/BYTEA/BLOB/' "$1/v2.sql"; fi
+	sync_v2_schema "$1" "$3"
 	cat > "$1/plan.yaml" <<YAML
 source: $2
 target: $3

@@ -48,14 +48,20 @@ INSERT INTO pairs SELECT 'a', i, randomblob(i % 5) FROM s;"
 # sync_plan DIR SOURCE_URL TARGET_URL: the new version's schema (DIR/v2.sql) and the plan
 # (DIR/plan.yaml): items renamed with a renamed, a dropped and a computed column, a default,
 # and a where that updates move rows into and out of; users and pairs as they are.
-sync_plan() {
+# sync_v2_schema DIR TARGET_URL: the new version's schema as DIR/v2.sql, in TARGET_URL's
+# engine's words (BLOB for SQLite).
+sync_v2_schema() {
 	cat > "$1/v2.sql" <<'SQL'
 CREATE TABLE products(id BIGINT PRIMARY KEY, title TEXT NOT NULL, price DOUBLE PRECISION,
                       qty INTEGER, cat TEXT, total DOUBLE PRECISION, status TEXT DEFAULT 'new');
 CREATE TABLE users(id BIGINT PRIMARY KEY, email TEXT UNIQUE, score INTEGER);
 CREATE TABLE pairs(a TEXT, b INTEGER, v BYTEA, PRIMARY KEY (a, b));
 SQL
-	if [ "${3#sqlite:}" != "$3" ]; then sed -i 's/BYTEA/BLOB/' "$1/v2.sql"; fi
+	if [ "${2#sqlite:}" != "$2" ]; then sed -i 's/BYTEA/BLOB/' "$1/v2.sql"; fi
+}
+
+sync_plan() {
+	sync_v2_schema "$1" "$3"
 	cat > "$1/plan.yaml" <<YAML
 source: $2
 target: $3
