@@ -29,6 +29,39 @@ int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey)
 	return b->failed ? FERRY_ENOMEM : 0;
 }
 
+int ferry__holds_key(sync_state *s, const ferry_engine *e, ferry_conn *c, const char *table,
+                     char *const *keys, size_t nkeys, const ferry_value *key, int *held)
+{
+	*held = 0;
+	char **cols = ferry__calloc(nkeys ? nkeys : 1, sizeof(char *));
+	int rc = cols ? 0 : OOM(&s->err);
+	for (size_t k = 0; rc == 0 && k < nkeys; k++)
+		if (!(cols[k] = ferry__qident(e, keys[k])))
+			rc = OOM(&s->err);
+	ferry_read_spec spec = {
+		.table = table, .nexprs = nkeys, .exprs = (const char *const *)cols, .nkeys = nkeys,
+		.keys = (const char *const *)keys, .nmatch = 1, .match = key,
+	};
+	ferry_reader *r = NULL;
+	ferry_batch *b = rc ? NULL : ferry__batch_new(nkeys, 4);
+	if (rc == 0 && !b)
+		rc = OOM(&s->err);
+	if (rc == 0)
+		rc = e->read->reader_open(&r, c, &spec, &s->err);
+	for (int eof = 0; rc == 0 && !eof && !*held;) {
+		ferry__batch_reset(b);
+		rc = e->read->reader_next(r, b, &eof, &s->err);
+		*held = rc == 0 && ferry_batch_nrows(b) > 0;
+	}
+	if (r)
+		e->read->reader_close(r);
+	ferry__batch_free(b);
+	for (size_t k = 0; cols && k < nkeys; k++)
+		free(cols[k]);
+	free(cols);
+	return rc;
+}
+
 /* A rejected change: recorded in the target's ferry_rejects under the job, counted against
  * max_rejects (past it, the batch fails with FERRY_EREJECT). key is the source key (JSON). */
 static int reject_change(sync_state *s, const job *j, const char *key, const char *reason)
@@ -71,9 +104,20 @@ static int reject_null_key(sync_state *s, const otable *ot, const ferry_value *k
 	return 0;
 }
 
+/* Both ways: whether only deletes touched the key just added to t->touched (a spurious delete
+ * is told apart in both.c). */
+static int touch_del(otarget *t, const uint8_t *cells, size_t clen, size_t before, int del)
+{
+	if (ferry__grow(&t->tdel, &t->tdel_cap, t->touched.n, 1) != 0)
+		return FERRY_ENOMEM;
+	long at = ferry__keyset_find(&t->touched, cells, clen);
+	t->tdel[at] = t->touched.n > before ? (uint8_t)del : (uint8_t)(t->tdel[at] && del);
+	return 0;
+}
+
 /* A change's key (the source key, in the captured table's key order) into every target
  * table a job of that table writes. */
-static int touch_key(sync_state *s, const otable *ot, const ferry_value *key, int64_t commit_us)
+static int touch_key(sync_state *s, const otable *ot, const ferry_value *key, int64_t commit_us, int del)
 {
 	ferry_value tkey[64];
 	if (ot->njobs) {
@@ -93,10 +137,13 @@ static int touch_key(sync_state *s, const otable *ot, const ferry_value *key, in
 		if (ferry__key_cells(&s->cells, t, tkey) != 0)
 			return OOM(&s->err);
 		/* Both ways: the newest commit time of each key, for last_commit. */
+		size_t before = t->touched.n;
 		int rc = s->peer ? ferry__keyset_add_newest(&t->touched, (const uint8_t *)s->cells.data, s->cells.len,
 		                                            tkey, t->ntk, commit_us, &t->tus, &t->tus_cap)
 		                 : ferry__keyset_add(&t->touched, (const uint8_t *)s->cells.data, s->cells.len, tkey,
 		                                     t->ntk, NULL);
+		if (rc == 0 && s->peer)
+			rc = touch_del(t, (const uint8_t *)s->cells.data, s->cells.len, before, del);
 		if (rc)
 			return OOM(&s->err);
 	}
@@ -412,8 +459,17 @@ static int defer_rows(sync_state *s, ojob *oj, otarget *t)
 		const ferry_value *row = ferry_batch_crow(b, r);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
-		if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
-		    ferry__keyset_add(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
+		if (ferry__key_cells(&s->cells, t, tkey) != 0)
+			return OOM(&s->err);
+		/* Both ways: the key's commit time goes with it, or the next round's settle would
+		 * decide its conflict on another key's time. */
+		const uint8_t *cells = (const uint8_t *)s->cells.data;
+		long at = s->peer ? ferry__keyset_find(&t->touched, cells, s->cells.len) : -1;
+		int rc = s->peer ? ferry__keyset_add_newest(&t->again, cells, s->cells.len, tkey, t->ntk,
+		                                            at >= 0 ? t->tus[at] : ferry__wall_us(), &t->again_us,
+		                                            &t->again_cap)
+		                 : ferry__keyset_add(&t->again, cells, s->cells.len, tkey, t->ntk, NULL);
+		if (rc)
 			return OOM(&s->err);
 		s->deferred++;
 	}
@@ -426,11 +482,19 @@ static int requeue(sync_state *s)
 	ferry_value tkey[64];
 	for (size_t i = 0; i < s->ntargets; i++) {
 		otarget *t = &s->targets[i];
-		for (size_t k = 0; k < t->again.n; k++)
-			if (ferry__keyset_get(&t->again, k, tkey, t->ntk) != 0 ||
-			    ferry__keyset_add(&t->touched, t->again.bytes + t->again.off[k], t->again.clen[k], tkey,
-			                      t->ntk, NULL) != 0)
+		for (size_t k = 0; k < t->again.n; k++) {
+			const uint8_t *cells = t->again.bytes + t->again.off[k];
+			int rc = ferry__keyset_get(&t->again, k, tkey, t->ntk);
+			size_t before = t->touched.n;
+			if (rc == 0)
+				rc = s->peer ? ferry__keyset_add_newest(&t->touched, cells, t->again.clen[k], tkey, t->ntk,
+				                                    t->again_us[k], &t->tus, &t->tus_cap)
+				         : ferry__keyset_add(&t->touched, cells, t->again.clen[k], tkey, t->ntk, NULL);
+			if (rc == 0 && s->peer)
+				rc = touch_del(t, cells, t->again.clen[k], before, 0);
+			if (rc)
 				return OOM(&s->err);
+		}
 		ferry__keyset_reset(&t->again);
 	}
 	return 0;
@@ -622,9 +686,10 @@ static int collect(sync_state *s, osource *o, const ferry_change *c)
 		rc = rc ? rc : flush(s);
 		return rc ? rc : truncate_for(s, ot);
 	}
-	int rc = c->old_key ? touch_key(s, ot, c->old_key, c->commit_us) : 0;
+	int del = c->op == FERRY_CHANGE_DELETE;
+	int rc = c->old_key ? touch_key(s, ot, c->old_key, c->commit_us, del) : 0;
 	if (rc == 0 && c->new_key)
-		rc = touch_key(s, ot, c->new_key, c->commit_us);
+		rc = touch_key(s, ot, c->new_key, c->commit_us, del);
 	return rc;
 }
 

@@ -122,6 +122,9 @@ void ferry__both_free(sync_state *s)
 	for (size_t i = 0; i < s->ntargets; i++) {
 		otarget *t = &s->targets[i];
 		free(t->tus);
+		free(t->again_us);
+		free(t->theirs_del);
+		free(t->tdel);
 		free(t->theirs_us);
 		free(t->peer_perm);
 		ferry__keyset_free(&t->theirs);
@@ -238,10 +241,15 @@ static int their_keys(sync_state *s, otarget *t)
 				continue;
 			for (size_t k = 0; k < t->ntk; k++)
 				key[k] = sides[side][t->peer_perm[k]];
+			size_t before = t->theirs.n;
 			if (ferry__key_cells(&s->cells, t, key) != 0 ||
 			    ferry__keyset_add_newest(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len, key, t->ntk,
-			                             c->commit_us, &t->theirs_us, &t->theirs_cap) != 0)
+			                             c->commit_us, &t->theirs_us, &t->theirs_cap) != 0 ||
+			    ferry__grow(&t->theirs_del, &t->theirs_del_cap, t->theirs.n, 1) != 0)
 				return OOM(&s->err);
+			long at = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
+			int del = c->op == FERRY_CHANGE_DELETE;
+			t->theirs_del[at] = t->theirs.n > before ? (uint8_t)del : (uint8_t)(t->theirs_del[at] && del);
 		}
 	}
 	return 0;
@@ -301,6 +309,18 @@ static int record(sync_state *s, otarget *t, const ferry_value *key, int ours, i
 	return rc;
 }
 
+/* Whether this direction's source holds the row of target key (through t's first job). */
+static int source_holds(sync_state *s, otarget *t, const ferry_value *key, int *held)
+{
+	const ojob *oj = &s->ojobs[t->jobs[0]];
+	const job *j = oj->j;
+	ferry_value skey[64];
+	for (size_t k = 0; k < t->ntk; k++)
+		skey[oj->src_of_tk[k]] = key[k];
+	osource *o = &s->os[j->src];
+	return ferry__holds_key(s, o->eng, o->reread, j->src_table, j->keynames, j->nkeys, skey, held);
+}
+
 /* Does this direction's change win over the peer's (both commit times known)? */
 static int ours_wins(const sync_state *s, int rule, int64_t our_us, int64_t their_us)
 {
@@ -339,8 +359,22 @@ int ferry__both_settle(sync_state *s)
 				break;
 			}
 			long th = ferry__keyset_find(&t->theirs, cells, clen);
-			int win = th < 0 || ours_wins(s, t->both, t->tus[i], t->theirs_us[th]);
-			if (th >= 0 && ferry__keyset_find(&t->settled, cells, clen) < 0) {
+			/* A delete of a row that is still there was none: SQLite's BEFORE triggers log
+			 * the row an INSERT OR IGNORE or an upsert clashes with as a delete, since they
+			 * cannot know the statement will not replace it. The peer's is no write to
+			 * settle against (its source is this target, its tables held by this
+			 * transaction); ours is no write at all: re-read and written, the row would
+			 * undo the peer's real change of it. */
+			int held = 0, spurious = 0;
+			if (th >= 0 && t->theirs_del[th] &&
+			    (rc = ferry__holds_key(s, s->teng, s->tconn, t->name, t->tk, t->ntk, key, &held)) != 0)
+				break;
+			if (held)
+				th = -1;
+			if (th >= 0 && t->tdel[i] && (rc = source_holds(s, t, key, &spurious)) != 0)
+				break;
+			int win = !spurious && (th < 0 || ours_wins(s, t->both, t->tus[i], t->theirs_us[th]));
+			if (th >= 0 && !spurious && ferry__keyset_find(&t->settled, cells, clen) < 0) {
 				rc = record(s, t, key, win, t->tus[i], t->theirs_us[th]);
 				if (rc == 0 && ferry__keyset_add(&t->settled, cells, clen, key, t->ntk, NULL) != 0)
 					rc = OOM(&s->err);
@@ -349,8 +383,10 @@ int ferry__both_settle(sync_state *s)
 			if (rc == 0 && win) {
 				if (ferry__keyset_add(&keep, cells, clen, key, t->ntk, NULL) != 0)
 					rc = OOM(&s->err);
-				else
+				else {
 					keep_us[keep.n - 1] = t->tus[i];
+					t->tdel[keep.n - 1] = t->tdel[i]; /* in place: keep.n - 1 <= i */
+				}
 			}
 			lost += !win;
 		}
@@ -375,6 +411,17 @@ int ferry__both_check(sync_state *f)
 	for (size_t i = 0; i < f->js.njobs; i++) {
 		const job *j = &f->js.jobs[i];
 		const ferry_plan_table *e = j->entry;
+		/* A where leaves rows of the old version out of the new one: the forward stream
+		 * deletes a key whose old row is outside it, so a row the new version wrote under
+		 * such a key would vanish; the way back refuses it. Neither side can own the key. */
+		if (e && e->where && e->line && f->plan->path)
+			return ferry_err_set(&f->err, FERRY_EUSAGE,
+			                     "%s:%d:%d: --both-ways: %s has a where: a row the new version writes under a key the where leaves out would be deleted by the old version's next change of it (both ways, every row is in both versions: filter in a view, or sync one way)",
+			                     f->plan->path, e->line, e->col, j->name);
+		if (e && e->where)
+			return ferry_err_set(&f->err, FERRY_EUSAGE,
+			                     "--both-ways: %s has a where: a row the new version writes under a key the where leaves out would be deleted by the old version's next change of it (both ways, every row is in both versions: filter in a view, or sync one way)",
+			                     j->name);
 		if ((e && (e->both || e->owner)) || f->plan->both)
 			continue;
 		if (e && e->line && f->plan->path)

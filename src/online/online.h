@@ -62,10 +62,16 @@ typedef struct otarget {
 	int both;                  /* ferry_both_rule of the table */
 	int64_t *tus;              /* per touched key: the newest commit time of its changes */
 	size_t tus_cap;
+	uint8_t *tdel;             /* per touched key: only deletes touched it (maybe spurious) */
+	size_t tdel_cap;
+	int64_t *again_us;         /* per again key: its tus, kept for the next round's settle */
+	size_t again_cap;
 	ferry_keyset theirs;       /* keys the other side changed and the other direction has
 	                              not applied yet (its queue), with their commit times */
 	int64_t *theirs_us;
 	size_t theirs_cap;
+	uint8_t *theirs_del;       /* per theirs key: only deletes changed it (maybe spurious) */
+	size_t theirs_del_cap;
 	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
 	int held;                  /* this transaction holds off the table's other writers */
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
@@ -217,6 +223,10 @@ void ferry__back_run_id(char out[33], const sync_state *f);
 
 /* apply.c: the canonical cells of a target key, by the target key's column types. */
 int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey);
+/* Whether table (of engine e, read on c) holds a row whose key columns keys[0..nkeys) equal
+ * key. 0 or an error in s->err; *held 1 when it does. */
+int ferry__holds_key(sync_state *s, const ferry_engine *e, ferry_conn *c, const char *table,
+                     char *const *keys, size_t nkeys, const ferry_value *key, int *held);
 /* both.c: --both-ways. next takes from the source's queue first, then its capture. */
 int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, size_t *n,
                      int timeout_ms);

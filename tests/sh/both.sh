@@ -21,7 +21,12 @@ c1=$?
 sed 's/owner: old/owner: both/' plan.yaml > badrule.yaml
 "$FERRY" sync -q -p badrule.yaml --both-ways > /dev/null 2> e2.err
 c2=$?
+sed 's/    rename: products/    rename: products\n    where: "qty >= 0"/' plan.yaml > where.yaml
+"$FERRY" sync -q -p where.yaml --both-ways > /dev/null 2> e3.err
+c3=$?
 set -e
+check "a where: refused both ways (the new version's rows under a key it leaves out would vanish)" "2 1" \
+	"$c3 $(grep -c 'where.yaml:[0-9]*:[0-9]*: --both-ways: .*items.* has a where: a row the new version writes under a key the where leaves out would be deleted' e3.err)"
 check "a table without a rule: exit 2, naming the entry and the rules" "2 1" \
 	"$c1 $(grep -c 'norule.yaml:[0-9]*:[0-9]*: --both-ways: .*users.* has no rule.*both_ways: {conflict: old_wins | new_wins | last_commit}' e1.err)"
 check "a bad owner: exit 2 at its line and column" "2 1" "$c2 $(grep -c 'badrule.yaml:[0-9]*:[0-9]*: expected old or new for "owner"' e2.err)"
@@ -168,4 +173,49 @@ check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
 check "--finish: no change log or capture trigger left in either version" "0 0" \
 	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name GLOB 'ferry_changes_*' OR (type = 'trigger' AND name NOT GLOB 'ferry_fence_*')") $(sqlite3 dst.db "SELECT count(*) FROM sqlite_master WHERE name GLOB 'ferry_changes_*' OR type = 'trigger'")"
 check "... ferry_conflicts keeps its rows" "1" "$([ "$(conflicts)" -gt 0 ] && echo 1 || echo 0)"
+# 9. Cases made by hand, each in its own pair of databases (items: a key and a UNIQUE email).
+# small RULE SETUP_SQL: old.db and new.db of one table, caught up both ways under RULE.
+small() {
+	rm -rf small && mkdir small && (
+		cd small
+		echo "CREATE TABLE items(id INTEGER PRIMARY KEY, email TEXT UNIQUE, score INT);" > v2.sql
+		sqlite3 old.db "PRAGMA journal_mode=WAL; $(cat v2.sql) $2" > /dev/null
+		printf 'source: sqlite:old.db\ntarget: sqlite:new.db\ntarget_schema: v2.sql\ntables:\n  - table: items\n    both_ways: { conflict: %s }\n' "$1" > plan.yaml
+		"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> s.err || cat s.err
+	)
+}
+small_sync() { (cd small && "$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up > /dev/null 2> s.err; echo $?); }
+small_rows() { sqlite3 "small/$1.db" "SELECT group_concat(id || '|' || email || '|' || score, ' ') FROM (SELECT * FROM items ORDER BY id)"; }
+small_conflicts() { echo "$(sqlite3 small/old.db 'SELECT count(*) FROM ferry_conflicts') $(sqlite3 small/new.db 'SELECT count(*) FROM ferry_conflicts')"; }
+
+# An INSERT OR IGNORE or an upsert that writes nothing: SQLite's BEFORE trigger logs the row
+# it clashes with as a delete (it cannot know the statement will not replace it). That is no
+# write: it must neither beat nor lose to the other side's real change of the row.
+for rule in last_commit old_wins new_wins; do
+	small "$rule" "INSERT INTO items VALUES (5, 'u5', 1);"
+	if [ "$rule" = new_wins ]; then
+		sqlite3 small/old.db "UPDATE items SET score = 777 WHERE id = 5"
+		sleep 0.05
+		sqlite3 small/new.db "INSERT INTO items VALUES (5, 'zz', 0) ON CONFLICT(id) DO NOTHING; INSERT OR IGNORE INTO items VALUES (9, 'u5', 0)"
+	else
+		sqlite3 small/new.db "UPDATE items SET score = 777 WHERE id = 5"
+		sleep 0.05
+		sqlite3 small/old.db "INSERT OR IGNORE INTO items VALUES (5, 'zz', 0); INSERT OR IGNORE INTO items VALUES (9, 'u5', 0)"
+	fi
+	check "$rule: a write that wrote nothing does not undo the other side's change, nor count as a conflict" \
+		"0 5|u5|777 5|u5|777 0 0" "$(small_sync) $(small_rows old) $(small_rows new) $(small_conflicts)"
+done
+
+# A row refused for now (a unique value the other side still holds) is applied again with its
+# own commit time: the old version's later write wins under last_commit and is refused by
+# the new version's row holding its email (a reject, exit 3), never dropped as if it lost.
+small last_commit "INSERT INTO items VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);"
+sqlite3 small/old.db "UPDATE items SET score = 10 WHERE id = 1"
+sleep 0.05
+sqlite3 small/new.db "INSERT INTO items VALUES (50, 'z', 0); UPDATE items SET score = 30 WHERE id = 3"
+sleep 0.05
+sqlite3 small/old.db "UPDATE items SET score = 31, email = 'z' WHERE id = 3"
+check "a deferred row keeps its commit time: the later write is refused by name, not lost (exit 3)" "3 1" \
+	"$(small_sync) $(grep -c 'UNIQUE constraint failed: items.email' small/s.err)"
+check "... and the old version keeps its write" "1|a|10 2|b|2 3|z|31" "$(small_rows old)"
 finish
