@@ -60,4 +60,12 @@ check "sqlite -> sqlite renamed: no note of a collation" "0" \
 check "sqlite -> sqlite renamed: every row" "4 4 0 0|704 704 0 0" "$(same_rows src.db words ren.db terms)|$(same_rows src.db tags ren.db labels)"
 check "sqlite -> sqlite renamed: ferry verify --full (a NOCASE key)" "exit=0" "$(vj --full -p ren.yaml)"
 
+# A label keeps rows and column types, not collations: an export says so of each.
+"$FERRY" export --json src.db lab > s3.json 2> e3.txt || fail "export failed: $(cat e3.txt)"
+check "sqlite -> label: one note per collation left behind" \
+'tags.name: collation NOCASE of column "name" of "tags" is not created in "tags": a label keeps no collation (give the column its collation in the importing target'"'"'s target_schema)
+words.ci: collation NOCASE of column "ci" of "words" is not created in "words": a label keeps no collation (give the column its collation in the importing target'"'"'s target_schema)
+words.tr: collation RTRIM of column "tr" of "words" is not created in "words": a label keeps no collation (give the column its collation in the importing target'"'"'s target_schema)' \
+	"$(python3 -c 'import json,sys; print("\n".join(sorted("%s.%s: %s" % (n["table"], n["column"], n["message"]) for n in json.load(open(sys.argv[1]))["notes"] if n["code"] == "collation_not_created")))' s3.json)"
+
 finish
