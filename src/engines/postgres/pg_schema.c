@@ -75,7 +75,8 @@ static const char columns_sql[] =
 	"CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END, a.attidentity, "
 	"a.attgenerated, CASE WHEN a.attidentity <> '' THEN pg_get_serial_sequence("
 	"quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) END, "
-	/* The column's own collation, as COLLATE names it (col_collation_sql's form). */
+	/* The column's own collation, as COLLATE names it (put_collation looks the same form
+	 * up in the target). */
 	"CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN (SELECT "
 	"CASE WHEN ln.nspname = 'pg_catalog' THEN quote_ident(l.collname) "
 	"ELSE quote_ident(ln.nspname) || '.' || quote_ident(l.collname) END FROM pg_collation l "

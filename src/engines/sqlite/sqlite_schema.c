@@ -224,9 +224,8 @@ static int load_columns(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 		col->generated = hidden == 2 || hidden == 3;
 		/* The column's collation (COLLATE in its definition); BINARY is the default. */
 		const char *coll = NULL;
-		int mrc = hidden ? SQLITE_ERROR
-		                 : sqlite3_table_column_metadata(c->db, "main", t->name, name, NULL, &coll,
-		                                                 NULL, NULL, NULL);
+		int mrc = sqlite3_table_column_metadata(c->db, "main", t->name, name, NULL, &coll, NULL,
+		                                        NULL, NULL);
 		if (mrc == SQLITE_NOMEM) {
 			sqlite3_finalize(st);
 			return OOM(err);
@@ -611,6 +610,7 @@ static int unique_clause(const ferry_index *x)
 	return x->constraint && x->unique && !x->exprs && !x->where && !x->sql;
 }
 
+/* A note of def to whoever listens, with its code and column (NULL: of the table). */
 static void sq_vnote(const ferry_table *def, const char *code, const char *column,
                      const char *fmt, va_list ap)
 {
