@@ -43,6 +43,7 @@ void ferry__schema_free(ferry_schema *s)
 			free(t->cols[c].name);
 			free(t->cols[c].decl_type);
 			free(t->cols[c].default_sql);
+			free(t->cols[c].collation);
 		}
 		free(t->cols);
 		free(t->pk);
@@ -293,6 +294,8 @@ ferry_table *ferry__schema_copy_table(ferry_schema *s, const ferry_table *src, c
 		d->generated = c->generated;
 		d->chosen = c->chosen;
 		if (c->default_sql && !(d->default_sql = ferry__strdup(c->default_sql)))
+			return NULL;
+		if (c->collation && !(d->collation = ferry__strdup(c->collation)))
 			return NULL;
 	}
 	if (ferry_table_set_pk(s, t, src->pk, src->npk) != 0)

@@ -91,6 +91,10 @@ typedef struct ferry_column {
 	int chosen;         /* decl_type is a type chosen for the target's engine, declared as
 	                       written (a table ferry creates: docs/ENGINES.md): 1 by ferry from
 	                       the values, 2 by the plan's type: */
+	char *collation;    /* the column's own collation as its engine's SQL names it after
+	                       COLLATE (SQLite NOCASE or RTRIM; PostgreSQL "C", or myschema."de"
+	                       off pg_catalog), or NULL for the default (SQLite BINARY, PostgreSQL
+	                       the type's own) */
 } ferry_column;
 
 typedef struct ferry_fkey {
@@ -152,9 +156,11 @@ typedef struct ferry_table {
 	size_t nchecks;
 	ferry_check *checks;
 	/* Optional, set by whoever hands the table to create_table or create_indexes: told, one
-	 * line each, of a CHECK or an index the engine refused to create (its SQL is not the
-	 * engine's), so that nothing of a schema vanishes without a note. NULL: nobody listens. */
-	void (*note)(void *ud, const char *line);
+	 * line each, of a CHECK, an index or a column's collation the engine did not create (its
+	 * SQL is not the engine's, the database lacks it), so that nothing of a schema vanishes
+	 * without a note. code names the kind of note ("collation_not_created") and column the
+	 * column it is about; both NULL for a note of the table. NULL: nobody listens. */
+	void (*note)(void *ud, const char *code, const char *column, const char *line);
 	void *note_ud;
 } ferry_table;
 

@@ -346,6 +346,47 @@ static int profiles(const jobset *js)
 	return !js->types_declared && !(js->tflags & (FERRY_ENGINE_NUMERIC_AFFINITY | FERRY_ENGINE_LABEL));
 }
 
+/* The collation column c of st (named name in created table dst) takes: the same between
+ * two databases of one engine (the target's engine tells of one its database lacks);
+ * PostgreSQL's byte-order collations become SQLite's BINARY, which orders UTF-8 alike; any
+ * other is noted and the column takes the target's default. *out NULL when none; 0, or -1
+ * when out of memory. */
+static int created_collation(jobset *js, const ferry_table *st, const ferry_column *c,
+                             const char *dst, const char *name, const char **out)
+{
+	*out = NULL;
+	const char *from = st->origin ? st->origin : "", *to = js->teng_name;
+	const char *k = c->collation;
+	if (!k)
+		return 0;
+	if (strcmp(from, to) == 0) {
+		*out = k;
+		return 0;
+	}
+	int pg = strcmp(from, "postgres") == 0;
+	if (pg && strcmp(to, "sqlite") == 0 &&
+	    (strcmp(k, "\"C\"") == 0 || strcmp(k, "\"POSIX\"") == 0 || strcmp(k, "ucs_basic") == 0)) {
+		*out = "BINARY";
+		return 0;
+	}
+	const char *why;
+	if (js->tflags & FERRY_ENGINE_LABEL)
+		why = "a label keeps no collation (give the column its collation in the importing target's target_schema)";
+	else if (strcmp(to, "postgres") == 0 && strcasecmp(k, "NOCASE") == 0)
+		why = "PostgreSQL has no such collation (declare the column in a target_schema as citext, or with a nondeterministic ICU collation)";
+	else if (strcmp(to, "postgres") == 0 && strcasecmp(k, "RTRIM") == 0)
+		why = "PostgreSQL has no such collation (trailing blanks count there: declare the column in a target_schema, or compare rtrim() of it)";
+	else if (strcmp(to, "postgres") == 0)
+		why = "PostgreSQL has no such collation (declare the column in a target_schema)";
+	else if (strcmp(to, "sqlite") == 0)
+		why = "SQLite knows only BINARY, NOCASE and RTRIM (the column compares byte by byte; declare it in a target_schema with NOCASE if that fits)";
+	else
+		why = "the target's engine has no such collation";
+	return ferry__note_at(&js->notes, &js->nnotes, &js->notes_cap, "collation_not_created", dst, name,
+	                      "collation %s of column \"%s\" of \"%s\" is not created in \"%s\": %s",
+	                      k, c->name, st->name, dst, why) != 0 ? -1 : 0;
+}
+
 /* Add to created table t the columns of st that survive entry e (with their types, notes and
  * defaults as define_created describes) and the plan's own new columns; 0, or -1 on failure. */
 static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
@@ -383,8 +424,11 @@ static int created_columns(jobset *js, ferry_table *t, const ferry_table *st,
 		char buf[64];
 		const char *decl = type != c->type ? "TEXT"
 		                   : exact ? ferry__exact_decl(c, buf, sizeof(buf)) : c->decl_type;
+		const char *coll;
+		if (created_collation(js, st, c, dst, name, &coll) != 0)
+			return -1;
 		ferry_column *d = ferry_table_add_column(s, t, name, decl, type);
-		if (!d)
+		if (!d || (coll && !(d->collation = ferry__strdup(coll))))
 			return -1;
 		d->notnull = c->notnull;
 		if (c->default_sql && same_engine) {

@@ -86,7 +86,8 @@ static void ddl_of(ferry_buf *b, const ferry_engine *e, const ferry_table *t)
 	for (size_t i = 0; i < t->ncols; i++) {
 		const ferry_column *c = &t->cols[i];
 		char *qc = ferry__qident(e, c->name);
-		ferry_buf_printf(b, "%s%s %s%s", i ? ", " : "", qc ? qc : c->name, type_of(c),
+		ferry_buf_printf(b, "%s%s %s%s%s%s", i ? ", " : "", qc ? qc : c->name, type_of(c),
+		                 c->collation ? " COLLATE " : "", c->collation ? c->collation : "",
 		                 c->notnull ? " NOT NULL" : "");
 		if (c->default_sql)
 			ferry_buf_printf(b, " DEFAULT %s", c->default_sql);

@@ -65,20 +65,28 @@ static int apply_target_schema(copy_state *cs, ferry_summary *sum)
 	return rc;
 }
 
-/* Where an engine's note of a CHECK or index it refused goes: the summary and the
- * progress stream, like resolution's notes. */
+/* Where an engine's note of a CHECK, an index or a collation it did not create goes: the
+ * summary and the progress stream, like resolution's notes. */
 typedef struct engine_notes {
 	copy_state *cs;
 	ferry_summary *sum;
+	const char *table; /* the table being created */
 	int oom;
 } engine_notes;
 
-static void engine_note(void *ud, const char *line)
+static void engine_note(void *ud, const char *code, const char *column, const char *line)
 {
 	engine_notes *en = ud;
-	if (ferry__summary_note(en->sum, line) != 0)
+	if (!code) {
+		if (ferry__summary_note(en->sum, line) != 0)
+			en->oom = 1;
+		ferry__sched_emit(en->cs->opts, FERRY_PROGRESS_NOTE, NULL, line);
+		return;
+	}
+	if (ferry__summary_note_at(en->sum, code, en->table, column, line) != 0)
 		en->oom = 1;
-	ferry__sched_emit(en->cs->opts, FERRY_PROGRESS_NOTE, NULL, line);
+	else
+		ferry__sched_emit_note(en->cs->opts, en->sum->notes[en->sum->nnotes - 1]);
 }
 
 /* Create the target tables the plan needs and the target lacks, each with its flag
@@ -87,11 +95,12 @@ static int create_tables(copy_state *cs, ferry_summary *sum)
 {
 	ferry_err *err = &cs->err;
 	ferry_schema *cr = cs->js.created;
-	engine_notes en = {cs, sum, 0};
+	engine_notes en = {cs, sum, NULL, 0};
 	for (size_t i = 0; i < ferry_schema_count(cr); i++) {
 		ferry_table *t = ferry_schema_table(cr, i);
 		char flag[600];
 		snprintf(flag, sizeof(flag), "created:%s", t->name);
+		en.table = t->name;
 		t->note = engine_note;
 		t->note_ud = &en;
 		int rc = cs->teng->write->create_table(cs->tconn, t, err);
@@ -439,7 +448,7 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 	int64_t step = 0;
 	/* Indexes of the tables ferry created come after their rows: faster, same result. Each
 	 * table's are recorded as done, so a resumed run makes those an earlier process did not. */
-	engine_notes en = {cs, sum, 0};
+	engine_notes en = {cs, sum, NULL, 0};
 	for (int pass = 0; pass < 2; pass++) {
 		ferry_schema *s = pass == 0 ? js->created : js->again;
 		for (size_t i = 0; rc == 0 && s && i < ferry_schema_count(s); i++) {
@@ -447,6 +456,7 @@ int ferry__target_finish_tables(copy_state *cs, ferry_summary *sum)
 			char flag[600];
 			snprintf(flag, sizeof(flag), "indexed:%s", t->name);
 			phase(cs, "keys and indexes", t->name, step++, nidx);
+			en.table = t->name;
 			t->note = engine_note;
 			t->note_ud = &en;
 			rc = cs->teng->write->create_indexes(cs->tconn, t, err);

@@ -256,7 +256,7 @@ static void test_introspect(void)
 	    " ts timestamp(3) with time zone, b bytea, j jsonb, u uuid, c color, a int[], iv interval,"
 	    " st short_text, g int GENERATED ALWAYS AS (s * 2) STORED, dropped int);"
 	    "ALTER TABLE \"Mixed Case\" DROP COLUMN dropped;"
-	    "CREATE TABLE kid(k1 int, k2 text, parent bigint REFERENCES \"Mixed Case\"(\"Id\") ON DELETE CASCADE,"
+	    "CREATE TABLE kid(k1 int, k2 text COLLATE \"C\", parent bigint REFERENCES \"Mixed Case\"(\"Id\") ON DELETE CASCADE,"
 	    " PRIMARY KEY (k2, k1), UNIQUE (parent));"
 	    "CREATE INDEX kid_expr ON kid (lower(k2)) WHERE k1 > 0;"
 	    "CREATE TABLE heap(x int);"
@@ -299,6 +299,9 @@ static void test_introspect(void)
 		CHECK_INT(t->npk, 2);
 		CHECK_STR(t->cols[t->pk[0]].name, "k2");
 		CHECK_STR(t->cols[t->pk[1]].name, "k1");
+		/* A column's own collation, as COLLATE names it; none for the type's. */
+		CHECK_STR(t->cols[1].collation, "\"C\"");
+		CHECK(t->cols[0].collation == NULL && t->cols[2].collation == NULL);
 		CHECK_INT(t->nfks, 1);
 		if (t->nfks) {
 			CHECK_STR(t->fks[0].ref_table, "Mixed Case");
@@ -850,6 +853,48 @@ static void test_state_legacy(void)
 
 /* ---- DDL, foreign keys, finish ---------------------------------------------------------- */
 
+/* What an engine's note callback heard: how many, and the last one's parts. */
+typedef struct heard {
+	int n;
+	char code[64], column[64], line[600];
+} heard;
+
+static void hear(void *ud, const char *code, const char *column, const char *line)
+{
+	heard *h = ud;
+	h->n++;
+	snprintf(h->code, sizeof(h->code), "%s", code ? code : "");
+	snprintf(h->column, sizeof(h->column), "%s", column ? column : "");
+	snprintf(h->line, sizeof(h->line), "%s", line);
+}
+
+/* A PostgreSQL definition's collations: created when this database has them and the type
+ * takes one; otherwise one note each and the type's default, never a failed table. */
+static void test_ddl_collation(void)
+{
+	ferry_conn *c = open_db(FERRY_CONNECT_CREATE);
+	ferry_err err = {0};
+	ferry_schema *s = ferry__schema_new();
+	ferry_table *t = ferry_schema_add_table(s, "coll");
+	t->origin = "postgres";
+	ferry_table_add_column(s, t, "c", "text", FERRY_TEXT)->collation = ferry__strdup("\"POSIX\"");
+	ferry_table_add_column(s, t, "gone", "text", FERRY_TEXT)->collation = ferry__strdup("nowhere.\"Not Here\"");
+	ferry_table_add_column(s, t, "n", "integer", FERRY_INT)->collation = ferry__strdup("\"C\"");
+	heard h = {0};
+	t->note = hear;
+	t->note_ud = &h;
+	OK(E->write->create_table(c, t, &err));
+	CHECK_INT(h.n, 2);
+	CHECK_STR(h.code, "collation_not_created");
+	CHECK_STR(h.column, "n");
+	CHECK_HAS(h.line, "collation \"C\" of column \"n\" of \"coll\" is not created: its type integer takes no collation");
+	CHECK_STR(q1("SELECT string_agg(attname || ' ' || coalesce((SELECT collname FROM pg_collation WHERE oid = attcollation), '-'), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'coll'::regclass AND attnum > 0"),
+	          "c POSIX, gone default, n -");
+	sql("DROP TABLE coll");
+	ferry__schema_free(s);
+	E->core->close(c);
+}
+
 static void test_ddl(void)
 {
 	ferry_conn *c = open_db(FERRY_CONNECT_CREATE);
@@ -1012,6 +1057,7 @@ int main(void)
 	test_connect();
 	test_quote();
 	test_introspect();
+	test_ddl_collation();
 	test_values();
 	test_rejects();
 	test_merge();

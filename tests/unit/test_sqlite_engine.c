@@ -199,8 +199,8 @@ static void test_quote(void)
 /* ---- introspection and DDL --------------------------------------------------------- */
 
 static const char schema_sql[] =
-	"CREATE TABLE \"user\"(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x', "
-	"  email VARCHAR(80) UNIQUE, created TEXT DEFAULT CURRENT_TIMESTAMP);"
+	"CREATE TABLE \"user\"(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x' COLLATE nocase, "
+	"  email VARCHAR(80) UNIQUE COLLATE BINARY, created TEXT DEFAULT CURRENT_TIMESTAMP COLLATE RTRIM);"
 	"CREATE TABLE \"order\"(a INT, b TEXT, qty NUMERIC(10,2) DEFAULT (1+2), "
 	"  PRIMARY KEY(b, a), FOREIGN KEY(a) REFERENCES \"user\" ON DELETE CASCADE);"
 	"CREATE TABLE \"references\"(x, y, z INT, FOREIGN KEY(x, y) REFERENCES \"order\"(a, b) "
@@ -236,6 +236,21 @@ static ferry_index *find_index(ferry_table *t, const char *name)
 	return NULL;
 }
 
+/* What an engine's note callback heard: how many, and the last one's parts. */
+typedef struct collation_notes {
+	int n;
+	char code[64], column[64], line[600];
+} collation_notes;
+
+static void collation_note(void *ud, const char *code, const char *column, const char *line)
+{
+	collation_notes *cn = ud;
+	cn->n++;
+	snprintf(cn->code, sizeof(cn->code), "%s", code ? code : "");
+	snprintf(cn->column, sizeof(cn->column), "%s", column ? column : "");
+	snprintf(cn->line, sizeof(cn->line), "%s", line);
+}
+
 static void test_introspect(void)
 {
 	ferry_err err = {0};
@@ -265,6 +280,11 @@ static void test_introspect(void)
 		CHECK_INT(t->cols[2].type, FERRY_TEXT);
 		CHECK(t->cols[2].default_sql == NULL);
 		CHECK_STR(t->cols[3].default_sql, "CURRENT_TIMESTAMP");
+		/* Collations as declared; BINARY (the default) is none. */
+		CHECK(t->cols[0].collation == NULL);
+		CHECK_STR(t->cols[1].collation, "nocase");
+		CHECK(t->cols[2].collation == NULL);
+		CHECK_STR(t->cols[3].collation, "RTRIM");
 		CHECK_INT(t->est_rows, -1);
 		if (CHECK_INT(t->nidx, 1)) {
 			CHECK(t->idx[0].unique);
@@ -427,6 +447,7 @@ static void test_introspect(void)
 			CHECK_INT(cb->notnull, ca->notnull);
 			CHECK_INT(cb->pk_pos, ca->pk_pos);
 			CHECK_STR(cb->default_sql, ca->default_sql);
+			CHECK_STR(cb->collation, ca->collation);
 		}
 		CHECK_INT(j, b->ncols);
 		if (CHECK_INT(b->nfks, a->nfks))
@@ -464,6 +485,31 @@ static void test_introspect(void)
 	          "CREATE TABLE \"wr\"(\"k\" TEXT NOT NULL, \"v\", PRIMARY KEY(\"k\")) WITHOUT ROWID");
 	OK(E->core->exec(c, "INSERT INTO \"user\"(name) VALUES ('a')", &err));
 	CHECK_STR(query_text(q, "SELECT rowid = id FROM \"user\""), "1");
+
+	/* A collation SQLite does not know (an application's, registered on its own connections)
+	 * would fail CREATE TABLE: the column is created without it, with a note naming it. */
+	ferry_table *uu = ferry_schema_find(s, "user");
+	if (uu) {
+		ferry_schema *one = ferry__schema_new();
+		ferry_table *d = one ? ferry__schema_copy_table(one, uu, "user_foo") : NULL;
+		if (CHECK(d != NULL)) {
+			free(d->cols[1].collation);
+			d->cols[1].collation = ferry__strdup("app_order");
+			collation_notes cn = {0};
+			d->note = collation_note;
+			d->note_ud = &cn;
+			OK(E->write->create_table(c, d, &err));
+			CHECK_INT(cn.n, 1);
+			CHECK_STR(cn.code, "collation_not_created");
+			CHECK_STR(cn.column, "name");
+			CHECK_HAS(cn.line, "collation app_order of column \"name\" of \"user_foo\" is not created");
+			CHECK_STR(query_text(q, "SELECT sql FROM sqlite_schema WHERE name = 'user_foo'"),
+			          "CREATE TABLE \"user_foo\"(\"id\" INTEGER, \"name\" TEXT NOT NULL DEFAULT ('x'), "
+			          "\"email\" VARCHAR(80), \"created\" TEXT DEFAULT (CURRENT_TIMESTAMP) COLLATE RTRIM, "
+			          "PRIMARY KEY(\"id\"), UNIQUE(\"email\"))");
+		}
+		ferry__schema_free(one);
+	}
 
 	/* An index name held by another table is an error, not a silent skip. */
 	ferry_table *g = ferry_schema_find(s, "nopk");

@@ -557,7 +557,7 @@ static int lb_create_indexes(ferry_conn *c, const ferry_table *def, ferry_err *e
 		snprintf(line, sizeof(line),
 		         "%zu index(es) and %zu check constraint(s) of \"%s\" are not kept in the label: the target's schema makes them",
 		         def->nidx, def->nchecks, def->name);
-		def->note(def->note_ud, line);
+		def->note(def->note_ud, NULL, NULL, line);
 	}
 	return 0;
 }

@@ -74,7 +74,13 @@ static const char columns_sql[] =
 	"CASE WHEN t.typtype = 'd' THEN bt.typtype ELSE t.typtype END, a.attnotnull, "
 	"CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END, a.attidentity, "
 	"a.attgenerated, CASE WHEN a.attidentity <> '' THEN pg_get_serial_sequence("
-	"quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) END "
+	"quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) END, "
+	/* The column's own collation, as COLLATE names it (put_collation looks the same form
+	 * up in the target). */
+	"CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN (SELECT "
+	"CASE WHEN ln.nspname = 'pg_catalog' THEN quote_ident(l.collname) "
+	"ELSE quote_ident(ln.nspname) || '.' || quote_ident(l.collname) END FROM pg_collation l "
+	"JOIN pg_namespace ln ON ln.oid = l.collnamespace WHERE l.oid = a.attcollation) END "
 	"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid "
 	"LEFT JOIN pg_type bt ON bt.oid = t.typbasetype "
@@ -168,6 +174,9 @@ static int load_columns(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry
 			col->default_sql = ferry_buf_detach(&b);
 		}
 		if ((!PQgetisnull(res, r, 7) || !PQgetisnull(res, r, 10)) && !col->default_sql)
+			rc = OOM(err);
+		if (rc == 0 && !PQgetisnull(res, r, 11) &&
+		    !(col->collation = ferry_schema_strdup(s, PQgetvalue(res, r, 11))))
 			rc = OOM(err);
 	}
 	PQclear(res);
@@ -268,9 +277,10 @@ static int load_checks(pg_conn *c, ferry_schema *s, tinfo *ts, size_t nt, ferry_
 	return rc;
 }
 
-/* Views, triggers, exclusion constraints, comments and columns' own collations: not
- * copied, and a run says so of each (ferry's own fence triggers are not the
- * application's), so that nothing of the schema vanishes without a note. */
+/* Views, triggers, exclusion constraints and comments: not copied, and a run says so of
+ * each (ferry's own fence triggers are not the application's), so that nothing of the
+ * schema vanishes without a note. Columns' own collations are part of the columns
+ * (ferry_column.collation): carried where the target has them, noted where not. */
 static const char others_sql[] =
 	"SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, c.relname "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -287,11 +297,7 @@ static const char others_sql[] =
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0 "
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname NOT LIKE 'ferry\\_%' "
-	"UNION ALL SELECT 'column collation', c.relname || '.' || a.attname || ' COLLATE ' || l.collname "
-	"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"JOIN pg_type t ON t.oid = a.atttypid JOIN pg_collation l ON l.oid = a.attcollation "
-	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
-	"AND a.attcollation <> t.typcollation AND c.relname NOT LIKE 'ferry\\_%' ORDER BY 1, 2";
+	"ORDER BY 1, 2";
 
 static int load_others(pg_conn *c, ferry_schema *s, ferry_err *err)
 {
@@ -572,7 +578,50 @@ static void pg_note(const ferry_table *def, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	def->note(def->note_ud, line);
+	def->note(def->note_ud, NULL, NULL, line);
+}
+
+/* Put COLLATE and col's collation after its type, the text of b from type_at on, when this
+ * database has that collation (for its encoding) and the type takes one; otherwise say
+ * so, and the column has its type's default: a collation never fails CREATE TABLE. */
+static int put_collation(pg_conn *c, const ferry_table *def, const ferry_column *col,
+                         ferry_buf *b, size_t type_at, ferry_err *err)
+{
+	if (!col->collation)
+		return 0;
+	if (b->failed)
+		return OOM(err);
+	char *type = ferry__strndup(b->data + type_at, b->len - type_at);
+	if (!type)
+		return OOM(err);
+	const char *params[2] = {col->collation, type};
+	PGresult *res;
+	int rc = ferry_pg__query(c, &res,
+	                         "SELECT EXISTS (SELECT 1 FROM pg_collation l "
+	                         "JOIN pg_namespace n ON n.oid = l.collnamespace "
+	                         "WHERE CASE WHEN n.nspname = 'pg_catalog' THEN quote_ident(l.collname) "
+	                         "ELSE quote_ident(n.nspname) || '.' || quote_ident(l.collname) END = $1 "
+	                         "AND l.collencoding IN (-1, pg_char_to_encoding(getdatabaseencoding()))), "
+	                         "coalesce((SELECT typcollation <> 0 FROM pg_type WHERE oid = to_regtype($2)), false)",
+	                         2, params, err, "read the collations");
+	if (rc == 0) {
+		int have = PQgetvalue(res, 0, 0)[0] == 't', takes = PQgetvalue(res, 0, 1)[0] == 't';
+		PQclear(res);
+		if (have && takes)
+			ferry_buf_printf(b, " COLLATE %s", col->collation);
+		else if (def->note) {
+			char line[1200];
+			if (have)
+				snprintf(line, sizeof(line), "collation %s of column \"%s\" of \"%s\" is not created: its type %s takes no collation in %s",
+				         col->collation, col->name, def->name, type, c->label);
+			else
+				snprintf(line, sizeof(line), "collation %s of column \"%s\" of \"%s\" is not created: %s has no such collation (the column has its type's default; CREATE COLLATION in the target before the copy, or declare the column in a target_schema)",
+				         col->collation, col->name, def->name, c->label);
+			def->note(def->note_ud, "collation_not_created", col->name, line);
+		}
+	}
+	free(type);
+	return rc;
 }
 
 /* The table's CHECK constraints, each on its own so a refused one (its expression is not
@@ -949,8 +998,11 @@ int ferry_pg__create_table(ferry_conn *conn, const ferry_table *def, ferry_err *
 		const char *d = col->default_sql;
 		if (own) {
 			ferry_buf_puts(&b, " ");
+			size_t type_at = b.len;
 			int missing;
 			int rc = resolve_type(c, col, &b, &missing, err);
+			if (rc == 0)
+				rc = put_collation(c, def, col, &b, type_at, err);
 			if (rc) {
 				ferry_buf_free(&b);
 				return rc;
@@ -966,7 +1018,14 @@ int ferry_pg__create_table(ferry_conn *conn, const ferry_table *def, ferry_err *
 		} else {
 			char buf[64];
 			const char *kept = col->chosen ? col->decl_type : pg_decl_kept(col, buf, sizeof(buf));
-			ferry_buf_printf(&b, " %s", kept ? kept : pg_type_for(col->type));
+			ferry_buf_puts(&b, " ");
+			size_t type_at = b.len;
+			ferry_buf_puts(&b, kept ? kept : pg_type_for(col->type));
+			int rc = put_collation(c, def, col, &b, type_at, err);
+			if (rc) {
+				ferry_buf_free(&b);
+				return rc;
+			}
 			if (is_rowid_alias(def, col))
 				ferry_buf_puts(&b, " GENERATED BY DEFAULT AS IDENTITY");
 		}

@@ -222,6 +222,19 @@ static int load_columns(sq_conn *c, ferry_schema *s, ferry_table *t, ferry_err *
 		}
 		col->notnull = sqlite3_column_int(st, 2) != 0;
 		col->generated = hidden == 2 || hidden == 3;
+		/* The column's collation (COLLATE in its definition); BINARY is the default. */
+		const char *coll = NULL;
+		int mrc = sqlite3_table_column_metadata(c->db, "main", t->name, name, NULL, &coll, NULL,
+		                                        NULL, NULL);
+		if (mrc == SQLITE_NOMEM) {
+			sqlite3_finalize(st);
+			return OOM(err);
+		}
+		if (mrc == SQLITE_OK && coll && sqlite3_stricmp(coll, "BINARY") != 0 &&
+		    !(col->collation = ferry_schema_strdup(s, coll))) {
+			sqlite3_finalize(st);
+			return OOM(err);
+		}
 		if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
 		    !(col->default_sql =
 		          ferry_schema_strdup(s, (const char *)sqlite3_column_text(st, 3)))) {
@@ -597,17 +610,42 @@ static int unique_clause(const ferry_index *x)
 	return x->constraint && x->unique && !x->exprs && !x->where && !x->sql;
 }
 
-/* Tell whoever listens (def->note) that part of def was not created, and why. */
-static void sq_note(const ferry_table *def, const char *fmt, ...)
+/* A note of def to whoever listens, with its code and column (NULL: of the table). */
+static void sq_vnote(const ferry_table *def, const char *code, const char *column,
+                     const char *fmt, va_list ap)
 {
 	if (!def->note)
 		return;
 	char line[1200];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	def->note(def->note_ud, code, column, line);
+}
+
+/* Tell whoever listens (def->note) that part of def was not created, and why. */
+static void sq_note(const ferry_table *def, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	sq_vnote(def, NULL, NULL, fmt, ap);
 	va_end(ap);
-	def->note(def->note_ud, line);
+}
+
+/* The same of a column's part, with the note's code. */
+static void sq_note_col(const ferry_table *def, const char *code, const char *column,
+                        const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sq_vnote(def, code, column, fmt, ap);
+	va_end(ap);
+}
+
+/* SQLite's own collations; another name (an application's, registered on its connections)
+ * would make CREATE TABLE fail here, where it is not registered. */
+static int builtin_collation(const char *name)
+{
+	return sqlite3_stricmp(name, "BINARY") == 0 || sqlite3_stricmp(name, "NOCASE") == 0 ||
+	       sqlite3_stricmp(name, "RTRIM") == 0;
 }
 
 /* Does SQLite take expr over def's columns (names and functions known)? 1 yes, 0 no (why
@@ -670,6 +708,12 @@ int ferry_sqlite__create_table(ferry_conn *conn, const ferry_table *def, ferry_e
 			ferry_buf_puts(&b, " NOT NULL");
 		if (col->default_sql)
 			ferry_buf_printf(&b, " DEFAULT (%s)", col->default_sql);
+		if (col->collation && builtin_collation(col->collation))
+			ferry_buf_printf(&b, " COLLATE %s", col->collation);
+		else if (col->collation)
+			sq_note_col(def, "collation_not_created", col->name,
+			            "collation %s of column \"%s\" of \"%s\" is not created: SQLite knows only BINARY, NOCASE and RTRIM (the column compares byte by byte)",
+			            col->collation, col->name, def->name);
 	}
 	if (def->npk) {
 		/* As a table constraint an INTEGER key still aliases the rowid. */
