@@ -65,7 +65,9 @@ check "a text literal bounds nothing (SQLite compares it as text)" "10 $(sqlite3
 
 # later: the rows moved now are bounded by its negation, the backfill by the condition.
 plan later.yaml later.db "" "id < 7001"
-"$FERRY" copy -q -p later.yaml > /dev/null
+"$FERRY" copy --json -p later.yaml > later.json 2> /dev/null
+check "later: id < 7001: the rows that wait, counted within their key range" "7000" \
+	"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tables"][0]["waiting"])' later.json)"
 check "later: id < 7001: the copy plans only the chunks of the rows moved now" "3 3000:7001-10000" \
 	"$(chunks later.db | cut -d' ' -f1) $(rows later.db | cut -d' ' -f1)"
 "$FERRY" backfill -q -p later.yaml > /dev/null 2> bf.err || fail "backfill: $(cat bf.err)"
