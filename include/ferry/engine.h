@@ -491,8 +491,9 @@ typedef struct ferry_engine_read {
 	 * chunks cover every key whatever range says: the first is open below, the last open
 	 * above. range (NULL: none) is the only keys the caller will read (a single key or the
 	 * row id): an engine may then search the first chunk's end from range->lo and end the
-	 * walk at the chunk that reaches range->hi, so planning reads the range, not the table;
-	 * one that cannot ignores it (the caller drops the chunks wholly outside it). */
+	 * walk at the chunk that reaches range->hi, so planning reads the range, not the table
+	 * (a chunk's row count is then that of its keys within the range); one that cannot
+	 * ignores it (the caller drops the chunks wholly outside it). */
 	int (*plan_chunks)(ferry_conn *c, const char *table, size_t nkeys,
 	                   const char *const *keys, int64_t chunk_rows,
 	                   const ferry_key_range *range, ferry_chunk_cb cb, void *ud,
