@@ -212,6 +212,13 @@ typedef struct ferry_chunk_rec {
 
 typedef int (*ferry_chunk_cb)(void *ud, const ferry_chunk_rec *rec);
 
+/* The keys a job's rows can have, inclusive at both ends (INT64_MIN / INT64_MAX: unbounded
+ * on that side; lo > hi: no key), on a single integer chunking key or the row id: what a
+ * plan's `where` / `later:` on that key admits, so planning can skip the keys outside it. */
+typedef struct ferry_key_range {
+	int64_t lo, hi;
+} ferry_key_range;
+
 /* ---- reading ----------------------------------------------------------------------- */
 
 typedef struct ferry_read_spec {
@@ -486,10 +493,17 @@ typedef struct ferry_engine_read {
 	int (*snapshot_join)(ferry_conn *c, const char *token, ferry_err *err);
 
 	/* Split a table into chunks of about chunk_rows rows by its key (nkeys = 0: row id):
-	 * cb receives each chunk's bounds (encoded keys) and row count, in key order. */
+	 * cb receives each chunk's bounds (encoded keys) and row count, in key order. The
+	 * chunks cover every key whatever range says: the first is open below, the last open
+	 * above. range (NULL: none) is the only keys the caller will read (a single key or the
+	 * row id): an engine may then search the first chunk's end from range->lo and end the
+	 * walk at the chunk that reaches range->hi, so planning reads the range, not the table
+	 * (a chunk's row count is then that of its keys within the range); one that cannot
+	 * ignores it (the caller drops the chunks wholly outside it). */
 	int (*plan_chunks)(ferry_conn *c, const char *table, size_t nkeys,
-	                   const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
-	                   void *ud, ferry_err *err);
+	                   const char *const *keys, int64_t chunk_rows,
+	                   const ferry_key_range *range, ferry_chunk_cb cb, void *ud,
+	                   ferry_err *err);
 
 	int (*reader_open)(ferry_reader **out, ferry_conn *c, const ferry_read_spec *spec,
 	                   ferry_err *err);

@@ -12,6 +12,7 @@
 
 typedef struct range {
 	int64_t lo, hi; /* inclusive */
+	int integral;   /* the key holds integers only: `< v` ends at v - 1, else at v */
 } range;
 
 static const char *skip_ws(const char *p, const char *e)
@@ -171,15 +172,18 @@ static int compare(const char *p, const char *e, const char *key, int negate, ra
 		int nlt = ge, nle = gt, ngt = le, nge = lt;
 		lt = nlt, le = nle, gt = ngt, ge = nge;
 	}
+	/* A strict comparison excludes v itself; the next integer is the bound only when no
+	 * value lies between (SQLite keeps 7000.5 in an INTEGER column that is not the rowid,
+	 * and `id < 7001` holds for it). */
 	int64_t lo = INT64_MIN, hi = INT64_MAX;
 	if (eq)
 		lo = hi = v;
 	else if (lt)
-		hi = v == INT64_MIN ? INT64_MIN : v - 1;
+		hi = v == INT64_MIN || !r->integral ? v : v - 1;
 	else if (le)
 		hi = v;
 	else if (gt)
-		lo = v == INT64_MAX ? INT64_MAX : v + 1;
+		lo = v == INT64_MAX || !r->integral ? v : v + 1;
 	else
 		lo = v;
 	if (lt && v == INT64_MIN)
@@ -275,7 +279,13 @@ int ferry__jobs_key_range(const job *j, int later_mode, const ferry_table *st, i
 	} else {
 		return 0;
 	}
-	range r = {INT64_MIN, INT64_MAX};
+	/* SQLite stores any value in a column that is not the rowid (or its alias);
+	 * PostgreSQL's integer types hold integers. */
+	int alias = st->has_rowid && st->npk == 1 &&
+	            strcasecmp(st->cols[st->pk[0]].decl_type, "INTEGER") == 0 &&
+	            strcmp(st->cols[st->pk[0]].name, keys[0]) == 0;
+	range r = {INT64_MIN, INT64_MAX,
+	           !st->origin || strcmp(st->origin, "sqlite") != 0 || j->nchunk_keys == 0 || alias};
 	for (size_t k = 0; k < 2 && keys[k]; k++) {
 		if (e->where)
 			narrow(e->where, keys[k], 0, &r);

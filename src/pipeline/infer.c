@@ -202,7 +202,7 @@ static int read_profiles(const ferry_source_conn *sc, const ferry_table *st,
 	if (!(sc->eng->flags & FERRY_ENGINE_CHUNKED_READ))
 		return read_spec(sc, &spec, prof, err);
 	chunk_read cr = {sc, spec, prof, err};
-	return sc->eng->read->plan_chunks(sc->conn, st->name, 0, NULL, INT64_MAX, read_chunk, &cr, err);
+	return sc->eng->read->plan_chunks(sc->conn, st->name, 0, NULL, INT64_MAX, NULL, read_chunk, &cr, err);
 }
 
 int ferry__infer_types(jobset *js, ferry_table *t, const ferry_table *st,

@@ -4,17 +4,60 @@
  * through the same jobs. Both write a row only where its key is absent. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "sched.h"
 #include "state.h"
 
-/* One count(*) of job j's rows that wait, in its source, on connection c. */
-static int count_waiting(const ferry_engine *e, ferry_conn *c, const job *j, int64_t *out,
-                         ferry_err *err)
+/* *filter (owned, not NULL) narrowed by the range of the keys of j's rows that wait
+ * (bounds.c), said as comparisons of the key an index serves: the filter's CASE alone makes
+ * the count read every row of the table. Unchanged when there is no such range, or no key
+ * name to say it with (a rowid table without an INTEGER PRIMARY KEY). */
+static int bound_filter(char **filter, const ferry_source_conn *s, const job *j)
 {
+	const ferry_table *st = ferry_schema_find(s->schema, j->src_table);
+	int64_t lo, hi;
+	if ((s->eng->flags & FERRY_ENGINE_LABEL) ||
+	    !ferry__jobs_key_range(j, FERRY_LATER_ONLY, st, &lo, &hi))
+		return 0;
+	const char *key = NULL;
+	if (j->nchunk_keys == 1)
+		key = j->chunk_keys[0];
+	else if (st->has_rowid && st->npk == 1 &&
+	         strcasecmp(st->cols[st->pk[0]].decl_type, "INTEGER") == 0)
+		key = st->cols[st->pk[0]].name; /* the rowid's alias */
+	if (!key)
+		return 0;
+	char q[600];
+	if (s->eng->core->quote_ident(q, sizeof(q), key) >= sizeof(q))
+		return 0;
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_buf_printf(&b, "(%s)", *filter);
+	if (lo != INT64_MIN)
+		ferry_buf_printf(&b, " AND %s >= %lld", q, (long long)lo);
+	if (hi != INT64_MAX)
+		ferry_buf_printf(&b, " AND %s <= %lld", q, (long long)hi);
+	if (b.failed)
+		return FERRY_ENOMEM;
+	char *f = ferry_buf_detach(&b);
+	if (!f)
+		return FERRY_ENOMEM;
+	free(*filter);
+	*filter = f;
+	return 0;
+}
+
+/* One count(*) of job j's rows that wait, in its source s. */
+static int count_waiting(const ferry_source_conn *s, const job *j, int64_t *out, ferry_err *err)
+{
+	const ferry_engine *e = s->eng;
+	ferry_conn *c = s->conn;
 	char *filter = NULL;
-	if (ferry__jobs_later_filter(&filter, FERRY_LATER_ONLY, j->entry) != 0)
+	if (ferry__jobs_later_filter(&filter, FERRY_LATER_ONLY, j->entry) != 0 ||
+	    (filter && bound_filter(&filter, s, j) != 0)) {
+		free(filter);
 		return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	static const char *const cnt[] = {"count(*)"};
 	ferry_read_spec spec;
 	memset(&spec, 0, sizeof(spec));
@@ -51,7 +94,7 @@ int ferry__later_count(copy_state *cs)
 		if (!j->later || (cs->opts->stage && strcmp(cs->opts->stage, j->stage) != 0))
 			continue;
 		const ferry_source_conn *s = &cs->sources[j->src];
-		int rc = count_waiting(s->eng, s->conn, j, &j->rows_waiting, &cs->err);
+		int rc = count_waiting(s, j, &j->rows_waiting, &cs->err);
 		if (rc)
 			return rc;
 	}

@@ -37,6 +37,8 @@ typedef struct job {
 	char **keynames;
 	size_t nchunk_keys;        /* 0: the engine's row id */
 	char **chunk_keys;
+	int bounded;               /* range holds: set when the stage's chunks are built */
+	ferry_key_range range;     /* the chunking key's values its rows can have (bounds.c) */
 	int level;                 /* foreign-key level of the target table */
 	int creates_table;         /* the target table is created by ferry for this run */
 	/* Figures, updated under the run's lock. */

@@ -109,16 +109,13 @@ static int bound_int(const uint8_t *b, size_t len, int64_t *v)
 	return 1;
 }
 
-/* Drop the planned chunks no row of j's key range can be in (bounds.c), and number the
- * rest from 0. A chunk holds the keys in (lo, hi]; the first is open below and the last
- * open above, and stay so when kept. */
-static void plan_bound(plan_ctx *pc, copy_state *cs)
+/* Drop the planned chunks no key of range can be in, and number the rest from 0. A chunk
+ * holds the keys in (lo, hi]; the first is open below and the last open above, and stay so
+ * when kept. SQLite and PostgreSQL plan only the range (nothing to drop then); this is what
+ * bounds the chunks of an engine that ignores the range (a label, an extension engine). */
+static void plan_bound(plan_ctx *pc, const ferry_key_range *range)
 {
-	const job *j = pc->j;
-	const ferry_table *st = ferry_schema_find(cs->sources[j->src].schema, j->src_table);
-	int64_t lo, hi;
-	if (!ferry__jobs_key_range(j, cs->plan->later_mode, st, &lo, &hi))
-		return;
+	int64_t lo = range->lo, hi = range->hi;
 	size_t n = 0;
 	for (size_t i = 0; i < pc->n; i++) {
 		ferry_chunk_rec *r = &pc->recs[i];
@@ -165,11 +162,13 @@ static int plan_job(copy_state *cs, job *j, int sibling, load_ctx *lc)
 	rc = ferry__target_check_empty(cs, j, sibling);
 	if (rc == 0)
 		rc = ferry__target_note_data(cs, j);
+	/* The engine plans only the keys the job's where / later: admit. */
 	if (rc == 0)
 		rc = seng->read->plan_chunks(cs->sources[j->src].conn, j->src_table, j->nchunk_keys,
-		                             (const char *const *)j->chunk_keys, cs->chunk_rows, plan_row, &pc, err);
-	if (rc == 0)
-		plan_bound(&pc, cs);
+		                             (const char *const *)j->chunk_keys, cs->chunk_rows,
+		                             j->bounded ? &j->range : NULL, plan_row, &pc, err);
+	if (rc == 0 && j->bounded)
+		plan_bound(&pc, &j->range);
 	if (rc == 0)
 		rc = ferry__state_add_chunks(cs->teng, cs->tconn, cs->plan->run_digest, pc.recs, pc.n, err);
 	if (rc == 0)
@@ -232,6 +231,13 @@ int ferry__chunks_build(ferry_chunk_list *cl, copy_state *cs, const char *stage)
 	for (size_t i = 0; i < js->njobs; i++)
 		if (strcmp(js->jobs[i].stage, stage) == 0) {
 			job *j = &js->jobs[i];
+			/* The keys its where / later: admit (bounds.c), for planning and reading. A
+			 * label's chunk bounds are chunk numbers, not keys. */
+			const ferry_source_conn *sc = &cs->sources[j->src];
+			const ferry_table *st = ferry_schema_find(sc->schema, j->src_table);
+			j->bounded = !(sc->eng->flags & FERRY_ENGINE_LABEL) &&
+			             ferry__jobs_key_range(j, cs->plan->later_mode, st, &j->range.lo,
+			                                   &j->range.hi);
 			j->chunks = j->chunks_done = j->chunks_resumed = 0;
 			j->rows_est = j->rows_resumed = j->rows_read = j->rows_written = j->rows_rejected = j->rows_skipped = 0;
 		}

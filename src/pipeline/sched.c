@@ -197,6 +197,19 @@ static int open_chunk(reader_ctx *rc, ferry_work *w, ferry_err *err)
 	if (w->hi && ferry_value_decode_row(hi, 64, w->hi, w->hi_len) != (int)nk)
 		return ferry_err_set(err, FERRY_ECORRUPT, "run state is damaged: chunk %lld of %s has a bad upper bound",
 		                     (long long)w->chunk, j->name);
+	/* The first chunk is open below and the last open above whatever the job's key range
+	 * (resume.c), but none of its rows lies outside the range: reading them is bounded by
+	 * it, so that a filter no index serves (a later:'s CASE) does not read the keys below
+	 * or above the range. */
+	int has_lo = w->lo != NULL, has_hi = w->hi != NULL;
+	if (j->bounded && !has_lo && j->range.lo != INT64_MIN) {
+		lo[0] = (ferry_value){.type = FERRY_INT, .v.i = j->range.lo - 1};
+		has_lo = 1;
+	}
+	if (j->bounded && !has_hi && j->range.hi != INT64_MAX) {
+		hi[0] = (ferry_value){.type = FERRY_INT, .v.i = j->range.hi};
+		has_hi = 1;
+	}
 	ferry_read_spec spec = {
 		.table = j->src_table,
 		.nexprs = j->nexprs,
@@ -204,8 +217,8 @@ static int open_chunk(reader_ctx *rc, ferry_work *w, ferry_err *err)
 		.filter = j->filter,
 		.nkeys = j->nchunk_keys,
 		.keys = (const char *const *)j->chunk_keys,
-		.lo = w->lo ? lo : NULL,
-		.hi = w->hi ? hi : NULL,
+		.lo = has_lo ? lo : NULL,
+		.hi = has_hi ? hi : NULL,
 		.nparams = j->nparams,
 		.params = j->params,
 	};

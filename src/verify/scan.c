@@ -282,7 +282,7 @@ static int scan_job(scan *s, job *j, const int *jm, const char *filter)
 		return rc;
 	}
 	chunk_list l = {0};
-	rc = src->eng->read->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, add_chunk, &l, &s->err);
+	rc = src->eng->read->plan_chunks(src->conn, j->src_table, 0, NULL, INT64_MAX, NULL, add_chunk, &l, &s->err);
 	if (rc == FERRY_ECORRUPT && !s->err.code)
 		rc = ferry_err_set(&s->err, rc, "the chunks of \"%s\" have damaged bounds", j->src_table);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {

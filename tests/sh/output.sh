@@ -23,7 +23,7 @@ target_schema: schema.sql
 max_rejects: 1
 tables:
   - table: a
-    where: "id > 2"
+    where: "v NOT IN ('one', 'two')"
 YAML
 
 # --- --json -----------------------------------------------------------------------------------

@@ -589,6 +589,60 @@ static void chunks_free(chunk_list *l)
 	}
 }
 
+/* A key range walks only its keys (int4 key, int8 bounds past its type's range too): the
+ * first chunk ends chunk_rows keys into it, the last is the first reaching its upper end;
+ * the chunks, open at both ends, still hold every row once. */
+static void test_chunks_range(void)
+{
+	sql("CREATE TABLE rg(id int PRIMARY KEY, v text);"
+	    "INSERT INTO rg SELECT i, 'v' || i FROM generate_series(1, 100) i;"
+	    "CREATE TABLE rg2(a int, b int, PRIMARY KEY (a, b));"
+	    "INSERT INTO rg2 SELECT i % 3, i FROM generate_series(1, 100) i");
+	ferry_conn *c = open_db(FERRY_CONNECT_READONLY);
+	ferry_err err = {0};
+	static const struct {
+		int64_t lo, hi;
+		size_t nchunks;
+		int64_t his[3]; /* the chunks' upper bounds, 0: open */
+		int64_t est[3];
+	} cases[] = {
+		{35, 62, 3, {44, 54, 0}, {10, 10, 8}},
+		{35, 54, 2, {44, 0}, {10, 10}},
+		{91, INT64_MAX, 1, {0}, {10}},
+		{INT64_MIN, 25, 3, {10, 20, 0}, {10, 10, 5}},
+		{-3, 5, 1, {0}, {5}},
+		{1, 0, 1, {0}, {0}},
+		{-50, -1, 1, {0}, {0}},
+		{500, 600, 1, {0}, {0}},
+		{INT64_C(5000000000), INT64_MAX, 1, {0}, {0}},
+		{INT64_MIN, INT64_C(-5000000000), 1, {0}, {0}},
+	};
+	static const char *const keys[] = {"id"};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		ferry_key_range r = {cases[k].lo, cases[k].hi};
+		chunk_list l = {0};
+		OK(E->read->plan_chunks(c, "rg", 1, keys, 10, &r, collect, &l, &err));
+		if (CHECK_INT(l.n, cases[k].nchunks)) {
+			CHECK(!l.has_lo[0] && !l.has_hi[l.n - 1]);
+			for (size_t i = 0; i < l.n; i++) {
+				CHECK_INT(l.has_hi[i] ? l.hi[i][0].v.i : 0, cases[k].his[i]);
+				CHECK_INT(l.est[i], cases[k].est[i]);
+			}
+			read_chunks(c, "rg", 1, keys, &l, "true", 100);
+		}
+		chunks_free(&l);
+	}
+	/* A composite key has no range: every chunk. */
+	static const char *const ck[] = {"a", "b"};
+	ferry_key_range r = {40, 50};
+	chunk_list l = {0};
+	OK(E->read->plan_chunks(c, "rg2", 2, ck, 10, &r, collect, &l, &err));
+	CHECK_INT(l.n, 10);
+	read_chunks(c, "rg2", 2, ck, &l, NULL, 100);
+	chunks_free(&l);
+	E->core->close(c);
+}
+
 static void test_chunks(void)
 {
 	sql("CREATE TABLE ck(a text, b int, v text, PRIMARY KEY (a, b));"
@@ -605,7 +659,7 @@ static void test_chunks(void)
 	ferry_err err = {0};
 	static const char *const keys[] = {"a", "b"};
 	chunk_list l = {0};
-	OK(E->read->plan_chunks(c, "ck", 2, keys, 300, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "ck", 2, keys, 300, NULL, collect, &l, &err));
 	CHECK_INT(l.n, 4);
 	CHECK_INT(l.est[0] + l.est[1] + l.est[2] + l.est[3], 1000);
 	CHECK_INT(l.est[3], 100);
@@ -614,7 +668,7 @@ static void test_chunks(void)
 	chunks_free(&l);
 
 	memset(&l, 0, sizeof(l));
-	OK(E->read->plan_chunks(c, "nk", 0, NULL, 700, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "nk", 0, NULL, 700, NULL, collect, &l, &err));
 	CHECK(l.n >= 4);
 	int64_t sum = 0;
 	for (size_t i = 0; i < l.n; i++)
@@ -625,12 +679,12 @@ static void test_chunks(void)
 	chunks_free(&l);
 
 	memset(&l, 0, sizeof(l));
-	OK(E->read->plan_chunks(c, "pp", 0, NULL, 500, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "pp", 0, NULL, 500, NULL, collect, &l, &err));
 	read_chunks(c, "pp", 0, NULL, &l, NULL, 3000);
 	chunks_free(&l);
 
 	memset(&l, 0, sizeof(l));
-	OK(E->read->plan_chunks(c, "empty", 0, NULL, 500, collect, &l, &err));
+	OK(E->read->plan_chunks(c, "empty", 0, NULL, 500, NULL, collect, &l, &err));
 	CHECK_INT(l.n, 1);
 	CHECK_INT(l.est[0], 0);
 	chunks_free(&l);
@@ -1062,6 +1116,7 @@ int main(void)
 	test_rejects();
 	test_merge();
 	test_chunks();
+	test_chunks_range();
 	test_big_value();
 	test_snapshot();
 	test_state();

@@ -175,6 +175,29 @@ static void test_key_range(void)
 	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_NOW, t, &lo, &hi) == 0);
 	e.where = "rowid >= 5";
 	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_NOW, t, &lo, &hi) == 1 && lo == 5);
+	/* By a key column: SQLite keeps 7000.5 in an INTEGER column that is not the rowid's
+	 * alias, so a strict comparison ends at its number; the alias and PostgreSQL's integer
+	 * types end at the next integer. */
+	char *kname = "id";
+	j.nchunk_keys = 1;
+	j.chunk_keys = &kname;
+	e.where = "id > 5 AND id < 10";
+	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_NOW, t, &lo, &hi) == 1 && lo == 5 && hi == 10);
+	e.where = NULL;
+	e.later = "id < 7001";
+	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_ONLY, t, &lo, &hi) == 1 && hi == 7001);
+	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_NOW, t, &lo, &hi) == 1 && lo == 7001);
+	e.later = NULL;
+	e.where = "id > 5 AND id < 10";
+	t->has_rowid = 1;
+	free(t->cols[0].decl_type);
+	t->cols[0].decl_type = ferry__strdup("INTEGER");
+	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_NOW, t, &lo, &hi) == 1 && lo == 6 && hi == 9);
+	free(t->cols[0].decl_type);
+	t->cols[0].decl_type = ferry__strdup("bigint");
+	t->origin = "postgres";
+	CHECK(ferry__jobs_key_range(&j, FERRY_LATER_NOW, t, &lo, &hi) == 1 && lo == 6 && hi == 9);
+	t->origin = NULL;
 	ferry__schema_free(s);
 }
 

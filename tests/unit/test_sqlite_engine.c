@@ -549,6 +549,7 @@ typedef struct chunk_list {
 	size_t lo_len[256], hi_len[256];
 	int64_t chunk[256];
 	int bad_job;
+	int est_loose; /* a ranged plan: the ends hold rows outside the range it counted */
 } chunk_list;
 
 static int collect_chunk(void *ud, const ferry_chunk_rec *r)
@@ -621,7 +622,8 @@ static void read_chunks(ferry_conn *c, const char *table, size_t nk, const char 
 		s.last = -1;
 		s.order_ok = 1;
 		OK(read_all(c, &spec, 7, see_row, &s, &err));
-		CHECK_INT(s.rows - before, l->est[i]);
+		if (!l->est_loose)
+			CHECK_INT(s.rows - before, l->est[i]);
 		if (nk < 2)
 			CHECK(s.order_ok);
 		before = s.rows;
@@ -666,7 +668,7 @@ static void test_chunks(void)
 		for (int bykey = 0; bykey < 2; bykey++) {
 			chunk_list l;
 			memset(&l, 0, sizeof(l));
-			OK(E->read->plan_chunks(c, "t", bykey, idk, 10, collect_chunk, &l, &err));
+			OK(E->read->plan_chunks(c, "t", bykey, idk, 10, NULL, collect_chunk, &l, &err));
 			if (CHECK_INT(l.n, cases[k].nchunks)) {
 				CHECK_INT(l.est[l.n - 1], cases[k].last);
 				CHECK(l.lo[0] == NULL && l.hi[l.n - 1] == NULL);
@@ -686,37 +688,109 @@ static void test_chunks(void)
 	const char *ck[] = {"a", "b"};
 	chunk_list l;
 	memset(&l, 0, sizeof(l));
-	OK(E->read->plan_chunks(c, "c", 2, ck, 5, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "c", 2, ck, 5, NULL, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 10);
 	read_chunks(c, "c", 2, ck, "id", &l, 49);
 	chunks_free(&l);
 	/* The same table by row id. */
-	OK(E->read->plan_chunks(c, "c", 0, NULL, 5, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "c", 0, NULL, 5, NULL, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 10);
 	read_chunks(c, "c", 0, NULL, "id", &l, 49);
 	chunks_free(&l);
 	/* WITHOUT ROWID by its key; text keys. */
 	OK(E->core->exec(wc, "INSERT INTO w SELECT printf('%04d', id), id FROM c", &err));
 	const char *wk[] = {"k"};
-	OK(E->read->plan_chunks(c, "w", 1, wk, 8, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "w", 1, wk, 8, NULL, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 7);
 	read_chunks(c, "w", 1, wk, "id", &l, 49);
 	chunks_free(&l);
-	CHECK_INT(E->read->plan_chunks(c, "w", 0, NULL, 8, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->plan_chunks(c, "w", 0, NULL, 8, NULL, collect_chunk, &l, &err), FERRY_EUSAGE);
 
 	/* Row id names shadowed by columns. */
-	CHECK_INT(E->read->plan_chunks(c, "shadow", 0, NULL, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->plan_chunks(c, "shadow", 0, NULL, 10, NULL, collect_chunk, &l, &err), FERRY_EUSAGE);
 	CHECK_STR(err.msg, "cannot chunk table \"shadow\": rowid, _rowid_ and oid are all column names");
-	OK(E->read->plan_chunks(c, "half", 0, NULL, 2, collect_chunk, &l, &err));
+	OK(E->read->plan_chunks(c, "half", 0, NULL, 2, NULL, collect_chunk, &l, &err));
 	CHECK_INT(l.n, 2);
 	read_chunks(c, "half", 0, NULL, "x", &l, 3);
 	chunks_free(&l);
 	/* A NULL in a key column would fall outside every range. */
-	CHECK_INT(E->read->plan_chunks(c, "nk", 1, wk, 10, collect_chunk, &l, &err), FERRY_EUSAGE);
+	CHECK_INT(E->read->plan_chunks(c, "nk", 1, wk, 10, NULL, collect_chunk, &l, &err), FERRY_EUSAGE);
 	CHECK(strstr(err.msg, "NULL") != NULL);
-	CHECK_INT(E->read->plan_chunks(c, "nosuch", 0, NULL, 10, collect_chunk, &l, &err), FERRY_ENOTFOUND);
+	CHECK_INT(E->read->plan_chunks(c, "nosuch", 0, NULL, 10, NULL, collect_chunk, &l, &err), FERRY_ENOTFOUND);
 	chunks_free(&l);
 	E->core->close(wc);
+	E->core->close(c);
+}
+
+/* A key range walks only its keys: the first chunk ends chunk_rows keys into the range, the
+ * last one is the first reaching its upper end (its rows counted to there), and the chunks
+ * still hold every row of the table once, the ends open. */
+static void test_chunks_range(void)
+{
+	ferry_err err = {0};
+	const char *p = path_of("range.db");
+	sql_on(p, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+	          "CREATE TABLE w(id INT PRIMARY KEY, v TEXT) WITHOUT ROWID;"
+	          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+	          "INSERT INTO t SELECT i, 'v' || i FROM n;"
+	          "INSERT INTO w SELECT id, v FROM t;");
+	ferry_conn *c = open_db(p, FERRY_CONNECT_READONLY);
+	if (!c)
+		return;
+	static const struct {
+		int64_t lo, hi;
+		size_t nchunks;
+		int64_t his[4]; /* the chunks' upper bounds, 0: open */
+		int64_t est[4];
+	} cases[] = {
+		{35, 62, 3, {44, 54, 0}, {10, 10, 8}},
+		{35, 54, 2, {44, 0}, {10, 10}},        /* the range's end closes a chunk */
+		{91, INT64_MAX, 1, {0}, {10}},
+		{INT64_MIN, 25, 3, {10, 20, 0}, {10, 10, 5}},
+		{INT64_MIN, INT64_MAX, 10, {10, 20, 30, 40}, {10, 10, 10, 10}},
+		{1, 0, 1, {0}, {0}},                   /* no key */
+		{-50, -1, 1, {0}, {0}},                /* below every key */
+		{500, 600, 1, {0}, {0}},               /* above every key */
+		{100, 100, 1, {0}, {1}},
+	};
+	const char *idk[] = {"id"};
+	for (size_t k = 0; k < FERRY_ARRAY_LEN(cases); k++) {
+		for (int how = 0; how < 3; how++) {
+			const char *table = how == 2 ? "w" : "t";
+			size_t nk = how ? 1 : 0; /* the row id, its alias, a WITHOUT ROWID key */
+			ferry_key_range r = {cases[k].lo, cases[k].hi};
+			chunk_list l;
+			memset(&l, 0, sizeof(l));
+			OK(E->read->plan_chunks(c, table, nk, idk, 10, &r, collect_chunk, &l, &err));
+			if (!CHECK_INT(l.n, cases[k].nchunks)) {
+				chunks_free(&l);
+				continue;
+			}
+			CHECK(l.lo[0] == NULL && l.hi[l.n - 1] == NULL);
+			for (size_t i = 0; i < l.n && i < 4; i++) {
+				ferry_value v[2];
+				int64_t hi = 0;
+				if (l.hi[i] && ferry_value_decode_row(v, 2, l.hi[i], l.hi_len[i]) == 1)
+					hi = v[0].v.i;
+				CHECK_INT(hi, cases[k].his[i]);
+				CHECK_INT(l.est[i], cases[k].est[i]);
+				CHECK_INT(l.chunk[i], (int64_t)i);
+			}
+			l.est_loose = 1;
+			read_chunks(c, table, nk, idk, "id", &l, 100);
+			chunks_free(&l);
+		}
+	}
+	/* A composite key has no range: every chunk, as without one. */
+	sql_on(p, "CREATE TABLE c(a INT NOT NULL, b INT NOT NULL, PRIMARY KEY(a, b));"
+	          "INSERT INTO c SELECT id % 3, id FROM t;");
+	const char *ck[] = {"a", "b"};
+	ferry_key_range r = {40, 50};
+	chunk_list l;
+	memset(&l, 0, sizeof(l));
+	OK(E->read->plan_chunks(c, "c", 2, ck, 10, &r, collect_chunk, &l, &err));
+	CHECK_INT(l.n, 10);
+	chunks_free(&l);
 	E->core->close(c);
 }
 
@@ -1629,6 +1703,7 @@ int main(void)
 	test_quote();
 	test_introspect();
 	test_chunks();
+	test_chunks_range();
 	test_reader();
 	test_values();
 	test_exact_types();

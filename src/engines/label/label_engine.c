@@ -256,15 +256,18 @@ static int lb_snapshot_join(ferry_conn *c, const char *token, ferry_err *err)
 	return 0;
 }
 
-/* A label's chunks are the import's chunks: bounds are chunk numbers (lo exclusive). */
+/* A label's chunks are the import's chunks: bounds are chunk numbers (lo exclusive), so a
+ * key range says nothing about them (an import's plan has no where). */
 static int lb_plan_chunks(ferry_conn *conn, const char *table, size_t nkeys,
-                          const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
-                          void *ud, ferry_err *err)
+                          const char *const *keys, int64_t chunk_rows,
+                          const ferry_key_range *range, ferry_chunk_cb cb, void *ud,
+                          ferry_err *err)
 {
 	lb_conn *c = LB(conn);
 	(void)nkeys;
 	(void)keys;
 	(void)chunk_rows;
+	(void)range;
 	const ferry_label_table *t = c->m ? find_by_dir(c->m, table) : NULL;
 	if (!t)
 		return ferry_err_set(err, FERRY_ENOTFOUND, "label \"%s\" has no table \"%s\"", c->dir, table);

@@ -132,8 +132,9 @@ int ferry_pg__key_for_writer(pg_conn *c, const char *table, int merge, ferry_err
 int ferry_pg__finish(ferry_conn *c, ferry_err *err);
 
 int ferry_pg__plan_chunks(ferry_conn *c, const char *table, size_t nkeys,
-                          const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
-                          void *ud, ferry_err *err);
+                          const char *const *keys, int64_t chunk_rows,
+                          const ferry_key_range *range, ferry_chunk_cb cb, void *ud,
+                          ferry_err *err);
 int ferry_pg__reader_open(ferry_reader **out, ferry_conn *c, const ferry_read_spec *spec,
                           ferry_err *err);
 int ferry_pg__reader_next(ferry_reader *r, ferry_batch *b, int *eof, ferry_err *err);

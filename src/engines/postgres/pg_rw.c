@@ -87,8 +87,34 @@ static void key_value(const PGresult *res, int row, int col, ferry_value *out)
 
 /* ---- chunks ------------------------------------------------------------------------ */
 
+/* WHERE of a chunk's walk: keys after lo (none for the first chunk), within range's ends
+ * (NULL: none; the lower end only for the first chunk, the others start after it). */
+static void walk_where(ferry_buf *b, const char *const *keys, size_t nk, const ferry_value *lov,
+                       int first, const ferry_key_range *range)
+{
+	const char *glue = " WHERE ";
+	if (!first) {
+		ferry_buf_puts(b, glue);
+		key_cmp(b, keys, nk, ">", lov);
+		glue = " AND ";
+	}
+	ferry_value v = {.type = FERRY_INT};
+	if (first && range && range->lo != INT64_MIN) {
+		v.v.i = range->lo;
+		ferry_buf_puts(b, glue);
+		key_cmp(b, keys, 1, ">=", &v);
+		glue = " AND ";
+	}
+	if (range && range->hi != INT64_MAX) {
+		v.v.i = range->hi;
+		ferry_buf_puts(b, glue);
+		key_cmp(b, keys, 1, "<=", &v);
+	}
+}
+
 static int chunk_by_key(pg_conn *c, const char *table, size_t nk, const char *const *keys,
-                        int64_t chunk_rows, ferry_chunk_cb cb, void *ud, ferry_err *err)
+                        int64_t chunk_rows, const ferry_key_range *range, ferry_chunk_cb cb,
+                        void *ud, ferry_err *err)
 {
 	char what[300];
 	snprintf(what, sizeof(what), "chunk table \"%s\"", table);
@@ -107,16 +133,15 @@ static int chunk_by_key(pg_conn *c, const char *table, size_t nk, const char *co
 		}
 		/* The chunk_rows-th row after lo closes this chunk; a row after it means another
 		 * chunk follows. The last chunk is open above, so rows added before a resumed run
-		 * still belong to a chunk. */
+		 * still belong to a chunk; with a range, so are the keys past its upper end, and
+		 * the first chunk holds those below its lower end: the chunks still cover every
+		 * key, the range only saves walking (and counting) the keys outside it. */
 		ferry_buf_reset(&b);
 		ferry_buf_puts(&b, "SELECT ");
 		key_list(&b, keys, nk);
 		ferry_buf_puts(&b, " FROM ");
 		ferry_pg__buf_table(&b, c, table);
-		if (!first) {
-			ferry_buf_puts(&b, " WHERE ");
-			key_cmp(&b, keys, nk, ">", lov);
-		}
+		walk_where(&b, keys, nk, lov, first, range);
 		ferry_buf_puts(&b, " ORDER BY ");
 		key_list(&b, keys, nk);
 		ferry_buf_printf(&b, " OFFSET %lld LIMIT 2", (long long)(chunk_rows - 1));
@@ -148,10 +173,7 @@ static int chunk_by_key(pg_conn *c, const char *table, size_t nk, const char *co
 			ferry_buf_reset(&b);
 			ferry_buf_puts(&b, "SELECT count(*) FROM ");
 			ferry_pg__buf_table(&b, c, table);
-			if (!first) {
-				ferry_buf_puts(&b, " WHERE ");
-				key_cmp(&b, keys, nk, ">", lov);
-			}
+			walk_where(&b, keys, nk, lov, first, range);
 			if (b.failed) {
 				rc = OOM(err);
 				break;
@@ -246,8 +268,9 @@ static int chunk_by_ctid(pg_conn *c, const char *table, int64_t chunk_rows, ferr
 }
 
 int ferry_pg__plan_chunks(ferry_conn *conn, const char *table, size_t nkeys,
-                          const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
-                          void *ud, ferry_err *err)
+                          const char *const *keys, int64_t chunk_rows,
+                          const ferry_key_range *range, ferry_chunk_cb cb, void *ud,
+                          ferry_err *err)
 {
 	pg_conn *c = PGC(conn);
 	if (chunk_rows < 1)
@@ -257,8 +280,9 @@ int ferry_pg__plan_chunks(ferry_conn *conn, const char *table, size_t nkeys,
 		return ferry_err_set(err, FERRY_EUSAGE,
 		                     "cannot chunk table \"%s\": more than %d key columns", table, MAX_KEYS);
 	if (nkeys == 0)
-		return chunk_by_ctid(c, table, chunk_rows, cb, ud, err);
-	return chunk_by_key(c, table, nkeys, keys, chunk_rows, cb, ud, err);
+		return chunk_by_ctid(c, table, chunk_rows, cb, ud, err); /* no key to bound */
+	return chunk_by_key(c, table, nkeys, keys, chunk_rows, nkeys == 1 ? range : NULL, cb, ud,
+	                    err);
 }
 
 /* ---- reading ----------------------------------------------------------------------- */

@@ -143,6 +143,7 @@ typedef struct chunker {
 	const char *table;
 	size_t nk;
 	sqlite3_stmt *step_first, *step_next, *count_first, *count_next;
+	const ferry_key_range *range; /* NULL: the whole key */
 	uint8_t *lo, *hi;             /* encoded bounds */
 	size_t lo_len, lo_cap, hi_len, hi_cap;
 	ferry_value lo_vals[MAX_KEYS];
@@ -175,11 +176,26 @@ static int chunker_prepare(chunker *k, const char *const *keys, ferry_err *err)
 		}
 		ferry_buf_puts(&b, " FROM ");
 		ferry_sqlite__buf_ident(&b, k->table);
+		/* A range walks only its keys: the first chunk's end is searched from its lower
+		 * end (?nk+2), and no chunk's end past its upper end (?nk+3) is looked for. */
+		const char *glue = " WHERE ";
 		if (next) {
-			ferry_buf_puts(&b, " WHERE ");
+			ferry_buf_puts(&b, glue);
 			key_row(&b, keys, k->nk);
 			ferry_buf_puts(&b, " > ");
 			param_row(&b, "?", 1, k->nk);
+			glue = " AND ";
+		}
+		if (!next && k->range && k->range->lo != INT64_MIN) {
+			ferry_buf_puts(&b, glue);
+			ferry_sqlite__buf_ident(&b, keys[0]);
+			ferry_buf_printf(&b, " >= ?%d", (int)k->nk + 2);
+			glue = " AND ";
+		}
+		if (k->range && k->range->hi != INT64_MAX) {
+			ferry_buf_puts(&b, glue);
+			ferry_sqlite__buf_ident(&b, keys[0]);
+			ferry_buf_printf(&b, " <= ?%d", (int)k->nk + 3);
 		}
 		if (!count) {
 			ferry_buf_puts(&b, " ORDER BY ");
@@ -195,6 +211,11 @@ static int chunker_prepare(chunker *k, const char *const *keys, ferry_err *err)
 			ferry_buf_free(&b);
 			return rc;
 		}
+		/* Bound once: a reset keeps the bindings. */
+		if (!next && k->range && k->range->lo != INT64_MIN)
+			sqlite3_bind_int64(*out[i], (int)k->nk + 2, k->range->lo);
+		if (k->range && k->range->hi != INT64_MAX)
+			sqlite3_bind_int64(*out[i], (int)k->nk + 3, k->range->hi);
 	}
 	ferry_buf_free(&b);
 	return 0;
@@ -219,8 +240,9 @@ static int bind_lo(chunker *k, sqlite3_stmt *st, ferry_err *err)
 }
 
 int ferry_sqlite__plan_chunks(ferry_conn *conn, const char *table, size_t nkeys,
-                              const char *const *keys, int64_t chunk_rows, ferry_chunk_cb cb,
-                              void *ud, ferry_err *err)
+                              const char *const *keys, int64_t chunk_rows,
+                              const ferry_key_range *range, ferry_chunk_cb cb, void *ud,
+                              ferry_err *err)
 {
 	sq_conn *c = SQ(conn);
 	if (chunk_rows < 1)
@@ -278,6 +300,7 @@ int ferry_sqlite__plan_chunks(ferry_conn *conn, const char *table, size_t nkeys,
 	k.c = c;
 	k.table = table;
 	k.nk = nkeys;
+	k.range = nkeys == 1 ? range : NULL; /* a range is on a single key */
 	if ((rc = chunker_prepare(&k, keys, err)) != 0) {
 		chunker_free(&k);
 		return rc;
@@ -293,7 +316,9 @@ int ferry_sqlite__plan_chunks(ferry_conn *conn, const char *table, size_t nkeys,
 		}
 		/* The chunk_rows-th row after lo is this chunk's last; one more means another
 		 * chunk follows. The last chunk is unbounded above, so rows added later (a resumed
-		 * run reads a new state) still belong to a chunk. */
+		 * run reads a new state) still belong to a chunk; with a range, so are the keys
+		 * past its upper end, and the first chunk holds those below its lower end: the
+		 * chunks still cover every key, the range only saves walking the keys outside. */
 		sqlite3_stmt *st = first ? k.step_first : k.step_next;
 		if (!first && (rc = bind_lo(&k, st, err)) != 0)
 			break;
