@@ -108,10 +108,11 @@ for phase in frozen drained fenced released; do
 	sync_plan "$T/$d" "sqlite:src.db" "sqlite:dst.db"
 	"$FERRY" sync -q -p "$d/plan.yaml" --until-caught-up > /dev/null 2> "$d/s.err" || { cat "$d/s.err"; fail "$d: sync"; }
 	set +e
-	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "$d/plan.yaml") > /dev/null 2>&1
+	(FERRY_FAULT="kill-in-cutover:$phase" "$FERRY" cutover --max-pause 30000 -q -p "$d/plan.yaml") > /dev/null 2> "$d/ck.err"
 	code=$?
 	set -e
 	check "kill -9 in the cut-over at $phase" "137" "$code"
+	[ "$code" = 137 ] || cat "$d/ck.err"
 	# The application may already write to the new version; the rerun completes the switch
 	# (or makes it), and the way back then carries every one of those writes.
 	# (Killed before "released", nothing committed: the rerun is the cut-over.)
@@ -131,10 +132,11 @@ for phase in frozen drained fenced released; do
 	wpid=$!
 	sleep 0.5
 	set +e
-	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback --max-pause 30000 -q -p "$d/plan.yaml") > /dev/null 2>&1
+	(FERRY_FAULT="kill-in-rollback:$phase" "$FERRY" rollback --max-pause 30000 -q -p "$d/plan.yaml") > /dev/null 2> "$d/rk.err"
 	code=$?
 	set -e
 	check "kill -9 in the rollback at $phase" "137" "$code"
+	[ "$code" = 137 ] || cat "$d/rk.err"
 	"$FERRY" rollback --max-pause 30000 -q -p "$d/plan.yaml" > /dev/null 2> "$d/rb.err" || { cat "$d/rb.err"; fail "$d: the rollback's rerun"; }
 	wait "$wpid" || { cat "$d/w.err"; fail "$d: the writer"; }
 	check "kill -9 in the rollback at $phase: the new version's writer was fenced" "1" "$(grep -c '^fenced: ' "$d/w.err")"
