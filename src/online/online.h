@@ -67,6 +67,11 @@ typedef struct otarget {
 	int64_t *theirs_us;
 	size_t theirs_cap;
 	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
+	ferry_keyset moved;        /* keys this transaction's key changes moved rows between */
+	size_t *mvp;               /* per key change, its old and new key: indices into moved */
+	size_t nmvp, mvp_cap;      /* (entries, two per key change) */
+	size_t *tmvp;              /* the same for the peer's queue: indices into theirs */
+	size_t ntmvp, tmvp_cap;
 	int held;                  /* this transaction holds off the table's other writers */
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
@@ -228,8 +233,13 @@ int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t 
 /* More changes in the same transaction (a deferral's): their tables held too, the peer's
  * capture read again when there were new ones. */
 int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n);
-/* The touched keys the peer's queue changed too: each a conflict, settled by the table's
- * rule (a lost key leaves the touched set) and recorded in ferry_conflicts. */
+/* A key change of table ot collected in this transaction: its old and new key (the source
+ * key, in the captured table's key order) are one unit when conflicts are settled. */
+int ferry__both_moved(sync_state *s, const otable *ot, const ferry_value *old_key,
+                      const ferry_value *new_key);
+/* The touched keys the peer's queue changed too: conflicts, settled by the table's rule per
+ * unit (keys joined by key changes on either side: all win or all lose; a lost key leaves
+ * the touched set, a won unit takes the peer's keys in) and recorded in ferry_conflicts. */
 int ferry__both_settle(sync_state *s);
 int ferry__both_end(sync_state *s);
 /* Link f and b (both prepared and open): rules, the conflict tables, notes. */
