@@ -407,6 +407,7 @@ static int hand_over(sync_state *s, otarget *t, const ferry_value *key)
 	ferry_value ckey[64];
 	for (size_t k = 0; k < t->ntk; k++)
 		ckey[t->peer_perm[k]] = key[k];
+	s->handed = 1;
 	return s->teng->capture->touch(s->tconn, s->peer->splan.run_digest, t->name, ct->keys, ct->nkeys, ckey, &s->err);
 }
 

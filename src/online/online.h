@@ -168,6 +168,8 @@ typedef struct sync_state {
 	int both;                  /* --both-ways ran on this plan: the new version takes writes */
 	char sp_text[48];          /* the marker a both-ways sync point waits for */
 	ferry_change *sp_ch;       /* its scratch: CHANGES_MAX changes read from the peer */
+	int handed;                /* the last apply handed keys over to the peer (both.c): the
+	                              peer is caught up only once it has read them */
 	ferry_err err;
 } sync_state;
 
