@@ -412,8 +412,14 @@ static int defer_rows(sync_state *s, ojob *oj, otarget *t)
 		const ferry_value *row = ferry_batch_crow(b, r);
 		for (size_t k = 0; k < t->ntk; k++)
 			tkey[k] = row[oj->j->ntcols + oj->src_of_tk[k]];
-		if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
-		    ferry__keyset_add(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
+		if (ferry__key_cells(&s->cells, t, tkey) != 0)
+			return OOM(&s->err);
+		/* Both ways: the key's commit time goes with it, for the next round's settle. */
+		long at = s->peer ? ferry__keyset_find(&t->touched, (const uint8_t *)s->cells.data, s->cells.len) : -1;
+		int rc = s->peer ? ferry__keyset_add_newest(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey,
+		                                            t->ntk, at >= 0 ? t->tus[at] : 0, &t->again_us, &t->again_cap)
+		                 : ferry__keyset_add(&t->again, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL);
+		if (rc)
 			return OOM(&s->err);
 		s->deferred++;
 	}
@@ -426,11 +432,16 @@ static int requeue(sync_state *s)
 	ferry_value tkey[64];
 	for (size_t i = 0; i < s->ntargets; i++) {
 		otarget *t = &s->targets[i];
-		for (size_t k = 0; k < t->again.n; k++)
-			if (ferry__keyset_get(&t->again, k, tkey, t->ntk) != 0 ||
-			    ferry__keyset_add(&t->touched, t->again.bytes + t->again.off[k], t->again.clen[k], tkey,
-			                      t->ntk, NULL) != 0)
+		for (size_t k = 0; k < t->again.n; k++) {
+			const uint8_t *cells = t->again.bytes + t->again.off[k];
+			if (ferry__keyset_get(&t->again, k, tkey, t->ntk) != 0)
 				return OOM(&s->err);
+			int rc = s->peer ? ferry__keyset_add_newest(&t->touched, cells, t->again.clen[k], tkey, t->ntk,
+			                                            t->again_us[k], &t->tus, &t->tus_cap)
+			                 : ferry__keyset_add(&t->touched, cells, t->again.clen[k], tkey, t->ntk, NULL);
+			if (rc)
+				return OOM(&s->err);
+		}
 		ferry__keyset_reset(&t->again);
 	}
 	return 0;

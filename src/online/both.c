@@ -122,6 +122,7 @@ void ferry__both_free(sync_state *s)
 	for (size_t i = 0; i < s->ntargets; i++) {
 		otarget *t = &s->targets[i];
 		free(t->tus);
+		free(t->again_us);
 		free(t->theirs_us);
 		free(t->peer_perm);
 		ferry__keyset_free(&t->theirs);

@@ -62,6 +62,8 @@ typedef struct otarget {
 	int both;                  /* ferry_both_rule of the table */
 	int64_t *tus;              /* per touched key: the newest commit time of its changes */
 	size_t tus_cap;
+	int64_t *again_us;         /* per deferred key: its tus, kept for the next round */
+	size_t again_cap;
 	ferry_keyset theirs;       /* keys the other side changed and the other direction has
 	                              not applied yet (its queue), with their commit times */
 	int64_t *theirs_us;
