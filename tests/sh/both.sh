@@ -236,8 +236,8 @@ kc_case "a chain against the other side's move" new_wins \
 	"$MOVE; UPDATE items SET id = 7 WHERE id = 100" "UPDATE items SET id = 200 WHERE id = 1" old \
 	"2:b:two 200:a:one" "[1]new"
 
-# The sync running while the two writes come a few milliseconds apart, so either direction
-# may settle the conflict first (with the other's change still in its queue), or the move
+# The sync running while the two writes come 5 to 9 ms apart (so their commit times differ),
+# so either direction may settle the conflict first (with the other's change still in its queue), or the move
 # is carried before the update, which then finds no row: one row, the same on both sides,
 # and the later write's when a conflict was settled.
 for i in 1 2 3 4 5 6; do
@@ -246,10 +246,10 @@ for i in 1 2 3 4 5 6; do
 	sp=$!
 	sleep 0.3
 	if [ $((i % 2)) = 1 ]; then
-		sqlite3 knew.db "$MOVE"; sleep "0.00$((RANDOM % 10))"; sqlite3 kold.db "UPDATE items SET name = 'old' WHERE id = 1"
+		sqlite3 knew.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; sqlite3 kold.db "UPDATE items SET name = 'old' WHERE id = 1"
 		want="1:a:old 2:b:two"
 	else
-		sqlite3 kold.db "$MOVE"; sleep "0.00$((RANDOM % 10))"; sqlite3 knew.db "$TOUCH"
+		sqlite3 kold.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; sqlite3 knew.db "$TOUCH"
 		want="1:a:new 2:b:two"
 	fi
 	sleep 0.3
