@@ -371,6 +371,13 @@ typedef struct ferry_engine_capture {
 	 * the write lock, everything committed before it is readable by the capture and nothing
 	 * else commits; 0: a marker through the stream says when everything before it is read. */
 	int one_writer;
+	/* Both ways (optional; without it a key change that loses a conflict is an error). In
+	 * c's open transaction, which origin marked as ferry's own: put into run_id's stream an
+	 * update of the row of table whose key columns keys (nkeys, as setup named them, in its
+	 * order) hold key, delivered with that commit like a change the application made, so
+	 * the other direction re-reads that key (a moved row's key that lost, see ONLINE.md). */
+	int (*touch)(ferry_conn *c, const char *run_id, const char *table, const char *const *keys,
+	             size_t nkeys, const ferry_value *key, ferry_err *err);
 } ferry_engine_capture;
 
 /* ---- optional: the switch for applications (the cut-over's "same address") -------- */

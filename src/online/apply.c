@@ -690,6 +690,9 @@ static int collect(sync_state *s, osource *o, const ferry_change *c)
 	int rc = c->old_key ? touch_key(s, ot, c->old_key, c->commit_us, del) : 0;
 	if (rc == 0 && c->new_key)
 		rc = touch_key(s, ot, c->new_key, c->commit_us, del);
+	/* Both ways: a row that moved to another key wins or loses a conflict whole. */
+	if (rc == 0 && s->peer && c->old_key && c->new_key)
+		rc = ferry__both_moved(s, ot, c->old_key, c->new_key);
 	return rc;
 }
 

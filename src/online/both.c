@@ -129,6 +129,9 @@ void ferry__both_free(sync_state *s)
 		free(t->peer_perm);
 		ferry__keyset_free(&t->theirs);
 		ferry__keyset_free(&t->settled);
+		ferry__keyset_free(&t->moved);
+		free(t->mvp);
+		free(t->tmvp);
 	}
 }
 
@@ -208,6 +211,8 @@ int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t 
 {
 	for (size_t i = 0; i < s->ntargets; i++) {
 		ferry__keyset_reset(&s->targets[i].settled);
+		ferry__keyset_reset(&s->targets[i].moved);
+		s->targets[i].nmvp = 0;
 		s->targets[i].held = 0;
 	}
 	return hold(s, src, ch, n, 1);
@@ -223,12 +228,14 @@ int ferry__both_end(sync_state *s)
 	return s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, NULL, 0, 0, &s->err);
 }
 
-/* The keys the peer's queue changed in t, with the newest commit time of each. */
+/* The keys the peer's queue changed in t, with the newest commit time of each, and its key
+ * changes as pairs of them. */
 static int their_keys(sync_state *s, otarget *t)
 {
 	sync_state *p = s->peer;
 	osource *po = &p->os[0];
 	ferry__keyset_reset(&t->theirs);
+	t->ntmvp = 0;
 	ferry_value key[64];
 	for (size_t i = 0; i < po->nq; i++) {
 		const ferry_change *c = &po->q[i];
@@ -236,6 +243,7 @@ static int their_keys(sync_state *s, otarget *t)
 		    strcmp(po->tables[c->table].table, t->name) != 0)
 			continue;
 		const ferry_value *sides[2] = {c->old_key, c->new_key};
+		long at[2] = {-1, -1};
 		for (int side = 0; side < 2; side++) {
 			if (!sides[side])
 				continue;
@@ -247,10 +255,48 @@ static int their_keys(sync_state *s, otarget *t)
 			                             c->commit_us, &t->theirs_us, &t->theirs_cap) != 0 ||
 			    ferry__grow(&t->theirs_del, &t->theirs_del_cap, t->theirs.n, 1) != 0)
 				return OOM(&s->err);
-			long at = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
+			at[side] = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
 			int del = c->op == FERRY_CHANGE_DELETE;
-			t->theirs_del[at] = t->theirs.n > before ? (uint8_t)del : (uint8_t)(t->theirs_del[at] && del);
+			t->theirs_del[at[side]] = t->theirs.n > before ? (uint8_t)del : (uint8_t)(t->theirs_del[at[side]] && del);
 		}
+		if (at[0] >= 0 && at[1] >= 0 && at[0] != at[1]) {
+			if (ferry__grow(&t->tmvp, &t->tmvp_cap, t->ntmvp + 2, sizeof(size_t)) != 0)
+				return OOM(&s->err);
+			t->tmvp[t->ntmvp++] = (size_t)at[0];
+			t->tmvp[t->ntmvp++] = (size_t)at[1];
+		}
+	}
+	return 0;
+}
+
+int ferry__both_moved(sync_state *s, const otable *ot, const ferry_value *old_key,
+                      const ferry_value *new_key)
+{
+	ferry_value tkey[64];
+	for (size_t q = 0; q < ot->njobs; q++) {
+		ojob *oj = &s->ojobs[ot->jobs[q]];
+		otarget *t = &s->targets[oj->target];
+		const ferry_value *sides[2] = {old_key, new_key};
+		long at[2];
+		for (int side = 0; side < 2; side++) {
+			for (size_t k = 0; k < t->ntk; k++) {
+				tkey[k] = sides[side][oj->src_of_tk[k]];
+				if (tkey[k].type == FERRY_NULL)
+					return 0;   /* rejected by touch_key: names no row */
+			}
+			if (ferry__key_cells(&s->cells, t, tkey) != 0 ||
+			    ferry__keyset_add(&t->moved, (const uint8_t *)s->cells.data, s->cells.len, tkey, t->ntk, NULL) != 0)
+				return OOM(&s->err);
+			at[side] = ferry__keyset_find(&t->moved, (const uint8_t *)s->cells.data, s->cells.len);
+		}
+		/* A key change that keeps the target's key (a source key column the target lacks)
+		 * moves nothing there. */
+		if (at[0] == at[1])
+			continue;
+		if (ferry__grow(&t->mvp, &t->mvp_cap, t->nmvp + 2, sizeof(size_t)) != 0)
+			return OOM(&s->err);
+		t->mvp[t->nmvp++] = (size_t)at[0];
+		t->mvp[t->nmvp++] = (size_t)at[1];
 	}
 	return 0;
 }
@@ -332,72 +378,197 @@ static int ours_wins(const sync_state *s, int rule, int64_t our_us, int64_t thei
 	return our_us > their_us || (our_us == their_us && old_side);
 }
 
-int ferry__both_settle(sync_state *s)
+/* Union-find over a settle's keys, with path halving. */
+static size_t uf_root(size_t *up, size_t x)
+{
+	while (up[x] != x)
+		x = up[x] = up[up[x]];
+	return x;
+}
+
+static void uf_join(size_t *up, size_t a, size_t b)
+{
+	a = uf_root(up, a);
+	b = uf_root(up, b);
+	if (a != b)
+		up[a < b ? b : a] = a < b ? a : b;
+}
+
+/* The settle's node of the key with these cells: a touched key is its index, a key only
+ * the peer's queue holds is touched.n + its index there; -1 when neither holds it. */
+static long node_of(const otarget *t, const uint8_t *cells, size_t clen)
+{
+	long i = ferry__keyset_find(&t->touched, cells, clen);
+	if (i >= 0)
+		return i;
+	long j = ferry__keyset_find(&t->theirs, cells, clen);
+	return j < 0 ? -1 : (long)t->touched.n + j;
+}
+
+/* A key of a lost unit that the peer's queue does not hold: put into the peer's capture
+ * in this transaction, so the peer re-reads it from its source (this direction's target)
+ * and carries the winner's state of it (most often: no row) back, even after a crash. */
+static int hand_over(sync_state *s, otarget *t, const ferry_value *key)
+{
+	osource *po = &s->peer->os[0];
+	const ferry_capture_table *ct = NULL;
+	for (size_t i = 0; i < po->ntables && !ct; i++)
+		if (strcmp(po->tables[i].table, t->name) == 0)
+			ct = &po->tables[i];
+	if (!s->teng->capture->touch)
+		return ferry_err_set(&s->err, FERRY_EUSAGE,
+		                     "both ways: a key change of table \"%s\" lost a conflict, and the %s engine cannot tell the other direction to carry its keys back",
+		                     t->name, s->teng->name);
+	if (!ct || ct->nkeys != t->ntk)
+		return ferry_err_set(&s->err, FERRY_EUSAGE,
+		                     "both ways: a key change of table \"%s\" lost a conflict, and the other direction captures that table by another key",
+		                     t->name);
+	ferry_value ckey[64];
+	for (size_t k = 0; k < t->ntk; k++)
+		ckey[t->peer_perm[k]] = key[k];
+	s->handed = 1;
+	return s->teng->capture->touch(s->tconn, s->peer->splan.run_digest, t->name, ct->keys, ct->nkeys, ckey, &s->err);
+}
+
+/* Settle t: its keys (touched and the peer's) are joined into units by the key changes of
+ * either side; a unit holding keys of both sides is a conflict, decided once for the unit
+ * (last_commit: the newest commit of each side in it). A won unit keeps its touched keys
+ * and takes the peer's keys in (re-read here, so a row the peer moved into the unit is
+ * deleted on the target); a lost one drops its touched keys and hands over those the peer
+ * does not hold. */
+static int settle_target(sync_state *s, otarget *t)
 {
 	ferry_value key[64];
+	size_t nt = t->touched.n, n = nt + t->theirs.n;
+	size_t *up = ferry__calloc(n, sizeof(size_t));
+	int64_t *ours = ferry__calloc(n, sizeof(int64_t)), *theirs = ferry__calloc(n, sizeof(int64_t));
+	uint8_t *has = ferry__calloc(n, 1);   /* per root: 1 ours in it, 2 theirs */
+	int64_t *keep_us = ferry__calloc(n, sizeof(int64_t));
+	uint8_t *keep_del = ferry__calloc(n, 1), *spurious = ferry__calloc(nt ? nt : 1, 1);
+	long *th = ferry__calloc(nt ? nt : 1, sizeof(long));
+	ferry_keyset keep;
+	memset(&keep, 0, sizeof(keep));
+	int rc = up && ours && theirs && has && keep_us && keep_del && spurious && th ? 0 : OOM(&s->err);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		up[i] = i;
+	/* Units: the same key on both sides, and each side's key changes. A delete of a row
+	 * that is still there was none: SQLite's BEFORE triggers log the row an INSERT OR
+	 * IGNORE or an upsert clashes with as a delete, since they cannot know the statement
+	 * will not replace it. The peer's is no write to settle against (its source is this
+	 * target, its tables held by this transaction); ours is no write at all: re-read and
+	 * written, the row would undo the peer's real change of it. */
+	for (size_t i = 0; rc == 0 && i < nt; i++) {
+		th[i] = ferry__keyset_find(&t->theirs, t->touched.bytes + t->touched.off[i], t->touched.clen[i]);
+		int held = 0, spur = 0;
+		if (th[i] >= 0 && (t->theirs_del[th[i]] || t->tdel[i]) &&
+		    ferry__keyset_get(&t->touched, i, key, t->ntk) != 0)
+			rc = ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+		if (rc == 0 && th[i] >= 0 && t->theirs_del[th[i]])
+			rc = ferry__holds_key(s, s->teng, s->tconn, t->name, t->tk, t->ntk, key, &held);
+		if (rc == 0 && !held && th[i] >= 0 && t->tdel[i])
+			rc = source_holds(s, t, key, &spur);
+		if (held || spur)
+			th[i] = -1;
+		spurious[i] = (uint8_t)spur;
+		if (th[i] >= 0)
+			uf_join(up, i, nt + (size_t)th[i]);
+	}
+	for (size_t m = 0; rc == 0 && m + 1 < t->nmvp; m += 2) {
+		size_t a = t->mvp[m], b = t->mvp[m + 1];
+		long na = node_of(t, t->moved.bytes + t->moved.off[a], t->moved.clen[a]);
+		long nb = node_of(t, t->moved.bytes + t->moved.off[b], t->moved.clen[b]);
+		if (na >= 0 && nb >= 0)
+			uf_join(up, (size_t)na, (size_t)nb);
+	}
+	for (size_t m = 0; rc == 0 && m + 1 < t->ntmvp; m += 2)
+		uf_join(up, nt + t->tmvp[m], nt + t->tmvp[m + 1]);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		size_t r = uf_root(up, i);
+		if (i < nt) {
+			if (!(has[r] & 1) || t->tus[i] > ours[r])
+				ours[r] = t->tus[i];
+			has[r] |= 1;
+		} else {
+			if (!(has[r] & 2) || t->theirs_us[i - nt] > theirs[r])
+				theirs[r] = t->theirs_us[i - nt];
+			has[r] |= 2;
+		}
+	}
+	/* A unit of both sides' keys is a conflict; 4 when this side wins it. */
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (up[i] == i && has[i] == 3 && ours_wins(s, t->both, ours[i], theirs[i]))
+			has[i] |= 4;
+	size_t changed = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		size_t r = uf_root(up, i);
+		int conflict = (has[r] & 3) == 3, win = !conflict || (has[r] & 4);
+		const ferry_keyset *from = i < nt ? &t->touched : &t->theirs;
+		size_t at = i < nt ? i : i - nt;
+		const uint8_t *cells = from->bytes + from->off[at];
+		size_t clen = from->clen[at];
+		if (i >= nt && (!conflict || !win || ferry__keyset_find(&t->touched, cells, clen) >= 0))
+			continue;   /* the peer's key: taken in only by a won conflict, once */
+		if (i < nt && spurious[i]) {
+			changed++;  /* no write: dropped, nothing to settle or hand over */
+			continue;
+		}
+		if (ferry__keyset_get(from, at, key, t->ntk) != 0) {
+			rc = ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
+			break;
+		}
+		if (i < nt && th[i] >= 0 && ferry__keyset_find(&t->settled, cells, clen) < 0) {
+			rc = record(s, t, key, win, t->tus[i], t->theirs_us[th[i]]);
+			if (rc == 0 && ferry__keyset_add(&t->settled, cells, clen, key, t->ntk, NULL) != 0)
+				rc = OOM(&s->err);
+			s->st.conflicts++;
+		}
+		if (rc == 0 && win) {
+			if (ferry__keyset_add(&keep, cells, clen, key, t->ntk, NULL) != 0)
+				rc = OOM(&s->err);
+			else {
+				keep_us[keep.n - 1] = i < nt ? t->tus[i] : ours[r];
+				keep_del[keep.n - 1] = i < nt ? t->tdel[i] : 0;
+			}
+			changed += i >= nt;
+		} else if (rc == 0) {
+			if (th[i] < 0)
+				rc = hand_over(s, t, key);
+			changed++;
+		}
+	}
+	if (rc == 0 && changed) {
+		if (ferry__grow(&t->tus, &t->tus_cap, keep.n, sizeof(int64_t)) != 0 ||
+		    ferry__grow(&t->tdel, &t->tdel_cap, keep.n, 1) != 0) {
+			rc = OOM(&s->err);
+		} else {
+			ferry_keyset old = t->touched;
+			t->touched = keep;
+			keep = old;
+			memcpy(t->tus, keep_us, t->touched.n * sizeof(int64_t));
+			memcpy(t->tdel, keep_del, t->touched.n);
+		}
+	}
+	ferry__keyset_free(&keep);
+	free(up);
+	free(ours);
+	free(theirs);
+	free(has);
+	free(keep_us);
+	free(keep_del);
+	free(spurious);
+	free(th);
+	return rc;
+}
+
+int ferry__both_settle(sync_state *s)
+{
 	for (size_t ti = 0; ti < s->ntargets; ti++) {
 		otarget *t = &s->targets[ti];
 		if (!t->touched.n)
 			continue;
 		int rc = their_keys(s, t);
-		if (rc)
-			return rc;
-		if (!t->theirs.n)
-			continue;
-		/* The losing keys leave the touched set: it is rebuilt from the others. */
-		ferry_keyset keep;
-		memset(&keep, 0, sizeof(keep));
-		int64_t *keep_us = ferry__calloc(t->touched.n, sizeof(int64_t));
-		size_t lost = 0;
-		if (!keep_us)
-			return OOM(&s->err);
-		for (size_t i = 0; rc == 0 && i < t->touched.n; i++) {
-			const uint8_t *cells = t->touched.bytes + t->touched.off[i];
-			size_t clen = t->touched.clen[i];
-			if (ferry__keyset_get(&t->touched, i, key, t->ntk) != 0) {
-				rc = ferry_err_set(&s->err, FERRY_ECORRUPT, "a touched key could not be decoded");
-				break;
-			}
-			long th = ferry__keyset_find(&t->theirs, cells, clen);
-			/* A delete of a row that is still there was none: SQLite's BEFORE triggers log
-			 * the row an INSERT OR IGNORE or an upsert clashes with as a delete, since they
-			 * cannot know the statement will not replace it. The peer's is no write to
-			 * settle against (its source is this target, its tables held by this
-			 * transaction); ours is no write at all: re-read and written, the row would
-			 * undo the peer's real change of it. */
-			int held = 0, spurious = 0;
-			if (th >= 0 && t->theirs_del[th] &&
-			    (rc = ferry__holds_key(s, s->teng, s->tconn, t->name, t->tk, t->ntk, key, &held)) != 0)
-				break;
-			if (held)
-				th = -1;
-			if (th >= 0 && t->tdel[i] && (rc = source_holds(s, t, key, &spurious)) != 0)
-				break;
-			int win = !spurious && (th < 0 || ours_wins(s, t->both, t->tus[i], t->theirs_us[th]));
-			if (th >= 0 && !spurious && ferry__keyset_find(&t->settled, cells, clen) < 0) {
-				rc = record(s, t, key, win, t->tus[i], t->theirs_us[th]);
-				if (rc == 0 && ferry__keyset_add(&t->settled, cells, clen, key, t->ntk, NULL) != 0)
-					rc = OOM(&s->err);
-				s->st.conflicts++;
-			}
-			if (rc == 0 && win) {
-				if (ferry__keyset_add(&keep, cells, clen, key, t->ntk, NULL) != 0)
-					rc = OOM(&s->err);
-				else {
-					keep_us[keep.n - 1] = t->tus[i];
-					t->tdel[keep.n - 1] = t->tdel[i]; /* in place: keep.n - 1 <= i */
-				}
-			}
-			lost += !win;
-		}
-		if (rc == 0 && lost) {
-			ferry_keyset old = t->touched;
-			t->touched = keep;
-			keep = old;
-			memcpy(t->tus, keep_us, t->touched.n * sizeof(int64_t));
-		}
-		ferry__keyset_free(&keep);
-		free(keep_us);
+		if (rc == 0 && t->theirs.n)
+			rc = settle_target(s, t);
 		if (rc)
 			return rc;
 	}

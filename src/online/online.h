@@ -64,7 +64,7 @@ typedef struct otarget {
 	size_t tus_cap;
 	uint8_t *tdel;             /* per touched key: only deletes touched it (maybe spurious) */
 	size_t tdel_cap;
-	int64_t *again_us;         /* per again key: its tus, kept for the next round's settle */
+	int64_t *again_us;         /* per deferred key: its tus, kept for the next round */
 	size_t again_cap;
 	ferry_keyset theirs;       /* keys the other side changed and the other direction has
 	                              not applied yet (its queue), with their commit times */
@@ -73,6 +73,11 @@ typedef struct otarget {
 	uint8_t *theirs_del;       /* per theirs key: only deletes changed it (maybe spurious) */
 	size_t theirs_del_cap;
 	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
+	ferry_keyset moved;        /* keys this transaction's key changes moved rows between */
+	size_t *mvp;               /* per key change, its old and new key: indices into moved */
+	size_t nmvp, mvp_cap;      /* (entries, two per key change) */
+	size_t *tmvp;              /* the same for the peer's queue: indices into theirs */
+	size_t ntmvp, tmvp_cap;
 	int held;                  /* this transaction holds off the table's other writers */
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
@@ -169,6 +174,8 @@ typedef struct sync_state {
 	int both;                  /* --both-ways ran on this plan: the new version takes writes */
 	char sp_text[48];          /* the marker a both-ways sync point waits for */
 	ferry_change *sp_ch;       /* its scratch: CHANGES_MAX changes read from the peer */
+	int handed;                /* the last apply handed keys over to the peer (both.c): the
+	                              peer is caught up only once it has read them */
 	ferry_err err;
 } sync_state;
 
@@ -238,8 +245,13 @@ int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t 
 /* More changes in the same transaction (a deferral's): their tables held too, the peer's
  * capture read again when there were new ones. */
 int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n);
-/* The touched keys the peer's queue changed too: each a conflict, settled by the table's
- * rule (a lost key leaves the touched set) and recorded in ferry_conflicts. */
+/* A key change of table ot collected in this transaction: its old and new key (the source
+ * key, in the captured table's key order) are one unit when conflicts are settled. */
+int ferry__both_moved(sync_state *s, const otable *ot, const ferry_value *old_key,
+                      const ferry_value *new_key);
+/* The touched keys the peer's queue changed too: conflicts, settled by the table's rule per
+ * unit (keys joined by key changes on either side: all win or all lose; a lost key leaves
+ * the touched set, a won unit takes the peer's keys in) and recorded in ferry_conflicts. */
 int ferry__both_settle(sync_state *s);
 int ferry__both_end(sync_state *s);
 /* Link f and b (both prepared and open): rules, the conflict tables, notes. */

@@ -756,6 +756,14 @@ static int both_stream(sync_state *f, sync_state *b, int until_caught_up)
 			rc = ferry__sync_next(s, 0, ch, CHANGES_MAX, &n, 50);
 			if (rc == 0 && n)
 				rc = ferry__sync_apply(s, 0, ch, n);
+			/* Keys handed over to the other direction are changes on its source committed
+			 * after its heartbeat: it is caught up once a new one comes back. */
+			if (rc == 0 && s->handed && until_caught_up) {
+				rc = send_heartbeat(s->peer, 1);
+				if (rc)
+					ferry__err_copy(&s->err, &s->peer->err);
+			}
+			s->handed = 0;
 			if (rc == 0 && ferry__now() - s->last_beat >= every)
 				rc = send_heartbeat(s, until_caught_up && !s->beat_sent[0]);
 			if (rc && s == b)

@@ -3,7 +3,8 @@
 # on each version with disjoint keys (no conflicts), then with the same keys (conflicts, each
 # settled by its table's rule and counted once); each rule on a conflict made by hand;
 # kill -9 of the sync at random moments; the cut-over ending it; --finish. At every step the
-# independent comparison (both-compare.py) and ferry verify --full both ways.
+# independent comparison (both-compare.py) and ferry verify --full both ways. Then key
+# changes against the other side's writes, each rule, and kill -9 while one is settled.
 # (SQLite -> PostgreSQL and PostgreSQL -> PostgreSQL: pg-both.sh.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync-lib.sh"
@@ -173,7 +174,115 @@ check "... ferry verify --full agrees both ways" "0 0" "$(both_verify)"
 check "--finish: no change log or capture trigger left in either version" "0 0" \
 	"$(sqlite3 src.db "SELECT count(*) FROM sqlite_master WHERE name GLOB 'ferry_changes_*' OR (type = 'trigger' AND name NOT GLOB 'ferry_fence_*')") $(sqlite3 dst.db "SELECT count(*) FROM sqlite_master WHERE name GLOB 'ferry_changes_*' OR type = 'trigger'")"
 check "... ferry_conflicts keeps its rows" "1" "$([ "$(conflicts)" -gt 0 ] && echo 1 || echo 0)"
-# 9. Cases made by hand, each in its own pair of databases (items: a key and a UNIQUE email).
+# 9. A key change is one unit in a conflict: all its keys win or all lose, and the losing
+# side's moved row goes (no row becomes two). Fresh versions kold.db and knew.db, one table
+# with a unique email, one row (1, 'a', 'one') and a bystander (2, 'b', 'two'), per case.
+# kc_start RULE [SCHEMA]: the versions made and synced once with the table's rule RULE.
+kc_start() {
+	rm -f kold.db knew.db kold.db-* knew.db-*
+	local ddl=${2:-"CREATE TABLE items(id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT);"}
+	sqlite3 kold.db "$ddl INSERT INTO items VALUES (1, 'a', 'one'), (2, 'b', 'two');"
+	echo "$ddl" > kv2.sql
+	printf 'source: sqlite:kold.db\ntarget: sqlite:knew.db\ntarget_schema: kv2.sql\ntables: [{table: items, both_ways: {conflict: %s}}]\n' "$1" > kplan.yaml
+	"$FERRY" sync -q -p kplan.yaml --both-ways --until-caught-up 2> ks.err || { cat ks.err; fail "start ($1)"; }
+}
+# kc_sync: catch up both ways; its exit code.
+kc_sync() {
+	local c=0
+	"$FERRY" sync -q -p kplan.yaml --both-ways --until-caught-up 2> kc.err || c=$?
+	echo $c
+}
+# kc_rows DB: the rows by plain SQL, one line.
+kc_rows() { sqlite3 "$1" "SELECT group_concat(id || ':' || email || ':' || name, ' ') FROM (SELECT * FROM items ORDER BY id)"; }
+# kc_winners: the winner of each row of ferry_conflicts in both versions with its key.
+kc_winners() {
+	echo $( (sqlite3 kold.db "SELECT key_json || winner FROM ferry_conflicts"; sqlite3 knew.db "SELECT key_json || winner FROM ferry_conflicts") | sort)
+}
+# kc_case NAME RULE OLD_SQL NEW_SQL FIRST EXPECTED_ROWS EXPECTED_CONFLICTS: OLD_SQL on the old
+# version and NEW_SQL on the new one (FIRST of old|new first, the other 50 ms later), then
+# a catch-up: both versions hold EXPECTED_ROWS (plain SQL, each side on its own), and a
+# second catch-up changes nothing.
+kc_case() {
+	kc_start "$2" "${8:-}"
+	if [ "$5" = old ]; then
+		sqlite3 kold.db "$3"; sleep 0.05; sqlite3 knew.db "$4"
+	else
+		sqlite3 knew.db "$4"; sleep 0.05; sqlite3 kold.db "$3"
+	fi
+	local c1 c2
+	c1=$(kc_sync)
+	c2=$(kc_sync)
+	check "$1 ($2): both versions end with the same rows, the moved one once" "0 0 $6|$6|$7" \
+		"$c1 $c2 $(kc_rows kold.db)|$(kc_rows knew.db)|$(kc_winners)"
+}
+MOVE="UPDATE items SET id = 100 WHERE id = 1"
+TOUCH="UPDATE items SET name = 'new' WHERE id = 1"
+kc_case "a move on the old version, an update of its old key on the new one later" last_commit \
+	"$MOVE" "$TOUCH" old "1:a:new 2:b:two" "[1]new"
+kc_case "... the same" new_wins "$MOVE" "$TOUCH" old "1:a:new 2:b:two" "[1]new"
+kc_case "... the move wins" old_wins "$MOVE" "$TOUCH" old "2:b:two 100:a:one" "[1]old"
+kc_case "... the move later wins" last_commit "$MOVE" "$TOUCH" new "2:b:two 100:a:one" "[1]old"
+kc_case "... without the unique email" new_wins "$MOVE" "$TOUCH" old "1:a:new 2:b:two" "[1]new" \
+	"CREATE TABLE items(id INTEGER PRIMARY KEY, email TEXT, name TEXT);"
+kc_case "a move on the new version, an update on the old one later" last_commit \
+	"UPDATE items SET name = 'old' WHERE id = 1" "$MOVE" new "1:a:old 2:b:two" "[1]old"
+kc_case "... the move wins" new_wins "UPDATE items SET name = 'old' WHERE id = 1" "$MOVE" new \
+	"2:b:two 100:a:one" "[1]new"
+kc_case "both versions move the same row to different keys" last_commit \
+	"$MOVE" "UPDATE items SET id = 200 WHERE id = 1" old "2:b:two 200:a:one" "[1]new"
+kc_case "... the same" old_wins "$MOVE" "UPDATE items SET id = 200 WHERE id = 1" old "2:b:two 100:a:one" "[1]old"
+kc_case "... the same" new_wins "$MOVE" "UPDATE items SET id = 200 WHERE id = 1" new "2:b:two 200:a:one" "[1]new"
+kc_case "a chain of moves in one batch (1 -> 100 -> 7)" last_commit \
+	"$MOVE; UPDATE items SET id = 7 WHERE id = 100" "$TOUCH" old "1:a:new 2:b:two" "[1]new"
+kc_case "... the chain wins" old_wins "$MOVE; UPDATE items SET id = 7 WHERE id = 100" "$TOUCH" old \
+	"2:b:two 7:a:one" "[1]old"
+kc_case "a chain against the other side's move" new_wins \
+	"$MOVE; UPDATE items SET id = 7 WHERE id = 100" "UPDATE items SET id = 200 WHERE id = 1" old \
+	"2:b:two 200:a:one" "[1]new"
+
+# The sync running while the two writes come 5 to 9 ms apart (so their commit times differ),
+# so either direction may settle the conflict first (with the other's change still in its queue), or the move
+# is carried before the update, which then finds no row: one row, the same on both sides,
+# and the later write's when a conflict was settled.
+for i in 1 2 3 4 5 6; do
+	kc_start last_commit
+	"$FERRY" sync -q -p kplan.yaml --both-ways > /dev/null 2> kb.err &
+	sp=$!
+	sleep 0.3
+	if [ $((i % 2)) = 1 ]; then
+		sqlite3 knew.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; sqlite3 kold.db "UPDATE items SET name = 'old' WHERE id = 1"
+		want="1:a:old 2:b:two"
+	else
+		sqlite3 kold.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; sqlite3 knew.db "$TOUCH"
+		want="1:a:new 2:b:two"
+	fi
+	sleep 0.3
+	kill -INT $sp
+	wait $sp || true
+	c=$(kc_sync)
+	[ -n "$(kc_winners)" ] || want="2:b:two 100:a:one"
+	check "writes a few ms apart while the sync runs ($i): one row, the same on both sides" \
+		"0 $want|$want" "$c $(kc_rows kold.db)|$(kc_rows knew.db)"
+done
+
+# kill -9 of the sync at a random moment while it settles a losing move, then a rerun:
+# the hand-over to the other direction commits with the winner's transaction, so the moved
+# row still goes.
+for i in 1 2 3 4 5 6; do
+	kc_start new_wins
+	sqlite3 kold.db "$MOVE"
+	sqlite3 knew.db "$TOUCH"
+	"$FERRY" sync -q -p kplan.yaml --both-ways > /dev/null 2> kk.err &
+	sp=$!
+	sleep "0.$((RANDOM % 30))"
+	kill -9 $sp 2> /dev/null || true
+	wait $sp 2> /dev/null || true
+	c=$(kc_sync)
+	check "kill -9 at a random moment ($i), then a rerun: one row, the same on both sides" \
+		"0 1:a:new 2:b:two|1:a:new 2:b:two" "$c $(kc_rows kold.db)|$(kc_rows knew.db)"
+done
+
+# 10. Cases made by hand, each in its own pair of databases (items: a key and a UNIQUE email).
 # small RULE SETUP_SQL: old.db and new.db of one table, caught up both ways under RULE.
 small() {
 	rm -rf small && mkdir small && (

@@ -2,7 +2,8 @@
 # pg-both.sh — ferry sync --both-ways with PostgreSQL: SQLite -> PostgreSQL and PostgreSQL ->
 # PostgreSQL. A writer on each version with the same keys, a conflict made by hand, a kill -9
 # of the sync, the cut-over ending it and the way back; after each, the independent comparison
-# and ferry verify --full both ways; --finish leaves no slot and no publication.
+# and ferry verify --full both ways; --finish leaves no slot and no publication. Then a key
+# change that loses a conflict, each way.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../pg/pg.sh"
 source "$(dirname "$0")/sync-lib.sh"
@@ -117,4 +118,44 @@ mkdir pp
 both_plan "$T/pp" "$(pg_url "$s2")" "$(pg_url "$d2")"
 round pp postgres "$(pg_url "$s2")" "$(pg_url "$d2")"
 check "pp: --finish left no slot and no publication on either side" "0 0 0 0" "$(nslots "$s2") $(nslots "$d2")"
+
+# A key change against an update of its old key on the other side (docs/ONLINE.md, "Both
+# versions live": a key change is one unit): row 1 moved to 100 on the old version, then
+# updated on the new one (the new version wins, so the old version's row 100 goes: a change
+# handed to the new version's capture inside ferry's own transaction there); row 2 moved to
+# 200 on the new version, then updated on the old one (the old version wins: handed to the
+# old version's capture). A unique email would refuse the row twice forever otherwise.
+# kmove NAME OLD_ENGINE OLD_URL NEW_URL
+kmove() {
+	local n=$1 oe=$2 old=$3 new=$4 ddl="CREATE TABLE items(id bigint PRIMARY KEY, email text UNIQUE, name text);"
+	mkdir "$T/$n"
+	cd "$T/$n"
+	sqlq "$oe" "$old" "$ddl INSERT INTO items VALUES (1, 'a', 'one'), (2, 'b', 'two'), (3, 'c', 'three');" > /dev/null
+	echo "$ddl" > v2.sql
+	printf 'source: %s\ntarget: %s\ntarget_schema: v2.sql\ntables: [{table: items, both_ways: {conflict: last_commit}}]\n' "$old" "$new" > plan.yaml
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> s.err || { cat s.err; fail "$n: start"; }
+	sqlq "$oe" "$old" "UPDATE items SET id = 100 WHERE id = 1" > /dev/null
+	sleep 0.05
+	sqlq postgres "$new" "UPDATE items SET name = 'new' WHERE id = 1" > /dev/null
+	sqlq postgres "$new" "UPDATE items SET id = 200 WHERE id = 2" > /dev/null
+	sleep 0.05
+	sqlq "$oe" "$old" "UPDATE items SET name = 'old' WHERE id = 2" > /dev/null
+	local c=0 rows="SELECT string_agg(id || ':' || email || ':' || name, ' ' ORDER BY id) FROM items"
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> m.err || c=$?
+	"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2>> m.err || c=$((c + $?))
+	[ "$c" = 0 ] || cat m.err
+	[ "$oe" = sqlite ] && rows="SELECT group_concat(id || ':' || email || ':' || name, ' ') FROM (SELECT * FROM items ORDER BY id)"
+	check "$n: a key change that loses a conflict leaves one row on both sides" \
+		"0 1:a:new 2:b:old 3:c:three|1:a:new 2:b:old 3:c:three" \
+		"$c $(sqlq "$oe" "$old" "$rows")|$(sqlq postgres "$new" "SELECT string_agg(id || ':' || email || ':' || name, ' ' ORDER BY id) FROM items")"
+	check "$n: ... two conflicts, each listed once" "[1]new [2]old" \
+		"$(echo $( { sqlq "$oe" "$old" "SELECT key_json || winner FROM ferry_conflicts"; sqlq postgres "$new" "SELECT key_json || winner FROM ferry_conflicts"; } | sort))"
+	"$FERRY" sync -q -p plan.yaml --finish 2> fin.err || { cat fin.err; fail "$n: finish"; }
+	cd "$T"
+}
+pg_newdb d3
+kmove ks sqlite "sqlite:$T/ks/src.db" "$(pg_url "$d3")"
+pg_newdb s4
+pg_newdb d4
+kmove kp postgres "$(pg_url "$s4")" "$(pg_url "$d4")"
 finish

@@ -332,6 +332,33 @@ static void test_changes(void)
 	}
 	ferry_buf_free(&g.text);
 
+	/* Both ways: in ferry's own transaction (origin) a write is skipped, but a touch is an
+	 * update of its key, each value as its column's type gives it; a rolled back one is
+	 * nothing. */
+	ferry_conn *w = open_db(0);
+	ferry_value t1 = {.type = FERRY_INT, .v.i = 41};
+	ferry_value t2[2] = {{.type = FERRY_TEXT, .v.s = "q'r", .len = 3},
+	                     {.type = FERRY_TEXT, .v.s = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12", .len = 36}};
+	OK(E->core->begin(w, &err));
+	OK(C->origin(w, run, NULL, 0, 1, &err));
+	OK(E->core->exec(w, "INSERT INTO k1 VALUES (40, 'own')", &err));
+	OK(C->touch(w, run, "k1", k1, 1, &t1, &err));
+	OK(C->touch(w, run, "K 2", k2, 2, t2, &err));
+	const char *nope[] = {"nope"};
+	CHECK_INT(C->touch(w, run, "k1", nope, 1, &t1, &err), FERRY_ENOTFOUND);
+	OK(E->core->commit(w, &err));
+	OK(E->core->begin(w, &err));
+	OK(C->touch(w, run, "k1", k1, 1, &t1, &err));
+	E->core->rollback(w, &err);
+	got h = {FERRY_BUF_INIT, 0, {0}, {0}, {0}};
+	if (OK(drain(cap, tabs, 2, 64, &h, &err))) {
+		CHECK_STR(h.text.data, "U k1 new=(41)\n"
+		                       "U K 2 new=(text:q'r,uuid:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12) ;\n");
+		check_quiet(cap, 300);
+	}
+	ferry_buf_free(&h.text);
+	E->core->close(w);
+
 	C->close(cap);
 	OK(C->teardown(c, db_url, run, &err));
 	E->core->close(c);

@@ -1,7 +1,8 @@
 /* test_sqlite_capture.c — the SQLite engine's change capture (ferry sync): what the triggers
  * log for each kind of write of an application connection (REPLACE evictions among them),
  * positions, ack and trim across a reopen, the refusals, damage and DDL detection, markers,
- * teardown, writes of another process and an application writer never blocked. */
+ * teardown, the both-ways touch, writes of another process and an application writer never
+ * blocked. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -583,6 +584,24 @@ static void test_marker_origin_teardown(void)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"ferry_origin_%s\"", hex);
 	CHECK_INT(query_int(app, sql), 0);
 	sqlite3_close(own);
+
+	/* A touch in ferry's own transaction is delivered as an update of that key, with the
+	 * commit; rolled back, nothing; a table or key the run does not capture, an error. */
+	ferry_value k7 = {.type = FERRY_INT, .v.i = 7}, k8 = {.type = FERRY_INT, .v.i = 8};
+	static const char *const keys_x[] = {"v"};
+	OK(E->core->begin(c, &err));
+	OK(C->origin(c, "run-marker", NULL, 0, 1, &err));
+	OK(C->touch(c, "run-marker", "t", keys_t, 1, &k7, &err));
+	CHECK_INT(C->touch(c, "run-marker", "nope", keys_t, 1, &k7, &err), FERRY_ENOTFOUND);
+	CHECK_HAS(err.msg, "captures no such table with key (\"id\")");
+	CHECK_INT(C->touch(c, "run-marker", "t", keys_x, 1, &k7, &err), FERRY_ENOTFOUND);
+	OK(C->origin(c, "run-marker", NULL, 0, 0, &err));
+	OK(E->core->commit(c, &err));
+	OK(E->core->begin(c, &err));
+	OK(C->touch(c, "run-marker", "t", keys_t, 1, &k8, &err));
+	E->core->rollback(c, &err);
+	APP(app, "INSERT INTO t VALUES (9, 'i')");
+	CHECK_STR(drain(cap, &last), "0 U >i7; 0 I >i9");
 
 	/* A second run beside the first; each teardown removes its own. */
 	if (!OK(C->setup(&cap2, c, path, "run-other", tables, 1, &err)))

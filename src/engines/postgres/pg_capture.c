@@ -872,6 +872,61 @@ static int same_keys(const ferry_value *a, const ferry_value *b, size_t n)
 	return 1;
 }
 
+/* One "<length>:<bytes>" item of a touch message at *p (n bytes left); NULL when malformed. */
+static const char *touch_item(const char **p, size_t *n, size_t *len)
+{
+	size_t l = 0, i = 0;
+	while (i < *n && i < 10 && (*p)[i] >= '0' && (*p)[i] <= '9')
+		l = l * 10 + (size_t)((*p)[i++] - '0');
+	if (i == 0 || i >= *n || (*p)[i] != ':' || *n - i - 1 < l)
+		return NULL;
+	const char *s = *p + i + 1;
+	*p = s + l;
+	*n -= i + 1 + l;
+	*len = l;
+	return s;
+}
+
+/* A touch (pg_cap_touch): an update of one key of a captured table, delivered even in
+ * ferry's own transaction. The values are the key columns' own text, so they decode as
+ * the stream's keys do. */
+static int on_touch(ferry_capture *cap, const char *p, size_t n, ferry_err *err)
+{
+	size_t len = 0;
+	const char *name = touch_item(&p, &n, &len);
+	cap_table *t = NULL;
+	for (size_t i = 0; name && i < cap->nt && !t; i++)
+		if (strlen(cap->t[i].name) == len && memcmp(cap->t[i].name, name, len) == 0)
+			t = &cap->t[i];
+	if (!t)
+		return name ? 0 : malformed(cap, 'M', err);   /* not a table this capture holds */
+	ferry_arena *a = cap->a[cap->ai];
+	ferry_value *v = ferry_arena_alloc(a, (t->nkeys ? t->nkeys : 1) * sizeof(*v));
+	if (!v)
+		return OOM(err);
+	for (size_t k = 0; k < t->nkeys; k++) {
+		size_t cl = 0, vl = 0;
+		const char *col = touch_item(&p, &n, &cl);
+		const char *val = col ? touch_item(&p, &n, &vl) : NULL;
+		const cap_col *c = NULL;
+		for (size_t i = 0; i < t->ncols && !c; i++)
+			if (t->cols[i].key == (int)k)
+				c = &t->cols[i];
+		if (!val || !c || strlen(c->name) != cl || memcmp(c->name, col, cl) != 0)
+			return malformed(cap, 'M', err);
+		char reason[200];
+		int rc = ferry_pg__from_text(c->base, c->typtype, val, vl, &v[k], a, reason, sizeof(reason));
+		if (rc == FERRY_ENOMEM)
+			return OOM(err);
+		if (rc)
+			return ferry_err_set(err, FERRY_ECORRUPT, "could not read key column \"%s\" of table \"%s\" in %s: %s",
+			                     c->name, t->name, cap->c->label, reason);
+	}
+	if (n)
+		return malformed(cap, 'M', err);
+	return change(cap, FERRY_CHANGE_UPDATE, (size_t)(t - cap->t), NULL, v, err);
+}
+
 /* One pgoutput message (the payload of an XLogData). */
 static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err)
 {
@@ -977,6 +1032,8 @@ static int decode(ferry_capture *cap, const uint8_t *p, size_t n, ferry_err *err
 			cap->own_txn = 1; /* see pg_cap_origin */
 			return 0;
 		}
+		if (txn && len >= 6 && memcmp(r.p, "touch\n", 6) == 0)
+			return on_touch(cap, (const char *)r.p + 6, len - 6, err); /* see pg_cap_touch */
 		char *text = ferry_arena_strndup(cap->a[cap->ai], (const char *)r.p, len);
 		if (!text)
 			return OOM(err);
@@ -1268,6 +1325,57 @@ static int pg_cap_origin(ferry_conn *conn, const char *run_id, const char *const
 	return rc;
 }
 
+/* Both ways: a transactional message "touch\n" followed by "<length>:<bytes>" items (the
+ * table, then each key column's name and value), which the decoder turns into an update of
+ * that key even inside ferry's own transaction (on_touch). Each value is cast to its
+ * column's type and sent as that type's text, exactly what pgoutput would send. */
+static int pg_cap_touch(ferry_conn *conn, const char *run_id, const char *table, const char *const *keys,
+                        size_t nkeys, const ferry_value *key, ferry_err *err)
+{
+	pg_conn *c = PGC(conn);
+	ferry_buf qt = FERRY_BUF_INIT, q = FERRY_BUF_INIT;
+	ferry_pg__buf_table(&qt, c, table);
+	char *prefix = ferry__sprintf("ferry:%s", run_id);
+	ferry_value *v = ferry__calloc(nkeys + 2, sizeof(*v));
+	int rc = qt.failed || !prefix || !v ? OOM(err) : 0;
+	ferry_buf_puts(&q, "SELECT pg_logical_emit_message(true, $1::text, concat('touch', E'\\n', octet_length($2::text), ':', $2::text");
+	for (size_t k = 0; k < nkeys; k++)
+		ferry_buf_printf(&q, ", octet_length(k.n%zu), ':', k.n%zu, octet_length(k.v%zu), ':', k.v%zu", k, k, k, k);
+	ferry_buf_puts(&q, ")) FROM (SELECT ");
+	for (size_t k = 0; rc == 0 && k < nkeys; k++) {
+		const char *p[2] = {qt.data, keys[k]};
+		PGresult *res = NULL;
+		rc = ferry_pg__query(c, &res,
+		                     "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass "
+		                     "AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+		                     2, p, err, "find the type of a key column");
+		if (rc == 0 && PQntuples(res) != 1)
+			rc = ferry_err_set(err, FERRY_ENOTFOUND, "could not put a change into the change stream of %s: table %s has no column \"%s\"",
+			                   c->label, qt.data, keys[k]);
+		if (rc == 0) {
+			ferry_buf_printf(&q, "%s", k ? ", " : "");
+			ferry_pg__buf_literal(&q, keys[k], strlen(keys[k]));
+			ferry_buf_printf(&q, "::text AS n%zu, CAST($%zu AS %s)::text AS v%zu", k, k + 3, PQgetvalue(res, 0, 0), k);
+		}
+		PQclear(res);
+	}
+	ferry_buf_puts(&q, ") AS k");
+	if (rc == 0 && q.failed)
+		rc = OOM(err);
+	if (rc == 0) {
+		const char *text[2] = {prefix, table};
+		for (size_t i = 0; i < 2; i++)
+			v[i] = (ferry_value){.type = FERRY_TEXT, .v.s = text[i], .len = (uint32_t)strlen(text[i])};
+		memcpy(v + 2, key, nkeys * sizeof(*v));
+		rc = ferry_pg__exec_params(conn, q.data, nkeys + 2, v, NULL, err);
+	}
+	free(prefix);
+	free(v);
+	ferry_buf_free(&qt);
+	ferry_buf_free(&q);
+	return rc;
+}
+
 /* Drop the slot and the publication of run_id. A walsender that holds the slot is
  * terminated only when it is ferry's own: its application_name is the one setup gives
  * the replication connection of this very slot ("ferry capture <slot>"). */
@@ -1409,4 +1517,5 @@ const ferry_engine_capture ferry__pg_capture = {
 	.unfence = ferry_pg__unfence,
 	.fence_exempt = ferry_pg__fence_exempt,
 	.origin = pg_cap_origin,
+	.touch = pg_cap_touch,
 };

@@ -1620,6 +1620,50 @@ static int sq_cap_origin(ferry_conn *conn, const char *run_id, const char *const
 	return ferry_sqlite__exec(c, sql, err);
 }
 
+/* Both ways: a row in run_id's log, written directly (the triggers are off in an origin
+ * transaction), that reads back as an update of key in table: it commits or rolls back with
+ * c's transaction. The log's table number and key columns are the meta table's, so a table
+ * or key order the capture does not hold writes nothing and is an error. */
+static int sq_cap_touch(ferry_conn *conn, const char *run_id, const char *table, const char *const *keys,
+                        size_t nkeys, const ferry_value *key, ferry_err *err)
+{
+	sq_conn *c = SQ(conn);
+	char hex[17];
+	names_of(run_id, hex);
+	ferry_capture_table t = {.table = table, .nkeys = nkeys, .keys = keys};
+	char *kt = keys_text(&t);
+	ferry_buf q = FERRY_BUF_INIT;
+	ferry_buf_printf(&q, "INSERT INTO \"ferry_changes_%s\"(tbl, op, at", hex);
+	put_cols(&q, "o", nkeys);
+	put_cols(&q, "n", nkeys);
+	ferry_buf_printf(&q, ") SELECT tbl, %d, " NOW_US, FERRY_CHANGE_UPDATE);
+	for (int side = 0; side < 2; side++)
+		for (size_t k = 0; k < nkeys; k++)
+			ferry_buf_printf(&q, ", $%zu", k + 4);
+	ferry_buf_puts(&q, " FROM ferry_capture WHERE run_id = $1 AND tbl >= 0 AND name = $2 AND keys = $3");
+	ferry_value *v = ferry__calloc(nkeys + 3, sizeof(*v));
+	if (!kt || q.failed || !v) {
+		free(kt);
+		free(v);
+		ferry_buf_free(&q);
+		return oom(err);
+	}
+	const char *text[3] = {run_id, table, kt};
+	for (size_t i = 0; i < 3; i++)
+		v[i] = (ferry_value){.type = FERRY_TEXT, .v.s = text[i], .len = (uint32_t)strlen(text[i])};
+	memcpy(v + 3, key, nkeys * sizeof(*v));
+	int64_t n = 0;
+	int rc = ferry_sqlite__exec_params(conn, q.data, nkeys + 3, v, &n, err);
+	if (rc == 0 && n != 1)
+		rc = ferry_err_set(err, FERRY_ENOTFOUND,
+		                   "could not put a change of table \"%s\" into the change log of \"%s\": run %s "
+		                   "captures no such table with key (%s)", table, c->path, run_id, kt);
+	free(kt);
+	free(v);
+	ferry_buf_free(&q);
+	return rc;
+}
+
 /* The changes after pos in the log: a range count on its key. */
 static int sq_cap_backlog(ferry_capture *cap, uint64_t pos, int64_t *n, ferry_err *err)
 {
@@ -1652,4 +1696,5 @@ const ferry_engine_capture ferry_sqlite__capture = {
 	.fence_exempt = ferry_sqlite__fence_exempt,
 	.origin = sq_cap_origin,
 	.one_writer = 1,
+	.touch = sq_cap_touch,
 };
