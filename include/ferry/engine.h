@@ -351,13 +351,17 @@ typedef struct ferry_engine_capture {
 	/* Both ways (optional). origin with on = 1, first in c's open transaction: every other
 	 * writer of the tables waits until that transaction ends, and run_id's capture never
 	 * delivers what c writes in it (ferry's own writes are not carried back); on = 0 just
-	 * before the commit. */
+	 * before the commit. Another writer that does not let go in a moment is FERRY_EBUSY (the
+	 * message names it): the caller rolls back and tries again later. */
 	int (*origin)(ferry_conn *c, const char *run_id, const char *const *tables, size_t ntables,
 	              int on, ferry_err *err);
 	/* 1 when the database has one writer at a time (SQLite): while ferry's transaction holds
 	 * the write lock, everything committed before it is readable by the capture and nothing
 	 * else commits; 0: a marker through the stream says when everything before it is read. */
 	int one_writer;
+	/* Optional. Tell the source the stream is still read while the caller serves changes it
+	 * took earlier (PostgreSQL: a standby status update when one is due). */
+	int (*keepalive)(ferry_capture *cap, ferry_err *err);
 } ferry_engine_capture;
 
 /* ---- optional: the switch for applications (the cut-over's "same address") -------- */

@@ -651,6 +651,8 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	int64_t commit_us = 0;
 	size_t applied = n;
 	int rc = s->teng->core->begin(s->tconn, &s->err);
+	if (rc == FERRY_EBUSY && s->peer)
+		return ferry__both_busy(s, src, ch, n);
 	if (rc)
 		return rc;
 	/* Both ways: the target's other writers held off, ferry's writes marked, the other
@@ -662,7 +664,13 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 		rows = ch[i].op != FERRY_CHANGE_MARKER;
 	int both = s->peer && rows;
 	if (both)
-		rc = ferry__both_begin(s, src, ch, n);
+		rc = ferry__both_begin(s);
+	if (rc == FERRY_EBUSY) {
+		ferry_err keep = s->err;
+		s->teng->core->rollback(s->tconn, &s->err);
+		s->err = keep;
+		return ferry__both_busy(s, src, ch, n);
+	}
 	if (rc == 0)
 		rc = collect_all(s, o, ch, n, &end, &commit_us);
 	if (rc == 0 && both)
@@ -697,8 +705,6 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 		rc = requeue(s);
 		if (rc == 0)
 			rc = ferry__sync_next(s, src, ch, CHANGES_MAX, &m, 50);
-		if (rc == 0 && both)
-			rc = ferry__both_more(s, src, ch, m);
 		if (rc == 0)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
 		if (rc == 0 && both)

@@ -67,7 +67,6 @@ typedef struct otarget {
 	int64_t *theirs_us;
 	size_t theirs_cap;
 	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
-	int held;                  /* this transaction holds off the table's other writers */
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
 
@@ -163,6 +162,10 @@ typedef struct sync_state {
 	int both;                  /* --both-ways ran on this plan: the new version takes writes */
 	char sp_text[48];          /* the marker a both-ways sync point waits for */
 	ferry_change *sp_ch;       /* its scratch: CHANGES_MAX changes read from the peer */
+	double hold_at;            /* both ways, the target's tables busy: no try before then */
+	double hold_backoff;       /* the wait before that try, doubling while busy, seconds */
+	double busy_since;         /* busy since then, in a row (0: not busy) */
+	double busy_said;          /* the last time that was said */
 	ferry_err err;
 } sync_state;
 
@@ -221,13 +224,15 @@ int ferry__key_cells(ferry_buf *b, const otarget *t, const ferry_value *tkey);
 int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, size_t *n,
                      int timeout_ms);
 void ferry__both_free(sync_state *s);
-/* In s's open target transaction: hold off the other writers of the target tables the
- * changes write, mark the writes as ferry's own, and read every change committed on the
- * target so far into the peer's queue. */
-int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t n);
-/* More changes in the same transaction (a deferral's): their tables held too, the peer's
- * capture read again when there were new ones. */
-int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n);
+/* In s's open target transaction: hold off the other writers of every target table s may
+ * write (so later rounds of the transaction need no other lock), mark the writes as ferry's
+ * own, and read every change committed on the target so far into the peer's queue.
+ * FERRY_EBUSY when an application holds a table: the caller rolls back, then both_busy. */
+int ferry__both_begin(sync_state *s);
+/* After a transaction rolled back on FERRY_EBUSY: changes ch[0..n) of source src go back to
+ * the front of its queue, the direction waits (backing off, the other one goes on) and says
+ * every 30 s who holds the tables. */
+int ferry__both_busy(sync_state *s, size_t src, const ferry_change *ch, size_t n);
 /* The touched keys the peer's queue changed too: each a conflict, settled by the table's
  * rule (a lost key leaves the touched set) and recorded in ferry_conflicts. */
 int ferry__both_settle(sync_state *s);
