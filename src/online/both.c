@@ -20,9 +20,11 @@
 
 #define SYNC_POINT_WAIT_S 60.0
 /* The target's tables busy (an application's transaction holds them): the first wait
- * before trying again, its cap as it doubles, and how often the wait is said. */
+ * before trying again, its cap as it doubles, when the wait is first said and how often
+ * after that. */
 #define HOLD_BACKOFF_MIN 0.2
 #define HOLD_BACKOFF_MAX 2.0
+#define HOLD_SAY_FIRST 10.0
 #define HOLD_SAY_S 30.0
 
 /* ---- the queue ------------------------------------------------------------------------ */
@@ -255,14 +257,16 @@ int ferry__both_busy(sync_state *s, size_t src, const ferry_change *ch, size_t n
 	if (s->hold_backoff > HOLD_BACKOFF_MAX)
 		s->hold_backoff = HOLD_BACKOFF_MAX;
 	s->hold_at = now + s->hold_backoff;
-	if (!s->busy_since)
-		s->busy_since = s->busy_said = now;
+	if (!s->busy_since) {
+		s->busy_since = now;
+		s->busy_said = 0;
+	}
 	/* Said once in a while, not at each try: an application's transaction left open is the
 	 * usual cause, and the operator has to find it. */
-	if (now - s->busy_said >= HOLD_SAY_S) {
+	if (now - s->busy_since >= HOLD_SAY_FIRST && (!s->busy_said || now - s->busy_said >= HOLD_SAY_S)) {
 		char msg[1200];
-		snprintf(msg, sizeof(msg), "both ways: the %s version's changes have waited %.0f s for its tables: %s",
-		         s->back ? "new" : "old", now - s->busy_since, s->err.msg);
+		snprintf(msg, sizeof(msg), "both ways: the %s version's changes have waited %.0f s for the tables of the %s version: %s",
+		         s->back ? "new" : "old", now - s->busy_since, s->back ? "old" : "new", s->err.msg);
 		ferry__sync_note(s->back ? s->peer : s, msg);
 		s->busy_said = now;
 	}

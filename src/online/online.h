@@ -231,7 +231,7 @@ void ferry__both_free(sync_state *s);
 int ferry__both_begin(sync_state *s);
 /* After a transaction rolled back on FERRY_EBUSY: changes ch[0..n) of source src go back to
  * the front of its queue, the direction waits (backing off, the other one goes on) and says
- * every 30 s who holds the tables. */
+ * who holds the tables after 10 s, then every 30 s. */
 int ferry__both_busy(sync_state *s, size_t src, const ferry_change *ch, size_t n);
 /* The touched keys the peer's queue changed too: each a conflict, settled by the table's
  * rule (a lost key leaves the touched set) and recorded in ferry_conflicts. */

@@ -1282,7 +1282,8 @@ static int pg_cap_origin(ferry_conn *conn, const char *run_id, const char *const
 		ferry_buf_puts(&b, " IN SHARE ROW EXCLUSIVE MODE");
 		if (b.failed || !quoted)
 			rc = OOM(err);
-		rc = rc ? rc : ferry_pg__exec(c, "SAVEPOINT ferry_origin; SET LOCAL lock_timeout = 200", err,
+		/* The timeout before the savepoint: rolling back to it would undo it. */
+		rc = rc ? rc : ferry_pg__exec(c, "SET LOCAL lock_timeout = 200; SAVEPOINT ferry_origin", err,
 		                              "hold off the other writers of the tables ferry writes");
 		double until = ferry__now() + ORIGIN_WAIT;
 		int timed_out = 0;
@@ -1294,7 +1295,8 @@ static int pg_cap_origin(ferry_conn *conn, const char *run_id, const char *const
 				timed_out = 0;
 				break;
 			}
-			timed_out = st && strcmp(st, "55P03") == 0 && PQstatus(c->db) == CONNECTION_OK;
+			/* A deadlock too, should the server look for one sooner than the timeout. */
+			timed_out = st && (strcmp(st, "55P03") == 0 || strcmp(st, "40P01") == 0) && PQstatus(c->db) == CONNECTION_OK;
 			if (!timed_out)
 				rc = ferry_pg__fail(c, res, err, "hold off the other writers of the tables ferry writes");
 			PQclear(res);
