@@ -98,25 +98,23 @@ int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, s
 	osource *o = &s->os[src];
 	*n = 0;
 	free_given(o);
+	/* The capture kept alive at each take: served from the queue or waiting, it is not read,
+	 * and read, a reply the server asks for may lie behind a batch's worth of changes. */
+	int rc = o->cap && o->eng->capture->keepalive ? o->eng->capture->keepalive(o->cap, &s->err) : 0;
+	if (rc)
+		return rc;
 	/* Both ways, the target's tables busy: nothing until the next try (the other direction
-	 * goes on meanwhile); the capture is kept alive, it is not read. */
+	 * goes on meanwhile). */
 	double left = s->peer ? s->hold_at - ferry__now() : 0;
 	if (left > 0) {
-		int rc = o->eng->capture->keepalive ? o->eng->capture->keepalive(o->cap, &s->err) : 0;
 		int ms = left * 1000 < timeout_ms ? (int)(left * 1000) + 1 : timeout_ms;
 		struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-		if (rc == 0 && ms > 0)
+		if (ms > 0)
 			nanosleep(&ts, NULL);
-		return rc;
+		return 0;
 	}
 	if (!o->nq)
 		return o->eng->capture->next(o->cap, out, max, n, timeout_ms, &s->err);
-	/* Served from the queue, the capture is not read: keep its stream alive. */
-	if (o->eng->capture->keepalive) {
-		int rc = o->eng->capture->keepalive(o->cap, &s->err);
-		if (rc)
-			return rc;
-	}
 	size_t k = o->nq < max ? o->nq : max;
 	if (ferry__grow(&o->given, &o->gcap, k, sizeof(void *)) != 0)
 		return OOM(&s->err);
@@ -155,8 +153,10 @@ void ferry__both_free(sync_state *s)
 
 /* ---- one transaction ------------------------------------------------------------------ */
 
-/* Everything the peer's capture holds up to now, into the peer's queue. */
-static int sync_point(sync_state *s)
+/* Everything the peer's capture holds up to now, into the peer's queue. Before the locks
+ * (before = 1) a SQLite peer is read until a batch comes short, not until it is empty: its
+ * applications write on meanwhile. */
+static int sync_point(sync_state *s, int before)
 {
 	sync_state *p = s->peer;
 	osource *po = &p->os[0];
@@ -179,7 +179,7 @@ static int sync_point(sync_state *s)
 				seen = 1;
 			rc = queue_push(s, po, &ch[i]);
 		}
-		if (rc || (one && n == 0) || (!one && seen && n < CHANGES_MAX))
+		if (rc || (one && (before ? n < CHANGES_MAX : n == 0)) || (!one && seen && n < CHANGES_MAX))
 			break;
 		if (ferry__now() > until) {
 			rc = ferry_err_set(&s->err, FERRY_ERROR,
@@ -220,7 +220,12 @@ int ferry__both_begin(sync_state *s)
 		s->hold_backoff = 0;
 		s->busy_since = 0;
 	}
-	return rc ? rc : sync_point(s);
+	return rc ? rc : sync_point(s, 0);
+}
+
+int ferry__both_drain(sync_state *s)
+{
+	return sync_point(s, 1);
 }
 
 /* The queue's entries [from, to) in reverse order. */

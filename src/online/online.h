@@ -229,6 +229,9 @@ void ferry__both_free(sync_state *s);
  * own, and read every change committed on the target so far into the peer's queue.
  * FERRY_EBUSY when an application holds a table: the caller rolls back, then both_busy. */
 int ferry__both_begin(sync_state *s);
+/* Before s's transaction begins: the peer's capture read up to now into its queue, nothing
+ * locked, so that begin's sync point, under the locks, reads only what came since. */
+int ferry__both_drain(sync_state *s);
 /* After a transaction rolled back on FERRY_EBUSY: changes ch[0..n) of source src go back to
  * the front of its queue, the direction waits (backing off, the other one goes on) and says
  * who holds the tables after 10 s, then every 30 s. */
