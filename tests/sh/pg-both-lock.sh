@@ -3,10 +3,13 @@
 # new version (old: SQLite): a deferral's later round takes no new lock (the application is
 # never the deadlock victim); an application's transaction held open makes one direction wait
 # while the other goes on, --until-caught-up names the holder and ends once it lets go,
-# SIGTERM stops it at once; a queue served for longer than wal_sender_timeout keeps the stream.
+# SIGTERM stops it at once; a queue served for longer than wal_sender_timeout keeps the stream;
+# the other direction's backlog is read before the locks are taken.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../pg/pg.sh"
 cd "$T"
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 sq() { sqlite3 -cmd ".timeout 5000" "$T/old.db" "$1"; }
 
@@ -129,5 +132,36 @@ check "keepalive: the stream outlives wal_sender_timeout while a queue is served
 [ "$rc" = 0 ] || cat k.err
 check "keepalive: everything arrived both ways" "160010 160010 after the bulk" \
 	"$(sq "SELECT count(*) FROM b") $(newq "SELECT count(*) || ' ' || (SELECT v FROM b WHERE id = 7) FROM b")"
+# 4. The other direction's backlog is read before the locks: many rows updated on the new
+# version, then one write on the old: the forward's sync point has them all to read, and an
+# application's update on the new version meanwhile waits for the locks' short remainder only.
+newq "UPDATE b SET v = 'bulk 2' WHERE id >= 100000"
+sq "UPDATE b SET v = 'after the second bulk' WHERE id = 9"
+"$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
+sp=$!
+$PY - "$URL" > lat.out 2> lat.err <<'PY' || { cat lat.err; fail "backlog: the application"; }
+import sys, time, psycopg2
+con = psycopg2.connect(sys.argv[1], application_name="app")
+con.autocommit = True
+cur = con.cursor()
+worst, n, end = 0.0, 0, time.time() + 30
+while time.time() < end:
+    t = time.time()
+    cur.execute("UPDATE b SET v = %s WHERE id = 8", ("app %d" % n,))
+    worst = max(worst, time.time() - t)
+    n += 1
+    cur.execute("SELECT v FROM b WHERE id = 9")
+    if cur.fetchone()[0] == "after the second bulk":
+        break
+    time.sleep(0.02)
+print("arrived" if time.time() < end else "never arrived", 1 if worst < 0.7 else "%.2f s" % worst)
+PY
+check "backlog: an application's update waited under 0.7 s while the backlog was read" "arrived 1" "$(cat lat.out)"
+kill -TERM $sp
+wait $sp && rc=0 || rc=$?
+[ "$rc" = 130 ] || cat bg.err
+"$FERRY" sync -q -p plan.yaml --both-ways --until-caught-up 2> cu.err || { cat cu.err; fail "backlog: catch up"; }
+check "backlog: everything arrived both ways" "160010 160000 160010 160000" \
+	"$(sq "SELECT count(*) || ' ' || sum(v = 'bulk 2') FROM b") $(newq "SELECT count(*) || ' ' || sum((v = 'bulk 2')::int) FROM b")"
 "$FERRY" sync -q -p plan.yaml --finish 2> fin.err || { cat fin.err; fail "finish"; }
 finish
