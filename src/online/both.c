@@ -7,7 +7,9 @@
  * writes as ferry's own, which the capture of that database — the peer's — never delivers, so
  * no change loops. Still holding them, it reads everything the peer's capture has up to now
  * into the peer's queue (a sync point: SQLite has nothing more to read; PostgreSQL delivers a
- * marker sent after the locks). A key this transaction touches that the queue also holds was
+ * marker sent after the locks); most of it was read just before, with nothing held, so the
+ * locks last a moment whatever the peer's backlog. Every table the direction writes is held
+ * from the start: a later round of the transaction takes no new lock. A key this transaction touches that the queue also holds was
  * written on both sides within the lag: a conflict, settled by the table's rule. The side
  * that wins is written (the loser's own change then re-reads the winner's row and carries it
  * back, which changes nothing), the losing key leaves the touched set, and the conflict is a
