@@ -9,8 +9,9 @@
  * into the peer's queue (a sync point: SQLite has nothing more to read; PostgreSQL delivers a
  * marker sent after the locks); most of it was read just before, with nothing held, so the
  * locks last a moment whatever the peer's backlog. Every table the direction writes is held
- * from the start: a later round of the transaction takes no new lock. A key this transaction touches that the queue also holds was
- * written on both sides within the lag: a conflict, settled by the table's rule. The side
+ * from the start: a later round of the transaction takes no new lock. A key this
+ * transaction touches that the queue also holds was written on both sides within the lag:
+ * a conflict, settled by the table's rule. The side
  * that wins is written (the loser's own change then re-reads the winner's row and carries it
  * back, which changes nothing), the losing key leaves the touched set, and the conflict is a
  * row of ferry_conflicts in the same transaction. A write on the target after the sync point
