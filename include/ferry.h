@@ -24,8 +24,10 @@ enum {
 	FERRY_ECORRUPT = -5,  /* stored state or a file is damaged */
 	FERRY_EREJECT = -6,   /* rows were refused by the target beyond the allowance */
 	FERRY_EINTR = -7,     /* the run was interrupted (ferry_interrupt) */
-	FERRY_EHELD = -8      /* another live process holds the run's lease, or took it from
+	FERRY_EHELD = -8,     /* another live process holds the run's lease, or took it from
 	                         this one (which then commits nothing more) */
+	FERRY_EBUSY = -9      /* another transaction holds what this one needs (both ways: it is
+	                         tried again later) */
 };
 
 /* Exit codes of the ferry command (documented in `ferry --help`). */

@@ -364,7 +364,8 @@ typedef struct ferry_engine_capture {
 	/* Both ways (optional). origin with on = 1, first in c's open transaction: every other
 	 * writer of the tables waits until that transaction ends, and run_id's capture never
 	 * delivers what c writes in it (ferry's own writes are not carried back); on = 0 just
-	 * before the commit. */
+	 * before the commit. Another writer that does not let go in a moment is FERRY_EBUSY (the
+	 * message names it): the caller rolls back and tries again later. */
 	int (*origin)(ferry_conn *c, const char *run_id, const char *const *tables, size_t ntables,
 	              int on, ferry_err *err);
 	/* 1 when the database has one writer at a time (SQLite): while ferry's transaction holds
@@ -378,6 +379,9 @@ typedef struct ferry_engine_capture {
 	 * the other direction re-reads that key (a moved row's key that lost, see ONLINE.md). */
 	int (*touch)(ferry_conn *c, const char *run_id, const char *table, const char *const *keys,
 	             size_t nkeys, const ferry_value *key, ferry_err *err);
+	/* Optional. Tell the source the stream is still read while the caller serves changes it
+	 * took earlier (PostgreSQL: a standby status update when one is due). */
+	int (*keepalive)(ferry_capture *cap, ferry_err *err);
 } ferry_engine_capture;
 
 /* ---- optional: the switch for applications (the cut-over's "same address") -------- */

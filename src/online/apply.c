@@ -718,19 +718,30 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 	uint64_t end = 0;
 	int64_t commit_us = 0;
 	size_t applied = n;
-	int rc = s->teng->core->begin(s->tconn, &s->err);
-	if (rc)
-		return rc;
 	/* Both ways: the target's other writers held off, ferry's writes marked, the other
-	 * direction's changes read up to now (both.c). Not for a batch of markers alone: it
-	 * writes no row, and the sync point's own marker would make the other direction's
-	 * next batch, and so on, back and forth while nothing happens. */
+	 * direction's changes read up to now (both.c): most of them before anything is held,
+	 * the rest under the locks. Not for a batch of markers alone: it writes no row, and
+	 * the sync point's own marker would make the other direction's next batch, and so
+	 * on, back and forth while nothing happens. */
 	int rows = 0;
 	for (size_t i = 0; i < n && !rows; i++)
 		rows = ch[i].op != FERRY_CHANGE_MARKER;
 	int both = s->peer && rows;
+	int rc = both ? ferry__both_drain(s) : 0;
+	if (rc == 0)
+		rc = s->teng->core->begin(s->tconn, &s->err);
+	if (rc == FERRY_EBUSY && s->peer)
+		return ferry__both_busy(s, src, ch, n);
+	if (rc)
+		return rc;
 	if (both)
-		rc = ferry__both_begin(s, src, ch, n);
+		rc = ferry__both_begin(s);
+	if (rc == FERRY_EBUSY) {
+		ferry_err keep = s->err;
+		s->teng->core->rollback(s->tconn, &s->err);
+		s->err = keep;
+		return ferry__both_busy(s, src, ch, n);
+	}
 	if (rc == 0)
 		rc = collect_all(s, o, ch, n, &end, &commit_us);
 	if (rc == 0 && both)
@@ -765,8 +776,6 @@ int ferry__sync_apply(sync_state *s, size_t src, ferry_change *ch, size_t n)
 		rc = requeue(s);
 		if (rc == 0)
 			rc = ferry__sync_next(s, src, ch, CHANGES_MAX, &m, 50);
-		if (rc == 0 && both)
-			rc = ferry__both_more(s, src, ch, m);
 		if (rc == 0)
 			rc = collect_all(s, o, ch, m, &end, &commit_us);
 		if (rc == 0 && both)

@@ -7,8 +7,11 @@
  * writes as ferry's own, which the capture of that database — the peer's — never delivers, so
  * no change loops. Still holding them, it reads everything the peer's capture has up to now
  * into the peer's queue (a sync point: SQLite has nothing more to read; PostgreSQL delivers a
- * marker sent after the locks). A key this transaction touches that the queue also holds was
- * written on both sides within the lag: a conflict, settled by the table's rule. The side
+ * marker sent after the locks); most of it was read just before, with nothing held, so the
+ * locks last a moment whatever the peer's backlog. Every table the direction writes is held
+ * from the start: a later round of the transaction takes no new lock. A key this
+ * transaction touches that the queue also holds was written on both sides within the lag:
+ * a conflict, settled by the table's rule. The side
  * that wins is written (the loser's own change then re-reads the winner's row and carries it
  * back, which changes nothing), the losing key leaves the touched set, and the conflict is a
  * row of ferry_conflicts in the same transaction. A write on the target after the sync point
@@ -19,6 +22,13 @@
 #include "online.h"
 
 #define SYNC_POINT_WAIT_S 60.0
+/* The target's tables busy (an application's transaction holds them): the first wait
+ * before trying again, its cap as it doubles, when the wait is first said and how often
+ * after that. */
+#define HOLD_BACKOFF_MIN 0.2
+#define HOLD_BACKOFF_MAX 2.0
+#define HOLD_SAY_FIRST 10.0
+#define HOLD_SAY_S 30.0
 
 /* ---- the queue ------------------------------------------------------------------------ */
 
@@ -91,6 +101,21 @@ int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, s
 	osource *o = &s->os[src];
 	*n = 0;
 	free_given(o);
+	/* The capture kept alive at each take: served from the queue or waiting, it is not read,
+	 * and read, a reply the server asks for may lie behind a batch's worth of changes. */
+	int rc = o->cap && o->eng->capture->keepalive ? o->eng->capture->keepalive(o->cap, &s->err) : 0;
+	if (rc)
+		return rc;
+	/* Both ways, the target's tables busy: nothing until the next try (the other direction
+	 * goes on meanwhile). */
+	double left = s->peer ? s->hold_at - ferry__now() : 0;
+	if (left > 0) {
+		int ms = left * 1000 < timeout_ms ? (int)(left * 1000) + 1 : timeout_ms;
+		struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+		if (ms > 0)
+			nanosleep(&ts, NULL);
+		return 0;
+	}
 	if (!o->nq)
 		return o->eng->capture->next(o->cap, out, max, n, timeout_ms, &s->err);
 	size_t k = o->nq < max ? o->nq : max;
@@ -137,8 +162,10 @@ void ferry__both_free(sync_state *s)
 
 /* ---- one transaction ------------------------------------------------------------------ */
 
-/* Everything the peer's capture holds up to now, into the peer's queue. */
-static int sync_point(sync_state *s)
+/* Everything the peer's capture holds up to now, into the peer's queue. Before the locks
+ * (before = 1) a SQLite peer is read until a batch comes short, not until it is empty: its
+ * applications write on meanwhile. */
+static int sync_point(sync_state *s, int before)
 {
 	sync_state *p = s->peer;
 	osource *po = &p->os[0];
@@ -161,7 +188,7 @@ static int sync_point(sync_state *s)
 				seen = 1;
 			rc = queue_push(s, po, &ch[i]);
 		}
-		if (rc || (one && n == 0) || (!one && seen && n < CHANGES_MAX))
+		if (rc || (one && (before ? n < CHANGES_MAX : n == 0)) || (!one && seen && n < CHANGES_MAX))
 			break;
 		if (ferry__now() > until) {
 			rc = ferry_err_set(&s->err, FERRY_ERROR,
@@ -177,50 +204,90 @@ static int sync_point(sync_state *s)
 	return rc;
 }
 
-/* Hold off the other writers of the target tables changes ch[0..n) of source src write that
- * this transaction does not hold yet (marking its writes as ferry's own), then read the
- * peer's capture up to now. Only those tables: the applications' writes to the others go
- * on. */
-static int hold(sync_state *s, size_t src, const ferry_change *ch, size_t n, int first)
+static int name_cmp(const void *a, const void *b)
 {
-	osource *o = &s->os[src];
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int ferry__both_begin(sync_state *s)
+{
 	const char **names = ferry__calloc(s->ntargets ? s->ntargets : 1, sizeof(char *));
 	if (!names)
 		return OOM(&s->err);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (ch[i].op == FERRY_CHANGE_MARKER || ch[i].table >= o->ntables)
-			continue;
-		const otable *ot = &o->otables[ch[i].table];
-		for (size_t q = 0; q < ot->njobs; q++) {
-			otarget *t = &s->targets[s->ojobs[ot->jobs[q]].target];
-			if (!t->held) {
-				t->held = 1;
-				names[k++] = t->name;
-			}
-		}
-	}
-	int rc = 0;
-	if (k || first)
-		rc = s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, names, k, 1, &s->err);
-	free(names);
-	return rc == 0 && k ? sync_point(s) : rc;
-}
-
-int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t n)
-{
 	for (size_t i = 0; i < s->ntargets; i++) {
 		ferry__keyset_reset(&s->targets[i].settled);
 		ferry__keyset_reset(&s->targets[i].moved);
 		s->targets[i].nmvp = 0;
-		s->targets[i].held = 0;
+		names[i] = s->targets[i].name;
 	}
-	return hold(s, src, ch, n, 1);
+	/* Every table this direction may write, at once and always in one order: a later round
+	 * of the same transaction (a deferral's) then needs no lock it does not hold, so ferry
+	 * never waits holding some while an application holds others (a deadlock whose victim
+	 * could be the application). */
+	qsort(names, s->ntargets, sizeof(char *), name_cmp);
+	int rc = s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, names, s->ntargets, 1, &s->err);
+	free(names);
+	if (rc == 0) {
+		s->hold_backoff = 0;
+		s->busy_since = 0;
+	}
+	return rc ? rc : sync_point(s, 0);
 }
 
-int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n)
+int ferry__both_drain(sync_state *s)
 {
-	return hold(s, src, ch, n, 0);
+	return sync_point(s, 1);
+}
+
+/* The queue's entries [from, to) in reverse order. */
+static void reverse_q(osource *o, size_t from, size_t to)
+{
+	for (size_t a = from, b = to; a + 1 < b; a++, b--) {
+		ferry_change t = o->q[a];
+		o->q[a] = o->q[b - 1];
+		o->q[b - 1] = t;
+		void *m = o->qmem[a];
+		o->qmem[a] = o->qmem[b - 1];
+		o->qmem[b - 1] = m;
+	}
+}
+
+int ferry__both_busy(sync_state *s, size_t src, const ferry_change *ch, size_t n)
+{
+	osource *o = &s->os[src];
+	/* Back to the front of the queue, in order: copies, since ch may be the capture's or
+	 * the queue's memory that the next take frees. */
+	size_t was = o->nq;
+	for (size_t i = 0; i < n; i++) {
+		int rc = queue_push(s, o, &ch[i]);
+		if (rc)
+			return rc;
+	}
+	if (was && n) {
+		reverse_q(o, 0, o->nq);
+		reverse_q(o, 0, n);
+		reverse_q(o, n, o->nq);
+	}
+	double now = ferry__now();
+	s->hold_backoff = s->hold_backoff > 0 ? s->hold_backoff * 2 : HOLD_BACKOFF_MIN;
+	if (s->hold_backoff > HOLD_BACKOFF_MAX)
+		s->hold_backoff = HOLD_BACKOFF_MAX;
+	s->hold_at = now + s->hold_backoff;
+	if (!s->busy_since) {
+		s->busy_since = now;
+		s->busy_said = 0;
+	}
+	/* Said once in a while, not at each try: an application's transaction left open is the
+	 * usual cause, and the operator has to find it. */
+	if (now - s->busy_since >= HOLD_SAY_FIRST && (!s->busy_said || now - s->busy_said >= HOLD_SAY_S)) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "both ways: the %s version's changes have waited %.0f s for the tables of the %s version: %s",
+		         s->back ? "new" : "old", now - s->busy_since, s->back ? "old" : "new", s->err.msg);
+		ferry__sync_note(s->back ? s->peer : s, msg);
+		s->busy_said = now;
+	}
+	memset(&s->err, 0, sizeof(s->err));
+	return 0;
 }
 
 int ferry__both_end(sync_state *s)

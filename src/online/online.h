@@ -78,7 +78,6 @@ typedef struct otarget {
 	size_t nmvp, mvp_cap;      /* (entries, two per key change) */
 	size_t *tmvp;              /* the same for the peer's queue: indices into theirs */
 	size_t ntmvp, tmvp_cap;
-	int held;                  /* this transaction holds off the table's other writers */
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
 
@@ -176,6 +175,10 @@ typedef struct sync_state {
 	ferry_change *sp_ch;       /* its scratch: CHANGES_MAX changes read from the peer */
 	int handed;                /* the last apply handed keys over to the peer (both.c): the
 	                              peer is caught up only once it has read them */
+	double hold_at;            /* both ways, the target's tables busy: no try before then */
+	double hold_backoff;       /* the wait before that try, doubling while busy, seconds */
+	double busy_since;         /* busy since then, in a row (0: not busy) */
+	double busy_said;          /* the last time that was said */
 	ferry_err err;
 } sync_state;
 
@@ -238,13 +241,18 @@ int ferry__holds_key(sync_state *s, const ferry_engine *e, ferry_conn *c, const 
 int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, size_t *n,
                      int timeout_ms);
 void ferry__both_free(sync_state *s);
-/* In s's open target transaction: hold off the other writers of the target tables the
- * changes write, mark the writes as ferry's own, and read every change committed on the
- * target so far into the peer's queue. */
-int ferry__both_begin(sync_state *s, size_t src, const ferry_change *ch, size_t n);
-/* More changes in the same transaction (a deferral's): their tables held too, the peer's
- * capture read again when there were new ones. */
-int ferry__both_more(sync_state *s, size_t src, const ferry_change *ch, size_t n);
+/* In s's open target transaction: hold off the other writers of every target table s may
+ * write (so later rounds of the transaction need no other lock), mark the writes as ferry's
+ * own, and read every change committed on the target so far into the peer's queue.
+ * FERRY_EBUSY when an application holds a table: the caller rolls back, then both_busy. */
+int ferry__both_begin(sync_state *s);
+/* Before s's transaction begins: the peer's capture read up to now into its queue, nothing
+ * locked, so that begin's sync point, under the locks, reads only what came since. */
+int ferry__both_drain(sync_state *s);
+/* After a transaction rolled back on FERRY_EBUSY: changes ch[0..n) of source src go back to
+ * the front of its queue, the direction waits (backing off, the other one goes on) and says
+ * who holds the tables after 10 s, then every 30 s. */
+int ferry__both_busy(sync_state *s, size_t src, const ferry_change *ch, size_t n);
 /* A key change of table ot collected in this transaction: its old and new key (the source
  * key, in the captured table's key order) are one unit when conflicts are settled. */
 int ferry__both_moved(sync_state *s, const otable *ot, const ferry_value *old_key,

@@ -15,6 +15,10 @@
 #define FEEDBACK_EVERY 10.0
 /* How long start and teardown wait for a walsender that is going away to free the slot. */
 #define RELEASE_WAIT 10.0
+/* Both ways: how long origin tries for the table locks before the caller comes back later. */
+#define ORIGIN_WAIT 1.0
+/* Both ways: a keepalive while the caller serves changes the capture gave it earlier. */
+#define KEEPALIVE_EVERY 1.0
 
 /* A published column of a captured table, as setup found it. */
 typedef struct cap_col {
@@ -1276,11 +1280,41 @@ static int pg_cap_marker(ferry_conn *conn, const char *run_id, const char *text,
 	return rc;
 }
 
+/* Who holds a lock on one of the tables (quoted names, one per parameter) that keeps SHARE
+ * ROW EXCLUSIVE out, for the message of a wait that gave up: the process, its application,
+ * its state and how long its transaction has been open; never its query (it holds values). */
+static void lock_holder(pg_conn *c, const char *const *quoted, size_t n, char *out, size_t cap)
+{
+	snprintf(out, cap, "another transaction holds them");
+	ferry_buf q = FERRY_BUF_INIT;
+	ferry_buf_puts(&q, "SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'), "
+	                   "coalesce(extract(epoch FROM clock_timestamp() - a.xact_start)::bigint, 0), "
+	                   "l.relation::regclass::text FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+	                   "WHERE l.granted AND l.pid <> pg_backend_pid() AND l.locktype = 'relation' AND l.mode IN "
+	                   "('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', "
+	                   "'ExclusiveLock', 'AccessExclusiveLock') AND l.relation IN (");
+	for (size_t i = 0; i < n; i++)
+		ferry_buf_printf(&q, "%s$%zu::regclass", i ? ", " : "", i + 1);
+	ferry_buf_puts(&q, ") ORDER BY a.xact_start NULLS LAST LIMIT 1");
+	PGresult *res = NULL;
+	ferry_err ignored = {0};
+	if (!q.failed && n && ferry_pg__query(c, &res, q.data, (int)n, quoted, &ignored, "find the lock's holder") == 0 &&
+	    PQntuples(res) == 1)
+		snprintf(out, cap, "process %s (application \"%s\", %s, its transaction open %s s) holds %s",
+		         PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+		         PQgetvalue(res, 0, 4));
+	PQclear(res);
+	ferry_buf_free(&q);
+}
+
 /* Both ways: the tables are locked against other writers for the rest of c's transaction
- * (SHARE ROW EXCLUSIVE: reads go on; a transaction writing them now is waited for, with a
- * short lock timeout tried again so that ferry never sits in a deadlock), then a
- * transactional message marks the transaction as ferry's own, so run_id's capture skips
- * it. A message, not a replication origin: that would need superuser rights. */
+ * (SHARE ROW EXCLUSIVE: reads go on; a transaction writing them now is waited for), in one
+ * statement after a savepoint, on a short lock timeout: a timeout rolls back to the
+ * savepoint, which releases every lock the statement took, so ferry never sits in a
+ * deadlock, and is tried again for ORIGIN_WAIT at most. Still not had, it is FERRY_EBUSY
+ * naming the holder (the caller rolls back and comes back later). Then a transactional
+ * message marks the transaction as ferry's own, so run_id's capture skips it. A message,
+ * not a replication origin: that would need superuser rights. */
 static int pg_cap_origin(ferry_conn *conn, const char *run_id, const char *const *tables,
                          size_t ntables, int on, ferry_err *err)
 {
@@ -1290,25 +1324,59 @@ static int pg_cap_origin(ferry_conn *conn, const char *run_id, const char *const
 	int rc = 0;
 	if (ntables) {
 		ferry_buf b = FERRY_BUF_INIT;
-		ferry_buf_puts(&b, "SAVEPOINT ferry_origin; SET LOCAL lock_timeout = 200; LOCK TABLE ");
-		for (size_t i = 0; i < ntables; i++) {
-			if (i)
-				ferry_buf_puts(&b, ", ");
-			ferry_pg__buf_table(&b, c, tables[i]);
+		ferry_buf_puts(&b, "LOCK TABLE ");
+		char **quoted = ferry__calloc(ntables, sizeof(char *));
+		for (size_t i = 0; quoted && i < ntables; i++) {
+			ferry_buf one = FERRY_BUF_INIT;
+			ferry_pg__buf_table(&one, c, tables[i]);
+			quoted[i] = one.failed ? NULL : one.data;
+			if (one.failed)
+				ferry_buf_free(&one);
+			ferry_buf_printf(&b, "%s%s", i ? ", " : "", quoted[i] ? quoted[i] : "");
+			if (!quoted[i])
+				b.failed = 1;
 		}
-		ferry_buf_puts(&b, " IN SHARE ROW EXCLUSIVE MODE; RELEASE SAVEPOINT ferry_origin; SET LOCAL lock_timeout TO DEFAULT");
-		if (b.failed)
-			return OOM(err);
-		double until = ferry__now() + 60;
-		for (;;) {
-			rc = ferry_pg__exec(c, b.data, err, "hold off the other writers of the tables ferry writes");
-			if (rc == 0 || ferry__now() > until)
+		ferry_buf_puts(&b, " IN SHARE ROW EXCLUSIVE MODE");
+		if (b.failed || !quoted)
+			rc = OOM(err);
+		/* The timeout before the savepoint: rolling back to it would undo it. */
+		rc = rc ? rc : ferry_pg__exec(c, "SET LOCAL lock_timeout = 200; SAVEPOINT ferry_origin", err,
+		                              "hold off the other writers of the tables ferry writes");
+		double until = ferry__now() + ORIGIN_WAIT;
+		int timed_out = 0;
+		while (rc == 0) {
+			PGresult *res = PQexec(c->db, b.data);
+			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+				PQclear(res);
+				timed_out = 0;
 				break;
-			if (ferry_pg__exec(c, "ROLLBACK TO SAVEPOINT ferry_origin", &(ferry_err){0}, "retry") != 0)
+			}
+			/* A deadlock too, should the server look for one sooner than the timeout. */
+			timed_out = st && (strcmp(st, "55P03") == 0 || strcmp(st, "40P01") == 0) && PQstatus(c->db) == CONNECTION_OK;
+			if (!timed_out)
+				rc = ferry_pg__fail(c, res, err, "hold off the other writers of the tables ferry writes");
+			PQclear(res);
+			if (rc == 0)
+				rc = ferry_pg__exec(c, "ROLLBACK TO SAVEPOINT ferry_origin", err,
+				                    "hold off the other writers of the tables ferry writes");
+			if (rc || ferry__now() > until)
 				break;
 			struct timespec ts = {0, 5 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
+		if (rc == 0 && timed_out) {
+			char holder[600];
+			lock_holder(c, (const char *const *)quoted, ntables, holder, sizeof(holder));
+			rc = ferry_err_set(err, FERRY_EBUSY, "could not hold off the other writers of the tables of %s within %.0f s: %s",
+			                   c->label, ORIGIN_WAIT, holder);
+		}
+		if (rc == 0)
+			rc = ferry_pg__exec(c, "RELEASE SAVEPOINT ferry_origin; SET LOCAL lock_timeout TO DEFAULT", err,
+			                    "hold off the other writers of the tables ferry writes");
+		for (size_t i = 0; quoted && i < ntables; i++)
+			free(quoted[i]);
+		free(quoted);
 		ferry_buf_free(&b);
 	}
 	char *prefix = rc ? NULL : ferry__sprintf("ferry:%s", run_id);
@@ -1374,6 +1442,16 @@ static int pg_cap_touch(ferry_conn *conn, const char *run_id, const char *table,
 	ferry_buf_free(&qt);
 	ferry_buf_free(&q);
 	return rc;
+}
+
+/* Both ways: a standby status update when one is due, so the walsender keeps the stream
+ * while the caller serves changes it already holds (wal_sender_timeout counts from the last
+ * reply; the stream itself is not read here). */
+static int pg_cap_keepalive(ferry_capture *cap, ferry_err *err)
+{
+	if (!cap->streaming || ferry__now() - cap->last_feedback < KEEPALIVE_EVERY)
+		return 0;
+	return feedback(cap, err);
 }
 
 /* Drop the slot and the publication of run_id. A walsender that holds the slot is
@@ -1518,4 +1596,5 @@ const ferry_engine_capture ferry__pg_capture = {
 	.fence_exempt = ferry_pg__fence_exempt,
 	.origin = pg_cap_origin,
 	.touch = pg_cap_touch,
+	.keepalive = pg_cap_keepalive,
 };

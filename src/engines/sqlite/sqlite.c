@@ -445,6 +445,12 @@ static int sq_begin(ferry_conn *conn, ferry_err *err)
 	 * take the applications' writes too (both ways, the way back, a live target). */
 	int rc = sqlite3_exec(c->db, sqlite3_db_readonly(c->db, "main") == 1 ? "BEGIN" : "BEGIN IMMEDIATE",
 	                      NULL, NULL, NULL);
+	/* Busy past the busy timeout: an application holds the write lock; both ways tries
+	 * again later. */
+	if ((rc & 0xff) == SQLITE_BUSY)
+		return ferry_err_set(err, FERRY_EBUSY,
+		                     "could not begin a transaction on \"%s\": another connection holds the database's write lock",
+		                     c->path);
 	if (rc != SQLITE_OK)
 		return ferry_sqlite__fail(c, rc, err, "could not begin a transaction on \"%s\"",
 		                          c->path);
