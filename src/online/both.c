@@ -127,6 +127,7 @@ int ferry__sync_next(sync_state *s, size_t src, ferry_change *out, size_t max, s
 	memmove(o->q, o->q + k, (o->nq - k) * sizeof(*o->q));
 	memmove(o->qmem, o->qmem + k, (o->nq - k) * sizeof(void *));
 	o->nq -= k;
+	o->qhead += k;
 	*n = k;
 	return 0;
 }
@@ -151,6 +152,11 @@ void ferry__both_free(sync_state *s)
 		free(t->theirs_del);
 		free(t->tdel);
 		free(t->theirs_us);
+		free(t->theirs_live);
+		free(t->theirs_useq);
+		free(t->theirs_last);
+		free(t->theirs_nd);
+		free(t->tmvp_seq);
 		free(t->peer_perm);
 		ferry__keyset_free(&t->theirs);
 		ferry__keyset_free(&t->settled);
@@ -268,6 +274,10 @@ int ferry__both_busy(sync_state *s, size_t src, const ferry_change *ch, size_t n
 		reverse_q(o, 0, n);
 		reverse_q(o, n, o->nq);
 	}
+	/* Every entry gets a new seq past any given before, and the peer's keys built from
+	 * the queue are rebuilt from scratch (their_keys): rare, so nothing finer is kept. */
+	o->qhead += o->nq;
+	o->qepoch++;
 	double now = ferry__now();
 	s->hold_backoff = s->hold_backoff > 0 ? s->hold_backoff * 2 : HOLD_BACKOFF_MIN;
 	if (s->hold_backoff > HOLD_BACKOFF_MAX)
@@ -295,45 +305,200 @@ int ferry__both_end(sync_state *s)
 	return s->teng->capture->origin(s->tconn, s->peer->splan.run_digest, NULL, 0, 0, &s->err);
 }
 
-/* The keys the peer's queue changed in t, with the newest commit time of each, and its key
- * changes as pairs of them. */
-static int their_keys(sync_state *s, otarget *t)
+/* The keys the peer's queue changed in t (t->theirs), kept across settles rather than
+ * rebuilt from the whole queue at each: with a backlog on both sides that was quadratic.
+ * Each queue entry has a seq (osource.qhead + its index; a take advances qhead, a push-back
+ * renumbers and bumps qepoch). A build adds only the entries pushed since the last one, and
+ * keeps per key the seq of its latest change and of its latest non-delete; a change is
+ * still queued when its seq >= qhead, so a key is live when its latest seq is, and
+ * delete-only when no non-delete of it is. Its newest commit time is kept with the seq of
+ * the latest change of that time: while that change is queued the time is exact; when it
+ * left but the key is still live (a later change with an earlier commit time: commit
+ * times need not follow the stream's order), the set is rebuilt from the queue. Key-change
+ * pairs carry their change's seq and leave from the front as they age. A stale key is
+ * absent for settle_target (theirs_live 0); the set is rebuilt once stale keys outnumber
+ * the queue's entries, so its memory follows the queue and a rebuild's cost is paid by
+ * the takes that made them stale. After a push-back (a busy target) it is rebuilt. */
+
+/* Change c of the peer's queue, seq q, into t's keys. */
+static int their_add(sync_state *s, otarget *t, const ferry_change *c, uint64_t q)
 {
 	sync_state *p = s->peer;
 	osource *po = &p->os[0];
-	ferry__keyset_reset(&t->theirs);
-	t->ntmvp = 0;
 	ferry_value key[64];
-	for (size_t i = 0; i < po->nq; i++) {
-		const ferry_change *c = &po->q[i];
-		if (c->op == FERRY_CHANGE_MARKER || c->op == FERRY_CHANGE_TRUNCATE || c->table >= po->ntables ||
-		    strcmp(po->tables[c->table].table, t->name) != 0)
+	if (c->op == FERRY_CHANGE_MARKER || c->op == FERRY_CHANGE_TRUNCATE || c->table >= po->ntables ||
+	    strcmp(po->tables[c->table].table, t->name) != 0)
+		return 0;
+	const ferry_value *sides[2] = {c->old_key, c->new_key};
+	long at[2] = {-1, -1};
+	for (int side = 0; side < 2; side++) {
+		if (!sides[side])
 			continue;
-		const ferry_value *sides[2] = {c->old_key, c->new_key};
-		long at[2] = {-1, -1};
-		for (int side = 0; side < 2; side++) {
-			if (!sides[side])
-				continue;
-			for (size_t k = 0; k < t->ntk; k++)
-				key[k] = sides[side][t->peer_perm[k]];
-			size_t before = t->theirs.n;
-			if (ferry__key_cells(&s->cells, t, key) != 0 ||
-			    ferry__keyset_add_newest(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len, key, t->ntk,
-			                             c->commit_us, &t->theirs_us, &t->theirs_cap) != 0 ||
-			    ferry__grow(&t->theirs_del, &t->theirs_del_cap, t->theirs.n, 1) != 0)
-				return OOM(&s->err);
-			at[side] = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
-			int del = c->op == FERRY_CHANGE_DELETE;
-			t->theirs_del[at[side]] = t->theirs.n > before ? (uint8_t)del : (uint8_t)(t->theirs_del[at[side]] && del);
+		for (size_t k = 0; k < t->ntk; k++)
+			key[k] = sides[side][t->peer_perm[k]];
+		int added = 0;
+		if (ferry__key_cells(&s->cells, t, key) != 0 ||
+		    ferry__keyset_add(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len, key, t->ntk, &added) != 0 ||
+		    ferry__grow(&t->theirs_us, &t->theirs_cap, t->theirs.n, sizeof(int64_t)) != 0 ||
+		    ferry__grow(&t->theirs_useq, &t->theirs_useq_cap, t->theirs.n, sizeof(uint64_t)) != 0 ||
+		    ferry__grow(&t->theirs_last, &t->theirs_last_cap, t->theirs.n, sizeof(uint64_t)) != 0 ||
+		    ferry__grow(&t->theirs_nd, &t->theirs_nd_cap, t->theirs.n, sizeof(uint64_t)) != 0 ||
+		    ferry__grow(&t->theirs_del, &t->theirs_del_cap, t->theirs.n, 1) != 0 ||
+		    ferry__grow(&t->theirs_live, &t->theirs_live_cap, t->theirs.n, 1) != 0)
+			return OOM(&s->err);
+		long j = ferry__keyset_find(&t->theirs, (const uint8_t *)s->cells.data, s->cells.len);
+		at[side] = j;
+		/* A key whose changes had all left the queue starts again. */
+		if (!added && t->theirs_last[j] < po->qhead)
+			added = 1;
+		/* The later of equal times: the time stays exact while any change of it is queued. */
+		if (added || c->commit_us >= t->theirs_us[j]) {
+			t->theirs_us[j] = c->commit_us;
+			t->theirs_useq[j] = q;
 		}
-		if (at[0] >= 0 && at[1] >= 0 && at[0] != at[1]) {
-			if (ferry__grow(&t->tmvp, &t->tmvp_cap, t->ntmvp + 2, sizeof(size_t)) != 0)
-				return OOM(&s->err);
-			t->tmvp[t->ntmvp++] = (size_t)at[0];
-			t->tmvp[t->ntmvp++] = (size_t)at[1];
-		}
+		if (added)
+			t->theirs_nd[j] = 0;
+		t->theirs_last[j] = q;
+		if (c->op != FERRY_CHANGE_DELETE)
+			t->theirs_nd[j] = q + 1;
+	}
+	if (at[0] >= 0 && at[1] >= 0 && at[0] != at[1]) {
+		if (ferry__grow(&t->tmvp, &t->tmvp_cap, t->ntmvp + 2, sizeof(size_t)) != 0 ||
+		    ferry__grow(&t->tmvp_seq, &t->tmvp_seq_cap, t->ntmvp / 2 + 1, sizeof(uint64_t)) != 0)
+			return OOM(&s->err);
+		t->tmvp_seq[t->ntmvp / 2] = q;
+		t->tmvp[t->ntmvp++] = (size_t)at[0];
+		t->tmvp[t->ntmvp++] = (size_t)at[1];
 	}
 	return 0;
+}
+
+/* t's keys brought up to the peer's queue: from scratch when full, else its new entries;
+ * then each key's liveness and delete-only flag. */
+static int their_build(sync_state *s, otarget *t, int full)
+{
+	osource *po = &s->peer->os[0];
+	uint64_t head = po->qhead;
+	for (;;) {
+		if (full || !t->theirs_built || t->theirs_epoch != po->qepoch) {
+			ferry__keyset_reset(&t->theirs);
+			t->ntmvp = t->tmvp_from = 0;
+			t->theirs_to = head;
+			t->theirs_epoch = po->qepoch;
+			t->theirs_built = 1;
+		}
+		for (uint64_t q = t->theirs_to > head ? t->theirs_to : head; q < head + po->nq; q++) {
+			int rc = their_add(s, t, &po->q[q - head], q);
+			if (rc) {
+				t->theirs_built = 0;
+				return rc;
+			}
+		}
+		t->theirs_to = head + po->nq;
+		size_t live = 0, stale = 0;
+		int inexact = 0;
+		for (size_t j = 0; j < t->theirs.n; j++) {
+			int l = t->theirs_last[j] >= head;
+			t->theirs_live[j] = (uint8_t)l;
+			t->theirs_del[j] = (uint8_t)(t->theirs_nd[j] <= head);
+			live += (size_t)l;
+			stale += (size_t)!l;
+			inexact |= l && t->theirs_useq[j] < head;
+		}
+		if (!full && (inexact || stale > po->nq + 64)) {
+			full = 1;
+			continue;
+		}
+		t->theirs_nlive = live;
+		break;
+	}
+	while (t->tmvp_from < t->ntmvp && t->tmvp_seq[t->tmvp_from / 2] < head)
+		t->tmvp_from += 2;
+	if (t->tmvp_from && t->tmvp_from * 2 >= t->ntmvp) {
+		size_t left = t->ntmvp - t->tmvp_from;
+		memmove(t->tmvp, t->tmvp + t->tmvp_from, left * sizeof(size_t));
+		memmove(t->tmvp_seq, t->tmvp_seq + t->tmvp_from / 2, left / 2 * sizeof(uint64_t));
+		t->ntmvp = left;
+		t->tmvp_from = 0;
+	}
+	return 0;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const size_t *x = a, *y = b;
+	return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : x[1] != y[1] ? (x[1] < y[1] ? -1 : 1) : 0;
+}
+
+/* FERRY_CHECK_THEIRS=1 (tests): t's keys as built incrementally against a build from the
+ * whole queue: the same live keys with the same times and delete-only flags, the same
+ * key-change pairs. */
+static int their_check(sync_state *s, otarget *t)
+{
+	otarget f = *t;
+	memset(&f.theirs, 0, sizeof(f.theirs));
+	f.theirs_us = NULL, f.theirs_useq = NULL, f.theirs_last = NULL, f.theirs_nd = NULL;
+	f.theirs_del = NULL, f.theirs_live = NULL, f.tmvp = NULL, f.tmvp_seq = NULL;
+	f.theirs_cap = f.theirs_useq_cap = f.theirs_last_cap = f.theirs_nd_cap = 0;
+	f.theirs_del_cap = f.theirs_live_cap = f.tmvp_cap = f.tmvp_seq_cap = 0;
+	f.ntmvp = f.tmvp_from = 0;
+	f.theirs_built = 0;
+	int rc = their_build(s, &f, 1), bad = 0;
+	size_t np = (t->ntmvp - t->tmvp_from) / 2;
+	size_t *mine = NULL, *full = NULL;
+	if (rc == 0 && f.theirs_nlive != t->theirs_nlive)
+		bad = 1;
+	for (size_t j = 0; rc == 0 && !bad && j < f.theirs.n; j++) {
+		long k = ferry__keyset_find(&t->theirs, f.theirs.bytes + f.theirs.off[j], f.theirs.clen[j]);
+		bad = k < 0 || !t->theirs_live[k] || t->theirs_us[k] != f.theirs_us[j] || t->theirs_del[k] != f.theirs_del[j];
+	}
+	if (rc == 0 && !bad && np != f.ntmvp / 2)
+		bad = 1;
+	if (rc == 0 && !bad && np) {
+		mine = ferry__calloc(np * 2, sizeof(size_t));
+		full = ferry__calloc(np * 2, sizeof(size_t));
+		if (!mine || !full)
+			rc = OOM(&s->err);
+		for (size_t m = 0; rc == 0 && !bad && m < np * 2; m++) {
+			size_t a = t->tmvp[t->tmvp_from + m];
+			long k = ferry__keyset_find(&f.theirs, t->theirs.bytes + t->theirs.off[a], t->theirs.clen[a]);
+			bad = k < 0;
+			mine[m] = (size_t)k;
+			full[m] = f.tmvp[m];
+		}
+		if (rc == 0 && !bad) {
+			qsort(mine, np, 2 * sizeof(size_t), pair_cmp);
+			qsort(full, np, 2 * sizeof(size_t), pair_cmp);
+			bad = memcmp(mine, full, np * 2 * sizeof(size_t)) != 0;
+		}
+	}
+	free(mine);
+	free(full);
+	ferry__keyset_free(&f.theirs);
+	free(f.theirs_us);
+	free(f.theirs_useq);
+	free(f.theirs_last);
+	free(f.theirs_nd);
+	free(f.theirs_del);
+	free(f.theirs_live);
+	free(f.tmvp);
+	free(f.tmvp_seq);
+	if (rc == 0 && bad)
+		rc = ferry_err_set(&s->err, FERRY_ECORRUPT,
+		                   "both ways: the other side's queued keys of table \"%s\" kept across settles differ from a rebuild (FERRY_CHECK_THEIRS)",
+		                   t->name);
+	return rc;
+}
+
+static int their_keys(sync_state *s, otarget *t)
+{
+	static int check = -1;
+	if (check < 0) {
+		const char *e = getenv("FERRY_CHECK_THEIRS");
+		check = e && strcmp(e, "1") == 0;
+	}
+	int rc = their_build(s, t, 0);
+	return rc == 0 && check ? their_check(s, t) : rc;
 }
 
 int ferry__both_moved(sync_state *s, const otable *ot, const ferry_value *old_key,
@@ -469,7 +634,7 @@ static long node_of(const otarget *t, const uint8_t *cells, size_t clen)
 	if (i >= 0)
 		return i;
 	long j = ferry__keyset_find(&t->theirs, cells, clen);
-	return j < 0 ? -1 : (long)t->touched.n + j;
+	return j < 0 || !t->theirs_live[j] ? -1 : (long)t->touched.n + j;
 }
 
 /* A key of a lost unit that the peer's queue does not hold: put into the peer's capture
@@ -526,6 +691,8 @@ static int settle_target(sync_state *s, otarget *t)
 	 * written, the row would undo the peer's real change of it. */
 	for (size_t i = 0; rc == 0 && i < nt; i++) {
 		th[i] = ferry__keyset_find(&t->theirs, t->touched.bytes + t->touched.off[i], t->touched.clen[i]);
+		if (th[i] >= 0 && !t->theirs_live[th[i]])
+			th[i] = -1;   /* its changes left the queue: absent */
 		int held = 0, spur = 0;
 		if (th[i] >= 0 && (t->theirs_del[th[i]] || t->tdel[i]) &&
 		    ferry__keyset_get(&t->touched, i, key, t->ntk) != 0)
@@ -547,7 +714,7 @@ static int settle_target(sync_state *s, otarget *t)
 		if (na >= 0 && nb >= 0)
 			uf_join(up, (size_t)na, (size_t)nb);
 	}
-	for (size_t m = 0; rc == 0 && m + 1 < t->ntmvp; m += 2)
+	for (size_t m = t->tmvp_from; rc == 0 && m + 1 < t->ntmvp; m += 2)
 		uf_join(up, nt + t->tmvp[m], nt + t->tmvp[m + 1]);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		size_t r = uf_root(up, i);
@@ -555,7 +722,7 @@ static int settle_target(sync_state *s, otarget *t)
 			if (!(has[r] & 1) || t->tus[i] > ours[r])
 				ours[r] = t->tus[i];
 			has[r] |= 1;
-		} else {
+		} else if (t->theirs_live[i - nt]) {   /* a stale key: a unit of its own, no side */
 			if (!(has[r] & 2) || t->theirs_us[i - nt] > theirs[r])
 				theirs[r] = t->theirs_us[i - nt];
 			has[r] |= 2;
@@ -634,7 +801,7 @@ int ferry__both_settle(sync_state *s)
 		if (!t->touched.n)
 			continue;
 		int rc = their_keys(s, t);
-		if (rc == 0 && t->theirs.n)
+		if (rc == 0 && t->theirs_nlive)
 			rc = settle_target(s, t);
 		if (rc)
 			return rc;

@@ -67,17 +67,34 @@ typedef struct otarget {
 	int64_t *again_us;         /* per deferred key: its tus, kept for the next round */
 	size_t again_cap;
 	ferry_keyset theirs;       /* keys the other side changed and the other direction has
-	                              not applied yet (its queue), with their commit times */
-	int64_t *theirs_us;
+	                              not applied yet (its queue), with their commit times; built
+	                              incrementally (both.c, their_keys): a key whose changes have
+	                              all left the queue stays in it, not live, until a rebuild */
+	int64_t *theirs_us;        /* per theirs key: the newest commit time of its live changes */
 	size_t theirs_cap;
 	uint8_t *theirs_del;       /* per theirs key: only deletes changed it (maybe spurious) */
 	size_t theirs_del_cap;
+	uint8_t *theirs_live;      /* per theirs key: a change of it is still in the queue */
+	size_t theirs_live_cap;
+	uint64_t *theirs_useq;     /* per theirs key: the seq of the latest change of time theirs_us */
+	size_t theirs_useq_cap;
+	uint64_t *theirs_last;     /* per theirs key: the seq of its latest change */
+	size_t theirs_last_cap;
+	uint64_t *theirs_nd;       /* per theirs key: 1 + the seq of its latest non-delete, 0 none */
+	size_t theirs_nd_cap;
+	size_t theirs_nlive;       /* keys live */
+	uint64_t theirs_to;        /* the queue's seq the build reached (exclusive) */
+	uint64_t theirs_epoch;     /* the queue's epoch it was built in */
+	int theirs_built;          /* 0: build from scratch next time */
 	ferry_keyset settled;      /* keys whose conflict this transaction recorded */
 	ferry_keyset moved;        /* keys this transaction's key changes moved rows between */
 	size_t *mvp;               /* per key change, its old and new key: indices into moved */
 	size_t nmvp, mvp_cap;      /* (entries, two per key change) */
 	size_t *tmvp;              /* the same for the peer's queue: indices into theirs */
 	size_t ntmvp, tmvp_cap;
+	size_t tmvp_from;          /* entries before it are of changes that left the queue */
+	uint64_t *tmvp_seq;        /* per pair (entry / 2): the seq of its change */
+	size_t tmvp_seq_cap;
 	size_t *peer_perm;         /* the other direction's captured key column of key column k */
 } otarget;
 
@@ -122,6 +139,8 @@ typedef struct osource {
 	ferry_change *q;
 	void **qmem;
 	size_t nq, qcap, qmcap;
+	uint64_t qhead;            /* the seq of q[0] (q[i]'s is qhead + i): a take advances it */
+	uint64_t qepoch;           /* changes when entries are put back in front (seqs renumbered) */
 	void **given;              /* copies delivered by the last next, freed by the next one */
 	size_t ngiven, gcap;
 } osource;

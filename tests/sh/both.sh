@@ -9,6 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync-lib.sh"
 source "$(dirname "$0")/both-lib.sh"
+# Every settle checks the other side's queued keys, kept across settles under takes and
+# push-backs, against a rebuild from the whole queue (an error if they differ).
+export FERRY_CHECK_THEIRS=1
 cd "$T"
 sync_sqlite_source "$T/src.db" 500
 both_plan "$T" "sqlite:src.db" "sqlite:dst.db"
