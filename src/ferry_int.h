@@ -251,6 +251,8 @@ int ferry__list_dir(char ***out, size_t *n, const char *dir, const char *suffix,
 int ferry__value_equal(const ferry_value *a, const ferry_value *b);
 /* Render a value as JSON (for reject keys and reports). */
 int ferry__value_json(ferry_buf *b, const ferry_value *v);
+/* n values as a JSON array ("[1,\"a\",null]"), the form a key takes in ferry's records. */
+int ferry__values_json(ferry_buf *b, const ferry_value *v, size_t n);
 /* ferry_dbl_shortest (engine.h) writes no exponent for 1 <= |x| < 10^17 (1e+20). */
 
 /* ---- sqlgen.c: SQL engines share up to a few dialect words ---------------------------- */

@@ -128,6 +128,17 @@ int ferry__value_equal(const ferry_value *a, const ferry_value *b)
 	}
 }
 
+int ferry__values_json(ferry_buf *b, const ferry_value *v, size_t n)
+{
+	ferry_buf_puts(b, "[");
+	for (size_t k = 0; k < n; k++) {
+		if (k)
+			ferry_buf_puts(b, ",");
+		ferry__value_json(b, &v[k]);
+	}
+	return ferry_buf_puts(b, "]");
+}
+
 int ferry__value_json(ferry_buf *b, const ferry_value *v)
 {
 	switch (v->type) {

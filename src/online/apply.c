@@ -84,13 +84,9 @@ static int reject_null_key(sync_state *s, const otable *ot, const ferry_value *k
 	for (size_t q = 0; q < ot->njobs; q++) {
 		job *j = s->ojobs[ot->jobs[q]].j;
 		ferry_buf kj = FERRY_BUF_INIT, names = FERRY_BUF_INIT, why = FERRY_BUF_INIT;
-		ferry_buf_puts(&kj, "[");
-		for (size_t k = 0; k < j->nkeys; k++) {
-			ferry_buf_puts(&kj, k ? "," : "");
-			ferry__value_json(&kj, &key[k]);
+		ferry__values_json(&kj, key, j->nkeys);
+		for (size_t k = 0; k < j->nkeys; k++)
 			ferry_buf_printf(&names, "%s\"%s\"", k ? ", " : "", j->keynames[k]);
-		}
-		ferry_buf_puts(&kj, "]");
 		ferry_buf_printf(&why,
 		                 "a change of table \"%s\" has NULL in its key (%s), which SQLite allows: it cannot name its row in the target (give the row a key in the source)",
 		                 j->src_table, names.data ? names.data : "");
@@ -365,13 +361,7 @@ static int on_reject(void *ud, size_t row, const char *reason)
 	if (rc->into)
 		return copy_row(rc->into, v, j->nexprs) ? OOM(&s->err) : 0;
 	ferry_buf key = FERRY_BUF_INIT;
-	ferry_buf_puts(&key, "[");
-	for (size_t k = 0; k < j->nkeys; k++) {
-		if (k)
-			ferry_buf_puts(&key, ",");
-		ferry__value_json(&key, &v[j->ntcols + k]);
-	}
-	ferry_buf_puts(&key, "]");
+	ferry__values_json(&key, &v[j->ntcols], j->nkeys);
 	int e = key.failed ? OOM(&s->err) : reject_change(s, j, key.data, reason);
 	ferry_buf_free(&key);
 	return e;

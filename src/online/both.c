@@ -557,13 +557,7 @@ static int record(sync_state *s, otarget *t, const ferry_value *key, int ours, i
                   int64_t their_us)
 {
 	ferry_buf kj = FERRY_BUF_INIT;
-	ferry_buf_puts(&kj, "[");
-	for (size_t k = 0; k < t->ntk; k++) {
-		if (k)
-			ferry_buf_puts(&kj, ",");
-		ferry__value_json(&kj, &key[k]);
-	}
-	ferry_buf_puts(&kj, "]");
+	ferry__values_json(&kj, key, t->ntk);
 	if (kj.failed) {
 		ferry_buf_free(&kj);
 		return OOM(&s->err);

@@ -492,23 +492,6 @@ int ferry_pg__introspect(ferry_conn *conn, ferry_schema *out, ferry_err *err)
 
 /* ---- DDL --------------------------------------------------------------------------- */
 
-static const char *pg_type_for(ferry_type t)
-{
-	switch (t) {
-	case FERRY_INT: return "bigint";
-	case FERRY_FLOAT: return "double precision";
-	case FERRY_NUMERIC: return "numeric";
-	case FERRY_BLOB: return "bytea";
-	case FERRY_BOOL: return "boolean";
-	case FERRY_DATE: return "date";
-	case FERRY_TIME: return "time";
-	case FERRY_TIMESTAMP: return "timestamp";
-	case FERRY_TIMESTAMPTZ: return "timestamptz";
-	case FERRY_UUID: return "uuid";
-	case FERRY_JSON: return "jsonb";
-	default: return "text";
-	}
-}
 
 /* A type declared in another engine that is PostgreSQL's own name for a type the canonical
  * types cannot say (bytea, interval, arrays, ...), or one of the exact float and decimal
@@ -705,7 +688,7 @@ static int set_foreign_default(pg_conn *c, const ferry_table *def, const ferry_c
 	if (col->type == FERRY_BOOL && (strcmp(d, "0") == 0 || strcmp(d, "1") == 0))
 		ferry_buf_printf(&b, " SET DEFAULT %s", d[0] == '1' ? "true" : "false");
 	else
-		ferry_buf_printf(&b, " SET DEFAULT (%s)::%s", d, pg_type_for(col->type));
+		ferry_buf_printf(&b, " SET DEFAULT (%s)::%s", d, ferry__coltype_default(col->type));
 	if (b.failed)
 		return OOM(err);
 	int rc = try_sql(c, b.data, NULL, 0, err);
@@ -754,7 +737,7 @@ static int resolve_type(pg_conn *c, const ferry_column *col, ferry_buf *out, int
 		char buf[64];
 		*missing = 1;
 		const char *kept = pg_decl_kept(col, buf, sizeof(buf));
-		return ferry_buf_puts(out, kept ? kept : pg_type_for(col->type)) ? OOM(err) : 0;
+		return ferry_buf_puts(out, kept ? kept : ferry__coltype_default(col->type)) ? OOM(err) : 0;
 	}
 	return ferry_buf_puts(out, decl) ? OOM(err) : 0;
 }
@@ -1020,7 +1003,7 @@ int ferry_pg__create_table(ferry_conn *conn, const ferry_table *def, ferry_err *
 			const char *kept = col->chosen ? col->decl_type : pg_decl_kept(col, buf, sizeof(buf));
 			ferry_buf_puts(&b, " ");
 			size_t type_at = b.len;
-			ferry_buf_puts(&b, kept ? kept : pg_type_for(col->type));
+			ferry_buf_puts(&b, kept ? kept : ferry__coltype_default(col->type));
 			int rc = put_collation(c, def, col, &b, type_at, err);
 			if (rc) {
 				ferry_buf_free(&b);
