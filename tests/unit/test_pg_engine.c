@@ -4,6 +4,7 @@
  * found exactly, merges, chunks, snapshots, the run state, the migration callbacks. */
 #include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1003,6 +1004,70 @@ static void test_ddl(void)
 	E->core->close(c);
 }
 
+/* ferry_keys dropped by one process's finish while another's transaction records a key in it
+ * (--join: a joiner ends while the holder creates ferry_history): the finish leaves the
+ * table, so the key is neither lost with it nor refused; nor does it wait on a reader. */
+typedef struct finish_arg {
+	ferry_conn *c;
+	int rc;
+	char msg[sizeof(((ferry_err *)0)->msg)];
+} finish_arg;
+
+static void *finish_thread(void *ud)
+{
+	finish_arg *a = ud;
+	ferry_err err = {0};
+	a->rc = E->write->finish(a->c, &err);
+	snprintf(a->msg, sizeof(a->msg), "%s", err.msg);
+	return NULL;
+}
+
+static void test_keys_race(void)
+{
+	ferry_conn *a = open_db(FERRY_CONNECT_CREATE), *b = open_db(FERRY_CONNECT_CREATE);
+	ferry_err err = {0};
+	ferry_schema *s = ferry__schema_new();
+	ferry_table *t1 = ferry_schema_add_table(s, "race_one");
+	t1->origin = "sqlite";
+	ferry_table_add_column(s, t1, "id", "INTEGER", FERRY_INT);
+	size_t pk = 0;
+	ferry_table_set_pk(s, t1, &pk, 1);
+	ferry_table *t2 = ferry_schema_add_table(s, "race_two");
+	t2->origin = "sqlite";
+	ferry_table_add_column(s, t2, "id", "INTEGER", FERRY_INT);
+	ferry_table_set_pk(s, t2, &pk, 1);
+	/* ferry_keys exists, empty, committed: the first table's key was built. */
+	OK(E->write->create_table(a, t1, &err));
+	OK(E->write->create_indexes(a, t1, &err));
+	CHECK_STR(q1("SELECT count(*) FROM ferry_keys"), "0");
+	/* A transaction records the second table's key; before it commits, another finishes. */
+	OK(E->core->begin(a, &err));
+	OK(E->write->create_table(a, t2, &err));
+	finish_arg fa = {b, -1, ""};
+	pthread_t th;
+	CHECK_INT(pthread_create(&th, NULL, finish_thread, &fa), 0);
+	usleep(400 * 1000);
+	OK(E->core->commit(a, &err));
+	pthread_join(th, NULL);
+	CHECK_INT(fa.rc, 0);
+	CHECK_STR(fa.msg, "");
+	CHECK_STR(q1("SELECT string_agg(table_name, ',') FROM ferry_keys"), "race_two");
+	/* A transaction that read the table: the finish neither waits for it nor drops. */
+	OK(E->write->create_indexes(a, t2, &err));
+	sql("BEGIN");
+	CHECK_STR(q1("SELECT count(*) FROM ferry_keys"), "0");
+	OK(E->write->finish(b, &err));
+	sql("COMMIT");
+	CHECK_STR(q1("SELECT to_regclass('ferry_keys') IS NOT NULL"), "t");
+	OK(E->write->finish(b, &err));
+	CHECK_STR(q1("SELECT to_regclass('ferry_keys') IS NULL"), "t");
+	CHECK_STR(q1("SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('race_one'::regclass, 'race_two'::regclass)"), "2");
+	sql("DROP TABLE race_one; DROP TABLE race_two");
+	ferry__schema_free(s);
+	E->core->close(a);
+	E->core->close(b);
+}
+
 /* ---- migration callbacks ------------------------------------------------------------- */
 
 typedef struct split_out {
@@ -1123,6 +1188,7 @@ int main(void)
 	test_positions();
 	test_state_legacy();
 	test_ddl();
+	test_keys_race();
 	test_sql();
 
 	PQfinish(db_conn);

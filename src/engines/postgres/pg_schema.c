@@ -775,7 +775,44 @@ static void put_uncast_default(ferry_buf *b, const char *d)
  * this one. So the key waits in ferry_keys (created in the same transaction as the table)
  * and is built as soon as that stops being certain: a merge, or a second job writing the
  * table (writer_open), and otherwise by create_indexes after the load or by finish. */
+/* ferry_keys is created by the first table whose key waits and dropped by finish once it is
+ * empty, by any process of the run (--join: a joiner's finish, while the holder creates
+ * ferry_history). A creator holds this transaction lock of the schema's ferry_keys until it
+ * commits; finish drops the table only when it gets the lock at once. So a drop never
+ * takes a row still uncommitted (a key lost with the table), and a creator never inserts
+ * into a table being dropped (it waits, then creates the table anew). */
+static int keys_lock(pg_conn *c, ferry_err *err)
+{
+	ferry_buf b = FERRY_BUF_INIT;
+	ferry_pg__buf_table(&b, c, "ferry_keys");
+	if (b.failed)
+		return OOM(err);
+	const char *params[1] = {b.data};
+	PGresult *res = NULL;
+	int rc = ferry_pg__query(c, &res, "SELECT pg_advisory_xact_lock(hashtext('ferry_keys ' || $1))", 1,
+	                         params, err, "lock ferry_keys");
+	PQclear(res);
+	ferry_buf_free(&b);
+	return rc;
+}
+
+static int defer_key_in(pg_conn *c, const ferry_table *def, ferry_err *err);
 static int defer_key(pg_conn *c, const ferry_table *def, ferry_err *err)
+{
+	int own = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+	int rc = own ? ferry_pg__exec(c, "BEGIN", err, "begin a transaction") : 0;
+	if (rc == 0)
+		rc = keys_lock(c, err);
+	if (rc == 0)
+		rc = defer_key_in(c, def, err);
+	if (own && rc == 0)
+		rc = ferry_pg__exec(c, "COMMIT", err, "commit");
+	else if (own)
+		PQclear(PQexec(c->db, "ROLLBACK"));
+	return rc;
+}
+
+static int defer_key_in(pg_conn *c, const ferry_table *def, ferry_err *err)
 {
 	ferry_buf b = FERRY_BUF_INIT, cols = FERRY_BUF_INIT, name = FERRY_BUF_INIT;
 	ferry_buf_puts(&b, "CREATE TABLE IF NOT EXISTS ");
@@ -1434,14 +1471,21 @@ int ferry_pg__finish(ferry_conn *conn, ferry_err *err)
 	if (rc == 0)
 		rc = have_keys(c, &have, err);
 	if (rc == 0 && have) {
-		ferry_buf b = FERRY_BUF_INIT;
-		ferry_buf_puts(&b, "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM ");
-		ferry_pg__buf_table(&b, c, "ferry_keys");
-		ferry_buf_puts(&b, ") THEN DROP TABLE ");
-		ferry_pg__buf_table(&b, c, "ferry_keys");
-		ferry_buf_puts(&b, "; END IF; END$$");
-		rc = b.failed ? OOM(err) : ferry_pg__exec(c, b.data, err, "drop ferry_keys");
+		/* Only when nothing else is at it (keys_lock free, no transaction holding the table):
+		 * a drop never waits, so never deadlocks with a run's preparation that read the
+		 * table; an empty ferry_keys left behind goes at a later finish. */
+		ferry_buf b = FERRY_BUF_INIT, name = FERRY_BUF_INIT, lit = FERRY_BUF_INIT;
+		ferry_pg__buf_table(&name, c, "ferry_keys");
+		ferry_pg__buf_literal(&lit, name.data ? name.data : "", name.len);
+		ferry_buf_printf(&b, "DO $$BEGIN IF pg_try_advisory_xact_lock(hashtext('ferry_keys ' || %s)) "
+		                 "AND to_regclass(%s) IS NOT NULL THEN LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT; "
+		                 "IF NOT EXISTS (SELECT 1 FROM %s) THEN DROP TABLE %s; END IF; END IF; "
+		                 "EXCEPTION WHEN lock_not_available THEN NULL; END$$",
+		                 lit.data, lit.data, name.data, name.data, name.data);
+		rc = b.failed || name.failed || lit.failed ? OOM(err) : ferry_pg__exec(c, b.data, err, "drop ferry_keys");
 		ferry_buf_free(&b);
+		ferry_buf_free(&name);
+		ferry_buf_free(&lit);
 	}
 	for (size_t i = 0; i < c->ntouched && rc == 0; i++)
 		rc = finish_table(c, c->touched[i], err);
