@@ -127,9 +127,17 @@ static int check_groups(ferry_ctx *ctx, const ferry_engine *e)
 int ferry_engine_register(ferry_ctx *ctx, const ferry_engine *e)
 {
 	ferry_err err = {0};
-	if (!e || e->version != FERRY_ENGINE_VERSION)
-		return ferry__ctx_fail(ctx, &(ferry_err){FERRY_EUSAGE,
-			"cannot register engine: unknown engine interface version"});
+	if (!e) {
+		ferry_err_set(&err, FERRY_EUSAGE, "cannot register engine: no engine table");
+		return ferry__ctx_fail(ctx, &err);
+	}
+	if (e->version != FERRY_ENGINE_VERSION) {
+		ferry_err_set(&err, FERRY_EUSAGE,
+		              "cannot register engine \"%s\": it was built for engine interface version %u, "
+		              "this ferry takes version %u (rebuild it against this ferry's engine.h)",
+		              e->name ? e->name : "?", e->version, (unsigned)FERRY_ENGINE_VERSION);
+		return ferry__ctx_fail(ctx, &err);
+	}
 	int rc = check_groups(ctx, e);
 	if (rc)
 		return rc;

@@ -13,7 +13,11 @@
 extern "C" {
 #endif
 
-#define FERRY_ENGINE_VERSION 2
+/* Raised whenever a struct an engine fills or reads, or a callback's signature, changes in a
+ * way an engine built against the older header would get wrong (registration refuses it).
+ * 3: ferry_column.collation, ferry_table.note(ud, code, column, line), plan_chunks' key
+ *    range, the capture's touch and keepalive, begin_write gone. */
+#define FERRY_ENGINE_VERSION 3
 
 /* ---- errors ------------------------------------------------------------------------ */
 

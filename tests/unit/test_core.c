@@ -259,6 +259,11 @@ static void test_ctx(void)
 	broken.state = &half_state;
 	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
 	CHECK(strstr(ferry_errmsg(ctx), "callback state.rejects is missing") != NULL);
+	/* An engine built against an older engine.h is refused with both versions named. */
+	broken = ferry__sqlite_engine;
+	broken.version = FERRY_ENGINE_VERSION - 1;
+	CHECK(ferry_engine_register(ctx, &broken) == FERRY_EUSAGE);
+	CHECK(strstr(ferry_errmsg(ctx), "built for engine interface version 2, this ferry takes version 3") != NULL);
 	ferry_engine_capture half_capture = {.version = FERRY_ENGINE_VERSION};
 	broken = ferry__sqlite_engine;
 	broken.capture = &half_capture;
