@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include "history.h"
 
 #define OOM(err) ferry_err_set((err), FERRY_ENOMEM, "out of memory")
@@ -214,6 +215,18 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Test-only: FERRY_FAULT=migrate-hold:PATH keeps the migration lock, once taken, until PATH
+ * exists (at most two minutes), so a test can meet a holder for as long as it needs instead
+ * of racing a slow script's end. */
+static void hold_fault(mig_run *r)
+{
+	const char *f = getenv("FERRY_FAULT");
+	if (!f || strncmp(f, "migrate-hold:", 13) != 0)
+		return;
+	for (int i = 0; i < 6000 && access(f + 13, F_OK) != 0 && !ferry__interrupted(r->ctx); i++)
+		sleep_ms(20);
+}
+
 /* Take the migration lock on lockc, polling; say once who holds it while waiting. */
 static int take_lock(mig_run *r)
 {
@@ -227,6 +240,7 @@ static int take_lock(mig_run *r)
 			return rc;
 		if (got) {
 			r->locked = 1;
+			hold_fault(r);
 			return 0;
 		}
 		if (!holder[0])

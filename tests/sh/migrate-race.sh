@@ -61,9 +61,11 @@ $(mig_slow "s$v" 300000);"
 t_holder() {
 	mig_new holder
 	mig_dir holder
-	mig_put V1__slow.sql "CREATE TABLE h(x INTEGER);
-$(mig_slow h 1600000);"
-	"$FERRY" migrate "$DB" -d "$D" > "$T/holder.out" 2>&1 &
+	mig_put V1__held.sql "CREATE TABLE h(x INTEGER);"
+	# The holder keeps the lock until the test lets it go (a test-only fault), however fast or
+	# loaded the machine: a slow script raced the waiters' timeouts.
+	rm -f "$T/go.holder"
+	FERRY_FAULT="migrate-hold:$T/go.holder" "$FERRY" migrate "$DB" -d "$D" > "$T/holder.out" 2>&1 &
 	local pid=$!
 	# The lock is taken before the first statement: wait until it is held (the lock file names
 	# its holder; PostgreSQL lists the advisory lock). Probing with ferry itself could win it.
@@ -90,9 +92,20 @@ $(mig_slow h 1600000);"
 	if [ "$B" = sqlite ]; then
 		check "$B: ... the holder's pid" "1" "$(has "$ERR" "held by pid $pid ")"
 	fi
-	mig_run migrate "$DB" -d "$D"
-	check "$B: the default timeout waits for the holder, then finds nothing to do" "0 1" \
-		"$CODE $(has "$OUT" "up to date at version 1")"
+	# A waiter with the default timeout, let go once it says it waits.
+	set +e
+	"$FERRY" migrate "$DB" -d "$D" > "$T/wait.out" 2> "$T/wait.err" &
+	local waiter=$!
+	for i in $(seq 1 600); do
+		grep -q 'waiting for the migration lock' "$T/wait.err" && break
+		sleep 0.05
+	done
+	touch "$T/go.holder"
+	wait "$waiter"
+	CODE=$?
+	set -e
+	check "$B: the default timeout waits for the holder, then finds nothing to do" "0 1 1" \
+		"$CODE $(grep -c 'waiting for the migration lock' "$T/wait.err") $(has "$(cat "$T/wait.out")" "up to date at version 1")"
 	wait "$pid"
 	check "$B: the holder applied it once" "1" "$(mig_q "SELECT count(*) FROM ferry_history")"
 	if [ "$B" = sqlite ]; then
