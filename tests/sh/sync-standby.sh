@@ -26,7 +26,7 @@ set -e
 check "a second sync is refused while one streams" "2" "$code"
 "$FERRY" sync -p plan.yaml --standby --lease 1s > /dev/null 2> standby.err &
 spid=$!
-sleep 1.5
+for _ in $(seq 1 300); do grep -q 'standby: run .* is held by' standby.err && break; sleep 0.05; done
 check "the standby waits, saying for whom" "1" "$(grep -c "standby: run .* is held by $(hostname):$hpid since" standby.err)"
 kill -9 "$hpid"
 wait "$hpid" 2> /dev/null || true

@@ -33,7 +33,13 @@ $PY "$WRITER" sqlite dst.db --new --seconds 4 --seed 22 --log new1.log > w.out 2
 # The colliding key: the new version inserts (and then deletes) a product under the key of
 # the old row outside the where; the way back refuses it by name instead of overwriting.
 sqlite3 dst.db "INSERT INTO products(id, title, price, qty, cat, total, status) VALUES (900000, 'new one', 1, 1, NULL, 1, 'new')"
-sleep 1.5
+# The way back reaches the key after the writer's backlog: wait for it to stop by itself
+# (a loaded machine took longer than a fixed second and a half), at most a minute.
+for _ in $(seq 1 600); do
+	kill -0 "$spid" 2> /dev/null || break
+	grep -q 'outside the plan.s where' back.err && break
+	sleep 0.1
+done
 kill -TERM "$spid" 2> /dev/null || true; wait "$spid" 2> /dev/null || true
 check "the way back stopped on the colliding key, naming it and the where" "1" \
 	"$(grep -c 'outside the plan.s where (qty >= 0)' back.err)"
