@@ -69,6 +69,10 @@ for victim in joiner holder; do
 	check "$victim killed: the finishing process's summary counts the whole run" "80000" "$whole"
 	check "$victim killed: ferry runs says finished" "finished" \
 		"$("$FERRY" runs --json "$url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["state"])')"
+	# Keys wait in ferry_keys until after the load; whichever process finishes last builds them
+	# and drops that table, whatever the order the others finished in.
+	check "$victim killed: big's primary key built, ferry_keys gone" "1 0" \
+		"$(pgq "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'big'::regclass") $(pgq "$db" "SELECT count(*) FROM pg_tables WHERE tablename = 'ferry_keys'")"
 done
 echo "joined processes print:"; cat e0.err e1.err e2.err | grep -- '--join' | head -4
 
