@@ -67,7 +67,11 @@ sqlite3 rt.db "CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL);"
 set +e
 "$FERRY" copy -q --rejects fifo.db r.db rt.db > sig.out 2> sig.err &
 pid=$!
-sleep 1
+# Until it blocks in the open (the kernel's wait for a reader), however slow the start.
+for _ in $(seq 1 200); do
+	cat /proc/$pid/task/*/wchan 2> /dev/null | grep -q 'wait_for_partner' && break
+	sleep 0.05
+done
 kill -TERM $pid
 for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 $pid 2> /dev/null || break; sleep 0.2; done
 if kill -0 $pid 2> /dev/null; then
