@@ -247,16 +247,18 @@ kc_case "a chain against the other side's move" new_wins \
 # so either direction may settle the conflict first (with the other's change still in its queue), or the move
 # is carried before the update, which then finds no row: one row, the same on both sides,
 # and the later write's when a conflict was settled.
+# The writes wait for the sync's own transactions (the CLI's default is to fail at once).
+kw() { sqlite3 -cmd ".timeout 20000" "$@"; }
 for i in 1 2 3 4 5 6; do
 	kc_start last_commit
 	"$FERRY" sync -q -p kplan.yaml --both-ways > /dev/null 2> kb.err &
 	sp=$!
 	sleep 0.3
 	if [ $((i % 2)) = 1 ]; then
-		sqlite3 knew.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; sqlite3 kold.db "UPDATE items SET name = 'old' WHERE id = 1"
+		kw knew.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; kw kold.db "UPDATE items SET name = 'old' WHERE id = 1"
 		want="1:a:old 2:b:two"
 	else
-		sqlite3 kold.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; sqlite3 knew.db "$TOUCH"
+		kw kold.db "$MOVE"; sleep "0.00$((RANDOM % 5 + 5))"; kw knew.db "$TOUCH"
 		want="1:a:new 2:b:two"
 	fi
 	sleep 0.3
