@@ -83,16 +83,23 @@ sq "UPDATE a SET email = 'e1' WHERE id = 1"
 "$FERRY" sync -q -p plan.yaml --both-ways > /dev/null 2> bg.err &
 sp=$!
 sleep 1
-{ echo "BEGIN; UPDATE b SET v = 'held' WHERE id = 3;"; sleep 6; echo "COMMIT;"; } |
+# The holder commits when the test lets it (go.held), not after a fixed time: a loaded
+# machine took longer than that to reach the check below.
+rm -f go.held
+{ echo "BEGIN; UPDATE b SET v = 'held' WHERE id = 3;"
+  for _ in $(seq 1 600); do [ -e go.held ] && break; sleep 0.1; done; echo "COMMIT;"; } |
 	PGAPPNAME=holder PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 "$URL" > h.out 2> h.err &
 hp=$!
-sleep 0.5
+wait_for "the holder's open transaction" 30 newq \
+	"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction'" ||
+	fail "held: the holder never began"
 sq "UPDATE b SET v = 'old while held' WHERE id = 4"
 sleep 0.3
 newq "INSERT INTO a VALUES (2000, 'x2000', 'new while held')"
 wait_for "the new version's row on the old one while the holder is open" 4 sq "SELECT count(*) FROM a WHERE id = 2000" &&
 	ok "held: the new version's changes go on while the old version's wait" || fail "held: the way back stopped"
 check "held: the old version's write waits for the holder" "0" "$(newq "SELECT count(*) FROM b WHERE id = 4 AND v = 'old while held'")"
+touch go.held
 wait $hp || { cat h.err; fail "held: holder"; }
 wait_for "the old version's write once the holder ended" 10 newq "SELECT count(*) FROM b WHERE id = 4 AND v = 'old while held'" &&
 	ok "held: it arrives once the holder ends" || fail "held: it never arrived"
