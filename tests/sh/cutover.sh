@@ -65,7 +65,7 @@ for phase in frozen drained fenced released; do
 	sync_sqlite_source "$T/k-$phase/src.db" 500
 	sync_plan "$T/k-$phase" "sqlite:src.db" "sqlite:dst.db"
 	"$FERRY" sync -q -p "k-$phase/plan.yaml" --until-caught-up > /dev/null 2> "k-$phase/sync.err" || { cat "k-$phase/sync.err"; fail "$phase: sync"; }
-	$PY "$WRITER" sqlite "k-$phase/src.db" --seconds 60 --seed 3 > "k-$phase/w.out" 2> "k-$phase/w.err" &
+	$PY "$WRITER" sqlite "k-$phase/src.db" --seconds 60 --rate 400 --seed 3 > "k-$phase/w.out" 2> "k-$phase/w.err" &
 	wpid=$!
 	sleep 0.5
 	set +e

@@ -32,7 +32,7 @@ spid=$!
 $PY "$WRITER" sqlite dst.db --new --seconds 4 --seed 22 --log new1.log > w.out 2> w.err || { cat w.err; fail "writer 2"; }
 # The colliding key: the new version inserts (and then deletes) a product under the key of
 # the old row outside the where; the way back refuses it by name instead of overwriting.
-sqlite3 dst.db "INSERT INTO products(id, title, price, qty, cat, total, status) VALUES (900000, 'new one', 1, 1, NULL, 1, 'new')"
+sqlite3 -cmd ".timeout 20000" dst.db "INSERT INTO products(id, title, price, qty, cat, total, status) VALUES (900000, 'new one', 1, 1, NULL, 1, 'new')"
 # The way back reaches the key after the writer's backlog: wait for it to stop by itself
 # (a loaded machine took longer than a fixed second and a half), at most a minute.
 for _ in $(seq 1 600); do
@@ -134,7 +134,7 @@ for phase in frozen drained fenced released; do
 		"$(sqlite3 "$d/src.db" "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'") $(sqlite3 "$d/dst.db" "SELECT count(*) FROM ferry_history WHERE kind = 'cutover'")"
 	check "kill -9 in the cut-over at $phase: the way back carried everything" "equal" \
 		"$(sync_compare "sqlite:$d/src.db" "sqlite:$d/dst.db")"
-	$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 60 --seed 42 > "$d/w.out" 2> "$d/w.err" &
+	$PY "$WRITER" sqlite "$d/dst.db" --new --seconds 60 --rate 400 --seed 42 > "$d/w.out" 2> "$d/w.err" &
 	wpid=$!
 	sleep 0.5
 	set +e
