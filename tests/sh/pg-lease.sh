@@ -27,12 +27,14 @@ COPY=("$FERRY" copy --quiet --chunk-rows 500 -j 1)
 # ---- a second process is refused at once -------------------------------------------------
 pg_newdb db
 url="$(pg_url "$db")"
-FERRY_FAULT='exec-after-commit:2:sleep 2' "${COPY[@]}" src.db "$url" > /dev/null 2> h.err &
+# The holder pauses after its second commit until the test lets it go (go-pl).
+FERRY_FAULT="exec-after-commit:2:for i in \$(seq 1 600); do [ -e '$T/go-pl' ] && break; sleep 0.05; done" "${COPY[@]}" src.db "$url" > /dev/null 2> h.err &
 h=$!
 for _ in $(seq 1 200); do [ "$(done_chunks "$db")" -ge 2 ] && break; sleep 0.02; done
 set +e
 "${COPY[@]}" src.db "$url" > /dev/null 2> r.err
 code=$?
+touch "$T/go-pl"
 wait $h
 hcode=$?
 set -e
@@ -60,7 +62,13 @@ for round in 1 2; do
 		for _ in $(seq 1 500); do [ "$(done_chunks "$db")" -ge "$at" ] && break; sleep 0.02; done
 		hp="$(holder_pid "$db")"
 		if [ -n "$hp" ] && kill -9 "$hp" 2> /dev/null; then kills=$((kills + 1)); fi
-		for _ in $(seq 1 200); do [ -n "$(holder_pid "$db")" ] && [ "$(holder_pid "$db")" != "$hp" ] && break; sleep 0.02; done
+		for _ in $(seq 1 200); do
+			[ -n "$(holder_pid "$db")" ] && [ "$(holder_pid "$db")" != "$hp" ] && break
+			alive=0 # the run may have ended: then no holder comes (each poll is a psql, slow when loaded)
+			for p in "${pids[@]}"; do kill -0 "$p" 2> /dev/null && alive=1; done
+			[ "$alive" = 1 ] || break
+			sleep 0.02
+		done
 	done
 	codes=""
 	set +e
