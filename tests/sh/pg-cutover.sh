@@ -21,7 +21,10 @@ sync_plan "$T" "$(pg_url "$s1")" "$(pg_url "$d1")"
 # released, nothing changes, the old version stays writable. (LOCK TABLE, not an UPDATE: a
 # transaction with a transaction id makes a new walsender wait for it before it can decode,
 # so the cut-over's catch-up would outlast the lock instead of meeting it at the block.)
-PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$(pg_url "$s1")" -c "BEGIN; LOCK TABLE items IN ROW EXCLUSIVE MODE; SELECT pg_sleep(10); COMMIT;" > /dev/null 2>&1 &
+# It commits when the test lets it (go.lock), not after a fixed time a slow cut-over may outlast.
+{ echo "BEGIN; LOCK TABLE items IN ROW EXCLUSIVE MODE;"
+  for _ in $(seq 1 1200); do [ -e go.lock ] && break; sleep 0.1; done; echo "COMMIT;"; } |
+	PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$(pg_url "$s1")" > /dev/null 2>&1 &
 lpid=$!
 for _ in $(seq 100); do # until the lock is held (the session sleeps in its transaction)
 	[ "$(pgq "$s1" "SELECT (count(*) > 0)::int FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'ferry-test-lock' AND l.mode = 'RowExclusiveLock' AND l.granted")" = 1 ] && break
@@ -31,6 +34,7 @@ set +e
 "$FERRY" cutover -q -p plan.yaml --max-pause 200 --attempts 2 > co.out 2> co.err
 code=$?
 set -e
+touch go.lock
 wait "$lpid" || true
 check "a held lock: the cut-over gives up (exit 1)" "1" "$code"
 check "a held lock: the message says nothing was lost" "1" \
@@ -98,6 +102,9 @@ INI
 		{ cat co2.err; fail "cutover with --switch"; }
 	wait "$wpid" || { cat app.err; fail "the client through PgBouncer failed"; }
 	check "the client through PgBouncer was never fenced (it moved to the new version)" "0" "$(grep -c '^fenced: ' app.err)"
+	# Writes through the entry after the switch, whether or not the writer above outlasted it.
+	$PY "$WRITER" postgres "$app" --seconds 1 --seed 11 > app1b.out 2> app1b.err || { cat app1b.err; fail "the client after the switch"; }
+	check "... a client after the switch is not fenced either" "0" "$(grep -c '^fenced: ' app1b.err)"
 	check "the entry now names the new version" "1" "$(grep -c "^app = .*dbname=$d2" bouncer/pgbouncer.ini)"
 	newer=$(pgq "$d2" "SELECT count(*) FROM users") older=$(pgq "$s2" "SELECT count(*) FROM users")
 	moved=$(pgq "$d2" "SELECT count(*) FROM items") kept=$(pgq "$s2" "SELECT count(*) FROM items")
@@ -113,6 +120,8 @@ INI
 		{ cat rb2.err; fail "rollback with --switch"; }
 	wait "$wpid" || { cat app2.err; fail "the client through PgBouncer failed (rollback)"; }
 	check "rollback: the client through PgBouncer was never fenced" "0" "$(grep -c '^fenced: ' app2.err)"
+	$PY "$WRITER" postgres "$app" --seconds 1 --seed 12 > app2b.out 2> app2b.err || { cat app2b.err; fail "the client after the rollback"; }
+	check "rollback: ... a client after it is not fenced either" "0" "$(grep -c '^fenced: ' app2b.err)"
 	check "rollback: the entry names the old version again" "1" "$(grep -c "^app = .*dbname=$s2" bouncer/pgbouncer.ini)"
 	check "rollback: the old version took the client's later writes" "1" \
 		"$([ "$(pgq "$s2" "SELECT count(*) FROM users")" != "$(pgq "$d2" "SELECT count(*) FROM users")" ] || [ "$(pgq "$s2" "SELECT count(*) FROM items")" != "$(pgq "$d2" "SELECT count(*) FROM items")" ] && echo 1 || echo 0)"
