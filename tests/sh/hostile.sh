@@ -73,7 +73,7 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 kill -TERM $pid
-for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 $pid 2> /dev/null || break; sleep 0.2; done
+for _ in $(seq 1 50); do kill -0 $pid 2> /dev/null || break; sleep 0.2; done
 if kill -0 $pid 2> /dev/null; then
 	kill -KILL $pid
 	fail "SIGTERM did not end a blocked open of the rejects file"

@@ -117,7 +117,9 @@ rm -f cu.err
   echo "COMMIT;"; } |
 	PGAPPNAME=holder PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 "$URL" > h.out 2> h.err &
 hp=$!
-sleep 0.5
+wait_for "the second holder's open transaction" 30 newq \
+	"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction'" ||
+	fail "held: the second holder never began"
 sq "UPDATE b SET v = 'old, caught up' WHERE id = 6"
 "$FERRY" sync -p plan.yaml --both-ways > /dev/null 2> t.err &
 tp=$!

@@ -21,7 +21,10 @@ check "capture installed on the source (triggers)" "1" \
 # A second sync (or a cut-over) of the plan while one streams is refused with the holder.
 "$FERRY" sync -q -p plan.yaml > /dev/null 2>> sync.err &
 spid=$!
-sleep 1
+for _ in $(seq 1 600); do # until it holds the run (its lease names its pid)
+	[ "$(sqlite3 dst.db "SELECT count(*) FROM ferry_leases WHERE state = 'held' AND holder LIKE '%:$spid'" 2> /dev/null)" = 1 ] && break
+	sleep 0.05
+done
 set +e
 "$FERRY" sync -q -p plan.yaml --until-caught-up > /dev/null 2> second.err
 code=$?
