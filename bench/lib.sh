@@ -135,6 +135,13 @@ bench_pg_stop() {
     bench_pg_dir=""
 }
 
+# bench_pg_online: the online benchmarks' server (bench/sync, bench/cutover, bench/both-ways):
+# sets bench_pg_base from FERRY_BENCH_PG, or the dev server (wal_level=logical) on port 55440.
+bench_pg_online() {
+    bench_pg_base=${FERRY_BENCH_PG:-postgresql://postgres@127.0.0.1:55440/postgres}
+    bench_pg_base=${bench_pg_base%/*}
+}
+
 # bench_pgq DB SQL: psql against database DB of the server (rows unaligned, '|' between columns).
 bench_pgq() { psql -X -qAt -v ON_ERROR_STOP=1 "$bench_pg_base/$1" -c "$2"; }
 

@@ -28,8 +28,7 @@ rows=${1:-160000}
 [[ $rows =~ ^[1-9][0-9]{0,7}$ ]] || { echo "usage: ${0##*/} [ROWS]" >&2; exit 2; }
 bench_need sqlite3 psql python3
 ferry=$(bench_ferry)
-bench_pg_base=${FERRY_BENCH_PG:-postgresql://postgres@127.0.0.1:55440/postgres}
-bench_pg_base=${bench_pg_base%/*}
+bench_pg_online
 work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/ferry-bwait.XXXXXX")
 bench_online_cleanup_on_exit
 # psycopg2 is Debian's (python3-psycopg2): its python3, not one earlier on PATH.

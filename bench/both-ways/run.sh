@@ -30,8 +30,7 @@ secs=${BENCH_SECONDS:-10}
 rate=${BENCH_RATE:-650}
 bench_need sqlite3 psql
 ferry=$(bench_ferry)
-bench_pg_base=${FERRY_BENCH_PG:-postgresql://postgres@127.0.0.1:55440/postgres}
-bench_pg_base=${bench_pg_base%/*}
+bench_pg_online
 work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/ferry-both.XXXXXX")
 bench_online_cleanup_on_exit
 

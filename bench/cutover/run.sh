@@ -33,8 +33,7 @@ case ${1:-} in
 esac
 bench_need sqlite3 psql
 ferry=$(bench_ferry)
-bench_pg_base=${FERRY_BENCH_PG:-postgresql://postgres@127.0.0.1:55440/postgres}
-bench_pg_base=${bench_pg_base%/*}
+bench_pg_online
 work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/ferry-cutover.XXXXXX")
 bench_online_cleanup_on_exit
 

@@ -35,8 +35,7 @@ wrate_arg=${BENCH_RATE:-1400}
 bench_need sqlite3 psql
 bench_need_time
 ferry=$(bench_ferry)
-bench_pg_base=${FERRY_BENCH_PG:-postgresql://postgres@127.0.0.1:55440/postgres}
-bench_pg_base=${bench_pg_base%/*}
+bench_pg_online
 work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/ferry-sync.XXXXXX")
 bench_online_cleanup_on_exit
 
