@@ -33,7 +33,7 @@ done_chunks() { sqlite3 "$1" 'SELECT count(*) FROM ferry_progress WHERE done = 1
 # The holder pauses after its second commit until the test lets it go (go1), so the second
 # comes while it runs, however slow the machine.
 set +e
-FERRY_FAULT="exec-after-commit:2:for i in \$(seq 1 600); do [ -e '$T/go1' ] && break; sleep 0.05; done" "${COPY[@]}" src.db t1.db > /dev/null 2> h1.err &
+FERRY_FAULT="exec-after-commit:2:$(until_go "$T/go1")" "${COPY[@]}" src.db t1.db > /dev/null 2> h1.err &
 h=$!
 for _ in $(seq 1 100); do [ -n "$(holder_pid t1.db)" ] && [ "$(sqlite3 t1.db 'SELECT count(*) FROM ferry_progress WHERE done = 1' 2> /dev/null)" -ge 2 ] 2> /dev/null && break; sleep 0.05; done
 before="$(sqlite3 t1.db 'SELECT (SELECT count(*) FROM big) || " " || (SELECT count(*) FROM ferry_progress WHERE done = 1) || " " || (SELECT epoch || beats FROM ferry_leases)')"

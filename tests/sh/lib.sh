@@ -15,6 +15,12 @@ finish() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }
+# until_go FILE: a shell command (for sh -c, as in FERRY_FAULT=exec-after-commit:N:CMD) that
+# waits until FILE exists, at most a minute: a paused process or an open transaction that the
+# test lets go of with `touch FILE` once it has checked what it must, however slow the machine.
+until_go() { printf "for i in \$(seq 1 1200); do [ -e '%s' ] && break; sleep 0.05; done" "$1"; }
+# await_go FILE: the same wait here (e.g. in a holder's { echo BEGIN; ...; echo COMMIT; } | psql).
+await_go() { sh -c "$(until_go "$1")"; }
 # Rows of table $2 in db $1 not in table $4 of db $3 (both directions) plus the counts.
 same_rows() {
 	sqlite3 "$1" "ATTACH '$3' AS o;

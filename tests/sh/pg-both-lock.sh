@@ -55,6 +55,10 @@ wait_for() {
 	echo "timed out waiting for $what"
 	return 1
 }
+# holder_open WHAT: wait_for the psql session named holder to sit in its open transaction.
+holder_open() {
+	wait_for "$1" 30 newq "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction'"
+}
 
 # 1. The deadlock: an application's transaction on the new version writes b and stays open;
 # the old version gives a.1 the email a new-only row holds (refused: rounds), then writes b;
@@ -86,13 +90,10 @@ sleep 1
 # The holder commits when the test lets it (go.held), not after a fixed time: a loaded
 # machine took longer than that to reach the check below.
 rm -f go.held
-{ echo "BEGIN; UPDATE b SET v = 'held' WHERE id = 3;"
-  for _ in $(seq 1 600); do [ -e go.held ] && break; sleep 0.1; done; echo "COMMIT;"; } |
+{ echo "BEGIN; UPDATE b SET v = 'held' WHERE id = 3;"; await_go go.held; echo "COMMIT;"; } |
 	PGAPPNAME=holder PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 "$URL" > h.out 2> h.err &
 hp=$!
-wait_for "the holder's open transaction" 30 newq \
-	"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction'" ||
-	fail "held: the holder never began"
+holder_open "the holder's open transaction" || fail "held: the holder never began"
 sq "UPDATE b SET v = 'old while held' WHERE id = 4"
 sleep 0.3
 newq "INSERT INTO a VALUES (2000, 'x2000', 'new while held')"
@@ -117,9 +118,7 @@ rm -f cu.err
   echo "COMMIT;"; } |
 	PGAPPNAME=holder PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 "$URL" > h.out 2> h.err &
 hp=$!
-wait_for "the second holder's open transaction" 30 newq \
-	"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction'" ||
-	fail "held: the second holder never began"
+holder_open "the second holder's open transaction" || fail "held: the second holder never began"
 sq "UPDATE b SET v = 'old, caught up' WHERE id = 6"
 "$FERRY" sync -p plan.yaml --both-ways > /dev/null 2> t.err &
 tp=$!

@@ -22,8 +22,7 @@ sync_plan "$T" "$(pg_url "$s1")" "$(pg_url "$d1")"
 # transaction with a transaction id makes a new walsender wait for it before it can decode,
 # so the cut-over's catch-up would outlast the lock instead of meeting it at the block.)
 # It commits when the test lets it (go.lock), not after a fixed time a slow cut-over may outlast.
-{ echo "BEGIN; LOCK TABLE items IN ROW EXCLUSIVE MODE;"
-  for _ in $(seq 1 1200); do [ -e go.lock ] && break; sleep 0.1; done; echo "COMMIT;"; } |
+{ echo "BEGIN; LOCK TABLE items IN ROW EXCLUSIVE MODE;"; await_go go.lock; echo "COMMIT;"; } |
 	PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$(pg_url "$s1")" > /dev/null 2>&1 &
 lpid=$!
 for _ in $(seq 100); do # until the lock is held (the session sleeps in its transaction)

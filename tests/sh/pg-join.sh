@@ -79,7 +79,7 @@ echo "joined processes print:"; cat e0.err e1.err e2.err | grep -- '--join' | he
 # A holder started without --join does not share its run: a joiner is refused (exit 6).
 pg_newdb db
 url="$(pg_url "$db")"
-FERRY_FAULT="exec-after-commit:2:for i in \$(seq 1 600); do [ -e '$T/go-nj' ] && break; sleep 0.05; done" "$FERRY" copy -q --chunk-rows 5000 -j 1 src.db "$url" > /dev/null 2>&1 &
+FERRY_FAULT="exec-after-commit:2:$(until_go "$T/go-nj")" "$FERRY" copy -q --chunk-rows 5000 -j 1 src.db "$url" > /dev/null 2>&1 &
 plain=$!
 for _ in $(seq 1 200); do [ "$(done_chunks "$db")" -ge 2 ] && break; sleep 0.02; done
 set +e

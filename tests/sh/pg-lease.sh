@@ -28,7 +28,7 @@ COPY=("$FERRY" copy --quiet --chunk-rows 500 -j 1)
 pg_newdb db
 url="$(pg_url "$db")"
 # The holder pauses after its second commit until the test lets it go (go-pl).
-FERRY_FAULT="exec-after-commit:2:for i in \$(seq 1 600); do [ -e '$T/go-pl' ] && break; sleep 0.05; done" "${COPY[@]}" src.db "$url" > /dev/null 2> h.err &
+FERRY_FAULT="exec-after-commit:2:$(until_go "$T/go-pl")" "${COPY[@]}" src.db "$url" > /dev/null 2> h.err &
 h=$!
 for _ in $(seq 1 200); do [ "$(done_chunks "$db")" -ge 2 ] && break; sleep 0.02; done
 set +e

@@ -35,8 +35,7 @@ round() {
 	if [ "$ne" = postgres ]; then
 		# It commits when the test lets it (go.lock), not after a fixed time.
 		rm -f "$n/go.lock"
-		{ echo "BEGIN; LOCK TABLE users IN ROW EXCLUSIVE MODE;"
-		  for _ in $(seq 1 1200); do [ -e "$n/go.lock" ] && break; sleep 0.1; done; echo "COMMIT;"; } |
+		{ echo "BEGIN; LOCK TABLE users IN ROW EXCLUSIVE MODE;"; await_go "$n/go.lock"; echo "COMMIT;"; } |
 			PGCONNECT_TIMEOUT=10 PGAPPNAME=ferry-test-lock psql -X -q "$new" > /dev/null 2>&1 &
 		local lpid=$!
 		wait_lock "$new"
